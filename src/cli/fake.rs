@@ -1,0 +1,79 @@
+//! `crmsync fake-inbox`: serve the stateful fake Inbox on localhost.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::fake::{FakeConfig, FakeInbox, Faults, RateLimit};
+
+use super::EXIT_OK;
+
+/// `fake-inbox` options.
+#[derive(Debug, Args)]
+pub struct FakeArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8765)]
+    pub port: u16,
+    /// Bearer token the fake accepts.
+    #[arg(long, default_value = "fake-token")]
+    pub token: String,
+    /// Number of seeded prospects.
+    #[arg(long, default_value_t = 50)]
+    pub prospects: usize,
+    /// Number of connected X accounts (account links).
+    #[arg(long, default_value_t = 3)]
+    pub accounts: usize,
+    /// Seed for the generated data.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Rate limits: `documented` (300/min, 10000/h, 100000/day), `off`, or e.g. `100/10s`.
+    #[arg(long, default_value = "documented")]
+    pub rate_limit: String,
+    /// Share of requests answered with a 5xx (0..1).
+    #[arg(long, default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// Delay before every answer, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Share of 200 answers with a malformed JSON body (0..1).
+    #[arg(long, default_value_t = 0.0)]
+    pub malformed_rate: f64,
+}
+
+/// Serves until Ctrl-C.
+pub async fn run(args: FakeArgs) -> anyhow::Result<u8> {
+    let rate_limit = if args.rate_limit == "documented" {
+        RateLimit::documented()
+    } else {
+        args.rate_limit
+            .parse::<RateLimit>()
+            .map_err(|e| anyhow::anyhow!("--rate-limit {}: {e}", args.rate_limit))?
+    };
+    let config = FakeConfig {
+        token: args.token,
+        prospects: args.prospects,
+        accounts: args.accounts,
+        seed: args.seed,
+        rate_limit,
+        faults: Faults {
+            error_rate: args.error_rate,
+            latency: Duration::from_millis(args.latency_ms),
+            malformed_rate: args.malformed_rate,
+        },
+    };
+    let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
+    let fake = FakeInbox::start_on(addr, config).await?;
+    println!(
+        "fake Inbox serving {} prospects and {} threads at {}",
+        args.prospects,
+        fake.thread_count(),
+        fake.base_url()
+    );
+    println!("set inbox.base_url to that URL and the token env var to the --token value; Ctrl-C stops it");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = fake.wait() => {}
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,151 @@
+//! The command line: parse, build options, call the engine, render. The only module that prints.
+//!
+//! Exit codes (DESIGN.md §7): 0 done (conflicts are reported, not failures); 1 error; 2 bad
+//! config or usage; 3 stopped by the safety limit; 4 another run holds the lock.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::ConfigError;
+use crate::engine::LockError;
+
+mod conflicts;
+mod demo;
+mod fake;
+mod render;
+mod run;
+mod status;
+
+/// Exit code: done.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: an error.
+pub const EXIT_ERROR: u8 = 1;
+/// Exit code: bad config or usage.
+pub const EXIT_CONFIG: u8 = 2;
+/// Exit code: stopped by the safety limit before writing.
+pub const EXIT_SAFETY: u8 = 3;
+/// Exit code: another run holds the lock.
+pub const EXIT_LOCKED: u8 = 4;
+
+/// Keeps Inbox (inboxapp.com) prospects and a CRM in step: tags, pipeline status, valuation,
+/// notes, assignee and done, with a three-way merge and a conflict log.
+#[derive(Debug, Parser)]
+#[command(name = "crmsync", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Config file.
+    #[arg(long, short = 'c', global = true, default_value = "sync.toml", value_name = "PATH")]
+    pub config: PathBuf,
+
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Log line format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log line formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole loop on an embedded fake Inbox and sample CRM data (no account, no network).
+    Demo(demo::DemoArgs),
+    /// Pull Inbox prospects and threads into the local mirror.
+    Pull(run::JsonArg),
+    /// Show what a sync would change on each side, and every conflict; change nothing.
+    Plan(run::JsonArg),
+    /// Pull, reconcile and push the changes to both sides.
+    Sync(run::SyncArgs),
+    /// Mirror size, last run and open conflicts.
+    Status(run::JsonArg),
+    /// The conflict log.
+    #[command(subcommand)]
+    Conflicts(conflicts::ConflictsCommand),
+    /// Serve a stateful fake Inbox API on localhost, for trying crmsync and for tests.
+    FakeInbox(fake::FakeArgs),
+}
+
+/// Parses the process arguments, runs the command and returns its exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose, cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let result = runtime.block_on(dispatch(cli));
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(exit_code_for(&err))
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Demo(args) => demo::run(args).await,
+        Command::Pull(args) => run::pull(&cli.config, args).await,
+        Command::Plan(args) => run::plan(&cli.config, args).await,
+        Command::Sync(args) => run::sync(&cli.config, args).await,
+        Command::Status(args) => status::run(&cli.config, args),
+        Command::Conflicts(cmd) => conflicts::run(&cli.config, cmd),
+        Command::FakeInbox(args) => fake::run(args).await,
+    }
+}
+
+/// Maps an error to its exit code by what caused it.
+fn exit_code_for(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if cause.downcast_ref::<ConfigError>().is_some() {
+            return EXIT_CONFIG;
+        }
+        if cause.downcast_ref::<LockError>().is_some_and(|e| matches!(e, LockError::Held { .. })) {
+            return EXIT_LOCKED;
+        }
+    }
+    EXIT_ERROR
+}
+
+fn init_tracing(verbose: u8, format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_env("CRMSYNC_LOG").unwrap_or_else(|_| {
+        EnvFilter::new(format!("{default},hyper=warn,reqwest=warn,h2=warn"))
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    // A second init (tests calling main twice) is harmless: keep the first subscriber.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}

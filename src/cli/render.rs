@@ -1,0 +1,129 @@
+//! Human-readable output for runs and conflicts.
+
+use std::fmt::Write;
+
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+
+use crate::engine::SyncReport;
+use crate::store::{ConflictRecord, ConflictRow};
+
+fn shorten(text: &str, max: usize) -> String {
+    let one_line = text.replace('\n', " ⏎ ");
+    if one_line.chars().count() <= max {
+        one_line
+    } else {
+        let cut: String = one_line.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+fn header(out: &mut String, report: &SyncReport) {
+    let _ = writeln!(
+        out,
+        "Inbox: {} prospects, {} threads | CRM: {} records, {} rejected | {} linked, {} prospects without a CRM record, {} records without a prospect",
+        report.pull.prospects,
+        report.pull.threads,
+        report.crm_records,
+        report.rejected_rows.len(),
+        report.linked,
+        report.unlinked_prospects,
+        report.unlinked_records,
+    );
+    for reject in &report.rejected_rows {
+        let _ = writeln!(out, "  rejected {}:{}: {}", reject.source, reject.row, reject.reason);
+    }
+}
+
+fn conflicts(out: &mut String, list: &[ConflictRecord]) {
+    if list.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nConflicts ({}):", list.len());
+    for c in list {
+        let who = c
+            .username
+            .as_ref()
+            .map(|u| format!("@{u}"))
+            .unwrap_or_else(|| c.prospect_id.clone());
+        let _ = writeln!(
+            out,
+            "  {:<15} {:<9} {who} <-> {}: {}",
+            c.kind,
+            c.field,
+            if c.crm_id.is_empty() { "-" } else { &c.crm_id },
+            shorten(&c.detail, 140)
+        );
+    }
+}
+
+/// `crmsync plan` output.
+pub fn plan(report: &SyncReport) -> String {
+    let mut out = String::new();
+    header(&mut out, report);
+    let _ = writeln!(
+        out,
+        "Plan: {} Inbox write(s), {} CRM write(s) on {} linked record(s); nothing has been changed.",
+        report.planned_inbox, report.planned_crm, report.changed_links
+    );
+    if !report.plan_text.is_empty() {
+        let _ = writeln!(out);
+        out.push_str(&report.plan_text);
+        if !report.plan_text.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    conflicts(&mut out, &report.conflict_list);
+    out
+}
+
+/// `crmsync sync` output.
+pub fn sync(report: &SyncReport) -> String {
+    let mut out = String::new();
+    header(&mut out, report);
+    if let Some(stopped) = &report.stopped {
+        let _ = writeln!(out, "STOPPED: {stopped}");
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "Wrote {} Inbox update(s) and {} CRM record(s){}; {} conflict(s) found ({} new, {} closed, {} open in the log); {} requests in {:.1}s.",
+        report.writes.inbox,
+        report.writes.crm,
+        if report.writes.crm_pending > 0 {
+            format!(" ({} still waiting for import)", report.writes.crm_pending)
+        } else {
+            String::new()
+        },
+        report.conflicts.found,
+        report.conflicts.opened,
+        report.conflicts.closed,
+        report.conflicts.open,
+        report.requests,
+        report.seconds,
+    );
+    conflicts(&mut out, &report.conflict_list);
+    out
+}
+
+/// A table of stored conflicts.
+pub fn conflict_table(rows: &[ConflictRow]) -> String {
+    let mut table = Table::new();
+    table
+        .load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(vec!["id", "kind", "field", "prospect", "record", "inbox", "crm", "base", "last seen"]);
+    for c in rows {
+        table.add_row(vec![
+            c.id.to_string(),
+            c.kind.clone(),
+            c.field.clone(),
+            c.username.as_ref().map(|u| format!("@{u}")).unwrap_or_else(|| c.prospect_id.clone()),
+            c.crm_id.clone(),
+            shorten(c.inbox.as_deref().unwrap_or(&c.detail), 40),
+            shorten(c.crm.as_deref().unwrap_or("-"), 40),
+            shorten(c.base.as_deref().unwrap_or("-"), 40),
+            c.last_seen.clone(),
+        ]);
+    }
+    format!("{table}\n")
+}

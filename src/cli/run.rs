@@ -1,0 +1,115 @@
+//! `pull`, `plan` and `sync`.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use clap::Args;
+
+use crate::config::{Config, CrmKind};
+use crate::crm::csv::CsvAdapter;
+use crate::engine::{self, Context, Progress, RunOptions, SyncReport};
+use crate::store::RunMode;
+
+use super::{EXIT_OK, EXIT_SAFETY, render};
+
+/// `--json` alone.
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    /// Print one JSON object instead of the human summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `sync` options.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Apply even when more than safety.max_change_ratio of linked records would change.
+    #[arg(long)]
+    pub force: bool,
+    /// Print one JSON object instead of the human summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn context(config_path: &Path, json: bool) -> anyhow::Result<Context> {
+    let config = Config::load(config_path)?;
+    let progress = Progress::new(!json && std::io::stderr().is_terminal());
+    Context::new(config, progress)
+}
+
+/// Runs one engine pass with the configured CRM adapter.
+pub async fn execute(ctx: &Context, mode: RunMode, force: bool) -> anyhow::Result<SyncReport> {
+    let opts = RunOptions {
+        mode,
+        force,
+        now: chrono::Utc::now(),
+    };
+    if mode == RunMode::Pull {
+        return engine::run::<CsvAdapter>(ctx, None, &opts).await;
+    }
+    match ctx.config.crm.kind {
+        CrmKind::Csv => {
+            let csv = ctx.config.csv().expect("validated: kind = csv has [crm.csv]");
+            let mut adapter = CsvAdapter::new(csv);
+            engine::run(ctx, Some(&mut adapter), &opts).await
+        }
+    }
+}
+
+/// `crmsync pull`.
+pub async fn pull(config_path: &Path, args: JsonArg) -> anyhow::Result<u8> {
+    let ctx = context(config_path, args.json)?;
+    let report = execute(&ctx, RunMode::Pull, false).await?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "run_id": report.run_id,
+                "prospects": report.pull.prospects,
+                "threads": report.pull.threads,
+                "pages": report.pull.pages,
+                "requests": report.requests,
+                "rate_limited": report.rate_limited,
+                "seconds": report.seconds,
+            })
+        );
+    } else {
+        println!(
+            "pulled {} prospects, {} threads in {:.1}s ({} requests, {} rate-limited)",
+            report.pull.prospects,
+            report.pull.threads,
+            report.seconds,
+            report.requests,
+            report.rate_limited
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+/// `crmsync plan`.
+pub async fn plan(config_path: &Path, args: JsonArg) -> anyhow::Result<u8> {
+    let ctx = context(config_path, args.json)?;
+    let report = execute(&ctx, RunMode::Plan, false).await?;
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", render::plan(&report));
+    }
+    Ok(EXIT_OK)
+}
+
+/// `crmsync sync`.
+pub async fn sync(config_path: &Path, args: SyncArgs) -> anyhow::Result<u8> {
+    let ctx = context(config_path, args.json)?;
+    let report = execute(&ctx, RunMode::Sync, args.force).await?;
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", render::sync(&report));
+    }
+    Ok(if report.stopped.is_some() {
+        EXIT_SAFETY
+    } else {
+        EXIT_OK
+    })
+}

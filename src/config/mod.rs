@@ -1,0 +1,694 @@
+//! `sync.toml`: parsing, defaults, validation and the API token.
+//!
+//! This is the only module that reads environment variables. Errors name the file, the key and
+//! the line. The token is held as a [`SecretString`] and never printed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::reconcile::{FanoutMode, Field, Policy, Rule};
+
+/// A configuration problem: which file, which key, which line, and what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or a key has the wrong type or an unknown name.
+    #[error("{path}:{line}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line (0 when unknown).
+        line: usize,
+        /// The parser's message (it names the key).
+        message: String,
+    },
+    /// A key has a value that parses but makes no sense.
+    #[error("{path}:{line}: key `{key}`: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line (0 when the key is absent).
+        line: usize,
+        /// Dotted key, e.g. `safety.max_change_ratio`.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The token's environment variable is not set.
+    #[error(
+        "the Inbox API token is missing: set the environment variable {var} (named by `inbox.token_env` in {path})"
+    )]
+    MissingToken {
+        /// The variable name.
+        var: String,
+        /// The config file.
+        path: PathBuf,
+    },
+}
+
+/// The whole configuration, validated. Relative paths are resolved against the config file's
+/// directory.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from.
+    pub path: PathBuf,
+    /// `[inbox]`.
+    pub inbox: InboxConfig,
+    /// `[state]`.
+    pub state: StateConfig,
+    /// `[crm]`.
+    pub crm: CrmConfig,
+    /// `[mapping]`.
+    pub mapping: MappingConfig,
+    /// `[policy]`.
+    pub policy: PolicyConfig,
+    /// `[fanout]`.
+    pub fanout: FanoutConfig,
+    /// `[safety]`.
+    pub safety: SafetyConfig,
+    /// `[pull]`.
+    pub pull: PullConfig,
+    /// `[limits]`.
+    pub limits: LimitsConfig,
+    /// `[schedule]`.
+    pub schedule: ScheduleConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    inbox: InboxConfig,
+    #[serde(default)]
+    state: StateConfig,
+    crm: CrmConfig,
+    #[serde(default)]
+    mapping: MappingConfig,
+    #[serde(default)]
+    policy: PolicyConfig,
+    #[serde(default)]
+    fanout: FanoutConfig,
+    #[serde(default)]
+    safety: SafetyConfig,
+    #[serde(default)]
+    pull: PullConfig,
+    #[serde(default)]
+    limits: LimitsConfig,
+    #[serde(default)]
+    schedule: ScheduleConfig,
+}
+
+/// `[inbox]`: where the API is and which env var holds the token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboxConfig {
+    /// API base, default `https://inboxapp.com/api/v1`.
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+    /// Name of the env var that holds the token (never the token itself).
+    #[serde(default = "default_token_env")]
+    pub token_env: String,
+    /// Per-request timeout in seconds.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+fn default_base_url() -> String {
+    "https://inboxapp.com/api/v1".into()
+}
+fn default_token_env() -> String {
+    "INBOX_API_TOKEN".into()
+}
+fn default_timeout_secs() -> u64 {
+    30
+}
+
+/// `[state]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    /// Directory for `mirror.db`, the run lock, import files and reports.
+    #[serde(default = "default_state_dir")]
+    pub dir: PathBuf,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            dir: default_state_dir(),
+        }
+    }
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("state")
+}
+
+/// Which CRM adapter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CrmKind {
+    /// A CSV export.
+    Csv,
+}
+
+/// Which Inbox prospects without a CRM record get one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum CreateRecords {
+    /// Never create records (default).
+    #[default]
+    None,
+    /// Create a record for every unlinked prospect.
+    All,
+    /// Create records for prospects carrying `create_tag`.
+    Tagged,
+}
+
+/// `[crm]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrmConfig {
+    /// Adapter kind.
+    pub kind: CrmKind,
+    /// Record creation for unlinked prospects.
+    #[serde(default)]
+    pub create_records: CreateRecords,
+    /// Tag name for `create_records = "tagged"`.
+    #[serde(default)]
+    pub create_tag: Option<String>,
+    /// `[crm.csv]`, with `kind = "csv"`.
+    #[serde(default)]
+    pub csv: Option<CsvConfig>,
+}
+
+/// How the CSV adapter writes changes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum CsvWriteMode {
+    /// Write an import-ready CSV of changed records for the user to import (default).
+    #[default]
+    ImportFile,
+    /// Rewrite the export atomically: the file is the CRM.
+    InPlace,
+}
+
+/// `[crm.csv]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsvConfig {
+    /// The export file.
+    pub path: PathBuf,
+    /// Write mode.
+    #[serde(default)]
+    pub write_mode: CsvWriteMode,
+    /// Where `import-file` mode writes its file; default `<state.dir>/crm_import.csv`.
+    #[serde(default)]
+    pub import_path: Option<PathBuf>,
+    /// Field delimiter, one character: `,` (default) or `;`.
+    #[serde(default = "default_delimiter")]
+    pub delimiter: char,
+    /// Column mapping.
+    pub columns: CsvColumns,
+}
+
+fn default_delimiter() -> char {
+    ','
+}
+
+/// `[crm.csv.columns]`: the CRM column header for each field; omitted fields are not synced.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsvColumns {
+    /// Record id column (required).
+    pub id: String,
+    /// X user id (= Inbox prospect `platformId`).
+    #[serde(default)]
+    pub x_user_id: Option<String>,
+    /// X username / handle.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Tags column.
+    #[serde(default)]
+    pub tags: Option<String>,
+    /// Separator between tags inside the tags cell.
+    #[serde(default = "default_tags_separator")]
+    pub tags_separator: String,
+    /// Lead status column.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Deal value column.
+    #[serde(default)]
+    pub valuation: Option<String>,
+    /// Notes column.
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// Owner e-mail column (maps to the Inbox assignee).
+    #[serde(default)]
+    pub owner_email: Option<String>,
+    /// Done column (`true/false`, `yes/no`, `1/0`).
+    #[serde(default)]
+    pub done: Option<String>,
+    /// Per-record last-modified column (for the `newest` policy).
+    #[serde(default)]
+    pub updated_at: Option<String>,
+}
+
+fn default_tags_separator() -> String {
+    ";".into()
+}
+
+impl CsvColumns {
+    /// The header mapped to a synced field, if any.
+    pub fn column(&self, field: Field) -> Option<&str> {
+        match field {
+            Field::Tags => self.tags.as_deref(),
+            Field::Status => self.status.as_deref(),
+            Field::Valuation => self.valuation.as_deref(),
+            Field::Notes => self.notes.as_deref(),
+            Field::Assignee => self.owner_email.as_deref(),
+            Field::Done => self.done.as_deref(),
+        }
+    }
+}
+
+/// `[mapping]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingConfig {
+    /// Inbox status name = CRM value.
+    #[serde(default)]
+    pub status: BTreeMap<String, String>,
+}
+
+/// `[policy]`: a rule per field.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Tags rule (default merge).
+    #[serde(default = "merge")]
+    pub tags: Rule,
+    /// Notes rule (default merge).
+    #[serde(default = "merge")]
+    pub notes: Rule,
+    /// Status rule (default manual).
+    #[serde(default = "manual")]
+    pub status: Rule,
+    /// Valuation rule (default manual).
+    #[serde(default = "manual")]
+    pub valuation: Rule,
+    /// Assignee rule (default manual).
+    #[serde(default = "manual")]
+    pub assignee: Rule,
+    /// Done rule (default manual).
+    #[serde(default = "manual")]
+    pub done: Rule,
+}
+
+fn merge() -> Rule {
+    Rule::Merge
+}
+fn manual() -> Rule {
+    Rule::Manual
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            tags: Rule::Merge,
+            notes: Rule::Merge,
+            status: Rule::Manual,
+            valuation: Rule::Manual,
+            assignee: Rule::Manual,
+            done: Rule::Manual,
+        }
+    }
+}
+
+/// `[fanout]`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FanoutConfig {
+    /// `log` (default), `skip`, `force` or `per-thread`.
+    #[serde(default)]
+    pub mode: FanoutModeName,
+    /// With `per-thread`: the username of the account link whose thread is written.
+    #[serde(default)]
+    pub account: Option<String>,
+}
+
+/// The fan-out mode as written in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum FanoutModeName {
+    /// Record a conflict, push nothing.
+    #[default]
+    Log,
+    /// Push nothing, record nothing.
+    Skip,
+    /// Write every thread.
+    Force,
+    /// Write the chosen account's thread only.
+    PerThread,
+}
+
+/// `[safety]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SafetyConfig {
+    /// Stop before writing when more than this share of linked records would change.
+    #[serde(default = "default_max_change_ratio")]
+    pub max_change_ratio: f64,
+    /// Create tags that exist in the CRM but not in Inbox.
+    #[serde(default)]
+    pub create_missing_tags: bool,
+}
+
+fn default_max_change_ratio() -> f64 {
+    0.2
+}
+
+impl Default for SafetyConfig {
+    fn default() -> Self {
+        SafetyConfig {
+            max_change_ratio: default_max_change_ratio(),
+            create_missing_tags: false,
+        }
+    }
+}
+
+/// `[pull]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullConfig {
+    /// A full walk at least this often; incremental (events) in between.
+    #[serde(default = "default_full_every_hours")]
+    pub full_every_hours: u64,
+}
+
+fn default_full_every_hours() -> u64 {
+    24
+}
+
+impl Default for PullConfig {
+    fn default() -> Self {
+        PullConfig {
+            full_every_hours: default_full_every_hours(),
+        }
+    }
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Share of the team's API budget left for people.
+    #[serde(default = "default_reserve_ratio")]
+    pub reserve_ratio: f64,
+    /// Hard cap of requests per run.
+    #[serde(default = "default_max_requests")]
+    pub max_requests_per_run: u64,
+    /// Minimum milliseconds between requests (default 200 = 300/min); 0 disables pacing.
+    #[serde(default = "default_min_interval_ms")]
+    pub min_interval_ms: u64,
+}
+
+fn default_reserve_ratio() -> f64 {
+    0.2
+}
+fn default_max_requests() -> u64 {
+    20_000
+}
+fn default_min_interval_ms() -> u64 {
+    200
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            reserve_ratio: default_reserve_ratio(),
+            max_requests_per_run: default_max_requests(),
+            min_interval_ms: default_min_interval_ms(),
+        }
+    }
+}
+
+/// `[schedule]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// Standard 5-field crontab expression.
+    #[serde(default = "default_cron")]
+    pub cron: String,
+    /// IANA time zone name.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+}
+
+fn default_cron() -> String {
+    "0 2 * * *".into()
+}
+fn default_timezone() -> String {
+    "UTC".into()
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        ScheduleConfig {
+            cron: default_cron(),
+            timezone: default_timezone(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Parses and validates config text that came from `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|err| ConfigError::Parse {
+            path: path.to_path_buf(),
+            line: err
+                .span()
+                .map(|span| line_of_offset(text, span.start))
+                .unwrap_or(0),
+            message: err.message().trim().to_string(),
+        })?;
+        let invalid = |section: &str, key: &str, message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line: line_of_key(text, section, key),
+            key: format!("{section}.{key}"),
+            message,
+        };
+
+        if !(0.0..=1.0).contains(&raw.safety.max_change_ratio) {
+            return Err(invalid(
+                "safety",
+                "max_change_ratio",
+                "must be between 0 and 1".into(),
+            ));
+        }
+        if !(0.0..1.0).contains(&raw.limits.reserve_ratio) {
+            return Err(invalid(
+                "limits",
+                "reserve_ratio",
+                "must be at least 0 and below 1".into(),
+            ));
+        }
+        if raw.inbox.token_env.trim().is_empty() {
+            return Err(invalid("inbox", "token_env", "must name an environment variable".into()));
+        }
+        if !raw.inbox.base_url.starts_with("http://") && !raw.inbox.base_url.starts_with("https://") {
+            return Err(invalid("inbox", "base_url", "must start with http:// or https://".into()));
+        }
+        if raw.crm.create_records == CreateRecords::Tagged && raw.crm.create_tag.is_none() {
+            return Err(invalid(
+                "crm",
+                "create_tag",
+                "is required with create_records = \"tagged\"".into(),
+            ));
+        }
+        if raw.fanout.mode == FanoutModeName::PerThread && raw.fanout.account.is_none() {
+            return Err(invalid(
+                "fanout",
+                "account",
+                "is required with mode = \"per-thread\" (the username of the account link to write)"
+                    .into(),
+            ));
+        }
+        match raw.crm.kind {
+            CrmKind::Csv => {
+                let Some(csv) = &raw.crm.csv else {
+                    return Err(invalid("crm", "csv", "a [crm.csv] section is required with kind = \"csv\"".into()));
+                };
+                if csv.delimiter != ',' && csv.delimiter != ';' && csv.delimiter != '\t' {
+                    return Err(invalid("crm.csv", "delimiter", "must be \",\", \";\" or a tab".into()));
+                }
+                if csv.columns.tags_separator.is_empty() {
+                    return Err(invalid("crm.csv.columns", "tags_separator", "must not be empty".into()));
+                }
+                if csv.columns.x_user_id.is_none() && csv.columns.username.is_none() {
+                    return Err(invalid(
+                        "crm.csv.columns",
+                        "x_user_id",
+                        "map at least one of x_user_id and username, or no record can be matched".into(),
+                    ));
+                }
+            }
+        }
+        for (field, rule) in [
+            ("status", raw.policy.status),
+            ("valuation", raw.policy.valuation),
+            ("assignee", raw.policy.assignee),
+            ("done", raw.policy.done),
+        ] {
+            if rule == Rule::Merge {
+                return Err(invalid(
+                    "policy",
+                    field,
+                    "`merge` applies to tags and notes only; use manual, inbox-wins, crm-wins or newest".into(),
+                ));
+            }
+        }
+
+        let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let resolve = |p: &Path| -> PathBuf {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base_dir.join(p)
+            }
+        };
+        let mut state = raw.state;
+        state.dir = resolve(&state.dir);
+        let mut crm = raw.crm;
+        if let Some(csv) = &mut crm.csv {
+            csv.path = resolve(&csv.path);
+            csv.import_path = Some(match &csv.import_path {
+                Some(p) => resolve(p),
+                None => state.dir.join("crm_import.csv"),
+            });
+        }
+        Ok(Config {
+            path: path.to_path_buf(),
+            inbox: raw.inbox,
+            state,
+            crm,
+            mapping: raw.mapping,
+            policy: raw.policy,
+            fanout: raw.fanout,
+            safety: raw.safety,
+            pull: raw.pull,
+            limits: raw.limits,
+            schedule: raw.schedule,
+        })
+    }
+
+    /// Reads the token from the env var named by `inbox.token_env`.
+    pub fn inbox_token(&self) -> Result<SecretString, ConfigError> {
+        match std::env::var(&self.inbox.token_env) {
+            Ok(value) if !value.trim().is_empty() => Ok(SecretString::from(value.trim().to_string())),
+            _ => Err(ConfigError::MissingToken {
+                var: self.inbox.token_env.clone(),
+                path: self.path.clone(),
+            }),
+        }
+    }
+
+    /// The merge policy for the reconcile core: synced fields (those the CRM maps), rules and
+    /// fan-out mode.
+    pub fn reconcile_policy(&self) -> Policy {
+        let fields = match self.crm.kind {
+            CrmKind::Csv => {
+                let columns = &self.crm.csv.as_ref().expect("validated in parse").columns;
+                Field::ALL
+                    .into_iter()
+                    .filter(|f| columns.column(*f).is_some())
+                    .collect()
+            }
+        };
+        let rules = [
+            (Field::Tags, self.policy.tags),
+            (Field::Notes, self.policy.notes),
+            (Field::Status, self.policy.status),
+            (Field::Valuation, self.policy.valuation),
+            (Field::Assignee, self.policy.assignee),
+            (Field::Done, self.policy.done),
+        ]
+        .into_iter()
+        .collect();
+        let fanout = match self.fanout.mode {
+            FanoutModeName::Log => FanoutMode::Log,
+            FanoutModeName::Skip => FanoutMode::Skip,
+            FanoutModeName::Force => FanoutMode::Force,
+            FanoutModeName::PerThread => FanoutMode::PerThread {
+                account: self.fanout.account.clone().unwrap_or_default(),
+            },
+        };
+        Policy {
+            fields,
+            rules,
+            fanout,
+        }
+    }
+
+    /// The `[crm.csv]` section (validated present for `kind = "csv"`).
+    pub fn csv(&self) -> Option<&CsvConfig> {
+        self.crm.csv.as_ref()
+    }
+
+    /// `$USER`, for recording who resolved a conflict.
+    pub fn current_user() -> String {
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    }
+}
+
+/// 1-based line of a byte offset.
+fn line_of_offset(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// 1-based line where `key` is set inside `[section]`, or 0 when it is not in the file.
+fn line_of_key(text: &str, section: &str, key: &str) -> usize {
+    let mut current = String::new();
+    for (idx, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if let Some(header) = trimmed.strip_prefix('[').and_then(|h| h.split(']').next()) {
+            current = header.trim().to_string();
+            if current == section && key.is_empty() {
+                return idx + 1;
+            }
+            continue;
+        }
+        if current == section {
+            let name = trimmed.split('=').next().unwrap_or("").trim().trim_matches('"');
+            if name == key {
+                return idx + 1;
+            }
+        }
+    }
+    // A missing key: point at its section header when there is one.
+    text.lines()
+        .position(|l| l.trim() == format!("[{section}]"))
+        .map_or(0, |idx| idx + 1)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,148 @@
+//! CRM adapters behind one trait: read records, write changes, say what was confirmed.
+//!
+//! Adapters speak the core's vocabulary (`reconcile::Fields` in the CRM's own values: the CRM
+//! status value, the owner e-mail). They do not match, merge or decide anything, and they never
+//! delete a record.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use crate::reconcile::{Change, Field, Fields};
+
+pub mod csv;
+
+/// One CRM record as read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrmRecord {
+    /// The CRM's record id.
+    pub id: String,
+    /// X numeric user id (= Inbox prospect `platformId`), if the CRM has it.
+    pub x_user_id: Option<String>,
+    /// X username without `@`, as written in the CRM.
+    pub username: Option<String>,
+    /// Synced values in the CRM's vocabulary.
+    pub fields: Fields,
+    /// Per-record modified time, if the CRM gives one.
+    pub updated_at: Option<DateTime<Utc>>,
+    /// Where it came from, for messages: e.g. the 1-based data row of a CSV file.
+    pub row: u64,
+}
+
+/// A record the adapter refused to read: it is skipped, the rest still syncs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reject {
+    /// File or source name.
+    pub source: String,
+    /// 1-based row (CSV: the line of the record's first line in the file).
+    pub row: u64,
+    /// The record id when it could be read.
+    pub record_id: Option<String>,
+    /// Why, for humans (names the column).
+    pub reason: String,
+}
+
+/// Everything read from the CRM in one run.
+#[derive(Clone, Debug, Default)]
+pub struct CrmSnapshot {
+    /// Valid records, in source order.
+    pub records: Vec<CrmRecord>,
+    /// Rejected rows.
+    pub rejects: Vec<Reject>,
+}
+
+/// A new CRM record for an Inbox prospect that has none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewRecord {
+    /// The id to give the record (in-place mode) — adapters whose CRM assigns ids may ignore it.
+    pub id: String,
+    /// X numeric user id.
+    pub x_user_id: String,
+    /// X username.
+    pub username: String,
+    /// Values in the CRM's vocabulary.
+    pub fields: Fields,
+}
+
+/// One write to the CRM.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CrmWrite {
+    /// Change fields of an existing record (CRM vocabulary; `old` is what the CRM held).
+    Update {
+        /// Record id.
+        id: String,
+        /// Field changes.
+        changes: Vec<Change>,
+    },
+    /// Create a record.
+    Create(NewRecord),
+}
+
+impl CrmWrite {
+    /// The record id the write targets.
+    pub fn id(&self) -> &str {
+        match self {
+            CrmWrite::Update { id, .. } => id,
+            CrmWrite::Create(record) => &record.id,
+        }
+    }
+}
+
+/// What became of one write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriteStatus {
+    /// The CRM holds the new values now.
+    Confirmed,
+    /// Handed over (e.g. an import file) but not visible in the CRM until imported.
+    Pending,
+    /// Refused; the reason names the field or value.
+    Failed(String),
+}
+
+/// The outcome of a batch of writes, one status per write in input order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteReport {
+    /// `statuses[i]` belongs to `writes[i]`.
+    pub statuses: Vec<WriteStatus>,
+}
+
+/// A CRM adapter error that stops the run (a bad row is a [`Reject`], not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The source could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// File or resource.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The source is not usable at all (e.g. a mapped column is missing from the header).
+    #[error("{source_name}: {message}")]
+    Unusable {
+        /// File or resource.
+        source_name: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// A CRM behind crmsync.
+pub trait CrmAdapter {
+    /// A short name for logs (`csv:crm_export.csv`).
+    fn name(&self) -> String;
+
+    /// Fields this CRM maps (others are not synced).
+    fn fields(&self) -> BTreeSet<Field>;
+
+    /// Reads every record, rejecting bad ones individually.
+    fn read(&mut self) -> impl Future<Output = Result<CrmSnapshot, Error>> + Send;
+
+    /// Applies writes. An `Err` means nothing was written; per-write failures are in the report.
+    fn write(
+        &mut self,
+        writes: &[CrmWrite],
+    ) -> impl Future<Output = Result<WriteReport, Error>> + Send;
+}

@@ -1,0 +1,323 @@
+//! The embedded demo world: a fake Inbox, a sample CRM export that matches it, and scripted
+//! edits on both sides, so `crmsync demo` can show the whole loop with no account and no network.
+//!
+//! It builds data and files only; the CLI runs the engine and prints.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use crate::fake::{ContextEdit, FakeConfig, FakeInbox, ProspectView, RateLimit};
+
+/// The token the demo's fake Inbox accepts (not a secret: it only opens the local fake).
+pub const DEMO_TOKEN: &str = "demo-token";
+
+/// Inbox status name → the demo CRM's value.
+pub const STATUS_MAP: &[(&str, &str)] = &[
+    ("Lead", "NEW"),
+    ("Interested", "OPEN_DEAL"),
+    ("Negotiating", "IN_PROGRESS"),
+    ("Won", "CLOSED_WON"),
+    ("Lost", "CLOSED_LOST"),
+];
+
+const HEADER: &[&str] = &[
+    "Record ID",
+    "X User ID",
+    "X Handle",
+    "Full Name",
+    "Company",
+    "Tags",
+    "Lead Status",
+    "Deal Value",
+    "Notes",
+    "Owner Email",
+    "Done",
+];
+
+/// A running demo world.
+pub struct Demo {
+    /// The fake Inbox.
+    pub fake: FakeInbox,
+    /// The config file.
+    pub config_path: PathBuf,
+    /// The CRM export (in-place mode: it is the CRM).
+    pub export_path: PathBuf,
+}
+
+/// Starts the fake Inbox and writes the config and a matching CRM export into `dir`.
+pub async fn setup(dir: &Path, prospects: usize) -> anyhow::Result<Demo> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let fake = FakeInbox::start(FakeConfig {
+        token: DEMO_TOKEN.into(),
+        prospects,
+        accounts: 3,
+        seed: 7,
+        rate_limit: RateLimit::Off,
+        ..FakeConfig::default()
+    })
+    .await
+    .context("starting the embedded fake Inbox")?;
+
+    // Notes with three lines on a few prospects, so that edits at the top (CRM) and at the
+    // bottom (Inbox) merge cleanly later.
+    let all = fake.prospects();
+    for p in all.iter().skip(3).step_by(23).take(6) {
+        fake.edit_context(
+            &p.external_id,
+            ContextEdit {
+                notes: Some(Some(format!(
+                    "Found via the {} thread.\nRuns growth at a fintech.\nAsked about pricing.",
+                    p.username
+                ))),
+                ..ContextEdit::default()
+            },
+        );
+    }
+
+    let export_path = dir.join("crm_export.csv");
+    write_export(&export_path, &fake.prospects())?;
+    let config_path = dir.join("sync.toml");
+    std::fs::write(&config_path, config_text(&fake.base_url()))
+        .with_context(|| format!("writing {}", config_path.display()))?;
+    Ok(Demo {
+        fake,
+        config_path,
+        export_path,
+    })
+}
+
+fn config_text(base_url: &str) -> String {
+    let mut mapping = String::new();
+    for (inbox, crm) in STATUS_MAP {
+        mapping.push_str(&format!("\"{inbox}\" = \"{crm}\"\n"));
+    }
+    format!(
+        r#"# Written by `crmsync demo`.
+[inbox]
+base_url = "{base_url}"
+token_env = "CRMSYNC_DEMO_TOKEN"
+
+[state]
+dir = "state"
+
+[crm]
+kind = "csv"
+
+[crm.csv]
+path = "crm_export.csv"
+write_mode = "in-place"
+
+[crm.csv.columns]
+id = "Record ID"
+x_user_id = "X User ID"
+username = "X Handle"
+tags = "Tags"
+tags_separator = ";"
+status = "Lead Status"
+valuation = "Deal Value"
+notes = "Notes"
+owner_email = "Owner Email"
+done = "Done"
+
+[mapping.status]
+{mapping}
+[policy]
+tags = "merge"
+notes = "merge"
+status = "crm-wins"
+valuation = "inbox-wins"
+assignee = "manual"
+done = "manual"
+
+[fanout]
+mode = "log"
+
+[safety]
+max_change_ratio = 0.25
+
+[limits]
+min_interval_ms = 0
+"#
+    )
+}
+
+fn crm_status(inbox: &str) -> String {
+    STATUS_MAP
+        .iter()
+        .find(|(name, _)| *name == inbox)
+        .map_or_else(|| inbox.to_string(), |(_, crm)| crm.to_string())
+}
+
+/// Writes an export that agrees with Inbox for most prospects, with the usual blemishes of a
+/// real one: some rows keyed by handle only, some prospects missing, records Inbox does not
+/// know, and one row that cannot be read.
+fn write_export(path: &Path, prospects: &[ProspectView]) -> anyhow::Result<()> {
+    let mut writer = csv::Writer::from_path(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    writer.write_record(HEADER)?;
+    for (idx, p) in prospects.iter().enumerate() {
+        // Every 12th prospect has no CRM record yet.
+        if idx % 12 == 11 {
+            continue;
+        }
+        let first = p.threads.first();
+        let owner = first.and_then(|t| t.assignee_email.clone()).unwrap_or_default();
+        let done = first.map(|t| t.done.to_string()).unwrap_or_default();
+        // Every 15th row was typed in by hand: handle only, with an @ and different case.
+        let (x_id, handle) = if idx % 15 == 4 {
+            (String::new(), format!("@{}", p.username.to_uppercase()))
+        } else {
+            (p.platform_id.clone(), p.username.clone())
+        };
+        // Every 20th row has not got its tags yet (the first sync fills them in).
+        let tags = if idx % 20 == 7 { String::new() } else { p.tags.join(";") };
+        writer.write_record([
+            format!("r{:05}", idx + 1),
+            x_id,
+            handle,
+            p.display_name.clone(),
+            format!("Company {}", idx % 37),
+            tags,
+            p.status.as_deref().map(crm_status).unwrap_or_default(),
+            p.valuation.as_ref().map(|v| v.to_string()).unwrap_or_default(),
+            p.notes.clone().unwrap_or_default(),
+            owner,
+            done,
+        ])?;
+    }
+    // Records Inbox does not know (they are looked up once, then left alone).
+    writer.write_record([
+        "r90001", "1999000000000000001", "not_on_inbox", "Pat Offline", "Acme", "", "NEW", "500",
+        "", "", "",
+    ])?;
+    // A row an export tool broke: the deal value is text.
+    writer.write_record([
+        "r90002", "1999000000000000002", "typo_row", "Kim Typo", "Acme", "", "NEW",
+        "ten thousand", "", "", "",
+    ])?;
+    writer.flush()?;
+    Ok(())
+}
+
+/// What the scripted edits did, one line each, for the demo's narration.
+pub type EditLog = Vec<String>;
+
+/// Edits both sides the way a sales team does between two nightly runs.
+pub fn edit_both_sides(demo: &Demo) -> anyhow::Result<EditLog> {
+    let mut log = EditLog::new();
+    let prospects = demo.fake.prospects();
+    let by_id: BTreeMap<&str, &ProspectView> =
+        prospects.iter().map(|p| (p.external_id.as_str(), p)).collect();
+    let tag_names: Vec<String> = demo.fake.tags().into_iter().map(|(_, n)| n).collect();
+
+    // Read the export as rows of cells.
+    let mut reader = csv::Reader::from_path(&demo.export_path)?;
+    let headers = reader.headers()?.clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).expect("demo header");
+    let mut rows: Vec<Vec<String>> = reader
+        .records()
+        .map(|r| r.map(|r| r.iter().map(str::to_string).collect()))
+        .collect::<Result<_, _>>()?;
+    let row_of = |rows: &[Vec<String>], p: &ProspectView| {
+        rows.iter()
+            .position(|r| r[col("X User ID")] == p.platform_id || r[col("X Handle")].trim_start_matches('@').eq_ignore_ascii_case(&p.username))
+    };
+
+    // 1. Notes edited on both sides, in different places: merges cleanly.
+    let three_line: Vec<&ProspectView> = prospects
+        .iter()
+        .filter(|p| p.notes.as_deref().is_some_and(|n| n.lines().count() == 3))
+        .collect();
+    for p in three_line.iter().take(3) {
+        let Some(row) = row_of(&rows, p) else { continue };
+        let notes = p.notes.clone().unwrap_or_default();
+        demo.fake.edit_context(
+            &p.external_id,
+            ContextEdit {
+                notes: Some(Some(format!("{notes}\nCall booked for Tuesday."))),
+                ..ContextEdit::default()
+            },
+        );
+        rows[row][col("Notes")] = notes.replacen("Found via", "VIP intro. Found via", 1);
+        log.push(format!(
+            "@{}: notes edited in Inbox (last line) and in the CRM (first line)",
+            p.username
+        ));
+    }
+    // 2. The same line of notes edited differently on both sides: a conflict, all texts kept.
+    if let Some(p) = three_line.get(3) {
+        if let Some(row) = row_of(&rows, p) {
+            let notes = p.notes.clone().unwrap_or_default();
+            demo.fake.edit_context(
+                &p.external_id,
+                ContextEdit {
+                    notes: Some(Some(notes.replace("Asked about pricing.", "Asked about pricing: wants 20 seats."))),
+                    ..ContextEdit::default()
+                },
+            );
+            rows[row][col("Notes")] = notes.replace("Asked about pricing.", "Asked about pricing: budget is 5k.");
+            log.push(format!("@{}: the same line of notes edited differently on both sides", p.username));
+        }
+    }
+    // 3. Inbox: tags added and valuations changed; CRM: statuses moved and a tag removed.
+    let single: Vec<&ProspectView> = prospects
+        .iter()
+        .filter(|p| p.threads.len() == 1 && row_of(&rows, p).is_some())
+        .collect();
+    for (n, p) in single.iter().take(12).enumerate() {
+        let row = row_of(&rows, p).expect("filtered");
+        match n % 4 {
+            0 => {
+                let tag = &tag_names[n % tag_names.len()];
+                demo.fake.edit_context(
+                    &p.external_id,
+                    ContextEdit { tags_add: Some(vec![tag.clone()]), ..ContextEdit::default() },
+                );
+                log.push(format!("@{}: tag {tag:?} added in Inbox", p.username));
+            }
+            1 => {
+                demo.fake.edit_context(
+                    &p.external_id,
+                    ContextEdit { valuation: Some(Some(12500.0 + n as f64)), ..ContextEdit::default() },
+                );
+                log.push(format!("@{}: valuation set to {} in Inbox", p.username, 12500 + n));
+            }
+            2 => {
+                rows[row][col("Lead Status")] = "IN_PROGRESS".into();
+                log.push(format!("@{}: lead status set to IN_PROGRESS in the CRM", p.username));
+            }
+            _ => {
+                let cell = &mut rows[row][col("Tags")];
+                let kept: Vec<&str> = cell.split(';').skip(1).collect();
+                *cell = kept.join(";");
+                log.push(format!("@{}: first tag removed in the CRM", p.username));
+            }
+        }
+    }
+    // 4. A CRM status nobody mapped: an `unmapped` conflict, never a guess.
+    if let Some(p) = single.get(13) {
+        let row = row_of(&rows, p).expect("filtered");
+        rows[row][col("Lead Status")] = "MAYBE_LATER".into();
+        log.push(format!("@{}: lead status MAYBE_LATER (not in [mapping.status]) in the CRM", p.username));
+    }
+    // 5. A prospect talking to two of our accounts: one thread gets archived.
+    if let Some(p) = prospects.iter().find(|p| {
+        p.threads.len() >= 2 && p.threads.iter().all(|t| !t.done) && by_id.contains_key(p.external_id.as_str())
+    }) {
+        demo.fake.set_thread(&p.threads[0].id, None, Some(true));
+        log.push(format!(
+            "@{}: thread on @{} archived, thread on @{} still open",
+            p.username, p.threads[0].account_username, p.threads[1].account_username
+        ));
+    }
+
+    let mut writer = csv::Writer::from_path(&demo.export_path)?;
+    writer.write_record(&headers)?;
+    for row in rows {
+        writer.write_record(row)?;
+    }
+    writer.flush()?;
+    Ok(log)
+}

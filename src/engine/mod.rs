@@ -1,0 +1,133 @@
+//! The imperative shell: one run of pull → read CRM → match → reconcile → safety → push →
+//! confirm → record.
+//!
+//! The engine reads the clock once per run (`now` in the options) and hands pure data to
+//! `reconcile::plan`. It never prints: it returns reports and drives an optional progress bar.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::config::Config;
+use crate::inbox;
+
+pub mod inputs;
+pub mod lock;
+pub mod matching;
+pub mod pull;
+mod push;
+pub mod sync;
+
+pub use lock::{LockError, RunLock};
+pub use pull::PullReport;
+pub use sync::{RunOptions, SyncReport, run};
+
+/// Progress bars on a terminal only; hidden otherwise (pipes, `--json`, tests).
+#[derive(Clone, Debug)]
+pub struct Progress {
+    enabled: bool,
+}
+
+impl Progress {
+    /// Visible bars when `enabled`.
+    pub fn new(enabled: bool) -> Progress {
+        Progress { enabled }
+    }
+
+    /// No bars.
+    pub fn hidden() -> Progress {
+        Progress { enabled: false }
+    }
+
+    /// A spinner with a message (hidden when disabled).
+    pub fn spinner(&self, message: &str) -> ProgressBar {
+        if !self.enabled {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+                .expect("static template is valid"),
+        );
+        bar.set_message(message.to_string());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    }
+
+    /// A bar of `len` steps (hidden when disabled).
+    pub fn bar(&self, len: u64, message: &str) -> ProgressBar {
+        if !self.enabled {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new(len);
+        bar.set_style(
+            ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} [{elapsed}, eta {eta}]")
+                .expect("static template is valid"),
+        );
+        bar.set_message(message.to_string());
+        bar
+    }
+}
+
+/// What a run needs: the config, an Inbox client and the progress display.
+pub struct Context {
+    /// The validated config.
+    pub config: Config,
+    /// The Inbox client.
+    pub client: inbox::Client,
+    /// Progress display.
+    pub progress: Progress,
+}
+
+impl Context {
+    /// Builds the Inbox client from the config (reads the token from its env var).
+    pub fn new(config: Config, progress: Progress) -> anyhow::Result<Context> {
+        let token = config.inbox_token()?;
+        Context::with_token(config, token, progress)
+    }
+
+    /// Builds the Inbox client with a token from elsewhere (the demo's local fake).
+    pub fn with_token(
+        config: Config,
+        token: secrecy::SecretString,
+        progress: Progress,
+    ) -> anyhow::Result<Context> {
+        let mut options = inbox::ClientOptions::new(
+            config.inbox.base_url.clone(),
+            token,
+            config.inbox.token_env.clone(),
+        );
+        options.timeout = Duration::from_secs(config.inbox.timeout_secs.max(1));
+        options.min_interval = match config.limits.min_interval_ms {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        };
+        let client = inbox::Client::new(options).context("building the Inbox client")?;
+        Ok(Context {
+            config,
+            client,
+            progress,
+        })
+    }
+
+    /// Creates the state dir (owner-only) and returns the mirror path.
+    pub fn prepare_state_dir(&self) -> anyhow::Result<std::path::PathBuf> {
+        prepare_state_dir(&self.config.state.dir)?;
+        Ok(self.config.state.dir.join("mirror.db"))
+    }
+}
+
+/// Creates `dir` if needed, owner-only on Unix.
+pub fn prepare_state_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating the state directory {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("restricting {} to its owner", dir.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,302 @@
+//! Pushing a plan to Inbox: one context PATCH per changed prospect, thread PATCHes in
+//! per-thread mode, and a read-back of fanned-out assignee/done writes.
+//!
+//! Every field is reported as confirmed or not; the caller moves the base only for confirmed
+//! values. A 4xx refusal becomes a `rejected-by-api` conflict and the run goes on; an error that
+//! retries could not cure (401, network, exhausted 429/5xx) stops the push.
+
+use std::collections::{BTreeSet, HashSet};
+
+use crate::inbox::{self, ContextUpdate, ThreadUpdate};
+use crate::reconcile::{Change, Field, LinkKey, LinkPlan, ThreadState, Value};
+use crate::store::{ChangeRow, ConflictRecord};
+
+use super::inputs::Names;
+
+/// What pushing one link to Inbox did.
+#[derive(Debug, Default)]
+pub struct InboxOutcome {
+    /// Fields whose Inbox write was confirmed.
+    pub confirmed: HashSet<Field>,
+    /// Successful write requests (context + thread PATCHes).
+    pub writes: u64,
+    /// Change log rows.
+    pub changes: Vec<ChangeRow>,
+    /// Conflicts found while pushing (refusals, unmapped names, threads that did not take a value).
+    pub conflicts: Vec<ConflictRecord>,
+}
+
+/// Settings for pushing.
+pub struct PushSettings {
+    /// Create tags missing in Inbox.
+    pub create_missing_tags: bool,
+}
+
+/// Pushes one link's Inbox changes. `threads` are the prospect's threads as pulled.
+pub async fn push_link(
+    client: &inbox::Client,
+    names: &mut Names,
+    settings: &PushSettings,
+    plan: &LinkPlan,
+    threads: &[ThreadState],
+    identity: (&str, &str),
+) -> Result<InboxOutcome, inbox::Error> {
+    let mut out = InboxOutcome::default();
+    let conflict = |field: Field, kind: &str, detail: String| ConflictRecord {
+        prospect_id: plan.key.prospect_id.clone(),
+        username: Some(identity.0.to_string()),
+        platform_id: Some(identity.1.to_string()),
+        crm_id: plan.key.crm_id.clone(),
+        field: field.as_str().to_string(),
+        kind: kind.to_string(),
+        inbox: None,
+        crm: None,
+        base: None,
+        detail,
+    };
+
+    if let Some(patch) = &plan.inbox {
+        let mut update = ContextUpdate::default();
+        let mut fields = Vec::new();
+        let mut blocked: HashSet<Field> = HashSet::new();
+        for change in &patch.changes {
+            match map_change(client, names, settings, change, &mut update).await? {
+                Mapped::Ok => fields.push(change),
+                Mapped::Unmapped(detail) => {
+                    blocked.insert(change.field());
+                    out.conflicts.push(conflict(change.field(), "unmapped", detail));
+                }
+            }
+        }
+        if !update.is_empty() {
+            match client.patch_context(&plan.key.prospect_id, &update).await {
+                Ok(_) => {
+                    out.writes += 1;
+                    for change in fields {
+                        out.changes.push(change_row("inbox", &plan.key.prospect_id, change, "applied"));
+                        if !blocked.contains(&change.field()) {
+                            out.confirmed.insert(change.field());
+                        }
+                    }
+                    let fanned: Vec<&Change> = patch
+                        .changes
+                        .iter()
+                        .filter(|c| c.field().is_thread_field())
+                        .collect();
+                    if !fanned.is_empty() {
+                        read_back(client, names, &plan.key, threads, &fanned, &mut out, &conflict)
+                            .await?;
+                    }
+                }
+                Err(err) if is_refusal(&err) => {
+                    for change in fields {
+                        out.changes.push(change_row("inbox", &plan.key.prospect_id, change, "failed"));
+                        out.conflicts.push(conflict(
+                            change.field(),
+                            "rejected-by-api",
+                            format!("Inbox refused {} -> {}: {err}", change.field(), change.new),
+                        ));
+                    }
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    for thread_patch in &plan.threads {
+        let mut update = ThreadUpdate::default();
+        let mut ok = true;
+        for change in &thread_patch.changes {
+            match &change.new {
+                Value::Done(Some(done)) => update.done = Some(*done),
+                Value::Assignee(email) => match email {
+                    None => update.assignee_id = Some(None),
+                    Some(email) => match names.member_id(email) {
+                        Some(id) => update.assignee_id = Some(Some(id.to_string())),
+                        None => {
+                            ok = false;
+                            out.conflicts.push(conflict(
+                                Field::Assignee,
+                                "unmapped",
+                                format!("no Inbox member has the e-mail {email}"),
+                            ));
+                        }
+                    },
+                },
+                _ => {}
+            }
+        }
+        if !ok || (update.done.is_none() && update.assignee_id.is_none()) {
+            continue;
+        }
+        match client.patch_thread(&thread_patch.thread_id, &update).await {
+            Ok(thread) => {
+                out.writes += 1;
+                for change in &thread_patch.changes {
+                    let took = match &change.new {
+                        Value::Done(d) => *d == Some(thread.done),
+                        Value::Assignee(_) => {
+                            names.assignee(thread.assignee_id.as_deref())
+                                == match &change.new {
+                                    Value::Assignee(e) => e.clone(),
+                                    _ => None,
+                                }
+                        }
+                        _ => false,
+                    };
+                    out.changes.push(change_row("inbox", &thread_patch.thread_id, change, "applied"));
+                    if took {
+                        out.confirmed.insert(change.field());
+                    }
+                }
+            }
+            Err(err) if is_refusal(&err) => {
+                for change in &thread_patch.changes {
+                    out.conflicts.push(conflict(
+                        change.field(),
+                        "rejected-by-api",
+                        format!("Inbox refused thread {}: {err}", thread_patch.thread_id),
+                    ));
+                }
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(out)
+}
+
+/// A client error that is about this request (4xx but auth/rate limit): skip it, go on.
+fn is_refusal(err: &inbox::Error) -> bool {
+    matches!(
+        err,
+        inbox::Error::Api { status, .. } if (400..500).contains(status)
+    ) || matches!(err, inbox::Error::NotFound { .. } | inbox::Error::Forbidden { .. })
+}
+
+enum Mapped {
+    Ok,
+    Unmapped(String),
+}
+
+async fn map_change(
+    client: &inbox::Client,
+    names: &mut Names,
+    settings: &PushSettings,
+    change: &Change,
+    update: &mut ContextUpdate,
+) -> Result<Mapped, inbox::Error> {
+    match (&change.old, &change.new) {
+        (Value::Tags(old), Value::Tags(new)) => {
+            let mut missing = Vec::new();
+            for name in new.difference(old) {
+                let id = match names.tag_id(name) {
+                    Some(id) => Some(id.to_string()),
+                    None if settings.create_missing_tags => {
+                        let tag = client.create_tag(name).await?;
+                        names.add_tag(&tag.id, &tag.name);
+                        Some(tag.id)
+                    }
+                    None => None,
+                };
+                match id {
+                    Some(id) => update.add_tags.push(id),
+                    None => missing.push(name.clone()),
+                }
+            }
+            for name in old.difference(new) {
+                if let Some(id) = names.tag_id(name) {
+                    update.remove_tags.push(id.to_string());
+                }
+            }
+            if !missing.is_empty() {
+                return Ok(Mapped::Unmapped(format!(
+                    "tag(s) {} do not exist in Inbox (set safety.create_missing_tags = true to create them)",
+                    missing.join(", ")
+                )));
+            }
+        }
+        (_, Value::Status(name)) => match name {
+            None => update.status_id = Some(None),
+            Some(name) => match names.status_id(name) {
+                Some(id) => update.status_id = Some(Some(id.to_string())),
+                None => {
+                    return Ok(Mapped::Unmapped(format!("no Inbox status is named {name:?}")));
+                }
+            },
+        },
+        (_, Value::Valuation(v)) => update.valuation = Some(*v),
+        (_, Value::Notes(n)) => update.notes = Some(n.clone()),
+        (_, Value::Assignee(email)) => match email {
+            None => update.assignee_id = Some(None),
+            Some(email) => match names.member_id(email) {
+                Some(id) => update.assignee_id = Some(Some(id.to_string())),
+                None => {
+                    return Ok(Mapped::Unmapped(format!("no Inbox member has the e-mail {email}")));
+                }
+            },
+        },
+        (_, Value::Done(d)) => update.done = *d,
+        _ => {}
+    }
+    Ok(Mapped::Ok)
+}
+
+/// Reads back every thread of a prospect after a fanned-out assignee/done write; a thread that
+/// did not take the value (offline or paused account) is a conflict and the field stays
+/// unconfirmed.
+async fn read_back(
+    client: &inbox::Client,
+    names: &Names,
+    key: &LinkKey,
+    threads: &[ThreadState],
+    fanned: &[&Change],
+    out: &mut InboxOutcome,
+    conflict: &impl Fn(Field, &str, String) -> ConflictRecord,
+) -> Result<(), inbox::Error> {
+    let mut failed: BTreeSet<Field> = BTreeSet::new();
+    for thread in threads {
+        let fresh = match client.thread(&thread.thread_id).await {
+            Ok(t) => t,
+            Err(inbox::Error::NotFound { .. }) => continue,
+            Err(e) => return Err(e),
+        };
+        for change in fanned {
+            let took = match &change.new {
+                Value::Done(Some(d)) => fresh.done == *d,
+                Value::Assignee(email) => names.assignee(fresh.assignee_id.as_deref()) == *email,
+                _ => true,
+            };
+            if !took {
+                failed.insert(change.field());
+                out.conflicts.push(conflict(
+                    change.field(),
+                    "fanout",
+                    format!(
+                        "thread {} on @{} did not take {} = {} (prospect {})",
+                        thread.thread_id,
+                        thread.account,
+                        change.field(),
+                        change.new,
+                        key.prospect_id
+                    ),
+                ));
+            }
+        }
+    }
+    for field in failed {
+        out.confirmed.remove(&field);
+    }
+    Ok(())
+}
+
+/// A change-log row.
+pub fn change_row(side: &'static str, target: &str, change: &Change, status: &'static str) -> ChangeRow {
+    ChangeRow {
+        side,
+        target: target.to_string(),
+        field: change.field(),
+        old: change.old.to_string(),
+        new: change.new.to_string(),
+        status,
+    }
+}

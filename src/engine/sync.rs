@@ -1,0 +1,769 @@
+//! One run: `pull`, `plan` or `sync`.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::config::CreateRecords;
+use crate::crm::{CrmAdapter, CrmRecord, CrmWrite, NewRecord, WriteStatus};
+use crate::reconcile::{
+    self, Conflict, Field, Fields, LinkInput, LinkKey, LinkPlan, Value,
+};
+use crate::store::{
+    ChangeRow, ConflictRecord, ConflictTally, LinkState, RejectRow, RunId, RunMode, RunStatus, Store,
+};
+
+use super::inputs::{Names, crm_side, inbox_side};
+use super::matching::{ProspectKey, match_records};
+use super::pull::{PullReport, pull};
+use super::push::{PushSettings, change_row, push_link};
+use super::{Context, RunLock};
+
+/// How long a lookup miss is trusted before the X id is looked up again.
+const LOOKUP_MISS_TTL_DAYS: i64 = 7;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Pull only, plan, or sync.
+    pub mode: RunMode,
+    /// Override the safety limit.
+    pub force: bool,
+    /// The run's clock reading.
+    pub now: DateTime<Utc>,
+}
+
+/// Write counts.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Writes {
+    /// Successful Inbox write requests.
+    pub inbox: u64,
+    /// CRM records written (confirmed or handed over in an import file).
+    pub crm: u64,
+    /// Of `crm`, records still waiting in the import file from an earlier run.
+    pub crm_pending: u64,
+}
+
+/// Conflict counts.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ConflictCounts {
+    /// Conflicts this run found.
+    pub found: u64,
+    /// Newly opened in the log.
+    pub opened: u64,
+    /// Closed because they went away.
+    pub closed: u64,
+    /// Open in the log after the run.
+    pub open: u64,
+}
+
+/// Everything a run did, for humans (`cli`) and machines (`--json`).
+#[derive(Clone, Debug, Serialize)]
+pub struct SyncReport {
+    /// Run id.
+    pub run_id: i64,
+    /// Mode.
+    pub mode: RunMode,
+    /// The pull.
+    pub pull: PullReport,
+    /// Valid CRM records read.
+    pub crm_records: u64,
+    /// Rejected CRM rows.
+    pub rejected_rows: Vec<RejectRow>,
+    /// Active links.
+    pub linked: u64,
+    /// Prospects without a CRM record.
+    pub unlinked_prospects: u64,
+    /// CRM records without a prospect.
+    pub unlinked_records: u64,
+    /// Links whose plan writes something.
+    pub changed_links: u64,
+    /// The plan, rendered for humans.
+    #[serde(skip)]
+    pub plan_text: String,
+    /// Planned Inbox writes (context PATCHes + thread PATCHes).
+    pub planned_inbox: u64,
+    /// Planned CRM record writes (updates + creates).
+    pub planned_crm: u64,
+    /// Writes done.
+    pub writes: Writes,
+    /// Conflict counts.
+    pub conflicts: ConflictCounts,
+    /// Conflicts found, in human form.
+    pub conflict_list: Vec<ConflictRecord>,
+    /// Requests made to Inbox.
+    pub requests: u64,
+    /// 429 answers met.
+    pub rate_limited: u64,
+    /// Why the run stopped before writing, if it did.
+    pub stopped: Option<String>,
+    /// Exit code.
+    pub exit: i32,
+    /// Seconds.
+    pub seconds: f64,
+}
+
+impl SyncReport {
+    /// The `--json` summary object.
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "run_id": self.run_id,
+            "mode": self.mode,
+            "prospects": self.pull.prospects,
+            "threads": self.pull.threads,
+            "crm_records": self.crm_records,
+            "linked": self.linked,
+            "unlinked": {"prospects": self.unlinked_prospects, "records": self.unlinked_records},
+            "planned": {"inbox": self.planned_inbox, "crm": self.planned_crm},
+            "writes": self.writes,
+            "conflicts": self.conflicts,
+            "conflict_list": self.conflict_list.iter().map(conflict_json).collect::<Vec<_>>(),
+            "rejects": self.rejected_rows.len(),
+            "rejected_rows": self.rejected_rows,
+            "requests": self.requests,
+            "rate_limited": self.rate_limited,
+            "stopped": self.stopped,
+            "exit": self.exit,
+            "seconds": self.seconds,
+        })
+    }
+}
+
+fn conflict_json(c: &ConflictRecord) -> serde_json::Value {
+    json!({
+        "prospect_id": c.prospect_id, "username": c.username, "crm_id": c.crm_id,
+        "field": c.field, "kind": c.kind, "inbox": c.inbox, "crm": c.crm, "base": c.base,
+        "detail": c.detail,
+    })
+}
+
+/// Runs one pull, plan or sync under the run lock, recording it in the mirror.
+pub async fn run<A: CrmAdapter>(
+    ctx: &Context,
+    crm: Option<&mut A>,
+    opts: &RunOptions,
+) -> anyhow::Result<SyncReport> {
+    let db_path = ctx.prepare_state_dir()?;
+    let _lock = RunLock::acquire(&ctx.config.state.dir)?;
+    let mut store = Store::open(&db_path)
+        .with_context(|| format!("opening the mirror {}", db_path.display()))?;
+    let now = opts.now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let run_id = store.begin_run(opts.mode, &now)?;
+    let started = Instant::now();
+    let result = run_inner(ctx, crm, opts, &mut store, run_id, &now).await;
+    let finished = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    match result {
+        Ok(mut report) => {
+            report.seconds = started.elapsed().as_secs_f64();
+            let status = if report.stopped.is_some() {
+                RunStatus::Stopped
+            } else {
+                RunStatus::Ok
+            };
+            store.finish_run(run_id, status, report.exit, &finished, &report.to_json(), None)?;
+            Ok(report)
+        }
+        Err(err) => {
+            let stats = ctx.client.stats();
+            let summary = json!({"requests": stats.requests, "rate_limited": stats.rate_limited});
+            // Recording the failure must not hide the error itself.
+            let _ = store.finish_run(
+                run_id,
+                RunStatus::Failed,
+                1,
+                &finished,
+                &summary,
+                Some(&format!("{err:#}")),
+            );
+            Err(err)
+        }
+    }
+}
+
+async fn run_inner<A: CrmAdapter>(
+    ctx: &Context,
+    crm: Option<&mut A>,
+    opts: &RunOptions,
+    store: &mut Store,
+    run_id: RunId,
+    now: &str,
+) -> anyhow::Result<SyncReport> {
+    let pull_report = pull(&ctx.client, store, run_id, &ctx.progress).await?;
+    let mut report = SyncReport {
+        run_id: run_id.0,
+        mode: opts.mode,
+        pull: pull_report,
+        crm_records: 0,
+        rejected_rows: Vec::new(),
+        linked: 0,
+        unlinked_prospects: 0,
+        unlinked_records: 0,
+        changed_links: 0,
+        plan_text: String::new(),
+        planned_inbox: 0,
+        planned_crm: 0,
+        writes: Writes::default(),
+        conflicts: ConflictCounts::default(),
+        conflict_list: Vec::new(),
+        requests: 0,
+        rate_limited: 0,
+        stopped: None,
+        exit: 0,
+        seconds: 0.0,
+    };
+    let Some(crm) = crm else {
+        finish_counts(ctx, store, &mut report)?;
+        return Ok(report);
+    };
+
+    // Read the CRM.
+    let snapshot = crm.read().await.context("reading the CRM")?;
+    report.crm_records = snapshot.records.len() as u64;
+    report.rejected_rows = snapshot
+        .rejects
+        .iter()
+        .map(|r| RejectRow {
+            source: r.source.clone(),
+            row: r.row,
+            record_id: r.record_id.clone(),
+            reason: r.reason.clone(),
+        })
+        .collect();
+
+    // Match.
+    let reference = store.reference()?;
+    let mut names = Names::new(&reference);
+    let mut mirror = store.load_mirror()?;
+    let stored_links = store.links()?;
+    lookup_unknown_x_ids(ctx, store, &snapshot.records, &stored_links, &mut mirror, opts).await?;
+    let keys: Vec<ProspectKey<'_>> = mirror
+        .iter()
+        .map(|m| ProspectKey {
+            id: &m.prospect.id,
+            platform_id: &m.prospect.platform_id,
+            username: &m.prospect.username,
+        })
+        .collect();
+    let matching = match_records(&keys, &snapshot.records, &stored_links);
+    drop(keys);
+    report.unlinked_prospects = matching.unlinked_prospects.len() as u64;
+    report.unlinked_records = matching.unlinked_records.len() as u64;
+
+    let by_prospect: HashMap<&str, usize> = mirror
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.prospect.id.as_str(), i))
+        .collect();
+    let by_record: HashMap<&str, &CrmRecord> =
+        snapshot.records.iter().map(|r| (r.id.as_str(), r)).collect();
+
+    // Pending imports the export now shows are done; the rest stay pending.
+    let mut pending = store.load_pending()?;
+    for (crm_id, values) in pending.iter_mut() {
+        if let Some(record) = by_record.get(crm_id.as_str()) {
+            let current = crm_side(record, &names).fields;
+            values.retain(|v| current.get(v.field()) != *v);
+        }
+    }
+    pending.retain(|_, v| !v.is_empty());
+
+    // Reconcile.
+    let mut base = store.load_base()?;
+    let mut inputs = Vec::new();
+    for link in matching.links.iter().filter(|l| l.state == LinkState::Active) {
+        let (Some(&idx), Some(record)) = (
+            by_prospect.get(link.prospect_id.as_str()),
+            by_record.get(link.crm_id.as_str()),
+        ) else {
+            continue;
+        };
+        inputs.push(LinkInput {
+            key: LinkKey {
+                prospect_id: link.prospect_id.clone(),
+                crm_id: link.crm_id.clone(),
+            },
+            inbox: inbox_side(&mirror[idx], &names),
+            crm: crm_side(record, &names),
+            base: base.remove(&link.prospect_id).unwrap_or_default(),
+        });
+    }
+    report.linked = inputs.len() as u64;
+    let policy = ctx.config.reconcile_policy();
+    let vocab = names.vocabulary(&ctx.config);
+    let plan = reconcile::plan(&inputs, &policy, &vocab);
+    report.plan_text = reconcile::render_plan(&plan);
+
+    let creates = planned_creates(ctx, &mirror, &matching.unlinked_prospects, &names, &policy.fields);
+
+    // Conflicts found by matching and by the core.
+    let identity_of = |prospect_id: &str| -> (String, String) {
+        by_prospect
+            .get(prospect_id)
+            .map(|&i| (mirror[i].prospect.username.clone(), mirror[i].prospect.platform_id.clone()))
+            .unwrap_or_default()
+    };
+    let mut conflicts: Vec<ConflictRecord> = Vec::new();
+    for c in &matching.identity {
+        conflicts.push(ConflictRecord {
+            prospect_id: c.prospect_ids.join(","),
+            username: c.prospect_ids.first().map(|p| identity_of(p).0),
+            platform_id: c.prospect_ids.first().map(|p| identity_of(p).1),
+            crm_id: c.crm_ids.join(","),
+            field: "record".into(),
+            kind: "identity".into(),
+            inbox: None,
+            crm: None,
+            base: None,
+            detail: c.detail.clone(),
+        });
+    }
+    for link in &plan.links {
+        for c in &link.conflicts {
+            let (username, platform_id) = identity_of(&link.key.prospect_id);
+            conflicts.push(conflict_record(c, username, platform_id));
+        }
+    }
+
+    // Pending imports are re-handed, not new writes.
+    let is_pending_rewrite = |link: &LinkPlan| -> bool {
+        let Some(crm_patch) = &link.crm else {
+            return false;
+        };
+        let Some(values) = pending.get(&link.key.crm_id) else {
+            return false;
+        };
+        crm_patch.changes.iter().all(|c| values.contains(&c.new))
+    };
+    report.planned_inbox = plan
+        .links
+        .iter()
+        .map(|l| u64::from(l.inbox.is_some()) + l.threads.len() as u64)
+        .sum();
+    report.planned_crm =
+        plan.links.iter().filter(|l| l.crm.is_some()).count() as u64 + creates.len() as u64;
+    report.changed_links = plan
+        .links
+        .iter()
+        .filter(|l| !l.is_noop() && !(l.inbox.is_none() && l.threads.is_empty() && is_pending_rewrite(l)))
+        .count() as u64;
+
+    if opts.mode != RunMode::Sync {
+        report.conflicts.found = conflicts.len() as u64;
+        report.conflict_list = conflicts;
+        finish_counts(ctx, store, &mut report)?;
+        return Ok(report);
+    }
+
+    // Safety limit: a bad export must not wipe the pipeline.
+    let max_ratio = ctx.config.safety.max_change_ratio;
+    let ratio = report.changed_links as f64 / (report.linked.max(1)) as f64;
+    if !opts.force && report.changed_links > 0 && ratio > max_ratio {
+        report.stopped = Some(format!(
+            "safety limit: {} of {} linked records ({:.0}%) would change, more than safety.max_change_ratio = {} ({:.0}%); nothing was written. Check the CRM export, then rerun with --force to apply.",
+            report.changed_links,
+            report.linked,
+            ratio * 100.0,
+            max_ratio,
+            max_ratio * 100.0
+        ));
+        report.exit = 3;
+        report.conflicts.found = conflicts.len() as u64;
+        report.conflict_list = conflicts;
+        finish_counts(ctx, store, &mut report)?;
+        return Ok(report);
+    }
+
+    // Push to Inbox.
+    let settings = PushSettings {
+        create_missing_tags: ctx.config.safety.create_missing_tags,
+    };
+    let mut changes: Vec<ChangeRow> = Vec::new();
+    let mut inbox_confirmed: HashMap<String, HashSet<Field>> = HashMap::new();
+    let pushable: Vec<&LinkPlan> = plan
+        .links
+        .iter()
+        .filter(|l| l.inbox.is_some() || !l.threads.is_empty())
+        .collect();
+    let bar = ctx.progress.bar(pushable.len() as u64, "pushing to Inbox");
+    let mut push_error = None;
+    for link in pushable {
+        let threads = by_prospect
+            .get(link.key.prospect_id.as_str())
+            .map(|&i| inbox_side(&mirror[i], &names).threads)
+            .unwrap_or_default();
+        let (username, platform_id) = identity_of(&link.key.prospect_id);
+        match push_link(
+            &ctx.client,
+            &mut names,
+            &settings,
+            link,
+            &threads,
+            (&username, &platform_id),
+        )
+        .await
+        {
+            Ok(outcome) => {
+                report.writes.inbox += outcome.writes;
+                changes.extend(outcome.changes);
+                conflicts.extend(outcome.conflicts);
+                inbox_confirmed.insert(link.key.prospect_id.clone(), outcome.confirmed);
+            }
+            Err(err) => {
+                push_error = Some(err);
+                break;
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+
+    // Write the CRM (skipped when the Inbox push failed: the rerun redoes it from the mirror).
+    let mut crm_status: HashMap<String, WriteStatus> = HashMap::new();
+    let mut new_pending: Vec<(String, Value)> = Vec::new();
+    if push_error.is_none() {
+        let mut writes: Vec<CrmWrite> = plan
+            .links
+            .iter()
+            .filter_map(|l| {
+                l.crm.as_ref().map(|p| CrmWrite::Update {
+                    id: l.key.crm_id.clone(),
+                    changes: p.changes.clone(),
+                })
+            })
+            .collect();
+        writes.extend(creates.iter().map(|(_, record)| CrmWrite::Create(record.clone())));
+        if !writes.is_empty() {
+            let outcome = crm.write(&writes).await.context("writing the CRM")?;
+            for (write, status) in writes.iter().zip(outcome.statuses) {
+                match (write, &status) {
+                    (CrmWrite::Update { id, changes: cs }, st) => {
+                        let label = match st {
+                            WriteStatus::Confirmed => "applied",
+                            WriteStatus::Pending => "pending",
+                            WriteStatus::Failed(_) => "failed",
+                        };
+                        let rewrite = pending
+                            .get(id)
+                            .is_some_and(|vals| cs.iter().all(|c| vals.contains(&c.new)));
+                        match st {
+                            WriteStatus::Failed(reason) => conflicts.push(ConflictRecord {
+                                prospect_id: String::new(),
+                                username: None,
+                                platform_id: None,
+                                crm_id: id.clone(),
+                                field: cs.first().map(|c| c.field().as_str()).unwrap_or("record").into(),
+                                kind: "rejected-by-api".into(),
+                                inbox: None,
+                                crm: None,
+                                base: None,
+                                detail: format!("the CRM refused the update of {id}: {reason}"),
+                            }),
+                            WriteStatus::Pending if rewrite => report.writes.crm_pending += 1,
+                            WriteStatus::Pending | WriteStatus::Confirmed => {}
+                        }
+                        if !matches!(st, WriteStatus::Failed(_)) {
+                            report.writes.crm += 1;
+                        }
+                        if matches!(st, WriteStatus::Pending) {
+                            new_pending.extend(cs.iter().map(|c| (id.clone(), c.new.clone())));
+                        }
+                        if !rewrite {
+                            changes.extend(cs.iter().map(|c| change_row("crm", id, c, label)));
+                        }
+                    }
+                    (CrmWrite::Create(record), WriteStatus::Confirmed | WriteStatus::Pending) => {
+                        report.writes.crm += 1;
+                        changes.push(ChangeRow {
+                            side: "crm",
+                            target: record.id.clone(),
+                            field: Field::Tags,
+                            old: "(no record)".into(),
+                            new: format!("created for @{}", record.username),
+                            status: if status == WriteStatus::Confirmed { "applied" } else { "pending" },
+                        });
+                    }
+                    (CrmWrite::Create(_), WriteStatus::Failed(_)) => {}
+                }
+                crm_status.insert(write.id().to_string(), status);
+            }
+        }
+    }
+
+    // Pending-import entries: visible in the log until the export shows the value.
+    for (crm_id, values) in new_pending.iter().fold(HashMap::<&str, Vec<&Value>>::new(), |mut m, (id, v)| {
+        m.entry(id.as_str()).or_default().push(v);
+        m
+    }) {
+        for value in values {
+            conflicts.push(ConflictRecord {
+                prospect_id: matching
+                    .links
+                    .iter()
+                    .find(|l| l.crm_id == crm_id)
+                    .map(|l| l.prospect_id.clone())
+                    .unwrap_or_default(),
+                username: None,
+                platform_id: None,
+                crm_id: crm_id.to_string(),
+                field: value.field().as_str().into(),
+                kind: "pending-import".into(),
+                inbox: None,
+                crm: Some(value.to_string()),
+                base: None,
+                detail: format!(
+                    "{} = {} is in the import file; it counts once the CRM export shows it",
+                    value.field(),
+                    value
+                ),
+            });
+        }
+    }
+
+    // Move the base for values confirmed on both sides; save links; record everything.
+    let mut confirmed: Vec<(String, Value)> = Vec::new();
+    for link in &plan.links {
+        let inbox_done = inbox_confirmed.get(&link.key.prospect_id);
+        let crm_ok = link.crm.is_none()
+            || matches!(crm_status.get(&link.key.crm_id), Some(WriteStatus::Confirmed));
+        for value in &link.agreed {
+            let field = value.field();
+            let inbox_needed = link
+                .inbox
+                .as_ref()
+                .is_some_and(|p| p.changes.iter().any(|c| c.field() == field))
+                || link
+                    .threads
+                    .iter()
+                    .any(|t| t.changes.iter().any(|c| c.field() == field));
+            let crm_needed = link
+                .crm
+                .as_ref()
+                .is_some_and(|p| p.changes.iter().any(|c| c.field() == field));
+            let inbox_ok = !inbox_needed || inbox_done.is_some_and(|f| f.contains(&field));
+            if inbox_ok && (!crm_needed || crm_ok) {
+                confirmed.push((link.key.prospect_id.clone(), value.clone()));
+            }
+        }
+    }
+    let mut links = matching.links.clone();
+    for (prospect_id, record) in &creates {
+        if matches!(crm_status.get(&record.id), Some(WriteStatus::Confirmed)) {
+            links.push(crate::store::LinkRow {
+                prospect_id: prospect_id.clone(),
+                crm_id: record.id.clone(),
+                state: LinkState::Active,
+            });
+            if let Some(&i) = by_prospect.get(prospect_id.as_str()) {
+                let side = inbox_side(&mirror[i], &names);
+                for field in &policy.fields {
+                    if !field.is_thread_field() {
+                        confirmed.push((prospect_id.clone(), side.fields.get(*field)));
+                    }
+                }
+            }
+        }
+    }
+    store.save_links(run_id, &links)?;
+    store.save_base(run_id, &confirmed)?;
+    if push_error.is_none() {
+        store.replace_pending(run_id, &new_pending)?;
+    }
+    store.record_changes(run_id, &changes)?;
+    store.record_rejects(run_id, &report.rejected_rows)?;
+    if let Some(err) = push_error {
+        return Err(anyhow::Error::new(err).context("pushing to Inbox (the next run continues from here)"));
+    }
+    let tally: ConflictTally = store.record_conflicts(run_id, now, &conflicts)?;
+    report.conflicts.found = conflicts.len() as u64;
+    report.conflicts.opened = tally.opened;
+    report.conflicts.closed = tally.closed;
+    report.conflict_list = conflicts;
+    finish_counts(ctx, store, &mut report)?;
+    Ok(report)
+}
+
+fn finish_counts(ctx: &Context, store: &Store, report: &mut SyncReport) -> anyhow::Result<()> {
+    let stats = ctx.client.stats();
+    report.requests = stats.requests;
+    report.rate_limited = stats.rate_limited;
+    report.conflicts.open = store.counts()?.open_conflicts;
+    Ok(())
+}
+
+fn conflict_record(c: &Conflict, username: String, platform_id: String) -> ConflictRecord {
+    let detail = if c.threads.is_empty() {
+        c.detail.clone()
+    } else {
+        let threads: Vec<String> = c
+            .threads
+            .iter()
+            .map(|t| {
+                let value = match c.field {
+                    Field::Done => t.done.to_string(),
+                    _ => t.assignee.clone().unwrap_or_else(|| "(unassigned)".into()),
+                };
+                format!("@{}: {value}", t.account)
+            })
+            .collect();
+        format!("threads disagree on {}: {}", c.field, threads.join(", "))
+    };
+    ConflictRecord {
+        prospect_id: c.key.prospect_id.clone(),
+        username: Some(username).filter(|u| !u.is_empty()),
+        platform_id: Some(platform_id).filter(|p| !p.is_empty()),
+        crm_id: c.key.crm_id.clone(),
+        field: c.field.as_str().into(),
+        kind: c.kind.as_str().into(),
+        inbox: c.inbox.as_ref().map(Value::to_string),
+        crm: c.crm.as_ref().map(Value::to_string),
+        base: c.base.as_ref().map(Value::to_string),
+        detail,
+    }
+}
+
+/// CRM records to create for unlinked prospects, per `[crm] create_records`.
+fn planned_creates(
+    ctx: &Context,
+    mirror: &[crate::store::MirrorProspect],
+    unlinked: &[String],
+    names: &Names,
+    fields: &BTreeSet<Field>,
+) -> Vec<(String, NewRecord)> {
+    let wanted = |tags: &BTreeSet<String>| match ctx.config.crm.create_records {
+        CreateRecords::None => false,
+        CreateRecords::All => true,
+        CreateRecords::Tagged => ctx
+            .config
+            .crm
+            .create_tag
+            .as_ref()
+            .is_some_and(|t| tags.iter().any(|x| x.eq_ignore_ascii_case(t))),
+    };
+    let unlinked: HashSet<&str> = unlinked.iter().map(String::as_str).collect();
+    let reverse_status: HashMap<&str, &str> = ctx
+        .config
+        .mapping
+        .status
+        .iter()
+        .map(|(inbox, crm)| (inbox.as_str(), crm.as_str()))
+        .collect();
+    let mut out = Vec::new();
+    for m in mirror.iter().filter(|m| unlinked.contains(m.prospect.id.as_str())) {
+        let side = inbox_side(m, names);
+        if !wanted(&side.fields.tags) {
+            continue;
+        }
+        let mut values = Fields::default();
+        for field in fields {
+            match field {
+                Field::Status => {
+                    values.status = side
+                        .fields
+                        .status
+                        .as_deref()
+                        .map(|s| reverse_status.get(s).copied().unwrap_or(s).to_string())
+                }
+                Field::Assignee | Field::Done => {
+                    // Only when every thread agrees (one prospect-level value).
+                    let first = side.threads.first();
+                    let agree = |f: &dyn Fn(&crate::reconcile::ThreadState) -> String| {
+                        side.threads.iter().all(|t| Some(f(t)) == first.map(f))
+                    };
+                    if let Some(first) = first {
+                        if *field == Field::Assignee && agree(&|t| format!("{:?}", t.assignee)) {
+                            values.assignee = first.assignee.clone();
+                        }
+                        if *field == Field::Done && agree(&|t| t.done.to_string()) {
+                            values.done = Some(first.done);
+                        }
+                    }
+                }
+                other => values.set(side.fields.get(*other)),
+            }
+        }
+        out.push((
+            m.prospect.id.clone(),
+            NewRecord {
+                id: format!("inbox-{}", m.prospect.id),
+                x_user_id: m.prospect.platform_id.clone(),
+                username: m.prospect.username.clone(),
+                fields: values,
+            },
+        ));
+    }
+    out
+}
+
+/// Prospects that exist in Inbox but have no thread in any view: CRM records whose X id is not
+/// in the mirror are looked up once (misses are remembered for a week), and linked prospects
+/// missing from the walk are fetched by id. Found prospects join this run's mirror view without
+/// threads (so assignee and done are not synced for them).
+async fn lookup_unknown_x_ids(
+    ctx: &Context,
+    store: &mut Store,
+    records: &[CrmRecord],
+    stored_links: &[crate::store::LinkRow],
+    mirror: &mut Vec<crate::store::MirrorProspect>,
+    opts: &RunOptions,
+) -> anyhow::Result<()> {
+    let in_mirror: HashSet<String> = mirror.iter().map(|m| m.prospect.id.clone()).collect();
+    let linked_records: HashSet<&str> = stored_links.iter().map(|l| l.crm_id.as_str()).collect();
+    for link in stored_links {
+        if in_mirror.contains(&link.prospect_id) {
+            continue;
+        }
+        match ctx.client.prospect(&link.prospect_id).await {
+            Ok(p) => mirror.push(mirror_prospect(link.prospect_id.clone(), p)),
+            Err(crate::inbox::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let known: HashSet<String> = mirror.iter().map(|m| m.prospect.platform_id.clone()).collect();
+    let now = opts.now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let fresh_after = (opts.now - chrono::Duration::days(LOOKUP_MISS_TTL_DAYS))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut asked: HashSet<&str> = HashSet::new();
+    for record in records {
+        let Some(x_id) = record.x_user_id.as_deref() else {
+            continue;
+        };
+        if linked_records.contains(record.id.as_str()) {
+            continue;
+        }
+        if known.contains(x_id) || !asked.insert(x_id) {
+            continue;
+        }
+        if store.lookup(x_id, &fresh_after)? == Some(None) {
+            continue;
+        }
+        let found = ctx.client.lookup_prospect(x_id).await?;
+        let prospect_id = found.as_ref().and_then(|p| p.external_id.clone());
+        store.save_lookup(x_id, prospect_id.as_deref(), &now)?;
+        if let (Some(p), Some(id)) = (found, prospect_id) {
+            mirror.push(mirror_prospect(id, p));
+        }
+    }
+    Ok(())
+}
+
+fn mirror_prospect(id: String, p: crate::inbox::Prospect) -> crate::store::MirrorProspect {
+    crate::store::MirrorProspect {
+        prospect: crate::store::ProspectRow {
+            id,
+            platform_id: p.platform_id,
+            username: p.username,
+            display_name: Some(p.display_name),
+            tag_ids: p.context.tags,
+            status_id: p.context.status_id,
+            valuation: p.context.valuation,
+            notes: p.context.notes,
+            last_updated_at: p.last_updated_at.map(|t| t.to_rfc3339()),
+        },
+        threads: Vec::new(),
+    }
+}
+

@@ -1,0 +1,272 @@
+//! Rate limiting for the fake Inbox: the [`RateLimit`] setting, its text form, and the sliding
+//! window limiter that decides 429s and the `X-RateLimit-*` header values.
+//!
+//! This module knows nothing about HTTP routes or the data model; it must not read the wall
+//! clock except to turn an `Instant` into the Unix seconds of `X-RateLimit-Reset`.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
+
+/// How the fake limits requests. Limits are per team (this fake serves one team) and count
+/// every endpoint; requests rejected with 429 do not count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateLimit {
+    /// No limit. Responses still carry `X-RateLimit-*` headers, reporting `u32::MAX`.
+    Off,
+    /// Sliding windows, all enforced at once: `(limit, window)` pairs.
+    Windows(Vec<(u32, Duration)>),
+}
+
+impl RateLimit {
+    /// The documented Inbox v1 limits: 300/minute, 10,000/hour, 100,000/day.
+    pub fn documented() -> Self {
+        RateLimit::Windows(vec![
+            (300, Duration::from_secs(60)),
+            (10_000, Duration::from_secs(3_600)),
+            (100_000, Duration::from_secs(86_400)),
+        ])
+    }
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit::documented()
+    }
+}
+
+/// Why a rate-limit string could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid rate limit {input:?}: expected \"off\" or a comma-separated list like \"300/min,10000/h,100/10s\""
+)]
+pub struct ParseRateLimitError {
+    /// The text that failed to parse.
+    pub input: String,
+}
+
+impl FromStr for RateLimit {
+    type Err = ParseRateLimitError;
+
+    /// Parses `off`, or a comma-separated list of `LIMIT/WINDOW` where WINDOW is an optional
+    /// count followed by a unit: `ms`, `s`/`sec`, `min`/`m`, `h`/`hour`, `d`/`day`
+    /// (e.g. `300/min`, `100/10s`, `10000/h`, `100000/day`).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let error = || ParseRateLimitError {
+            input: text.to_owned(),
+        };
+        let trimmed = text.trim();
+        if trimmed.eq_ignore_ascii_case("off") || trimmed.eq_ignore_ascii_case("none") {
+            return Ok(RateLimit::Off);
+        }
+        let mut windows = Vec::new();
+        for part in trimmed.split(',') {
+            let (limit, window) = part.trim().split_once('/').ok_or_else(error)?;
+            let limit: u32 = limit.trim().parse().map_err(|_| error())?;
+            let window = parse_window(window.trim()).ok_or_else(error)?;
+            if limit == 0 || window.is_zero() {
+                return Err(error());
+            }
+            windows.push((limit, window));
+        }
+        Ok(RateLimit::Windows(windows))
+    }
+}
+
+/// Parses `10s`, `min`, `2h`, `day`, `500ms` into a duration.
+fn parse_window(text: &str) -> Option<Duration> {
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (count, unit) = text.split_at(digits_end);
+    let count: u64 = if count.is_empty() {
+        1
+    } else {
+        count.parse().ok()?
+    };
+    let unit_ms: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "ms" => 1,
+        "s" | "sec" | "secs" | "second" | "seconds" => 1_000,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
+        "h" | "hr" | "hour" | "hours" => 3_600_000,
+        "d" | "day" | "days" => 86_400_000,
+        _ => return None,
+    };
+    Some(Duration::from_millis(count.checked_mul(unit_ms)?))
+}
+
+impl fmt::Display for RateLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RateLimit::Off => f.write_str("off"),
+            RateLimit::Windows(windows) => {
+                for (idx, (limit, window)) in windows.iter().enumerate() {
+                    if idx > 0 {
+                        f.write_str(",")?;
+                    }
+                    let ms = window.as_millis();
+                    if ms % 1_000 == 0 {
+                        write!(f, "{limit}/{}s", ms / 1_000)?;
+                    } else {
+                        write!(f, "{limit}/{ms}ms")?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Values for the `X-RateLimit-*` headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LimitHeaders {
+    /// `X-RateLimit-Limit`: the limit of the tightest window.
+    pub limit: u32,
+    /// `X-RateLimit-Remaining`: requests left in that window.
+    pub remaining: u32,
+    /// `X-RateLimit-Reset`: Unix seconds when the oldest request counted in that window leaves
+    /// it (when `remaining` next grows); "now" when the window is empty.
+    pub reset_unix: u64,
+}
+
+/// The outcome of offering a request to the limiter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admission {
+    /// Counted and allowed.
+    Allowed(LimitHeaders),
+    /// Rejected (not counted): answer 429 with `Retry-After: retry_after_secs`.
+    Rejected {
+        /// Whole seconds until the request would be allowed, at least 1.
+        retry_after_secs: u64,
+        /// Header values (describing the window that rejected).
+        headers: LimitHeaders,
+    },
+}
+
+/// Sliding-window limiter: remembers when each admitted request arrived.
+#[derive(Debug)]
+pub(crate) struct Limiter {
+    /// Current setting; replaced by `set`.
+    config: RateLimit,
+    /// Arrival times of admitted requests, oldest first, pruned to the longest window.
+    hits: VecDeque<Instant>,
+}
+
+impl Limiter {
+    /// A limiter with no history.
+    pub fn new(config: RateLimit) -> Self {
+        Limiter {
+            config,
+            hits: VecDeque::new(),
+        }
+    }
+
+    /// Replaces the setting; history is kept so a tighter limit applies at once.
+    pub fn set(&mut self, config: RateLimit) {
+        self.config = config;
+    }
+
+    /// Counts the request if every window has room, else rejects it without counting.
+    pub fn admit(&mut self, now: Instant) -> Admission {
+        let windows = match &self.config {
+            RateLimit::Off => return Admission::Allowed(unlimited_headers()),
+            RateLimit::Windows(windows) => windows.clone(),
+        };
+        self.prune(now, &windows);
+        let mut worst: Option<(u64, LimitHeaders)> = None;
+        for &(limit, window) in &windows {
+            let in_window = self.in_window(now, window);
+            if in_window.len() >= limit as usize {
+                // The request fits once enough of the oldest in-window hits have expired.
+                let must_expire = in_window.len() + 1 - limit as usize;
+                let frees_at = in_window[must_expire - 1] + window;
+                let wait = frees_at.saturating_duration_since(now);
+                let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                let secs = secs.max(1);
+                let headers = headers_for(now, limit, in_window.len(), in_window.first(), window);
+                if worst.is_none_or(|(prev, _)| secs > prev) {
+                    worst = Some((secs, headers));
+                }
+            }
+        }
+        if let Some((retry_after_secs, headers)) = worst {
+            return Admission::Rejected {
+                retry_after_secs,
+                headers,
+            };
+        }
+        self.hits.push_back(now);
+        Admission::Allowed(self.headers(now))
+    }
+
+    /// Header values for the tightest window without counting anything.
+    pub fn headers(&self, now: Instant) -> LimitHeaders {
+        let RateLimit::Windows(windows) = &self.config else {
+            return unlimited_headers();
+        };
+        let mut best: Option<LimitHeaders> = None;
+        for &(limit, window) in windows {
+            let in_window = self.in_window(now, window);
+            let headers = headers_for(now, limit, in_window.len(), in_window.first(), window);
+            if best.is_none_or(|b| headers.remaining < b.remaining) {
+                best = Some(headers);
+            }
+        }
+        best.unwrap_or_else(unlimited_headers)
+    }
+
+    /// The hits that fall inside `(now - window, now]`, oldest first.
+    fn in_window(&self, now: Instant, window: Duration) -> Vec<Instant> {
+        let start = self.hits.partition_point(|&hit| hit + window <= now);
+        self.hits.range(start..).copied().collect()
+    }
+
+    /// Drops hits older than the longest window.
+    fn prune(&mut self, now: Instant, windows: &[(u32, Duration)]) {
+        let longest = windows.iter().map(|&(_, w)| w).max().unwrap_or_default();
+        while self.hits.front().is_some_and(|&hit| hit + longest <= now) {
+            self.hits.pop_front();
+        }
+    }
+}
+
+fn unlimited_headers() -> LimitHeaders {
+    LimitHeaders {
+        limit: u32::MAX,
+        remaining: u32::MAX,
+        reset_unix: unix_now_secs(),
+    }
+}
+
+fn headers_for(
+    now: Instant,
+    limit: u32,
+    used: usize,
+    oldest: Option<&Instant>,
+    window: Duration,
+) -> LimitHeaders {
+    let remaining = (limit as usize).saturating_sub(used) as u32;
+    let until_reset = oldest
+        .map(|&hit| (hit + window).saturating_duration_since(now))
+        .unwrap_or_default();
+    let reset = SystemTime::now() + until_reset;
+    let reset_unix = reset
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
+        .unwrap_or(0);
+    LimitHeaders {
+        limit,
+        remaining,
+        reset_unix,
+    }
+}
+
+fn unix_now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

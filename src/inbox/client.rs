@@ -1,0 +1,599 @@
+//! The Inbox v1 HTTP client: auth, pacing, retries with backoff and `Retry-After`, error
+//! mapping, and one method per endpoint the engine uses.
+//!
+//! It does no SQL, no printing and no sync logic; it reads no environment variables (the
+//! token is handed in). The token lives only in a sensitive header value and a
+//! [`SecretString`]; it never appears in errors, `Debug` output or log lines.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+
+use super::error::{Error, ShortId, TransientCause, parse_error_body, snippet};
+use super::pacing::{Pacer, RateLimitInfo};
+use super::types::{
+    ContextUpdate, Cursor, EventPage, Prospect, Status, Tag, Team, Thread, ThreadPage,
+    ThreadQuery, ThreadUpdate,
+};
+use super::types::{AccountLink, Member};
+
+/// The longest wait between two attempts, and the longest `Retry-After` the client honours
+/// by waiting; a longer `Retry-After` ends the call with [`Error::RateLimited`].
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// How to reach Inbox and how patiently.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// API base, e.g. `https://inboxapp.com/api/v1` (a trailing slash is fine).
+    pub base_url: String,
+    /// The API token (Debug prints `[REDACTED]`).
+    pub token: SecretString,
+    /// The *name* of the environment variable that held the token, for the 401 message.
+    pub token_env: String,
+    /// Per-request timeout (connect to end of body). Default 30 s.
+    pub timeout: Duration,
+    /// Attempts per call, counting the first; at least 1. Default 5 (vendor recommendation).
+    pub max_attempts: u32,
+    /// First retry delay; doubles per retry with jitter, capped at 60 s. Default 1 s.
+    pub backoff_base: Duration,
+    /// Minimum gap between request starts; default 200 ms (300/min). `None`: no fixed pacing
+    /// (the `X-RateLimit-*` adaptation still applies).
+    pub min_interval: Option<Duration>,
+}
+
+impl ClientOptions {
+    /// Options with the defaults above.
+    pub fn new(
+        base_url: impl Into<String>,
+        token: SecretString,
+        token_env: impl Into<String>,
+    ) -> ClientOptions {
+        ClientOptions {
+            base_url: base_url.into(),
+            token,
+            token_env: token_env.into(),
+            timeout: Duration::from_secs(30),
+            max_attempts: 5,
+            backoff_base: Duration::from_secs(1),
+            min_interval: Some(Duration::from_millis(200)),
+        }
+    }
+}
+
+/// Counters of one client (shared by its clones) since it was built.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RequestStats {
+    /// HTTP attempts made, retries included.
+    pub requests: u64,
+    /// Attempts that were retries.
+    pub retries: u64,
+    /// 429 responses met.
+    pub rate_limited: u64,
+    /// 5xx responses met.
+    pub server_errors: u64,
+    /// The `X-RateLimit-*` headers of the latest response that had them.
+    pub last_limit: Option<RateLimitInfo>,
+}
+
+/// The Inbox v1 client. Cheap to clone; clones share pacing and statistics.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    /// Base URL without a trailing slash.
+    base_url: String,
+    /// `Bearer <token>`, marked sensitive.
+    auth: HeaderValue,
+    token_env: String,
+    max_attempts: u32,
+    backoff_base: Duration,
+    pacer: Pacer,
+    stats: Stats,
+}
+
+#[derive(Default)]
+struct Stats {
+    requests: AtomicU64,
+    retries: AtomicU64,
+    rate_limited: AtomicU64,
+    server_errors: AtomicU64,
+    last_limit: Mutex<Option<RateLimitInfo>>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.inner.base_url)
+            .field("token", &"[REDACTED]")
+            .field("token_env", &self.inner.token_env)
+            .field("max_attempts", &self.inner.max_attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One API call, ready to be attempted several times.
+struct Call {
+    method: Method,
+    /// Path after the base, e.g. `/threads/abc`.
+    path: String,
+    /// Method and path template for errors and logs, e.g. `GET /threads/{id}`.
+    endpoint: &'static str,
+    query: Vec<(&'static str, String)>,
+    /// Pre-serialized JSON body.
+    body: Option<Vec<u8>>,
+}
+
+impl Call {
+    fn get(endpoint: &'static str, path: impl Into<String>) -> Call {
+        Call {
+            method: Method::GET,
+            path: path.into(),
+            endpoint,
+            query: Vec::new(),
+            body: None,
+        }
+    }
+
+    fn with_body(
+        method: Method,
+        endpoint: &'static str,
+        path: impl Into<String>,
+        body: &impl serde::Serialize,
+    ) -> Result<Call, Error> {
+        let body = serde_json::to_vec(body)
+            .map_err(|e| Error::Config(format!("cannot encode the body of {endpoint}: {e}")))?;
+        Ok(Call {
+            method,
+            path: path.into(),
+            endpoint,
+            query: Vec::new(),
+            body: Some(body),
+        })
+    }
+}
+
+/// What one attempt came to.
+enum Attempt {
+    Success(Vec<u8>),
+    /// Permanent failure: return it.
+    Fatal(Error),
+    /// Worth another attempt.
+    Retry {
+        failure: RetryableFailure,
+        retry_after: Option<Duration>,
+    },
+}
+
+enum RetryableFailure {
+    RateLimited,
+    Network(reqwest::Error),
+    Server {
+        status: u16,
+        code: Option<String>,
+        message: String,
+    },
+}
+
+impl Client {
+    /// Builds a client. Fails on a base URL that is not http(s) or a token that cannot be a
+    /// header value. Installs the process-wide rustls crypto provider (ring) if none is set.
+    pub fn new(opts: ClientOptions) -> Result<Client, Error> {
+        // reqwest is built without a default crypto provider; install ring once per process.
+        // An error means a provider is already installed, which is just as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+
+        let base_url = opts.base_url.trim().trim_end_matches('/').to_owned();
+        let parsed = reqwest::Url::parse(&base_url)
+            .map_err(|e| Error::Config(format!("invalid Inbox base URL {base_url:?}: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(Error::Config(format!(
+                "invalid Inbox base URL {base_url:?}: expected http or https"
+            )));
+        }
+        if opts.max_attempts == 0 {
+            return Err(Error::Config("max_attempts must be at least 1".into()));
+        }
+        let mut auth =
+            HeaderValue::from_str(&format!("Bearer {}", opts.token.expose_secret().trim()))
+                .map_err(|_| {
+                    Error::Config(format!(
+                        "the token in {} contains characters not allowed in an HTTP header",
+                        opts.token_env
+                    ))
+                })?;
+        auth.set_sensitive(true);
+
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("crmsync/", env!("CARGO_PKG_VERSION")))
+            .default_headers(headers)
+            .timeout(opts.timeout)
+            .connect_timeout(opts.timeout.min(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                base_url,
+                auth,
+                token_env: opts.token_env,
+                max_attempts: opts.max_attempts,
+                backoff_base: opts.backoff_base,
+                pacer: Pacer::new(opts.min_interval),
+                stats: Stats::default(),
+            }),
+        })
+    }
+
+    /// `GET /team`: the token's team (also the connectivity check).
+    pub async fn team(&self) -> Result<Team, Error> {
+        self.fetch(Call::get("GET /team", "/team")).await
+    }
+
+    /// `GET /account-links`: every connected X account.
+    pub async fn account_links(&self) -> Result<Vec<AccountLink>, Error> {
+        self.fetch(Call::get("GET /account-links", "/account-links"))
+            .await
+    }
+
+    /// `GET /members`: every team member.
+    pub async fn members(&self) -> Result<Vec<Member>, Error> {
+        self.fetch(Call::get("GET /members", "/members")).await
+    }
+
+    /// `GET /tags`: every tag.
+    pub async fn tags(&self) -> Result<Vec<Tag>, Error> {
+        self.fetch(Call::get("GET /tags", "/tags")).await
+    }
+
+    /// `POST /tags`: creates a tag (names are unique per team; a duplicate is an API error).
+    pub async fn create_tag(&self, name: &str) -> Result<Tag, Error> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 255 {
+            return Err(Error::Config(format!(
+                "invalid tag name {}: expected 1–255 characters",
+                ShortId(name)
+            )));
+        }
+        let body = serde_json::json!({ "name": name });
+        self.fetch(Call::with_body(Method::POST, "POST /tags", "/tags", &body)?)
+            .await
+    }
+
+    /// `GET /statuses`: every pipeline status.
+    pub async fn statuses(&self) -> Result<Vec<Status>, Error> {
+        self.fetch(Call::get("GET /statuses", "/statuses")).await
+    }
+
+    /// `GET /threads`: one page of a view. Pass the previous page's `next_cursor` (and the
+    /// same query) for the next page.
+    pub async fn threads_page(
+        &self,
+        q: &ThreadQuery,
+        cursor: Option<&Cursor>,
+    ) -> Result<ThreadPage, Error> {
+        let mut call = Call::get("GET /threads", "/threads");
+        call.query = thread_query_pairs(q, cursor)?;
+        self.fetch(call).await
+    }
+
+    /// `GET /threads/{id}`.
+    pub async fn thread(&self, id: &str) -> Result<Thread, Error> {
+        check_id("thread id", id)?;
+        self.fetch(Call::get("GET /threads/{id}", format!("/threads/{id}")))
+            .await
+    }
+
+    /// `PATCH /threads/{id}`: sets `done` and/or the assignee of this one thread.
+    pub async fn patch_thread(&self, id: &str, patch: &ThreadUpdate) -> Result<Thread, Error> {
+        check_id("thread id", id)?;
+        if let Some(Some(assignee)) = &patch.assignee_id {
+            check_id("assignee id", assignee)?;
+        }
+        let call = Call::with_body(
+            Method::PATCH,
+            "PATCH /threads/{id}",
+            format!("/threads/{id}"),
+            patch,
+        )?;
+        self.fetch(call).await
+    }
+
+    /// `GET /prospects/{id}` by the prospect's `externalId`.
+    pub async fn prospect(&self, id: &str) -> Result<Prospect, Error> {
+        check_id("prospect id", id)?;
+        self.fetch(Call::get(
+            "GET /prospects/{id}",
+            format!("/prospects/{id}"),
+        ))
+        .await
+    }
+
+    /// `GET /prospects/lookup?platformId=`: the prospect with this X user id, or `None` when
+    /// Inbox does not know them (the API answers `200 null`).
+    pub async fn lookup_prospect(&self, platform_id: &str) -> Result<Option<Prospect>, Error> {
+        let platform_id = platform_id.trim();
+        if platform_id.is_empty() {
+            return Err(Error::Config("empty platform id for a prospect lookup".into()));
+        }
+        let mut call = Call::get("GET /prospects/lookup", "/prospects/lookup");
+        call.query = vec![("platformId", platform_id.to_owned())];
+        self.fetch(call).await
+    }
+
+    /// `PATCH /prospects/{id}/context`: changes the prospect's CRM fields; `assignee_id` and
+    /// `done` fan out to every thread of the prospect. Returns the prospect as updated.
+    pub async fn patch_context(&self, id: &str, patch: &ContextUpdate) -> Result<Prospect, Error> {
+        check_id("prospect id", id)?;
+        for field_id in patch.ids() {
+            check_id("id in the context update", field_id)?;
+        }
+        let call = Call::with_body(
+            Method::PATCH,
+            "PATCH /prospects/{id}/context",
+            format!("/prospects/{id}/context"),
+            patch,
+        )?;
+        self.fetch(call).await
+    }
+
+    /// `GET /events`: up to `limit` (1–1000) events after `after_seq` (from the oldest retained
+    /// when `None`).
+    pub async fn events(&self, after_seq: Option<u64>, limit: u16) -> Result<EventPage, Error> {
+        if !(1..=1000).contains(&limit) {
+            return Err(Error::Config(format!(
+                "event page size {limit} out of range 1–1000"
+            )));
+        }
+        let mut call = Call::get("GET /events", "/events");
+        if let Some(seq) = after_seq {
+            call.query.push(("afterSeq", seq.to_string()));
+        }
+        call.query.push(("limit", limit.to_string()));
+        self.fetch(call).await
+    }
+
+    /// Counters since the client was built (shared by clones).
+    pub fn stats(&self) -> RequestStats {
+        let stats = &self.inner.stats;
+        RequestStats {
+            requests: stats.requests.load(Ordering::Relaxed),
+            retries: stats.retries.load(Ordering::Relaxed),
+            rate_limited: stats.rate_limited.load(Ordering::Relaxed),
+            server_errors: stats.server_errors.load(Ordering::Relaxed),
+            last_limit: *stats.last_limit.lock().unwrap_or_else(|e| e.into_inner()),
+        }
+    }
+
+    /// Runs a call with retries and decodes the body.
+    async fn fetch<T: DeserializeOwned>(&self, call: Call) -> Result<T, Error> {
+        let body = self.execute(&call).await?;
+        serde_json::from_slice(&body).map_err(|e| Error::Decode {
+            endpoint: call.endpoint.to_owned(),
+            detail: format!("{e}; body: {}", snippet(&body)),
+        })
+    }
+
+    /// Attempts a call until it succeeds, fails permanently or runs out of attempts.
+    async fn execute(&self, call: &Call) -> Result<Vec<u8>, Error> {
+        let inner = &*self.inner;
+        let mut backoff = ExponentialBuilder::new()
+            .with_min_delay(inner.backoff_base)
+            .with_max_delay(MAX_BACKOFF)
+            .with_factor(2.0)
+            .with_jitter()
+            .without_max_times()
+            .build();
+        let mut attempt = 1;
+        loop {
+            inner.pacer.acquire().await;
+            let span = tracing::debug_span!(
+                "inbox_request",
+                method = %call.method,
+                path = %call.path,
+                attempt,
+                status = tracing::field::Empty,
+            );
+            let (failure, retry_after) = match self.attempt(call).instrument(span).await {
+                Attempt::Success(body) => return Ok(body),
+                Attempt::Fatal(error) => return Err(error),
+                Attempt::Retry {
+                    failure,
+                    retry_after,
+                } => (failure, retry_after),
+            };
+            // The attempt cap is ours: backon's iterator is unbounded here so that a
+            // Retry-After can never extend the number of attempts.
+            let too_long = retry_after.is_some_and(|d| d > MAX_BACKOFF);
+            if attempt >= inner.max_attempts || too_long {
+                return Err(failure.into_error(call.endpoint, attempt, retry_after));
+            }
+            let delay = retry_after
+                .or_else(|| backoff.next())
+                .unwrap_or(MAX_BACKOFF)
+                .min(MAX_BACKOFF);
+            tracing::debug!(
+                endpoint = call.endpoint,
+                attempt,
+                delay_ms = delay.as_millis() as u64,
+                "retrying Inbox request"
+            );
+            tokio::time::sleep(delay).await;
+            inner.stats.retries.fetch_add(1, Ordering::Relaxed);
+            attempt += 1;
+        }
+    }
+
+    /// One HTTP attempt.
+    async fn attempt(&self, call: &Call) -> Attempt {
+        let inner = &*self.inner;
+        let url = format!("{}{}", inner.base_url, call.path);
+        let mut request = inner
+            .http
+            .request(call.method.clone(), url)
+            .header(AUTHORIZATION, inner.auth.clone());
+        if !call.query.is_empty() {
+            request = request.query(&call.query);
+        }
+        if let Some(body) = &call.body {
+            request = request
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        inner.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => return network_failure(e),
+        };
+        let status = response.status();
+        tracing::Span::current().record("status", status.as_u16());
+        if let Some(info) = RateLimitInfo::from_headers(response.headers()) {
+            inner.pacer.observe(info);
+            *inner
+                .stats
+                .last_limit
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(info);
+        }
+        let retry_after = parse_retry_after(response.headers());
+        let body = match response.bytes().await {
+            Ok(body) => body.to_vec(),
+            Err(e) => return network_failure(e),
+        };
+        tracing::debug!(status = status.as_u16(), bytes = body.len(), "Inbox response");
+        if status.is_success() {
+            return Attempt::Success(body);
+        }
+        self.classify(status, retry_after, &body)
+    }
+
+    /// Maps a non-success response to a retry or a permanent error.
+    fn classify(&self, status: StatusCode, retry_after: Option<Duration>, body: &[u8]) -> Attempt {
+        let stats = &self.inner.stats;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+            return Attempt::Retry {
+                failure: RetryableFailure::RateLimited,
+                retry_after,
+            };
+        }
+        let parsed = parse_error_body(status.as_u16(), body);
+        if status.is_server_error() {
+            stats.server_errors.fetch_add(1, Ordering::Relaxed);
+            return Attempt::Retry {
+                failure: RetryableFailure::Server {
+                    status: status.as_u16(),
+                    code: parsed.code,
+                    message: parsed.message,
+                },
+                retry_after,
+            };
+        }
+        Attempt::Fatal(match status {
+            StatusCode::UNAUTHORIZED => Error::Unauthorized {
+                token_env: self.inner.token_env.clone(),
+            },
+            StatusCode::FORBIDDEN => Error::Forbidden {
+                message: parsed.message,
+            },
+            StatusCode::NOT_FOUND => Error::NotFound {
+                code: parsed.code,
+                message: parsed.message,
+            },
+            _ => Error::Api {
+                status: status.as_u16(),
+                code: parsed.code,
+                message: parsed.message,
+            },
+        })
+    }
+}
+
+impl RetryableFailure {
+    fn into_error(self, endpoint: &str, attempts: u32, retry_after: Option<Duration>) -> Error {
+        let source = match self {
+            RetryableFailure::RateLimited => return Error::RateLimited { retry_after },
+            RetryableFailure::Network(e) => TransientCause::Network(e),
+            RetryableFailure::Server {
+                status,
+                code,
+                message,
+            } => TransientCause::Status {
+                status,
+                code,
+                message,
+            },
+        };
+        Error::Transient {
+            endpoint: endpoint.to_owned(),
+            attempts,
+            source,
+        }
+    }
+}
+
+fn network_failure(error: reqwest::Error) -> Attempt {
+    tracing::debug!(timeout = error.is_timeout(), "Inbox request failed: {error}");
+    Attempt::Retry {
+        failure: RetryableFailure::Network(error),
+        retry_after: None,
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is ignored: backoff applies instead).
+fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    text.parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Rejects ids that do not match the API's `^[0-9a-z]+$`, so a malformed id never reaches a
+/// URL path or a request body.
+pub(crate) fn check_id(what: &str, id: &str) -> Result<(), Error> {
+    let valid = !id.is_empty() && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "invalid {what} {}: expected lowercase letters and digits only",
+            ShortId(id)
+        )))
+    }
+}
+
+/// The query of `GET /threads`: `inbox`, `filters[sortOrder]`, `limit`, and the flat cursor
+/// pair `cursorId` + `cursorTimestamp`.
+pub(crate) fn thread_query_pairs(
+    q: &ThreadQuery,
+    cursor: Option<&Cursor>,
+) -> Result<Vec<(&'static str, String)>, Error> {
+    if !(1..=100).contains(&q.limit) {
+        return Err(Error::Config(format!(
+            "thread page size {} out of range 1–100",
+            q.limit
+        )));
+    }
+    let mut pairs = vec![
+        ("inbox", q.view.as_str().to_owned()),
+        ("filters[sortOrder]", q.sort.as_str().to_owned()),
+        ("limit", q.limit.to_string()),
+    ];
+    if let Some(cursor) = cursor {
+        check_id("cursor id", &cursor.id)?;
+        pairs.push(("cursorId", cursor.id.clone()));
+        pairs.push(("cursorTimestamp", cursor.timestamp.clone()));
+    }
+    Ok(pairs)
+}

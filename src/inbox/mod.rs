@@ -1,0 +1,22 @@
+//! The Inbox (inboxapp.com) v1 API client: [`Client`], the objects it returns ([`Thread`],
+//! [`Prospect`], ...), the request types ([`ContextUpdate`], [`ThreadQuery`]) and [`Error`].
+//!
+//! Only this module knows Inbox's wire format. It does no SQL, no printing and no merging;
+//! it never reads environment variables (the token is passed in) and never logs the token.
+//! See `inbox-api.md` for the contract it is built against.
+
+mod client;
+mod error;
+mod pacing;
+mod types;
+
+#[cfg(test)]
+mod tests;
+
+pub use client::{Client, ClientOptions, RequestStats};
+pub use error::{Error, TransientCause};
+pub use pacing::RateLimitInfo;
+pub use types::{
+    AccountLink, Context, ContextThread, ContextUpdate, Cursor, Event, EventPage, Member,
+    Prospect, SortOrder, Status, Tag, Team, Thread, ThreadPage, ThreadQuery, ThreadUpdate, View,
+};

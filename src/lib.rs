@@ -1,0 +1,13 @@
+//! crmsync: bidirectional sync between Inbox (inboxapp.com) prospects and a CRM.
+//!
+//! See ARCHITECTURE.md for the map of modules and the invariants they keep.
+
+pub mod cli;
+pub mod config;
+pub mod crm;
+pub mod demo;
+pub mod engine;
+pub mod fake;
+pub mod inbox;
+pub mod reconcile;
+pub mod store;

@@ -1,0 +1,284 @@
+//! Reconciling one link, and a whole run: per field, map the values into Inbox vocabulary, read
+//! the fan-out, merge, and turn the decision into writes, an agreed value or a conflict.
+//!
+//! The order of the steps is the safety argument: a field is written only after both sides'
+//! values mapped cleanly, the merge settled it, and the value to write reads back as itself. A
+//! conflict therefore never comes with a write to its field. No I/O, no clock.
+
+use super::fanout::{InboxView, Target, inbox_view};
+use super::merge::{Decision, Sides, Times, decide};
+use super::model::{
+    Change, Conflict, ConflictKind, CrmPatch, FanoutMode, Field, InboxPatch, LinkInput, LinkPlan,
+    Plan, Policy, ThreadPatch, ThreadState, Value, Vocabulary,
+};
+use super::vocab::{Unmapped, canonical, check_inbox, crm_equivalent, crm_to_inbox, inbox_to_crm};
+
+/// Reconciles every link and returns a plan entry for each link with something to say: a
+/// write, an agreed value (the base to record) or a conflict. The entries are sorted by
+/// [`LinkKey`](super::LinkKey), so the plan does not depend on the order of `inputs`.
+pub fn plan(inputs: &[LinkInput], policy: &Policy, vocab: &Vocabulary) -> Plan {
+    let mut ordered: Vec<&LinkInput> = inputs.iter().collect();
+    // Two inputs for one key are an identity problem the matcher reports; the tie-break only
+    // keeps the output independent of the input order should they reach the core anyway.
+    ordered.sort_by(|a, b| {
+        a.key
+            .cmp(&b.key)
+            .then_with(|| format!("{a:?}").cmp(&format!("{b:?}")))
+    });
+    let links = ordered
+        .into_iter()
+        .map(|input| reconcile_link(input, policy, vocab))
+        .filter(|link| !link.agreed.is_empty() || !link.is_noop() || !link.conflicts.is_empty())
+        .collect();
+    Plan { links }
+}
+
+/// Reconciles one link: every field in `policy.fields`, in [`Field`] order.
+pub fn reconcile_link(input: &LinkInput, policy: &Policy, vocab: &Vocabulary) -> LinkPlan {
+    let mut inbox_changes = Vec::new();
+    let mut thread_changes: Vec<(String, Change)> = Vec::new();
+    let mut crm_changes = Vec::new();
+    let mut agreed = Vec::new();
+    let mut conflicts = Vec::new();
+
+    for field in Field::ALL {
+        if !policy.fields.contains(&field) {
+            continue;
+        }
+        match reconcile_field(input, policy, vocab, field) {
+            Outcome::Skipped => {}
+            Outcome::Conflict(conflict) => conflicts.push(*conflict),
+            Outcome::Settled(settled) => {
+                inbox_changes.extend(settled.inbox);
+                thread_changes.extend(settled.threads);
+                crm_changes.extend(settled.crm);
+                agreed.push(settled.value);
+            }
+        }
+    }
+
+    // One patch per thread, threads by id, changes in field order (fields were visited in
+    // order and the sort is stable).
+    thread_changes.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut threads: Vec<ThreadPatch> = Vec::new();
+    for (thread_id, change) in thread_changes {
+        match threads.last_mut() {
+            Some(patch) if patch.thread_id == thread_id => patch.changes.push(change),
+            _ => threads.push(ThreadPatch {
+                thread_id,
+                changes: vec![change],
+            }),
+        }
+    }
+
+    LinkPlan {
+        key: input.key.clone(),
+        inbox: (!inbox_changes.is_empty()).then_some(InboxPatch {
+            changes: inbox_changes,
+        }),
+        threads,
+        crm: (!crm_changes.is_empty()).then_some(CrmPatch {
+            changes: crm_changes,
+        }),
+        agreed,
+        conflicts,
+    }
+}
+
+/// What became of one field of one link.
+enum Outcome {
+    /// Not planned and not recorded (no thread to hold it, or fan-out mode `skip`).
+    Skipped,
+    /// Settled: the agreed value and the writes that get both sides there.
+    Settled(Settled),
+    /// Not settled: nothing is written to the field on either side.
+    Conflict(Box<Conflict>),
+}
+
+/// A settled field.
+struct Settled {
+    /// The value both sides will hold (Inbox vocabulary).
+    value: Value,
+    /// Prospect-level Inbox change.
+    inbox: Option<Change>,
+    /// Per-thread Inbox changes.
+    threads: Vec<(String, Change)>,
+    /// CRM change (CRM vocabulary).
+    crm: Option<Change>,
+}
+
+/// The values of one field on one link, once read.
+struct FieldView<'a> {
+    input: &'a LinkInput,
+    field: Field,
+    /// The raw CRM value (CRM vocabulary).
+    crm_raw: Value,
+    /// The canonical base, if any.
+    base: Option<Value>,
+}
+
+impl FieldView<'_> {
+    /// A conflict on this field.
+    fn conflict(
+        &self,
+        kind: ConflictKind,
+        inbox: Option<Value>,
+        threads: Vec<ThreadState>,
+        detail: String,
+    ) -> Outcome {
+        Outcome::Conflict(Box::new(Conflict {
+            key: self.input.key.clone(),
+            field: self.field,
+            kind,
+            inbox,
+            crm: Some(self.crm_raw.clone()),
+            base: self.base.clone(),
+            threads,
+            detail,
+        }))
+    }
+
+    /// An `unmapped` conflict on this field.
+    fn unmapped(&self, inbox: Option<Value>, detail: Unmapped) -> Outcome {
+        self.conflict(ConflictKind::Unmapped, inbox, Vec::new(), detail)
+    }
+}
+
+/// Reconciles one field of one link.
+fn reconcile_field(
+    input: &LinkInput,
+    policy: &Policy,
+    vocab: &Vocabulary,
+    field: Field,
+) -> Outcome {
+    let view = FieldView {
+        input,
+        field,
+        crm_raw: input.crm.fields.get(field),
+        base: input.base.get(field).map(canonical),
+    };
+
+    let (inbox, target) = if field.is_thread_field() {
+        match inbox_view(field, &input.inbox.threads, &policy.fanout) {
+            InboxView::Absent | InboxView::Skip => return Outcome::Skipped,
+            InboxView::Force => return force(&view, vocab),
+            InboxView::Disagree(threads) => {
+                let detail = fanout_detail(field, &threads);
+                return view.conflict(ConflictKind::Fanout, None, threads, detail);
+            }
+            InboxView::Value { value, target } => (value, target),
+        }
+    } else {
+        (canonical(input.inbox.fields.get(field)), Target::Prospect)
+    };
+
+    if let Err(detail) = check_inbox(vocab, &inbox) {
+        return view.unmapped(Some(inbox), detail);
+    }
+    let crm = match crm_to_inbox(vocab, &view.crm_raw, &inbox, view.base.as_ref()) {
+        Ok(crm) => crm,
+        Err(detail) => return view.unmapped(Some(inbox), detail),
+    };
+
+    let sides = Sides {
+        inbox: &inbox,
+        crm: &crm,
+        base: view.base.as_ref(),
+        crm_empty: crm.is_empty() || view.crm_raw.is_empty(),
+    };
+    let times = Times {
+        inbox: input.inbox.updated_at,
+        crm: input.crm.updated_at,
+    };
+    let value = match decide(field, sides, policy.rule(field), times) {
+        Decision::Settled(value) => value,
+        Decision::BothChanged(detail) => {
+            return view.conflict(ConflictKind::BothChanged, Some(inbox), Vec::new(), detail);
+        }
+    };
+
+    let crm_change = if value == crm {
+        None
+    } else {
+        match inbox_to_crm(vocab, &value) {
+            // The CRM may already hold a value that stands for the new one (a status that
+            // several Inbox statuses map to): nothing to write then.
+            Ok(new) if crm_equivalent(&new, &view.crm_raw) => None,
+            Ok(new) => Some(Change {
+                old: view.crm_raw.clone(),
+                new,
+            }),
+            Err(detail) => return view.unmapped(Some(inbox), detail),
+        }
+    };
+    let (inbox_change, thread_changes) = if value == inbox {
+        (None, Vec::new())
+    } else {
+        let change = Change {
+            old: inbox,
+            new: value.clone(),
+        };
+        match target {
+            Target::Prospect => (Some(change), Vec::new()),
+            Target::Threads(ids) => (
+                None,
+                ids.into_iter().map(|id| (id, change.clone())).collect(),
+            ),
+        }
+    };
+    Outcome::Settled(Settled {
+        value,
+        inbox: inbox_change,
+        threads: thread_changes,
+        crm: crm_change,
+    })
+}
+
+/// Force mode with disagreeing threads: the Inbox value is undefined, so the CRM value, if
+/// any, is written to every thread (the change's `old` is the empty value).
+fn force(view: &FieldView<'_>, vocab: &Vocabulary) -> Outcome {
+    let empty = Value::empty(view.field);
+    let crm = match crm_to_inbox(vocab, &view.crm_raw, &empty, view.base.as_ref()) {
+        Ok(crm) => crm,
+        Err(detail) => return view.unmapped(None, detail),
+    };
+    if crm.is_empty() {
+        let threads = match inbox_view(view.field, &view.input.inbox.threads, &FanoutMode::Log) {
+            InboxView::Disagree(threads) => threads,
+            _ => Vec::new(),
+        };
+        let detail = format!(
+            "{}; the CRM has no value to force onto them",
+            fanout_detail(view.field, &threads)
+        );
+        return view.conflict(ConflictKind::Fanout, None, threads, detail);
+    }
+    Outcome::Settled(Settled {
+        inbox: Some(Change {
+            old: empty,
+            new: crm.clone(),
+        }),
+        value: crm,
+        threads: Vec::new(),
+        crm: None,
+    })
+}
+
+/// One line naming each thread's account and value.
+fn fanout_detail(field: Field, threads: &[ThreadState]) -> String {
+    let listed: Vec<String> = threads
+        .iter()
+        .map(|thread| format!("@{} {}", account_name(thread), thread_value_text(field, thread)))
+        .collect();
+    format!("threads disagree on {field}: {}", listed.join(", "))
+}
+
+/// A thread's account username without a leading `@`.
+pub(crate) fn account_name(thread: &ThreadState) -> &str {
+    thread.account.trim().trim_start_matches('@')
+}
+
+/// A thread's value of a thread field, for humans.
+pub(crate) fn thread_value_text(field: Field, thread: &ThreadState) -> String {
+    super::fanout::thread_value(field, thread).to_string()
+}

@@ -1,0 +1,26 @@
+//! The pure reconcile core: a three-way merge per link and field, producing a [`Plan`].
+//!
+//! Data in, plan out: [`plan`] takes each link's Inbox values, CRM values and base (the values
+//! both sides agreed on at the last confirmed sync) and says, per field, what to write on which
+//! side, which value becomes the new base, and what is a conflict (DESIGN.md §3-§5).
+//!
+//! This module must not do I/O, read the clock, or use tokio, reqwest, rusqlite or csv (a tidy
+//! test enforces this); times arrive as data. Conflicts are data in the plan, not errors. It
+//! never guesses a value it cannot map, and never plans a write to a field it reports a
+//! conflict for.
+
+#![warn(missing_docs)]
+
+mod fanout;
+mod link;
+mod merge;
+mod model;
+mod render;
+mod vocab;
+
+#[cfg(test)]
+mod tests;
+
+pub use link::{plan, reconcile_link};
+pub use model::*;
+pub use render::render_plan;

@@ -1,0 +1,817 @@
+//! The SQLite mirror (`<state.dir>/mirror.db`): Inbox data as last pulled, links, the base,
+//! pending imports, runs, changes, conflicts and rejects.
+//!
+//! This is the only module that writes SQL. Every logical step is one transaction, so a crash
+//! leaves the mirror at a step boundary. It knows nothing about HTTP, CSV or merge rules.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::reconcile::{Amount, BaseValues, Field, Value};
+
+mod conflicts;
+pub use conflicts::{ConflictRecord, ConflictRow, ConflictTally, Resolution};
+
+#[cfg(test)]
+mod tests;
+
+/// Migrations, applied in order; `PRAGMA user_version` is the number applied.
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+
+/// A store error. SQLite errors are bugs or a damaged file: nothing to branch on but the text.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// SQLite failed.
+    #[error("mirror database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored value did not decode.
+    #[error("mirror database holds an unreadable value in {table}: {detail}")]
+    Corrupt {
+        /// Table.
+        table: &'static str,
+        /// What.
+        detail: String,
+    },
+}
+
+type Result<T> = std::result::Result<T, Error>;
+
+/// A run's id (`runs.id`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct RunId(pub i64);
+
+impl std::fmt::Display for RunId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What a run does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunMode {
+    /// Inbox into the mirror only.
+    Pull,
+    /// Pull, read the CRM, plan; write nothing.
+    Plan,
+    /// Plan and push.
+    Sync,
+}
+
+impl RunMode {
+    fn as_str(self) -> &'static str {
+        match self {
+            RunMode::Pull => "pull",
+            RunMode::Plan => "plan",
+            RunMode::Sync => "sync",
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunStatus {
+    /// Still going (or crashed: a later run sees it never finished).
+    Running,
+    /// Done.
+    Ok,
+    /// Failed with an error.
+    Failed,
+    /// Stopped on purpose before writing (safety limit).
+    Stopped,
+}
+
+impl RunStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Ok => "ok",
+            RunStatus::Failed => "failed",
+            RunStatus::Stopped => "stopped",
+        }
+    }
+}
+
+/// An Inbox account link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountLinkRow {
+    /// Id.
+    pub id: String,
+    /// X username.
+    pub username: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// active | offline | paused.
+    pub status: String,
+}
+
+/// Reference data of the team, replaced as a whole on each pull.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reference {
+    /// Connected X accounts.
+    pub account_links: Vec<AccountLinkRow>,
+    /// (id, e-mail, name).
+    pub members: Vec<(String, String, Option<String>)>,
+    /// (id, name).
+    pub tags: Vec<(String, String)>,
+    /// (id, name).
+    pub statuses: Vec<(String, String)>,
+}
+
+/// A prospect in the mirror (raw Inbox ids).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProspectRow {
+    /// `externalId`.
+    pub id: String,
+    /// X user id.
+    pub platform_id: String,
+    /// X username.
+    pub username: String,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Tag ids.
+    pub tag_ids: Vec<String>,
+    /// Status id.
+    pub status_id: Option<String>,
+    /// Valuation.
+    pub valuation: Option<Amount>,
+    /// Notes.
+    pub notes: Option<String>,
+    /// `lastUpdatedAt` as sent.
+    pub last_updated_at: Option<String>,
+}
+
+/// A thread in the mirror.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThreadRow {
+    /// Thread id.
+    pub id: String,
+    /// Prospect `externalId`.
+    pub prospect_id: String,
+    /// Owning account link.
+    pub account_link_id: String,
+    /// Assignee member id.
+    pub assignee_id: Option<String>,
+    /// Done.
+    pub done: bool,
+    /// A message request.
+    pub is_request: bool,
+    /// Sort timestamp as sent.
+    pub sort_ts: Option<String>,
+}
+
+/// A prospect with its threads, as loaded for a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MirrorProspect {
+    /// The prospect.
+    pub prospect: ProspectRow,
+    /// Its present threads.
+    pub threads: Vec<ThreadRow>,
+}
+
+/// The state of a link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkState {
+    /// Both sides present.
+    Active,
+    /// The CRM record is missing from the source (never deleted on the other side).
+    MissingCrm,
+    /// The prospect has no thread any more.
+    MissingInbox,
+}
+
+impl LinkState {
+    fn as_str(self) -> &'static str {
+        match self {
+            LinkState::Active => "active",
+            LinkState::MissingCrm => "missing-crm",
+            LinkState::MissingInbox => "missing-inbox",
+        }
+    }
+
+    fn parse(s: &str) -> LinkState {
+        match s {
+            "missing-crm" => LinkState::MissingCrm,
+            "missing-inbox" => LinkState::MissingInbox,
+            _ => LinkState::Active,
+        }
+    }
+}
+
+/// A stored link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkRow {
+    /// Prospect `externalId`.
+    pub prospect_id: String,
+    /// CRM record id.
+    pub crm_id: String,
+    /// State.
+    pub state: LinkState,
+}
+
+/// One applied (or attempted) write, for the change log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChangeRow {
+    /// `inbox` or `crm`.
+    pub side: &'static str,
+    /// Prospect, thread or record id.
+    pub target: String,
+    /// Field.
+    pub field: Field,
+    /// Old value (human form).
+    pub old: String,
+    /// New value (human form).
+    pub new: String,
+    /// `applied`, `pending` or `failed`.
+    pub status: &'static str,
+}
+
+/// A rejected CRM row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RejectRow {
+    /// File.
+    pub source: String,
+    /// Row.
+    pub row: u64,
+    /// Record id, if read.
+    pub record_id: Option<String>,
+    /// Why.
+    pub reason: String,
+}
+
+/// One run, as listed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunRow {
+    /// Id.
+    pub id: i64,
+    /// pull | plan | sync.
+    pub mode: String,
+    /// Start (RFC 3339).
+    pub started_at: String,
+    /// End, if it ended.
+    pub finished_at: Option<String>,
+    /// running | ok | failed | stopped.
+    pub status: String,
+    /// Exit code.
+    pub exit_code: Option<i64>,
+    /// The run's JSON summary.
+    pub summary: Option<serde_json::Value>,
+    /// Error text, for failed runs.
+    pub error: Option<String>,
+}
+
+/// Counts for `crmsync status`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MirrorCounts {
+    /// Present prospects.
+    pub prospects: u64,
+    /// Present threads.
+    pub threads: u64,
+    /// Active links.
+    pub links: u64,
+    /// Open conflicts.
+    pub open_conflicts: u64,
+}
+
+/// The mirror database.
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) the mirror at `path`, with WAL, foreign keys and migrations.
+    pub fn open(path: &Path) -> Result<Store> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Store::setup(conn)
+    }
+
+    /// An in-memory mirror, for tests.
+    pub fn open_in_memory() -> Result<Store> {
+        Store::setup(Connection::open_in_memory()?)
+    }
+
+    fn setup(mut conn: Connection) -> Result<Store> {
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrate(&mut conn)?;
+        Ok(Store { conn })
+    }
+
+    /// Starts a run record.
+    pub fn begin_run(&self, mode: RunMode, started_at: &str) -> Result<RunId> {
+        self.conn.execute(
+            "INSERT INTO runs (mode, started_at, status) VALUES (?1, ?2, 'running')",
+            params![mode.as_str(), started_at],
+        )?;
+        Ok(RunId(self.conn.last_insert_rowid()))
+    }
+
+    /// Ends a run record with its summary.
+    pub fn finish_run(
+        &self,
+        run: RunId,
+        status: RunStatus,
+        exit_code: i32,
+        finished_at: &str,
+        summary: &serde_json::Value,
+        error: Option<&str>,
+    ) -> Result<()> {
+        self.conn.execute(
+            "UPDATE runs SET status = ?2, exit_code = ?3, finished_at = ?4, summary = ?5, error = ?6
+             WHERE id = ?1",
+            params![
+                run.0,
+                status.as_str(),
+                exit_code,
+                finished_at,
+                summary.to_string(),
+                error
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Runs, newest first.
+    pub fn runs(&self, limit: usize) -> Result<Vec<RunRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, mode, started_at, finished_at, status, exit_code, summary, error
+             FROM runs ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit as i64], |row| {
+            let summary: Option<String> = row.get(6)?;
+            Ok(RunRow {
+                id: row.get(0)?,
+                mode: row.get(1)?,
+                started_at: row.get(2)?,
+                finished_at: row.get(3)?,
+                status: row.get(4)?,
+                exit_code: row.get(5)?,
+                summary: summary.and_then(|s| serde_json::from_str(&s).ok()),
+                error: row.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Replaces the team's reference data.
+    pub fn replace_reference(&mut self, reference: &Reference) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute_batch(
+            "DELETE FROM account_links; DELETE FROM members; DELETE FROM tags; DELETE FROM statuses;",
+        )?;
+        {
+            let mut stmt = tx.prepare(
+                "INSERT INTO account_links (id, username, name, status) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for link in &reference.account_links {
+                stmt.execute(params![link.id, link.username, link.name, link.status])?;
+            }
+            let mut stmt =
+                tx.prepare("INSERT INTO members (id, email, name) VALUES (?1, ?2, ?3)")?;
+            for (id, email, name) in &reference.members {
+                stmt.execute(params![id, email, name])?;
+            }
+            let mut stmt = tx.prepare("INSERT INTO tags (id, name) VALUES (?1, ?2)")?;
+            for (id, name) in &reference.tags {
+                stmt.execute(params![id, name])?;
+            }
+            let mut stmt = tx.prepare("INSERT INTO statuses (id, name) VALUES (?1, ?2)")?;
+            for (id, name) in &reference.statuses {
+                stmt.execute(params![id, name])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Loads the reference data.
+    pub fn reference(&self) -> Result<Reference> {
+        let mut reference = Reference::default();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, username, name, status FROM account_links ORDER BY username")?;
+        reference.account_links = stmt
+            .query_map([], |r| {
+                Ok(AccountLinkRow {
+                    id: r.get(0)?,
+                    username: r.get(1)?,
+                    name: r.get(2)?,
+                    status: r.get(3)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, email, name FROM members ORDER BY email")?;
+        reference.members = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut stmt = self.conn.prepare("SELECT id, name FROM tags ORDER BY name")?;
+        reference.tags = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, name FROM statuses ORDER BY name")?;
+        reference.statuses = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(reference)
+    }
+
+    /// Adds one tag to the reference data (after creating it in Inbox).
+    pub fn add_tag(&self, id: &str, name: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO tags (id, name) VALUES (?1, ?2)",
+            params![id, name],
+        )?;
+        Ok(())
+    }
+
+    /// Upserts one page of pulled threads and their prospects, in one transaction.
+    pub fn upsert_page(
+        &mut self,
+        run: RunId,
+        prospects: &[ProspectRow],
+        threads: &[ThreadRow],
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut upsert_prospect = tx.prepare_cached(
+                "INSERT INTO prospects (id, platform_id, username, display_name, tag_ids, status_id,
+                                        valuation, notes, last_updated_at, present, seen_run)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10)
+                 ON CONFLICT(id) DO UPDATE SET
+                    platform_id = excluded.platform_id, username = excluded.username,
+                    display_name = excluded.display_name, tag_ids = excluded.tag_ids,
+                    status_id = excluded.status_id, valuation = excluded.valuation,
+                    notes = excluded.notes, last_updated_at = excluded.last_updated_at,
+                    present = 1, seen_run = excluded.seen_run",
+            )?;
+            for p in prospects {
+                let tag_ids = serde_json::to_string(&p.tag_ids).expect("strings serialize");
+                upsert_prospect.execute(params![
+                    p.id,
+                    p.platform_id,
+                    p.username,
+                    p.display_name,
+                    tag_ids,
+                    p.status_id,
+                    p.valuation.map(|v| v.to_string()),
+                    p.notes,
+                    p.last_updated_at,
+                    run.0
+                ])?;
+            }
+            let mut upsert_thread = tx.prepare_cached(
+                "INSERT INTO threads (id, prospect_id, account_link_id, assignee_id, done, is_request,
+                                      sort_ts, present, seen_run)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8)
+                 ON CONFLICT(id) DO UPDATE SET
+                    prospect_id = excluded.prospect_id, account_link_id = excluded.account_link_id,
+                    assignee_id = excluded.assignee_id, done = excluded.done,
+                    is_request = excluded.is_request, sort_ts = excluded.sort_ts,
+                    present = 1, seen_run = excluded.seen_run",
+            )?;
+            for t in threads {
+                upsert_thread.execute(params![
+                    t.id,
+                    t.prospect_id,
+                    t.account_link_id,
+                    t.assignee_id,
+                    t.done,
+                    t.is_request,
+                    t.sort_ts,
+                    run.0
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// After a complete full walk: threads and prospects not seen by `run` are marked absent
+    /// (never deleted). Returns (threads, prospects) marked absent.
+    pub fn mark_unseen_absent(&mut self, run: RunId) -> Result<(u64, u64)> {
+        let tx = self.conn.transaction()?;
+        let threads = tx.execute(
+            "UPDATE threads SET present = 0 WHERE seen_run < ?1 AND present = 1",
+            [run.0],
+        )?;
+        let prospects = tx.execute(
+            "UPDATE prospects SET present = 0 WHERE seen_run < ?1 AND present = 1",
+            [run.0],
+        )?;
+        tx.commit()?;
+        Ok((threads as u64, prospects as u64))
+    }
+
+    /// Every present prospect with its present threads, sorted by id.
+    pub fn load_mirror(&self) -> Result<Vec<MirrorProspect>> {
+        let mut threads: HashMap<String, Vec<ThreadRow>> = HashMap::new();
+        let mut stmt = self.conn.prepare(
+            "SELECT id, prospect_id, account_link_id, assignee_id, done, is_request, sort_ts
+             FROM threads WHERE present = 1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(ThreadRow {
+                id: r.get(0)?,
+                prospect_id: r.get(1)?,
+                account_link_id: r.get(2)?,
+                assignee_id: r.get(3)?,
+                done: r.get(4)?,
+                is_request: r.get(5)?,
+                sort_ts: r.get(6)?,
+            })
+        })?;
+        for row in rows {
+            let row = row?;
+            threads.entry(row.prospect_id.clone()).or_default().push(row);
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT id, platform_id, username, display_name, tag_ids, status_id, valuation, notes,
+                    last_updated_at
+             FROM prospects WHERE present = 1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, Option<String>>(6)?,
+                r.get::<_, Option<String>>(7)?,
+                r.get::<_, Option<String>>(8)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, platform_id, username, display_name, tag_ids, status_id, valuation, notes, last) =
+                row?;
+            let tag_ids: Vec<String> =
+                serde_json::from_str(&tag_ids).map_err(|e| Error::Corrupt {
+                    table: "prospects",
+                    detail: format!("tag_ids of {id}: {e}"),
+                })?;
+            let valuation = valuation
+                .map(|v| v.parse::<Amount>())
+                .transpose()
+                .map_err(|e| Error::Corrupt {
+                    table: "prospects",
+                    detail: format!("valuation of {id}: {e}"),
+                })?;
+            let threads = threads.remove(&id).unwrap_or_default();
+            out.push(MirrorProspect {
+                prospect: ProspectRow {
+                    id,
+                    platform_id,
+                    username,
+                    display_name,
+                    tag_ids,
+                    status_id,
+                    valuation,
+                    notes,
+                    last_updated_at: last,
+                },
+                threads,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Mirror counts for `status`.
+    pub fn counts(&self) -> Result<MirrorCounts> {
+        let count = |sql: &str| -> Result<u64> {
+            Ok(self.conn.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64)
+        };
+        Ok(MirrorCounts {
+            prospects: count("SELECT COUNT(*) FROM prospects WHERE present = 1")?,
+            threads: count("SELECT COUNT(*) FROM threads WHERE present = 1")?,
+            links: count("SELECT COUNT(*) FROM links WHERE state = 'active'")?,
+            open_conflicts: count("SELECT COUNT(*) FROM conflicts WHERE resolution = 'open'")?,
+        })
+    }
+
+    /// Every stored link.
+    pub fn links(&self) -> Result<Vec<LinkRow>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT prospect_id, crm_id, state FROM links ORDER BY prospect_id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(LinkRow {
+                prospect_id: r.get(0)?,
+                crm_id: r.get(1)?,
+                state: LinkState::parse(&r.get::<_, String>(2)?),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Stores the links of this run (insert or update state) in one transaction.
+    pub fn save_links(&mut self, run: RunId, links: &[LinkRow]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO links (prospect_id, crm_id, state, created_run) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(prospect_id) DO UPDATE SET crm_id = excluded.crm_id, state = excluded.state",
+            )?;
+            for link in links {
+                stmt.execute(params![link.prospect_id, link.crm_id, link.state.as_str(), run.0])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The base of every link, by prospect id.
+    pub fn load_base(&self) -> Result<HashMap<String, BaseValues>> {
+        let mut out: HashMap<String, BaseValues> = HashMap::new();
+        let mut stmt = self.conn.prepare("SELECT prospect_id, value FROM base")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            let (prospect_id, value) = row?;
+            let value: Value = serde_json::from_str(&value).map_err(|e| Error::Corrupt {
+                table: "base",
+                detail: format!("{prospect_id}: {e}"),
+            })?;
+            out.entry(prospect_id).or_default().set(value);
+        }
+        Ok(out)
+    }
+
+    /// Moves the base for confirmed values, in one transaction.
+    pub fn save_base(&mut self, run: RunId, confirmed: &[(String, Value)]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO base (prospect_id, field, value, run_id) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(prospect_id, field) DO UPDATE SET value = excluded.value, run_id = excluded.run_id
+                 WHERE base.value <> excluded.value",
+            )?;
+            for (prospect_id, value) in confirmed {
+                let json = serde_json::to_string(value).expect("values serialize");
+                stmt.execute(params![prospect_id, value.field().as_str(), json, run.0])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Values waiting in an import file, by CRM record id.
+    pub fn load_pending(&self) -> Result<HashMap<String, Vec<Value>>> {
+        let mut out: HashMap<String, Vec<Value>> = HashMap::new();
+        let mut stmt = self.conn.prepare("SELECT crm_id, value FROM pending ORDER BY crm_id, field")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            let (crm_id, value) = row?;
+            let value: Value = serde_json::from_str(&value).map_err(|e| Error::Corrupt {
+                table: "pending",
+                detail: format!("{crm_id}: {e}"),
+            })?;
+            out.entry(crm_id).or_default().push(value);
+        }
+        Ok(out)
+    }
+
+    /// Replaces the pending set with `pending` (crm id, value) in one transaction.
+    pub fn replace_pending(&mut self, run: RunId, pending: &[(String, Value)]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM pending", [])?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR REPLACE INTO pending (crm_id, field, value, run_id) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for (crm_id, value) in pending {
+                let json = serde_json::to_string(value).expect("values serialize");
+                stmt.execute(params![crm_id, value.field().as_str(), json, run.0])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Appends to the change log, in one transaction.
+    pub fn record_changes(&mut self, run: RunId, changes: &[ChangeRow]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO changes (run_id, side, target, field, old, new, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for c in changes {
+                stmt.execute(params![
+                    run.0,
+                    c.side,
+                    c.target,
+                    c.field.as_str(),
+                    c.old,
+                    c.new,
+                    c.status
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The change log of a run.
+    pub fn changes(&self, run: RunId) -> Result<Vec<(String, String, String, String, String, String)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT side, target, field, COALESCE(old, ''), COALESCE(new, ''), status
+             FROM changes WHERE run_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([run.0], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Records the CRM rows rejected in a run.
+    pub fn record_rejects(&mut self, run: RunId, rejects: &[RejectRow]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO rejects (run_id, source, row, record_id, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for r in rejects {
+                stmt.execute(params![run.0, r.source, r.row as i64, r.record_id, r.reason])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A stored lookup of an X user id: `Some(Some(id))` found, `Some(None)` a miss checked at or
+    /// after `fresh_after`, `None` never looked up (or the miss is older than `fresh_after`).
+    pub fn lookup(&self, platform_id: &str, fresh_after: &str) -> Result<Option<Option<String>>> {
+        let row: Option<(Option<String>, String)> = self
+            .conn
+            .query_row(
+                "SELECT prospect_id, checked_at FROM lookups WHERE platform_id = ?1",
+                [platform_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(match row {
+            Some((Some(id), _)) => Some(Some(id)),
+            Some((None, checked_at)) if checked_at.as_str() >= fresh_after => Some(None),
+            _ => None,
+        })
+    }
+
+    /// Remembers the result of a lookup.
+    pub fn save_lookup(&self, platform_id: &str, prospect_id: Option<&str>, now: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO lookups (platform_id, prospect_id, checked_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(platform_id) DO UPDATE SET prospect_id = excluded.prospect_id,
+                                                    checked_at = excluded.checked_at",
+            params![platform_id, prospect_id, now],
+        )?;
+        Ok(())
+    }
+
+    /// A value from `meta`.
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Sets a value in `meta`.
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// `PRAGMA integrity_check` result (`ok` when healthy).
+    pub fn integrity_check(&self) -> Result<String> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let applied: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (idx, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (idx + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
