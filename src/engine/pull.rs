@@ -35,8 +35,28 @@ pub struct PullReport {
     pub seconds: f64,
 }
 
-/// Fetches reference data and walks every view into the mirror.
+/// Fetches reference data and walks every view into the mirror, in one transaction: a pull
+/// that fails half-way leaves the mirror as it was.
 pub async fn pull(
+    client: &inbox::Client,
+    store: &mut Store,
+    run: RunId,
+    progress: &Progress,
+) -> anyhow::Result<PullReport> {
+    store.begin_pull()?;
+    match walk(client, store, run, progress).await {
+        Ok(report) => {
+            store.commit_pull()?;
+            Ok(report)
+        }
+        Err(err) => {
+            store.rollback_pull()?;
+            Err(err)
+        }
+    }
+}
+
+async fn walk(
     client: &inbox::Client,
     store: &mut Store,
     run: RunId,

@@ -19,11 +19,11 @@ use tracing::Instrument;
 
 use super::error::{Error, ShortId, TransientCause, parse_error_body, snippet};
 use super::pacing::{Pacer, RateLimitInfo};
-use super::types::{
-    ContextUpdate, Cursor, EventPage, Prospect, Status, Tag, Team, Thread, ThreadPage,
-    ThreadQuery, ThreadUpdate,
-};
 use super::types::{AccountLink, Member};
+use super::types::{
+    ContextUpdate, Cursor, EventPage, Prospect, Status, Tag, Team, Thread, ThreadPage, ThreadQuery,
+    ThreadUpdate,
+};
 
 /// The longest wait between two attempts, and the longest `Retry-After` the client honours
 /// by waiting; a longer `Retry-After` ends the call with [`Error::RateLimited`].
@@ -315,11 +315,8 @@ impl Client {
     /// `GET /prospects/{id}` by the prospect's `externalId`.
     pub async fn prospect(&self, id: &str) -> Result<Prospect, Error> {
         check_id("prospect id", id)?;
-        self.fetch(Call::get(
-            "GET /prospects/{id}",
-            format!("/prospects/{id}"),
-        ))
-        .await
+        self.fetch(Call::get("GET /prospects/{id}", format!("/prospects/{id}")))
+            .await
     }
 
     /// `GET /prospects/lookup?platformId=`: the prospect with this X user id, or `None` when
@@ -327,7 +324,9 @@ impl Client {
     pub async fn lookup_prospect(&self, platform_id: &str) -> Result<Option<Prospect>, Error> {
         let platform_id = platform_id.trim();
         if platform_id.is_empty() {
-            return Err(Error::Config("empty platform id for a prospect lookup".into()));
+            return Err(Error::Config(
+                "empty platform id for a prospect lookup".into(),
+            ));
         }
         let mut call = Call::get("GET /prospects/lookup", "/prospects/lookup");
         call.query = vec![("platformId", platform_id.to_owned())];
@@ -473,7 +472,11 @@ impl Client {
             Ok(body) => body.to_vec(),
             Err(e) => return network_failure(e),
         };
-        tracing::debug!(status = status.as_u16(), bytes = body.len(), "Inbox response");
+        tracing::debug!(
+            status = status.as_u16(),
+            bytes = body.len(),
+            "Inbox response"
+        );
         if status.is_success() {
             return Attempt::Success(body);
         }
@@ -546,7 +549,10 @@ impl RetryableFailure {
 }
 
 fn network_failure(error: reqwest::Error) -> Attempt {
-    tracing::debug!(timeout = error.is_timeout(), "Inbox request failed: {error}");
+    tracing::debug!(
+        timeout = error.is_timeout(),
+        "Inbox request failed: {error}"
+    );
     Attempt::Retry {
         failure: RetryableFailure::Network(error),
         retry_after: None,
@@ -562,7 +568,10 @@ fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
 /// Rejects ids that do not match the API's `^[0-9a-z]+$`, so a malformed id never reaches a
 /// URL path or a request body.
 pub(crate) fn check_id(what: &str, id: &str) -> Result<(), Error> {
-    let valid = !id.is_empty() && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let valid = !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
     if valid {
         Ok(())
     } else {

@@ -17,6 +17,6 @@ pub use client::{Client, ClientOptions, RequestStats};
 pub use error::{Error, TransientCause};
 pub use pacing::RateLimitInfo;
 pub use types::{
-    AccountLink, Context, ContextThread, ContextUpdate, Cursor, Event, EventPage, Member,
-    Prospect, SortOrder, Status, Tag, Team, Thread, ThreadPage, ThreadQuery, ThreadUpdate, View,
+    AccountLink, Context, ContextThread, ContextUpdate, Cursor, Event, EventPage, Member, Prospect,
+    SortOrder, Status, Tag, Team, Thread, ThreadPage, ThreadQuery, ThreadUpdate, View,
 };

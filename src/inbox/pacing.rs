@@ -36,9 +36,8 @@ pub struct RateLimitInfo {
 impl RateLimitInfo {
     /// Reads the three headers; `None` unless all three are present and numeric.
     pub fn from_headers(headers: &HeaderMap) -> Option<RateLimitInfo> {
-        let number = |name: &str| -> Option<u64> {
-            headers.get(name)?.to_str().ok()?.trim().parse().ok()
-        };
+        let number =
+            |name: &str| -> Option<u64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
         Some(RateLimitInfo {
             limit: number("x-ratelimit-limit")?,
             remaining: number("x-ratelimit-remaining")?,

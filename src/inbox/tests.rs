@@ -47,7 +47,12 @@ fn error_body_flat() {
         "Invalid or missing authentication token",
     );
     // Flat with no message: the error string doubles as the message.
-    check_error_body(400, r#"{"error":"Bad Request"}"#, Some("Bad Request"), "Bad Request");
+    check_error_body(
+        400,
+        r#"{"error":"Bad Request"}"#,
+        Some("Bad Request"),
+        "Bad Request",
+    );
 }
 
 #[test]
@@ -83,7 +88,12 @@ fn error_body_html_is_a_truncated_snippet() {
 fn error_body_empty_or_odd_json() {
     check_error_body(500, "", None, "HTTP 500 with an empty body");
     check_error_body(500, "[1,2]", None, "[1,2]");
-    check_error_body(400, r#"{"error":{"status":400}}"#, None, r#"{"error":{"status":400}}"#);
+    check_error_body(
+        400,
+        r#"{"error":{"status":400}}"#,
+        None,
+        r#"{"error":{"status":400}}"#,
+    );
 }
 
 #[test]
@@ -105,7 +115,10 @@ fn error_display_includes_code() {
         code: Some("PROSPECT_NOT_FOUND".into()),
         message: "gone".into(),
     };
-    assert_eq!(error.to_string(), "Inbox: not found (404 PROSPECT_NOT_FOUND): gone");
+    assert_eq!(
+        error.to_string(),
+        "Inbox: not found (404 PROSPECT_NOT_FOUND): gone"
+    );
     let error = Error::RateLimited {
         retry_after: Some(Duration::from_secs(90)),
     };
@@ -233,22 +246,34 @@ fn thread_query_encoding_with_cursor() {
         id: "abc".into(),
         timestamp: "2025-01-15T10:30:00+01:00".into(),
     };
-    assert!(encoded_thread_query(&q, Some(&cursor)).ends_with("cursorTimestamp=2025-01-15T10%3A30%3A00%2B01%3A00"));
+    assert!(
+        encoded_thread_query(&q, Some(&cursor))
+            .ends_with("cursorTimestamp=2025-01-15T10%3A30%3A00%2B01%3A00")
+    );
 }
 
 #[test]
 fn thread_query_rejects_bad_limits_and_cursor_ids() {
     let mut q = ThreadQuery::walk(View::Default);
     q.limit = 0;
-    assert!(matches!(thread_query_pairs(&q, None), Err(Error::Config(_))));
+    assert!(matches!(
+        thread_query_pairs(&q, None),
+        Err(Error::Config(_))
+    ));
     q.limit = 101;
-    assert!(matches!(thread_query_pairs(&q, None), Err(Error::Config(_))));
+    assert!(matches!(
+        thread_query_pairs(&q, None),
+        Err(Error::Config(_))
+    ));
     q.limit = 100;
     let cursor = Cursor {
         id: "../team".into(),
         timestamp: "x".into(),
     };
-    assert!(matches!(thread_query_pairs(&q, Some(&cursor)), Err(Error::Config(_))));
+    assert!(matches!(
+        thread_query_pairs(&q, Some(&cursor)),
+        Err(Error::Config(_))
+    ));
 }
 
 #[test]
@@ -360,14 +385,23 @@ fn options_and_client_debug_hide_the_token() {
 #[test]
 fn bad_options_are_config_errors() {
     let opts = |url: &str| ClientOptions::new(url, SecretString::from("t"), "TOKEN");
-    assert!(matches!(Client::new(opts("ftp://x")), Err(Error::Config(_))));
-    assert!(matches!(Client::new(opts("not a url")), Err(Error::Config(_))));
+    assert!(matches!(
+        Client::new(opts("ftp://x")),
+        Err(Error::Config(_))
+    ));
+    assert!(matches!(
+        Client::new(opts("not a url")),
+        Err(Error::Config(_))
+    ));
     let mut zero = opts("http://localhost");
     zero.max_attempts = 0;
     assert!(matches!(Client::new(zero), Err(Error::Config(_))));
     let newline = ClientOptions::new("http://localhost", SecretString::from("a\nb"), "TOKEN");
     let error = Client::new(newline).unwrap_err().to_string();
-    assert!(error.contains("TOKEN") && !error.contains("a\nb"), "{error}");
+    assert!(
+        error.contains("TOKEN") && !error.contains("a\nb"),
+        "{error}"
+    );
 }
 
 #[test]

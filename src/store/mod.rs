@@ -360,9 +360,30 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Opens the transaction that holds a whole pull, so that a pull that fails half-way
+    /// leaves the mirror as it was. The per-step methods nest inside it as savepoints.
+    pub fn begin_pull(&self) -> Result<()> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(())
+    }
+
+    /// Commits the pull transaction.
+    pub fn commit_pull(&self) -> Result<()> {
+        self.conn.execute_batch("COMMIT")?;
+        Ok(())
+    }
+
+    /// Rolls the pull transaction back.
+    pub fn rollback_pull(&self) -> Result<()> {
+        if !self.conn.is_autocommit() {
+            self.conn.execute_batch("ROLLBACK")?;
+        }
+        Ok(())
+    }
+
     /// Replaces the team's reference data.
     pub fn replace_reference(&mut self, reference: &Reference) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         tx.execute_batch(
             "DELETE FROM account_links; DELETE FROM members; DELETE FROM tags; DELETE FROM statuses;",
         )?;
@@ -442,7 +463,7 @@ impl Store {
         prospects: &[ProspectRow],
         threads: &[ThreadRow],
     ) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         {
             let mut upsert_prospect = tx.prepare_cached(
                 "INSERT INTO prospects (id, platform_id, username, display_name, tag_ids, status_id,
@@ -500,7 +521,7 @@ impl Store {
     /// After a complete full walk: threads and prospects not seen by `run` are marked absent
     /// (never deleted). Returns (threads, prospects) marked absent.
     pub fn mark_unseen_absent(&mut self, run: RunId) -> Result<(u64, u64)> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         let threads = tx.execute(
             "UPDATE threads SET present = 0 WHERE seen_run < ?1 AND present = 1",
             [run.0],

@@ -50,7 +50,10 @@ async fn walk(client: &Client, q: ThreadQuery) -> Vec<String> {
     let mut ids = Vec::new();
     let mut cursor = None;
     loop {
-        let page = client.threads_page(&q, cursor.as_ref()).await.expect("page");
+        let page = client
+            .threads_page(&q, cursor.as_ref())
+            .await
+            .expect("page");
         assert!(page.threads.len() <= usize::from(q.limit));
         ids.extend(page.threads.into_iter().map(|t| t.id));
         match page.next_cursor {
@@ -78,11 +81,26 @@ async fn full_walk_of_every_view_returns_each_thread_once() {
         assert!(fake.thread_count() > 100, "the walk should span pages");
 
         // No-reply is a subset of the default view.
-        let default: HashSet<_> = walk(&client, ThreadQuery { view: View::Default, sort, limit })
-            .await
-            .into_iter()
-            .collect();
-        let no_reply = walk(&client, ThreadQuery { view: View::NoReply, sort, limit }).await;
+        let default: HashSet<_> = walk(
+            &client,
+            ThreadQuery {
+                view: View::Default,
+                sort,
+                limit,
+            },
+        )
+        .await
+        .into_iter()
+        .collect();
+        let no_reply = walk(
+            &client,
+            ThreadQuery {
+                view: View::NoReply,
+                sort,
+                limit,
+            },
+        )
+        .await;
         assert!(no_reply.iter().all(|id| default.contains(id)));
     }
     assert_eq!(client.stats().retries, 0);
@@ -119,9 +137,16 @@ async fn rate_limited_then_success_honours_retry_after() {
     let team = client.team().await.expect("team after one 429");
     assert!(!team.id.is_empty());
     // The fake sends `Retry-After: 1`; the backoff alone would have waited ~10 ms.
-    assert!(started.elapsed() >= Duration::from_millis(950), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        started.elapsed()
+    );
     let stats = client.stats();
-    assert_eq!((stats.requests, stats.retries, stats.rate_limited), (2, 1, 1));
+    assert_eq!(
+        (stats.requests, stats.retries, stats.rate_limited),
+        (2, 1, 1)
+    );
     assert_eq!(fake.stats().rate_limited, 1);
 }
 
@@ -151,7 +176,10 @@ async fn server_errors_are_retried_then_succeed() {
     let tags = client.tags().await.expect("tags after two 5xx");
     assert_eq!(tags.len(), fake.tags().len());
     let stats = client.stats();
-    assert_eq!((stats.requests, stats.retries, stats.server_errors), (3, 2, 2));
+    assert_eq!(
+        (stats.requests, stats.retries, stats.server_errors),
+        (3, 2, 2)
+    );
     assert_eq!(fake.stats().server_errors, 2);
 }
 
@@ -169,7 +197,10 @@ async fn persistent_server_errors_fail_after_max_attempts() {
             attempts,
             source: TransientCause::Status { status, .. },
         } => {
-            assert_eq!((endpoint.as_str(), *attempts, *status), ("GET /members", 3, 503));
+            assert_eq!(
+                (endpoint.as_str(), *attempts, *status),
+                ("GET /members", 3, 503)
+            );
         }
         other => panic!("expected Transient after 3 attempts, got {other:?}"),
     }
@@ -192,7 +223,11 @@ async fn network_errors_are_transient() {
     assert!(
         matches!(
             error,
-            Error::Transient { attempts: 2, source: TransientCause::Network(_), .. }
+            Error::Transient {
+                attempts: 2,
+                source: TransientCause::Network(_),
+                ..
+            }
         ),
         "{error:?}"
     );
@@ -246,7 +281,10 @@ async fn reference_data_and_create_tag() {
     let emails: BTreeSet<_> = members.iter().map(|m| m.email.clone()).collect();
     let expected: BTreeSet<_> = fake.members().into_iter().map(|(_, e)| e).collect();
     assert_eq!(emails, expected);
-    assert_eq!(client.statuses().await.expect("statuses").len(), fake.statuses().len());
+    assert_eq!(
+        client.statuses().await.expect("statuses").len(),
+        fake.statuses().len()
+    );
 
     let tag = client.create_tag("From CRM").await.expect("create tag");
     assert_eq!(tag.name, "From CRM");
@@ -263,16 +301,28 @@ async fn reference_data_and_create_tag() {
 async fn lookup_prospect_known_and_unknown() {
     let fake = start(10, RateLimit::Off).await;
     let client = client(&fake);
-    assert_eq!(client.lookup_prospect("999999999999").await.expect("lookup"), None);
+    assert_eq!(
+        client
+            .lookup_prospect("999999999999")
+            .await
+            .expect("lookup"),
+        None
+    );
     let known = &fake.prospects()[3];
     let found = client
         .lookup_prospect(&known.platform_id)
         .await
         .expect("lookup")
         .expect("known prospect");
-    assert_eq!(found.external_id.as_deref(), Some(known.external_id.as_str()));
+    assert_eq!(
+        found.external_id.as_deref(),
+        Some(known.external_id.as_str())
+    );
     assert_eq!(found.username, known.username);
-    let threads = found.context.threads.expect("lookup carries context.threads");
+    let threads = found
+        .context
+        .threads
+        .expect("lookup carries context.threads");
     assert_eq!(threads.len(), known.threads.len());
 }
 
@@ -280,9 +330,15 @@ async fn lookup_prospect_known_and_unknown() {
 async fn not_found_and_invalid_ids() {
     let fake = start(5, RateLimit::Off).await;
     let client = client(&fake);
-    let error = client.prospect("zzzzzzzzzzzzzzzzzzzzzzzz").await.expect_err("404");
+    let error = client
+        .prospect("zzzzzzzzzzzzzzzzzzzzzzzz")
+        .await
+        .expect_err("404");
     assert!(matches!(error, Error::NotFound { .. }), "{error:?}");
-    let error = client.thread("zzzzzzzzzzzzzzzzzzzzzzzz").await.expect_err("404");
+    let error = client
+        .thread("zzzzzzzzzzzzzzzzzzzzzzzz")
+        .await
+        .expect_err("404");
     assert!(matches!(error, Error::NotFound { .. }), "{error:?}");
     assert_eq!(client.stats().retries, 0);
 
@@ -334,7 +390,10 @@ async fn patch_context_then_prospect_shows_the_change() {
         assert_eq!(prospect.context.tags, vec![add.clone()]);
         assert_eq!(prospect.context.status_id.as_deref(), Some(status.as_str()));
         assert_eq!(prospect.context.valuation, Some(amount("1000.5")));
-        assert_eq!(prospect.context.notes.as_deref(), Some("Met at the conference."));
+        assert_eq!(
+            prospect.context.notes.as_deref(),
+            Some("Met at the conference.")
+        );
     }
     // On the wire the valuation was a JSON number.
     let write = fake.write_log().pop().expect("the PATCH was logged");
@@ -363,7 +422,10 @@ async fn patch_thread_sets_done_and_assignee() {
         done: Some(true),
         assignee_id: Some(Some(member.clone())),
     };
-    let returned = client.patch_thread(&thread_id, &patch).await.expect("patch thread");
+    let returned = client
+        .patch_thread(&thread_id, &patch)
+        .await
+        .expect("patch thread");
     assert!(returned.done);
     assert_eq!(returned.assignee_id.as_deref(), Some(member.as_str()));
     let fetched = client.thread(&thread_id).await.expect("thread");
@@ -372,7 +434,10 @@ async fn patch_thread_sets_done_and_assignee() {
         done: None,
         assignee_id: Some(None),
     };
-    let returned = client.patch_thread(&thread_id, &unassign).await.expect("unassign");
+    let returned = client
+        .patch_thread(&thread_id, &unassign)
+        .await
+        .expect("unassign");
     assert_eq!(returned.assignee_id, None);
     assert!(returned.done, "absent `done` is kept");
 }
@@ -403,21 +468,30 @@ async fn events_page_by_seq() {
             break;
         }
     }
-    let notes = seen.iter().filter(|(_, t)| t == "prospect.notesChanged").count();
+    let notes = seen
+        .iter()
+        .filter(|(_, t)| t == "prospect.notesChanged")
+        .count();
     assert_eq!(notes, 3, "{seen:?}");
-    assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "seq increases: {seen:?}");
+    assert!(
+        seen.windows(2).all(|w| w[0].0 < w[1].0),
+        "seq increases: {seen:?}"
+    );
 }
 
 #[tokio::test]
 async fn small_rate_limit_window_is_survived() {
-    // 8 requests per second for the whole team: the client must pace itself or wait out the
-    // 429s, and every call must still succeed.
+    // 8 requests per second for the whole team: the client must slow down on the
+    // `X-RateLimit-*` headers, and every call must still succeed.
     let fake = start(5, RateLimit::Windows(vec![(8, Duration::from_secs(1))])).await;
     let client = client(&fake);
     for _ in 0..12 {
         client.tags().await.expect("tags under a tight limit");
     }
-    eprintln!("DEBUG {:?} {:?}", client.stats(), fake.stats().rate_limited);
-    let limit = client.stats().last_limit.expect("headers recorded");
+    let stats = client.stats();
+    let limit = stats.last_limit.expect("headers recorded");
     assert_eq!(limit.limit, 8);
+    // With nothing left the client waits for `X-RateLimit-Reset` instead of meeting a 429.
+    assert_eq!(stats.rate_limited, 0, "{stats:?}");
+    assert_eq!(fake.stats().rate_limited, 0);
 }

@@ -2,3 +2,5 @@
 //! against the stateful fakes from `crmsync::fake`, started on 127.0.0.1:0.
 
 mod inbox;
+mod pull;
+mod support;

@@ -43,7 +43,7 @@ fn fresh(field: Field) -> BoxedStrategy<Value> {
         Field::Valuation => maybe(&AMOUNTS)
             .prop_map(|a| Value::Valuation(a.map(|a| amount(&a))))
             .boxed(),
-        Field::Notes => proptest::collection::vec(select(LINES.to_vec()), 0..7)
+        Field::Notes => proptest::collection::vec(select(LINES.to_vec()), 0..9)
             .prop_map(|lines| Value::Notes(notes_of(&lines)))
             .boxed(),
         Field::Assignee => maybe(&MEMBERS).prop_map(Value::Assignee).boxed(),
@@ -603,5 +603,23 @@ proptest! {
         let planned = plan(&links, &policy, &vocab);
         prop_assert_eq!(&planned, &plan(&shuffled, &policy, &vocab));
         prop_assert!(planned.links.windows(2).all(|w| w[0].key < w[1].key));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200000))]
+    #[test]
+    fn zz_diffy_symmetric(a in fresh(Field::Notes), e1 in edit(), e2 in edit(), e3 in edit(), e4 in edit(), f in fresh(Field::Notes)) {
+        let i = edited(&edited(&a, &e1, &f), &e3, &f);
+        let c = edited(&edited(&a, &e2, &f), &e4, &f);
+        let t = |v: &Value| match v { Value::Notes(t) => t.clone().unwrap_or_default(), _ => unreachable!() };
+        let (a, i, c) = (t(&a), t(&i), t(&c));
+        let m1 = diffy::merge(&a, &i, &c);
+        let m2 = diffy::merge(&a, &c, &i);
+        match (&m1, &m2) {
+            (Ok(x), Ok(y)) => prop_assert_eq!(x, y, "a={:?} i={:?} c={:?}", a, i, c),
+            (Ok(_), Err(_)) | (Err(_), Ok(_)) => prop_assert!(false, "one-sided ok a={:?} i={:?} c={:?}", a, i, c),
+            _ => {}
+        }
     }
 }

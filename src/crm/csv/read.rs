@@ -1,0 +1,319 @@
+//! Reading an export: the header is resolved against the column mapping, then every row becomes
+//! a [`CrmRecord`] or a [`Reject`] naming its line and column.
+//!
+//! A bad row never stops the read and never hides the other rows; only a file that cannot be
+//! read at all (I/O) or whose header lacks a mapped column is an [`Error`]. This module does not
+//! match records to prospects, merge values or write anything.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+
+use super::cell::{parse_amount, parse_done, parse_tags, parse_time, unescape_formula};
+use super::scan::{RawRecord, Scanner};
+use super::Settings;
+use crate::crm::{CrmRecord, CrmSnapshot, Error, Reject};
+use crate::reconcile::{Field, Fields};
+
+/// Where each mapped column sits in the header.
+#[derive(Debug, Clone)]
+pub(super) struct Layout {
+    /// Number of columns in the header.
+    pub width: usize,
+    /// Header names (trimmed), for messages.
+    pub names: Vec<String>,
+    /// Record id column.
+    pub id: usize,
+    /// X user id column.
+    pub x_user_id: Option<usize>,
+    /// Username column.
+    pub username: Option<usize>,
+    /// Synced fields' columns.
+    pub fields: BTreeMap<Field, usize>,
+    /// Last-modified column.
+    pub updated_at: Option<usize>,
+}
+
+impl Layout {
+    /// Resolves the mapping against a header row; every mapped column must be there once.
+    pub fn resolve(settings: &Settings, header: &RawRecord) -> Result<Layout, Error> {
+        if let Some(cell) = header.unterminated {
+            return Err(settings.unusable(format!(
+                "the header row has an unterminated quote in its cell {}",
+                cell + 1
+            )));
+        }
+        let names: Vec<String> = header
+            .cells
+            .iter()
+            .map(|cell| String::from_utf8_lossy(cell).trim().to_string())
+            .collect();
+        let mut missing = Vec::new();
+        let mut repeated = Vec::new();
+        let mut find = |column: &str| -> Option<usize> {
+            let mut hits = names
+                .iter()
+                .enumerate()
+                .filter(|(_, name)| *name == column.trim());
+            let first = hits.next().map(|(idx, _)| idx);
+            match first {
+                None => missing.push(format!("{column:?}")),
+                Some(_) if hits.next().is_some() => repeated.push(format!("{column:?}")),
+                Some(_) => {}
+            }
+            first
+        };
+        let columns = &settings.columns;
+        let id = find(&columns.id);
+        let x_user_id = columns.x_user_id.as_deref().and_then(&mut find);
+        let username = columns.username.as_deref().and_then(&mut find);
+        let mut fields = BTreeMap::new();
+        for field in Field::ALL {
+            if let Some(column) = columns.column(field)
+                && let Some(idx) = find(column)
+            {
+                fields.insert(field, idx);
+            }
+        }
+        let updated_at = columns.updated_at.as_deref().and_then(&mut find);
+        if !missing.is_empty() {
+            return Err(settings.unusable(format!(
+                "mapped column{} {} not in the header (line {}); the header has: {}",
+                if missing.len() == 1 { " is" } else { "s are" },
+                missing.join(", "),
+                header.line,
+                names
+                    .iter()
+                    .map(|n| format!("{n:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        if !repeated.is_empty() {
+            return Err(settings.unusable(format!(
+                "mapped column{} {} more than once in the header (line {})",
+                if repeated.len() == 1 { " is" } else { "s are" },
+                repeated.join(", "),
+                header.line
+            )));
+        }
+        Ok(Layout {
+            width: names.len(),
+            names,
+            // `find` pushed to `missing` if it was absent, and that returned above.
+            id: id.unwrap_or_default(),
+            x_user_id,
+            username,
+            fields,
+            updated_at,
+        })
+    }
+
+    /// `column <name>` for a cell index, for messages.
+    pub fn label(&self, cell: usize) -> String {
+        match self.names.get(cell) {
+            Some(name) => format!("column {name}"),
+            None => format!("cell {} (beyond the header)", cell + 1),
+        }
+    }
+
+    /// The record id of a structurally sound row (trimmed, unescaped), if non-empty.
+    pub fn record_id(&self, raw: &RawRecord) -> Option<String> {
+        if raw.unterminated.is_some() || raw.cells.len() != self.width {
+            return None;
+        }
+        let cell = std::str::from_utf8(raw.cells.get(self.id)?).ok()?;
+        let id = unescape_formula(cell).trim();
+        (!id.is_empty()).then(|| id.to_string())
+    }
+}
+
+/// Reads a whole export from `source`.
+pub(super) fn read_all(settings: &Settings, source: impl Read + Send) -> Result<CrmSnapshot, Error> {
+    let mut scanner = Scanner::new(source, settings.delimiter).map_err(|e| settings.io(e))?;
+    let Some(header) = scanner.next_record().map_err(|e| settings.io(e))? else {
+        return Err(settings.unusable("the file is empty: no header row".into()));
+    };
+    let layout = Layout::resolve(settings, &header)?;
+
+    let mut snapshot = CrmSnapshot::default();
+    // Every line each sound record id was seen on, for the duplicate check.
+    let mut id_lines: HashMap<String, Vec<u64>> = HashMap::new();
+    while let Some(raw) = scanner.next_record().map_err(|e| settings.io(e))? {
+        if is_blank_row(&raw) {
+            continue;
+        }
+        if let Some(id) = layout.record_id(&raw) {
+            id_lines.entry(id).or_default().push(raw.line);
+        }
+        match parse_row(settings, &layout, &raw) {
+            Ok(record) => snapshot.records.push(record),
+            Err(reject) => snapshot.rejects.push(reject),
+        }
+    }
+
+    // Two rows with one id: neither is trusted, each reject names the other lines.
+    let duplicated: HashMap<&str, &Vec<u64>> = id_lines
+        .iter()
+        .filter(|(_, lines)| lines.len() > 1)
+        .map(|(id, lines)| (id.as_str(), lines))
+        .collect();
+    if !duplicated.is_empty() {
+        let records = std::mem::take(&mut snapshot.records);
+        for record in records {
+            let Some(lines) = duplicated.get(record.id.as_str()) else {
+                snapshot.records.push(record);
+                continue;
+            };
+            let others: Vec<String> = lines
+                .iter()
+                .filter(|&&line| line != record.row)
+                .map(u64::to_string)
+                .collect();
+            snapshot.rejects.push(Reject {
+                source: settings.source.clone(),
+                row: record.row,
+                reason: format!(
+                    "duplicate {} {}, also at line{} {}",
+                    settings.columns.id,
+                    record.id,
+                    if others.len() == 1 { "" } else { "s" },
+                    others.join(", ")
+                ),
+                record_id: Some(record.id),
+            });
+        }
+        snapshot.rejects.sort_by_key(|reject| reject.row);
+    }
+    Ok(snapshot)
+}
+
+/// A row whose every cell is empty or blank (spreadsheets pad exports with `,,,,` rows): not a
+/// record, skipped silently.
+fn is_blank_row(raw: &RawRecord) -> bool {
+    raw.unterminated.is_none() && raw.cells.iter().all(|c| c.trim_ascii().is_empty())
+}
+
+/// One data row to a record, or the first reason it is not one.
+fn parse_row(settings: &Settings, layout: &Layout, raw: &RawRecord) -> Result<CrmRecord, Reject> {
+    let reject = |record_id: Option<String>, reason: String| Reject {
+        source: settings.source.clone(),
+        row: raw.line,
+        record_id,
+        reason,
+    };
+    if let Some(cell) = raw.unterminated {
+        let column = layout.label(cell);
+        let after = match raw.resumed_at {
+            Some(line) => format!("reading resumed at line {line}"),
+            None => format!("the rest of the file (lines {}-{}) is unreadable", raw.line, raw.last_line),
+        };
+        return Err(reject(
+            None,
+            format!("{column}: unterminated quote (a quoted cell is never closed); {after}"),
+        ));
+    }
+    if raw.cells.len() != layout.width {
+        let span = if raw.last_line > raw.line {
+            format!(
+                " (the row spans lines {}-{}: look for a stray quote)",
+                raw.line, raw.last_line
+            )
+        } else {
+            String::new()
+        };
+        return Err(reject(
+            None,
+            format!(
+                "the row has {} fields, the header has {}{span}",
+                raw.cells.len(),
+                layout.width
+            ),
+        ));
+    }
+
+    let id = layout.record_id(raw);
+    let text = |idx: usize, column: &str| -> Result<&str, Reject> {
+        let bytes = raw.cells.get(idx).unwrap_or_default();
+        let cell = std::str::from_utf8(bytes)
+            .map_err(|_| reject(id.clone(), format!("column {column}: not valid UTF-8 text")))?;
+        Ok(unescape_formula(cell))
+    };
+    let columns = &settings.columns;
+    let Some(record_id) = id.clone() else {
+        text(layout.id, &columns.id)?;
+        return Err(reject(None, format!("column {}: empty record id", columns.id)));
+    };
+
+    let x_user_id = match (layout.x_user_id, columns.x_user_id.as_deref()) {
+        (Some(idx), Some(column)) => {
+            let value = text(idx, column)?.trim();
+            if !value.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(reject(
+                    id,
+                    format!("column {column}: not a numeric X user id: {value:?}"),
+                ));
+            }
+            (!value.is_empty()).then(|| value.to_string())
+        }
+        _ => None,
+    };
+    let username = match (layout.username, columns.username.as_deref()) {
+        (Some(idx), Some(column)) => {
+            let value = text(idx, column)?.trim();
+            let value = value.strip_prefix('@').unwrap_or(value).trim();
+            (!value.is_empty()).then(|| value.to_string())
+        }
+        _ => None,
+    };
+
+    let mut fields = Fields::default();
+    for (&field, &idx) in &layout.fields {
+        // `layout.fields` only holds mapped fields.
+        let column = columns.column(field).unwrap_or_default();
+        let cell = text(idx, column)?;
+        let trimmed = cell.trim();
+        let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        match field {
+            Field::Tags => fields.tags = parse_tags(cell, &columns.tags_separator),
+            Field::Status => fields.status = non_empty(trimmed),
+            Field::Valuation if trimmed.is_empty() => fields.valuation = None,
+            Field::Valuation => {
+                fields.valuation = Some(parse_amount(trimmed).ok_or_else(|| {
+                    reject(id.clone(), format!("column {column}: not a number: {trimmed:?}"))
+                })?)
+            }
+            Field::Notes => fields.notes = non_empty(cell),
+            Field::Assignee => fields.assignee = non_empty(&trimmed.to_lowercase()),
+            Field::Done => {
+                fields.done = parse_done(trimmed).map_err(|()| {
+                    reject(
+                        id.clone(),
+                        format!("column {column}: not a yes/no value: {trimmed:?}"),
+                    )
+                })?
+            }
+        }
+    }
+    let updated_at = match (layout.updated_at, columns.updated_at.as_deref()) {
+        (Some(idx), Some(column)) => {
+            let value = text(idx, column)?.trim();
+            if value.is_empty() {
+                None
+            } else {
+                Some(parse_time(value).ok_or_else(|| {
+                    reject(id.clone(), format!("column {column}: not a date/time: {value:?}"))
+                })?)
+            }
+        }
+        _ => None,
+    };
+
+    Ok(CrmRecord {
+        id: record_id,
+        x_user_id,
+        username,
+        fields,
+        updated_at,
+        row: raw.line,
+    })
+}

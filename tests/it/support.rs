@@ -1,0 +1,135 @@
+//! Shared test plumbing: a fake Inbox in-process, a temp dir with a config, and the real binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use crmsync::fake::{FakeConfig, FakeInbox, RateLimit};
+
+/// The env var the test configs name for the token.
+pub const TOKEN_ENV: &str = "CRMSYNC_TEST_TOKEN";
+/// The fake's token.
+pub const TOKEN: &str = "test-token-s3cr3t-value";
+
+/// A fake Inbox plus a working directory with `sync.toml`.
+pub struct World {
+    pub fake: FakeInbox,
+    pub dir: tempfile::TempDir,
+}
+
+impl World {
+    /// Starts a fake with `prospects` prospects (rate limits off) and writes a config whose CRM
+    /// is `crm_export.csv` in the temp dir, with `extra` TOML appended.
+    pub async fn start(prospects: usize, extra: &str) -> World {
+        let fake = FakeInbox::start(FakeConfig {
+            token: TOKEN.into(),
+            prospects,
+            accounts: 3,
+            seed: 11,
+            rate_limit: RateLimit::Off,
+            ..FakeConfig::default()
+        })
+        .await
+        .expect("fake starts");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let world = World { fake, dir };
+        world.write_config(extra);
+        world
+    }
+
+    /// (Re)writes `sync.toml`.
+    pub fn write_config(&self, extra: &str) {
+        let text = format!(
+            r#"[inbox]
+base_url = "{}"
+token_env = "{TOKEN_ENV}"
+timeout_secs = 10
+
+[crm]
+kind = "csv"
+
+[crm.csv]
+path = "crm_export.csv"
+write_mode = "in-place"
+
+[crm.csv.columns]
+id = "Record ID"
+x_user_id = "X User ID"
+username = "X Handle"
+tags = "Tags"
+status = "Lead Status"
+valuation = "Deal Value"
+notes = "Notes"
+owner_email = "Owner Email"
+done = "Done"
+
+[limits]
+min_interval_ms = 0
+{extra}
+"#,
+            self.fake.base_url()
+        );
+        std::fs::write(self.config(), text).expect("write config");
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("sync.toml")
+    }
+
+    pub fn export(&self) -> PathBuf {
+        self.dir.path().join("crm_export.csv")
+    }
+
+    pub fn mirror(&self) -> PathBuf {
+        self.dir.path().join("state").join("mirror.db")
+    }
+
+    /// Runs the real binary with `args` (after `--config`), off the async runtime so the
+    /// in-process fake keeps serving.
+    pub async fn crmsync(&self, args: &[&str]) -> Output {
+        self.crmsync_with_token(args, Some(TOKEN)).await
+    }
+
+    /// Like `crmsync`, with another token (or none).
+    pub async fn crmsync_with_token(&self, args: &[&str], token: Option<&str>) -> Output {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_crmsync"));
+        cmd.arg("--config").arg(self.config()).args(args);
+        cmd.env_remove(TOKEN_ENV);
+        if let Some(token) = token {
+            cmd.env(TOKEN_ENV, token);
+        }
+        tokio::task::spawn_blocking(move || cmd.output().expect("binary runs"))
+            .await
+            .expect("join")
+    }
+}
+
+/// stdout as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// stderr as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Parses stdout as one JSON object.
+pub fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\nstderr: {}", stdout(out), stderr(out)))
+}
+
+/// Asserts an exit code, showing the output when it differs.
+pub fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(out),
+        stderr(out)
+    );
+}
