@@ -17,8 +17,22 @@ use crmsync::reconcile::{
 const LINKS: usize = 100_000;
 
 const TAGS: [&str; 16] = [
-    "warm", "cold", "founder", "enterprise", "smb", "partner", "newsletter", "vip", "churn-risk",
-    "demo", "trial", "eu", "us", "apac", "referral", "event",
+    "warm",
+    "cold",
+    "founder",
+    "enterprise",
+    "smb",
+    "partner",
+    "newsletter",
+    "vip",
+    "churn-risk",
+    "demo",
+    "trial",
+    "eu",
+    "us",
+    "apac",
+    "referral",
+    "event",
 ];
 const STATUSES: [&str; 5] = ["Lead", "Interested", "Call booked", "Won", "Lost"];
 const MEMBERS: [&str; 4] = ["ana@acme.io", "ben@acme.io", "cleo@acme.io", "dev@acme.io"];
@@ -246,9 +260,7 @@ fn main() {
     let text = render_plan(&planned);
     let rendered = started.elapsed();
 
-    let count = |f: fn(&LinkPlan) -> usize| -> usize {
-        planned.links.iter().map(f).sum()
-    };
+    let count = |f: fn(&LinkPlan) -> usize| -> usize { planned.links.iter().map(f).sum() };
     let inbox_changes = count(|l| l.inbox.as_ref().map_or(0, |p| p.changes.len()));
     let crm_changes = count(|l| l.crm.as_ref().map_or(0, |p| p.changes.len()));
     let thread_changes = count(|l| l.threads.iter().map(|p| p.changes.len()).sum());

@@ -19,10 +19,9 @@ use tracing::Instrument;
 
 use super::error::{Error, ShortId, TransientCause, parse_error_body, snippet};
 use super::pacing::{Pacer, RateLimitInfo};
-use super::types::{AccountLink, Member};
 use super::types::{
-    ContextUpdate, Cursor, EventPage, Prospect, Status, Tag, Team, Thread, ThreadPage, ThreadQuery,
-    ThreadUpdate,
+    AccountLink, ContextUpdate, Cursor, EventPage, Member, Prospect, Status, Tag, Team, Thread,
+    ThreadPage, ThreadQuery, ThreadUpdate,
 };
 
 /// The longest wait between two attempts, and the longest `Retry-After` the client honours
@@ -259,18 +258,42 @@ impl Client {
         self.fetch(Call::get("GET /tags", "/tags")).await
     }
 
-    /// `POST /tags`: creates a tag (names are unique per team; a duplicate is an API error).
+    /// `POST /tags`: creates a tag. Names are unique per team: when Inbox answers 409 because
+    /// the name exists (made by someone else since the tags were read, or by an earlier attempt
+    /// of this call whose answer was lost), the existing tag is returned instead.
     pub async fn create_tag(&self, name: &str) -> Result<Tag, Error> {
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 255 {
+        if name.trim().is_empty() || name.chars().count() > 255 {
             return Err(Error::Config(format!(
                 "invalid tag name {}: expected 1–255 characters",
                 ShortId(name)
             )));
         }
         let body = serde_json::json!({ "name": name });
-        self.fetch(Call::with_body(Method::POST, "POST /tags", "/tags", &body)?)
-            .await
+        let call = Call::with_body(Method::POST, "POST /tags", "/tags", &body)?;
+        match self.fetch::<Tag>(call).await {
+            Err(Error::Api {
+                status: 409,
+                code,
+                message,
+            }) => {
+                let tags = self.tags().await?;
+                let exact = tags.iter().position(|t| t.name == name);
+                let loose = || {
+                    let wanted = name.trim().to_lowercase();
+                    tags.iter()
+                        .position(|t| t.name.trim().to_lowercase() == wanted)
+                };
+                match exact.or_else(loose) {
+                    Some(found) => Ok(tags[found].clone()),
+                    None => Err(Error::Api {
+                        status: 409,
+                        code,
+                        message,
+                    }),
+                }
+            }
+            other => other,
+        }
     }
 
     /// `GET /statuses`: every pipeline status.

@@ -5,7 +5,7 @@
 //! prospect-level value exists only when the threads agree. This module only reads the threads
 //! and the fan-out mode; it decides nothing about the CRM side and does no I/O.
 
-use super::model::{Field, FanoutMode, ThreadState, Value};
+use super::model::{FanoutMode, Field, ThreadState, Value};
 use super::vocab::canonical;
 
 /// The Inbox side of a thread field, as the merge sees it.

@@ -268,7 +268,13 @@ fn force(view: &FieldView<'_>, vocab: &Vocabulary) -> Outcome {
 fn fanout_detail(field: Field, threads: &[ThreadState]) -> String {
     let listed: Vec<String> = threads
         .iter()
-        .map(|thread| format!("@{} {}", account_name(thread), thread_value_text(field, thread)))
+        .map(|thread| {
+            format!(
+                "@{} {}",
+                account_name(thread),
+                thread_value_text(field, thread)
+            )
+        })
         .collect();
     format!("threads disagree on {field}: {}", listed.join(", "))
 }

@@ -1,6 +1,6 @@
 //! Unit tests of the reconcile core: one test per row of the merge table and per rule, the
-//! vocabularies, every fan-out mode, and snapshots of the rendered plan. Property tests live
-//! in `tests/props.rs`.
+//! vocabularies and fan-out (in `tests/vocab.rs` and `tests/fanout.rs`), and snapshots of the
+//! rendered plan. Property tests live in `tests/props.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -137,6 +137,10 @@ macro_rules! assert_summary {
     };
 }
 
+// The unit tests of the vocabularies and of fan-out use the helpers and the macro above.
+mod fanout;
+mod vocab;
+
 /// A valuation link: Inbox, CRM and base values (`None` base = first sync).
 fn valuation(inbox: Option<&str>, crm: Option<&str>, base: Option<Option<&str>>) -> LinkInput {
     let mut link = input();
@@ -169,37 +173,61 @@ fn notes_link(inbox: Option<&str>, crm: Option<&str>, base: Option<Option<&str>>
 
 #[test]
 fn scalar_all_equal_writes_nothing_and_keeps_the_base() {
-    let plan = run(&valuation(Some("500"), Some("500"), Some(Some("500"))), &policy(&[Field::Valuation]));
+    let plan = run(
+        &valuation(Some("500"), Some("500"), Some(Some("500"))),
+        &policy(&[Field::Valuation]),
+    );
     assert_summary!(plan, ["agreed valuation: 500"]);
 }
 
 #[test]
 fn scalar_changed_in_inbox_only_is_copied_to_the_crm() {
-    let plan = run(&valuation(Some("750"), Some("500"), Some(Some("500"))), &policy(&[Field::Valuation]));
+    let plan = run(
+        &valuation(Some("750"), Some("500"), Some(Some("500"))),
+        &policy(&[Field::Valuation]),
+    );
     assert_summary!(plan, ["crm valuation: 500 -> 750", "agreed valuation: 750"]);
 }
 
 #[test]
 fn scalar_changed_in_crm_only_is_copied_to_inbox() {
-    let plan = run(&valuation(Some("500"), Some("900"), Some(Some("500"))), &policy(&[Field::Valuation]));
-    assert_summary!(plan, ["inbox valuation: 500 -> 900", "agreed valuation: 900"]);
+    let plan = run(
+        &valuation(Some("500"), Some("900"), Some(Some("500"))),
+        &policy(&[Field::Valuation]),
+    );
+    assert_summary!(
+        plan,
+        ["inbox valuation: 500 -> 900", "agreed valuation: 900"]
+    );
 }
 
 #[test]
 fn scalar_cleared_on_one_side_is_cleared_on_the_other() {
-    let plan = run(&valuation(None, Some("500"), Some(Some("500"))), &policy(&[Field::Valuation]));
-    assert_summary!(plan, ["crm valuation: 500 -> (empty)", "agreed valuation: (empty)"]);
+    let plan = run(
+        &valuation(None, Some("500"), Some(Some("500"))),
+        &policy(&[Field::Valuation]),
+    );
+    assert_summary!(
+        plan,
+        ["crm valuation: 500 -> (empty)", "agreed valuation: (empty)"]
+    );
 }
 
 #[test]
 fn scalar_both_changed_to_the_same_value_moves_the_base_only() {
-    let plan = run(&valuation(Some("800"), Some("800"), Some(Some("500"))), &policy(&[Field::Valuation]));
+    let plan = run(
+        &valuation(Some("800"), Some("800"), Some(Some("500"))),
+        &policy(&[Field::Valuation]),
+    );
     assert_summary!(plan, ["agreed valuation: 800"]);
 }
 
 #[test]
 fn scalar_both_changed_differently_is_a_conflict_under_manual() {
-    let plan = run(&valuation(Some("800"), Some("900"), Some(Some("500"))), &policy(&[Field::Valuation]));
+    let plan = run(
+        &valuation(Some("800"), Some("900"), Some(Some("500"))),
+        &policy(&[Field::Valuation]),
+    );
     assert_summary!(plan, ["conflict both-changed valuation"]);
     let conflict = &plan.conflicts[0];
     assert_eq!(conflict.inbox, Some(Value::Valuation(Some(amount("800")))));
@@ -210,38 +238,62 @@ fn scalar_both_changed_differently_is_a_conflict_under_manual() {
 #[test]
 fn scalar_merge_rule_is_manual() {
     let policy = with_rule(policy(&[Field::Valuation]), Field::Valuation, Rule::Merge);
-    let plan = run(&valuation(Some("800"), Some("900"), Some(Some("500"))), &policy);
+    let plan = run(
+        &valuation(Some("800"), Some("900"), Some(Some("500"))),
+        &policy,
+    );
     assert_summary!(plan, ["conflict both-changed valuation"]);
 }
 
 #[test]
 fn scalar_first_sync_fills_an_empty_inbox() {
-    let plan = run(&valuation(None, Some("900"), None), &policy(&[Field::Valuation]));
-    assert_summary!(plan, ["inbox valuation: (empty) -> 900", "agreed valuation: 900"]);
+    let plan = run(
+        &valuation(None, Some("900"), None),
+        &policy(&[Field::Valuation]),
+    );
+    assert_summary!(
+        plan,
+        ["inbox valuation: (empty) -> 900", "agreed valuation: 900"]
+    );
 }
 
 #[test]
 fn scalar_first_sync_fills_an_empty_crm() {
-    let plan = run(&valuation(Some("900"), None, None), &policy(&[Field::Valuation]));
-    assert_summary!(plan, ["crm valuation: (empty) -> 900", "agreed valuation: 900"]);
+    let plan = run(
+        &valuation(Some("900"), None, None),
+        &policy(&[Field::Valuation]),
+    );
+    assert_summary!(
+        plan,
+        ["crm valuation: (empty) -> 900", "agreed valuation: 900"]
+    );
 }
 
 #[test]
 fn scalar_first_sync_with_equal_values_agrees() {
-    let plan = run(&valuation(Some("900"), Some("900"), None), &policy(&[Field::Valuation]));
+    let plan = run(
+        &valuation(Some("900"), Some("900"), None),
+        &policy(&[Field::Valuation]),
+    );
     assert_summary!(plan, ["agreed valuation: 900"]);
 }
 
 #[test]
 fn scalar_first_sync_with_different_values_is_a_conflict() {
-    let plan = run(&valuation(Some("900"), Some("100"), None), &policy(&[Field::Valuation]));
+    let plan = run(
+        &valuation(Some("900"), Some("100"), None),
+        &policy(&[Field::Valuation]),
+    );
     assert_summary!(plan, ["conflict both-changed valuation"]);
     assert_eq!(plan.conflicts[0].base, None);
 }
 
 #[test]
 fn valuation_1000_equals_1000_point_0() {
-    let plan = run(&valuation(Some("1000"), Some("1000.0"), Some(Some("1000.00"))), &policy(&[Field::Valuation]));
+    let plan = run(
+        &valuation(Some("1000"), Some("1000.0"), Some(Some("1000.00"))),
+        &policy(&[Field::Valuation]),
+    );
     assert_summary!(plan, ["agreed valuation: 1000"]);
 }
 
@@ -250,41 +302,65 @@ fn valuation_1000_equals_1000_point_0() {
 
 #[test]
 fn tags_all_equal() {
-    let plan = run(&tag_link(&["a", "b"], &["a", "b"], Some(&["a", "b"])), &policy(&[Field::Tags]));
+    let plan = run(
+        &tag_link(&["a", "b"], &["a", "b"], Some(&["a", "b"])),
+        &policy(&[Field::Tags]),
+    );
     assert_summary!(plan, ["agreed tags: a; b"]);
 }
 
 #[test]
 fn tags_changed_on_one_side_are_copied() {
-    let plan = run(&tag_link(&["a", "b"], &["a", "b", "c"], Some(&["a", "b"])), &policy(&[Field::Tags]));
-    assert_summary!(plan, ["inbox tags: a; b -> a; b; c", "agreed tags: a; b; c"]);
+    let plan = run(
+        &tag_link(&["a", "b"], &["a", "b", "c"], Some(&["a", "b"])),
+        &policy(&[Field::Tags]),
+    );
+    assert_summary!(
+        plan,
+        ["inbox tags: a; b -> a; b; c", "agreed tags: a; b; c"]
+    );
 }
 
 #[test]
 fn tags_both_changed_to_the_same_set_moves_the_base_only() {
-    let plan = run(&tag_link(&["b", "c"], &["b", "c"], Some(&["a"])), &policy(&[Field::Tags]));
+    let plan = run(
+        &tag_link(&["b", "c"], &["b", "c"], Some(&["a"])),
+        &policy(&[Field::Tags]),
+    );
     assert_summary!(plan, ["agreed tags: b; c"]);
 }
 
 #[test]
 fn tags_both_changed_differently_merge_additions_and_removals() {
     // Inbox added c and removed a; the CRM added d and removed b.
-    let plan = run(&tag_link(&["b", "c"], &["a", "d"], Some(&["a", "b"])), &policy(&[Field::Tags]));
-    assert_summary!(plan, [
-        "inbox tags: b; c -> c; d",
-        "crm tags: a; d -> c; d",
-        "agreed tags: c; d",
-    ]);
+    let plan = run(
+        &tag_link(&["b", "c"], &["a", "d"], Some(&["a", "b"])),
+        &policy(&[Field::Tags]),
+    );
+    assert_summary!(
+        plan,
+        [
+            "inbox tags: b; c -> c; d",
+            "crm tags: a; d -> c; d",
+            "agreed tags: c; d",
+        ]
+    );
 }
 
 #[test]
 fn tags_first_sync_takes_the_union() {
-    let plan = run(&tag_link(&["a", "b"], &["b", "c"], None), &policy(&[Field::Tags]));
-    assert_summary!(plan, [
-        "inbox tags: a; b -> a; b; c",
-        "crm tags: b; c -> a; b; c",
-        "agreed tags: a; b; c",
-    ]);
+    let plan = run(
+        &tag_link(&["a", "b"], &["b", "c"], None),
+        &policy(&[Field::Tags]),
+    );
+    assert_summary!(
+        plan,
+        [
+            "inbox tags: a; b -> a; b; c",
+            "crm tags: b; c -> a; b; c",
+            "agreed tags: a; b; c",
+        ]
+    );
 }
 
 #[test]
@@ -302,7 +378,10 @@ fn tags_under_manual_conflict_when_both_changed() {
 
 #[test]
 fn tags_are_trimmed_and_blank_names_dropped() {
-    let plan = run(&tag_link(&["a", "b"], &[" a", "b ", ""], Some(&["a", "b"])), &policy(&[Field::Tags]));
+    let plan = run(
+        &tag_link(&["a", "b"], &[" a", "b ", ""], Some(&["a", "b"])),
+        &policy(&[Field::Tags]),
+    );
     assert_summary!(plan, ["agreed tags: a; b"]);
 }
 
@@ -311,25 +390,43 @@ fn tags_are_trimmed_and_blank_names_dropped() {
 
 #[test]
 fn notes_all_equal() {
-    let plan = run(&notes_link(Some("hi\n"), Some("hi\n"), Some(Some("hi\n"))), &policy(&[Field::Notes]));
+    let plan = run(
+        &notes_link(Some("hi\n"), Some("hi\n"), Some(Some("hi\n"))),
+        &policy(&[Field::Notes]),
+    );
     assert_summary!(plan, [r#"agreed notes: "hi\n""#]);
 }
 
 #[test]
 fn notes_none_and_empty_are_the_same() {
-    let plan = run(&notes_link(None, Some(""), Some(None)), &policy(&[Field::Notes]));
+    let plan = run(
+        &notes_link(None, Some(""), Some(None)),
+        &policy(&[Field::Notes]),
+    );
     assert_summary!(plan, ["agreed notes: (empty)"]);
 }
 
 #[test]
 fn notes_changed_on_one_side_are_copied() {
-    let plan = run(&notes_link(Some("a\n"), Some("a\nb\n"), Some(Some("a\n"))), &policy(&[Field::Notes]));
-    assert_summary!(plan, [r#"inbox notes: "a\n" -> "a\nb\n""#, r#"agreed notes: "a\nb\n""#]);
+    let plan = run(
+        &notes_link(Some("a\n"), Some("a\nb\n"), Some(Some("a\n"))),
+        &policy(&[Field::Notes]),
+    );
+    assert_summary!(
+        plan,
+        [
+            r#"inbox notes: "a\n" -> "a\nb\n""#,
+            r#"agreed notes: "a\nb\n""#
+        ]
+    );
 }
 
 #[test]
 fn notes_both_changed_to_the_same_text_moves_the_base_only() {
-    let plan = run(&notes_link(Some("x\n"), Some("x\n"), Some(Some("a\n"))), &policy(&[Field::Notes]));
+    let plan = run(
+        &notes_link(Some("x\n"), Some("x\n"), Some(Some("a\n"))),
+        &policy(&[Field::Notes]),
+    );
     assert_summary!(plan, [r#"agreed notes: "x\n""#]);
 }
 
@@ -338,40 +435,68 @@ fn notes_edits_of_different_lines_merge_cleanly_onto_both_sides() {
     let base = "intro\ncall on monday\nmet at SaaStr\nbudget unknown\n";
     let inbox = "intro\ncall on tuesday\nmet at SaaStr\nbudget unknown\n";
     let crm = "intro\ncall on monday\nmet at SaaStr\nbudget 10k\n";
-    let plan = run(&notes_link(Some(inbox), Some(crm), Some(Some(base))), &policy(&[Field::Notes]));
+    let plan = run(
+        &notes_link(Some(inbox), Some(crm), Some(Some(base))),
+        &policy(&[Field::Notes]),
+    );
     let merged = "intro\ncall on tuesday\nmet at SaaStr\nbudget 10k\n";
-    assert_summary!(plan, [
-        format!("inbox notes: {inbox:?} -> {merged:?}"),
-        format!("crm notes: {crm:?} -> {merged:?}"),
-        format!("agreed notes: {merged:?}"),
-    ]);
+    assert_summary!(
+        plan,
+        [
+            format!("inbox notes: {inbox:?} -> {merged:?}"),
+            format!("crm notes: {crm:?} -> {merged:?}"),
+            format!("agreed notes: {merged:?}"),
+        ]
+    );
 }
 
 #[test]
 fn notes_overlapping_edits_conflict_and_keep_all_three_texts() {
     let plan = run(
-        &notes_link(Some("call tuesday\n"), Some("call friday\n"), Some(Some("call monday\n"))),
+        &notes_link(
+            Some("call tuesday\n"),
+            Some("call friday\n"),
+            Some(Some("call monday\n")),
+        ),
         &policy(&[Field::Notes]),
     );
     assert_summary!(plan, ["conflict both-changed notes"]);
     let conflict = &plan.conflicts[0];
-    assert_eq!(conflict.inbox, Some(Value::Notes(Some("call tuesday\n".into()))));
-    assert_eq!(conflict.crm, Some(Value::Notes(Some("call friday\n".into()))));
-    assert_eq!(conflict.base, Some(Value::Notes(Some("call monday\n".into()))));
+    assert_eq!(
+        conflict.inbox,
+        Some(Value::Notes(Some("call tuesday\n".into())))
+    );
+    assert_eq!(
+        conflict.crm,
+        Some(Value::Notes(Some("call friday\n".into())))
+    );
+    assert_eq!(
+        conflict.base,
+        Some(Value::Notes(Some("call monday\n".into())))
+    );
 }
 
 #[test]
 fn notes_first_sync_fills_an_empty_side() {
-    let plan = run(&notes_link(Some("met at conf\n"), None, None), &policy(&[Field::Notes]));
-    assert_summary!(plan, [
-        r#"crm notes: (empty) -> "met at conf\n""#,
-        r#"agreed notes: "met at conf\n""#,
-    ]);
+    let plan = run(
+        &notes_link(Some("met at conf\n"), None, None),
+        &policy(&[Field::Notes]),
+    );
+    assert_summary!(
+        plan,
+        [
+            r#"crm notes: (empty) -> "met at conf\n""#,
+            r#"agreed notes: "met at conf\n""#,
+        ]
+    );
 }
 
 #[test]
 fn notes_first_sync_with_different_texts_is_a_conflict() {
-    let plan = run(&notes_link(Some("a\n"), Some("b\n"), None), &policy(&[Field::Notes]));
+    let plan = run(
+        &notes_link(Some("a\n"), Some("b\n"), None),
+        &policy(&[Field::Notes]),
+    );
     assert_summary!(plan, ["conflict both-changed notes"]);
 }
 
@@ -391,21 +516,33 @@ fn status_both_changed() -> LinkInput {
 fn rule_manual_leaves_both_sides() {
     let plan = run(&status_both_changed(), &policy(&[Field::Status]));
     assert_summary!(plan, ["conflict both-changed status"]);
-    assert_eq!(plan.conflicts[0].crm, Some(Value::Status(Some("CLOSED_WON".into()))));
+    assert_eq!(
+        plan.conflicts[0].crm,
+        Some(Value::Status(Some("CLOSED_WON".into())))
+    );
 }
 
 #[test]
 fn rule_inbox_wins_writes_the_inbox_value_to_the_crm() {
     let policy = with_rule(policy(&[Field::Status]), Field::Status, Rule::InboxWins);
     let plan = run(&status_both_changed(), &policy);
-    assert_summary!(plan, ["crm status: CLOSED_WON -> OPEN_DEAL", "agreed status: Interested"]);
+    assert_summary!(
+        plan,
+        [
+            "crm status: CLOSED_WON -> OPEN_DEAL",
+            "agreed status: Interested"
+        ]
+    );
 }
 
 #[test]
 fn rule_crm_wins_writes_the_crm_value_to_inbox() {
     let policy = with_rule(policy(&[Field::Status]), Field::Status, Rule::CrmWins);
     let plan = run(&status_both_changed(), &policy);
-    assert_summary!(plan, ["inbox status: Interested -> Won", "agreed status: Won"]);
+    assert_summary!(
+        plan,
+        ["inbox status: Interested -> Won", "agreed status: Won"]
+    );
 }
 
 #[test]
@@ -414,10 +551,13 @@ fn rule_newest_takes_the_later_inbox() {
     let mut link = status_both_changed();
     link.inbox.updated_at = Some(at(10));
     link.crm.updated_at = Some(at(9));
-    assert_summary!(run(&link, &policy), [
-        "crm status: CLOSED_WON -> OPEN_DEAL",
-        "agreed status: Interested",
-    ]);
+    assert_summary!(
+        run(&link, &policy),
+        [
+            "crm status: CLOSED_WON -> OPEN_DEAL",
+            "agreed status: Interested",
+        ]
+    );
 }
 
 #[test]
@@ -426,7 +566,10 @@ fn rule_newest_takes_the_later_crm() {
     let mut link = status_both_changed();
     link.inbox.updated_at = Some(at(8));
     link.crm.updated_at = Some(at(9));
-    assert_summary!(run(&link, &policy), ["inbox status: Interested -> Won", "agreed status: Won"]);
+    assert_summary!(
+        run(&link, &policy),
+        ["inbox status: Interested -> Won", "agreed status: Won"]
+    );
 }
 
 #[test]
@@ -450,253 +593,11 @@ fn rule_newest_with_equal_times_is_manual() {
 fn rules_apply_only_when_both_sides_changed() {
     // CRM-wins must not undo a change made in Inbox only.
     let policy = with_rule(policy(&[Field::Valuation]), Field::Valuation, Rule::CrmWins);
-    let plan = run(&valuation(Some("750"), Some("500"), Some(Some("500"))), &policy);
-    assert_summary!(plan, ["crm valuation: 500 -> 750", "agreed valuation: 750"]);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Vocabularies.
-
-/// A status link with base `Lead`.
-fn status_link(inbox: &str, crm: &str) -> LinkInput {
-    let mut link = input();
-    link.inbox.fields.status = Some(inbox.into());
-    link.crm.fields.status = Some(crm.into());
-    link.base.status = Some(Some("Lead".into()));
-    link
-}
-
-#[test]
-fn status_crm_values_map_case_insensitively_and_trimmed() {
-    let plan = run(&status_link("Won", " closed_won "), &policy(&[Field::Status]));
-    assert_summary!(plan, ["agreed status: Won"]);
-}
-
-#[test]
-fn status_crm_value_equal_to_an_inbox_name_needs_no_mapping() {
-    let plan = run(&status_link("Won", "Lost"), &policy(&[Field::Status]));
-    assert_summary!(plan, ["conflict both-changed status"]);
-    let plan = run(&status_link("Lead", "Lost"), &policy(&[Field::Status]));
-    assert_summary!(plan, ["inbox status: Lead -> Lost", "agreed status: Lost"]);
-}
-
-#[test]
-fn status_unmapped_crm_value_is_a_conflict_and_nothing_is_written() {
-    let plan = run(&status_link("Won", "Qualified"), &policy(&[Field::Status]));
-    assert_summary!(plan, ["conflict unmapped status"]);
-    assert_eq!(plan.conflicts[0].crm, Some(Value::Status(Some("Qualified".into()))));
-    // Unmapped even when Inbox is unchanged: the CRM value is not guessed.
-    let plan = run(&status_link("Lead", "lead"), &policy(&[Field::Status]));
-    assert_summary!(plan, ["conflict unmapped status"]);
-}
-
-#[test]
-fn status_inbox_change_is_written_as_the_mapped_crm_value() {
-    let plan = run(&status_link("Interested", "Lead"), &policy(&[Field::Status]));
-    assert_summary!(plan, ["crm status: Lead -> OPEN_DEAL", "agreed status: Interested"]);
-}
-
-#[test]
-fn status_shared_crm_value_is_read_as_the_inbox_value() {
-    // Interested and Booked both map to OPEN_DEAL: the CRM cannot tell them apart.
-    let mut vocab = vocab();
-    vocab.status_map.push(("Booked".into(), "OPEN_DEAL".into()));
-    vocab.inbox_statuses.insert("Booked".into());
-    let mut link = status_link("Booked", "OPEN_DEAL");
-    link.base.status = Some(Some("Interested".into()));
-    let plan = reconcile_link(&link, &policy(&[Field::Status]), &vocab);
-    assert_summary!(plan, ["agreed status: Booked"]);
-    // With neither side's status among the candidates, it is not guessed.
-    let mut link = status_link("Lead", "OPEN_DEAL");
-    link.base.status = Some(Some("Lead".into()));
-    let plan = reconcile_link(&link, &policy(&[Field::Status]), &vocab);
-    assert_summary!(plan, ["conflict unmapped status"]);
-}
-
-#[test]
-fn status_without_a_way_back_from_the_crm_is_not_written() {
-    // "Ghost" is not a known Inbox status and has no mapping: written as is, the CRM value
-    // would read back as unmapped.
-    let plan = run(&status_link("Ghost", "Lead"), &policy(&[Field::Status]));
-    assert_summary!(plan, ["conflict unmapped status"]);
-}
-
-#[test]
-fn owner_email_compares_lowercase() {
-    let mut link = input();
-    link.inbox.threads = vec![thread("t1", "sales_a", Some("ana@acme.io"), false)];
-    link.crm.fields.assignee = Some(" Ana@ACME.io".into());
-    let plan = run(&link, &policy(&[Field::Assignee]));
-    assert_summary!(plan, ["agreed assignee: ana@acme.io"]);
-}
-
-#[test]
-fn owner_who_is_not_a_member_is_unmapped() {
-    let mut link = input();
-    link.inbox.threads = vec![thread("t1", "sales_a", Some("ana@acme.io"), false)];
-    link.crm.fields.assignee = Some("carl@elsewhere.com".into());
-    link.base.assignee = Some(Some("ana@acme.io".into()));
-    let plan = run(&link, &policy(&[Field::Assignee]));
-    assert_summary!(plan, ["conflict unmapped assignee"]);
-}
-
-#[test]
-fn inbox_assignee_that_is_no_member_email_is_unmapped() {
-    let mut link = input();
-    link.inbox.threads = vec![thread("t1", "sales_a", Some("mem_123"), false)];
-    let plan = run(&link, &policy(&[Field::Assignee]));
-    assert_summary!(plan, ["conflict unmapped assignee"]);
-}
-
-#[test]
-fn fields_outside_the_policy_are_never_compared() {
-    let mut link = valuation(Some("1"), Some("2"), None);
-    link.inbox.fields.tags = tags(&["a"]);
-    let plan = run(&link, &policy(&[Field::Tags]));
-    assert_summary!(plan, ["crm tags: (empty) -> a", "agreed tags: a"]);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Fan-out.
-
-/// A link whose two threads disagree on the assignee; the CRM says ben@.
-fn split_assignee() -> LinkInput {
-    let mut link = input();
-    link.inbox.threads = vec![
-        thread("t2", "sales_b", Some("ben@acme.io"), false),
-        thread("t1", "sales_a", Some("ana@acme.io"), false),
-    ];
-    link.crm.fields.assignee = Some("ben@acme.io".into());
-    link.crm.fields.done = Some(false);
-    link
-}
-
-#[test]
-fn fanout_without_threads_skips_thread_fields() {
-    let mut link = input();
-    link.crm.fields.assignee = Some("ana@acme.io".into());
-    link.crm.fields.done = Some(true);
-    let plan = run(&link, &policy(&[Field::Assignee, Field::Done]));
-    assert_summary!(plan, []);
-}
-
-#[test]
-fn fanout_agreeing_threads_are_written_prospect_level() {
-    let mut link = input();
-    link.inbox.threads = vec![
-        thread("t1", "sales_a", None, false),
-        thread("t2", "sales_b", None, false),
-    ];
-    link.crm.fields.assignee = Some("ana@acme.io".into());
-    link.crm.fields.done = Some(true);
-    link.base.assignee = Some(None);
-    link.base.done = Some(Some(false));
-    let plan = run(&link, &policy(&[Field::Assignee, Field::Done]));
-    assert_summary!(plan, [
-        "inbox assignee: (empty) -> ana@acme.io",
-        "inbox done: false -> true",
-        "agreed assignee: ana@acme.io",
-        "agreed done: true",
-    ]);
-}
-
-#[test]
-fn fanout_log_records_a_conflict_and_writes_nothing() {
-    let plan = run(&split_assignee(), &policy(&[Field::Assignee, Field::Done]));
-    assert_summary!(plan, ["agreed done: false", "conflict fanout assignee"]);
-    let conflict = &plan.conflicts[0];
-    let accounts: Vec<&str> = conflict.threads.iter().map(|t| t.account.as_str()).collect();
-    assert_eq!(accounts, ["sales_a", "sales_b"]);
-    assert_eq!(
-        conflict.detail,
-        "threads disagree on assignee: @sales_a ana@acme.io, @sales_b ben@acme.io"
+    let plan = run(
+        &valuation(Some("750"), Some("500"), Some(Some("500"))),
+        &policy,
     );
-    assert_eq!(conflict.inbox, None);
-}
-
-#[test]
-fn fanout_skip_writes_and_records_nothing() {
-    let policy = with_fanout(policy(&[Field::Assignee]), FanoutMode::Skip);
-    assert_summary!(run(&split_assignee(), &policy), []);
-}
-
-#[test]
-fn fanout_force_writes_the_crm_value_to_every_thread() {
-    let policy = with_fanout(policy(&[Field::Assignee]), FanoutMode::Force);
-    assert_summary!(run(&split_assignee(), &policy), [
-        "inbox assignee: (empty) -> ben@acme.io",
-        "agreed assignee: ben@acme.io",
-    ]);
-}
-
-#[test]
-fn fanout_force_without_a_crm_value_is_a_conflict() {
-    let policy = with_fanout(policy(&[Field::Assignee]), FanoutMode::Force);
-    let mut link = split_assignee();
-    link.crm.fields.assignee = None;
-    assert_summary!(run(&link, &policy), ["conflict fanout assignee"]);
-}
-
-#[test]
-fn fanout_per_thread_counts_and_writes_only_the_chosen_thread() {
-    let mode = FanoutMode::PerThread { account: "@Sales_A".into() };
-    let policy = with_fanout(policy(&[Field::Assignee, Field::Done]), mode);
-    let mut link = split_assignee();
-    link.base.assignee = Some(Some("ana@acme.io".into()));
-    link.crm.fields.done = Some(true);
-    link.base.done = Some(Some(false));
-    assert_summary!(run(&link, &policy), [
-        "thread t1 assignee: ana@acme.io -> ben@acme.io",
-        "thread t1 done: false -> true",
-        "agreed assignee: ben@acme.io",
-        "agreed done: true",
-    ]);
-}
-
-#[test]
-fn fanout_per_thread_writes_per_thread_even_when_threads_agree() {
-    let mode = FanoutMode::PerThread { account: "sales_b".into() };
-    let policy = with_fanout(policy(&[Field::Done]), mode);
-    let mut link = split_assignee();
-    link.crm.fields.done = Some(true);
-    link.base.done = Some(Some(false));
-    let plan = run(&link, &policy);
-    assert_summary!(plan, ["thread t2 done: false -> true", "agreed done: true"]);
-    assert_eq!(plan.inbox, None);
-}
-
-#[test]
-fn fanout_per_thread_without_a_thread_on_the_account_behaves_as_log() {
-    let mode = FanoutMode::PerThread { account: "sales_c".into() };
-    let policy = with_fanout(policy(&[Field::Assignee, Field::Done]), mode);
-    let mut link = split_assignee();
-    link.crm.fields.done = Some(true);
-    link.base.done = Some(Some(false));
-    assert_summary!(run(&link, &policy), [
-        "inbox done: false -> true",
-        "agreed done: true",
-        "conflict fanout assignee",
-    ]);
-}
-
-#[test]
-fn done_missing_in_the_crm_means_not_done() {
-    let mut link = input();
-    link.inbox.threads = vec![thread("t1", "sales_a", None, false)];
-    let plan = run(&link, &policy(&[Field::Done]));
-    assert_summary!(plan, ["agreed done: false"]);
-}
-
-#[test]
-fn done_missing_in_the_crm_is_filled_on_a_first_sync() {
-    let mut link = input();
-    link.inbox.threads = vec![thread("t1", "sales_a", None, true)];
-    let plan = run(&link, &policy(&[Field::Done]));
-    assert_summary!(plan, ["crm done: (empty) -> true", "agreed done: true"]);
-    // An explicit "not done" in the CRM is a value, not a gap.
-    link.crm.fields.done = Some(false);
-    let plan = run(&link, &policy(&[Field::Done]));
-    assert_summary!(plan, ["conflict both-changed done"]);
+    assert_summary!(plan, ["crm valuation: 500 -> 750", "agreed valuation: 750"]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -712,7 +613,11 @@ fn plan_is_sorted_by_key_whatever_the_input_order() {
     let plan_a = plan(&[second.clone(), first.clone()], &policy, &vocab());
     let plan_b = plan(&[first, second], &policy, &vocab());
     assert_eq!(plan_a, plan_b);
-    let keys: Vec<&str> = plan_a.links.iter().map(|l| l.key.prospect_id.as_str()).collect();
+    let keys: Vec<&str> = plan_a
+        .links
+        .iter()
+        .map(|l| l.key.prospect_id.as_str())
+        .collect();
     assert_eq!(keys, ["p1", "p2"]);
 }
 

@@ -129,9 +129,7 @@ pub(crate) fn crm_to_inbox(
             };
             let chosen = match names.as_slice() {
                 [] => {
-                    return Err(format!(
-                        "CRM status {crm_value:?} maps to no Inbox status"
-                    ));
+                    return Err(format!("CRM status {crm_value:?} maps to no Inbox status"));
                 }
                 [only] => Some(*only),
                 _ => pick(Some(inbox)).or_else(|| pick(base)),

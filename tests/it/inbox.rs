@@ -291,6 +291,15 @@ async fn reference_data_and_create_tag() {
     let tags = client.tags().await.expect("tags");
     assert!(tags.iter().any(|t| t.id == tag.id && t.name == "From CRM"));
 
+    // Creating it again (another client did, or our answer was lost) yields the same tag.
+    let again = client.create_tag("From CRM").await.expect("existing tag");
+    assert_eq!(again, tag);
+    assert_eq!(fake.stats().count("POST", "/tags"), 2);
+    assert_eq!(
+        fake.tags().iter().filter(|(_, n)| n == "From CRM").count(),
+        1
+    );
+
     // The fake reports its budget on every response; the client keeps the last one.
     let limit = client.stats().last_limit.expect("X-RateLimit-* recorded");
     assert_eq!(limit.limit, 300);

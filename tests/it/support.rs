@@ -133,3 +133,68 @@ pub fn assert_exit(out: &Output, code: i32) {
         stderr(out)
     );
 }
+
+/// The export's header, matching the test config's columns, plus a column crmsync does not own.
+pub const HEADER: [&str; 10] = [
+    "Record ID",
+    "X User ID",
+    "X Handle",
+    "Company",
+    "Tags",
+    "Lead Status",
+    "Deal Value",
+    "Notes",
+    "Owner Email",
+    "Done",
+];
+
+/// One CSV row per fake prospect that agrees with Inbox (record id `r` + index), for the first
+/// `n` prospects. Threads that disagree get the first thread's values.
+pub fn agreeing_rows(world: &World, n: usize) -> Vec<Vec<String>> {
+    world
+        .fake
+        .prospects()
+        .iter()
+        .take(n)
+        .enumerate()
+        .map(|(idx, p)| {
+            let first = p.threads.first();
+            vec![
+                format!("r{idx:05}"),
+                p.platform_id.clone(),
+                p.username.clone(),
+                format!("Company {idx}"),
+                p.tags.join(";"),
+                p.status.clone().unwrap_or_default(),
+                p.valuation.as_ref().map(|v| v.to_string()).unwrap_or_default(),
+                p.notes.clone().unwrap_or_default(),
+                first.and_then(|t| t.assignee_email.clone()).unwrap_or_default(),
+                first.map(|t| t.done.to_string()).unwrap_or_default(),
+            ]
+        })
+        .collect()
+}
+
+/// Writes rows (with `HEADER`) to the export.
+pub fn write_export(world: &World, rows: &[Vec<String>]) {
+    let mut writer = csv::Writer::from_path(world.export()).expect("export");
+    writer.write_record(HEADER).unwrap();
+    for row in rows {
+        writer.write_record(row).unwrap();
+    }
+    writer.flush().unwrap();
+}
+
+/// Reads the export back as rows (without the header).
+pub fn read_export(world: &World) -> Vec<Vec<String>> {
+    let mut reader = csv::Reader::from_path(world.export()).expect("export");
+    reader
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect()
+}
+
+/// Column index by header name.
+pub fn col(name: &str) -> usize {
+    HEADER.iter().position(|h| *h == name).expect("known column")
+}

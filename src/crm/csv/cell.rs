@@ -14,12 +14,13 @@ use crate::reconcile::{Amount, Value};
 /// First characters that make a spreadsheet treat a cell as a formula.
 const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
-/// Escapes a text cell crmsync writes: `'` is put before text that starts with a formula
-/// character, or with one or more `'` followed by one (so that reading, which removes exactly
-/// one `'` from such text, gives the original back).
+/// Escapes a cell crmsync writes: `'` is put before text that starts with a formula character,
+/// or with one or more `'` followed by one (so that reading, which removes exactly one `'` from
+/// such text, gives the original back). A plain number such as `-3` or `-1000.5` is not a
+/// formula and stays as it is, so a negative deal value is still a number in a spreadsheet.
 pub(super) fn escape_formula(text: &str) -> Cow<'_, str> {
     let unquoted = text.trim_start_matches('\'');
-    if unquoted.starts_with(FORMULA_STARTS) {
+    if unquoted.starts_with(FORMULA_STARTS) && !is_plain_number(text) {
         Cow::Owned(format!("'{text}"))
     } else {
         Cow::Borrowed(text)
@@ -52,28 +53,12 @@ pub(super) fn value_text(value: &Value, separator: &str) -> String {
     }
 }
 
-/// The cell a value is written as: [`value_text`], formula-escaped except for a valuation (a
-/// plain number such as `-3` is not a formula and must stay a number).
-pub(super) fn value_cell(value: &Value, separator: &str) -> String {
-    let text = value_text(value, separator);
-    match value {
-        Value::Valuation(_) => text,
-        _ => escape_formula(&text).into_owned(),
-    }
-}
-
-/// Quotes a cell for the file when needed (delimiter, quote or line break inside, or a lone
-/// empty cell that would otherwise be a blank line); `"` is doubled.
-pub(super) fn quote_cell(cell: &str, delimiter: u8, lone: bool) -> Cow<'_, str> {
-    let needs = cell
-        .bytes()
-        .any(|b| b == delimiter || matches!(b, b'"' | b'\r' | b'\n'))
-        || (lone && cell.is_empty());
-    if needs {
-        Cow::Owned(format!("\"{}\"", cell.replace('"', "\"\"")))
-    } else {
-        Cow::Borrowed(cell)
-    }
+/// `-3`, `-1000.5`, `+2`: a sign, digits and an optional fraction, nothing else.
+fn is_plain_number(text: &str) -> bool {
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    let (int_part, frac) = digits.split_once('.').unwrap_or((digits, "0"));
+    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    all_digits(int_part) && all_digits(frac)
 }
 
 /// Splits a tags cell: by `separator`, each trimmed, empties dropped.

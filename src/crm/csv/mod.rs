@@ -1,0 +1,120 @@
+//! The CSV adapter: any CRM's export file, read as records and written back either in place or
+//! as an import file.
+//!
+//! Reading streams the file and validates each row on its own: a bad row becomes a [`Reject`]
+//! with its line and column, never an error for the whole file, and never hides other rows.
+//! Writing in place copies every byte it does not own verbatim and replaces the file
+//! atomically; `import-file` mode leaves the export alone. The adapter does not match records to
+//! prospects, does not merge values, and never deletes or reorders a row.
+//!
+//! Layout: `scan` finds raw records (offsets, lines, broken quotes), `cell` parses and formats
+//! one cell (formula escaping included), `read` turns rows into records, `write` applies writes.
+//!
+//! [`Reject`]: crate::crm::Reject
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::PathBuf;
+
+use crate::config::{CsvColumns, CsvConfig, CsvWriteMode};
+use crate::crm::{CrmAdapter, CrmSnapshot, CrmWrite, Error, WriteReport};
+use crate::reconcile::Field;
+
+mod cell;
+mod read;
+mod scan;
+mod write;
+
+#[cfg(test)]
+mod tests;
+
+/// A CSV export acting as the CRM.
+#[derive(Debug, Clone)]
+pub struct CsvAdapter {
+    settings: Settings,
+}
+
+/// What the adapter needs from the config, resolved once.
+#[derive(Debug, Clone)]
+struct Settings {
+    /// The export file.
+    path: PathBuf,
+    /// The path as given in the config, for messages and rejects.
+    source: String,
+    /// Field delimiter byte.
+    delimiter: u8,
+    /// Column mapping.
+    columns: CsvColumns,
+    /// Write mode.
+    write_mode: CsvWriteMode,
+    /// Import file (`import-file` mode).
+    import_path: Option<PathBuf>,
+}
+
+impl Settings {
+    fn unusable(&self, message: String) -> Error {
+        Error::Unusable {
+            source_name: self.source.clone(),
+            message,
+        }
+    }
+
+    fn io(&self, source: std::io::Error) -> Error {
+        Error::Io {
+            path: self.source.clone(),
+            source,
+        }
+    }
+}
+
+impl CsvAdapter {
+    /// An adapter for the `[crm.csv]` config. The delimiter must be an ASCII character (config
+    /// validation allows `,`, `;` and tab); anything else falls back to `,`.
+    pub fn new(cfg: &CsvConfig) -> CsvAdapter {
+        let delimiter = u8::try_from(cfg.delimiter)
+            .ok()
+            .filter(u8::is_ascii)
+            .unwrap_or(b',');
+        CsvAdapter {
+            settings: Settings {
+                path: cfg.path.clone(),
+                source: cfg.path.display().to_string(),
+                delimiter,
+                columns: cfg.columns.clone(),
+                write_mode: cfg.write_mode,
+                import_path: cfg.import_path.clone(),
+            },
+        }
+    }
+}
+
+impl CrmAdapter for CsvAdapter {
+    fn name(&self) -> String {
+        let file = self
+            .settings
+            .path
+            .file_name()
+            .map_or_else(|| self.settings.source.clone(), |n| n.to_string_lossy().into_owned());
+        format!("csv:{file}")
+    }
+
+    fn fields(&self) -> BTreeSet<Field> {
+        Field::ALL
+            .into_iter()
+            .filter(|&field| self.settings.columns.column(field).is_some())
+            .collect()
+    }
+
+    async fn read(&mut self) -> Result<CrmSnapshot, Error> {
+        let file = File::open(&self.settings.path).map_err(|e| self.settings.io(e))?;
+        read::read_all(&self.settings, BufReader::new(file))
+    }
+
+    async fn write(&mut self, writes: &[CrmWrite]) -> Result<WriteReport, Error> {
+        match self.settings.write_mode {
+            CsvWriteMode::InPlace => write::write_in_place(&self.settings, writes),
+            CsvWriteMode::ImportFile => write::write_import_file(&self.settings, writes),
+        }
+    }
+}

@@ -1,0 +1,513 @@
+//! Writing changes: `in-place` rewrites the export atomically, `import-file` writes an
+//! import-ready CSV beside it.
+//!
+//! In place, every byte the engine does not own is copied verbatim: untouched rows, unknown
+//! columns, quoting, the BOM and the line terminators. In an updated row only the changed cells
+//! are replaced; the others keep their exact bytes. New records are appended at the end. This
+//! module never deletes a row, never reorders rows and never decides what to write.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::{self, File, OpenOptions, Permissions};
+use std::io::{self, Cursor, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::cell::{escape_formula, unescape_formula, value_text};
+use super::read::Layout;
+use super::scan::{BOM, RawRecord, Scanner, raw_cells};
+use super::Settings;
+use crate::crm::{CrmWrite, Error, NewRecord, WriteReport, WriteStatus};
+use crate::reconcile::{Change, Field};
+
+/// The export as it is on disk now, split into records.
+struct Export {
+    /// The file's bytes.
+    bytes: Vec<u8>,
+    /// Whether it starts with a UTF-8 BOM.
+    had_bom: bool,
+    /// Where the mapped columns are.
+    layout: Layout,
+    /// The header's line terminator (`\n` when the file is only a header without one).
+    terminator: &'static str,
+    /// Data rows in file order.
+    rows: Vec<RawRecord>,
+    /// Row indices per record id (sound rows only).
+    by_id: HashMap<String, Vec<usize>>,
+}
+
+impl Export {
+    fn load(settings: &Settings, path: &Path) -> Result<Export, Error> {
+        let bytes = fs::read(path).map_err(|e| settings.io(e))?;
+        let mut scanner =
+            Scanner::new(Cursor::new(&bytes[..]), settings.delimiter).map_err(|e| settings.io(e))?;
+        let Some(header) = scanner.next_record().map_err(|e| settings.io(e))? else {
+            return Err(settings.unusable("the file is empty: no header row".into()));
+        };
+        let layout = Layout::resolve(settings, &header)?;
+        let after_header = &bytes[header.content_end as usize..];
+        let terminator = if after_header.starts_with(b"\r\n") {
+            "\r\n"
+        } else if after_header.starts_with(b"\r") {
+            "\r"
+        } else {
+            "\n"
+        };
+        let mut rows = Vec::new();
+        let mut by_id: HashMap<String, Vec<usize>> = HashMap::new();
+        while let Some(raw) = scanner.next_record().map_err(|e| settings.io(e))? {
+            if let Some(id) = layout.record_id(&raw) {
+                by_id.entry(id).or_default().push(rows.len());
+            }
+            rows.push(raw);
+        }
+        let had_bom = scanner.had_bom;
+        drop(scanner);
+        Ok(Export {
+            had_bom,
+            bytes,
+            layout,
+            terminator,
+            rows,
+            by_id,
+        })
+    }
+
+    /// The one sound row holding `id`, or why there is none.
+    fn row_of(&self, settings: &Settings, id: &str) -> Result<usize, String> {
+        match self.by_id.get(id.trim()).map(Vec::as_slice) {
+            None | Some([]) => Err(format!("record not found in {}", settings.source)),
+            Some([idx]) => Ok(*idx),
+            Some(many) => Err(format!(
+                "record id {id} is on {} rows (lines {}) of {}; not written",
+                many.len(),
+                lines_of(&self.rows, many),
+                settings.source
+            )),
+        }
+    }
+
+    /// The column of a synced field.
+    fn column_of(&self, settings: &Settings, field: Field) -> Result<usize, String> {
+        self.layout
+            .fields
+            .get(&field)
+            .copied()
+            .ok_or_else(|| format!("field {field} has no column in {}", settings.source))
+    }
+}
+
+fn lines_of(rows: &[RawRecord], indices: &[usize]) -> String {
+    indices
+        .iter()
+        .map(|&idx| rows[idx].line.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `in-place`: applies the writes to the export and replaces it atomically.
+pub(super) fn write_in_place(settings: &Settings, writes: &[CrmWrite]) -> Result<WriteReport, Error> {
+    // Write through a symlink to the file it points at, rather than replacing the link.
+    let target = fs::canonicalize(&settings.path).map_err(|e| settings.io(e))?;
+    let before = fs::metadata(&target).map_err(|e| settings.io(e))?;
+    let export = Export::load(settings, &target)?;
+    let width = export.layout.width;
+
+    // New cell text (already formula-escaped) per row and column.
+    let mut edits: BTreeMap<usize, BTreeMap<usize, String>> = BTreeMap::new();
+    let mut appended: Vec<Vec<String>> = Vec::new();
+    let mut created: HashSet<String> = HashSet::new();
+    let mut statuses = Vec::with_capacity(writes.len());
+    for write in writes {
+        let status = match write {
+            CrmWrite::Update { id, changes } => {
+                match planned_update(settings, &export, id, changes) {
+                    Ok((row, cells)) => {
+                        edits.entry(row).or_default().extend(cells);
+                        WriteStatus::Confirmed
+                    }
+                    Err(reason) => WriteStatus::Failed(reason),
+                }
+            }
+            CrmWrite::Create(record) => {
+                let id = record.id.trim();
+                if id.is_empty() {
+                    WriteStatus::Failed("the new record has an empty id".into())
+                } else if let Some(rows) = export.by_id.get(id) {
+                    WriteStatus::Failed(format!(
+                        "record id {id} already exists (line {}) in {}",
+                        lines_of(&export.rows, rows),
+                        settings.source
+                    ))
+                } else if created.contains(id) {
+                    WriteStatus::Failed(format!("record id {id} is created twice in one batch"))
+                } else if let Some(open) = export.rows.last().filter(|r| r.unterminated.is_some()) {
+                    // Appending would put the new rows inside the open quote.
+                    WriteStatus::Failed(format!(
+                        "{} ends inside an unterminated quote (row at line {}); fix the file first",
+                        settings.source, open.line
+                    ))
+                } else {
+                    created.insert(id.to_string());
+                    appended.push(new_row(settings, &export.layout, record, width));
+                    WriteStatus::Confirmed
+                }
+            }
+        };
+        statuses.push(status);
+    }
+    if edits.is_empty() && appended.is_empty() {
+        return Ok(WriteReport { statuses });
+    }
+
+    let out = rewrite(settings, &export, &edits, &appended);
+    if out != export.bytes {
+        let after = fs::metadata(&target).map_err(|e| settings.io(e))?;
+        if after.len() != before.len() || after.modified().ok() != before.modified().ok() {
+            return Err(settings.unusable(
+                "the file changed on disk while crmsync was updating it; nothing was written \
+                 (run again)"
+                    .into(),
+            ));
+        }
+        replace_atomically(&target, &out, Some(before.permissions()))
+            .map_err(|e| settings.io(e))?;
+    }
+    Ok(WriteReport { statuses })
+}
+
+/// The row and escaped cells of one update, or why it cannot be applied.
+fn planned_update(
+    settings: &Settings,
+    export: &Export,
+    id: &str,
+    changes: &[Change],
+) -> Result<(usize, Vec<(usize, String)>), String> {
+    let row = export.row_of(settings, id)?;
+    let mut cells = Vec::with_capacity(changes.len());
+    for change in changes {
+        let column = export.column_of(settings, change.field())?;
+        let text = value_text(&change.new, &settings.columns.tags_separator);
+        cells.push((column, escape_formula(&text).into_owned()));
+    }
+    Ok((row, cells))
+}
+
+/// The escaped cells of a new record: its id, X id, username and mapped fields; other columns
+/// empty.
+fn new_row(settings: &Settings, layout: &Layout, record: &NewRecord, width: usize) -> Vec<String> {
+    let mut cells = vec![String::new(); width];
+    let escaped = |text: &str| escape_formula(text).into_owned();
+    cells[layout.id] = escaped(record.id.trim());
+    if let Some(idx) = layout.x_user_id {
+        cells[idx] = escaped(record.x_user_id.trim());
+    }
+    if let Some(idx) = layout.username {
+        cells[idx] = escaped(record.username.trim().trim_start_matches('@'));
+    }
+    for (&field, &idx) in &layout.fields {
+        let text = value_text(&record.fields.get(field), &settings.columns.tags_separator);
+        cells[idx] = escaped(&text);
+    }
+    cells
+}
+
+/// The new file: the original bytes with edited rows spliced in and new rows appended.
+fn rewrite(
+    settings: &Settings,
+    export: &Export,
+    edits: &BTreeMap<usize, BTreeMap<usize, String>>,
+    appended: &[Vec<String>],
+) -> Vec<u8> {
+    let delimiter = settings.delimiter;
+    let original = &export.bytes;
+    let mut out = Vec::with_capacity(original.len() + 256 * appended.len());
+    let mut copied = 0usize;
+    for (&row_idx, cells) in edits {
+        let row = &export.rows[row_idx];
+        let (start, end) = (row.content_start as usize, row.content_end as usize);
+        out.extend_from_slice(&original[copied..start]);
+        let content = &original[start..end];
+        match raw_cells(content, delimiter).filter(|r| r.len() == export.layout.width) {
+            // Unchanged cells keep their exact bytes, quoting included.
+            Some(ranges) => {
+                for (idx, range) in ranges.into_iter().enumerate() {
+                    if idx > 0 {
+                        out.push(delimiter);
+                    }
+                    match cells.get(&idx) {
+                        Some(text) => push_cell(&mut out, text.as_bytes(), delimiter, false),
+                        None => out.extend_from_slice(&content[range]),
+                    }
+                }
+            }
+            // Irregular quoting that the parser tolerated: re-serialize the parsed cells.
+            None => {
+                for (idx, parsed) in row.cells.iter().enumerate() {
+                    if idx > 0 {
+                        out.push(delimiter);
+                    }
+                    let cell = cells.get(&idx).map_or(parsed, |text| text.as_bytes());
+                    push_cell(&mut out, cell, delimiter, false);
+                }
+            }
+        }
+        copied = end;
+    }
+    out.extend_from_slice(&original[copied..]);
+
+    if !appended.is_empty() {
+        let has_content = out.len() > if export.had_bom { BOM.len() } else { 0 };
+        if has_content && !matches!(out.last(), Some(b'\r' | b'\n')) {
+            out.extend_from_slice(export.terminator.as_bytes());
+        }
+        for row in appended {
+            push_row(&mut out, row, delimiter, export.terminator);
+        }
+    }
+    out
+}
+
+/// Appends one cell, quoted when needed: a delimiter, quote or line break inside, or an empty
+/// lone cell (which would otherwise read as a blank line).
+fn push_cell(out: &mut Vec<u8>, cell: &[u8], delimiter: u8, lone: bool) {
+    let needs_quotes = cell
+        .iter()
+        .any(|&b| b == delimiter || matches!(b, b'"' | b'\r' | b'\n'))
+        || (lone && cell.is_empty());
+    if !needs_quotes {
+        out.extend_from_slice(cell);
+        return;
+    }
+    out.push(b'"');
+    for &b in cell {
+        if b == b'"' {
+            out.push(b'"');
+        }
+        out.push(b);
+    }
+    out.push(b'"');
+}
+
+/// Appends a row of cells and a terminator.
+fn push_row(out: &mut Vec<u8>, cells: &[String], delimiter: u8, terminator: &str) {
+    for (idx, cell) in cells.iter().enumerate() {
+        if idx > 0 {
+            out.push(delimiter);
+        }
+        push_cell(out, cell.as_bytes(), delimiter, cells.len() == 1);
+    }
+    out.extend_from_slice(terminator.as_bytes());
+}
+
+/// `import-file`: writes every write as a complete row of an import CSV; the export is only
+/// read. The file holds exactly these writes (the engine re-passes still-pending ones).
+pub(super) fn write_import_file(
+    settings: &Settings,
+    writes: &[CrmWrite],
+) -> Result<WriteReport, Error> {
+    let Some(import_path) = settings.import_path.clone() else {
+        return Err(settings.unusable("import-file mode needs [crm.csv] import_path".into()));
+    };
+    let export_path = fs::canonicalize(&settings.path).map_err(|e| settings.io(e))?;
+    if fs::canonicalize(&import_path).ok().as_ref() == Some(&export_path) {
+        return Err(settings.unusable(format!(
+            "import_path {} is the export itself; it must be another file",
+            import_path.display()
+        )));
+    }
+    let export = Export::load(settings, &export_path)?;
+    let columns = import_columns(&export.layout);
+
+    // One row per record id, in first-write order; later writes to the same id apply on top.
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut row_of_id: HashMap<String, usize> = HashMap::new();
+    let mut statuses = Vec::with_capacity(writes.len());
+    for write in writes {
+        let id = write.id().trim().to_string();
+        let status = match import_row(settings, &export, &columns, write, row_of_id.get(&id).map(|&i| &rows[i])) {
+            Ok(row) => {
+                match row_of_id.get(&id) {
+                    Some(&idx) => rows[idx] = row,
+                    None => {
+                        row_of_id.insert(id, rows.len());
+                        rows.push(row);
+                    }
+                }
+                WriteStatus::Pending
+            }
+            Err(reason) => WriteStatus::Failed(reason),
+        };
+        statuses.push(status);
+    }
+
+    let delimiter = settings.delimiter;
+    let mut out = Vec::new();
+    if export.had_bom {
+        out.extend_from_slice(BOM);
+    }
+    let header: Vec<String> = columns
+        .iter()
+        .map(|&(_, idx)| export.layout.names[idx].clone())
+        .collect();
+    push_row(&mut out, &header, delimiter, export.terminator);
+    for row in &rows {
+        let escaped: Vec<String> = row.iter().map(|c| escape_formula(c).into_owned()).collect();
+        push_row(&mut out, &escaped, delimiter, export.terminator);
+    }
+
+    let import_io = |source: io::Error| Error::Io {
+        path: import_path.display().to_string(),
+        source,
+    };
+    if let Some(dir) = import_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(import_io)?;
+    }
+    let permissions = fs::metadata(&import_path).ok().map(|m| m.permissions());
+    replace_atomically(&import_path, &out, permissions).map_err(import_io)?;
+    Ok(WriteReport { statuses })
+}
+
+/// What an import column holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ImportColumn {
+    Id,
+    XUserId,
+    Username,
+    Field(Field),
+}
+
+/// The import file's columns with their index in the export: the id, X id, username and every
+/// synced field (not the last-modified column: it is the CRM's own bookkeeping, and imports
+/// often refuse to set it).
+fn import_columns(layout: &Layout) -> Vec<(ImportColumn, usize)> {
+    let mut columns = vec![(ImportColumn::Id, layout.id)];
+    columns.extend(layout.x_user_id.map(|idx| (ImportColumn::XUserId, idx)));
+    columns.extend(layout.username.map(|idx| (ImportColumn::Username, idx)));
+    columns.extend(layout.fields.iter().map(|(&f, &idx)| (ImportColumn::Field(f), idx)));
+    columns
+}
+
+/// The unescaped cells of one import row: the current row (`so_far`, or the export's row for
+/// an update, or the new record) with the write applied.
+fn import_row(
+    settings: &Settings,
+    export: &Export,
+    columns: &[(ImportColumn, usize)],
+    write: &CrmWrite,
+    so_far: Option<&Vec<String>>,
+) -> Result<Vec<String>, String> {
+    let separator = &settings.columns.tags_separator;
+    let position = |wanted: ImportColumn| columns.iter().position(|&(c, _)| c == wanted);
+    match write {
+        CrmWrite::Update { id, changes } => {
+            let mut row = match so_far {
+                Some(row) => row.clone(),
+                None => {
+                    let raw = &export.rows[export.row_of(settings, id)?];
+                    columns
+                        .iter()
+                        .map(|&(_, idx)| {
+                            let bytes = raw.cells.get(idx).unwrap_or_default();
+                            unescape_formula(&String::from_utf8_lossy(bytes)).to_string()
+                        })
+                        .collect()
+                }
+            };
+            for change in changes {
+                let field = change.field();
+                let pos = position(ImportColumn::Field(field))
+                    .ok_or_else(|| format!("field {field} has no column in {}", settings.source))?;
+                row[pos] = value_text(&change.new, separator);
+            }
+            Ok(row)
+        }
+        CrmWrite::Create(record) => {
+            if record.id.trim().is_empty() {
+                return Err("the new record has an empty id".into());
+            }
+            let row = columns
+                .iter()
+                .map(|&(column, _)| match column {
+                    ImportColumn::Id => record.id.trim().to_string(),
+                    ImportColumn::XUserId => record.x_user_id.trim().to_string(),
+                    ImportColumn::Username => {
+                        record.username.trim().trim_start_matches('@').to_string()
+                    }
+                    ImportColumn::Field(field) => value_text(&record.fields.get(field), separator),
+                })
+                .collect();
+            Ok(row)
+        }
+    }
+}
+
+/// Replaces `target` with `bytes` atomically: a temp file in the same directory is written,
+/// flushed to disk and renamed over the target, so readers see the old or the new file, never a
+/// part. On error the temp file is removed and the target is untouched.
+pub(super) fn replace_atomically(
+    target: &Path,
+    bytes: &[u8],
+    permissions: Option<Permissions>,
+) -> io::Result<()> {
+    let dir = target
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let (mut file, temp) = create_temp(dir, target)?;
+    let guard = RemoveOnDrop(Some(temp));
+    file.write_all(bytes)?;
+    if let Some(permissions) = permissions {
+        file.set_permissions(permissions)?;
+    }
+    file.sync_all()?;
+    drop(file);
+    let temp = guard.path();
+    fs::rename(temp, target)?;
+    guard.disarm();
+    // Make the rename itself durable. Some file systems refuse to fsync a directory; the data
+    // is already safe then, so that error is not worth failing the write for.
+    if let Ok(dir) = File::open(dir) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+/// Creates `.<name>.crmsync-tmp.<pid>.<n>` next to `target`, never reusing an existing file.
+fn create_temp(dir: &Path, target: &Path) -> io::Result<(File, PathBuf)> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!(".{name}.crmsync-tmp.{}.{n}", std::process::id()));
+        match OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(file) => return Ok((file, path)),
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// Deletes the temp file unless the rename took it.
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl RemoveOnDrop {
+    fn path(&self) -> &Path {
+        // Set in `replace_atomically` and only taken by `disarm`, which consumes the guard.
+        self.0.as_deref().unwrap_or(Path::new(""))
+    }
+
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = fs::remove_file(path);
+        }
+    }
+}

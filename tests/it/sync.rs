@@ -1,0 +1,332 @@
+//! `crmsync plan` and `sync` end to end: the real binary, the fake Inbox and a CSV export.
+
+use crmsync::fake::ContextEdit;
+
+use crate::support::{
+    World, agreeing_rows, assert_exit, col, json, read_export, stderr, stdout, write_export,
+};
+
+/// A world whose export agrees with Inbox for its first `n` prospects, after a baseline sync.
+async fn baseline(prospects: usize, n: usize, extra: &str) -> World {
+    let world = World::start(prospects, extra).await;
+    write_export(&world, &agreeing_rows(&world, n));
+    let out = world.crmsync(&["sync", "--json"]).await;
+    assert_exit(&out, 0);
+    let report = json(&out);
+    assert_eq!(report["linked"], n as u64, "{report}");
+    assert_eq!(report["writes"]["inbox"], 0, "{report}");
+    assert_eq!(report["writes"]["crm"], 0, "{report}");
+    world
+}
+
+fn single_thread_prospect(world: &World, n: usize) -> (usize, crmsync::fake::ProspectView) {
+    world
+        .fake
+        .prospects()
+        .into_iter()
+        .take(n)
+        .enumerate()
+        .find(|(_, p)| p.threads.len() == 1 && p.notes.is_some() && p.status.is_some())
+        .expect("a single-thread prospect with notes and status")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_summary_has_the_documented_keys_and_a_second_sync_writes_nothing() {
+    let world = baseline(60, 50, "").await;
+    let out = world.crmsync(&["sync", "--json"]).await;
+    assert_exit(&out, 0);
+    let report = json(&out);
+    for key in ["writes", "conflicts", "rejects", "requests", "exit"] {
+        assert!(report.get(key).is_some(), "missing {key}: {report}");
+    }
+    assert_eq!(report["writes"]["inbox"], 0);
+    assert_eq!(report["writes"]["crm"], 0);
+    assert!(report["conflicts"]["opened"].is_u64());
+    assert!(report["conflicts"]["open"].is_u64());
+    assert_eq!(report["exit"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_on_one_side_is_copied_to_the_other() {
+    let world = baseline(60, 50, "").await;
+    let (idx_a, a) = single_thread_prospect(&world, 50);
+    // Inbox side: a tag added and the valuation changed.
+    world.fake.edit_context(
+        &a.external_id,
+        ContextEdit {
+            valuation: Some(Some(4321.5)),
+            tags_add: Some(vec!["Investor".into()]),
+            ..ContextEdit::default()
+        },
+    );
+    // CRM side, another prospect: notes rewritten and status moved.
+    let (idx_b, b) = world
+        .fake
+        .prospects()
+        .into_iter()
+        .take(50)
+        .enumerate()
+        .find(|(i, p)| *i != idx_a && p.threads.len() == 1)
+        .unwrap();
+    let mut rows = read_export(&world);
+    rows[idx_b][col("Notes")] = "Rewritten in the CRM.\nSecond line.".into();
+    rows[idx_b][col("Lead Status")] = "Won".into();
+    write_export(&world, &rows);
+
+    let plan = world.crmsync(&["plan", "--json"]).await;
+    assert_exit(&plan, 0);
+    let planned = json(&plan);
+    assert_eq!(planned["planned"]["inbox"], 1, "{planned}");
+    assert_eq!(planned["planned"]["crm"], 1, "{planned}");
+    // plan changed nothing on either side.
+    assert_eq!(read_export(&world), rows);
+    assert_eq!(world.fake.prospect(&b.external_id).unwrap().status, b.status);
+
+    let out = world.crmsync(&["sync", "--json"]).await;
+    assert_exit(&out, 0);
+    let report = json(&out);
+    assert_eq!(report["writes"]["inbox"], 1, "{report}");
+    assert_eq!(report["writes"]["crm"], 1, "{report}");
+
+    let rows = read_export(&world);
+    assert_eq!(rows[idx_a][col("Deal Value")], "4321.5");
+    assert!(rows[idx_a][col("Tags")].split(';').any(|t| t == "Investor"));
+    let b_now = world.fake.prospect(&b.external_id).unwrap();
+    assert_eq!(b_now.notes.as_deref(), Some("Rewritten in the CRM.\nSecond line."));
+    assert_eq!(b_now.status.as_deref(), Some("Won"));
+
+    let again = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(again["writes"]["inbox"], 0, "{again}");
+    assert_eq!(again["writes"]["crm"], 0, "{again}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn both_sides_changed_same_value_moves_the_base_and_pushes_nothing() {
+    let world = baseline(40, 30, "").await;
+    let (idx, p) = single_thread_prospect(&world, 30);
+    world.fake.edit_context(
+        &p.external_id,
+        ContextEdit {
+            notes: Some(Some("Same on both sides".into())),
+            ..ContextEdit::default()
+        },
+    );
+    let mut rows = read_export(&world);
+    rows[idx][col("Notes")] = "Same on both sides".into();
+    write_export(&world, &rows);
+    let report = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(report["writes"]["inbox"], 0, "{report}");
+    assert_eq!(report["writes"]["crm"], 0, "{report}");
+    assert_eq!(report["conflicts"]["opened"], 0, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn both_sides_changed_differently_is_a_conflict_under_manual_and_decided_by_inbox_wins() {
+    let world = baseline(40, 30, "").await;
+    let (idx, p) = single_thread_prospect(&world, 30);
+    world.fake.edit_context(
+        &p.external_id,
+        ContextEdit {
+            status: Some(Some("Negotiating".into())),
+            valuation: Some(Some(111.0)),
+            ..ContextEdit::default()
+        },
+    );
+    let mut rows = read_export(&world);
+    rows[idx][col("Lead Status")] = "Lost".into();
+    rows[idx][col("Deal Value")] = "222".into();
+    write_export(&world, &rows);
+
+    // Default policy: manual for both fields.
+    let out = world.crmsync(&["sync", "--json"]).await;
+    assert_exit(&out, 0);
+    let report = json(&out);
+    assert_eq!(report["writes"]["inbox"], 0, "{report}");
+    assert_eq!(report["writes"]["crm"], 0, "{report}");
+    let list = json(&world.crmsync(&["conflicts", "list", "--json"]).await);
+    let kinds: Vec<(&str, &str)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["prospect_id"] == p.external_id.as_str())
+        .map(|c| (c["kind"].as_str().unwrap(), c["field"].as_str().unwrap()))
+        .collect();
+    assert!(kinds.contains(&("both-changed", "status")), "{list}");
+    assert!(kinds.contains(&("both-changed", "valuation")), "{list}");
+    // Seen again: updated, not duplicated.
+    let again = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(again["conflicts"]["opened"], 0, "{again}");
+
+    // inbox-wins for valuation settles that field.
+    world.write_config("[policy]\nvaluation = \"inbox-wins\"\n");
+    let report = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(report["writes"]["crm"], 1, "{report}");
+    assert_eq!(read_export(&world)[idx][col("Deal Value")], "111");
+    assert_eq!(read_export(&world)[idx][col("Lead Status")], "Lost");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn first_sync_fills_the_empty_side() {
+    let world = World::start(30, "").await;
+    let mut rows = agreeing_rows(&world, 20);
+    let (idx, p) = single_thread_prospect(&world, 20);
+    rows[idx][col("Notes")] = String::new();
+    rows[idx][col("Tags")] = "Conference".into();
+    write_export(&world, &rows);
+    let report = json(&world.crmsync(&["sync", "--json", "--force"]).await);
+    assert_eq!(report["exit"], 0, "{report}");
+    let now = read_export(&world);
+    assert_eq!(now[idx][col("Notes")], p.notes.clone().unwrap());
+    // Tags: union on first sync.
+    let inbox_tags = world.fake.prospect(&p.external_id).unwrap().tags;
+    assert!(inbox_tags.contains(&"Conference".to_string()), "{inbox_tags:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn threads_that_disagree_are_a_fanout_conflict_and_nothing_is_pushed() {
+    let world = baseline(80, 80, "").await;
+    let p = world
+        .fake
+        .prospects()
+        .into_iter()
+        .find(|p| p.threads.len() >= 2)
+        .expect("a multi-thread prospect");
+    world.fake.set_thread(&p.threads[0].id, None, Some(true));
+    world.fake.set_thread(&p.threads[1].id, None, Some(false));
+    let before = world.fake.prospect(&p.external_id).unwrap();
+    let writes_before = world.fake.write_log().len();
+    let report = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_exit_json(&report);
+    let list = json(&world.crmsync(&["conflicts", "list", "--json"]).await);
+    let fanout = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "fanout" && c["prospect_id"] == p.external_id.as_str() && c["field"] == "done")
+        .unwrap_or_else(|| panic!("no fanout conflict for {}: {list}", p.external_id));
+    let detail = fanout["detail"].as_str().unwrap();
+    assert!(detail.contains(&format!("@{}", p.threads[0].account_username)), "{detail}");
+    assert!(detail.contains(&format!("@{}", p.threads[1].account_username)), "{detail}");
+    // Nothing was written to that prospect's threads.
+    assert_eq!(world.fake.prospect(&p.external_id).unwrap().threads, before.threads);
+    assert!(
+        world.fake.write_log()[writes_before..]
+            .iter()
+            .all(|w| w.target_id != p.external_id),
+        "a write reached the prospect"
+    );
+}
+
+fn assert_exit_json(report: &serde_json::Value) {
+    assert_eq!(report["exit"], 0, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_safety_limit_stops_before_writing() {
+    let world = baseline(40, 30, "").await;
+    let mut rows = read_export(&world);
+    for row in rows.iter_mut().take(20) {
+        row[col("Notes")] = "Wiped by a bad export".into();
+    }
+    write_export(&world, &rows);
+    let before = world.fake.prospects();
+    let out = world.crmsync(&["sync"]).await;
+    assert_exit(&out, 3);
+    assert!(stdout(&out).contains("safety limit"), "{}", stdout(&out));
+    assert_eq!(world.fake.prospects(), before, "nothing was written to Inbox");
+
+    let out = world.crmsync(&["sync", "--force", "--json"]).await;
+    assert_exit(&out, 0);
+    assert_eq!(json(&out)["writes"]["inbox"], 20);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_run_exits_4_while_the_lock_is_held() {
+    let world = baseline(10, 10, "").await;
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(world.path().join("state").join("crmsync.lock"))
+        .unwrap();
+    lock.try_lock().unwrap();
+    let out = world.crmsync(&["sync"]).await;
+    assert_exit(&out, 4);
+    assert!(stderr(&out).contains("another crmsync run"), "{}", stderr(&out));
+    drop(lock);
+    assert_exit(&world.crmsync(&["sync"]).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_rows_are_rejected_alone_and_the_rest_syncs() {
+    let world = World::start(30, "").await;
+    let mut rows = agreeing_rows(&world, 20);
+    rows[3][col("Deal Value")] = "ten thousand".into();
+    let (idx, p) = single_thread_prospect(&world, 20);
+    assert_ne!(idx, 3);
+    rows[idx][col("Notes")] = String::new();
+    write_export(&world, &rows);
+    let report = json(&world.crmsync(&["sync", "--json", "--force"]).await);
+    assert_eq!(report["rejects"], 1, "{report}");
+    let reject = &report["rejected_rows"][0];
+    assert_eq!(reject["row"], 5, "{report}");
+    assert!(reject["reason"].as_str().unwrap().contains("Deal Value"), "{report}");
+    assert_eq!(report["linked"], 19);
+    assert_eq!(read_export(&world)[idx][col("Notes")], p.notes.unwrap());
+    // The rejected row is kept byte for byte.
+    assert_eq!(read_export(&world)[3][col("Deal Value")], "ten thousand");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn import_file_round_trip_leaves_nothing_pending() {
+    let world = World::start(30, "").await;
+    world.write_config("");
+    let text = std::fs::read_to_string(world.config()).unwrap().replace(
+        "write_mode = \"in-place\"",
+        "write_mode = \"import-file\"\nimport_path = \"crm_import.csv\"",
+    );
+    std::fs::write(world.config(), text).unwrap();
+    write_export(&world, &agreeing_rows(&world, 20));
+    assert_exit(&world.crmsync(&["sync"]).await, 0);
+
+    let (idx, p) = single_thread_prospect(&world, 20);
+    world.fake.edit_context(
+        &p.external_id,
+        ContextEdit {
+            notes: Some(Some("Changed in Inbox".into())),
+            ..ContextEdit::default()
+        },
+    );
+    let report = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(report["writes"]["crm"], 1, "{report}");
+    let export_before = read_export(&world);
+    assert_eq!(export_before[idx][col("Notes")], p.notes.clone().unwrap(), "export untouched");
+
+    // Not imported yet: the old CRM value is not copied back; the import is still pending.
+    let report = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(report["writes"]["inbox"], 0, "{report}");
+    assert_eq!(report["writes"]["crm_pending"], 1, "{report}");
+    assert_eq!(
+        world.fake.prospect(&p.external_id).unwrap().notes.as_deref(),
+        Some("Changed in Inbox")
+    );
+
+    // The user imports the file into the CRM, which then exports the new value.
+    let mut import = csv::Reader::from_path(world.path().join("crm_import.csv")).unwrap();
+    let headers = import.headers().unwrap().clone();
+    let notes_col = headers.iter().position(|h| h == "Notes").unwrap();
+    let id_col = headers.iter().position(|h| h == "Record ID").unwrap();
+    let mut rows = export_before;
+    for record in import.records() {
+        let record = record.unwrap();
+        let row = rows
+            .iter_mut()
+            .find(|r| r[col("Record ID")] == record[id_col])
+            .unwrap();
+        row[col("Notes")] = record[notes_col].to_string();
+    }
+    write_export(&world, &rows);
+    let report = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(report["writes"]["inbox"], 0, "{report}");
+    assert_eq!(report["writes"]["crm"], 0, "{report}");
+    let pending = json(&world.crmsync(&["conflicts", "list", "--json", "--kind", "pending-import"]).await);
+    assert_eq!(pending.as_array().unwrap().len(), 0, "{pending}");
+}
