@@ -34,12 +34,41 @@ fn header(out: &mut String, report: &SyncReport) {
     }
 }
 
+/// How many conflicts of one kind the run summary lists before pointing at `conflicts list`.
+const SHOWN_PER_KIND: usize = 6;
+
+/// Kinds in the order a human should look at them.
+const KIND_ORDER: [&str; 6] = [
+    "both-changed",
+    "unmapped",
+    "identity",
+    "rejected-by-api",
+    "fanout",
+    "pending-import",
+];
+
 fn conflicts(out: &mut String, list: &[ConflictRecord]) {
     if list.is_empty() {
         return;
     }
     let _ = writeln!(out, "\nConflicts ({}):", list.len());
-    for c in list {
+    for kind in KIND_ORDER {
+        let of_kind: Vec<&ConflictRecord> = list.iter().filter(|c| c.kind == kind).collect();
+        for c in of_kind.iter().take(SHOWN_PER_KIND) {
+            conflict_line(out, c);
+        }
+        if of_kind.len() > SHOWN_PER_KIND {
+            let _ = writeln!(
+                out,
+                "  … and {} more {kind} conflicts (crmsync conflicts list --kind {kind})",
+                of_kind.len() - SHOWN_PER_KIND
+            );
+        }
+    }
+}
+
+fn conflict_line(out: &mut String, c: &ConflictRecord) {
+    {
         let who = c
             .username
             .as_ref()

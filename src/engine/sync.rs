@@ -154,11 +154,18 @@ pub async fn run<A: CrmAdapter>(
     let now = opts.now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let run_id = store.begin_run(opts.mode, &now)?;
     let started = Instant::now();
+    // The client may serve several runs (the demo): count this run's requests only.
+    let stats_before = ctx.client.stats();
     let result = run_inner(ctx, crm, opts, &mut store, run_id, &now).await;
+    let stats = ctx.client.stats();
+    let requests = stats.requests - stats_before.requests;
+    let rate_limited = stats.rate_limited - stats_before.rate_limited;
     let finished = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     match result {
         Ok(mut report) => {
             report.seconds = started.elapsed().as_secs_f64();
+            report.requests = requests;
+            report.rate_limited = rate_limited;
             let status = if report.stopped.is_some() {
                 RunStatus::Stopped
             } else {
@@ -168,8 +175,7 @@ pub async fn run<A: CrmAdapter>(
             Ok(report)
         }
         Err(err) => {
-            let stats = ctx.client.stats();
-            let summary = json!({"requests": stats.requests, "rate_limited": stats.rate_limited});
+            let summary = json!({"requests": requests, "rate_limited": rate_limited});
             // Recording the failure must not hide the error itself.
             let _ = store.finish_run(
                 run_id,
@@ -216,7 +222,7 @@ async fn run_inner<A: CrmAdapter>(
         seconds: 0.0,
     };
     let Some(crm) = crm else {
-        finish_counts(ctx, store, &mut report)?;
+        finish_counts(store, &mut report)?;
         return Ok(report);
     };
 
@@ -295,7 +301,6 @@ async fn run_inner<A: CrmAdapter>(
     let policy = ctx.config.reconcile_policy();
     let vocab = names.vocabulary(&ctx.config);
     let plan = reconcile::plan(&inputs, &policy, &vocab);
-    report.plan_text = reconcile::render_plan(&plan);
 
     let creates = planned_creates(ctx, &mirror, &matching.unlinked_prospects, &names, &policy.fields);
 
@@ -328,6 +333,8 @@ async fn run_inner<A: CrmAdapter>(
         }
     }
 
+    report.plan_text = render_writes(&plan, &identity_of);
+
     // Pending imports are re-handed, not new writes.
     let is_pending_rewrite = |link: &LinkPlan| -> bool {
         let Some(crm_patch) = &link.crm else {
@@ -354,7 +361,7 @@ async fn run_inner<A: CrmAdapter>(
     if opts.mode != RunMode::Sync {
         report.conflicts.found = conflicts.len() as u64;
         report.conflict_list = conflicts;
-        finish_counts(ctx, store, &mut report)?;
+        finish_counts(store, &mut report)?;
         return Ok(report);
     }
 
@@ -373,7 +380,7 @@ async fn run_inner<A: CrmAdapter>(
         report.exit = 3;
         report.conflicts.found = conflicts.len() as u64;
         report.conflict_list = conflicts;
-        finish_counts(ctx, store, &mut report)?;
+        finish_counts(store, &mut report)?;
         return Ok(report);
     }
 
@@ -582,14 +589,43 @@ async fn run_inner<A: CrmAdapter>(
     report.conflicts.opened = tally.opened;
     report.conflicts.closed = tally.closed;
     report.conflict_list = conflicts;
-    finish_counts(ctx, store, &mut report)?;
+    finish_counts(store, &mut report)?;
     Ok(report)
 }
 
-fn finish_counts(ctx: &Context, store: &Store, report: &mut SyncReport) -> anyhow::Result<()> {
-    let stats = ctx.client.stats();
-    report.requests = stats.requests;
-    report.rate_limited = stats.rate_limited;
+/// The planned writes, one block per link, named by username (conflicts are listed apart).
+fn render_writes(plan: &reconcile::Plan, identity_of: &dyn Fn(&str) -> (String, String)) -> String {
+    use std::fmt::Write as _;
+    fn show(value: &Value) -> String {
+        match value {
+            Value::Notes(Some(text)) => format!("{text:?}"),
+            other => other.to_string(),
+        }
+    }
+    let mut out = String::new();
+    for link in plan.links.iter().filter(|l| !l.is_noop()) {
+        let (username, _) = identity_of(&link.key.prospect_id);
+        let _ = writeln!(out, "@{username} (Inbox {}) <-> CRM record {}", link.key.prospect_id, link.key.crm_id);
+        let inbox = link.inbox.iter().flat_map(|p| p.changes.iter().map(|c| ("inbox", c)));
+        let threads = link
+            .threads
+            .iter()
+            .flat_map(|t| t.changes.iter().map(|c| ("thread", c)));
+        let crm = link.crm.iter().flat_map(|p| p.changes.iter().map(|c| ("crm", c)));
+        for (side, change) in inbox.chain(threads).chain(crm) {
+            let _ = writeln!(
+                out,
+                "  {side:<6} {:<9} {} -> {}",
+                change.field().as_str(),
+                show(&change.old),
+                show(&change.new)
+            );
+        }
+    }
+    out
+}
+
+fn finish_counts(store: &Store, report: &mut SyncReport) -> anyhow::Result<()> {
     report.conflicts.open = store.counts()?.open_conflicts;
     Ok(())
 }

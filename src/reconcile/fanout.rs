@@ -18,8 +18,9 @@ pub(crate) enum InboxView {
     Skip,
     /// The threads disagree: a `fanout` conflict listing these threads.
     Disagree(Vec<ThreadState>),
-    /// The threads disagree and the mode is `force`: the CRM value goes to every thread.
-    Force,
+    /// The threads disagree and the mode is `force`: the CRM value goes to every thread. The
+    /// threads are listed for the conflict raised when the CRM has no value to force.
+    Force(Vec<ThreadState>),
     /// The Inbox value, and where Inbox writes go.
     Value {
         /// The value the counted threads agree on (canonical, Inbox vocabulary).
@@ -77,17 +78,14 @@ pub(crate) fn inbox_view(field: Field, threads: &[ThreadState], mode: &FanoutMod
             target,
         };
     }
+    let mut listed: Vec<ThreadState> = counted.into_iter().cloned().collect();
+    listed.sort_by(|a, b| {
+        (a.account.to_lowercase(), &a.thread_id).cmp(&(b.account.to_lowercase(), &b.thread_id))
+    });
     match mode {
         FanoutMode::Skip => InboxView::Skip,
-        FanoutMode::Force => InboxView::Force,
-        FanoutMode::Log | FanoutMode::PerThread { .. } => {
-            let mut listed: Vec<ThreadState> = counted.into_iter().cloned().collect();
-            listed.sort_by(|a, b| {
-                (a.account.to_lowercase(), &a.thread_id)
-                    .cmp(&(b.account.to_lowercase(), &b.thread_id))
-            });
-            InboxView::Disagree(listed)
-        }
+        FanoutMode::Force => InboxView::Force(listed),
+        FanoutMode::Log | FanoutMode::PerThread { .. } => InboxView::Disagree(listed),
     }
 }
 
@@ -105,4 +103,18 @@ pub(crate) fn thread_value(field: Field, thread: &ThreadState) -> Value {
 fn same_account(username: &str, wanted: &str) -> bool {
     let strip = |name: &str| name.trim().trim_start_matches('@').to_lowercase();
     strip(username) == strip(wanted)
+}
+
+/// A thread's account username without a leading `@`.
+pub(crate) fn account_name(thread: &ThreadState) -> &str {
+    thread.account.trim().trim_start_matches('@')
+}
+
+/// One line naming each thread's account and value of `field`.
+pub(crate) fn disagreement(field: Field, threads: &[ThreadState]) -> String {
+    let listed: Vec<String> = threads
+        .iter()
+        .map(|thread| format!("@{} {}", account_name(thread), thread_value(field, thread)))
+        .collect();
+    format!("threads disagree on {field}: {}", listed.join(", "))
 }

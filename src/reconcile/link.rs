@@ -5,11 +5,11 @@
 //! values mapped cleanly, the merge settled it, and the value to write reads back as itself. A
 //! conflict therefore never comes with a write to its field. No I/O, no clock.
 
-use super::fanout::{InboxView, Target, inbox_view};
+use super::fanout::{InboxView, Target, disagreement, inbox_view};
 use super::merge::{Decision, Sides, Times, decide};
 use super::model::{
-    Change, Conflict, ConflictKind, CrmPatch, FanoutMode, Field, InboxPatch, LinkInput, LinkPlan,
-    Plan, Policy, ThreadPatch, ThreadState, Value, Vocabulary,
+    Change, Conflict, ConflictKind, CrmPatch, Field, InboxPatch, LinkInput, LinkPlan, Plan, Policy,
+    ThreadPatch, ThreadState, Value, Vocabulary,
 };
 use super::vocab::{Unmapped, canonical, check_inbox, crm_equivalent, crm_to_inbox, inbox_to_crm};
 
@@ -161,9 +161,9 @@ fn reconcile_field(
     let (inbox, target) = if field.is_thread_field() {
         match inbox_view(field, &input.inbox.threads, &policy.fanout) {
             InboxView::Absent | InboxView::Skip => return Outcome::Skipped,
-            InboxView::Force => return force(&view, vocab),
+            InboxView::Force(threads) => return force(&view, vocab, threads),
             InboxView::Disagree(threads) => {
-                let detail = fanout_detail(field, &threads);
+                let detail = disagreement(field, &threads);
                 return view.conflict(ConflictKind::Fanout, None, threads, detail);
             }
             InboxView::Value { value, target } => (value, target),
@@ -190,14 +190,25 @@ fn reconcile_field(
         inbox: input.inbox.updated_at,
         crm: input.crm.updated_at,
     };
-    let value = match decide(field, sides, policy.rule(field), times) {
-        Decision::Settled(value) => value,
+    match decide(field, sides, policy.rule(field), times) {
+        Decision::Settled(value) => settle(&view, vocab, value, inbox, &crm, target),
         Decision::BothChanged(detail) => {
-            return view.conflict(ConflictKind::BothChanged, Some(inbox), Vec::new(), detail);
+            view.conflict(ConflictKind::BothChanged, Some(inbox), Vec::new(), detail)
         }
-    };
+    }
+}
 
-    let crm_change = if value == crm {
+/// Turns a settled value into the writes that get both sides there. The value must read back
+/// from the CRM as itself, or nothing is written at all (an `unmapped` conflict).
+fn settle(
+    view: &FieldView<'_>,
+    vocab: &Vocabulary,
+    value: Value,
+    inbox: Value,
+    crm: &Value,
+    target: Target,
+) -> Outcome {
+    let crm_change = if value == *crm {
         None
     } else {
         match inbox_to_crm(vocab, &value) {
@@ -234,22 +245,19 @@ fn reconcile_field(
     })
 }
 
-/// Force mode with disagreeing threads: the Inbox value is undefined, so the CRM value, if
-/// any, is written to every thread (the change's `old` is the empty value).
-fn force(view: &FieldView<'_>, vocab: &Vocabulary) -> Outcome {
+/// Force mode with disagreeing threads: the Inbox value is undefined, so the CRM value is
+/// written to every thread (the change's `old` is the empty value). With no CRM value there is
+/// nothing to force: a `fanout` conflict.
+fn force(view: &FieldView<'_>, vocab: &Vocabulary, threads: Vec<ThreadState>) -> Outcome {
     let empty = Value::empty(view.field);
     let crm = match crm_to_inbox(vocab, &view.crm_raw, &empty, view.base.as_ref()) {
         Ok(crm) => crm,
         Err(detail) => return view.unmapped(None, detail),
     };
     if crm.is_empty() {
-        let threads = match inbox_view(view.field, &view.input.inbox.threads, &FanoutMode::Log) {
-            InboxView::Disagree(threads) => threads,
-            _ => Vec::new(),
-        };
         let detail = format!(
             "{}; the CRM has no value to force onto them",
-            fanout_detail(view.field, &threads)
+            disagreement(view.field, &threads)
         );
         return view.conflict(ConflictKind::Fanout, None, threads, detail);
     }
@@ -262,29 +270,4 @@ fn force(view: &FieldView<'_>, vocab: &Vocabulary) -> Outcome {
         threads: Vec::new(),
         crm: None,
     })
-}
-
-/// One line naming each thread's account and value.
-fn fanout_detail(field: Field, threads: &[ThreadState]) -> String {
-    let listed: Vec<String> = threads
-        .iter()
-        .map(|thread| {
-            format!(
-                "@{} {}",
-                account_name(thread),
-                thread_value_text(field, thread)
-            )
-        })
-        .collect();
-    format!("threads disagree on {field}: {}", listed.join(", "))
-}
-
-/// A thread's account username without a leading `@`.
-pub(crate) fn account_name(thread: &ThreadState) -> &str {
-    thread.account.trim().trim_start_matches('@')
-}
-
-/// A thread's value of a thread field, for humans.
-pub(crate) fn thread_value_text(field: Field, thread: &ThreadState) -> String {
-    super::fanout::thread_value(field, thread).to_string()
 }
