@@ -154,8 +154,8 @@ fn crm_status(inbox: &str) -> String {
 /// real one: some rows keyed by handle only, some prospects missing, records Inbox does not
 /// know, and one row that cannot be read.
 fn write_export(path: &Path, prospects: &[ProspectView]) -> anyhow::Result<()> {
-    let mut writer = csv::Writer::from_path(path)
-        .with_context(|| format!("writing {}", path.display()))?;
+    let mut writer =
+        csv::Writer::from_path(path).with_context(|| format!("writing {}", path.display()))?;
     writer.write_record(HEADER)?;
     for (idx, p) in prospects.iter().enumerate() {
         // Every 12th prospect has no CRM record yet.
@@ -163,7 +163,9 @@ fn write_export(path: &Path, prospects: &[ProspectView]) -> anyhow::Result<()> {
             continue;
         }
         let first = p.threads.first();
-        let owner = first.and_then(|t| t.assignee_email.clone()).unwrap_or_default();
+        let owner = first
+            .and_then(|t| t.assignee_email.clone())
+            .unwrap_or_default();
         let done = first.map(|t| t.done.to_string()).unwrap_or_default();
         // Every 15th row was typed in by hand: handle only, with an @ and different case.
         let (x_id, handle) = if idx % 15 == 4 {
@@ -172,7 +174,11 @@ fn write_export(path: &Path, prospects: &[ProspectView]) -> anyhow::Result<()> {
             (p.platform_id.clone(), p.username.clone())
         };
         // Every 20th row has not got its tags yet (the first sync fills them in).
-        let tags = if idx % 20 == 7 { String::new() } else { p.tags.join(";") };
+        let tags = if idx % 20 == 7 {
+            String::new()
+        } else {
+            p.tags.join(";")
+        };
         writer.write_record([
             format!("r{:05}", idx + 1),
             x_id,
@@ -181,7 +187,10 @@ fn write_export(path: &Path, prospects: &[ProspectView]) -> anyhow::Result<()> {
             format!("Company {}", idx % 37),
             tags,
             p.status.as_deref().map(crm_status).unwrap_or_default(),
-            p.valuation.as_ref().map(|v| v.to_string()).unwrap_or_default(),
+            p.valuation
+                .as_ref()
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
             p.notes.clone().unwrap_or_default(),
             owner,
             done,
@@ -189,13 +198,31 @@ fn write_export(path: &Path, prospects: &[ProspectView]) -> anyhow::Result<()> {
     }
     // Records Inbox does not know (they are looked up once, then left alone).
     writer.write_record([
-        "r90001", "1999000000000000001", "not_on_inbox", "Pat Offline", "Acme", "", "NEW", "500",
-        "", "", "",
+        "r90001",
+        "1999000000000000001",
+        "not_on_inbox",
+        "Pat Offline",
+        "Acme",
+        "",
+        "NEW",
+        "500",
+        "",
+        "",
+        "",
     ])?;
     // A row an export tool broke: the deal value is text.
     writer.write_record([
-        "r90002", "1999000000000000002", "typo_row", "Kim Typo", "Acme", "", "NEW",
-        "ten thousand", "", "", "",
+        "r90002",
+        "1999000000000000002",
+        "typo_row",
+        "Kim Typo",
+        "Acme",
+        "",
+        "NEW",
+        "ten thousand",
+        "",
+        "",
+        "",
     ])?;
     writer.flush()?;
     Ok(())
@@ -208,8 +235,10 @@ pub type EditLog = Vec<String>;
 pub fn edit_both_sides(demo: &Demo) -> anyhow::Result<EditLog> {
     let mut log = EditLog::new();
     let prospects = demo.fake.prospects();
-    let by_id: BTreeMap<&str, &ProspectView> =
-        prospects.iter().map(|p| (p.external_id.as_str(), p)).collect();
+    let by_id: BTreeMap<&str, &ProspectView> = prospects
+        .iter()
+        .map(|p| (p.external_id.as_str(), p))
+        .collect();
     let tag_names: Vec<String> = demo.fake.tags().into_iter().map(|(_, n)| n).collect();
 
     // Read the export as rows of cells.
@@ -221,8 +250,12 @@ pub fn edit_both_sides(demo: &Demo) -> anyhow::Result<EditLog> {
         .map(|r| r.map(|r| r.iter().map(str::to_string).collect()))
         .collect::<Result<_, _>>()?;
     let row_of = |rows: &[Vec<String>], p: &ProspectView| {
-        rows.iter()
-            .position(|r| r[col("X User ID")] == p.platform_id || r[col("X Handle")].trim_start_matches('@').eq_ignore_ascii_case(&p.username))
+        rows.iter().position(|r| {
+            r[col("X User ID")] == p.platform_id
+                || r[col("X Handle")]
+                    .trim_start_matches('@')
+                    .eq_ignore_ascii_case(&p.username)
+        })
     };
 
     // 1. Notes edited on both sides, in different places: merges cleanly.
@@ -231,7 +264,9 @@ pub fn edit_both_sides(demo: &Demo) -> anyhow::Result<EditLog> {
         .filter(|p| p.notes.as_deref().is_some_and(|n| n.lines().count() == 3))
         .collect();
     for p in three_line.iter().take(3) {
-        let Some(row) = row_of(&rows, p) else { continue };
+        let Some(row) = row_of(&rows, p) else {
+            continue;
+        };
         let notes = p.notes.clone().unwrap_or_default();
         demo.fake.edit_context(
             &p.external_id,
@@ -247,18 +282,27 @@ pub fn edit_both_sides(demo: &Demo) -> anyhow::Result<EditLog> {
         ));
     }
     // 2. The same line of notes edited differently on both sides: a conflict, all texts kept.
-    if let Some(p) = three_line.get(3) {
-        if let Some(row) = row_of(&rows, p) {
+    if let Some(p) = three_line.get(3)
+        && let Some(row) = row_of(&rows, p)
+    {
+        {
             let notes = p.notes.clone().unwrap_or_default();
             demo.fake.edit_context(
                 &p.external_id,
                 ContextEdit {
-                    notes: Some(Some(notes.replace("Asked about pricing.", "Asked about pricing: wants 20 seats."))),
+                    notes: Some(Some(notes.replace(
+                        "Asked about pricing.",
+                        "Asked about pricing: wants 20 seats.",
+                    ))),
                     ..ContextEdit::default()
                 },
             );
-            rows[row][col("Notes")] = notes.replace("Asked about pricing.", "Asked about pricing: budget is 5k.");
-            log.push(format!("@{}: the same line of notes edited differently on both sides", p.username));
+            rows[row][col("Notes")] =
+                notes.replace("Asked about pricing.", "Asked about pricing: budget is 5k.");
+            log.push(format!(
+                "@{}: the same line of notes edited differently on both sides",
+                p.username
+            ));
         }
     }
     // 3. Inbox: tags added and valuations changed; CRM: statuses moved and a tag removed.
@@ -273,20 +317,33 @@ pub fn edit_both_sides(demo: &Demo) -> anyhow::Result<EditLog> {
                 let tag = &tag_names[n % tag_names.len()];
                 demo.fake.edit_context(
                     &p.external_id,
-                    ContextEdit { tags_add: Some(vec![tag.clone()]), ..ContextEdit::default() },
+                    ContextEdit {
+                        tags_add: Some(vec![tag.clone()]),
+                        ..ContextEdit::default()
+                    },
                 );
                 log.push(format!("@{}: tag {tag:?} added in Inbox", p.username));
             }
             1 => {
                 demo.fake.edit_context(
                     &p.external_id,
-                    ContextEdit { valuation: Some(Some(12500.0 + n as f64)), ..ContextEdit::default() },
+                    ContextEdit {
+                        valuation: Some(Some(12500.0 + n as f64)),
+                        ..ContextEdit::default()
+                    },
                 );
-                log.push(format!("@{}: valuation set to {} in Inbox", p.username, 12500 + n));
+                log.push(format!(
+                    "@{}: valuation set to {} in Inbox",
+                    p.username,
+                    12500 + n
+                ));
             }
             2 => {
                 rows[row][col("Lead Status")] = "IN_PROGRESS".into();
-                log.push(format!("@{}: lead status set to IN_PROGRESS in the CRM", p.username));
+                log.push(format!(
+                    "@{}: lead status set to IN_PROGRESS in the CRM",
+                    p.username
+                ));
             }
             _ => {
                 let cell = &mut rows[row][col("Tags")];
@@ -300,11 +357,16 @@ pub fn edit_both_sides(demo: &Demo) -> anyhow::Result<EditLog> {
     if let Some(p) = single.get(13) {
         let row = row_of(&rows, p).expect("filtered");
         rows[row][col("Lead Status")] = "MAYBE_LATER".into();
-        log.push(format!("@{}: lead status MAYBE_LATER (not in [mapping.status]) in the CRM", p.username));
+        log.push(format!(
+            "@{}: lead status MAYBE_LATER (not in [mapping.status]) in the CRM",
+            p.username
+        ));
     }
     // 5. A prospect talking to two of our accounts: one thread gets archived.
     if let Some(p) = prospects.iter().find(|p| {
-        p.threads.len() >= 2 && p.threads.iter().all(|t| !t.done) && by_id.contains_key(p.external_id.as_str())
+        p.threads.len() >= 2
+            && p.threads.iter().all(|t| !t.done)
+            && by_id.contains_key(p.external_id.as_str())
     }) {
         demo.fake.set_thread(&p.threads[0].id, None, Some(true));
         log.push(format!(

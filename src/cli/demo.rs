@@ -46,8 +46,14 @@ async fn run_in(dir: &std::path::Path, prospects: usize) -> anyhow::Result<u8> {
     let progress = Progress::new(std::io::stderr().is_terminal());
     let ctx = Context::with_token(config, demo::DEMO_TOKEN.to_string().into(), progress)?;
 
-    println!("crmsync demo: a fake Inbox with {prospects} prospects on 3 X accounts at {},", world.fake.base_url());
-    println!("and a CRM export at {} (in-place mode).\n", world.export_path.display());
+    println!(
+        "crmsync demo: a fake Inbox with {prospects} prospects on 3 X accounts at {},",
+        world.fake.base_url()
+    );
+    println!(
+        "and a CRM export at {} (in-place mode).\n",
+        world.export_path.display()
+    );
 
     println!("== 1. First sync: link records, fill what one side lacks, set the base ==");
     let first = execute(&ctx, RunMode::Sync, false).await?;

@@ -70,7 +70,9 @@ pub async fn run(args: FakeArgs) -> anyhow::Result<u8> {
         fake.thread_count(),
         fake.base_url()
     );
-    println!("set inbox.base_url to that URL and the token env var to the --token value; Ctrl-C stops it");
+    println!(
+        "set inbox.base_url to that URL and the token env var to the --token value; Ctrl-C stops it"
+    );
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = fake.wait() => {}

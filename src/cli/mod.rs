@@ -35,7 +35,13 @@ pub const EXIT_LOCKED: u8 = 4;
 #[command(name = "crmsync", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
     /// Config file.
-    #[arg(long, short = 'c', global = true, default_value = "sync.toml", value_name = "PATH")]
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        default_value = "sync.toml",
+        value_name = "PATH"
+    )]
     pub config: PathBuf,
 
     /// More log output on stderr (-v info, -vv debug).
@@ -122,7 +128,10 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
         if cause.downcast_ref::<ConfigError>().is_some() {
             return EXIT_CONFIG;
         }
-        if cause.downcast_ref::<LockError>().is_some_and(|e| matches!(e, LockError::Held { .. })) {
+        if cause
+            .downcast_ref::<LockError>()
+            .is_some_and(|e| matches!(e, LockError::Held { .. }))
+        {
             return EXIT_LOCKED;
         }
     }
@@ -136,9 +145,8 @@ fn init_tracing(verbose: u8, format: LogFormat) {
         1 => "info",
         _ => "debug",
     };
-    let filter = EnvFilter::try_from_env("CRMSYNC_LOG").unwrap_or_else(|_| {
-        EnvFilter::new(format!("{default},hyper=warn,reqwest=warn,h2=warn"))
-    });
+    let filter = EnvFilter::try_from_env("CRMSYNC_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("{default},hyper=warn,reqwest=warn,h2=warn")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -30,7 +30,11 @@ fn header(out: &mut String, report: &SyncReport) {
         report.unlinked_records,
     );
     for reject in &report.rejected_rows {
-        let _ = writeln!(out, "  rejected {}:{}: {}", reject.source, reject.row, reject.reason);
+        let _ = writeln!(
+            out,
+            "  rejected {}:{}: {}",
+            reject.source, reject.row, reject.reason
+        );
     }
 }
 
@@ -140,13 +144,26 @@ pub fn conflict_table(rows: &[ConflictRow]) -> String {
     table
         .load_style(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(vec!["id", "kind", "field", "prospect", "record", "inbox", "crm", "base", "last seen"]);
+        .set_header(vec![
+            "id",
+            "kind",
+            "field",
+            "prospect",
+            "record",
+            "inbox",
+            "crm",
+            "base",
+            "last seen",
+        ]);
     for c in rows {
         table.add_row(vec![
             c.id.to_string(),
             c.kind.clone(),
             c.field.clone(),
-            c.username.as_ref().map(|u| format!("@{u}")).unwrap_or_else(|| c.prospect_id.clone()),
+            c.username
+                .as_ref()
+                .map(|u| format!("@{u}"))
+                .unwrap_or_else(|| c.prospect_id.clone()),
             c.crm_id.clone(),
             shorten(c.inbox.as_deref().unwrap_or(&c.detail), 40),
             shorten(c.crm.as_deref().unwrap_or("-"), 40),

@@ -49,7 +49,10 @@ pub async fn execute(ctx: &Context, mode: RunMode, force: bool) -> anyhow::Resul
     }
     match ctx.config.crm.kind {
         CrmKind::Csv => {
-            let csv = ctx.config.csv().expect("validated: kind = csv has [crm.csv]");
+            let csv = ctx
+                .config
+                .csv()
+                .expect("validated: kind = csv has [crm.csv]");
             let mut adapter = CsvAdapter::new(csv);
             engine::run(ctx, Some(&mut adapter), &opts).await
         }

@@ -18,7 +18,10 @@ pub fn run(config_path: &Path, args: JsonArg) -> anyhow::Result<u8> {
                 serde_json::json!({"mirror": {"prospects": 0, "threads": 0, "links": 0, "open_conflicts": 0}, "last_run": null})
             );
         } else {
-            println!("no mirror yet at {}: run `crmsync pull` or `crmsync sync`", db.display());
+            println!(
+                "no mirror yet at {}: run `crmsync pull` or `crmsync sync`",
+                db.display()
+            );
         }
         return Ok(EXIT_OK);
     }
@@ -26,7 +29,10 @@ pub fn run(config_path: &Path, args: JsonArg) -> anyhow::Result<u8> {
     let counts = store.counts()?;
     let last = store.runs(1)?.into_iter().next();
     if args.json {
-        println!("{}", serde_json::json!({"mirror": counts, "last_run": last}));
+        println!(
+            "{}",
+            serde_json::json!({"mirror": counts, "last_run": last})
+        );
         return Ok(EXIT_OK);
     }
     println!("mirror         {}", db.display());

@@ -513,10 +513,19 @@ impl Config {
             ));
         }
         if raw.inbox.token_env.trim().is_empty() {
-            return Err(invalid("inbox", "token_env", "must name an environment variable".into()));
+            return Err(invalid(
+                "inbox",
+                "token_env",
+                "must name an environment variable".into(),
+            ));
         }
-        if !raw.inbox.base_url.starts_with("http://") && !raw.inbox.base_url.starts_with("https://") {
-            return Err(invalid("inbox", "base_url", "must start with http:// or https://".into()));
+        if !raw.inbox.base_url.starts_with("http://") && !raw.inbox.base_url.starts_with("https://")
+        {
+            return Err(invalid(
+                "inbox",
+                "base_url",
+                "must start with http:// or https://".into(),
+            ));
         }
         if raw.crm.create_records == CreateRecords::Tagged && raw.crm.create_tag.is_none() {
             return Err(invalid(
@@ -536,19 +545,32 @@ impl Config {
         match raw.crm.kind {
             CrmKind::Csv => {
                 let Some(csv) = &raw.crm.csv else {
-                    return Err(invalid("crm", "csv", "a [crm.csv] section is required with kind = \"csv\"".into()));
+                    return Err(invalid(
+                        "crm",
+                        "csv",
+                        "a [crm.csv] section is required with kind = \"csv\"".into(),
+                    ));
                 };
                 if csv.delimiter != ',' && csv.delimiter != ';' && csv.delimiter != '\t' {
-                    return Err(invalid("crm.csv", "delimiter", "must be \",\", \";\" or a tab".into()));
+                    return Err(invalid(
+                        "crm.csv",
+                        "delimiter",
+                        "must be \",\", \";\" or a tab".into(),
+                    ));
                 }
                 if csv.columns.tags_separator.is_empty() {
-                    return Err(invalid("crm.csv.columns", "tags_separator", "must not be empty".into()));
+                    return Err(invalid(
+                        "crm.csv.columns",
+                        "tags_separator",
+                        "must not be empty".into(),
+                    ));
                 }
                 if csv.columns.x_user_id.is_none() && csv.columns.username.is_none() {
                     return Err(invalid(
                         "crm.csv.columns",
                         "x_user_id",
-                        "map at least one of x_user_id and username, or no record can be matched".into(),
+                        "map at least one of x_user_id and username, or no record can be matched"
+                            .into(),
                     ));
                 }
             }
@@ -604,7 +626,9 @@ impl Config {
     /// Reads the token from the env var named by `inbox.token_env`.
     pub fn inbox_token(&self) -> Result<SecretString, ConfigError> {
         match std::env::var(&self.inbox.token_env) {
-            Ok(value) if !value.trim().is_empty() => Ok(SecretString::from(value.trim().to_string())),
+            Ok(value) if !value.trim().is_empty() => {
+                Ok(SecretString::from(value.trim().to_string()))
+            }
             _ => Err(ConfigError::MissingToken {
                 var: self.inbox.token_env.clone(),
                 path: self.path.clone(),
@@ -678,7 +702,12 @@ fn line_of_key(text: &str, section: &str, key: &str) -> usize {
             continue;
         }
         if current == section {
-            let name = trimmed.split('=').next().unwrap_or("").trim().trim_matches('"');
+            let name = trimmed
+                .split('=')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_matches('"');
             if name == key {
                 return idx + 1;
             }

@@ -42,14 +42,20 @@ fn minimal_file_gets_defaults_and_resolves_paths() {
         Some(Path::new("/etc/crmsync/state/crm_import.csv"))
     );
     assert_eq!(
-        cfg.reconcile_policy().fields.into_iter().collect::<Vec<_>>(),
+        cfg.reconcile_policy()
+            .fields
+            .into_iter()
+            .collect::<Vec<_>>(),
         vec![Field::Tags]
     );
 }
 
 #[test]
 fn unknown_key_names_file_key_and_line() {
-    let text = MINIMAL.replace("token_env = \"MY_TOKEN\"", "token_env = \"MY_TOKEN\"\ntokn = 1");
+    let text = MINIMAL.replace(
+        "token_env = \"MY_TOKEN\"",
+        "token_env = \"MY_TOKEN\"\ntokn = 1",
+    );
     let err = parse(&text).unwrap_err().to_string();
     assert!(err.starts_with("/etc/crmsync/sync.toml:4:"), "{err}");
     assert!(err.contains("tokn"), "{err}");

@@ -41,7 +41,9 @@ impl Names {
         }
         for (id, email, _) in &reference.members {
             names.member_email.insert(id.clone(), email.to_lowercase());
-            names.member_by_email.insert(email.to_lowercase(), id.clone());
+            names
+                .member_by_email
+                .insert(email.to_lowercase(), id.clone());
         }
         for link in &reference.account_links {
             names
@@ -133,10 +135,13 @@ pub fn inbox_side(mirror: &MirrorProspect, names: &Names) -> InboxSide {
         .collect();
     let fields = Fields {
         tags,
-        status: p
-            .status_id
-            .as_ref()
-            .map(|id| names.status_name.get(id).cloned().unwrap_or_else(|| id.clone())),
+        status: p.status_id.as_ref().map(|id| {
+            names
+                .status_name
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| id.clone())
+        }),
         valuation: p.valuation,
         notes: p.notes.clone().filter(|n| !n.is_empty()),
         assignee: None,

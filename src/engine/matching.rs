@@ -196,9 +196,21 @@ mod tests {
 
     fn prospects() -> Vec<ProspectKey<'static>> {
         vec![
-            ProspectKey { id: "p1", platform_id: "11", username: "ana" },
-            ProspectKey { id: "p2", platform_id: "22", username: "Ben" },
-            ProspectKey { id: "p3", platform_id: "33", username: "cleo" },
+            ProspectKey {
+                id: "p1",
+                platform_id: "11",
+                username: "ana",
+            },
+            ProspectKey {
+                id: "p2",
+                platform_id: "22",
+                username: "Ben",
+            },
+            ProspectKey {
+                id: "p3",
+                platform_id: "33",
+                username: "cleo",
+            },
         ]
     }
 
@@ -224,7 +236,10 @@ mod tests {
 
     #[test]
     fn two_records_for_one_prospect_is_an_identity_conflict() {
-        let records = vec![record("r1", Some("11"), None), record("r2", None, Some("ana"))];
+        let records = vec![
+            record("r1", Some("11"), None),
+            record("r2", None, Some("ana")),
+        ];
         let m = match_records(&prospects(), &records, &[]);
         assert!(m.links.is_empty());
         assert_eq!(m.identity.len(), 1);
@@ -235,10 +250,21 @@ mod tests {
     #[test]
     fn stored_links_win_and_missing_sides_are_marked() {
         let stored = vec![
-            LinkRow { prospect_id: "p1".into(), crm_id: "r9".into(), state: LinkState::Active },
-            LinkRow { prospect_id: "p2".into(), crm_id: "gone".into(), state: LinkState::Active },
+            LinkRow {
+                prospect_id: "p1".into(),
+                crm_id: "r9".into(),
+                state: LinkState::Active,
+            },
+            LinkRow {
+                prospect_id: "p2".into(),
+                crm_id: "gone".into(),
+                state: LinkState::Active,
+            },
         ];
-        let records = vec![record("r9", Some("11"), None), record("r5", Some("11"), None)];
+        let records = vec![
+            record("r9", Some("11"), None),
+            record("r5", Some("11"), None),
+        ];
         let m = match_records(&prospects(), &records, &stored);
         assert_eq!(m.links[0].state, LinkState::Active);
         assert_eq!(m.links[1].state, LinkState::MissingCrm);

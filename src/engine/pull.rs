@@ -153,7 +153,12 @@ async fn fetch_reference(client: &inbox::Client) -> anyhow::Result<Reference> {
         .into_iter()
         .map(|m| (m.id, m.email.to_lowercase(), m.name))
         .collect();
-    let tags = client.tags().await?.into_iter().map(|t| (t.id, t.name)).collect();
+    let tags = client
+        .tags()
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t.name))
+        .collect();
     let statuses = client
         .statuses()
         .await?

@@ -64,7 +64,8 @@ pub async fn push_link(
                 Mapped::Ok => fields.push(change),
                 Mapped::Unmapped(detail) => {
                     blocked.insert(change.field());
-                    out.conflicts.push(conflict(change.field(), "unmapped", detail));
+                    out.conflicts
+                        .push(conflict(change.field(), "unmapped", detail));
                 }
             }
         }
@@ -73,7 +74,12 @@ pub async fn push_link(
                 Ok(_) => {
                     out.writes += 1;
                     for change in fields {
-                        out.changes.push(change_row("inbox", &plan.key.prospect_id, change, "applied"));
+                        out.changes.push(change_row(
+                            "inbox",
+                            &plan.key.prospect_id,
+                            change,
+                            "applied",
+                        ));
                         if !blocked.contains(&change.field()) {
                             out.confirmed.insert(change.field());
                         }
@@ -84,13 +90,20 @@ pub async fn push_link(
                         .filter(|c| c.field().is_thread_field())
                         .collect();
                     if !fanned.is_empty() {
-                        read_back(client, names, &plan.key, threads, &fanned, &mut out, &conflict)
-                            .await?;
+                        read_back(
+                            client, names, &plan.key, threads, &fanned, &mut out, &conflict,
+                        )
+                        .await?;
                     }
                 }
                 Err(err) if is_refusal(&err) => {
                     for change in fields {
-                        out.changes.push(change_row("inbox", &plan.key.prospect_id, change, "failed"));
+                        out.changes.push(change_row(
+                            "inbox",
+                            &plan.key.prospect_id,
+                            change,
+                            "failed",
+                        ));
                         out.conflicts.push(conflict(
                             change.field(),
                             "rejected-by-api",
@@ -144,7 +157,12 @@ pub async fn push_link(
                         }
                         _ => false,
                     };
-                    out.changes.push(change_row("inbox", &thread_patch.thread_id, change, "applied"));
+                    out.changes.push(change_row(
+                        "inbox",
+                        &thread_patch.thread_id,
+                        change,
+                        "applied",
+                    ));
                     if took {
                         out.confirmed.insert(change.field());
                     }
@@ -170,7 +188,10 @@ fn is_refusal(err: &inbox::Error) -> bool {
     matches!(
         err,
         inbox::Error::Api { status, .. } if (400..500).contains(status)
-    ) || matches!(err, inbox::Error::NotFound { .. } | inbox::Error::Forbidden { .. })
+    ) || matches!(
+        err,
+        inbox::Error::NotFound { .. } | inbox::Error::Forbidden { .. }
+    )
 }
 
 enum Mapped {
@@ -220,7 +241,9 @@ async fn map_change(
             Some(name) => match names.status_id(name) {
                 Some(id) => update.status_id = Some(Some(id.to_string())),
                 None => {
-                    return Ok(Mapped::Unmapped(format!("no Inbox status is named {name:?}")));
+                    return Ok(Mapped::Unmapped(format!(
+                        "no Inbox status is named {name:?}"
+                    )));
                 }
             },
         },
@@ -231,7 +254,9 @@ async fn map_change(
             Some(email) => match names.member_id(email) {
                 Some(id) => update.assignee_id = Some(Some(id.to_string())),
                 None => {
-                    return Ok(Mapped::Unmapped(format!("no Inbox member has the e-mail {email}")));
+                    return Ok(Mapped::Unmapped(format!(
+                        "no Inbox member has the e-mail {email}"
+                    )));
                 }
             },
         },
@@ -290,7 +315,12 @@ async fn read_back(
 }
 
 /// A change-log row.
-pub fn change_row(side: &'static str, target: &str, change: &Change, status: &'static str) -> ChangeRow {
+pub fn change_row(
+    side: &'static str,
+    target: &str,
+    change: &Change,
+    status: &'static str,
+) -> ChangeRow {
     ChangeRow {
         side,
         target: target.to_string(),

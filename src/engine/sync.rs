@@ -10,11 +10,10 @@ use serde_json::json;
 
 use crate::config::CreateRecords;
 use crate::crm::{CrmAdapter, CrmRecord, CrmWrite, NewRecord, WriteStatus};
-use crate::reconcile::{
-    self, Conflict, Field, Fields, LinkInput, LinkKey, LinkPlan, Value,
-};
+use crate::reconcile::{self, Conflict, Field, Fields, LinkInput, LinkKey, LinkPlan, Value};
 use crate::store::{
-    ChangeRow, ConflictRecord, ConflictTally, LinkState, RejectRow, RunId, RunMode, RunStatus, Store,
+    ChangeRow, ConflictRecord, ConflictTally, LinkState, RejectRow, RunId, RunMode, RunStatus,
+    Store,
 };
 
 use super::inputs::{Names, crm_side, inbox_side};
@@ -151,7 +150,9 @@ pub async fn run<A: CrmAdapter>(
     let _lock = RunLock::acquire(&ctx.config.state.dir)?;
     let mut store = Store::open(&db_path)
         .with_context(|| format!("opening the mirror {}", db_path.display()))?;
-    let now = opts.now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let now = opts
+        .now
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let run_id = store.begin_run(opts.mode, &now)?;
     let started = Instant::now();
     // The client may serve several runs (the demo): count this run's requests only.
@@ -171,7 +172,14 @@ pub async fn run<A: CrmAdapter>(
             } else {
                 RunStatus::Ok
             };
-            store.finish_run(run_id, status, report.exit, &finished, &report.to_json(), None)?;
+            store.finish_run(
+                run_id,
+                status,
+                report.exit,
+                &finished,
+                &report.to_json(),
+                None,
+            )?;
             Ok(report)
         }
         Err(err) => {
@@ -245,7 +253,15 @@ async fn run_inner<A: CrmAdapter>(
     let mut names = Names::new(&reference);
     let mut mirror = store.load_mirror()?;
     let stored_links = store.links()?;
-    lookup_unknown_x_ids(ctx, store, &snapshot.records, &stored_links, &mut mirror, opts).await?;
+    lookup_unknown_x_ids(
+        ctx,
+        store,
+        &snapshot.records,
+        &stored_links,
+        &mut mirror,
+        opts,
+    )
+    .await?;
     let keys: Vec<ProspectKey<'_>> = mirror
         .iter()
         .map(|m| ProspectKey {
@@ -264,8 +280,11 @@ async fn run_inner<A: CrmAdapter>(
         .enumerate()
         .map(|(i, m)| (m.prospect.id.as_str(), i))
         .collect();
-    let by_record: HashMap<&str, &CrmRecord> =
-        snapshot.records.iter().map(|r| (r.id.as_str(), r)).collect();
+    let by_record: HashMap<&str, &CrmRecord> = snapshot
+        .records
+        .iter()
+        .map(|r| (r.id.as_str(), r))
+        .collect();
 
     // Pending imports the export now shows are done; the rest stay pending.
     let mut pending = store.load_pending()?;
@@ -280,7 +299,11 @@ async fn run_inner<A: CrmAdapter>(
     // Reconcile.
     let mut base = store.load_base()?;
     let mut inputs = Vec::new();
-    for link in matching.links.iter().filter(|l| l.state == LinkState::Active) {
+    for link in matching
+        .links
+        .iter()
+        .filter(|l| l.state == LinkState::Active)
+    {
         let (Some(&idx), Some(record)) = (
             by_prospect.get(link.prospect_id.as_str()),
             by_record.get(link.crm_id.as_str()),
@@ -302,13 +325,24 @@ async fn run_inner<A: CrmAdapter>(
     let vocab = names.vocabulary(&ctx.config);
     let plan = reconcile::plan(&inputs, &policy, &vocab);
 
-    let creates = planned_creates(ctx, &mirror, &matching.unlinked_prospects, &names, &policy.fields);
+    let creates = planned_creates(
+        ctx,
+        &mirror,
+        &matching.unlinked_prospects,
+        &names,
+        &policy.fields,
+    );
 
     // Conflicts found by matching and by the core.
     let identity_of = |prospect_id: &str| -> (String, String) {
         by_prospect
             .get(prospect_id)
-            .map(|&i| (mirror[i].prospect.username.clone(), mirror[i].prospect.platform_id.clone()))
+            .map(|&i| {
+                (
+                    mirror[i].prospect.username.clone(),
+                    mirror[i].prospect.platform_id.clone(),
+                )
+            })
             .unwrap_or_default()
     };
     let mut conflicts: Vec<ConflictRecord> = Vec::new();
@@ -355,7 +389,11 @@ async fn run_inner<A: CrmAdapter>(
     report.changed_links = plan
         .links
         .iter()
-        .filter(|l| !l.is_noop() && !(l.inbox.is_none() && l.threads.is_empty() && is_pending_rewrite(l)))
+        .filter(|l| {
+            let only_pending_rewrite =
+                l.inbox.is_none() && l.threads.is_empty() && is_pending_rewrite(l);
+            !l.is_noop() && !only_pending_rewrite
+        })
         .count() as u64;
 
     if opts.mode != RunMode::Sync {
@@ -442,7 +480,11 @@ async fn run_inner<A: CrmAdapter>(
                 })
             })
             .collect();
-        writes.extend(creates.iter().map(|(_, record)| CrmWrite::Create(record.clone())));
+        writes.extend(
+            creates
+                .iter()
+                .map(|(_, record)| CrmWrite::Create(record.clone())),
+        );
         if !writes.is_empty() {
             let outcome = crm.write(&writes).await.context("writing the CRM")?;
             for (write, status) in writes.iter().zip(outcome.statuses) {
@@ -462,7 +504,11 @@ async fn run_inner<A: CrmAdapter>(
                                 username: None,
                                 platform_id: None,
                                 crm_id: id.clone(),
-                                field: cs.first().map(|c| c.field().as_str()).unwrap_or("record").into(),
+                                field: cs
+                                    .first()
+                                    .map(|c| c.field().as_str())
+                                    .unwrap_or("record")
+                                    .into(),
                                 kind: "rejected-by-api".into(),
                                 inbox: None,
                                 crm: None,
@@ -490,7 +536,11 @@ async fn run_inner<A: CrmAdapter>(
                             field: Field::Tags,
                             old: "(no record)".into(),
                             new: format!("created for @{}", record.username),
-                            status: if status == WriteStatus::Confirmed { "applied" } else { "pending" },
+                            status: if status == WriteStatus::Confirmed {
+                                "applied"
+                            } else {
+                                "pending"
+                            },
                         });
                     }
                     (CrmWrite::Create(_), WriteStatus::Failed(_)) => {}
@@ -501,10 +551,14 @@ async fn run_inner<A: CrmAdapter>(
     }
 
     // Pending-import entries: visible in the log until the export shows the value.
-    for (crm_id, values) in new_pending.iter().fold(HashMap::<&str, Vec<&Value>>::new(), |mut m, (id, v)| {
-        m.entry(id.as_str()).or_default().push(v);
-        m
-    }) {
+    for (crm_id, values) in
+        new_pending
+            .iter()
+            .fold(HashMap::<&str, Vec<&Value>>::new(), |mut m, (id, v)| {
+                m.entry(id.as_str()).or_default().push(v);
+                m
+            })
+    {
         for value in values {
             conflicts.push(ConflictRecord {
                 prospect_id: matching
@@ -535,7 +589,10 @@ async fn run_inner<A: CrmAdapter>(
     for link in &plan.links {
         let inbox_done = inbox_confirmed.get(&link.key.prospect_id);
         let crm_ok = link.crm.is_none()
-            || matches!(crm_status.get(&link.key.crm_id), Some(WriteStatus::Confirmed));
+            || matches!(
+                crm_status.get(&link.key.crm_id),
+                Some(WriteStatus::Confirmed)
+            );
         for value in &link.agreed {
             let field = value.field();
             let inbox_needed = link
@@ -582,7 +639,9 @@ async fn run_inner<A: CrmAdapter>(
     store.record_changes(run_id, &changes)?;
     store.record_rejects(run_id, &report.rejected_rows)?;
     if let Some(err) = push_error {
-        return Err(anyhow::Error::new(err).context("pushing to Inbox (the next run continues from here)"));
+        return Err(
+            anyhow::Error::new(err).context("pushing to Inbox (the next run continues from here)")
+        );
     }
     let tally: ConflictTally = store.record_conflicts(run_id, now, &conflicts)?;
     report.conflicts.found = conflicts.len() as u64;
@@ -605,13 +664,23 @@ fn render_writes(plan: &reconcile::Plan, identity_of: &dyn Fn(&str) -> (String, 
     let mut out = String::new();
     for link in plan.links.iter().filter(|l| !l.is_noop()) {
         let (username, _) = identity_of(&link.key.prospect_id);
-        let _ = writeln!(out, "@{username} (Inbox {}) <-> CRM record {}", link.key.prospect_id, link.key.crm_id);
-        let inbox = link.inbox.iter().flat_map(|p| p.changes.iter().map(|c| ("inbox", c)));
+        let _ = writeln!(
+            out,
+            "@{username} (Inbox {}) <-> CRM record {}",
+            link.key.prospect_id, link.key.crm_id
+        );
+        let inbox = link
+            .inbox
+            .iter()
+            .flat_map(|p| p.changes.iter().map(|c| ("inbox", c)));
         let threads = link
             .threads
             .iter()
             .flat_map(|t| t.changes.iter().map(|c| ("thread", c)));
-        let crm = link.crm.iter().flat_map(|p| p.changes.iter().map(|c| ("crm", c)));
+        let crm = link
+            .crm
+            .iter()
+            .flat_map(|p| p.changes.iter().map(|c| ("crm", c)));
         for (side, change) in inbox.chain(threads).chain(crm) {
             let _ = writeln!(
                 out,
@@ -688,7 +757,10 @@ fn planned_creates(
         .map(|(inbox, crm)| (inbox.as_str(), crm.as_str()))
         .collect();
     let mut out = Vec::new();
-    for m in mirror.iter().filter(|m| unlinked.contains(m.prospect.id.as_str())) {
+    for m in mirror
+        .iter()
+        .filter(|m| unlinked.contains(m.prospect.id.as_str()))
+    {
         let side = inbox_side(m, names);
         if !wanted(&side.fields.tags) {
             continue;
@@ -758,8 +830,13 @@ async fn lookup_unknown_x_ids(
             Err(e) => return Err(e.into()),
         }
     }
-    let known: HashSet<String> = mirror.iter().map(|m| m.prospect.platform_id.clone()).collect();
-    let now = opts.now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let known: HashSet<String> = mirror
+        .iter()
+        .map(|m| m.prospect.platform_id.clone())
+        .collect();
+    let now = opts
+        .now
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let fresh_after = (opts.now - chrono::Duration::days(LOOKUP_MISS_TTL_DAYS))
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let mut asked: HashSet<&str> = HashSet::new();
@@ -802,4 +879,3 @@ fn mirror_prospect(id: String, p: crate::inbox::Prospect) -> crate::store::Mirro
         threads: Vec::new(),
     }
 }
-

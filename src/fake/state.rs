@@ -247,10 +247,14 @@ pub(crate) struct Model {
 /// A 24-char cuid2-like id: a letter, then 23 of `[0-9a-z]`.
 pub(crate) fn gen_id(rng: &mut StdRng) -> String {
     const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    // One 128-bit draw covers 26 * 36^23 (< 2^124) combinations; the bias is negligible.
+    let mut bits: u128 = rng.random();
     let mut id = String::with_capacity(24);
-    id.push(char::from(b'a' + rng.random_range(0..26u8)));
+    id.push(char::from(b'a' + (bits % 26) as u8));
+    bits /= 26;
     for _ in 0..23 {
-        id.push(char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]));
+        id.push(char::from(ALPHABET[(bits % 36) as usize]));
+        bits /= 36;
     }
     id
 }

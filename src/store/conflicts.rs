@@ -116,7 +116,9 @@ impl Store {
             )?;
             for c in conflicts {
                 let existing: Option<i64> = find
-                    .query_row(params![c.prospect_id, c.crm_id, c.field, c.kind], |r| r.get(0))
+                    .query_row(params![c.prospect_id, c.crm_id, c.field, c.kind], |r| {
+                        r.get(0)
+                    })
                     .map(Some)
                     .or_else(|e| match e {
                         rusqlite::Error::QueryReturnedNoRows => Ok(None),

@@ -434,7 +434,9 @@ impl Store {
         reference.members = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<rusqlite::Result<_>>()?;
-        let mut stmt = self.conn.prepare("SELECT id, name FROM tags ORDER BY name")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, name FROM tags ORDER BY name")?;
         reference.tags = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
@@ -554,7 +556,10 @@ impl Store {
         })?;
         for row in rows {
             let row = row?;
-            threads.entry(row.prospect_id.clone()).or_default().push(row);
+            threads
+                .entry(row.prospect_id.clone())
+                .or_default()
+                .push(row);
         }
         let mut stmt = self.conn.prepare(
             "SELECT id, platform_id, username, display_name, tag_ids, status_id, valuation, notes,
@@ -576,8 +581,17 @@ impl Store {
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, platform_id, username, display_name, tag_ids, status_id, valuation, notes, last) =
-                row?;
+            let (
+                id,
+                platform_id,
+                username,
+                display_name,
+                tag_ids,
+                status_id,
+                valuation,
+                notes,
+                last,
+            ) = row?;
             let tag_ids: Vec<String> =
                 serde_json::from_str(&tag_ids).map_err(|e| Error::Corrupt {
                     table: "prospects",
@@ -646,7 +660,12 @@ impl Store {
                  ON CONFLICT(prospect_id) DO UPDATE SET crm_id = excluded.crm_id, state = excluded.state",
             )?;
             for link in links {
-                stmt.execute(params![link.prospect_id, link.crm_id, link.state.as_str(), run.0])?;
+                stmt.execute(params![
+                    link.prospect_id,
+                    link.crm_id,
+                    link.state.as_str(),
+                    run.0
+                ])?;
             }
         }
         tx.commit()?;
@@ -690,7 +709,9 @@ impl Store {
     /// Values waiting in an import file, by CRM record id.
     pub fn load_pending(&self) -> Result<HashMap<String, Vec<Value>>> {
         let mut out: HashMap<String, Vec<Value>> = HashMap::new();
-        let mut stmt = self.conn.prepare("SELECT crm_id, value FROM pending ORDER BY crm_id, field")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT crm_id, value FROM pending ORDER BY crm_id, field")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
         for row in rows {
             let (crm_id, value) = row?;
@@ -744,18 +765,6 @@ impl Store {
         Ok(())
     }
 
-    /// The change log of a run.
-    pub fn changes(&self, run: RunId) -> Result<Vec<(String, String, String, String, String, String)>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT side, target, field, COALESCE(old, ''), COALESCE(new, ''), status
-             FROM changes WHERE run_id = ?1 ORDER BY id",
-        )?;
-        let rows = stmt.query_map([run.0], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
     /// Records the CRM rows rejected in a run.
     pub fn record_rejects(&mut self, run: RunId, rejects: &[RejectRow]) -> Result<()> {
         let tx = self.conn.transaction()?;
@@ -764,7 +773,13 @@ impl Store {
                 "INSERT INTO rejects (run_id, source, row, record_id, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             for r in rejects {
-                stmt.execute(params![run.0, r.source, r.row as i64, r.record_id, r.reason])?;
+                stmt.execute(params![
+                    run.0,
+                    r.source,
+                    r.row as i64,
+                    r.record_id,
+                    r.reason
+                ])?;
             }
         }
         tx.commit()?;
@@ -790,7 +805,12 @@ impl Store {
     }
 
     /// Remembers the result of a lookup.
-    pub fn save_lookup(&self, platform_id: &str, prospect_id: Option<&str>, now: &str) -> Result<()> {
+    pub fn save_lookup(
+        &self,
+        platform_id: &str,
+        prospect_id: Option<&str>,
+        now: &str,
+    ) -> Result<()> {
         self.conn.execute(
             "INSERT INTO lookups (platform_id, prospect_id, checked_at) VALUES (?1, ?2, ?3)
              ON CONFLICT(platform_id) DO UPDATE SET prospect_id = excluded.prospect_id,

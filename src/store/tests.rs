@@ -32,7 +32,11 @@ fn pages_round_trip_and_unseen_become_absent() {
     let mut store = Store::open_in_memory().unwrap();
     let run1 = store.begin_run(RunMode::Pull, "t").unwrap();
     store
-        .upsert_page(run1, &[prospect("p1"), prospect("p2")], &[thread("t1", "p1"), thread("t2", "p2")])
+        .upsert_page(
+            run1,
+            &[prospect("p1"), prospect("p2")],
+            &[thread("t1", "p1"), thread("t2", "p2")],
+        )
         .unwrap();
     let mirror = store.load_mirror().unwrap();
     assert_eq!(mirror.len(), 2);
@@ -40,7 +44,9 @@ fn pages_round_trip_and_unseen_become_absent() {
     assert_eq!(mirror[0].threads, vec![thread("t1", "p1")]);
 
     let run2 = store.begin_run(RunMode::Pull, "t").unwrap();
-    store.upsert_page(run2, &[prospect("p1")], &[thread("t1", "p1")]).unwrap();
+    store
+        .upsert_page(run2, &[prospect("p1")], &[thread("t1", "p1")])
+        .unwrap();
     assert_eq!(store.mark_unseen_absent(run2).unwrap(), (1, 1));
     let counts = store.counts().unwrap();
     assert_eq!((counts.prospects, counts.threads), (1, 1));
@@ -81,10 +87,14 @@ fn conflicts_are_updated_not_duplicated_and_closed_when_gone() {
         detail: "d".into(),
     };
     let run1 = store.begin_run(RunMode::Sync, "t1").unwrap();
-    let tally = store.record_conflicts(run1, "t1", std::slice::from_ref(&record)).unwrap();
+    let tally = store
+        .record_conflicts(run1, "t1", std::slice::from_ref(&record))
+        .unwrap();
     assert_eq!(tally.opened, 1);
     let run2 = store.begin_run(RunMode::Sync, "t2").unwrap();
-    let tally = store.record_conflicts(run2, "t2", std::slice::from_ref(&record)).unwrap();
+    let tally = store
+        .record_conflicts(run2, "t2", std::slice::from_ref(&record))
+        .unwrap();
     assert_eq!((tally.opened, tally.seen_again), (0, 1));
     assert_eq!(store.conflicts(false).unwrap().len(), 1);
     let run3 = store.begin_run(RunMode::Sync, "t3").unwrap();

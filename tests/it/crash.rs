@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use crmsync::fake::{ContextEdit, Faults};
 
-use crate::support::{TOKEN, TOKEN_ENV, World, agreeing_rows, assert_exit, col, json, read_export, write_export};
+use crate::support::{
+    TOKEN, TOKEN_ENV, World, agreeing_rows, assert_exit, col, json, read_export, write_export,
+};
 
 /// A baseline-synced world with edits on both sides for many prospects.
 async fn edited_world() -> World {
@@ -35,7 +37,15 @@ async fn edited_world() -> World {
     world
 }
 
-fn inbox_state(world: &World) -> Vec<(String, Vec<String>, Option<String>, Option<String>, Option<String>)> {
+fn inbox_state(
+    world: &World,
+) -> Vec<(
+    String,
+    Vec<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+)> {
     world
         .fake
         .prospects()
@@ -94,10 +104,20 @@ async fn a_sync_killed_mid_push_converges_to_the_uninterrupted_result() {
         let out = world.crmsync(&["sync", "--force", "--json"]).await;
         assert_exit(&out, 0);
         let again = json(&world.crmsync(&["sync", "--json"]).await);
-        assert_eq!(again["writes"]["inbox"], 0, "kill after {kill_after}: {again}");
-        assert_eq!(again["writes"]["crm"], 0, "kill after {kill_after}: {again}");
+        assert_eq!(
+            again["writes"]["inbox"], 0,
+            "kill after {kill_after}: {again}"
+        );
+        assert_eq!(
+            again["writes"]["crm"], 0,
+            "kill after {kill_after}: {again}"
+        );
 
-        assert_eq!(inbox_state(&world), expected_inbox, "kill after {kill_after}");
+        assert_eq!(
+            inbox_state(&world),
+            expected_inbox,
+            "kill after {kill_after}"
+        );
         assert_eq!(read_export(&world), expected_crm, "kill after {kill_after}");
 
         // No flapping: every value written to a prospect is its final value.
@@ -105,7 +125,11 @@ async fn a_sync_killed_mid_push_converges_to_the_uninterrupted_result() {
         for write in &log[writes_before..] {
             if let Some(notes) = write.body.get("notes") {
                 let target = world.fake.prospect(&write.target_id).unwrap();
-                assert_eq!(notes.as_str(), target.notes.as_deref(), "kill after {kill_after}");
+                assert_eq!(
+                    notes.as_str(),
+                    target.notes.as_deref(),
+                    "kill after {kill_after}"
+                );
             }
         }
     }

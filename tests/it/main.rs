@@ -4,5 +4,5 @@
 mod crash;
 mod inbox;
 mod pull;
-mod sync;
 mod support;
+mod sync;

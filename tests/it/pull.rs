@@ -13,7 +13,10 @@ async fn pull_fills_the_mirror_with_exactly_the_fakes_prospects_and_threads() {
 
     let status = json(&world.crmsync(&["status", "--json"]).await);
     assert_eq!(status["mirror"]["prospects"], 700);
-    assert_eq!(status["mirror"]["threads"], world.fake.thread_count() as u64);
+    assert_eq!(
+        status["mirror"]["threads"],
+        world.fake.thread_count() as u64
+    );
     assert_eq!(status["last_run"]["mode"], "pull");
     assert_eq!(status["last_run"]["status"], "ok");
 
@@ -75,7 +78,10 @@ async fn a_thread_that_gets_a_message_mid_walk_is_neither_lost_nor_doubled() {
     assert_eq!(report["prospects"], 900);
     assert_eq!(report["threads"], world.fake.thread_count() as u64);
     let status = json(&world.crmsync(&["status", "--json"]).await);
-    assert_eq!(status["mirror"]["threads"], world.fake.thread_count() as u64);
+    assert_eq!(
+        status["mirror"]["threads"],
+        world.fake.thread_count() as u64
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -115,7 +121,10 @@ async fn a_malformed_body_fails_clearly_and_leaves_the_mirror_as_it_was() {
     let out = world.crmsync(&["pull"]).await;
     assert_exit(&out, 1);
     let err = stderr(&out);
-    assert!(err.contains("/threads"), "the error names the endpoint: {err}");
+    assert!(
+        err.contains("/threads"),
+        "the error names the endpoint: {err}"
+    );
 
     let after = json(&world.crmsync(&["status", "--json"]).await);
     assert_eq!(after["mirror"], before["mirror"]);
@@ -136,7 +145,11 @@ async fn a_bad_token_names_the_env_var_and_never_shows_the_token() {
 
     let out = world.crmsync_with_token(&["pull"], None).await;
     assert_exit(&out, 2);
-    assert!(stderr(&out).contains("CRMSYNC_TEST_TOKEN"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("CRMSYNC_TEST_TOKEN"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -119,8 +119,13 @@ pub fn stderr(out: &Output) -> String {
 
 /// Parses stdout as one JSON object.
 pub fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\nstderr: {}", stdout(out), stderr(out)))
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            stdout(out),
+            stderr(out)
+        )
+    })
 }
 
 /// Asserts an exit code, showing the output when it differs.
@@ -166,9 +171,14 @@ pub fn agreeing_rows(world: &World, n: usize) -> Vec<Vec<String>> {
                 format!("Company {idx}"),
                 p.tags.join(";"),
                 p.status.clone().unwrap_or_default(),
-                p.valuation.as_ref().map(|v| v.to_string()).unwrap_or_default(),
+                p.valuation
+                    .as_ref()
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
                 p.notes.clone().unwrap_or_default(),
-                first.and_then(|t| t.assignee_email.clone()).unwrap_or_default(),
+                first
+                    .and_then(|t| t.assignee_email.clone())
+                    .unwrap_or_default(),
                 first.map(|t| t.done.to_string()).unwrap_or_default(),
             ]
         })
@@ -196,5 +206,8 @@ pub fn read_export(world: &World) -> Vec<Vec<String>> {
 
 /// Column index by header name.
 pub fn col(name: &str) -> usize {
-    HEADER.iter().position(|h| *h == name).expect("known column")
+    HEADER
+        .iter()
+        .position(|h| *h == name)
+        .expect("known column")
 }

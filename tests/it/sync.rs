@@ -80,7 +80,10 @@ async fn a_change_on_one_side_is_copied_to_the_other() {
     assert_eq!(planned["planned"]["crm"], 1, "{planned}");
     // plan changed nothing on either side.
     assert_eq!(read_export(&world), rows);
-    assert_eq!(world.fake.prospect(&b.external_id).unwrap().status, b.status);
+    assert_eq!(
+        world.fake.prospect(&b.external_id).unwrap().status,
+        b.status
+    );
 
     let out = world.crmsync(&["sync", "--json"]).await;
     assert_exit(&out, 0);
@@ -92,7 +95,10 @@ async fn a_change_on_one_side_is_copied_to_the_other() {
     assert_eq!(rows[idx_a][col("Deal Value")], "4321.5");
     assert!(rows[idx_a][col("Tags")].split(';').any(|t| t == "Investor"));
     let b_now = world.fake.prospect(&b.external_id).unwrap();
-    assert_eq!(b_now.notes.as_deref(), Some("Rewritten in the CRM.\nSecond line."));
+    assert_eq!(
+        b_now.notes.as_deref(),
+        Some("Rewritten in the CRM.\nSecond line.")
+    );
     assert_eq!(b_now.status.as_deref(), Some("Won"));
 
     let again = json(&world.crmsync(&["sync", "--json"]).await);
@@ -179,7 +185,10 @@ async fn first_sync_fills_the_empty_side() {
     assert_eq!(now[idx][col("Notes")], p.notes.clone().unwrap());
     // Tags: union on first sync.
     let inbox_tags = world.fake.prospect(&p.external_id).unwrap().tags;
-    assert!(inbox_tags.contains(&"Conference".to_string()), "{inbox_tags:?}");
+    assert!(
+        inbox_tags.contains(&"Conference".to_string()),
+        "{inbox_tags:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -202,13 +211,26 @@ async fn threads_that_disagree_are_a_fanout_conflict_and_nothing_is_pushed() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["kind"] == "fanout" && c["prospect_id"] == p.external_id.as_str() && c["field"] == "done")
+        .find(|c| {
+            c["kind"] == "fanout"
+                && c["prospect_id"] == p.external_id.as_str()
+                && c["field"] == "done"
+        })
         .unwrap_or_else(|| panic!("no fanout conflict for {}: {list}", p.external_id));
     let detail = fanout["detail"].as_str().unwrap();
-    assert!(detail.contains(&format!("@{}", p.threads[0].account_username)), "{detail}");
-    assert!(detail.contains(&format!("@{}", p.threads[1].account_username)), "{detail}");
+    assert!(
+        detail.contains(&format!("@{}", p.threads[0].account_username)),
+        "{detail}"
+    );
+    assert!(
+        detail.contains(&format!("@{}", p.threads[1].account_username)),
+        "{detail}"
+    );
     // Nothing was written to that prospect's threads.
-    assert_eq!(world.fake.prospect(&p.external_id).unwrap().threads, before.threads);
+    assert_eq!(
+        world.fake.prospect(&p.external_id).unwrap().threads,
+        before.threads
+    );
     assert!(
         world.fake.write_log()[writes_before..]
             .iter()
@@ -233,7 +255,11 @@ async fn the_safety_limit_stops_before_writing() {
     let out = world.crmsync(&["sync"]).await;
     assert_exit(&out, 3);
     assert!(stdout(&out).contains("safety limit"), "{}", stdout(&out));
-    assert_eq!(world.fake.prospects(), before, "nothing was written to Inbox");
+    assert_eq!(
+        world.fake.prospects(),
+        before,
+        "nothing was written to Inbox"
+    );
 
     let out = world.crmsync(&["sync", "--force", "--json"]).await;
     assert_exit(&out, 0);
@@ -250,7 +276,11 @@ async fn a_second_run_exits_4_while_the_lock_is_held() {
     lock.try_lock().unwrap();
     let out = world.crmsync(&["sync"]).await;
     assert_exit(&out, 4);
-    assert!(stderr(&out).contains("another crmsync run"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("another crmsync run"),
+        "{}",
+        stderr(&out)
+    );
     drop(lock);
     assert_exit(&world.crmsync(&["sync"]).await, 0);
 }
@@ -268,7 +298,10 @@ async fn bad_rows_are_rejected_alone_and_the_rest_syncs() {
     assert_eq!(report["rejects"], 1, "{report}");
     let reject = &report["rejected_rows"][0];
     assert_eq!(reject["row"], 5, "{report}");
-    assert!(reject["reason"].as_str().unwrap().contains("Deal Value"), "{report}");
+    assert!(
+        reject["reason"].as_str().unwrap().contains("Deal Value"),
+        "{report}"
+    );
     assert_eq!(report["linked"], 19);
     assert_eq!(read_export(&world)[idx][col("Notes")], p.notes.unwrap());
     // The rejected row is kept byte for byte.
@@ -298,14 +331,23 @@ async fn import_file_round_trip_leaves_nothing_pending() {
     let report = json(&world.crmsync(&["sync", "--json"]).await);
     assert_eq!(report["writes"]["crm"], 1, "{report}");
     let export_before = read_export(&world);
-    assert_eq!(export_before[idx][col("Notes")], p.notes.clone().unwrap(), "export untouched");
+    assert_eq!(
+        export_before[idx][col("Notes")],
+        p.notes.clone().unwrap(),
+        "export untouched"
+    );
 
     // Not imported yet: the old CRM value is not copied back; the import is still pending.
     let report = json(&world.crmsync(&["sync", "--json"]).await);
     assert_eq!(report["writes"]["inbox"], 0, "{report}");
     assert_eq!(report["writes"]["crm_pending"], 1, "{report}");
     assert_eq!(
-        world.fake.prospect(&p.external_id).unwrap().notes.as_deref(),
+        world
+            .fake
+            .prospect(&p.external_id)
+            .unwrap()
+            .notes
+            .as_deref(),
         Some("Changed in Inbox")
     );
 
@@ -327,6 +369,102 @@ async fn import_file_round_trip_leaves_nothing_pending() {
     let report = json(&world.crmsync(&["sync", "--json"]).await);
     assert_eq!(report["writes"]["inbox"], 0, "{report}");
     assert_eq!(report["writes"]["crm"], 0, "{report}");
-    let pending = json(&world.crmsync(&["conflicts", "list", "--json", "--kind", "pending-import"]).await);
+    let pending = json(
+        &world
+            .crmsync(&["conflicts", "list", "--json", "--kind", "pending-import"])
+            .await,
+    );
     assert_eq!(pending.as_array().unwrap().len(), 0, "{pending}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unlinked_prospects_get_records_with_create_records_all() {
+    let world = World::start(30, "").await;
+    let text = std::fs::read_to_string(world.config())
+        .unwrap()
+        .replace("kind = \"csv\"", "kind = \"csv\"\ncreate_records = \"all\"");
+    std::fs::write(world.config(), text).unwrap();
+    write_export(&world, &agreeing_rows(&world, 25));
+    let report = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(report["writes"]["crm"], 5, "{report}");
+    let rows = read_export(&world);
+    assert_eq!(rows.len(), 30);
+    let prospects = world.fake.prospects();
+    for p in &prospects[25..] {
+        let row = rows
+            .iter()
+            .find(|r| r[col("X User ID")] == p.platform_id)
+            .unwrap_or_else(|| panic!("no record for {}", p.username));
+        assert_eq!(row[col("Notes")], p.notes.clone().unwrap_or_default());
+    }
+    let again = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(again["writes"]["crm"], 0, "{again}");
+    assert_eq!(again["linked"], 30, "{again}");
+    assert_eq!(again["unlinked"]["prospects"], 0, "{again}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_records_for_one_prospect_are_an_identity_conflict_and_neither_is_touched() {
+    let world = World::start(20, "").await;
+    let mut rows = agreeing_rows(&world, 10);
+    let mut twin = rows[2].clone();
+    twin[col("Record ID")] = "r-twin".into();
+    twin[col("Notes")] = "A second record for the same person".into();
+    rows.push(twin);
+    rows[2][col("Notes")] = String::new();
+    write_export(&world, &rows);
+    let report = json(&world.crmsync(&["sync", "--json", "--force"]).await);
+    assert_eq!(report["linked"], 9, "{report}");
+    let identity: Vec<_> = report["conflict_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == "identity")
+        .collect();
+    assert_eq!(identity.len(), 1, "{report}");
+    assert!(identity[0]["crm_id"].as_str().unwrap().contains("r-twin"));
+    // Neither record was filled from Inbox.
+    let now = read_export(&world);
+    assert_eq!(now[2][col("Notes")], "");
+    assert_eq!(now[10][col("Notes")], "A second record for the same person");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_token_is_in_no_output_and_no_state_file() {
+    let world = baseline(20, 15, "").await;
+    let (_, p) = single_thread_prospect(&world, 15);
+    world.fake.edit_context(
+        &p.external_id,
+        ContextEdit {
+            notes: Some(Some("x".into())),
+            ..ContextEdit::default()
+        },
+    );
+    let mut outputs = vec![
+        world.crmsync(&["sync", "--json", "-vv"]).await,
+        world.crmsync(&["plan", "-vv", "--log-format", "json"]).await,
+        world.crmsync(&["status", "--json"]).await,
+        world.crmsync(&["conflicts", "list", "--json"]).await,
+    ];
+    world.fake.fail_next(1, 401);
+    outputs.push(world.crmsync(&["sync", "-vv"]).await);
+    for out in &outputs {
+        assert!(!stdout(out).contains(crate::support::TOKEN));
+        assert!(!stderr(out).contains(crate::support::TOKEN));
+    }
+    for entry in std::fs::read_dir(world.path().join("state")).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(
+            !bytes
+                .windows(crate::support::TOKEN.len())
+                .any(|w| w == crate::support::TOKEN.as_bytes()),
+            "token found in a state file"
+        );
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(world.path().join("state")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "state/ is owner-only");
+    }
 }
