@@ -228,11 +228,16 @@ fn link(i: usize, rng: &mut Rng) -> LinkInput {
     }
 }
 
-/// Peak resident set size of this process, from /proc (Linux only).
-fn peak_rss() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
-    Some(line.trim_start_matches("VmHWM:").trim().to_owned())
+/// A memory figure of this process from /proc/self/status (Linux only): `VmHWM` is the peak
+/// resident set size, `VmRSS` the current one.
+fn memory(key: &str) -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|line| line.starts_with(key))?;
+            Some(line[key.len()..].trim_start_matches(':').trim().to_owned())
+        })
+        .unwrap_or_else(|| "n/a".to_owned())
 }
 
 fn main() {
@@ -241,6 +246,7 @@ fn main() {
     // Shuffled keys: `plan` sorts.
     let inputs: Vec<LinkInput> = (0..LINKS).rev().map(|i| link(i, &mut rng)).collect();
     let built = started.elapsed();
+    let rss_inputs = memory("VmRSS");
 
     let (policy, vocab) = (policy(), vocab());
     // One warm-up run, then the median of five.
@@ -268,7 +274,7 @@ fn main() {
     let writing = planned.links.iter().filter(|l| !l.is_noop()).count();
 
     println!("reconcile::plan over {LINKS} links");
-    println!("  build inputs:  {built:?}");
+    println!("  build inputs:  {built:?} (RSS with the inputs: {rss_inputs})");
     println!(
         "  plan:          median {:?} (min {:?}, max {:?}) over 5 runs, {:.0} links/s",
         times[2],
@@ -282,7 +288,5 @@ fn main() {
          {thread_changes} thread field changes; {conflicts} conflicts",
         planned.links.len()
     );
-    if let Some(peak) = peak_rss() {
-        println!("  peak RSS (VmHWM): {peak}");
-    }
+    println!("  peak RSS (VmHWM): {}", memory("VmHWM"));
 }

@@ -26,7 +26,8 @@ pub struct CrmRecord {
     pub fields: Fields,
     /// Per-record modified time, if the CRM gives one.
     pub updated_at: Option<DateTime<Utc>>,
-    /// Where it came from, for messages: e.g. the 1-based data row of a CSV file.
+    /// Where it came from, for messages: for a CSV file, the 1-based line where the record
+    /// starts (the header is line 1).
     pub row: u64,
 }
 

@@ -26,6 +26,8 @@ mod schema_check;
 #[cfg(test)]
 mod schema_tests;
 #[cfg(test)]
+mod test_api;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -88,7 +90,7 @@ pub struct Faults {
 }
 
 /// Request counters since start or the last [`FakeInbox::reset_stats`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Every request received.
     pub requests: u64,
@@ -666,6 +668,14 @@ impl FakeInbox {
     /// Every successful API write (PATCH, and POST /tags), in order.
     pub fn write_log(&self) -> Vec<WriteRecord> {
         self.lock().model.writes.clone()
+    }
+}
+
+impl std::fmt::Debug for FakeInbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeInbox")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 

@@ -41,7 +41,7 @@ impl Default for RateLimit {
 /// Why a rate-limit string could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "invalid rate limit {input:?}: expected \"off\" or a comma-separated list like \"300/min,10000/h,100/10s\""
+    "invalid rate limit {input:?}: expected \"off\", \"documented\" or a comma-separated list like \"300/min,10000/h,100/10s\""
 )]
 pub struct ParseRateLimitError {
     /// The text that failed to parse.
@@ -51,7 +51,7 @@ pub struct ParseRateLimitError {
 impl FromStr for RateLimit {
     type Err = ParseRateLimitError;
 
-    /// Parses `off`, or a comma-separated list of `LIMIT/WINDOW` where WINDOW is an optional
+    /// Parses `off`, `documented`, or a comma-separated list of `LIMIT/WINDOW` where WINDOW is an optional
     /// count followed by a unit: `ms`, `s`/`sec`, `min`/`m`, `h`/`hour`, `d`/`day`
     /// (e.g. `300/min`, `100/10s`, `10000/h`, `100000/day`).
     fn from_str(text: &str) -> Result<Self, Self::Err> {
@@ -61,6 +61,9 @@ impl FromStr for RateLimit {
         let trimmed = text.trim();
         if trimmed.eq_ignore_ascii_case("off") || trimmed.eq_ignore_ascii_case("none") {
             return Ok(RateLimit::Off);
+        }
+        if trimmed.eq_ignore_ascii_case("documented") {
+            return Ok(RateLimit::documented());
         }
         let mut windows = Vec::new();
         for part in trimmed.split(',') {
@@ -178,15 +181,16 @@ impl Limiter {
         self.prune(now, &windows);
         let mut worst: Option<(u64, LimitHeaders)> = None;
         for &(limit, window) in &windows {
-            let in_window = self.in_window(now, window);
-            if in_window.len() >= limit as usize {
+            let start = self.window_start(now, window);
+            let used = self.hits.len() - start;
+            if used >= limit as usize {
                 // The request fits once enough of the oldest in-window hits have expired.
-                let must_expire = in_window.len() + 1 - limit as usize;
-                let frees_at = in_window[must_expire - 1] + window;
+                let must_expire = used + 1 - limit as usize;
+                let frees_at = self.hits[start + must_expire - 1] + window;
                 let wait = frees_at.saturating_duration_since(now);
                 let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
                 let secs = secs.max(1);
-                let headers = headers_for(now, limit, in_window.len(), in_window.first(), window);
+                let headers = headers_for(now, limit, used, self.hits.get(start), window);
                 if worst.is_none_or(|(prev, _)| secs > prev) {
                     worst = Some((secs, headers));
                 }
@@ -209,8 +213,9 @@ impl Limiter {
         };
         let mut best: Option<LimitHeaders> = None;
         for &(limit, window) in windows {
-            let in_window = self.in_window(now, window);
-            let headers = headers_for(now, limit, in_window.len(), in_window.first(), window);
+            let start = self.window_start(now, window);
+            let used = self.hits.len() - start;
+            let headers = headers_for(now, limit, used, self.hits.get(start), window);
             if best.is_none_or(|b| headers.remaining < b.remaining) {
                 best = Some(headers);
             }
@@ -218,10 +223,9 @@ impl Limiter {
         best.unwrap_or_else(unlimited_headers)
     }
 
-    /// The hits that fall inside `(now - window, now]`, oldest first.
-    fn in_window(&self, now: Instant, window: Duration) -> Vec<Instant> {
-        let start = self.hits.partition_point(|&hit| hit + window <= now);
-        self.hits.range(start..).copied().collect()
+    /// Index of the oldest hit inside `(now - window, now]`.
+    fn window_start(&self, now: Instant, window: Duration) -> usize {
+        self.hits.partition_point(|&hit| hit + window <= now)
     }
 
     /// Drops hits older than the longest window.

@@ -269,7 +269,9 @@ pub(crate) fn thread_query(pairs: &[(String, String)]) -> Result<ThreadQuery, Ap
         (Some(id), Some(ts)) => {
             let id = checked_id("cursorId", &id)?;
             let ms = parse_timestamp(&ts).ok_or_else(|| {
-                ApiError::bad_request(format!("Cursor timestamp {ts:?} is not an RFC 3339 date-time"))
+                ApiError::bad_request(format!(
+                    "Cursor timestamp {ts:?} is not an RFC 3339 date-time"
+                ))
             })?;
             Some((ms, id))
         }

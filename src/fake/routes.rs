@@ -142,7 +142,10 @@ fn documented_elsewhere(method: &str, route: &str) -> bool {
             | ("DELETE", "/threads/{threadId}")
             | ("POST", "/threads/{threadId}/typing")
             | ("PATCH", "/threads/{threadId}/settings")
-            | ("GET" | "POST" | "PATCH" | "DELETE", "/threads/{threadId}/messages/...")
+            | (
+                "GET" | "POST" | "PATCH" | "DELETE",
+                "/threads/{threadId}/messages/..."
+            )
             | ("PATCH" | "DELETE", "/tags/{tagId}" | "/statuses/{statusId}")
             | ("POST", "/statuses")
             | ("GET", "/tags/colors" | "/statuses/colors" | "/colors")
@@ -163,14 +166,14 @@ struct Outcome {
 async fn serve(AxumState(shared): AxumState<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await;
-    let outcome = process(
-        &shared,
-        parts.method.as_str(),
-        parts.uri.path(),
-        parts.uri.query(),
-        &parts.headers,
-        bytes.as_deref().ok(),
-    );
+    let incoming = Incoming {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers: &parts.headers,
+        body: bytes.as_deref().ok(),
+    };
+    let outcome = process(&shared, &incoming);
     if !outcome.latency.is_zero() {
         tokio::time::sleep(outcome.latency).await;
     }
@@ -188,16 +191,19 @@ fn error_outcome(err: &ApiError, limits: LimitHeaders) -> Outcome {
     }
 }
 
+/// The parts of a request the pipeline looks at.
+struct Incoming<'r> {
+    method: &'r str,
+    path: &'r str,
+    query: Option<&'r str>,
+    headers: &'r HeaderMap,
+    /// `None` when the body could not be read (too large).
+    body: Option<&'r [u8]>,
+}
+
 /// The synchronous pipeline, under the state lock.
-fn process(
-    shared: &Shared,
-    method: &str,
-    path: &str,
-    query: Option<&str>,
-    headers: &HeaderMap,
-    body: Option<&[u8]>,
-) -> Outcome {
-    let routed = template(path);
+fn process(shared: &Shared, req: &Incoming<'_>) -> Outcome {
+    let routed = template(req.path);
     let route = routed.as_ref().map_or("(unmatched)", |(route, _)| *route);
     let mut guard = shared.lock();
     let state = &mut *guard;
@@ -206,12 +212,11 @@ fn process(
     stats.requests += 1;
     *stats
         .by_route
-        .entry((method.to_owned(), route.to_owned()))
+        .entry((req.method.to_owned(), route.to_owned()))
         .or_default() += 1;
-    run_hook(state, method, path, route, query);
-    let now = tokio::time::Instant::now();
+    run_hook(state, req, route);
     let latency = state.control.faults.latency;
-    let mut outcome = decide(state, shared, method, routed, query, headers, body, now);
+    let mut outcome = decide(state, shared, req, routed);
     outcome.latency = latency;
     let stats = &mut state.control.stats;
     match outcome.status {
@@ -223,16 +228,16 @@ fn process(
     outcome
 }
 
-fn run_hook(state: &mut State, method: &str, path: &str, route: &'static str, query: Option<&str>) {
+fn run_hook(state: &mut State, req: &Incoming<'_>, route: &'static str) {
     let Some(mut hook) = state.control.hook.take() else {
         return;
     };
     let info = RequestInfo {
         number: state.control.request_counter,
-        method: method.to_owned(),
-        path: path.to_owned(),
+        method: req.method.to_owned(),
+        path: req.path.to_owned(),
         route,
-        query: query.map(str::to_owned),
+        query: req.query.map(str::to_owned),
     };
     hook(&mut Script { state }, &info);
     // Keep a hook the callback installed for itself; otherwise put this one back.
@@ -254,19 +259,16 @@ fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
     scheme.eq_ignore_ascii_case("bearer") && token == shared.token
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Auth, scripted failures, limits and random faults, then the endpoint itself.
 fn decide(
     state: &mut State,
     shared: &Shared,
-    method: &str,
+    req: &Incoming<'_>,
     routed: Option<(&'static str, Vec<String>)>,
-    query: Option<&str>,
-    headers: &HeaderMap,
-    body: Option<&[u8]>,
-    now: tokio::time::Instant,
 ) -> Outcome {
+    let now = tokio::time::Instant::now();
     let control = &mut state.control;
-    if !authorized(shared, headers) {
+    if !authorized(shared, req.headers) {
         let err = ApiError::new(
             401,
             "UNAUTHORIZED",
@@ -301,14 +303,17 @@ fn decide(
     let random_malformed =
         faults.malformed_rate > 0.0 && control.fault_rng.random::<f64>() < faults.malformed_rate;
 
-    let result = match (routed, body) {
+    let result = match (routed, req.body) {
         (None, _) => Err(ApiError::new(404, "NOT_FOUND", "Route not found")),
-        (Some(_), None) => Err(ApiError::bad_request("Request body too large or unreadable")),
-        (Some((route, params)), Some(body)) => endpoint(method, route, params).and_then(|ep| {
-            let content_type = headers
+        (Some(_), None) => Err(ApiError::bad_request(
+            "Request body too large or unreadable",
+        )),
+        (Some((route, params)), Some(body)) => endpoint(req.method, route, params).and_then(|ep| {
+            let content_type = req
+                .headers
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok());
-            handle(state, ep, query, body, content_type)
+            handle(state, ep, req.query, body, content_type)
         }),
     };
     let mut outcome = match result {
@@ -340,9 +345,23 @@ fn rate_limited(retry_after_secs: u64) -> ApiError {
 fn scripted_failure(status: u16, limits: LimitHeaders) -> Outcome {
     let err = match status {
         429 => rate_limited(1),
+        401 => ApiError::new(
+            401,
+            "UNAUTHORIZED",
+            "Invalid or missing authentication token",
+        ),
+        403 => ApiError::new(
+            403,
+            "FORBIDDEN",
+            "Insufficient permissions to access this resource",
+        ),
         500 => ApiError::new(500, "INTERNAL_SERVER_ERROR", "Internal server error"),
         502 => ApiError::new(502, "BAD_GATEWAY", "Bad gateway"),
-        503 => ApiError::new(503, "SERVICE_UNAVAILABLE", "Service temporarily unavailable"),
+        503 => ApiError::new(
+            503,
+            "SERVICE_UNAVAILABLE",
+            "Service temporarily unavailable",
+        ),
         other => ApiError::new(other, "INJECTED_FAILURE", "Failure injected by the fake"),
     };
     let mut outcome = error_outcome(&err, limits);
@@ -398,9 +417,11 @@ fn reject(reject: Reject) -> ApiError {
             "Tag '{id}' cannot be in both addTags and removeTags"
         )),
         Reject::NegativeValuation => ApiError::unprocessable("valuation must not be negative"),
-        Reject::DuplicateName(name) => {
-            ApiError::new(409, "CONFLICT", format!("A tag named '{name}' already exists"))
-        }
+        Reject::DuplicateName(name) => ApiError::new(
+            409,
+            "CONFLICT",
+            format!("A tag named '{name}' already exists"),
+        ),
     }
 }
 
@@ -426,9 +447,13 @@ fn handle(
     }
     match endpoint {
         Endpoint::Team => to_body(&wire::team(model)),
-        Endpoint::AccountLinks => {
-            to_body(&model.account_links.iter().map(wire::account_link).collect::<Vec<_>>())
-        }
+        Endpoint::AccountLinks => to_body(
+            &model
+                .account_links
+                .iter()
+                .map(wire::account_link)
+                .collect::<Vec<_>>(),
+        ),
         Endpoint::Members => to_body(&model.members.iter().map(wire::member).collect::<Vec<_>>()),
         Endpoint::Member(id) => match model.member_by_id(&id) {
             Some(member) => to_body(&wire::member(member)),
@@ -451,9 +476,7 @@ fn handle(
             });
             to_body(&tag)
         }
-        Endpoint::Statuses => {
-            to_body(&model.statuses.iter().map(wire::status).collect::<Vec<_>>())
-        }
+        Endpoint::Statuses => to_body(&model.statuses.iter().map(wire::status).collect::<Vec<_>>()),
         Endpoint::Status(id) => match model.status_by_id(&id) {
             Some(status) => to_body(&wire::status(status)),
             None => Err(not_found("STATUS_NOT_FOUND", "Status", &id)),

@@ -234,7 +234,9 @@ impl<'a> Validator<'a> {
                 }
             }
             if !passed {
-                errors.push(format!("{path}: matches no anyOf branch: {branch_errors:?}"));
+                errors.push(format!(
+                    "{path}: matches no anyOf branch: {branch_errors:?}"
+                ));
             }
         }
         if let Some(not) = map.get("not") {
@@ -307,7 +309,12 @@ impl<'a> Validator<'a> {
         }
         if let Some(names) = map.get("propertyNames") {
             for key in object.keys() {
-                self.value(names, &Value::String(key.clone()), &format!("{path}/{key}"), errors);
+                self.value(
+                    names,
+                    &Value::String(key.clone()),
+                    &format!("{path}/{key}"),
+                    errors,
+                );
             }
         }
         evaluated

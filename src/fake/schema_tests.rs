@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::schema_check::Validator;
-use super::tests::Api;
+use super::test_api::Api;
 use super::*;
 
 const SPEC: &str = include_str!("../../tests/data/inboxapp-v1-openapi.json");
@@ -78,13 +78,25 @@ fn validator_rejects_what_it_should() {
     assert!(validator.validate(tag_schema, &tag).is_empty());
     let cases = [
         (json!({"id": "abc123", "name": "VIP"}), "missing required"),
-        (json!({"id": "ABC", "name": "VIP", "color": "red"}), "does not match"),
-        (json!({"id": "abc", "name": 5, "color": "red"}), "expected type"),
-        (json!({"id": "abc", "name": "x", "color": "red", "extra": 1}), "undocumented key"),
+        (
+            json!({"id": "ABC", "name": "VIP", "color": "red"}),
+            "does not match",
+        ),
+        (
+            json!({"id": "abc", "name": 5, "color": "red"}),
+            "expected type",
+        ),
+        (
+            json!({"id": "abc", "name": "x", "color": "red", "extra": 1}),
+            "undocumented key",
+        ),
     ];
     for (instance, expected) in cases {
         let errors = validator.validate(tag_schema, &instance);
-        assert!(errors.iter().any(|e| e.contains(expected)), "{instance}: {errors:?}");
+        assert!(
+            errors.iter().any(|e| e.contains(expected)),
+            "{instance}: {errors:?}"
+        );
     }
     let team_schema = response_schema(&spec, "get", "/team");
     let mut team = json!({"id": "abc", "name": "n", "slug": "s", "image": null,
@@ -92,10 +104,16 @@ fn validator_rejects_what_it_should() {
         "allowSupportAccess": false});
     assert!(validator.validate(team_schema, &team).is_empty());
     team["createdAt"] = json!("2025-01-01T00:00:00Z");
-    assert!(!validator.validate(team_schema, &team).is_empty(), "millis are promised");
+    assert!(
+        !validator.validate(team_schema, &team).is_empty(),
+        "millis are promised"
+    );
     team["createdAt"] = json!("2025-01-01T00:00:00.000Z");
     team["image"] = json!(3);
-    assert!(!validator.validate(team_schema, &team).is_empty(), "anyOf string|null");
+    assert!(
+        !validator.validate(team_schema, &team).is_empty(),
+        "anyOf string|null"
+    );
 }
 
 #[tokio::test]
@@ -103,7 +121,12 @@ async fn reference_data_responses_match_the_spec() {
     let (fake, api) = start().await;
     let spec = spec();
     check(&spec, "get", "/team", &api.ok("/team").await);
-    check(&spec, "get", "/account-links", &api.ok("/account-links").await);
+    check(
+        &spec,
+        "get",
+        "/account-links",
+        &api.ok("/account-links").await,
+    );
     check(&spec, "get", "/members", &api.ok("/members").await);
     check(&spec, "get", "/tags", &api.ok("/tags").await);
     check(&spec, "get", "/statuses", &api.ok("/statuses").await);
@@ -111,7 +134,12 @@ async fn reference_data_responses_match_the_spec() {
     let member = api.ok(&format!("/members/{member_id}")).await;
     check(&spec, "get", "/members/{memberId}", &member);
     let (tag_id, _) = fake.tags()[0].clone();
-    check(&spec, "get", "/tags/{tagId}", &api.ok(&format!("/tags/{tag_id}")).await);
+    check(
+        &spec,
+        "get",
+        "/tags/{tagId}",
+        &api.ok(&format!("/tags/{tag_id}")).await,
+    );
     let (status_id, _) = fake.statuses()[4].clone();
     let status = api.ok(&format!("/statuses/{status_id}")).await;
     check(&spec, "get", "/statuses/{statusId}", &status);
@@ -156,7 +184,9 @@ async fn prospect_responses_match_the_spec() {
     let (fake, api) = start().await;
     let spec = spec();
     let prospect = fake.prospects()[5].clone();
-    let got = api.ok(&format!("/prospects/{}", prospect.external_id)).await;
+    let got = api
+        .ok(&format!("/prospects/{}", prospect.external_id))
+        .await;
     check(&spec, "get", "/prospects/{prospectId}", &got);
     let lookup = format!("/prospects/lookup?platformId={}", prospect.platform_id);
     check(&spec, "get", "/prospects/lookup", &api.ok(&lookup).await);

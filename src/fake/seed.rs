@@ -49,8 +49,22 @@ const FIRST_NAMES: &[&str] = &[
 ];
 
 const LAST_NAMES: &[&str] = &[
-    "Rivera", "Schmidt", "Nakamura", "Okoye", "Dubois", "Kowalski", "Haddad", "Silva", "Murphy",
-    "Tanaka", "Novak", "Johansson", "Adeyemi", "García", "O'Brien", "Ng",
+    "Rivera",
+    "Schmidt",
+    "Nakamura",
+    "Okoye",
+    "Dubois",
+    "Kowalski",
+    "Haddad",
+    "Silva",
+    "Murphy",
+    "Tanaka",
+    "Novak",
+    "Johansson",
+    "Adeyemi",
+    "García",
+    "O'Brien",
+    "Ng",
 ];
 
 const NOTES: &[&str] = &[
@@ -91,7 +105,10 @@ fn letters(mut n: usize) -> String {
 
 /// `"{smaller}:{larger}"` of two numeric X user ids.
 fn conversation_id(a: &str, b: &str) -> String {
-    let (x, y) = (a.parse::<u128>().unwrap_or(0), b.parse::<u128>().unwrap_or(0));
+    let (x, y) = (
+        a.parse::<u128>().unwrap_or(0),
+        b.parse::<u128>().unwrap_or(0),
+    );
     if x <= y {
         format!("{a}:{b}")
     } else {
@@ -196,9 +213,11 @@ fn seed_prospect(rng: &mut StdRng, model: &Model, idx: usize, anchor_ms: i64) ->
             tag_ids.push(tag.id.clone());
         }
     }
-    let status_id = rng
-        .random_bool(0.7)
-        .then(|| model.statuses[rng.random_range(0..model.statuses.len())].id.clone());
+    let status_id = rng.random_bool(0.7).then(|| {
+        model.statuses[rng.random_range(0..model.statuses.len())]
+            .id
+            .clone()
+    });
     let valuation = match rng.random_range(0..10) {
         0..=3 => None,
         4 | 5 => Number::from_f64(rng.random_range(10_000..5_000_000u64) as f64 / 100.0),
@@ -246,16 +265,20 @@ fn seed_threads(
     // Multi-thread prospects mostly agree (the fan-out keeps them aligned); some disagree.
     let disagree = n_threads > 1 && rng.random_bool(0.25);
     let (shared_done, shared_request) = pick_category(rng);
-    let shared_assignee = rng
-        .random_bool(0.55)
-        .then(|| model.members[rng.random_range(0..model.members.len())].id.clone());
+    let shared_assignee = rng.random_bool(0.55).then(|| {
+        model.members[rng.random_range(0..model.members.len())]
+            .id
+            .clone()
+    });
     for k in 0..n_threads {
         let link = (start + k) % accounts;
         let (done, is_request, assignee_id) = if disagree {
             let (done, is_request) = pick_category(rng);
-            let assignee = rng
-                .random_bool(0.5)
-                .then(|| model.members[rng.random_range(0..model.members.len())].id.clone());
+            let assignee = rng.random_bool(0.5).then(|| {
+                model.members[rng.random_range(0..model.members.len())]
+                    .id
+                    .clone()
+            });
             (done, is_request, assignee)
         } else {
             (shared_done, shared_request, shared_assignee.clone())

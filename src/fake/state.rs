@@ -247,14 +247,10 @@ pub(crate) struct Model {
 /// A 24-char cuid2-like id: a letter, then 23 of `[0-9a-z]`.
 pub(crate) fn gen_id(rng: &mut StdRng) -> String {
     const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    // One 128-bit draw covers 26 * 36^23 (< 2^124) combinations; the bias is negligible.
-    let mut bits: u128 = rng.random();
     let mut id = String::with_capacity(24);
-    id.push(char::from(b'a' + (bits % 26) as u8));
-    bits /= 26;
+    id.push(char::from(b'a' + rng.random_range(0..26u8)));
     for _ in 0..23 {
-        id.push(char::from(ALPHABET[(bits % 36) as usize]));
-        bits /= 36;
+        id.push(char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]));
     }
     id
 }
@@ -277,7 +273,7 @@ impl Model {
             events: VecDeque::new(),
             last_seq: 0,
             writes: Vec::new(),
-            id_rng: StdRng::seed_from_u64(seed ^ 0x1d5_0f_1d5),
+            id_rng: StdRng::seed_from_u64(seed ^ 0x1d50_f1d5),
             messages_created: 0,
         }
     }
@@ -341,9 +337,15 @@ impl Model {
             return false;
         }
         let prospect = &self.prospects[thread.prospect];
-        query.tags.matches(prospect.tag_ids.iter().map(String::as_str))
-            && query.statuses.matches(prospect.status_id.as_deref().into_iter())
-            && query.assignees.matches(thread.assignee_id.as_deref().into_iter())
+        query
+            .tags
+            .matches(prospect.tag_ids.iter().map(String::as_str))
+            && query
+                .statuses
+                .matches(prospect.status_id.as_deref().into_iter())
+            && query
+                .assignees
+                .matches(thread.assignee_id.as_deref().into_iter())
             && query.campaigns.matches(std::iter::empty())
     }
 
@@ -452,7 +454,11 @@ impl Model {
         patch: &ContextPatch,
         now_ms: i64,
     ) -> Result<(), Reject> {
-        if let Some(id) = patch.add_tags.iter().find(|id| patch.remove_tags.contains(id)) {
+        if let Some(id) = patch
+            .add_tags
+            .iter()
+            .find(|id| patch.remove_tags.contains(id))
+        {
             return Err(Reject::TagInAddAndRemove(id.clone()));
         }
         if let Some(id) = patch
@@ -483,7 +489,9 @@ impl Model {
                 prospect.tag_ids.push(id.clone());
             }
         }
-        prospect.tag_ids.retain(|id| !patch.remove_tags.contains(id));
+        prospect
+            .tag_ids
+            .retain(|id| !patch.remove_tags.contains(id));
         if prospect.tag_ids != old_tags {
             kinds.push("prospect.tagsChanged");
         }
@@ -514,7 +522,10 @@ impl Model {
         for &t in &thread_ids {
             thread_events.extend(self.apply_thread_patch(t, &thread_patch));
         }
-        if thread_events.iter().any(|(_, kind)| kind.contains("assigned")) {
+        if thread_events
+            .iter()
+            .any(|(_, kind)| kind.contains("assigned"))
+        {
             kinds.push("prospect.assigneeChanged");
         }
         for kind in kinds {

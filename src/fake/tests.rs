@@ -11,128 +11,8 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use super::test_api::Api;
 use super::*;
-
-/// A tiny HTTP helper bound to one fake.
-pub(super) struct Api {
-    client: reqwest::Client,
-    base: String,
-    token: Option<String>,
-}
-
-/// A response, read fully.
-pub(super) struct Reply {
-    pub status: u16,
-    pub headers: reqwest::header::HeaderMap,
-    pub text: String,
-}
-
-impl Reply {
-    /// The body as JSON (panics with the body text when it is not JSON).
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.text)
-            .unwrap_or_else(|err| panic!("invalid JSON ({err}): {}", self.text))
-    }
-
-    /// A response header as text.
-    pub fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_owned())
-    }
-
-    /// Asserts the documented error shape and returns its `code`.
-    pub fn error_code(&self, status: u16) -> String {
-        assert_eq!(self.status, status, "body: {}", self.text);
-        let body = self.json();
-        assert_eq!(body["error"]["status"], json!(status), "body: {body}");
-        assert!(body["error"]["message"].is_string(), "body: {body}");
-        body["error"]["code"].as_str().unwrap().to_owned()
-    }
-}
-
-impl Api {
-    pub fn new(fake: &FakeInbox) -> Api {
-        // reqwest is built with `rustls-no-provider`; plain http still builds a TLS config.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        Api {
-            client: reqwest::Client::new(),
-            base: fake.base_url(),
-            token: Some("fake-token".to_owned()),
-        }
-    }
-
-    pub fn with_token(mut self, token: Option<&str>) -> Api {
-        self.token = token.map(str::to_owned);
-        self
-    }
-
-    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        let mut req = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(token) = &self.token {
-            req = req.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let resp = req.send().await.expect("request failed");
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.unwrap();
-        Reply {
-            status,
-            headers,
-            text,
-        }
-    }
-
-    pub async fn get(&self, path: &str) -> Reply {
-        self.send(Method::GET, path, None).await
-    }
-
-    pub async fn ok(&self, path: &str) -> Value {
-        let reply = self.get(path).await;
-        assert_eq!(reply.status, 200, "GET {path}: {}", reply.text);
-        reply.json()
-    }
-
-    pub async fn patch(&self, path: &str, body: Value) -> Reply {
-        self.send(Method::PATCH, path, Some(body)).await
-    }
-
-    /// Walks `GET /threads` to the end; returns every thread in order.
-    pub async fn walk(&self, view: &str, asc: bool, limit: usize, deprecated: bool) -> Vec<Value> {
-        let mut out = Vec::new();
-        let mut cursor: Option<(String, String)> = None;
-        loop {
-            let mut path = format!("/threads?inbox={view}&limit={limit}");
-            if asc {
-                path.push_str("&filters[sortOrder]=asc");
-            }
-            if let Some((id, ts)) = &cursor {
-                if deprecated {
-                    path.push_str(&format!("&cursor%5Bid%5D={id}&cursor%5Btimestamp%5D={ts}"));
-                } else {
-                    path.push_str(&format!("&cursorId={id}&cursorTimestamp={ts}"));
-                }
-            }
-            let page = self.ok(&path).await;
-            let threads = page["threads"].as_array().unwrap();
-            assert!(threads.len() <= limit);
-            out.extend(threads.iter().cloned());
-            match &page["nextCursor"] {
-                Value::Null => return out,
-                next => {
-                    assert_eq!(next["id"], threads.last().unwrap()["id"]);
-                    cursor = Some((
-                        next["id"].as_str().unwrap().to_owned(),
-                        next["timestamp"].as_str().unwrap().to_owned(),
-                    ));
-                }
-            }
-        }
-    }
-}
 
 fn config(prospects: usize) -> FakeConfig {
     FakeConfig {
@@ -181,7 +61,10 @@ async fn pagination_walks_every_view_and_returns_each_thread_exactly_once() {
     for view in ["default", "requests", "archived"] {
         let threads = api.walk(view, false, 17, false).await;
         let keys: Vec<_> = threads.iter().map(sort_key).collect();
-        assert!(keys.windows(2).all(|w| w[0] > w[1]), "{view} not strictly desc");
+        assert!(
+            keys.windows(2).all(|w| w[0] > w[1]),
+            "{view} not strictly desc"
+        );
         for id in ids(&threads) {
             assert!(union.insert(id), "thread in two views or twice in {view}");
         }
@@ -209,7 +92,11 @@ async fn ascending_walk_is_the_reverse_of_descending_and_the_deprecated_cursor_m
     let deprecated = ids(&api.walk("default", false, 7, true).await);
     assert_eq!(desc, deprecated);
     let first = api.ok("/threads").await;
-    assert_eq!(first["threads"].as_array().unwrap().len(), 20, "default limit");
+    assert_eq!(
+        first["threads"].as_array().unwrap().len(),
+        20,
+        "default limit"
+    );
 }
 
 #[tokio::test]
@@ -217,13 +104,13 @@ async fn thread_query_validation_is_strict() {
     let (_fake, api) = start(10).await;
     let ts = "2025-01-15T10:30:00.000Z";
     for bad in [
-        format!("/threads?cursorId=abc"),
+        "/threads?cursorId=abc".to_owned(),
         format!("/threads?cursorTimestamp={ts}"),
-        format!("/threads?cursor[id]=abc"),
+        "/threads?cursor[id]=abc".to_owned(),
         format!("/threads?cursorId=abc&cursor[timestamp]={ts}"),
         format!("/threads?cursorId=abc&cursorTimestamp={ts}&cursor[id]=abc&cursor[timestamp]={ts}"),
         format!("/threads?cursorId=ABC&cursorTimestamp={ts}"),
-        format!("/threads?cursorId=abc&cursorTimestamp=yesterday"),
+        "/threads?cursorId=abc&cursorTimestamp=yesterday".to_owned(),
         "/threads?limit=101".to_owned(),
         "/threads?limit=0".to_owned(),
         "/threads?limit=ten".to_owned(),
@@ -255,28 +142,34 @@ async fn thread_filters_select_by_tag_status_assignee_and_account() {
         .await;
     assert!(!tagged.is_empty());
     for thread in &tagged {
-        assert!(thread["prospect"]["context"]["tags"].as_array().unwrap().contains(&json!(tag_id)));
+        assert!(
+            thread["prospect"]["context"]["tags"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(tag_id))
+        );
     }
     let untagged = api.walk_filtered("filters[tags][noTags]=true").await;
-    assert!(untagged.iter().all(|t| t["prospect"]["context"]["tags"] == json!([])));
+    assert!(
+        untagged
+            .iter()
+            .all(|t| t["prospect"]["context"]["tags"] == json!([]))
+    );
     let (link_id, _) = fake.account_links()[1].clone();
-    let by_link = api.walk_filtered(&format!("accountLinkIds[]={link_id}")).await;
+    let by_link = api
+        .walk_filtered(&format!("accountLinkIds[]={link_id}"))
+        .await;
     assert!(!by_link.is_empty());
     assert!(by_link.iter().all(|t| t["accountLinkId"] == json!(link_id)));
-    let unassigned = api.walk_filtered("filters[assignees][noAssignee]=true").await;
+    let unassigned = api
+        .walk_filtered("filters[assignees][noAssignee]=true")
+        .await;
     assert!(unassigned.iter().all(|t| t["assigneeId"].is_null()));
     let campaigns = api
         .walk_filtered("filters[campaigns][selectedIds][]=abc")
         .await;
     assert!(campaigns.is_empty());
     assert!(!tag_name.is_empty());
-}
-
-impl Api {
-    async fn walk_filtered(&self, filter: &str) -> Vec<Value> {
-        let page = self.ok(&format!("/threads?limit=100&{filter}")).await;
-        page["threads"].as_array().unwrap().clone()
-    }
 }
 
 #[tokio::test]
@@ -346,19 +239,29 @@ async fn patch_context_applies_fields_and_fans_out_to_every_thread() {
     assert_eq!(fresh["context"]["statusId"], json!(statuses[2].0));
     assert_eq!(fresh["context"]["notes"], json!("line one\nline two"));
     for id in &add {
-        assert!(fresh["context"]["tags"].as_array().unwrap().contains(&json!(id)));
+        assert!(
+            fresh["context"]["tags"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(id))
+        );
     }
     assert_eq!(
         fresh["context"]["threads"].as_array().unwrap().len(),
         prospect.threads.len()
     );
-    let got = api.ok(&format!("/prospects/{}", prospect.external_id)).await;
+    let got = api
+        .ok(&format!("/prospects/{}", prospect.external_id))
+        .await;
     assert_eq!(got["context"], fresh["context"]);
     let view = fake.prospect(&prospect.external_id).unwrap();
     assert_eq!(view.status.as_deref(), Some(statuses[2].1.as_str()));
     for thread in &view.threads {
         assert!(thread.done);
-        assert_eq!(thread.assignee_email.as_deref(), Some(member_email.as_str()));
+        assert_eq!(
+            thread.assignee_email.as_deref(),
+            Some(member_email.as_str())
+        );
         let wire = api.ok(&format!("/threads/{}", thread.id)).await;
         assert_eq!(wire["done"], json!(true));
         assert_eq!(wire["assigneeId"], json!(member_id));
@@ -373,7 +276,10 @@ async fn patch_context_applies_fields_and_fans_out_to_every_thread() {
     assert_eq!(log[0].body, body);
     // null clears; absent keeps.
     let cleared = api
-        .patch(&path, json!({"notes": null, "valuation": null, "statusId": null}))
+        .patch(
+            &path,
+            json!({"notes": null, "valuation": null, "statusId": null}),
+        )
         .await
         .json();
     assert_eq!(cleared["context"]["notes"], Value::Null);
@@ -392,9 +298,13 @@ async fn events_have_increasing_seq_and_only_report_changes() {
     let prospect = multi_thread_prospect(&fake);
     let path = format!("/prospects/{}/context", prospect.external_id);
     let empty = api.ok("/events").await;
-    assert_eq!(empty, json!({"events": [], "hasMore": false, "lastSeq": null}));
+    assert_eq!(
+        empty,
+        json!({"events": [], "hasMore": false, "lastSeq": null})
+    );
     let (member_id, _) = fake.members()[0].clone();
-    let body = json!({"notes": "changed", "valuation": 777, "assigneeId": member_id, "done": false});
+    let body =
+        json!({"notes": "changed", "valuation": 777, "assigneeId": member_id, "done": false});
     api.patch(&path, body.clone()).await;
     let events = api.ok("/events").await;
     let list = events["events"].as_array().unwrap();
@@ -408,7 +318,10 @@ async fn events_have_increasing_seq_and_only_report_changes() {
         assert_eq!(event["version"], "1.0");
         assert_eq!(event["teamId"], api.ok("/team").await["id"]);
     }
-    let notes = list.iter().find(|e| e["type"] == "prospect.notesChanged").unwrap();
+    let notes = list
+        .iter()
+        .find(|e| e["type"] == "prospect.notesChanged")
+        .unwrap();
     assert_eq!(notes["data"]["prospect"]["context"]["notes"], "changed");
     // Re-applying the same values changes nothing and emits nothing.
     api.patch(&path, body).await;
@@ -441,21 +354,31 @@ async fn done_and_assignee_changes_emit_thread_and_prospect_events() {
     );
     let view = fake.prospect(&prospect.external_id).unwrap();
     assert!(view.tags.contains(&"VIP".to_owned()));
-    assert!(view.threads.iter().all(|t| t.done && t.assignee_email == Some(email.clone())));
+    assert!(
+        view.threads
+            .iter()
+            .all(|t| t.done && t.assignee_email == Some(email.clone()))
+    );
     let types: Vec<String> = fake
         .events()
         .iter()
         .map(|e| e["type"].as_str().unwrap().to_owned())
         .collect();
     let changed_done = prospect.threads.iter().filter(|t| !t.done).count();
-    assert_eq!(types.iter().filter(|t| *t == "thread.archived").count(), changed_done);
+    assert_eq!(
+        types.iter().filter(|t| *t == "thread.archived").count(),
+        changed_done
+    );
     let reassigned = prospect
         .threads
         .iter()
         .filter(|t| t.assignee_email.as_deref() != Some(email.as_str()))
         .count();
     assert_eq!(
-        types.iter().filter(|t| *t == "prospect.assigneeChanged").count(),
+        types
+            .iter()
+            .filter(|t| *t == "prospect.assigneeChanged")
+            .count(),
         usize::from(reassigned > 0)
     );
     let thread_id = view.threads[0].id.clone();
@@ -544,7 +467,12 @@ async fn patch_thread_is_strict_and_logged() {
         .patch(&path, json!({"assigneeId": "zzzzzzzzzzzzzzzzzzzzzzzz"}))
         .await;
     assert_eq!(unknown.error_code(422), "VALIDATION_ERROR");
-    assert_eq!(api.patch(&path, json!({"archived": true})).await.error_code(400), "BAD_REQUEST");
+    assert_eq!(
+        api.patch(&path, json!({"archived": true}))
+            .await
+            .error_code(400),
+        "BAD_REQUEST"
+    );
     let missing = api
         .patch("/threads/zzzzzzzzzzzzzzzzzzzzzzzz", json!({"done": true}))
         .await;
@@ -598,7 +526,11 @@ async fn rate_limit_answers_429_with_retry_after_and_recovers() {
     assert_eq!(limited.error_code(429), "RATE_LIMITED");
     let retry: u64 = limited.header("retry-after").unwrap().parse().unwrap();
     assert!(retry >= 1);
-    assert_eq!(api.get("/team").await.status, 429, "rejections do not count");
+    assert_eq!(
+        api.get("/team").await.status,
+        429,
+        "rejections do not count"
+    );
     tokio::time::sleep(Duration::from_millis(1_050).saturating_sub(started.elapsed())).await;
     assert_eq!(api.get("/team").await.status, 200);
     assert_eq!(fake.stats().rate_limited, 2);
@@ -613,7 +545,10 @@ async fn lookups_return_null_and_by_id_misses_are_404() {
     let (fake, api) = start(10).await;
     let prospect = fake.prospects()[3].clone();
     let found = api
-        .ok(&format!("/prospects/lookup?platformId={}", prospect.platform_id))
+        .ok(&format!(
+            "/prospects/lookup?platformId={}",
+            prospect.platform_id
+        ))
         .await;
     assert_eq!(found["externalId"], json!(prospect.external_id));
     let none = api.get("/prospects/lookup?platformId=42").await;
@@ -629,12 +564,20 @@ async fn lookups_return_null_and_by_id_misses_are_404() {
         let reply = api.get(&format!("/{path}/{missing}")).await;
         assert_eq!(reply.error_code(404), code);
         let message = reply.json()["error"]["message"].clone();
-        assert_eq!(message, json!(format!("{kind} with ID '{missing}' not found")));
+        assert_eq!(
+            message,
+            json!(format!("{kind} with ID '{missing}' not found"))
+        );
     }
-    assert_eq!(api.get("/threads/Not-An-Id").await.error_code(400), "BAD_REQUEST");
+    assert_eq!(
+        api.get("/threads/Not-An-Id").await.error_code(400),
+        "BAD_REQUEST"
+    );
     assert_eq!(api.get("/nothing/here").await.error_code(404), "NOT_FOUND");
     assert_eq!(
-        api.send(Method::POST, "/threads", Some(json!({}))).await.error_code(501),
+        api.send(Method::POST, "/threads", Some(json!({})))
+            .await
+            .error_code(501),
         "NOT_IMPLEMENTED"
     );
     assert_eq!(
@@ -647,15 +590,29 @@ async fn lookups_return_null_and_by_id_misses_are_404() {
 async fn create_tag_validates_names_and_rejects_duplicates() {
     let (fake, api) = start(5).await;
     let created = api
-        .send(Method::POST, "/tags", Some(json!({"name": "Warm", "color": "teal"})))
+        .send(
+            Method::POST,
+            "/tags",
+            Some(json!({"name": "Warm", "color": "teal"})),
+        )
         .await;
     assert_eq!(created.status, 200, "{}", created.text);
     let tag = created.json();
     assert_eq!(tag["name"], "Warm");
-    assert_eq!(api.ok(&format!("/tags/{}", tag["id"].as_str().unwrap())).await, tag);
-    let dup = api.send(Method::POST, "/tags", Some(json!({"name": "warm"}))).await;
+    assert_eq!(
+        api.ok(&format!("/tags/{}", tag["id"].as_str().unwrap()))
+            .await,
+        tag
+    );
+    let dup = api
+        .send(Method::POST, "/tags", Some(json!({"name": "warm"})))
+        .await;
     assert_eq!(dup.error_code(409), "CONFLICT");
-    for body in [json!({"name": ""}), json!({"name": "x".repeat(256)}), json!({"color": "red"})] {
+    for body in [
+        json!({"name": ""}),
+        json!({"name": "x".repeat(256)}),
+        json!({"color": "red"}),
+    ] {
         let reply = api.send(Method::POST, "/tags", Some(body)).await;
         assert_eq!(reply.error_code(400), "BAD_REQUEST");
     }
@@ -667,9 +624,14 @@ async fn create_tag_validates_names_and_rejects_duplicates() {
 async fn scripted_and_random_faults() {
     let (fake, api) = start(5).await;
     fake.fail_next(2, 503);
-    assert_eq!(api.get("/team").await.error_code(503), "SERVICE_UNAVAILABLE");
+    assert_eq!(
+        api.get("/team").await.error_code(503),
+        "SERVICE_UNAVAILABLE"
+    );
     assert_eq!(api.get("/team").await.status, 503);
     assert_eq!(api.get("/team").await.status, 200);
+    fake.fail_next(1, 401);
+    assert_eq!(api.get("/team").await.error_code(401), "UNAUTHORIZED");
     fake.fail_next(1, 429);
     let limited = api.get("/team").await;
     assert_eq!(limited.error_code(429), "RATE_LIMITED");
@@ -698,7 +660,8 @@ async fn scripted_and_random_faults() {
     let stats = fake.stats();
     assert_eq!(stats.server_errors, 7);
     assert_eq!(stats.rate_limited, 1);
-    assert_eq!(stats.count("GET", "/team"), 9);
+    assert_eq!(stats.count("GET", "/team"), 10);
+    assert_eq!(stats.unauthorized, 1);
     fake.reset_stats();
     assert_eq!(fake.stats(), Stats::default());
 }
@@ -717,7 +680,9 @@ async fn dropping_the_fake_stops_serving() {
 #[test]
 fn rate_limit_strings_parse_and_display() {
     assert_eq!("off".parse::<RateLimit>().unwrap(), RateLimit::Off);
-    let parsed: RateLimit = "300/min, 10000/h,100000/day,100/10s,5/500ms".parse().unwrap();
+    let parsed: RateLimit = "300/min, 10000/h,100000/day,100/10s,5/500ms"
+        .parse()
+        .unwrap();
     assert_eq!(
         parsed,
         RateLimit::Windows(vec![
@@ -728,12 +693,19 @@ fn rate_limit_strings_parse_and_display() {
             (5, Duration::from_millis(500)),
         ])
     );
-    assert_eq!(parsed.to_string(), "300/60s,10000/3600s,100000/86400s,100/10s,5/500ms");
+    assert_eq!(
+        parsed.to_string(),
+        "300/60s,10000/3600s,100000/86400s,100/10s,5/500ms"
+    );
     assert_eq!(parsed.to_string().parse::<RateLimit>().unwrap(), parsed);
     for bad in ["", "fast", "0/min", "10/0s", "10/fortnight", "10"] {
         assert!(bad.parse::<RateLimit>().is_err(), "{bad}");
     }
-    assert_eq!(RateLimit::documented(), "300/min,10000/h,100000/day".parse().unwrap());
+    assert_eq!(
+        RateLimit::documented(),
+        "300/min,10000/h,100000/day".parse().unwrap()
+    );
+    assert_eq!(RateLimit::documented(), "documented".parse().unwrap());
 }
 
 #[test]
@@ -760,12 +732,24 @@ fn seeding_is_deterministic_and_realistic() {
     });
     assert!(disagree);
     for p in &a.prospects {
-        let links: HashSet<_> = p.threads.iter().map(|&t| a.threads[t].account_link).collect();
-        assert_eq!(links.len(), p.threads.len(), "threads on distinct account links");
+        let links: HashSet<_> = p
+            .threads
+            .iter()
+            .map(|&t| a.threads[t].account_link)
+            .collect();
+        assert_eq!(
+            links.len(),
+            p.threads.len(),
+            "threads on distinct account links"
+        );
         assert_eq!(p.username, p.username.to_lowercase());
         assert!(p.platform_id.bytes().all(|b| b.is_ascii_digit()));
     }
-    assert!(a.prospects.iter().any(|p| p.notes.as_deref().is_some_and(|n| n.contains('\n'))));
+    assert!(
+        a.prospects
+            .iter()
+            .any(|p| p.notes.as_deref().is_some_and(|n| n.contains('\n')))
+    );
     assert!(
         a.prospects
             .iter()
@@ -781,7 +765,47 @@ fn seeding_100k_prospects_is_fast() {
     let started = Instant::now();
     let model = seed::generate(100_000, 3, 1, 1_760_000_000_000);
     assert_eq!(model.prospects.len(), 100_000);
-    eprintln!("TIMING {:?} threads={}", started.elapsed(), model.threads.len());
     // Debug builds are ~10x slower than release; this bound is for the debug test profile.
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn limiter_enforces_every_sliding_window_and_reports_the_tightest() {
+    use super::ratelimit::{Admission, Limiter};
+    let t0 = tokio::time::Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut limiter = Limiter::new("2/1s,3/10s".parse().unwrap());
+    let Admission::Allowed(first) = limiter.admit(at(0)) else {
+        panic!("first request rejected");
+    };
+    assert_eq!((first.limit, first.remaining), (2, 1));
+    assert!(matches!(limiter.admit(at(100)), Admission::Allowed(_)));
+    let Admission::Rejected {
+        retry_after_secs, ..
+    } = limiter.admit(at(200))
+    else {
+        panic!("third request within 1s allowed");
+    };
+    assert_eq!(retry_after_secs, 1);
+    // After the 1 s window slides past the first hit, the 10 s window still has room for one.
+    assert!(matches!(limiter.admit(at(1_000)), Admission::Allowed(_)));
+    let Admission::Rejected {
+        retry_after_secs,
+        headers,
+    } = limiter.admit(at(2_500))
+    else {
+        panic!("fourth request within 10s allowed");
+    };
+    assert_eq!(
+        retry_after_secs, 8,
+        "until the first hit leaves the 10 s window"
+    );
+    assert_eq!((headers.limit, headers.remaining), (3, 0));
+    assert!(matches!(limiter.admit(at(10_000)), Admission::Allowed(_)));
+    limiter.set(RateLimit::Off);
+    assert!(matches!(limiter.admit(at(10_001)), Admission::Allowed(_)));
 }

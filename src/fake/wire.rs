@@ -281,7 +281,8 @@ fn profile(model: &Model, p: usize, now_ms: i64) -> WireProspect {
         handle: format!("@{}", prospect.username),
         image: Some(format!("{avatar}_normal")),
         image_normalized: Some(avatar),
-        bio: (r(8, 4) != 0).then(|| format!("Building things at {}. Opinions my own.", site_domain)),
+        bio: (r(8, 4) != 0)
+            .then(|| format!("Building things at {}. Opinions my own.", site_domain)),
         location: (r(9, 3) != 0).then(|| LOCATIONS[r(10, LOCATIONS.len() as u64) as usize]),
         profile_url: format!("https://x.com/{}", prospect.username),
         website_url: has_site.then(|| format!("https://{site_domain}")),

@@ -1,5 +1,4 @@
-//! A stable, human-readable text form of a [`Plan`](super::Plan), for `crmsync plan` and
-//! snapshot tests.
+//! A stable, human-readable text form of a [`Plan`], for `crmsync plan` and snapshot tests.
 //!
 //! Builds a `String` only: printing it is the CLI's job, never this module's.
 

@@ -628,7 +628,7 @@ fn plan_leaves_out_links_with_nothing_to_say() {
     assert_eq!(plan(&[input()], &policy, &vocab()), Plan::default());
 }
 
-/// A small realistic run: five prospects, every field synced, fan-out mode `log`.
+/// A small realistic run: six prospects with one or two threads each.
 fn scenario() -> Vec<LinkInput> {
     let mut alice = input();
     alice.key = key("pr_alice", "hs_101");
@@ -660,6 +660,7 @@ fn scenario() -> Vec<LinkInput> {
     bob.crm.fields.notes = Some("Call on Friday.\n".into());
     bob.crm.fields.status = Some("Churned".into());
     bob.crm.fields.done = Some(true);
+    bob.crm.fields.assignee = Some("ben@acme.io".into());
     bob.base.notes = Some(Some("Call next week.\n".into()));
     bob.base.status = Some(Some("Interested".into()));
     bob.base.done = Some(Some(true));
@@ -692,8 +693,14 @@ fn scenario() -> Vec<LinkInput> {
     erin.base.tags = Some(tags(&["partner"]));
     erin.base.assignee = Some(Some("ana@acme.io".into()));
 
+    let mut frank = input();
+    frank.key = key("pr_frank", "hs_106");
+    frank.inbox.fields.status = Some("Interested".into());
+    frank.crm.fields.status = Some("Lost".into());
+    frank.base.status = Some(Some("Lead".into()));
+
     // Shuffled on purpose: the plan is sorted by key.
-    vec![dave, bob, erin, alice, carol]
+    vec![dave, bob, frank, erin, alice, carol]
 }
 
 /// Every field synced, default rules.
@@ -713,6 +720,15 @@ fn render_realistic_plan_with_force_and_crm_wins() {
     policy.rules.insert(Field::Status, Rule::CrmWins);
     policy.rules.insert(Field::Valuation, Rule::InboxWins);
     let plan = plan(&scenario(), &policy, &vocab());
+    insta::assert_snapshot!(render_plan(&plan));
+}
+
+#[test]
+fn render_realistic_plan_per_thread() {
+    let mode = FanoutMode::PerThread {
+        account: "sales_b".into(),
+    };
+    let plan = plan(&scenario(), &with_fanout(all_fields(), mode), &vocab());
     insta::assert_snapshot!(render_plan(&plan));
 }
 

@@ -37,15 +37,16 @@ async fn edited_world() -> World {
     world
 }
 
-fn inbox_state(
-    world: &World,
-) -> Vec<(
+/// Each prospect's synced Inbox values: (id, tags, status, valuation, notes).
+type InboxState = Vec<(
     String,
     Vec<String>,
     Option<String>,
     Option<String>,
     Option<String>,
-)> {
+)>;
+
+fn inbox_state(world: &World) -> InboxState {
     world
         .fake
         .prospects()

@@ -83,10 +83,6 @@ min_interval_ms = 0
         self.dir.path().join("crm_export.csv")
     }
 
-    pub fn mirror(&self) -> PathBuf {
-        self.dir.path().join("state").join("mirror.db")
-    }
-
     /// Runs the real binary with `args` (after `--config`), off the async runtime so the
     /// in-process fake keeps serving.
     pub async fn crmsync(&self, args: &[&str]) -> Output {

@@ -442,7 +442,9 @@ async fn the_token_is_in_no_output_and_no_state_file() {
     );
     let mut outputs = vec![
         world.crmsync(&["sync", "--json", "-vv"]).await,
-        world.crmsync(&["plan", "-vv", "--log-format", "json"]).await,
+        world
+            .crmsync(&["plan", "-vv", "--log-format", "json"])
+            .await,
         world.crmsync(&["status", "--json"]).await,
         world.crmsync(&["conflicts", "list", "--json"]).await,
     ];
@@ -464,7 +466,10 @@ async fn the_token_is_in_no_output_and_no_state_file() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(world.path().join("state")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(world.path().join("state"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o077, 0, "state/ is owner-only");
     }
 }

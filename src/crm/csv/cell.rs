@@ -118,7 +118,11 @@ pub(super) fn parse_amount(cell: &str) -> Option<Amount> {
     }
     let negative = outer_minus.or(inner_minus).unwrap_or(false);
     let digits = plain_number(text)?;
-    let signed = if negative { format!("-{digits}") } else { digits };
+    let signed = if negative {
+        format!("-{digits}")
+    } else {
+        digits
+    };
     signed.parse().ok()
 }
 
@@ -186,7 +190,11 @@ fn plain_number(text: &str) -> Option<String> {
     if int_digits.is_empty() && frac_part.is_none() {
         return None;
     }
-    let int_digits = if int_digits.is_empty() { "0".to_string() } else { int_digits };
+    let int_digits = if int_digits.is_empty() {
+        "0".to_string()
+    } else {
+        int_digits
+    };
     Some(match frac_part {
         Some(frac) => format!("{int_digits}.{frac}"),
         None => int_digits,

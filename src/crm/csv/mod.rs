@@ -10,6 +10,18 @@
 //! Layout: `scan` finds raw records (offsets, lines, broken quotes), `cell` parses and formats
 //! one cell (formula escaping included), `read` turns rows into records, `write` applies writes.
 //!
+//! Rules worth knowing:
+//! * A record's `row` is the file line where it starts (header = line 1), counted from the raw
+//!   bytes, so quoted line breaks, CRLF and blank lines are accounted for.
+//! * Rows whose cells are all empty (`,,,,` padding) are skipped, not rejected.
+//! * Two rows with one record id are both rejected: neither is trusted.
+//! * An unterminated quote rejects its row and reading resumes on the next line. In place,
+//!   nothing after such a row is written (the file ends inside that quote, and a `"` written
+//!   there would re-pair it), so those rows' updates and all creates fail until it is fixed.
+//! * A written cell that starts like a formula gets a leading `'`, read back without it; plain
+//!   numbers such as `-3` are left alone.
+//! * `updated_at` is never written: it is the CRM's own bookkeeping, not a synced field.
+//!
 //! [`Reject`]: crate::crm::Reject
 
 use std::collections::BTreeSet;
@@ -91,11 +103,10 @@ impl CsvAdapter {
 
 impl CrmAdapter for CsvAdapter {
     fn name(&self) -> String {
-        let file = self
-            .settings
-            .path
-            .file_name()
-            .map_or_else(|| self.settings.source.clone(), |n| n.to_string_lossy().into_owned());
+        let file = self.settings.path.file_name().map_or_else(
+            || self.settings.source.clone(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         format!("csv:{file}")
     }
 

@@ -8,9 +8,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
+use super::Settings;
 use super::cell::{parse_amount, parse_done, parse_tags, parse_time, unescape_formula};
 use super::scan::{RawRecord, Scanner};
-use super::Settings;
 use crate::crm::{CrmRecord, CrmSnapshot, Error, Reject};
 use crate::reconcile::{Field, Fields};
 
@@ -128,7 +128,10 @@ impl Layout {
 }
 
 /// Reads a whole export from `source`.
-pub(super) fn read_all(settings: &Settings, source: impl Read + Send) -> Result<CrmSnapshot, Error> {
+pub(super) fn read_all(
+    settings: &Settings,
+    source: impl Read + Send,
+) -> Result<CrmSnapshot, Error> {
     let mut scanner = Scanner::new(source, settings.delimiter).map_err(|e| settings.io(e))?;
     let Some(header) = scanner.next_record().map_err(|e| settings.io(e))? else {
         return Err(settings.unusable("the file is empty: no header row".into()));
@@ -205,7 +208,10 @@ fn parse_row(settings: &Settings, layout: &Layout, raw: &RawRecord) -> Result<Cr
         let column = layout.label(cell);
         let after = match raw.resumed_at {
             Some(line) => format!("reading resumed at line {line}"),
-            None => format!("the rest of the file (lines {}-{}) is unreadable", raw.line, raw.last_line),
+            None => format!(
+                "the rest of the file (lines {}-{}) is unreadable",
+                raw.line, raw.last_line
+            ),
         };
         return Err(reject(
             None,
@@ -241,7 +247,10 @@ fn parse_row(settings: &Settings, layout: &Layout, raw: &RawRecord) -> Result<Cr
     let columns = &settings.columns;
     let Some(record_id) = id.clone() else {
         text(layout.id, &columns.id)?;
-        return Err(reject(None, format!("column {}: empty record id", columns.id)));
+        return Err(reject(
+            None,
+            format!("column {}: empty record id", columns.id),
+        ));
     };
 
     let x_user_id = match (layout.x_user_id, columns.x_user_id.as_deref()) {
@@ -279,7 +288,10 @@ fn parse_row(settings: &Settings, layout: &Layout, raw: &RawRecord) -> Result<Cr
             Field::Valuation if trimmed.is_empty() => fields.valuation = None,
             Field::Valuation => {
                 fields.valuation = Some(parse_amount(trimmed).ok_or_else(|| {
-                    reject(id.clone(), format!("column {column}: not a number: {trimmed:?}"))
+                    reject(
+                        id.clone(),
+                        format!("column {column}: not a number: {trimmed:?}"),
+                    )
                 })?)
             }
             Field::Notes => fields.notes = non_empty(cell),
@@ -301,7 +313,10 @@ fn parse_row(settings: &Settings, layout: &Layout, raw: &RawRecord) -> Result<Cr
                 None
             } else {
                 Some(parse_time(value).ok_or_else(|| {
-                    reject(id.clone(), format!("column {column}: not a date/time: {value:?}"))
+                    reject(
+                        id.clone(),
+                        format!("column {column}: not a date/time: {value:?}"),
+                    )
                 })?)
             }
         }

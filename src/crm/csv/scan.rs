@@ -125,7 +125,10 @@ impl<'a> Scanner<'a> {
     /// The next record, `None` at the end.
     pub fn next_record(&mut self) -> io::Result<Option<RawRecord>> {
         let start = self.csv.position().byte();
-        let found = self.csv.read_byte_record(&mut self.record).map_err(into_io)?;
+        let found = self
+            .csv
+            .read_byte_record(&mut self.record)
+            .map_err(into_io)?;
         if !found {
             return Ok(None);
         }
@@ -134,7 +137,10 @@ impl<'a> Scanner<'a> {
         debug_assert_eq!(start, self.counted);
 
         // Blank lines and the `\n` of a CRLF come before the record's first byte.
-        let lead = span.iter().take_while(|b| matches!(b, b'\r' | b'\n')).count();
+        let lead = span
+            .iter()
+            .take_while(|b| matches!(b, b'\r' | b'\n'))
+            .count();
         let trail = span[lead..]
             .iter()
             .rev()

@@ -12,10 +12,10 @@ use std::io::{self, Cursor, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::Settings;
 use super::cell::{escape_formula, unescape_formula, value_text};
 use super::read::Layout;
 use super::scan::{BOM, RawRecord, Scanner, raw_cells};
-use super::Settings;
 use crate::crm::{CrmWrite, Error, NewRecord, WriteReport, WriteStatus};
 use crate::reconcile::{Change, Field};
 
@@ -33,13 +33,17 @@ struct Export {
     rows: Vec<RawRecord>,
     /// Row indices per record id (sound rows only).
     by_id: HashMap<String, Vec<usize>>,
+    /// The first row with an unterminated quote. The file ends inside that quote, so nothing
+    /// after its start may be written: a `"` written there would close it and change how every
+    /// row in between reads.
+    first_open: Option<usize>,
 }
 
 impl Export {
     fn load(settings: &Settings, path: &Path) -> Result<Export, Error> {
         let bytes = fs::read(path).map_err(|e| settings.io(e))?;
-        let mut scanner =
-            Scanner::new(Cursor::new(&bytes[..]), settings.delimiter).map_err(|e| settings.io(e))?;
+        let mut scanner = Scanner::new(Cursor::new(&bytes[..]), settings.delimiter)
+            .map_err(|e| settings.io(e))?;
         let Some(header) = scanner.next_record().map_err(|e| settings.io(e))? else {
             return Err(settings.unusable("the file is empty: no header row".into()));
         };
@@ -62,7 +66,9 @@ impl Export {
         }
         let had_bom = scanner.had_bom;
         drop(scanner);
+        let first_open = rows.iter().position(|r| r.unterminated.is_some());
         Ok(Export {
+            first_open,
             had_bom,
             bytes,
             layout,
@@ -70,6 +76,16 @@ impl Export {
             rows,
             by_id,
         })
+    }
+
+    /// Why nothing may be written at or after row `idx`, if so.
+    fn after_open_quote(&self, settings: &Settings, idx: usize) -> Option<String> {
+        let open = self.first_open.filter(|&open| open <= idx)?;
+        Some(format!(
+            "{} has an unterminated quote in the row at line {} that runs to the end of the \
+             file; fix that row first",
+            settings.source, self.rows[open].line
+        ))
     }
 
     /// The one sound row holding `id`, or why there is none.
@@ -105,7 +121,10 @@ fn lines_of(rows: &[RawRecord], indices: &[usize]) -> String {
 }
 
 /// `in-place`: applies the writes to the export and replaces it atomically.
-pub(super) fn write_in_place(settings: &Settings, writes: &[CrmWrite]) -> Result<WriteReport, Error> {
+pub(super) fn write_in_place(
+    settings: &Settings,
+    writes: &[CrmWrite],
+) -> Result<WriteReport, Error> {
     // Write through a symlink to the file it points at, rather than replacing the link.
     let target = fs::canonicalize(&settings.path).map_err(|e| settings.io(e))?;
     let before = fs::metadata(&target).map_err(|e| settings.io(e))?;
@@ -140,12 +159,8 @@ pub(super) fn write_in_place(settings: &Settings, writes: &[CrmWrite]) -> Result
                     ))
                 } else if created.contains(id) {
                     WriteStatus::Failed(format!("record id {id} is created twice in one batch"))
-                } else if let Some(open) = export.rows.last().filter(|r| r.unterminated.is_some()) {
-                    // Appending would put the new rows inside the open quote.
-                    WriteStatus::Failed(format!(
-                        "{} ends inside an unterminated quote (row at line {}); fix the file first",
-                        settings.source, open.line
-                    ))
+                } else if let Some(reason) = export.after_open_quote(settings, export.rows.len()) {
+                    WriteStatus::Failed(reason)
                 } else {
                     created.insert(id.to_string());
                     appended.push(new_row(settings, &export.layout, record, width));
@@ -183,6 +198,9 @@ fn planned_update(
     changes: &[Change],
 ) -> Result<(usize, Vec<(usize, String)>), String> {
     let row = export.row_of(settings, id)?;
+    if let Some(reason) = export.after_open_quote(settings, row) {
+        return Err(reason);
+    }
     let mut cells = Vec::with_capacity(changes.len());
     for change in changes {
         let column = export.column_of(settings, change.field())?;
@@ -324,7 +342,13 @@ pub(super) fn write_import_file(
     let mut statuses = Vec::with_capacity(writes.len());
     for write in writes {
         let id = write.id().trim().to_string();
-        let status = match import_row(settings, &export, &columns, write, row_of_id.get(&id).map(|&i| &rows[i])) {
+        let status = match import_row(
+            settings,
+            &export,
+            &columns,
+            write,
+            row_of_id.get(&id).map(|&i| &rows[i]),
+        ) {
             Ok(row) => {
                 match row_of_id.get(&id) {
                     Some(&idx) => rows[idx] = row,
@@ -383,7 +407,12 @@ fn import_columns(layout: &Layout) -> Vec<(ImportColumn, usize)> {
     let mut columns = vec![(ImportColumn::Id, layout.id)];
     columns.extend(layout.x_user_id.map(|idx| (ImportColumn::XUserId, idx)));
     columns.extend(layout.username.map(|idx| (ImportColumn::Username, idx)));
-    columns.extend(layout.fields.iter().map(|(&f, &idx)| (ImportColumn::Field(f), idx)));
+    columns.extend(
+        layout
+            .fields
+            .iter()
+            .map(|(&f, &idx)| (ImportColumn::Field(f), idx)),
+    );
     columns
 }
 

@@ -20,7 +20,10 @@ const HEADER: &str = "Record ID,X User ID,X Handle,Tags,Lead Status,Deal Value,N
 /// The adapter's futures do synchronous I/O and never wait: poll once.
 fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
-    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
         Poll::Ready(output) => output,
         Poll::Pending => panic!("the CSV adapter never waits"),
     }
