@@ -1,6 +1,6 @@
 //! One run: `pull`, `plan` or `sync`.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -104,6 +104,38 @@ pub struct SyncReport {
     pub exit: i32,
     /// Seconds.
     pub seconds: f64,
+    /// Seconds per phase (pull, crm_read, match, reconcile, push_inbox, push_crm, record).
+    pub phases: BTreeMap<&'static str, f64>,
+    /// Peak resident memory of the process in MiB, where the OS reports it (Linux).
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// Times consecutive phases of a run.
+struct PhaseClock {
+    last: Instant,
+}
+
+impl PhaseClock {
+    fn start() -> PhaseClock {
+        PhaseClock {
+            last: Instant::now(),
+        }
+    }
+
+    /// Adds the time since the previous lap to `phase`.
+    fn lap(&mut self, report: &mut SyncReport, phase: &'static str) {
+        let now = Instant::now();
+        *report.phases.entry(phase).or_default() += (now - self.last).as_secs_f64();
+        self.last = now;
+    }
+}
+
+/// Peak resident set size (VmHWM) of this process, in MiB (Linux only).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }
 
 impl SyncReport {
@@ -128,6 +160,8 @@ impl SyncReport {
             "stopped": self.stopped,
             "exit": self.exit,
             "seconds": self.seconds,
+            "phases": self.phases,
+            "peak_rss_mib": self.peak_rss_mib,
         })
     }
 }
@@ -167,6 +201,7 @@ pub async fn run<A: CrmAdapter>(
             report.seconds = started.elapsed().as_secs_f64();
             report.requests = requests;
             report.rate_limited = rate_limited;
+            report.peak_rss_mib = peak_rss_mib();
             let status = if report.stopped.is_some() {
                 RunStatus::Stopped
             } else {
@@ -206,6 +241,7 @@ async fn run_inner<A: CrmAdapter>(
     run_id: RunId,
     now: &str,
 ) -> anyhow::Result<SyncReport> {
+    let mut clock = PhaseClock::start();
     let pull_report = pull(&ctx.client, store, run_id, &ctx.progress).await?;
     let mut report = SyncReport {
         run_id: run_id.0,
@@ -228,7 +264,10 @@ async fn run_inner<A: CrmAdapter>(
         stopped: None,
         exit: 0,
         seconds: 0.0,
+        phases: BTreeMap::new(),
+        peak_rss_mib: None,
     };
+    clock.lap(&mut report, "pull");
     let Some(crm) = crm else {
         finish_counts(store, &mut report)?;
         return Ok(report);
@@ -236,6 +275,7 @@ async fn run_inner<A: CrmAdapter>(
 
     // Read the CRM.
     let snapshot = crm.read().await.context("reading the CRM")?;
+    clock.lap(&mut report, "crm_read");
     report.crm_records = snapshot.records.len() as u64;
     report.rejected_rows = snapshot
         .rejects
@@ -323,7 +363,9 @@ async fn run_inner<A: CrmAdapter>(
     report.linked = inputs.len() as u64;
     let policy = ctx.config.reconcile_policy();
     let vocab = names.vocabulary(&ctx.config);
+    clock.lap(&mut report, "match");
     let plan = reconcile::plan(&inputs, &policy, &vocab);
+    clock.lap(&mut report, "reconcile");
 
     let creates = planned_creates(
         ctx,
@@ -466,6 +508,8 @@ async fn run_inner<A: CrmAdapter>(
     }
     bar.finish_and_clear();
 
+    clock.lap(&mut report, "push_inbox");
+
     // Write the CRM (skipped when the Inbox push failed: the rerun redoes it from the mirror).
     let mut crm_status: HashMap<String, WriteStatus> = HashMap::new();
     let mut new_pending: Vec<(String, Value)> = Vec::new();
@@ -584,6 +628,8 @@ async fn run_inner<A: CrmAdapter>(
         }
     }
 
+    clock.lap(&mut report, "push_crm");
+
     // Move the base for values confirmed on both sides; save links; record everything.
     let mut confirmed: Vec<(String, Value)> = Vec::new();
     for link in &plan.links {
@@ -649,6 +695,7 @@ async fn run_inner<A: CrmAdapter>(
     report.conflicts.closed = tally.closed;
     report.conflict_list = conflicts;
     finish_counts(store, &mut report)?;
+    clock.lap(&mut report, "record");
     Ok(report)
 }
 
