@@ -56,7 +56,7 @@ async fn run_in(dir: &std::path::Path, prospects: usize) -> anyhow::Result<u8> {
     );
 
     println!("== 1. First sync: link records, fill what one side lacks, set the base ==");
-    let first = execute(&ctx, RunMode::Sync, false).await?;
+    let first = execute(&ctx, RunMode::Sync, false, false).await?;
     print!("{}", render::sync(&first));
 
     println!("\n== 2. Both sides are edited before the next nightly run ==");
@@ -65,15 +65,15 @@ async fn run_in(dir: &std::path::Path, prospects: usize) -> anyhow::Result<u8> {
     }
 
     println!("\n== 3. crmsync plan: what would change (nothing is written) ==");
-    let plan = execute(&ctx, RunMode::Plan, false).await?;
+    let plan = execute(&ctx, RunMode::Plan, false, false).await?;
     print!("{}", render::plan(&plan));
 
     println!("\n== 4. crmsync sync: push both ways, log the conflicts ==");
-    let second = execute(&ctx, RunMode::Sync, false).await?;
+    let second = execute(&ctx, RunMode::Sync, false, false).await?;
     print!("{}", render::sync(&second));
 
     println!("\n== 5. crmsync sync again: nothing left to do ==");
-    let third = execute(&ctx, RunMode::Sync, false).await?;
+    let third = execute(&ctx, RunMode::Sync, false, false).await?;
     print!("{}", render::sync(&third));
 
     println!("\n== 6. crmsync conflicts list: what needs a human ==");

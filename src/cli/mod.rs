@@ -72,9 +72,9 @@ pub enum Command {
     /// Run the whole loop on an embedded fake Inbox and sample CRM data (no account, no network).
     Demo(demo::DemoArgs),
     /// Pull Inbox prospects and threads into the local mirror.
-    Pull(run::JsonArg),
+    Pull(run::PullArgs),
     /// Show what a sync would change on each side, and every conflict; change nothing.
-    Plan(run::JsonArg),
+    Plan(run::PullArgs),
     /// Pull, reconcile and push the changes to both sides.
     Sync(run::SyncArgs),
     /// Mirror size, last run and open conflicts.

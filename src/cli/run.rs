@@ -20,12 +20,26 @@ pub struct JsonArg {
     pub json: bool,
 }
 
+/// `pull` and `plan` options.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Walk every thread instead of replaying the event log since the last run.
+    #[arg(long)]
+    pub full: bool,
+    /// Print one JSON object instead of the human summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `sync` options.
 #[derive(Debug, Args)]
 pub struct SyncArgs {
     /// Apply even when more than safety.max_change_ratio of linked records would change.
     #[arg(long)]
     pub force: bool,
+    /// Walk every thread instead of replaying the event log since the last run.
+    #[arg(long)]
+    pub full: bool,
     /// Print one JSON object instead of the human summary.
     #[arg(long)]
     pub json: bool,
@@ -38,10 +52,16 @@ fn context(config_path: &Path, json: bool) -> anyhow::Result<Context> {
 }
 
 /// Runs one engine pass with the configured CRM adapter.
-pub async fn execute(ctx: &Context, mode: RunMode, force: bool) -> anyhow::Result<SyncReport> {
+pub async fn execute(
+    ctx: &Context,
+    mode: RunMode,
+    force: bool,
+    full_pull: bool,
+) -> anyhow::Result<SyncReport> {
     let opts = RunOptions {
         mode,
         force,
+        full_pull,
         now: chrono::Utc::now(),
     };
     if mode == RunMode::Pull {
@@ -60,9 +80,9 @@ pub async fn execute(ctx: &Context, mode: RunMode, force: bool) -> anyhow::Resul
 }
 
 /// `crmsync pull`.
-pub async fn pull(config_path: &Path, args: JsonArg) -> anyhow::Result<u8> {
+pub async fn pull(config_path: &Path, args: PullArgs) -> anyhow::Result<u8> {
     let ctx = context(config_path, args.json)?;
-    let report = execute(&ctx, RunMode::Pull, false).await?;
+    let report = execute(&ctx, RunMode::Pull, false, args.full).await?;
     if args.json {
         println!(
             "{}",
@@ -90,9 +110,9 @@ pub async fn pull(config_path: &Path, args: JsonArg) -> anyhow::Result<u8> {
 }
 
 /// `crmsync plan`.
-pub async fn plan(config_path: &Path, args: JsonArg) -> anyhow::Result<u8> {
+pub async fn plan(config_path: &Path, args: PullArgs) -> anyhow::Result<u8> {
     let ctx = context(config_path, args.json)?;
-    let report = execute(&ctx, RunMode::Plan, false).await?;
+    let report = execute(&ctx, RunMode::Plan, false, args.full).await?;
     if args.json {
         println!("{}", report.to_json());
     } else {
@@ -104,7 +124,7 @@ pub async fn plan(config_path: &Path, args: JsonArg) -> anyhow::Result<u8> {
 /// `crmsync sync`.
 pub async fn sync(config_path: &Path, args: SyncArgs) -> anyhow::Result<u8> {
     let ctx = context(config_path, args.json)?;
-    let report = execute(&ctx, RunMode::Sync, args.force).await?;
+    let report = execute(&ctx, RunMode::Sync, args.force, args.full).await?;
     if args.json {
         println!("{}", report.to_json());
     } else {

@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::inbox::{self, SortOrder, ThreadQuery, View};
 use crate::store::{AccountLinkRow, ProspectRow, Reference, RunId, Store, ThreadRow};
 
-use super::Progress;
+use super::{Context, Progress, RunOptions};
 
 /// The views walked by a full pull. `no-reply` is a subset of `default`.
 pub const VIEWS: [View; 3] = [View::Default, View::Requests, View::Archived];
@@ -38,13 +38,13 @@ pub struct PullReport {
 /// Fetches reference data and walks every view into the mirror, in one transaction: a pull
 /// that fails half-way leaves the mirror as it was.
 pub async fn pull(
-    client: &inbox::Client,
+    ctx: &Context,
     store: &mut Store,
     run: RunId,
-    progress: &Progress,
+    _opts: &RunOptions,
 ) -> anyhow::Result<PullReport> {
     store.begin_pull()?;
-    match walk(client, store, run, progress).await {
+    match walk(&ctx.client, store, run, &ctx.progress).await {
         Ok(report) => {
             store.commit_pull()?;
             Ok(report)

@@ -32,6 +32,8 @@ pub struct RunOptions {
     pub mode: RunMode,
     /// Override the safety limit.
     pub force: bool,
+    /// Walk every thread even when an incremental pull (events) would do.
+    pub full_pull: bool,
     /// The run's clock reading.
     pub now: DateTime<Utc>,
 }
@@ -242,7 +244,7 @@ async fn run_inner<A: CrmAdapter>(
     now: &str,
 ) -> anyhow::Result<SyncReport> {
     let mut clock = PhaseClock::start();
-    let pull_report = pull(&ctx.client, store, run_id, &ctx.progress).await?;
+    let pull_report = pull(ctx, store, run_id, opts).await?;
     let mut report = SyncReport {
         run_id: run_id.0,
         mode: opts.mode,
