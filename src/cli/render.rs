@@ -134,6 +134,9 @@ pub fn sync(report: &SyncReport) -> String {
         report.requests,
         report.seconds,
     );
+    if let Some(incomplete) = &report.incomplete {
+        let _ = writeln!(out, "INCOMPLETE: {incomplete}");
+    }
     conflicts(&mut out, &report.conflict_list);
     out
 }

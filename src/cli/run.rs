@@ -40,6 +40,10 @@ pub struct SyncArgs {
     /// Walk every thread instead of replaying the event log since the last run.
     #[arg(long)]
     pub full: bool,
+    /// After a change of the field mapping: take what both sides already share as the new
+    /// base, forget the rest of it, and push nothing.
+    #[arg(long)]
+    pub resync: bool,
     /// Print one JSON object instead of the human summary.
     #[arg(long)]
     pub json: bool,
@@ -62,10 +66,16 @@ pub async fn execute(
         mode,
         force,
         full_pull,
+        resync: false,
         now: chrono::Utc::now(),
     };
-    if mode == RunMode::Pull {
-        return engine::run::<CsvAdapter>(ctx, None, &opts).await;
+    execute_with(ctx, &opts).await
+}
+
+/// Runs one engine pass with explicit options.
+pub async fn execute_with(ctx: &Context, opts: &RunOptions) -> anyhow::Result<SyncReport> {
+    if opts.mode == RunMode::Pull {
+        return engine::run::<CsvAdapter>(ctx, None, opts).await;
     }
     match ctx.config.crm.kind {
         CrmKind::Csv => {
@@ -74,7 +84,7 @@ pub async fn execute(
                 .csv()
                 .expect("validated: kind = csv has [crm.csv]");
             let mut adapter = CsvAdapter::new(csv);
-            engine::run(ctx, Some(&mut adapter), &opts).await
+            engine::run(ctx, Some(&mut adapter), opts).await
         }
     }
 }
@@ -124,7 +134,14 @@ pub async fn plan(config_path: &Path, args: PullArgs) -> anyhow::Result<u8> {
 /// `crmsync sync`.
 pub async fn sync(config_path: &Path, args: SyncArgs) -> anyhow::Result<u8> {
     let ctx = context(config_path, args.json)?;
-    let report = execute(&ctx, RunMode::Sync, args.force, args.full).await?;
+    let opts = RunOptions {
+        mode: RunMode::Sync,
+        force: args.force,
+        full_pull: args.full,
+        resync: args.resync,
+        now: chrono::Utc::now(),
+    };
+    let report = execute_with(&ctx, &opts).await?;
     if args.json {
         println!("{}", report.to_json());
     } else {

@@ -227,7 +227,7 @@ fn default_delimiter() -> char {
 }
 
 /// `[crm.csv.columns]`: the CRM column header for each field; omitted fields are not synced.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CsvColumns {
     /// Record id column (required).
@@ -421,6 +421,19 @@ pub struct LimitsConfig {
     /// Minimum milliseconds between requests (default 200 = 300/min); 0 disables pacing.
     #[serde(default = "default_min_interval_ms")]
     pub min_interval_ms: u64,
+    /// Attempts per request, the first included (429, 5xx and network errors are retried).
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// First retry delay in milliseconds; doubles per attempt (with jitter), capped at 60 s.
+    #[serde(default = "default_backoff_base_ms")]
+    pub backoff_base_ms: u64,
+}
+
+fn default_max_attempts() -> u32 {
+    5
+}
+fn default_backoff_base_ms() -> u64 {
+    1000
 }
 
 fn default_reserve_ratio() -> f64 {
@@ -439,6 +452,8 @@ impl Default for LimitsConfig {
             reserve_ratio: default_reserve_ratio(),
             max_requests_per_run: default_max_requests(),
             min_interval_ms: default_min_interval_ms(),
+            max_attempts: default_max_attempts(),
+            backoff_base_ms: default_backoff_base_ms(),
         }
     }
 }
@@ -510,6 +525,13 @@ impl Config {
                 "limits",
                 "reserve_ratio",
                 "must be at least 0 and below 1".into(),
+            ));
+        }
+        if raw.limits.max_attempts == 0 {
+            return Err(invalid(
+                "limits",
+                "max_attempts",
+                "must be at least 1".into(),
             ));
         }
         if raw.inbox.token_env.trim().is_empty() {
@@ -676,6 +698,17 @@ impl Config {
     /// The `[crm.csv]` section (validated present for `kind = "csv"`).
     pub fn csv(&self) -> Option<&CsvConfig> {
         self.crm.csv.as_ref()
+    }
+
+    /// The field mapping as stable text (JSON): CRM columns, tag separator and status mapping.
+    /// Stored with the base; when it changes, the base no longer means what it meant.
+    pub fn mapping_fingerprint(&self) -> String {
+        let columns = self.csv().map(|csv| &csv.columns);
+        serde_json::json!({
+            "columns": columns,
+            "status": self.mapping.status,
+        })
+        .to_string()
     }
 
     /// `$USER`, for recording who resolved a conflict.

@@ -22,6 +22,31 @@ use super::pull::{PullReport, pull};
 use super::push::{PushSettings, change_row, push_link};
 use super::{Context, RunLock};
 
+/// `meta` key of the field mapping the base was recorded under.
+const MAPPING_KEY: &str = "mapping";
+
+/// Which top-level parts of two mapping fingerprints differ, for the stop message.
+fn mapping_difference(old: &str, new: &str) -> String {
+    let parse = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap_or_default();
+    let (old, new) = (parse(old), parse(new));
+    let mut changed = Vec::new();
+    if old["status"] != new["status"] {
+        changed.push("[mapping.status]".to_string());
+    }
+    if let (Some(o), Some(n)) = (old["columns"].as_object(), new["columns"].as_object()) {
+        for key in o.keys().chain(n.keys()).collect::<BTreeSet<_>>() {
+            if o.get(key) != n.get(key) {
+                changed.push(format!("crm.csv.columns.{key}"));
+            }
+        }
+    }
+    if changed.is_empty() {
+        "the CRM adapter".to_string()
+    } else {
+        changed.join(", ")
+    }
+}
+
 /// How long a lookup miss is trusted before the X id is looked up again.
 const LOOKUP_MISS_TTL_DAYS: i64 = 7;
 
@@ -34,6 +59,9 @@ pub struct RunOptions {
     pub force: bool,
     /// Walk every thread even when an incremental pull (events) would do.
     pub full_pull: bool,
+    /// Re-baseline after a mapping change: record as agreed only what both sides already hold,
+    /// forget the rest of the base, push nothing.
+    pub resync: bool,
     /// The run's clock reading.
     pub now: DateTime<Utc>,
 }
@@ -102,6 +130,9 @@ pub struct SyncReport {
     pub rate_limited: u64,
     /// Why the run stopped before writing, if it did.
     pub stopped: Option<String>,
+    /// Why the run pushed only part of the plan (request budget), if it did; the next run
+    /// continues with the rest.
+    pub incomplete: Option<String>,
     /// Exit code.
     pub exit: i32,
     /// Seconds.
@@ -160,6 +191,7 @@ impl SyncReport {
             "requests": self.requests,
             "rate_limited": self.rate_limited,
             "stopped": self.stopped,
+            "incomplete": self.incomplete,
             "exit": self.exit,
             "seconds": self.seconds,
             "phases": self.phases,
@@ -244,6 +276,7 @@ async fn run_inner<A: CrmAdapter>(
     now: &str,
 ) -> anyhow::Result<SyncReport> {
     let mut clock = PhaseClock::start();
+    let stats_at_start = ctx.client.stats();
     let pull_report = pull(ctx, store, run_id, opts).await?;
     let mut report = SyncReport {
         run_id: run_id.0,
@@ -264,6 +297,7 @@ async fn run_inner<A: CrmAdapter>(
         requests: 0,
         rate_limited: 0,
         stopped: None,
+        incomplete: None,
         exit: 0,
         seconds: 0.0,
         phases: BTreeMap::new(),
@@ -274,6 +308,22 @@ async fn run_inner<A: CrmAdapter>(
         finish_counts(store, &mut report)?;
         return Ok(report);
     };
+
+    // A changed field mapping makes the stored base mean something else: stop, or re-baseline.
+    let fingerprint = ctx.config.mapping_fingerprint();
+    let stored_fingerprint = store.meta(MAPPING_KEY)?;
+    if let Some(stored) = &stored_fingerprint
+        && *stored != fingerprint
+        && !opts.resync
+    {
+        report.stopped = Some(format!(
+            "the field mapping changed since the last sync ({}); the stored base no longer matches it. Run `crmsync sync --resync` to re-baseline: values both sides already share become the base, the rest is decided like a first sync. Nothing was written.",
+            mapping_difference(stored, &fingerprint)
+        ));
+        report.exit = 3;
+        finish_counts(store, &mut report)?;
+        return Ok(report);
+    }
 
     // Read the CRM.
     let snapshot = crm.read().await.context("reading the CRM")?;
@@ -359,7 +409,11 @@ async fn run_inner<A: CrmAdapter>(
             },
             inbox: inbox_side(&mirror[idx], &names),
             crm: crm_side(record, &names),
-            base: base.remove(&link.prospect_id).unwrap_or_default(),
+            base: if opts.resync {
+                Default::default()
+            } else {
+                base.remove(&link.prospect_id).unwrap_or_default()
+            },
         });
     }
     report.linked = inputs.len() as u64;
@@ -440,6 +494,43 @@ async fn run_inner<A: CrmAdapter>(
         })
         .count() as u64;
 
+    if opts.mode == RunMode::Sync && opts.resync {
+        // Only what both sides already hold becomes the base; nothing is pushed.
+        let agreed: Vec<(String, Value)> = plan
+            .links
+            .iter()
+            .flat_map(|l| {
+                let written = |f: Field| {
+                    l.inbox
+                        .iter()
+                        .flat_map(|p| &p.changes)
+                        .any(|c| c.field() == f)
+                        || l.crm
+                            .iter()
+                            .flat_map(|p| &p.changes)
+                            .any(|c| c.field() == f)
+                        || l.threads
+                            .iter()
+                            .flat_map(|t| &t.changes)
+                            .any(|c| c.field() == f)
+                };
+                l.agreed
+                    .iter()
+                    .filter(move |v| !written(v.field()))
+                    .map(move |v| (l.key.prospect_id.clone(), v.clone()))
+            })
+            .collect();
+        store.replace_base(run_id, &agreed)?;
+        store.save_links(run_id, &matching.links)?;
+        store.set_meta(MAPPING_KEY, &fingerprint)?;
+        report.stopped = None;
+        report.incomplete = None;
+        report.conflicts.found = conflicts.len() as u64;
+        report.conflict_list = conflicts;
+        finish_counts(store, &mut report)?;
+        return Ok(report);
+    }
+
     if opts.mode != RunMode::Sync {
         report.conflicts.found = conflicts.len() as u64;
         report.conflict_list = conflicts;
@@ -479,11 +570,21 @@ async fn run_inner<A: CrmAdapter>(
         .collect();
     let bar = ctx.progress.bar(pushable.len() as u64, "pushing to Inbox");
     let mut push_error = None;
+    let mut budget = RequestBudget::new(ctx, stats_at_start.requests);
+    let mut unpushed: HashSet<&str> = HashSet::new();
     for link in pushable {
         let threads = by_prospect
             .get(link.key.prospect_id.as_str())
             .map(|&i| inbox_side(&mirror[i], &names).threads)
             .unwrap_or_default();
+        // Whole prospects only: a prospect whose requests do not fit waits for the next run.
+        if report.incomplete.is_some() || !budget.fits(ctx, link_cost(link, threads.len())) {
+            if report.incomplete.is_none() {
+                report.incomplete = Some(budget.message());
+            }
+            unpushed.insert(link.key.prospect_id.as_str());
+            continue;
+        }
         let (username, platform_id) = identity_of(&link.key.prospect_id);
         match push_link(
             &ctx.client,
@@ -519,6 +620,7 @@ async fn run_inner<A: CrmAdapter>(
         let mut writes: Vec<CrmWrite> = plan
             .links
             .iter()
+            .filter(|l| !unpushed.contains(l.key.prospect_id.as_str()))
             .filter_map(|l| {
                 l.crm.as_ref().map(|p| CrmWrite::Update {
                     id: l.key.crm_id.clone(),
@@ -634,7 +736,11 @@ async fn run_inner<A: CrmAdapter>(
 
     // Move the base for values confirmed on both sides; save links; record everything.
     let mut confirmed: Vec<(String, Value)> = Vec::new();
-    for link in &plan.links {
+    for link in plan
+        .links
+        .iter()
+        .filter(|l| !unpushed.contains(l.key.prospect_id.as_str()))
+    {
         let inbox_done = inbox_confirmed.get(&link.key.prospect_id);
         let crm_ok = link.crm.is_none()
             || matches!(
@@ -681,6 +787,7 @@ async fn run_inner<A: CrmAdapter>(
     }
     store.save_links(run_id, &links)?;
     store.save_base(run_id, &confirmed)?;
+    store.set_meta(MAPPING_KEY, &fingerprint)?;
     if push_error.is_none() {
         store.replace_pending(run_id, &new_pending)?;
     }
@@ -699,6 +806,74 @@ async fn run_inner<A: CrmAdapter>(
     finish_counts(store, &mut report)?;
     clock.lap(&mut report, "record");
     Ok(report)
+}
+
+/// Requests one link's Inbox push costs: the context PATCH, thread PATCHes, and the read-back
+/// of every thread after a fanned-out assignee/done write.
+fn link_cost(link: &LinkPlan, n_threads: usize) -> u64 {
+    let fans_out = link
+        .inbox
+        .as_ref()
+        .is_some_and(|p| p.changes.iter().any(|c| c.field().is_thread_field()));
+    u64::from(link.inbox.is_some())
+        + link.threads.len() as u64
+        + if fans_out { n_threads as u64 } else { 0 }
+}
+
+/// The requests this run may still make: `[limits] max_requests_per_run`, and, when the
+/// `X-RateLimit-*` headers describe a long window (hour or day: a limit of 1,000 or more), what
+/// is left of it after `[limits] reserve_ratio` is kept for the team's people.
+struct RequestBudget {
+    run_start_requests: u64,
+    max_per_run: u64,
+    reserve_ratio: f64,
+    reason: String,
+}
+
+impl RequestBudget {
+    fn new(ctx: &Context, run_start_requests: u64) -> RequestBudget {
+        RequestBudget {
+            run_start_requests,
+            max_per_run: ctx.config.limits.max_requests_per_run,
+            reserve_ratio: ctx.config.limits.reserve_ratio,
+            reason: String::new(),
+        }
+    }
+
+    fn fits(&mut self, ctx: &Context, cost: u64) -> bool {
+        let stats = ctx.client.stats();
+        let used = stats.requests.saturating_sub(self.run_start_requests);
+        if used + cost > self.max_per_run {
+            self.reason = format!(
+                "this run reached limits.max_requests_per_run = {} ({} used)",
+                self.max_per_run, used
+            );
+            return false;
+        }
+        if let Some(limit) = stats.last_limit
+            && limit.limit >= 1000
+        {
+            let reserve = (limit.limit as f64 * self.reserve_ratio).ceil() as u64;
+            let available = limit.remaining.saturating_sub(reserve);
+            if cost > available {
+                self.reason = format!(
+                    "the team's API budget is down to {} of {} requests and {:.0}% is kept for people (limits.reserve_ratio)",
+                    limit.remaining,
+                    limit.limit,
+                    self.reserve_ratio * 100.0
+                );
+                return false;
+            }
+        }
+        true
+    }
+
+    fn message(&self) -> String {
+        format!(
+            "stopped pushing: {}; the prospects not pushed are left for the next run",
+            self.reason
+        )
+    }
 }
 
 /// The planned writes, one block per link, named by username (conflicts are listed apart).

@@ -706,6 +706,23 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces the whole base with `agreed` (a re-baseline after a mapping change).
+    pub fn replace_base(&mut self, run: RunId, agreed: &[(String, Value)]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM base", [])?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO base (prospect_id, field, value, run_id) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for (prospect_id, value) in agreed {
+                let json = serde_json::to_string(value).expect("values serialize");
+                stmt.execute(params![prospect_id, value.field().as_str(), json, run.0])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Values waiting in an import file, by CRM record id.
     pub fn load_pending(&self) -> Result<HashMap<String, Vec<Value>>> {
         let mut out: HashMap<String, Vec<Value>> = HashMap::new();

@@ -64,6 +64,7 @@ done = "Done"
 
 [limits]
 min_interval_ms = 0
+backoff_base_ms = 50
 {extra}
 "#,
             self.fake.base_url()

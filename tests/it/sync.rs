@@ -473,3 +473,107 @@ async fn the_token_is_in_no_output_and_no_state_file() {
         assert_eq!(mode & 0o077, 0, "state/ is owner-only");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_changed_mapping_stops_until_resync_rebaselines() {
+    let world = baseline(30, 20, "").await;
+    // The CRM's notes column is renamed: the stored base no longer means the same thing.
+    let mut rows = read_export(&world);
+    let (idx, p) = single_thread_prospect(&world, 20);
+    rows[idx][col("Notes")] = "Edited while the mapping changed".into();
+    let text = std::fs::read_to_string(world.export()).unwrap();
+    std::fs::write(world.export(), text.replacen("Notes", "Remarks", 1)).unwrap();
+    let header_fixed = read_export(&world);
+    assert_eq!(header_fixed.len(), rows.len());
+    let config = std::fs::read_to_string(world.config())
+        .unwrap()
+        .replace("notes = \"Notes\"", "notes = \"Remarks\"");
+    std::fs::write(world.config(), config).unwrap();
+
+    let out = world.crmsync(&["sync"]).await;
+    assert_exit(&out, 3);
+    assert!(stdout(&out).contains("--resync"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("crm.csv.columns.notes"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = world.crmsync(&["sync", "--resync", "--json"]).await;
+    assert_exit(&out, 0);
+    let report = json(&out);
+    assert_eq!(report["writes"]["inbox"], 0, "{report}");
+    assert_eq!(report["writes"]["crm"], 0, "{report}");
+    let again = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(again["exit"], 0, "{again}");
+    assert_eq!(world.fake.prospect(&p.external_id).unwrap().notes, p.notes);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_budget_pushes_whole_prospects_and_the_next_run_finishes() {
+    let world = baseline(60, 50, "").await;
+    let mut edited = Vec::new();
+    for p in world
+        .fake
+        .prospects()
+        .into_iter()
+        .take(50)
+        .filter(|p| p.threads.len() == 1)
+        .take(8)
+    {
+        world.fake.edit_context(
+            &p.external_id,
+            ContextEdit {
+                notes: Some(Some(format!("budget {}", p.username))),
+                ..ContextEdit::default()
+            },
+        );
+        edited.push(p);
+    }
+    let mut rows = read_export(&world);
+    for row in rows.iter_mut() {
+        let id = row[col("X User ID")].clone();
+        if let Some(p) = world.fake.prospects().iter().find(|p| p.platform_id == id)
+            && !edited.iter().any(|e| e.external_id == p.external_id)
+            && p.threads.len() == 1
+        {
+            row[col("Deal Value")] = "999".into();
+        }
+    }
+    write_export(&world, &rows);
+    // The pull costs 5 reference calls + 3 pages; leave room for 3 Inbox PATCHes only.
+    world.write_config("[policy]\nvaluation = \"crm-wins\"\n");
+    let text = std::fs::read_to_string(world.config()).unwrap().replace(
+        "min_interval_ms = 0",
+        "min_interval_ms = 0\nmax_requests_per_run = 11",
+    );
+    std::fs::write(world.config(), text).unwrap();
+    let out = world.crmsync(&["sync", "--force", "--json"]).await;
+    assert_exit(&out, 0);
+    let report = json(&out);
+    assert!(
+        report["incomplete"]
+            .as_str()
+            .unwrap()
+            .contains("max_requests_per_run"),
+        "{report}"
+    );
+    assert_eq!(report["writes"]["inbox"], 3, "{report}");
+    assert!(report["requests"].as_u64().unwrap() <= 11, "{report}");
+
+    world.write_config("[policy]\nvaluation = \"crm-wins\"\n");
+    for _ in 0..3 {
+        let out = world.crmsync(&["sync", "--force", "--json"]).await;
+        assert_exit(&out, 0);
+    }
+    let last = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(last["writes"]["inbox"], 0, "{last}");
+    assert_eq!(last["writes"]["crm"], 0, "{last}");
+    for p in &edited {
+        let row = read_export(&world)
+            .into_iter()
+            .find(|r| r[col("X User ID")] == p.platform_id)
+            .unwrap();
+        assert_eq!(row[col("Notes")], format!("budget {}", p.username));
+    }
+}
