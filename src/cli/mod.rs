@@ -11,11 +11,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::config::ConfigError;
 use crate::engine::LockError;
 
+mod check;
 mod conflicts;
 mod demo;
 mod fake;
 mod render;
 mod run;
+mod runs;
 mod status;
 
 /// Exit code: done.
@@ -79,6 +81,10 @@ pub enum Command {
     Sync(run::SyncArgs),
     /// Mirror size, last run and open conflicts.
     Status(run::JsonArg),
+    /// Run history: mode, duration, writes per side, conflicts, rejects, requests, 429s.
+    Runs(runs::RunsArgs),
+    /// Check the config, the Inbox token and rate-limit headroom, and the CRM source.
+    Check,
     /// The conflict log.
     #[command(subcommand)]
     Conflicts(conflicts::ConflictsCommand),
@@ -117,6 +123,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Plan(args) => run::plan(&cli.config, args).await,
         Command::Sync(args) => run::sync(&cli.config, args).await,
         Command::Status(args) => status::run(&cli.config, args),
+        Command::Runs(args) => runs::run(&cli.config, args),
+        Command::Check => check::run(&cli.config).await,
         Command::Conflicts(cmd) => conflicts::run(&cli.config, cmd),
         Command::FakeInbox(args) => fake::run(args).await,
     }

@@ -1,0 +1,77 @@
+//! Command-line surface: `--help`, `runs`, `check`, `status`.
+
+use crate::support::{World, agreeing_rows, assert_exit, json, stdout, write_export};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_lists_each_run_with_its_figures() {
+    let world = World::start(30, "").await;
+    write_export(&world, &agreeing_rows(&world, 20));
+    assert_exit(&world.crmsync(&["pull"]).await, 0);
+    assert_exit(&world.crmsync(&["sync"]).await, 0);
+    let runs = json(&world.crmsync(&["runs", "--json", "--limit", "5"]).await);
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0]["mode"], "sync");
+    assert_eq!(runs[1]["mode"], "pull");
+    assert_eq!(runs[0]["status"], "ok");
+    assert_eq!(runs[0]["exit"], 0);
+    assert!(runs[0]["requests"].as_u64().unwrap() >= 8);
+    assert!(runs[0]["duration_seconds"].as_f64().is_some());
+    let table = stdout(&world.crmsync(&["runs"]).await);
+    assert!(table.contains("sync") && table.contains("pull"), "{table}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_passes_when_everything_is_in_place_and_explains_each_failure() {
+    let world = World::start(10, "").await;
+    write_export(&world, &agreeing_rows(&world, 10));
+    let out = world.crmsync(&["check"]).await;
+    assert_exit(&out, 0);
+    let text = stdout(&out);
+    assert!(text.contains("ok    config"), "{text}");
+    assert!(text.contains("ok    Inbox: team"), "{text}");
+    assert!(text.contains("requests left"), "{text}");
+    assert!(text.contains("10 records"), "{text}");
+
+    // A missing column and a wrong token: both reported, exit 1.
+    let export = std::fs::read_to_string(world.export()).unwrap();
+    std::fs::write(world.export(), export.replacen("Deal Value", "Amount", 1)).unwrap();
+    let out = world.crmsync_with_token(&["check"], Some("wrong")).await;
+    assert_exit(&out, 1);
+    let text = stdout(&out);
+    assert!(text.contains("FAIL  Inbox"), "{text}");
+    assert!(text.contains("CRMSYNC_TEST_TOKEN"), "{text}");
+    assert!(
+        text.contains("FAIL  CRM") && text.contains("Deal Value"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn help_lists_every_command() {
+    let world = World::start(1, "").await;
+    let out = world.crmsync(&["--help"]).await;
+    assert_exit(&out, 0);
+    let help = stdout(&out);
+    for command in [
+        "demo",
+        "pull",
+        "plan",
+        "sync",
+        "status",
+        "runs",
+        "check",
+        "conflicts",
+        "fake-inbox",
+    ] {
+        assert!(help.contains(command), "--help lacks {command}:\n{help}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_before_any_run_says_so() {
+    let world = World::start(1, "").await;
+    let status = json(&world.crmsync(&["status", "--json"]).await);
+    assert_eq!(status["mirror"]["prospects"], 0);
+    assert!(status["last_run"].is_null());
+}
