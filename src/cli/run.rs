@@ -86,6 +86,9 @@ pub async fn execute_with(ctx: &Context, opts: &RunOptions) -> anyhow::Result<Sy
             let mut adapter = CsvAdapter::new(csv);
             engine::run(ctx, Some(&mut adapter), opts).await
         }
+        CrmKind::Hubspot => anyhow::bail!(
+            "crm.kind = \"hubspot\" is not available yet in this build (the HubSpot adapter is being written)"
+        ),
     }
 }
 

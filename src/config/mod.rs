@@ -160,6 +160,8 @@ fn default_state_dir() -> PathBuf {
 pub enum CrmKind {
     /// A CSV export.
     Csv,
+    /// HubSpot contacts (API v3).
+    Hubspot,
 }
 
 /// Which Inbox prospects without a CRM record get one.
@@ -190,6 +192,120 @@ pub struct CrmConfig {
     /// `[crm.csv]`, with `kind = "csv"`.
     #[serde(default)]
     pub csv: Option<CsvConfig>,
+    /// `[crm.hubspot]`, with `kind = "hubspot"`.
+    #[serde(default)]
+    pub hubspot: Option<HubspotConfig>,
+}
+
+/// `[crm.hubspot]`: the HubSpot contacts API.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubspotConfig {
+    /// API base, default `https://api.hubapi.com`.
+    #[serde(default = "default_hubspot_base_url")]
+    pub base_url: String,
+    /// NAME of the env var that holds the private-app token.
+    #[serde(default = "default_hubspot_token_env")]
+    pub token_env: String,
+    /// Requests allowed per rate-limit window (100 per 10 s on free/starter, 190 on
+    /// professional/enterprise).
+    #[serde(default = "default_hubspot_requests_per_window")]
+    pub requests_per_window: u32,
+    /// The window, seconds.
+    #[serde(default = "default_hubspot_window_secs")]
+    pub window_secs: u64,
+    /// Search requests per second (the search endpoint has its own, lower limit).
+    #[serde(default = "default_hubspot_search_per_second")]
+    pub search_per_second: u32,
+    /// Contact property per field.
+    #[serde(default)]
+    pub properties: HubspotProperties,
+}
+
+fn default_hubspot_base_url() -> String {
+    "https://api.hubapi.com".into()
+}
+fn default_hubspot_token_env() -> String {
+    "HUBSPOT_TOKEN".into()
+}
+fn default_hubspot_requests_per_window() -> u32 {
+    100
+}
+fn default_hubspot_window_secs() -> u64 {
+    10
+}
+fn default_hubspot_search_per_second() -> u32 {
+    4
+}
+
+/// `[crm.hubspot.properties]`: the HubSpot contact property for each field; omitted fields are
+/// not synced (username and status have defaults).
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubspotProperties {
+    /// X numeric user id.
+    #[serde(default)]
+    pub x_user_id: Option<String>,
+    /// X handle (default `twitterhandle`).
+    #[serde(default = "default_hubspot_username")]
+    pub username: Option<String>,
+    /// A multi-checkbox property holding the tags.
+    #[serde(default)]
+    pub tags: Option<String>,
+    /// Lead status (default `hs_lead_status`), mapped through `[mapping.status]`.
+    #[serde(default = "default_hubspot_status")]
+    pub status: Option<String>,
+    /// Deal value.
+    #[serde(default)]
+    pub valuation: Option<String>,
+    /// Notes.
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// Owner (default `hubspot_owner_id`), mapped by owner e-mail to the Inbox member.
+    #[serde(default = "default_hubspot_owner")]
+    pub owner: Option<String>,
+    /// Done.
+    #[serde(default)]
+    pub done: Option<String>,
+}
+
+fn default_hubspot_username() -> Option<String> {
+    Some("twitterhandle".into())
+}
+fn default_hubspot_status() -> Option<String> {
+    Some("hs_lead_status".into())
+}
+fn default_hubspot_owner() -> Option<String> {
+    Some("hubspot_owner_id".into())
+}
+
+impl Default for HubspotProperties {
+    fn default() -> Self {
+        HubspotProperties {
+            x_user_id: None,
+            username: default_hubspot_username(),
+            tags: None,
+            status: default_hubspot_status(),
+            valuation: None,
+            notes: None,
+            owner: default_hubspot_owner(),
+            done: None,
+        }
+    }
+}
+
+impl HubspotProperties {
+    /// The property mapped to a synced field, if any.
+    pub fn property(&self, field: Field) -> Option<&str> {
+        match field {
+            Field::Tags => self.tags.as_deref(),
+            Field::Status => self.status.as_deref(),
+            Field::Valuation => self.valuation.as_deref(),
+            Field::Notes => self.notes.as_deref(),
+            Field::Assignee => self.owner.as_deref(),
+            Field::Done => self.done.as_deref(),
+        }
+    }
 }
 
 /// How the CSV adapter writes changes back.
@@ -596,6 +712,39 @@ impl Config {
                     ));
                 }
             }
+            CrmKind::Hubspot => {
+                let Some(hubspot) = &raw.crm.hubspot else {
+                    return Err(invalid(
+                        "crm",
+                        "hubspot",
+                        "a [crm.hubspot] section is required with kind = \"hubspot\"".into(),
+                    ));
+                };
+                if !hubspot.base_url.starts_with("http://")
+                    && !hubspot.base_url.starts_with("https://")
+                {
+                    return Err(invalid(
+                        "crm.hubspot",
+                        "base_url",
+                        "must start with http:// or https://".into(),
+                    ));
+                }
+                if hubspot.properties.x_user_id.is_none() && hubspot.properties.username.is_none() {
+                    return Err(invalid(
+                        "crm.hubspot.properties",
+                        "x_user_id",
+                        "map at least one of x_user_id and username, or no contact can be matched"
+                            .into(),
+                    ));
+                }
+                if hubspot.requests_per_window == 0 || hubspot.window_secs == 0 {
+                    return Err(invalid(
+                        "crm.hubspot",
+                        "requests_per_window",
+                        "the rate limit must allow at least one request per window".into(),
+                    ));
+                }
+            }
         }
         for (field, rule) in [
             ("status", raw.policy.status),
@@ -669,6 +818,18 @@ impl Config {
                     .filter(|f| columns.column(*f).is_some())
                     .collect()
             }
+            CrmKind::Hubspot => {
+                let properties = &self
+                    .crm
+                    .hubspot
+                    .as_ref()
+                    .expect("validated in parse")
+                    .properties;
+                Field::ALL
+                    .into_iter()
+                    .filter(|f| properties.property(*f).is_some())
+                    .collect()
+            }
         };
         let rules = [
             (Field::Tags, self.policy.tags),
@@ -704,11 +865,31 @@ impl Config {
     /// Stored with the base; when it changes, the base no longer means what it meant.
     pub fn mapping_fingerprint(&self) -> String {
         let columns = self.csv().map(|csv| &csv.columns);
+        let properties = self.crm.hubspot.as_ref().map(|h| &h.properties);
         serde_json::json!({
             "columns": columns,
+            "properties": properties,
             "status": self.mapping.status,
         })
         .to_string()
+    }
+
+    /// Reads the HubSpot token from the env var named by `crm.hubspot.token_env`.
+    pub fn hubspot_token(&self) -> Result<SecretString, ConfigError> {
+        let var = self
+            .crm
+            .hubspot
+            .as_ref()
+            .map_or_else(default_hubspot_token_env, |h| h.token_env.clone());
+        match std::env::var(&var) {
+            Ok(value) if !value.trim().is_empty() => {
+                Ok(SecretString::from(value.trim().to_string()))
+            }
+            _ => Err(ConfigError::MissingToken {
+                var,
+                path: self.path.clone(),
+            }),
+        }
     }
 
     /// `$USER`, for recording who resolved a conflict.
@@ -752,5 +933,7 @@ fn line_of_key(text: &str, section: &str, key: &str) -> usize {
         .map_or(0, |idx| idx + 1)
 }
 
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod tests;
