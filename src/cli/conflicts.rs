@@ -1,19 +1,55 @@
-//! `crmsync conflicts list`.
+//! `crmsync conflicts list|show|resolve|export`: the conflict log and its resolutions.
 
+use std::fmt::Write as _;
+use std::io::IsTerminal;
 use std::path::Path;
 
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 
 use crate::config::Config;
-use crate::store::Store;
+use crate::engine::resolve::parse_value;
+use crate::reconcile::Field;
+use crate::store::{ConflictRow, Resolution, Store};
 
-use super::{EXIT_OK, render};
+use super::{EXIT_CONFIG, EXIT_ERROR, EXIT_OK, render};
 
 /// Conflict log commands.
 #[derive(Debug, Subcommand)]
 pub enum ConflictsCommand {
-    /// List open conflicts (with --all, also closed ones).
+    /// List conflicts that need a human (with --all, also resolved and closed ones).
     List(ListArgs),
+    /// Show one conflict with the Inbox, CRM and base values side by side.
+    Show(ShowArgs),
+    /// Decide a conflict (or every conflict matching --kind/--field); the next sync applies it.
+    Resolve(ResolveArgs),
+    /// Export conflicts as CSV or JSON.
+    Export(ExportArgs),
+}
+
+/// Filters shared by list, resolve and export.
+#[derive(Debug, Args, Default)]
+pub struct Filters {
+    /// Only this kind (both-changed, fanout, identity, unmapped, rejected-by-api, pending-import).
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only this field (tags, status, valuation, notes, assignee, done, record).
+    #[arg(long)]
+    pub field: Option<String>,
+    /// Only conflicts first seen at least this many days ago.
+    #[arg(long, value_name = "DAYS")]
+    pub older_than: Option<u32>,
+}
+
+impl Filters {
+    fn keep(&self, c: &ConflictRow, now: chrono::DateTime<chrono::Utc>) -> bool {
+        self.kind.as_ref().is_none_or(|k| &c.kind == k)
+            && self.field.as_ref().is_none_or(|f| &c.field == f)
+            && self.older_than.is_none_or(|days| {
+                chrono::DateTime::parse_from_rfc3339(&c.first_seen).is_ok_and(|t| {
+                    now - t.with_timezone(&chrono::Utc) >= chrono::Duration::days(days.into())
+                })
+            })
+    }
 }
 
 /// `conflicts list` options.
@@ -22,38 +58,297 @@ pub struct ListArgs {
     /// Include resolved and closed conflicts.
     #[arg(long)]
     pub all: bool,
-    /// Only this kind (both-changed, fanout, identity, unmapped, rejected-by-api, pending-import).
-    #[arg(long)]
-    pub kind: Option<String>,
-    /// Only this field (tags, status, valuation, notes, assignee, done, record).
-    #[arg(long)]
-    pub field: Option<String>,
+    #[command(flatten)]
+    pub filters: Filters,
     /// Print a JSON array.
     #[arg(long)]
     pub json: bool,
 }
 
-/// Runs a conflicts subcommand.
-pub fn run(config_path: &Path, cmd: ConflictsCommand) -> anyhow::Result<u8> {
+/// `conflicts show` options.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Conflict id (from `conflicts list`).
+    pub id: i64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `conflicts resolve` options.
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// Conflict id; omit it and give --kind and/or --field to resolve in bulk.
+    pub id: Option<i64>,
+    /// Which value wins: `inbox`, `crm`, or `value V`.
+    #[arg(long, num_args = 1..=2, value_names = ["inbox|crm|value", "V"])]
+    pub take: Option<Vec<String>>,
+    /// Leave both sides as they are and stop reporting this divergence.
+    #[arg(long, conflicts_with = "take")]
+    pub dismiss: bool,
+    #[command(flatten)]
+    pub filters: Filters,
+    /// With bulk resolution: apply without asking (the count is still printed).
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// Export formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Comma-separated values.
+    Csv,
+    /// A JSON array.
+    Json,
+}
+
+/// `conflicts export` options.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Csv)]
+    pub format: Format,
+    /// Include resolved and closed conflicts.
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub filters: Filters,
+}
+
+fn open_store(config_path: &Path) -> anyhow::Result<Option<Store>> {
     let config = Config::load(config_path)?;
     let db = config.state.dir.join("mirror.db");
-    let ConflictsCommand::List(args) = cmd;
-    let rows = if db.exists() {
-        Store::open(&db)?.conflicts(args.all)?
+    Ok(if db.exists() {
+        Some(Store::open(&db)?)
     } else {
-        Vec::new()
-    };
-    let rows: Vec<_> = rows
-        .into_iter()
-        .filter(|c| args.kind.as_ref().is_none_or(|k| &c.kind == k))
-        .filter(|c| args.field.as_ref().is_none_or(|f| &c.field == f))
-        .collect();
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-    } else if rows.is_empty() {
-        println!("no {}conflicts", if args.all { "" } else { "open " });
-    } else {
-        print!("{}", render::conflict_table(&rows));
+        None
+    })
+}
+
+/// Runs a conflicts subcommand.
+pub fn run(config_path: &Path, cmd: ConflictsCommand) -> anyhow::Result<u8> {
+    let store = open_store(config_path)?;
+    let now = chrono::Utc::now();
+    match cmd {
+        ConflictsCommand::List(args) => {
+            let rows = list(store.as_ref(), args.all, &args.filters, now)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else if rows.is_empty() {
+                println!("no {}conflicts", if args.all { "" } else { "open " });
+            } else {
+                print!("{}", render::conflict_table(&rows));
+            }
+            Ok(EXIT_OK)
+        }
+        ConflictsCommand::Show(args) => {
+            let Some(c) = store
+                .as_ref()
+                .map(|s| s.conflict(args.id))
+                .transpose()?
+                .flatten()
+            else {
+                eprintln!("error: no conflict {}", args.id);
+                return Ok(EXIT_ERROR);
+            };
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&c)?);
+            } else {
+                print!("{}", show(&c));
+            }
+            Ok(EXIT_OK)
+        }
+        ConflictsCommand::Resolve(args) => resolve(store, args, now),
+        ConflictsCommand::Export(args) => {
+            let rows = list(store.as_ref(), args.all, &args.filters, now)?;
+            match args.format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+                Format::Csv => {
+                    let mut writer = csv::Writer::from_writer(std::io::stdout());
+                    for row in &rows {
+                        writer.serialize(row)?;
+                    }
+                    writer.flush()?;
+                }
+            }
+            Ok(EXIT_OK)
+        }
     }
-    Ok(EXIT_OK)
+}
+
+fn list(
+    store: Option<&Store>,
+    all: bool,
+    filters: &Filters,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Vec<ConflictRow>> {
+    let rows = match store {
+        Some(store) => store.conflicts(all)?,
+        None => Vec::new(),
+    };
+    Ok(rows.into_iter().filter(|c| filters.keep(c, now)).collect())
+}
+
+/// One conflict, values side by side; notes as a three-way diff against the base.
+fn show(c: &ConflictRow) -> String {
+    let mut out = String::new();
+    let who = c
+        .username
+        .as_ref()
+        .map_or_else(|| c.prospect_id.clone(), |u| format!("@{u}"));
+    let _ = writeln!(out, "conflict {} ({}, {})", c.id, c.kind, c.field);
+    let _ = writeln!(
+        out,
+        "prospect   {who} (Inbox {}, X id {})",
+        c.prospect_id,
+        c.platform_id.as_deref().unwrap_or("-")
+    );
+    let _ = writeln!(out, "CRM record {}", c.crm_id);
+    let _ = writeln!(
+        out,
+        "seen       {} .. {} (runs {}..{})",
+        c.first_seen, c.last_seen, c.first_run, c.last_run
+    );
+    let _ = writeln!(
+        out,
+        "status     {}{}",
+        c.resolution,
+        c.resolved_by
+            .as_ref()
+            .map(|by| format!(" by {by} at {}", c.resolved_at.as_deref().unwrap_or("?")))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(out, "detail     {}", c.detail);
+    let value = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    if c.field == "notes" {
+        let base = c.base.clone().unwrap_or_default();
+        for (side, text) in [("Inbox", &c.inbox), ("CRM", &c.crm)] {
+            let _ = writeln!(out, "\n{side} vs base:");
+            let patch = diffy::create_patch(&base, text.as_deref().unwrap_or(""));
+            let _ = write!(out, "{patch}");
+        }
+    } else {
+        let _ = writeln!(out, "\n  {:<6} {}", "Inbox", value(&c.inbox));
+        let _ = writeln!(out, "  {:<6} {}", "CRM", value(&c.crm));
+        let _ = writeln!(out, "  {:<6} {}", "base", value(&c.base));
+    }
+    let _ = writeln!(
+        out,
+        "\nresolve: crmsync conflicts resolve {} --take inbox | --take crm | --take value V | --dismiss",
+        c.id
+    );
+    out
+}
+
+fn resolve(
+    store: Option<Store>,
+    args: ResolveArgs,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<u8> {
+    let Some(store) = store else {
+        eprintln!("error: no mirror yet: run `crmsync sync` first");
+        return Ok(EXIT_ERROR);
+    };
+    let (resolution, value) = match (args.dismiss, args.take.as_deref()) {
+        (true, _) => (Resolution::Dismissed, None),
+        (false, Some([side])) if side == "inbox" => (Resolution::ResolvedInbox, None),
+        (false, Some([side])) if side == "crm" => (Resolution::ResolvedCrm, None),
+        (false, Some([side, v])) if side == "value" => (Resolution::ResolvedValue, Some(v.clone())),
+        _ => {
+            eprintln!("error: say --take inbox, --take crm, --take value V, or --dismiss");
+            return Ok(EXIT_CONFIG);
+        }
+    };
+    let targets: Vec<ConflictRow> = match args.id {
+        Some(id) => store.conflict(id)?.into_iter().collect(),
+        None => {
+            if args.filters.kind.is_none() && args.filters.field.is_none() {
+                eprintln!("error: give a conflict id, or --kind and/or --field to resolve in bulk");
+                return Ok(EXIT_CONFIG);
+            }
+            store
+                .conflicts(false)?
+                .into_iter()
+                .filter(|c| c.resolution == "open" && args.filters.keep(c, now))
+                .collect()
+        }
+    };
+    if targets.is_empty() {
+        eprintln!("error: no open conflict matches");
+        return Ok(EXIT_ERROR);
+    }
+    if let Some(v) = &value {
+        for c in &targets {
+            let Some(field) = Field::ALL.into_iter().find(|f| f.as_str() == c.field) else {
+                eprintln!(
+                    "error: conflict {} ({}) takes no value; fix the records instead",
+                    c.id, c.field
+                );
+                return Ok(EXIT_CONFIG);
+            };
+            if let Err(why) = parse_value(field, v) {
+                eprintln!("error: --take value for {}: {why}", c.field);
+                return Ok(EXIT_CONFIG);
+            }
+        }
+    }
+    if args.id.is_none() {
+        println!(
+            "{} conflict(s) match: {}",
+            targets.len(),
+            describe(&resolution)
+        );
+        if !args.yes {
+            if !std::io::stdin().is_terminal() {
+                eprintln!("error: bulk resolution needs --yes when not on a terminal");
+                return Ok(EXIT_CONFIG);
+            }
+            print!("apply? [y/N] ");
+            use std::io::Write as _;
+            std::io::stdout().flush()?;
+            let mut answer = String::new();
+            std::io::stdin().read_line(&mut answer)?;
+            if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                println!("nothing changed");
+                return Ok(EXIT_OK);
+            }
+        }
+    }
+    let by = Config::current_user();
+    let at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut done = 0;
+    for c in &targets {
+        if store.resolve_conflict(c.id, resolution, value.as_deref(), &by, &at)? {
+            done += 1;
+        } else {
+            eprintln!(
+                "conflict {} is not open ({}); left as it is",
+                c.id, c.resolution
+            );
+        }
+    }
+    println!(
+        "{done} conflict(s) marked {}; {}",
+        resolution.as_str(),
+        if resolution == Resolution::Dismissed {
+            "they are not reported again while their values stay the same"
+        } else {
+            "the next `crmsync sync` applies them"
+        }
+    );
+    Ok(if done == targets.len() {
+        EXIT_OK
+    } else {
+        EXIT_ERROR
+    })
+}
+
+fn describe(resolution: &Resolution) -> &'static str {
+    match resolution {
+        Resolution::ResolvedInbox => "the Inbox value will be written to the CRM",
+        Resolution::ResolvedCrm => "the CRM value will be written to Inbox",
+        Resolution::ResolvedValue => "the given value will be written to both sides",
+        Resolution::Dismissed => "they will be dismissed",
+        Resolution::Open | Resolution::Closed => "",
+    }
 }

@@ -137,6 +137,9 @@ pub fn sync(report: &SyncReport) -> String {
     if let Some(incomplete) = &report.incomplete {
         let _ = writeln!(out, "INCOMPLETE: {incomplete}");
     }
+    for warning in &report.warnings {
+        let _ = writeln!(out, "warning: {warning}");
+    }
     conflicts(&mut out, &report.conflict_list);
     out
 }

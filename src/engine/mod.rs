@@ -13,11 +13,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::config::Config;
 use crate::inbox;
 
+mod events;
 pub mod inputs;
 pub mod lock;
 pub mod matching;
 pub mod pull;
 mod push;
+pub mod resolve;
 pub mod sync;
 
 pub use lock::{LockError, RunLock};

@@ -77,6 +77,7 @@ pub async fn push_link(
                         out.changes.push(change_row(
                             "inbox",
                             &plan.key.prospect_id,
+                            &plan.key,
                             change,
                             "applied",
                         ));
@@ -101,6 +102,7 @@ pub async fn push_link(
                         out.changes.push(change_row(
                             "inbox",
                             &plan.key.prospect_id,
+                            &plan.key,
                             change,
                             "failed",
                         ));
@@ -160,6 +162,7 @@ pub async fn push_link(
                     out.changes.push(change_row(
                         "inbox",
                         &thread_patch.thread_id,
+                        &plan.key,
                         change,
                         "applied",
                     ));
@@ -314,10 +317,11 @@ async fn read_back(
     Ok(())
 }
 
-/// A change-log row.
+/// A change-log row for one field of a link.
 pub fn change_row(
     side: &'static str,
     target: &str,
+    key: &LinkKey,
     change: &Change,
     status: &'static str,
 ) -> ChangeRow {
@@ -328,5 +332,9 @@ pub fn change_row(
         old: change.old.to_string(),
         new: change.new.to_string(),
         status,
+        prospect_id: Some(key.prospect_id.clone()),
+        crm_id: Some(key.crm_id.clone()),
+        old_value: Some(change.old.clone()),
+        new_value: Some(change.new.clone()),
     }
 }

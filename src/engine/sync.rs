@@ -20,6 +20,7 @@ use super::inputs::{Names, crm_side, inbox_side};
 use super::matching::{ProspectKey, match_records};
 use super::pull::{PullReport, pull};
 use super::push::{PushSettings, change_row, push_link};
+use super::resolve;
 use super::{Context, RunLock};
 
 /// `meta` key of the field mapping the base was recorded under.
@@ -133,6 +134,9 @@ pub struct SyncReport {
     /// Why the run pushed only part of the plan (request budget), if it did; the next run
     /// continues with the rest.
     pub incomplete: Option<String>,
+    /// Things a human should know that are not conflicts (e.g. a resolution that could not be
+    /// applied).
+    pub warnings: Vec<String>,
     /// Exit code.
     pub exit: i32,
     /// Seconds.
@@ -192,6 +196,7 @@ impl SyncReport {
             "rate_limited": self.rate_limited,
             "stopped": self.stopped,
             "incomplete": self.incomplete,
+            "warnings": self.warnings,
             "exit": self.exit,
             "seconds": self.seconds,
             "phases": self.phases,
@@ -298,6 +303,7 @@ async fn run_inner<A: CrmAdapter>(
         rate_limited: 0,
         stopped: None,
         incomplete: None,
+        warnings: Vec::new(),
         exit: 0,
         seconds: 0.0,
         phases: BTreeMap::new(),
@@ -420,7 +426,11 @@ async fn run_inner<A: CrmAdapter>(
     let policy = ctx.config.reconcile_policy();
     let vocab = names.vocabulary(&ctx.config);
     clock.lap(&mut report, "match");
-    let plan = reconcile::plan(&inputs, &policy, &vocab);
+    let mut plan = reconcile::plan(&inputs, &policy, &vocab);
+    // Humans' resolutions replace their conflicts with writes of the chosen value.
+    let resolutions = store.pending_resolutions()?;
+    let applied = resolve::apply_resolutions(&mut plan, &inputs, &resolutions, &vocab);
+    report.warnings.extend(applied.problems.iter().cloned());
     clock.lap(&mut report, "reconcile");
 
     let creates = planned_creates(
@@ -613,6 +623,12 @@ async fn run_inner<A: CrmAdapter>(
 
     clock.lap(&mut report, "push_inbox");
 
+    let prospect_of_record: HashMap<&str, &str> = plan
+        .links
+        .iter()
+        .map(|l| (l.key.crm_id.as_str(), l.key.prospect_id.as_str()))
+        .collect();
+
     // Write the CRM (skipped when the Inbox push failed: the rerun redoes it from the mirror).
     let mut crm_status: HashMap<String, WriteStatus> = HashMap::new();
     let mut new_pending: Vec<(String, Value)> = Vec::new();
@@ -673,7 +689,14 @@ async fn run_inner<A: CrmAdapter>(
                             new_pending.extend(cs.iter().map(|c| (id.clone(), c.new.clone())));
                         }
                         if !rewrite {
-                            changes.extend(cs.iter().map(|c| change_row("crm", id, c, label)));
+                            let key = LinkKey {
+                                prospect_id: prospect_of_record
+                                    .get(id.as_str())
+                                    .map_or_else(String::new, |p| p.to_string()),
+                                crm_id: id.clone(),
+                            };
+                            changes
+                                .extend(cs.iter().map(|c| change_row("crm", id, &key, c, label)));
                         }
                     }
                     (CrmWrite::Create(record), WriteStatus::Confirmed | WriteStatus::Pending) => {
@@ -689,6 +712,10 @@ async fn run_inner<A: CrmAdapter>(
                             } else {
                                 "pending"
                             },
+                            prospect_id: None,
+                            crm_id: Some(record.id.clone()),
+                            old_value: None,
+                            new_value: None,
                         });
                     }
                     (CrmWrite::Create(_), WriteStatus::Failed(_)) => {}
@@ -797,6 +824,9 @@ async fn run_inner<A: CrmAdapter>(
         return Err(
             anyhow::Error::new(err).context("pushing to Inbox (the next run continues from here)")
         );
+    }
+    if report.incomplete.is_none() {
+        store.mark_resolutions_applied(run_id, &applied.conflict_ids)?;
     }
     let tally: ConflictTally = store.record_conflicts(run_id, now, &conflicts)?;
     report.conflicts.found = conflicts.len() as u64;

@@ -30,14 +30,36 @@ pub struct ConflictRecord {
     pub detail: String,
 }
 
-/// How a conflict ended (or not).
+/// How a conflict ended (or not). Stored as text in `conflicts.resolution`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Resolution {
     /// Needs a human (or goes away by itself).
     Open,
+    /// A human chose the Inbox value; the next sync writes it to the CRM.
+    ResolvedInbox,
+    /// A human chose the CRM value; the next sync writes it to Inbox.
+    ResolvedCrm,
+    /// A human gave a value; the next sync writes it to both sides.
+    ResolvedValue,
+    /// A human chose to leave it; it is not reported again while its values stay the same.
+    Dismissed,
     /// The divergence went away without a resolution.
     Closed,
+}
+
+impl Resolution {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resolution::Open => "open",
+            Resolution::ResolvedInbox => "resolved-inbox",
+            Resolution::ResolvedCrm => "resolved-crm",
+            Resolution::ResolvedValue => "resolved-value",
+            Resolution::Dismissed => "dismissed",
+            Resolution::Closed => "closed",
+        }
+    }
 }
 
 /// A stored conflict.
@@ -73,8 +95,45 @@ pub struct ConflictRow {
     pub first_seen: String,
     /// Last seen.
     pub last_seen: String,
-    /// `open`, `closed`, ...
+    /// `open`, `resolved-inbox`, `resolved-crm`, `resolved-value`, `dismissed`, `closed`.
     pub resolution: String,
+    /// The value given with `resolved-value`.
+    pub resolution_value: Option<String>,
+    /// Who resolved it (`$USER`, or `crmsync` for closed).
+    pub resolved_by: Option<String>,
+    /// When.
+    pub resolved_at: Option<String>,
+    /// The sync that applied the resolution.
+    pub applied_run: Option<i64>,
+}
+
+const COLUMNS: &str = "id, first_run, last_run, prospect_id, username, platform_id, crm_id, field,
+    kind, inbox, crm, base, detail, first_seen, last_seen, resolution, resolution_value,
+    resolved_by, resolved_at, applied_run";
+
+fn row_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConflictRow> {
+    Ok(ConflictRow {
+        id: r.get(0)?,
+        first_run: r.get(1)?,
+        last_run: r.get(2)?,
+        prospect_id: r.get(3)?,
+        username: r.get(4)?,
+        platform_id: r.get(5)?,
+        crm_id: r.get(6)?,
+        field: r.get(7)?,
+        kind: r.get(8)?,
+        inbox: r.get(9)?,
+        crm: r.get(10)?,
+        base: r.get(11)?,
+        detail: r.get(12)?,
+        first_seen: r.get(13)?,
+        last_seen: r.get(14)?,
+        resolution: r.get(15)?,
+        resolution_value: r.get(16)?,
+        resolved_by: r.get(17)?,
+        resolved_at: r.get(18)?,
+        applied_run: r.get(19)?,
+    })
 }
 
 /// What recording a run's conflicts did.
@@ -100,15 +159,23 @@ impl Store {
         let mut tally = ConflictTally::default();
         let tx = self.conn.transaction()?;
         {
+            // An open conflict, a resolution waiting for its sync, or a dismissal of the very
+            // same divergence all absorb a conflict seen again.
             let mut find = tx.prepare_cached(
-                "SELECT id FROM conflicts WHERE resolution = 'open' AND prospect_id = ?1
-                 AND crm_id = ?2 AND field = ?3 AND kind = ?4",
+                "SELECT id FROM conflicts WHERE prospect_id = ?1 AND crm_id = ?2 AND field = ?3
+                 AND kind = ?4
+                 AND (resolution = 'open'
+                      OR (resolution LIKE 'resolved-%' AND applied_run IS NULL)
+                      OR (resolution = 'dismissed' AND inbox IS ?5 AND crm IS ?6 AND base IS ?7))
+                 ORDER BY id DESC LIMIT 1",
             )?;
             let mut update = tx.prepare_cached(
                 "UPDATE conflicts SET last_run = ?2, last_seen = ?3, inbox = ?4, crm = ?5, base = ?6,
                         detail = ?7, username = ?8, platform_id = ?9
                  WHERE id = ?1",
             )?;
+            let mut is_open =
+                tx.prepare_cached("SELECT resolution = 'open' FROM conflicts WHERE id = ?1")?;
             let mut insert = tx.prepare_cached(
                 "INSERT INTO conflicts (first_run, last_run, prospect_id, username, platform_id, crm_id,
                                         field, kind, inbox, crm, base, detail, first_seen, last_seen)
@@ -116,9 +183,18 @@ impl Store {
             )?;
             for c in conflicts {
                 let existing: Option<i64> = find
-                    .query_row(params![c.prospect_id, c.crm_id, c.field, c.kind], |r| {
-                        r.get(0)
-                    })
+                    .query_row(
+                        params![
+                            c.prospect_id,
+                            c.crm_id,
+                            c.field,
+                            c.kind,
+                            c.inbox,
+                            c.crm,
+                            c.base
+                        ],
+                        |r| r.get(0),
+                    )
                     .map(Some)
                     .or_else(|e| match e {
                         rusqlite::Error::QueryReturnedNoRows => Ok(None),
@@ -137,7 +213,9 @@ impl Store {
                             c.username,
                             c.platform_id
                         ])?;
-                        tally.seen_again += 1;
+                        if is_open.query_row([id], |r| r.get::<_, bool>(0))? {
+                            tally.seen_again += 1;
+                        }
                     }
                     None => {
                         insert.execute(params![
@@ -163,40 +241,80 @@ impl Store {
                  WHERE resolution = 'open' AND last_run < ?1",
                 params![run.0, now],
             )? as u64;
+            // A resolution whose divergence went away needs no applying any more.
+            tally.closed += tx.execute(
+                "UPDATE conflicts SET applied_run = ?1
+                 WHERE resolution LIKE 'resolved-%' AND applied_run IS NULL AND last_run < ?1",
+                params![run.0],
+            )? as u64;
         }
         tx.commit()?;
         Ok(tally)
     }
 
-    /// Conflicts, oldest first; only open ones unless `all`.
+    /// Conflicts, oldest first: unless `all`, only those that still need something (open, or
+    /// resolved and waiting for the next sync).
     pub fn conflicts(&self, all: bool) -> Result<Vec<ConflictRow>> {
+        let filter = if all {
+            ""
+        } else {
+            "WHERE resolution = 'open' OR (resolution LIKE 'resolved-%' AND applied_run IS NULL)"
+        };
+        let sql = format!("SELECT {COLUMNS} FROM conflicts {filter} ORDER BY id");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map([], row_of)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// One conflict.
+    pub fn conflict(&self, id: i64) -> Result<Option<ConflictRow>> {
+        let sql = format!("SELECT {COLUMNS} FROM conflicts WHERE id = ?1");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query_map([id], row_of)?;
+        Ok(rows.next().transpose()?)
+    }
+
+    /// Records a human's resolution of an open conflict; returns false when the conflict is not
+    /// open (already resolved or closed).
+    pub fn resolve_conflict(
+        &self,
+        id: i64,
+        resolution: Resolution,
+        value: Option<&str>,
+        by: &str,
+        at: &str,
+    ) -> Result<bool> {
+        let n = self.conn.execute(
+            "UPDATE conflicts SET resolution = ?2, resolution_value = ?3, resolved_by = ?4,
+                    resolved_at = ?5
+             WHERE id = ?1 AND resolution = 'open'",
+            params![id, resolution.as_str(), value, by, at],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Resolutions the next sync must apply.
+    pub fn pending_resolutions(&self) -> Result<Vec<ConflictRow>> {
         let sql = format!(
-            "SELECT id, first_run, last_run, prospect_id, username, platform_id, crm_id, field, kind,
-                    inbox, crm, base, detail, first_seen, last_seen, resolution
-             FROM conflicts {} ORDER BY id",
-            if all { "" } else { "WHERE resolution = 'open'" }
+            "SELECT {COLUMNS} FROM conflicts
+             WHERE resolution LIKE 'resolved-%' AND applied_run IS NULL ORDER BY id"
         );
         let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map([], |r| {
-            Ok(ConflictRow {
-                id: r.get(0)?,
-                first_run: r.get(1)?,
-                last_run: r.get(2)?,
-                prospect_id: r.get(3)?,
-                username: r.get(4)?,
-                platform_id: r.get(5)?,
-                crm_id: r.get(6)?,
-                field: r.get(7)?,
-                kind: r.get(8)?,
-                inbox: r.get(9)?,
-                crm: r.get(10)?,
-                base: r.get(11)?,
-                detail: r.get(12)?,
-                first_seen: r.get(13)?,
-                last_seen: r.get(14)?,
-                resolution: r.get(15)?,
-            })
-        })?;
+        let rows = stmt.query_map([], row_of)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Marks resolutions as applied by `run`.
+    pub fn mark_resolutions_applied(&mut self, run: RunId, ids: &[i64]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt =
+                tx.prepare_cached("UPDATE conflicts SET applied_run = ?1 WHERE id = ?2")?;
+            for id in ids {
+                stmt.execute(params![run.0, id])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 }

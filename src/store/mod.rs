@@ -14,12 +14,14 @@ use crate::reconcile::{Amount, BaseValues, Field, Value};
 
 mod conflicts;
 pub use conflicts::{ConflictRecord, ConflictRow, ConflictTally, Resolution};
+pub mod pull_state;
+pub mod report;
 
 #[cfg(test)]
 mod tests;
 
 /// Migrations, applied in order; `PRAGMA user_version` is the number applied.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("schema_2.sql")];
 
 /// A store error. SQLite errors are bugs or a damaged file: nothing to branch on but the text.
 #[derive(Debug, thiserror::Error)]
@@ -229,6 +231,14 @@ pub struct ChangeRow {
     pub new: String,
     /// `applied`, `pending` or `failed`.
     pub status: &'static str,
+    /// The link's prospect, when known.
+    pub prospect_id: Option<String>,
+    /// The link's CRM record, when known.
+    pub crm_id: Option<String>,
+    /// Old value, machine-readable (for undo).
+    pub old_value: Option<Value>,
+    /// New value, machine-readable (for undo).
+    pub new_value: Option<Value>,
 }
 
 /// A rejected CRM row.
@@ -763,9 +773,14 @@ impl Store {
         let tx = self.conn.transaction()?;
         {
             let mut stmt = tx.prepare_cached(
-                "INSERT INTO changes (run_id, side, target, field, old, new, status)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO changes (run_id, side, target, field, old, new, status, prospect_id,
+                                      crm_id, old_value, new_value)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?;
+            let json = |v: &Option<Value>| {
+                v.as_ref()
+                    .map(|v| serde_json::to_string(v).expect("values serialize"))
+            };
             for c in changes {
                 stmt.execute(params![
                     run.0,
@@ -774,12 +789,66 @@ impl Store {
                     c.field.as_str(),
                     c.old,
                     c.new,
-                    c.status
+                    c.status,
+                    c.prospect_id,
+                    c.crm_id,
+                    json(&c.old_value),
+                    json(&c.new_value)
                 ])?;
             }
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// The applied changes of a run, oldest first.
+    pub fn applied_changes(&self, run: RunId) -> Result<Vec<ChangeRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT side, target, field, COALESCE(old, ''), COALESCE(new, ''), status, prospect_id,
+                    crm_id, old_value, new_value
+             FROM changes WHERE run_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([run.0], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, Option<String>>(6)?,
+                r.get::<_, Option<String>>(7)?,
+                r.get::<_, Option<String>>(8)?,
+                r.get::<_, Option<String>>(9)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (side, target, field, old, new, status, prospect_id, crm_id, old_value, new_value) =
+                row?;
+            let parse = |v: Option<String>| v.and_then(|v| serde_json::from_str::<Value>(&v).ok());
+            let Some(field) = Field::ALL.into_iter().find(|f| f.as_str() == field) else {
+                continue;
+            };
+            out.push(ChangeRow {
+                side: if side == "inbox" { "inbox" } else { "crm" },
+                target,
+                field,
+                old,
+                new,
+                status: match status.as_str() {
+                    "applied" => "applied",
+                    "pending" => "pending",
+                    "reverted" => "reverted",
+                    _ => "failed",
+                },
+                prospect_id,
+                crm_id,
+                old_value: parse(old_value),
+                new_value: parse(new_value),
+            });
+        }
+        Ok(out)
     }
 
     /// Records the CRM rows rejected in a run.

@@ -577,3 +577,140 @@ async fn a_request_budget_pushes_whole_prospects_and_the_next_run_finishes() {
         assert_eq!(row[col("Notes")], format!("budget {}", p.username));
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resolved_conflict_is_applied_by_the_next_sync_and_closed() {
+    let world = baseline(40, 30, "").await;
+    let (idx, p) = single_thread_prospect(&world, 30);
+    world.fake.edit_context(
+        &p.external_id,
+        ContextEdit {
+            valuation: Some(Some(111.0)),
+            notes: Some(Some("inbox notes".into())),
+            ..ContextEdit::default()
+        },
+    );
+    let mut rows = read_export(&world);
+    rows[idx][col("Deal Value")] = "222".into();
+    rows[idx][col("Notes")] = "crm notes".into();
+    write_export(&world, &rows);
+    assert_exit(&world.crmsync(&["sync"]).await, 0);
+    let list = json(
+        &world
+            .crmsync(&["conflicts", "list", "--json", "--kind", "both-changed"])
+            .await,
+    );
+    let id_of = |field: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["field"] == field && c["prospect_id"] == p.external_id.as_str())
+            .unwrap_or_else(|| panic!("no {field} conflict: {list}"))["id"]
+            .as_i64()
+            .unwrap()
+            .to_string()
+    };
+    let valuation = id_of("valuation");
+    let notes = id_of("notes");
+    let shown = stdout(&world.crmsync(&["conflicts", "show", &notes]).await);
+    assert!(
+        shown.contains("Inbox vs base") && shown.contains("+inbox notes"),
+        "{shown}"
+    );
+
+    assert_exit(
+        &world
+            .crmsync(&["conflicts", "resolve", &valuation, "--take", "crm"])
+            .await,
+        0,
+    );
+    assert_exit(
+        &world
+            .crmsync(&[
+                "conflicts",
+                "resolve",
+                &notes,
+                "--take",
+                "value",
+                "merged by hand",
+            ])
+            .await,
+        0,
+    );
+    let report = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(report["writes"]["inbox"], 1, "{report}");
+    assert_eq!(report["writes"]["crm"], 1, "{report}");
+    let now = world.fake.prospect(&p.external_id).unwrap();
+    assert_eq!(now.valuation.unwrap().to_string(), "222");
+    assert_eq!(now.notes.as_deref(), Some("merged by hand"));
+    assert_eq!(read_export(&world)[idx][col("Notes")], "merged by hand");
+
+    let all = json(
+        &world
+            .crmsync(&["conflicts", "list", "--json", "--all"])
+            .await,
+    );
+    let resolved: Vec<_> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["prospect_id"] == p.external_id.as_str() && c["kind"] == "both-changed")
+        .collect();
+    assert!(resolved.iter().all(|c| c["applied_run"].is_i64()), "{all}");
+    assert!(
+        resolved.iter().any(|c| c["resolution"] == "resolved-crm"),
+        "{all}"
+    );
+    let open = json(
+        &world
+            .crmsync(&["conflicts", "list", "--json", "--kind", "both-changed"])
+            .await,
+    );
+    assert_eq!(open.as_array().unwrap().len(), 0, "{open}");
+    let again = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(again["writes"]["inbox"], 0, "{again}");
+    assert_eq!(again["writes"]["crm"], 0, "{again}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bulk_resolution_of_fanout_conflicts_shows_the_count_and_dismissals_stay_quiet() {
+    let world = baseline(80, 80, "").await;
+    let open = json(
+        &world
+            .crmsync(&["conflicts", "list", "--json", "--kind", "fanout"])
+            .await,
+    );
+    let n = open.as_array().unwrap().len();
+    assert!(n > 0, "the seed has disagreeing threads");
+    let out = world
+        .crmsync(&[
+            "conflicts",
+            "resolve",
+            "--kind",
+            "fanout",
+            "--dismiss",
+            "--yes",
+        ])
+        .await;
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).contains(&format!("{n} conflict(s) match")),
+        "{}",
+        stdout(&out)
+    );
+    let report = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(report["conflicts"]["opened"], 0, "{report}");
+    let open = json(
+        &world
+            .crmsync(&["conflicts", "list", "--json", "--kind", "fanout"])
+            .await,
+    );
+    assert_eq!(open.as_array().unwrap().len(), 0, "{open}");
+    let csv = stdout(
+        &world
+            .crmsync(&["conflicts", "export", "--format", "csv", "--all"])
+            .await,
+    );
+    assert!(csv.lines().count() > n, "{csv}");
+    assert!(csv.contains("dismissed"));
+}
