@@ -488,6 +488,21 @@ pub struct SafetyConfig {
     /// Create tags that exist in the CRM but not in Inbox.
     #[serde(default)]
     pub create_missing_tags: bool,
+    /// Stop before writing when more than this share of linked records would have their tags
+    /// or their notes emptied (on either side).
+    #[serde(default = "default_max_emptied_ratio")]
+    pub max_emptied_ratio: f64,
+    /// Stop before writing when more than this share of linked records would have their
+    /// valuation, or their status, changed (on either side).
+    #[serde(default = "default_max_field_change_ratio")]
+    pub max_field_change_ratio: f64,
+}
+
+fn default_max_emptied_ratio() -> f64 {
+    0.05
+}
+fn default_max_field_change_ratio() -> f64 {
+    0.2
 }
 
 fn default_max_change_ratio() -> f64 {
@@ -499,6 +514,8 @@ impl Default for SafetyConfig {
         SafetyConfig {
             max_change_ratio: default_max_change_ratio(),
             create_missing_tags: false,
+            max_emptied_ratio: default_max_emptied_ratio(),
+            max_field_change_ratio: default_max_field_change_ratio(),
         }
     }
 }
@@ -629,12 +646,14 @@ impl Config {
             message,
         };
 
-        if !(0.0..=1.0).contains(&raw.safety.max_change_ratio) {
-            return Err(invalid(
-                "safety",
-                "max_change_ratio",
-                "must be between 0 and 1".into(),
-            ));
+        for (key, value) in [
+            ("max_change_ratio", raw.safety.max_change_ratio),
+            ("max_emptied_ratio", raw.safety.max_emptied_ratio),
+            ("max_field_change_ratio", raw.safety.max_field_change_ratio),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(invalid("safety", key, "must be between 0 and 1".into()));
+            }
         }
         if !(0.0..1.0).contains(&raw.limits.reserve_ratio) {
             return Err(invalid(

@@ -551,6 +551,19 @@ async fn run_inner<A: CrmAdapter>(
     // Safety limit: a bad export must not wipe the pipeline.
     let max_ratio = ctx.config.safety.max_change_ratio;
     let ratio = report.changed_links as f64 / (report.linked.max(1)) as f64;
+    let field_guard = field_guard(&plan, report.linked, &ctx.config.safety);
+    if !opts.force
+        && let Some(message) = field_guard
+    {
+        report.stopped = Some(format!(
+            "{message}; nothing was written. Check the CRM export, then rerun with --force to apply."
+        ));
+        report.exit = 3;
+        report.conflicts.found = conflicts.len() as u64;
+        report.conflict_list = conflicts;
+        finish_counts(store, &mut report)?;
+        return Ok(report);
+    }
     if !opts.force && report.changed_links > 0 && ratio > max_ratio {
         report.stopped = Some(format!(
             "safety limit: {} of {} linked records ({:.0}%) would change, more than safety.max_change_ratio = {} ({:.0}%); nothing was written. Check the CRM export, then rerun with --force to apply.",
@@ -836,6 +849,44 @@ async fn run_inner<A: CrmAdapter>(
     finish_counts(store, &mut report)?;
     clock.lap(&mut report, "record");
     Ok(report)
+}
+
+/// The per-field guards: too many tag sets or notes emptied, or too many valuations or
+/// statuses changed. Returns the message naming the field and the counts.
+fn field_guard(
+    plan: &reconcile::Plan,
+    linked: u64,
+    safety: &crate::config::SafetyConfig,
+) -> Option<String> {
+    let linked = linked.max(1);
+    let count = |pred: &dyn Fn(&reconcile::Change) -> bool| -> u64 {
+        plan.links
+            .iter()
+            .filter(|l| {
+                l.inbox.iter().flat_map(|p| &p.changes).any(pred)
+                    || l.crm.iter().flat_map(|p| &p.changes).any(pred)
+            })
+            .count() as u64
+    };
+    for field in [Field::Tags, Field::Notes] {
+        let emptied = count(&|c| c.field() == field && !c.old.is_empty() && c.new.is_empty());
+        if emptied as f64 / linked as f64 > safety.max_emptied_ratio {
+            return Some(format!(
+                "safety guard: {emptied} of {linked} linked records would have their {field} emptied, more than safety.max_emptied_ratio = {}",
+                safety.max_emptied_ratio
+            ));
+        }
+    }
+    for field in [Field::Valuation, Field::Status] {
+        let changed = count(&|c| c.field() == field);
+        if changed as f64 / linked as f64 > safety.max_field_change_ratio {
+            return Some(format!(
+                "safety guard: {changed} of {linked} linked records would have their {field} changed, more than safety.max_field_change_ratio = {}",
+                safety.max_field_change_ratio
+            ));
+        }
+    }
+    None
 }
 
 /// Requests one link's Inbox push costs: the context PATCH, thread PATCHes, and the read-back

@@ -714,3 +714,31 @@ async fn bulk_resolution_of_fanout_conflicts_shows_the_count_and_dismissals_stay
     assert!(csv.lines().count() > n, "{csv}");
     assert!(csv.contains("dismissed"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_field_guard_stops_when_notes_would_be_emptied() {
+    let world = baseline(40, 30, "[safety]\nmax_change_ratio = 1.0\n").await;
+    let mut rows = read_export(&world);
+    let mut emptied = 0;
+    for row in rows.iter_mut() {
+        if !row[col("Notes")].is_empty() && emptied < 4 {
+            row[col("Notes")] = String::new();
+            emptied += 1;
+        }
+    }
+    assert_eq!(emptied, 4);
+    write_export(&world, &rows);
+    let before = world.fake.prospects();
+    let out = world.crmsync(&["sync"]).await;
+    assert_exit(&out, 3);
+    let text = stdout(&out);
+    assert!(
+        text.contains("4 of 30 linked records would have their notes emptied"),
+        "{text}"
+    );
+    assert!(text.contains("max_emptied_ratio"), "{text}");
+    assert_eq!(world.fake.prospects(), before);
+    let out = world.crmsync(&["sync", "--force", "--json"]).await;
+    assert_exit(&out, 0);
+    assert_eq!(json(&out)["writes"]["inbox"], 4);
+}
