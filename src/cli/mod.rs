@@ -13,9 +13,11 @@ use crate::engine::LockError;
 
 mod check;
 mod conflicts;
+mod daemon;
 mod demo;
 mod fake;
 mod render;
+mod report;
 mod run;
 mod runs;
 mod status;
@@ -76,13 +78,17 @@ pub enum Command {
     /// Pull Inbox prospects and threads into the local mirror.
     Pull(run::PullArgs),
     /// Show what a sync would change on each side, and every conflict; change nothing.
-    Plan(run::PullArgs),
+    Plan(run::PlanArgs),
     /// Pull, reconcile and push the changes to both sides.
     Sync(run::SyncArgs),
+    /// Sync on the `[schedule]` of the config until SIGINT/SIGTERM (or once, with --once).
+    Daemon(daemon::DaemonArgs),
     /// Mirror size, last run and open conflicts.
     Status(run::JsonArg),
     /// Run history: mode, duration, writes per side, conflicts, rejects, requests, 429s.
     Runs(runs::RunsArgs),
+    /// One run as a readable report (changes per side, conflicts, rejects, requests): HTML or JSON.
+    Report(report::ReportArgs),
     /// Check the config, the Inbox token and rate-limit headroom, and the CRM source.
     Check,
     /// The conflict log.
@@ -122,8 +128,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Pull(args) => run::pull(&cli.config, args).await,
         Command::Plan(args) => run::plan(&cli.config, args).await,
         Command::Sync(args) => run::sync(&cli.config, args).await,
+        Command::Daemon(args) => daemon::run(&cli.config, args).await,
         Command::Status(args) => status::run(&cli.config, args),
         Command::Runs(args) => runs::run(&cli.config, args),
+        Command::Report(args) => report::run(&cli.config, args),
         Command::Check => check::run(&cli.config).await,
         Command::Conflicts(cmd) => conflicts::run(&cli.config, cmd),
         Command::FakeInbox(args) => fake::run(args).await,

@@ -20,12 +20,26 @@ pub struct JsonArg {
     pub json: bool,
 }
 
-/// `pull` and `plan` options.
+/// `pull` options.
 #[derive(Debug, Args)]
 pub struct PullArgs {
     /// Walk every thread instead of replaying the event log since the last run.
     #[arg(long)]
     pub full: bool,
+    /// Print one JSON object instead of the human summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `plan` options.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Walk every thread instead of replaying the event log since the last run.
+    #[arg(long)]
+    pub full: bool,
+    /// Save the plan, with the values it was made from, for `crmsync sync --plan FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
     /// Print one JSON object instead of the human summary.
     #[arg(long)]
     pub json: bool,
@@ -44,6 +58,10 @@ pub struct SyncArgs {
     /// base, forget the rest of it, and push nothing.
     #[arg(long)]
     pub resync: bool,
+    /// Apply exactly this plan (from `crmsync plan --out FILE`); writes whose target changed
+    /// on either side since are skipped and reported.
+    #[arg(long, value_name = "FILE", conflicts_with = "resync")]
+    pub plan: Option<std::path::PathBuf>,
     /// Print one JSON object instead of the human summary.
     #[arg(long)]
     pub json: bool,
@@ -67,6 +85,8 @@ pub async fn execute(
         force,
         full_pull,
         resync: false,
+        save_plan: None,
+        apply_plan: None,
         now: chrono::Utc::now(),
     };
     execute_with(ctx, &opts).await
@@ -123,13 +143,28 @@ pub async fn pull(config_path: &Path, args: PullArgs) -> anyhow::Result<u8> {
 }
 
 /// `crmsync plan`.
-pub async fn plan(config_path: &Path, args: PullArgs) -> anyhow::Result<u8> {
+pub async fn plan(config_path: &Path, args: PlanArgs) -> anyhow::Result<u8> {
     let ctx = context(config_path, args.json)?;
-    let report = execute(&ctx, RunMode::Plan, false, args.full).await?;
+    let opts = RunOptions {
+        mode: RunMode::Plan,
+        force: false,
+        full_pull: args.full,
+        resync: false,
+        save_plan: args.out.clone(),
+        apply_plan: None,
+        now: chrono::Utc::now(),
+    };
+    let report = execute_with(&ctx, &opts).await?;
     if args.json {
         println!("{}", report.to_json());
     } else {
         print!("{}", render::plan(&report));
+        if let Some(out) = &args.out {
+            println!(
+                "\nSaved the plan to {0}; apply exactly this plan with `crmsync sync --plan {0}`.",
+                out.display()
+            );
+        }
     }
     Ok(EXIT_OK)
 }
@@ -142,6 +177,8 @@ pub async fn sync(config_path: &Path, args: SyncArgs) -> anyhow::Result<u8> {
         force: args.force,
         full_pull: args.full,
         resync: args.resync,
+        save_plan: None,
+        apply_plan: args.plan.clone(),
         now: chrono::Utc::now(),
     };
     let report = execute_with(&ctx, &opts).await?;

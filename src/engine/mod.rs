@@ -20,6 +20,7 @@ pub mod matching;
 pub mod pull;
 mod push;
 pub mod resolve;
+pub mod saved_plan;
 pub mod sync;
 
 pub use lock::{LockError, RunLock};

@@ -21,6 +21,7 @@ use super::matching::{ProspectKey, match_records};
 use super::pull::{PullReport, pull};
 use super::push::{PushSettings, change_row, push_link};
 use super::resolve;
+use super::saved_plan::SavedPlan;
 use super::{Context, RunLock};
 
 /// `meta` key of the field mapping the base was recorded under.
@@ -63,6 +64,10 @@ pub struct RunOptions {
     /// Re-baseline after a mapping change: record as agreed only what both sides already hold,
     /// forget the rest of the base, push nothing.
     pub resync: bool,
+    /// `plan --out`: save the plan (with the values it was made from) to this file.
+    pub save_plan: Option<std::path::PathBuf>,
+    /// `sync --plan`: apply exactly this saved plan instead of a fresh one.
+    pub apply_plan: Option<std::path::PathBuf>,
     /// The run's clock reading.
     pub now: DateTime<Utc>,
 }
@@ -429,8 +434,30 @@ async fn run_inner<A: CrmAdapter>(
     let mut plan = reconcile::plan(&inputs, &policy, &vocab);
     // Humans' resolutions replace their conflicts with writes of the chosen value.
     let resolutions = store.pending_resolutions()?;
-    let applied = resolve::apply_resolutions(&mut plan, &inputs, &resolutions, &vocab);
+    let mut applied = resolve::apply_resolutions(&mut plan, &inputs, &resolutions, &vocab);
     report.warnings.extend(applied.problems.iter().cloned());
+    if let Some(path) = &opts.save_plan {
+        SavedPlan::new(
+            &inputs,
+            &plan,
+            ctx.config.mapping_fingerprint(),
+            now.to_string(),
+        )
+        .save(path)?;
+    }
+    if let Some(path) = &opts.apply_plan {
+        // Exactly the reviewed plan: nothing new, and nothing whose target moved since.
+        let saved = SavedPlan::load(path)?;
+        anyhow::ensure!(
+            saved.mapping == ctx.config.mapping_fingerprint(),
+            "{} was made under another field mapping; make a new plan",
+            path.display()
+        );
+        let (reviewed, skipped) = saved.still_valid(&inputs);
+        plan = reviewed;
+        applied = Default::default();
+        report.warnings.extend(skipped);
+    }
     clock.lap(&mut report, "reconcile");
 
     let creates = planned_creates(

@@ -742,3 +742,71 @@ async fn a_field_guard_stops_when_notes_would_be_emptied() {
     assert_exit(&out, 0);
     assert_eq!(json(&out)["writes"]["inbox"], 4);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_plan_is_applied_exactly_and_moved_targets_are_skipped() {
+    let world = baseline(40, 30, "").await;
+    let candidates: Vec<_> = world
+        .fake
+        .prospects()
+        .into_iter()
+        .take(30)
+        .filter(|p| p.threads.len() == 1)
+        .take(3)
+        .collect();
+    for p in &candidates[..2] {
+        world.fake.edit_context(
+            &p.external_id,
+            ContextEdit {
+                notes: Some(Some(format!("planned {}", p.username))),
+                ..ContextEdit::default()
+            },
+        );
+    }
+    let plan_path = world.path().join("plan.json");
+    let out = world
+        .crmsync(&["plan", "--out", plan_path.to_str().unwrap()])
+        .await;
+    assert_exit(&out, 0);
+    assert!(stdout(&out).contains("sync --plan"), "{}", stdout(&out));
+
+    // After the review: one planned target moves again, and a new edit appears elsewhere.
+    world.fake.edit_context(
+        &candidates[1].external_id,
+        ContextEdit {
+            notes: Some(Some("moved after the plan".into())),
+            ..ContextEdit::default()
+        },
+    );
+    world.fake.edit_context(
+        &candidates[2].external_id,
+        ContextEdit {
+            notes: Some(Some("not in the plan".into())),
+            ..ContextEdit::default()
+        },
+    );
+    let out = world
+        .crmsync(&["sync", "--plan", plan_path.to_str().unwrap(), "--json"])
+        .await;
+    assert_exit(&out, 0);
+    let report = json(&out);
+    assert_eq!(report["writes"]["crm"], 1, "{report}");
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains("notes changed since the plan was made"),
+        "{report}"
+    );
+    let notes_of = |p: &crmsync::fake::ProspectView| {
+        read_export(&world)
+            .into_iter()
+            .find(|r| r[col("X User ID")] == p.platform_id)
+            .unwrap()[col("Notes")]
+        .clone()
+    };
+    assert_eq!(
+        notes_of(&candidates[0]),
+        format!("planned {}", candidates[0].username)
+    );
+    assert_ne!(notes_of(&candidates[1]), "moved after the plan");
+    assert_ne!(notes_of(&candidates[2]), "not in the plan");
+}
