@@ -85,6 +85,8 @@ pub enum Command {
     Daemon(daemon::DaemonArgs),
     /// Mirror size, last run and open conflicts.
     Status(run::JsonArg),
+    /// Revert the writes of a run on both sides, where the field still holds what it wrote.
+    Undo(run::UndoArgs),
     /// Run history: mode, duration, writes per side, conflicts, rejects, requests, 429s.
     Runs(runs::RunsArgs),
     /// One run as a readable report (changes per side, conflicts, rejects, requests): HTML or JSON.
@@ -131,6 +133,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Daemon(args) => daemon::run(&cli.config, args).await,
         Command::Status(args) => status::run(&cli.config, args),
         Command::Runs(args) => runs::run(&cli.config, args),
+        Command::Undo(args) => run::undo(&cli.config, args).await,
         Command::Report(args) => report::run(&cli.config, args),
         Command::Check => check::run(&cli.config).await,
         Command::Conflicts(cmd) => conflicts::run(&cli.config, cmd),

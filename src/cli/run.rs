@@ -81,13 +81,9 @@ pub async fn execute(
     full_pull: bool,
 ) -> anyhow::Result<SyncReport> {
     let opts = RunOptions {
-        mode,
         force,
         full_pull,
-        resync: false,
-        save_plan: None,
-        apply_plan: None,
-        now: chrono::Utc::now(),
+        ..RunOptions::new(mode)
     };
     execute_with(ctx, &opts).await
 }
@@ -146,13 +142,9 @@ pub async fn pull(config_path: &Path, args: PullArgs) -> anyhow::Result<u8> {
 pub async fn plan(config_path: &Path, args: PlanArgs) -> anyhow::Result<u8> {
     let ctx = context(config_path, args.json)?;
     let opts = RunOptions {
-        mode: RunMode::Plan,
-        force: false,
         full_pull: args.full,
-        resync: false,
         save_plan: args.out.clone(),
-        apply_plan: None,
-        now: chrono::Utc::now(),
+        ..RunOptions::new(RunMode::Plan)
     };
     let report = execute_with(&ctx, &opts).await?;
     if args.json {
@@ -173,17 +165,59 @@ pub async fn plan(config_path: &Path, args: PlanArgs) -> anyhow::Result<u8> {
 pub async fn sync(config_path: &Path, args: SyncArgs) -> anyhow::Result<u8> {
     let ctx = context(config_path, args.json)?;
     let opts = RunOptions {
-        mode: RunMode::Sync,
         force: args.force,
         full_pull: args.full,
         resync: args.resync,
-        save_plan: None,
         apply_plan: args.plan.clone(),
-        now: chrono::Utc::now(),
+        ..RunOptions::new(RunMode::Sync)
     };
     let report = execute_with(&ctx, &opts).await?;
     if args.json {
         println!("{}", report.to_json());
+    } else {
+        print!("{}", render::sync(&report));
+    }
+    Ok(if report.stopped.is_some() {
+        EXIT_SAFETY
+    } else {
+        EXIT_OK
+    })
+}
+
+/// `undo` options.
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    /// The run whose writes to revert (see `crmsync runs`).
+    pub run_id: i64,
+    /// Show what would be reverted; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Apply even when the revert trips the safety limits.
+    #[arg(long)]
+    pub force: bool,
+    /// Print one JSON object instead of the human summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `crmsync undo RUN_ID`.
+pub async fn undo(config_path: &Path, args: UndoArgs) -> anyhow::Result<u8> {
+    let ctx = context(config_path, args.json)?;
+    let mode = if args.dry_run {
+        RunMode::Plan
+    } else {
+        RunMode::Sync
+    };
+    let opts = RunOptions {
+        force: args.force,
+        undo: Some(args.run_id),
+        ..RunOptions::new(mode)
+    };
+    let report = execute_with(&ctx, &opts).await?;
+    if args.json {
+        println!("{}", report.to_json());
+    } else if args.dry_run {
+        print!("{}", render::plan(&report));
     } else {
         print!("{}", render::sync(&report));
     }

@@ -22,6 +22,7 @@ mod push;
 pub mod resolve;
 pub mod saved_plan;
 pub mod sync;
+pub mod undo;
 
 pub use lock::{LockError, RunLock};
 pub use pull::PullReport;

@@ -1,50 +1,166 @@
-//! Pull: Inbox reference data and every thread (per inbox view) into the mirror.
+//! Pull: Inbox reference data and threads into the mirror, by a full walk or incrementally by
+//! replaying the event log.
 //!
-//! Threads are walked oldest-first (`filters[sortOrder]=asc`): a thread that gets a message
-//! during the walk moves *behind* the cursor and is seen again (deduplicated by id) instead of
-//! jumping ahead of it and being missed. Each page is stored in its own transaction; prospects
-//! and threads not seen by a complete walk are marked absent, never deleted.
+//! **Full walk.** Every thread of every view (`VIEWS`), oldest first (`filters[sortOrder]=asc`):
+//! a thread that gets a message during the walk moves *behind* the cursor and is seen again
+//! (deduplicated by id) instead of jumping ahead of it and being missed. The event seq is noted
+//! *before* the walk; afterwards the events since then are replayed and the threads and
+//! prospects they name are re-read, which catches threads that changed view during the walk
+//! (archived or reopened behind the cursor). Rows no view lists any more are marked absent,
+//! never deleted.
+//!
+//! **Incremental.** `GET /events?afterSeq=<stored seq>` is paged to its end; the threads
+//! (`data.thread.id`) and prospects (`data.prospect.externalId`) it names are re-read with
+//! `GET /threads/{id}` (which embeds the prospect and its context) and `GET /prospects/{id}`
+//! (for prospects no re-read thread covered; its `context.threads` reveals threads the mirror
+//! does not know yet). A 404 marks a row absent; nothing else is marked absent.
+//!
+//! **Which one.** Incremental when a seq is stored for this team, the last full walk is
+//! younger than `[pull] full_every_hours`, the log was read less than 7 days ago, and `--full`
+//! was not given. A full walk instead when the log no longer reaches back to the stored seq
+//! (first retained event after `seq + 1`, or a 4xx from `/events`), when a tag or status was
+//! deleted, or when the log's trust is not established (below). [`FullReason`] says which.
+//!
+//! **Cost of learning the head.** `GET /events` has no "latest seq" call, so a full walk pages
+//! the log from the stored seq (or, on the first pull, from the oldest retained event) to its
+//! end: `ceil(events / 1000)` requests, at most 7 days of events (the v2 docs cap retention at
+//! 25,000 events per team, i.e. 25 requests). Against ~1 request per 100 threads per view for
+//! the walk itself this is small; it is paid once, later pulls start from the stored seq.
+//!
+//! **The event log may be silent.** Whether `/events` records anything when no webhook is
+//! configured is not documented (inbox-api.md §2.7, §9 item 12). The periodic full walk is the
+//! safety net: nothing an incremental pull misses outlives `full_every_hours`. On top, the
+//! log must earn trust: while it has never returned an event, every pull with an empty replay
+//! walks; and each full walk compares what it reads with the mirror: a changed row that no
+//! event since the stored seq named means the log is incomplete, and only full walks follow
+//! until a later walk finds changes that the log did explain.
+//!
+//! Everything happens in one transaction: a pull that fails half-way leaves the mirror (and the
+//! stored seq) as they were. This module does not print; SQL stays in `store`.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::inbox::{self, SortOrder, ThreadQuery, View};
+use crate::store::pull_state::{EventLog, PullState};
 use crate::store::{AccountLinkRow, ProspectRow, Reference, RunId, Store, ThreadRow};
 
+use super::events::{self, Replay, Touched};
 use super::{Context, Progress, RunOptions};
 
 /// The views walked by a full pull. `no-reply` is a subset of `default`.
 pub const VIEWS: [View; 3] = [View::Default, View::Requests, View::Archived];
 
+/// Events are stored for 7 days: a seq last read longer ago may have lost events after it.
+const EVENT_RETENTION_DAYS: i64 = 7;
+
+/// How a pull read Inbox.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PullMode {
+    /// Every thread of every view.
+    #[default]
+    Full,
+    /// Only what the event log named since the stored seq.
+    Incremental,
+}
+
+/// Why a pull walked every thread instead of replaying the event log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FullReason {
+    /// `--full`.
+    Requested,
+    /// No event seq stored: the first pull, or the event log was unavailable last time.
+    NoCursor,
+    /// The stored seq belongs to another team (the token changed).
+    TeamChanged,
+    /// The last full walk is older than `[pull] full_every_hours`.
+    Schedule,
+    /// The event log was last read more than 7 days ago: events after the seq may be gone.
+    Retention,
+    /// The first retained event comes after the stored seq + 1: events were dropped.
+    Gap,
+    /// `GET /events` refused the stored seq (a 4xx).
+    EventsRefused,
+    /// A tag or status was deleted; Inbox strips it from prospects without per-prospect events.
+    ReferenceDeleted,
+    /// The event log has never returned an event (and returned none now): it may be silent.
+    LogUnproven,
+    /// A full walk found changes the event log did not record.
+    LogIncomplete,
+    /// Re-reading what the events name would take more requests than walking every view.
+    CheaperThanReplay,
+}
+
+impl FullReason {
+    /// One line for humans.
+    pub fn describe(self) -> &'static str {
+        match self {
+            FullReason::Requested => "--full was given",
+            FullReason::NoCursor => "no event seq stored yet",
+            FullReason::TeamChanged => "the stored event seq belongs to another team",
+            FullReason::Schedule => "the last full walk is older than pull.full_every_hours",
+            FullReason::Retention => "the event log was last read more than 7 days ago",
+            FullReason::Gap => "the stored event seq fell out of the retained event log",
+            FullReason::EventsRefused => "the event log refused the stored seq",
+            FullReason::ReferenceDeleted => "a tag or status was deleted",
+            FullReason::LogUnproven => "the event log has not returned any event yet",
+            FullReason::LogIncomplete => "the event log missed changes a full walk found",
+            FullReason::CheaperThanReplay => {
+                "re-reading what the events name would take more requests than a walk"
+            }
+        }
+    }
+}
+
 /// What a pull did.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct PullReport {
-    /// Distinct prospects seen.
+    /// `full` or `incremental`.
+    pub mode: PullMode,
+    /// Why a full walk was chosen (`None` for an incremental pull).
+    pub full_reason: Option<FullReason>,
+    /// Prospects present in the mirror after the pull.
     pub prospects: u64,
-    /// Distinct threads seen.
+    /// Threads present in the mirror after the pull.
     pub threads: u64,
-    /// Thread-list pages fetched.
+    /// Thread-list pages fetched (0 when incremental).
     pub pages: u64,
+    /// Events replayed (before and after a full walk, or since the stored seq).
+    pub events_replayed: u64,
+    /// `GET /events` requests.
+    pub event_pages: u64,
+    /// The event seq stored for the next pull (`None`: the log was unavailable).
+    pub event_seq: Option<u64>,
+    /// Threads re-read with `GET /threads/{id}`.
+    pub reread_threads: u64,
+    /// Prospects re-read with `GET /prospects/{id}`.
+    pub reread_prospects: u64,
+    /// Full walk only: rows that changed since the last pull without any event naming them.
+    pub unexplained_changes: u64,
     /// Threads whose prospect has no Inbox id (cannot be addressed; skipped).
     pub skipped_without_id: u64,
-    /// Threads and prospects marked absent because no view lists them any more.
+    /// Threads and prospects marked absent (no view lists them any more, or a 404).
     pub marked_absent: (u64, u64),
     /// Seconds spent.
     pub seconds: f64,
 }
 
-/// Fetches reference data and walks every view into the mirror, in one transaction: a pull
-/// that fails half-way leaves the mirror as it was.
+/// Fetches reference data, then walks every view or replays the event log (see the module
+/// docs), in one transaction: a pull that fails half-way leaves the mirror as it was.
 pub async fn pull(
     ctx: &Context,
     store: &mut Store,
     run: RunId,
-    _opts: &RunOptions,
+    opts: &RunOptions,
 ) -> anyhow::Result<PullReport> {
     store.begin_pull()?;
-    match walk(&ctx.client, store, run, &ctx.progress).await {
+    match pull_in_transaction(ctx, store, run, opts).await {
         Ok(report) => {
             store.commit_pull()?;
             Ok(report)
@@ -56,17 +172,381 @@ pub async fn pull(
     }
 }
 
+async fn pull_in_transaction(
+    ctx: &Context,
+    store: &mut Store,
+    run: RunId,
+    opts: &RunOptions,
+) -> anyhow::Result<PullReport> {
+    let started = Instant::now();
+    let client = &ctx.client;
+    let (team_id, reference) = fetch_reference(client).await?;
+    store.replace_reference(&reference)?;
+    let state = store.pull_state()?;
+    let mut report = PullReport::default();
+
+    let hours = ctx.config.pull.full_every_hours;
+    let (reason, replay) = match precheck(&state, &team_id, opts.full_pull, hours, opts.now) {
+        Err(reason) => (reason, None),
+        Ok(seq) => match events::replay(client, Some(seq)).await {
+            Err(err) if events::is_refusal(&err) => {
+                tracing::info!("the Inbox event log refused seq {seq} ({err}); walking");
+                (FullReason::EventsRefused, None)
+            }
+            Err(err) => return Err(err).context("reading the Inbox event log"),
+            Ok(replay) => {
+                report.event_pages += replay.pages;
+                let verdict = match replay_verdict(&state, &replay) {
+                    None if rereads_cost_more(store, &replay.touched)? => {
+                        Some(FullReason::CheaperThanReplay)
+                    }
+                    verdict => verdict,
+                };
+                match verdict {
+                    Some(reason) => (reason, Some(replay)),
+                    None => {
+                        incremental(ctx, store, run, opts, &state, &team_id, replay, &mut report)
+                            .await?;
+                        return finish(store, report, started);
+                    }
+                }
+            }
+        },
+    };
+    full(
+        ctx,
+        store,
+        run,
+        opts,
+        &state,
+        &team_id,
+        (reason, replay),
+        &mut report,
+    )
+    .await?;
+    finish(store, report, started)
+}
+
+fn finish(store: &Store, mut report: PullReport, started: Instant) -> anyhow::Result<PullReport> {
+    let counts = store.counts()?;
+    report.prospects = counts.prospects;
+    report.threads = counts.threads;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Whether the stored state allows an incremental pull: `Ok(seq)` to replay from, or why not.
+fn precheck(
+    state: &PullState,
+    team_id: &str,
+    full_pull: bool,
+    full_every_hours: u64,
+    now: DateTime<Utc>,
+) -> Result<u64, FullReason> {
+    if full_pull {
+        return Err(FullReason::Requested);
+    }
+    let Some(seq) = state.event_seq else {
+        return Err(FullReason::NoCursor);
+    };
+    if state.team_id.as_deref() != Some(team_id) {
+        return Err(FullReason::TeamChanged);
+    }
+    let every_secs = i64::try_from(full_every_hours.saturating_mul(3600)).unwrap_or(i64::MAX);
+    let due = state
+        .last_full_at
+        .is_none_or(|at| (now - at).num_seconds() >= every_secs);
+    if due {
+        return Err(FullReason::Schedule);
+    }
+    let stale = state
+        .events_read_at
+        .is_none_or(|at| now - at >= chrono::Duration::days(EVENT_RETENTION_DAYS));
+    if stale {
+        return Err(FullReason::Retention);
+    }
+    if state.event_log == EventLog::Incomplete {
+        return Err(FullReason::LogIncomplete);
+    }
+    Ok(seq)
+}
+
+/// Whether a replay from the stored seq can stand in for a full walk; `Some(reason)` if not.
+fn replay_verdict(state: &PullState, replay: &Replay) -> Option<FullReason> {
+    if replay.gap {
+        Some(FullReason::Gap)
+    } else if replay.touched.reference_deleted {
+        Some(FullReason::ReferenceDeleted)
+    } else if state.event_log == EventLog::Unproven && replay.events == 0 {
+        Some(FullReason::LogUnproven)
+    } else {
+        None
+    }
+}
+
+/// Whether re-reading what `touched` names (one request per thread, plus one per prospect no
+/// thread covers) would cost more requests than a walk (a page per 100 threads per view, at
+/// least one per view, plus the replay after it), judged by the mirror.
+fn rereads_cost_more(store: &Store, touched: &Touched) -> anyhow::Result<bool> {
+    let walk: u64 = store
+        .thread_view_counts()?
+        .iter()
+        .map(|&n| n.div_ceil(100).max(1))
+        .sum::<u64>()
+        + 1;
+    let mut threads = touched.threads.clone();
+    for prospect_id in &touched.prospect_threads {
+        threads.extend(store.present_thread_ids(prospect_id)?);
+    }
+    let mut covered = HashSet::new();
+    for thread_id in &threads {
+        covered.extend(store.thread_prospect(thread_id)?);
+    }
+    let prospects = touched
+        .prospects
+        .iter()
+        .chain(&touched.prospect_threads)
+        .filter(|id| !covered.contains(*id))
+        .collect::<BTreeSet<_>>()
+        .len() as u64;
+    Ok(threads.len() as u64 + prospects > walk)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn incremental(
+    ctx: &Context,
+    store: &mut Store,
+    run: RunId,
+    opts: &RunOptions,
+    state: &PullState,
+    team_id: &str,
+    replay: Replay,
+    report: &mut PullReport,
+) -> anyhow::Result<()> {
+    report.mode = PullMode::Incremental;
+    report.events_replayed = replay.events;
+    reread(
+        &ctx.client,
+        store,
+        run,
+        &replay.touched,
+        &ctx.progress,
+        report,
+    )
+    .await?;
+    let event_log = match state.event_log {
+        EventLog::Unproven if replay.events > 0 => EventLog::Proven,
+        other => other,
+    };
+    let next = PullState {
+        event_seq: replay.head.or(state.event_seq),
+        team_id: Some(team_id.to_owned()),
+        last_full_at: state.last_full_at,
+        events_read_at: Some(opts.now),
+        event_log,
+    };
+    store.save_pull_state(&next)?;
+    report.event_seq = next.event_seq;
+    Ok(())
+}
+
+/// A full walk. `known` is the reason, and the replay from the stored seq when the decision
+/// already read it (it tells where the log ends now).
+#[allow(clippy::too_many_arguments)]
+async fn full(
+    ctx: &Context,
+    store: &mut Store,
+    run: RunId,
+    opts: &RunOptions,
+    state: &PullState,
+    team_id: &str,
+    known: (FullReason, Option<Replay>),
+    report: &mut PullReport,
+) -> anyhow::Result<()> {
+    let client = &ctx.client;
+    let (reason, replay) = known;
+    report.mode = PullMode::Full;
+    report.full_reason = Some(reason);
+    let same_team = state.team_id.as_deref() == Some(team_id);
+    let from = state.event_seq.filter(|_| same_team);
+
+    // Note where the log ends before walking.
+    let before = match replay {
+        Some(replay) => Some(replay),
+        None => learn_head(client, from, report).await?,
+    };
+    // The walk can be checked against the log only if the replay before it is continuous with
+    // the stored seq (no gap) and no deletion of reference data rewrote prospects silently.
+    let check = before
+        .as_ref()
+        .filter(|r| from.is_some() && !r.gap && !r.touched.reference_deleted)
+        .map(|r| r.touched.clone());
+    let snapshot = match check {
+        Some(_) => Some(Snapshot::load(store)?),
+        None => None,
+    };
+
+    let changes = walk(client, store, run, &ctx.progress, snapshot.as_ref(), report).await?;
+
+    // Replay what happened during the walk: threads that changed view behind the cursor.
+    let mut after = None;
+    if let Some(before) = &before {
+        report.events_replayed += before.events;
+        match events::replay(client, before.head).await {
+            Ok(replay) => {
+                report.event_pages += replay.pages;
+                report.events_replayed += replay.events;
+                reread(client, store, run, &replay.touched, &ctx.progress, report).await?;
+                after = Some(replay);
+            }
+            Err(err) if events::is_refusal(&err) => {
+                tracing::info!("the Inbox event log refused the seq noted before the walk: {err}");
+            }
+            Err(err) => return Err(err).context("reading the Inbox event log after the walk"),
+        }
+    }
+    // A gap after the walk may hide a thread that moved between views behind the cursor:
+    // it would be wrongly marked absent, so leave absence to the next full walk.
+    if !after.as_ref().is_some_and(|r| r.gap) {
+        let (threads, prospects) = store.mark_unseen_absent(run)?;
+        report.marked_absent.0 += threads;
+        report.marked_absent.1 += prospects;
+    }
+
+    let mut event_log = state.event_log;
+    let any_events = before.iter().chain(&after).any(|r| r.events > 0);
+    if any_events && event_log == EventLog::Unproven {
+        event_log = EventLog::Proven;
+    }
+    if let (Some(mut explained), Some(after)) = (check, after.as_ref()) {
+        explained.merge(after.touched.clone());
+        let unexplained = changes
+            .iter()
+            .filter(|c| !explained.explains(c.thread.as_deref(), &c.prospect))
+            .count() as u64;
+        report.unexplained_changes = unexplained;
+        if unexplained > 0 {
+            if event_log != EventLog::Incomplete {
+                tracing::warn!(
+                    "the Inbox event log did not record {unexplained} of {} changes a full walk \
+                     found; pulls stay full walks until it does",
+                    changes.len()
+                );
+            }
+            event_log = EventLog::Incomplete;
+        } else if !changes.is_empty() {
+            event_log = EventLog::Proven;
+        }
+    }
+
+    let head = after.as_ref().or(before.as_ref()).and_then(|r| r.head);
+    let events_usable = after.is_some();
+    let next = PullState {
+        // An empty log has no head yet: replay from its start next time.
+        event_seq: events_usable.then(|| head.unwrap_or(0)),
+        team_id: Some(team_id.to_owned()),
+        last_full_at: Some(opts.now),
+        events_read_at: events_usable.then_some(opts.now),
+        event_log,
+    };
+    store.save_pull_state(&next)?;
+    report.event_seq = next.event_seq;
+    Ok(())
+}
+
+/// Pages the log from `from` (the stored seq) to its end to learn where it ends. If the log
+/// refuses `from`, it is read from its start; `None` if it refuses that too (no log to use).
+async fn learn_head(
+    client: &inbox::Client,
+    from: Option<u64>,
+    report: &mut PullReport,
+) -> anyhow::Result<Option<Replay>> {
+    let mut start = from;
+    loop {
+        match events::replay(client, start).await {
+            Ok(replay) => {
+                report.event_pages += replay.pages;
+                return Ok(Some(replay));
+            }
+            Err(err) if events::is_refusal(&err) && start.is_some() => start = None,
+            Err(err) if events::is_refusal(&err) => {
+                tracing::info!("the Inbox event log is unavailable ({err}); pulls walk");
+                return Ok(None);
+            }
+            Err(err) => return Err(err).context("reading the Inbox event log"),
+        }
+    }
+}
+
+/// A row the walk found different from the mirror.
+struct Change {
+    thread: Option<String>,
+    prospect: String,
+}
+
+/// The mirror before a full walk, to find rows the walk changes.
+struct Snapshot {
+    prospects: HashMap<String, ProspectRow>,
+    threads: HashMap<String, ThreadRow>,
+}
+
+impl Snapshot {
+    fn load(store: &Store) -> anyhow::Result<Snapshot> {
+        let mut snapshot = Snapshot {
+            prospects: HashMap::new(),
+            threads: HashMap::new(),
+        };
+        for entry in store.load_mirror()? {
+            for thread in entry.threads {
+                snapshot.threads.insert(thread.id.clone(), thread);
+            }
+            snapshot
+                .prospects
+                .insert(entry.prospect.id.clone(), entry.prospect);
+        }
+        Ok(snapshot)
+    }
+
+    /// Changes of the synced values (and the sort key, which moves with every message) of
+    /// rows the mirror holds; new rows are not counted.
+    fn compare(&self, prospect: &ProspectRow, thread: &ThreadRow, out: &mut Vec<Change>) {
+        if let Some(old) = self.threads.get(&thread.id)
+            && (old.done != thread.done
+                || old.assignee_id != thread.assignee_id
+                || old.sort_ts != thread.sort_ts)
+        {
+            out.push(Change {
+                thread: Some(thread.id.clone()),
+                prospect: thread.prospect_id.clone(),
+            });
+        }
+        fn sorted(tags: &[String]) -> BTreeSet<&String> {
+            tags.iter().collect()
+        }
+        if let Some(old) = self.prospects.get(&prospect.id)
+            && (sorted(&old.tag_ids) != sorted(&prospect.tag_ids)
+                || old.status_id != prospect.status_id
+                || old.valuation != prospect.valuation
+                || old.notes != prospect.notes)
+        {
+            out.push(Change {
+                thread: None,
+                prospect: prospect.id.clone(),
+            });
+        }
+    }
+}
+
+/// Walks every view into the mirror; returns the rows that differ from `snapshot`.
 async fn walk(
     client: &inbox::Client,
     store: &mut Store,
     run: RunId,
     progress: &Progress,
-) -> anyhow::Result<PullReport> {
-    let started = Instant::now();
-    let reference = fetch_reference(client).await?;
-    store.replace_reference(&reference)?;
-
-    let mut report = PullReport::default();
+    snapshot: Option<&Snapshot>,
+    report: &mut PullReport,
+) -> anyhow::Result<Vec<Change>> {
+    let mut changes = Vec::new();
     let mut seen_threads: HashSet<String> = HashSet::new();
     let mut seen_prospects: HashSet<String> = HashSet::new();
     let bar = progress.spinner("pulling threads");
@@ -83,34 +563,18 @@ async fn walk(
             let mut prospects = Vec::with_capacity(page.threads.len());
             let mut threads = Vec::with_capacity(page.threads.len());
             for thread in page.threads {
-                let Some(prospect_id) = thread.prospect.external_id.clone() else {
+                let Some((prospect, thread)) = rows(thread) else {
                     report.skipped_without_id += 1;
                     continue;
                 };
+                if let Some(snapshot) = snapshot {
+                    snapshot.compare(&prospect, &thread, &mut changes);
+                }
                 seen_threads.insert(thread.id.clone());
-                threads.push(ThreadRow {
-                    id: thread.id,
-                    prospect_id: prospect_id.clone(),
-                    account_link_id: thread.account_link_id,
-                    assignee_id: thread.assignee_id,
-                    done: thread.done,
-                    is_request: thread.is_request,
-                    sort_ts: thread.computed_sort_timestamp,
-                });
                 // Every thread embeds the same prospect context; the latest page wins.
-                seen_prospects.insert(prospect_id.clone());
-                let p = thread.prospect;
-                prospects.push(ProspectRow {
-                    id: prospect_id,
-                    platform_id: p.platform_id,
-                    username: p.username,
-                    display_name: Some(p.display_name),
-                    tag_ids: p.context.tags,
-                    status_id: p.context.status_id,
-                    valuation: p.context.valuation,
-                    notes: p.context.notes,
-                    last_updated_at: p.last_updated_at.map(|t| t.to_rfc3339()),
-                });
+                seen_prospects.insert(prospect.id.clone());
+                prospects.push(prospect);
+                threads.push(thread);
             }
             store.upsert_page(run, &prospects, &threads)?;
             bar.set_message(format!(
@@ -126,16 +590,155 @@ async fn walk(
         }
     }
     bar.finish_and_clear();
-    report.marked_absent = store.mark_unseen_absent(run)?;
-    report.threads = seen_threads.len() as u64;
-    report.prospects = seen_prospects.len() as u64;
-    report.seconds = started.elapsed().as_secs_f64();
-    Ok(report)
+    Ok(changes)
 }
 
-async fn fetch_reference(client: &inbox::Client) -> anyhow::Result<Reference> {
+/// Re-reads what `touched` names and stores it: threads with `GET /threads/{id}` (their
+/// prospect comes embedded), the prospects no thread covered with `GET /prospects/{id}`, then
+/// the threads a prospect lists that the mirror does not hold (or holds but it no longer
+/// lists). A 404 marks the thread or prospect absent.
+async fn reread(
+    client: &inbox::Client,
+    store: &mut Store,
+    run: RunId,
+    touched: &Touched,
+    progress: &Progress,
+    report: &mut PullReport,
+) -> anyhow::Result<()> {
+    let mut thread_ids = touched.threads.clone();
+    for prospect_id in &touched.prospect_threads {
+        thread_ids.extend(store.present_thread_ids(prospect_id)?);
+    }
+    let mut fresh = Fresh::default();
+    let bar = progress.spinner("re-reading changed threads and prospects");
+    for id in &thread_ids {
+        fresh.read_thread(client, id, report).await?;
+        bar.tick();
+    }
+
+    let uncovered: Vec<&String> = touched
+        .prospects
+        .iter()
+        .chain(&touched.prospect_threads)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .filter(|id| !fresh.prospects.contains_key(*id))
+        .collect();
+    let mut more_threads = BTreeSet::new();
+    for id in uncovered {
+        let prospect = match client.prospect(id).await {
+            Ok(prospect) => prospect,
+            Err(inbox::Error::NotFound { .. }) => {
+                fresh.gone_prospects.push(id.clone());
+                continue;
+            }
+            Err(err) => return Err(err).context(format!("re-reading prospect {id}")),
+        };
+        report.reread_prospects += 1;
+        bar.tick();
+        if let Some(listed) = &prospect.context.threads {
+            let listed: BTreeSet<String> = listed.iter().map(|t| t.id.clone()).collect();
+            let known: BTreeSet<String> = store.present_thread_ids(id)?.into_iter().collect();
+            more_threads.extend(
+                listed
+                    .symmetric_difference(&known)
+                    .filter(|t| !thread_ids.contains(*t))
+                    .cloned(),
+            );
+        }
+        fresh
+            .prospects
+            .insert(id.clone(), prospect_row(id.clone(), prospect));
+    }
+    for id in &more_threads {
+        fresh.read_thread(client, id, report).await?;
+        bar.tick();
+    }
+    bar.finish_and_clear();
+
+    let prospects: Vec<ProspectRow> = fresh.prospects.into_values().collect();
+    let threads: Vec<ThreadRow> = fresh.threads.into_values().collect();
+    store.upsert_page(run, &prospects, &threads)?;
+    for (threads, prospects) in [
+        store.mark_threads_absent(&fresh.gone_threads)?,
+        store.mark_prospects_absent(&fresh.gone_prospects)?,
+    ] {
+        report.marked_absent.0 += threads;
+        report.marked_absent.1 += prospects;
+    }
+    Ok(())
+}
+
+/// Rows re-read in one go, keyed by id (the latest read wins), and the ids Inbox answered 404.
+#[derive(Default)]
+struct Fresh {
+    prospects: BTreeMap<String, ProspectRow>,
+    threads: BTreeMap<String, ThreadRow>,
+    gone_threads: Vec<String>,
+    gone_prospects: Vec<String>,
+}
+
+impl Fresh {
+    async fn read_thread(
+        &mut self,
+        client: &inbox::Client,
+        id: &str,
+        report: &mut PullReport,
+    ) -> anyhow::Result<()> {
+        let thread = match client.thread(id).await {
+            Ok(thread) => thread,
+            Err(inbox::Error::NotFound { .. }) => {
+                self.gone_threads.push(id.to_owned());
+                return Ok(());
+            }
+            Err(err) => return Err(err).context(format!("re-reading thread {id}")),
+        };
+        report.reread_threads += 1;
+        match rows(thread) {
+            Some((prospect, thread)) => {
+                self.prospects.insert(prospect.id.clone(), prospect);
+                self.threads.insert(thread.id.clone(), thread);
+            }
+            None => report.skipped_without_id += 1,
+        }
+        Ok(())
+    }
+}
+
+/// The mirror rows of a thread and its embedded prospect; `None` when the prospect has no
+/// Inbox id (it cannot be addressed).
+fn rows(thread: inbox::Thread) -> Option<(ProspectRow, ThreadRow)> {
+    let prospect_id = thread.prospect.external_id.clone()?;
+    let row = ThreadRow {
+        id: thread.id,
+        prospect_id: prospect_id.clone(),
+        account_link_id: thread.account_link_id,
+        assignee_id: thread.assignee_id,
+        done: thread.done,
+        is_request: thread.is_request,
+        sort_ts: thread.computed_sort_timestamp,
+    };
+    Some((prospect_row(prospect_id, thread.prospect), row))
+}
+
+fn prospect_row(id: String, p: inbox::Prospect) -> ProspectRow {
+    ProspectRow {
+        id,
+        platform_id: p.platform_id,
+        username: p.username,
+        display_name: Some(p.display_name),
+        tag_ids: p.context.tags,
+        status_id: p.context.status_id,
+        valuation: p.context.valuation,
+        notes: p.context.notes,
+        last_updated_at: p.last_updated_at.map(|t| t.to_rfc3339()),
+    }
+}
+
+/// Reference data, and the team id the token belongs to.
+async fn fetch_reference(client: &inbox::Client) -> anyhow::Result<(String, Reference)> {
     // Team first: it is the cheapest check that the token works.
-    let _team = client.team().await?;
+    let team = client.team().await?;
     let account_links = client
         .account_links()
         .await?
@@ -165,10 +768,124 @@ async fn fetch_reference(client: &inbox::Client) -> anyhow::Result<Reference> {
         .into_iter()
         .map(|s| (s.id, s.name))
         .collect();
-    Ok(Reference {
+    let reference = Reference {
         account_links,
         members,
         tags,
         statuses,
-    })
+    };
+    Ok((team.id, reference))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    fn proven() -> PullState {
+        PullState {
+            event_seq: Some(40),
+            team_id: Some("team".into()),
+            last_full_at: Some(at("2026-01-01T00:00:00Z")),
+            events_read_at: Some(at("2026-01-01T06:00:00Z")),
+            event_log: EventLog::Proven,
+        }
+    }
+
+    #[test]
+    fn incremental_needs_a_seq_of_this_team_a_recent_walk_and_a_trusted_log() {
+        let now = at("2026-01-01T12:00:00Z");
+        let check =
+            |state: &PullState, full: bool, hours: u64| precheck(state, "team", full, hours, now);
+        assert_eq!(check(&proven(), false, 24), Ok(40));
+        assert_eq!(check(&proven(), true, 24), Err(FullReason::Requested));
+        assert_eq!(check(&proven(), false, 12), Err(FullReason::Schedule));
+        assert_eq!(check(&proven(), false, 0), Err(FullReason::Schedule));
+        let cases = [
+            (
+                PullState {
+                    event_seq: None,
+                    ..proven()
+                },
+                FullReason::NoCursor,
+            ),
+            (
+                PullState {
+                    team_id: Some("other".into()),
+                    ..proven()
+                },
+                FullReason::TeamChanged,
+            ),
+            (
+                PullState {
+                    last_full_at: None,
+                    ..proven()
+                },
+                FullReason::Schedule,
+            ),
+            (
+                PullState {
+                    events_read_at: None,
+                    ..proven()
+                },
+                FullReason::Retention,
+            ),
+            (
+                PullState {
+                    event_log: EventLog::Incomplete,
+                    ..proven()
+                },
+                FullReason::LogIncomplete,
+            ),
+        ];
+        for (state, reason) in cases {
+            assert_eq!(check(&state, false, 24), Err(reason), "{state:?}");
+        }
+        // Retention is checked even when walks are rare.
+        let long_ago = PullState {
+            last_full_at: Some(at("2025-12-20T00:00:00Z")),
+            events_read_at: Some(at("2025-12-20T00:00:00Z")),
+            ..proven()
+        };
+        assert_eq!(
+            precheck(&long_ago, "team", false, 24 * 30, now),
+            Err(FullReason::Retention)
+        );
+    }
+
+    #[test]
+    fn a_replay_stands_in_for_a_walk_unless_it_has_a_gap_a_deletion_or_proves_nothing() {
+        let replay = |events, gap, deleted| Replay {
+            head: Some(50),
+            events,
+            pages: 1,
+            gap,
+            touched: Touched {
+                reference_deleted: deleted,
+                ..Touched::default()
+            },
+        };
+        assert_eq!(replay_verdict(&proven(), &replay(3, false, false)), None);
+        assert_eq!(replay_verdict(&proven(), &replay(0, false, false)), None);
+        assert_eq!(
+            replay_verdict(&proven(), &replay(3, true, false)),
+            Some(FullReason::Gap)
+        );
+        assert_eq!(
+            replay_verdict(&proven(), &replay(3, false, true)),
+            Some(FullReason::ReferenceDeleted)
+        );
+        let unproven = PullState {
+            event_log: EventLog::Unproven,
+            ..proven()
+        };
+        assert_eq!(
+            replay_verdict(&unproven, &replay(0, false, false)),
+            Some(FullReason::LogUnproven)
+        );
+        assert_eq!(replay_verdict(&unproven, &replay(1, false, false)), None);
+    }
 }

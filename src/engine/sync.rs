@@ -22,6 +22,7 @@ use super::pull::{PullReport, pull};
 use super::push::{PushSettings, change_row, push_link};
 use super::resolve;
 use super::saved_plan::SavedPlan;
+use super::undo;
 use super::{Context, RunLock};
 
 /// `meta` key of the field mapping the base was recorded under.
@@ -68,8 +69,26 @@ pub struct RunOptions {
     pub save_plan: Option<std::path::PathBuf>,
     /// `sync --plan`: apply exactly this saved plan instead of a fresh one.
     pub apply_plan: Option<std::path::PathBuf>,
+    /// `undo RUN_ID`: revert that run's writes instead of syncing (with mode `Plan`: a dry run).
+    pub undo: Option<i64>,
     /// The run's clock reading.
     pub now: DateTime<Utc>,
+}
+
+impl RunOptions {
+    /// Options for `mode` with everything else off, at the current time.
+    pub fn new(mode: RunMode) -> RunOptions {
+        RunOptions {
+            mode,
+            force: false,
+            full_pull: false,
+            resync: false,
+            save_plan: None,
+            apply_plan: None,
+            undo: None,
+            now: Utc::now(),
+        }
+    }
 }
 
 /// Write counts.
@@ -458,15 +477,31 @@ async fn run_inner<A: CrmAdapter>(
         applied = Default::default();
         report.warnings.extend(skipped);
     }
+    if let Some(undo_run) = opts.undo {
+        let changes = store.applied_changes(RunId(undo_run))?;
+        anyhow::ensure!(
+            changes.iter().any(|c| c.status == "applied"),
+            "run {undo_run} applied no write that can be undone"
+        );
+        plan = undo::plan_undo(undo_run, &changes, &inputs, &vocab);
+        applied = Default::default();
+    }
+    // A reviewed plan or an undo is not a full reconciliation: it neither creates records nor
+    // closes conflicts it did not look at.
+    let partial_run = opts.apply_plan.is_some() || opts.undo.is_some();
     clock.lap(&mut report, "reconcile");
 
-    let creates = planned_creates(
-        ctx,
-        &mirror,
-        &matching.unlinked_prospects,
-        &names,
-        &policy.fields,
-    );
+    let creates = if partial_run {
+        Vec::new()
+    } else {
+        planned_creates(
+            ctx,
+            &mirror,
+            &matching.unlinked_prospects,
+            &names,
+            &policy.fields,
+        )
+    };
 
     // Conflicts found by matching and by the core.
     let identity_of = |prospect_id: &str| -> (String, String) {
@@ -868,7 +903,7 @@ async fn run_inner<A: CrmAdapter>(
     if report.incomplete.is_none() {
         store.mark_resolutions_applied(run_id, &applied.conflict_ids)?;
     }
-    let tally: ConflictTally = store.record_conflicts(run_id, now, &conflicts)?;
+    let tally: ConflictTally = store.record_conflicts(run_id, now, &conflicts, !partial_run)?;
     report.conflicts.found = conflicts.len() as u64;
     report.conflicts.opened = tally.opened;
     report.conflicts.closed = tally.closed;

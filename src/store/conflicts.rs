@@ -148,13 +148,15 @@ pub struct ConflictTally {
 }
 
 impl Store {
-    /// Records the conflicts a full run saw: updates open ones seen again, opens new ones, and
-    /// closes open ones this run did not see. One transaction.
+    /// Records the conflicts a run saw: updates open ones seen again, opens new ones, and, when
+    /// `close_unseen` (a run that looked at every link), closes open ones it did not see. One
+    /// transaction.
     pub fn record_conflicts(
         &mut self,
         run: RunId,
         now: &str,
         conflicts: &[ConflictRecord],
+        close_unseen: bool,
     ) -> Result<ConflictTally> {
         let mut tally = ConflictTally::default();
         let tx = self.conn.transaction()?;
@@ -236,17 +238,20 @@ impl Store {
                     }
                 }
             }
-            tally.closed = tx.execute(
-                "UPDATE conflicts SET resolution = 'closed', resolved_at = ?2, resolved_by = 'crmsync'
-                 WHERE resolution = 'open' AND last_run < ?1",
-                params![run.0, now],
-            )? as u64;
-            // A resolution whose divergence went away needs no applying any more.
-            tally.closed += tx.execute(
-                "UPDATE conflicts SET applied_run = ?1
-                 WHERE resolution LIKE 'resolved-%' AND applied_run IS NULL AND last_run < ?1",
-                params![run.0],
-            )? as u64;
+            if close_unseen {
+                tally.closed = tx.execute(
+                    "UPDATE conflicts SET resolution = 'closed', resolved_at = ?2,
+                            resolved_by = 'crmsync'
+                     WHERE resolution = 'open' AND last_run < ?1",
+                    params![run.0, now],
+                )? as u64;
+                // A resolution whose divergence went away needs no applying any more.
+                tally.closed += tx.execute(
+                    "UPDATE conflicts SET applied_run = ?1
+                     WHERE resolution LIKE 'resolved-%' AND applied_run IS NULL AND last_run < ?1",
+                    params![run.0],
+                )? as u64;
+            }
         }
         tx.commit()?;
         Ok(tally)

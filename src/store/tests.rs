@@ -88,17 +88,17 @@ fn conflicts_are_updated_not_duplicated_and_closed_when_gone() {
     };
     let run1 = store.begin_run(RunMode::Sync, "t1").unwrap();
     let tally = store
-        .record_conflicts(run1, "t1", std::slice::from_ref(&record))
+        .record_conflicts(run1, "t1", std::slice::from_ref(&record), true)
         .unwrap();
     assert_eq!(tally.opened, 1);
     let run2 = store.begin_run(RunMode::Sync, "t2").unwrap();
     let tally = store
-        .record_conflicts(run2, "t2", std::slice::from_ref(&record))
+        .record_conflicts(run2, "t2", std::slice::from_ref(&record), true)
         .unwrap();
     assert_eq!((tally.opened, tally.seen_again), (0, 1));
     assert_eq!(store.conflicts(false).unwrap().len(), 1);
     let run3 = store.begin_run(RunMode::Sync, "t3").unwrap();
-    let tally = store.record_conflicts(run3, "t3", &[]).unwrap();
+    let tally = store.record_conflicts(run3, "t3", &[], true).unwrap();
     assert_eq!(tally.closed, 1);
     assert!(store.conflicts(false).unwrap().is_empty());
     assert_eq!(store.conflicts(true).unwrap()[0].resolution, "closed");

@@ -810,3 +810,80 @@ async fn a_saved_plan_is_applied_exactly_and_moved_targets_are_skipped() {
     assert_ne!(notes_of(&candidates[1]), "moved after the plan");
     assert_ne!(notes_of(&candidates[2]), "not in the plan");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn undo_reverts_a_runs_writes_where_the_field_still_holds_them() {
+    let world = baseline(40, 30, "").await;
+    let singles: Vec<(usize, crmsync::fake::ProspectView)> = world
+        .fake
+        .prospects()
+        .into_iter()
+        .take(30)
+        .enumerate()
+        .filter(|(_, p)| p.threads.len() == 1)
+        .take(3)
+        .collect();
+    let [(i1, p1), (i2, p2), (i3, p3)] =
+        [singles[0].clone(), singles[1].clone(), singles[2].clone()];
+    let mut rows = read_export(&world);
+    rows[i1][col("Notes")] = "bad export 1".into();
+    rows[i2][col("Notes")] = "bad export 2".into();
+    write_export(&world, &rows);
+    world.fake.edit_context(
+        &p3.external_id,
+        ContextEdit {
+            valuation: Some(Some(5555.0)),
+            ..ContextEdit::default()
+        },
+    );
+    let report = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(report["writes"]["inbox"], 2, "{report}");
+    assert_eq!(report["writes"]["crm"], 1, "{report}");
+    let run = report["run_id"].as_i64().unwrap().to_string();
+
+    // Someone edits one of the written fields again before the undo.
+    world.fake.edit_context(
+        &p2.external_id,
+        ContextEdit {
+            notes: Some(Some("edited again".into())),
+            ..ContextEdit::default()
+        },
+    );
+    let dry = world.crmsync(&["undo", &run, "--dry-run", "--json"]).await;
+    assert_exit(&dry, 0);
+    assert_eq!(json(&dry)["planned"]["inbox"], 1, "{}", stdout(&dry));
+    assert_eq!(
+        world
+            .fake
+            .prospect(&p1.external_id)
+            .unwrap()
+            .notes
+            .as_deref(),
+        Some("bad export 1")
+    );
+
+    let out = world.crmsync(&["undo", &run, "--json"]).await;
+    assert_exit(&out, 0);
+    let undo = json(&out);
+    assert_eq!(undo["writes"]["inbox"], 1, "{undo}");
+    assert_eq!(undo["writes"]["crm"], 1, "{undo}");
+    assert_eq!(
+        world.fake.prospect(&p1.external_id).unwrap().notes,
+        p1.notes
+    );
+    assert_eq!(
+        world
+            .fake
+            .prospect(&p2.external_id)
+            .unwrap()
+            .notes
+            .as_deref(),
+        Some("edited again")
+    );
+    assert_eq!(
+        read_export(&world)[i3][col("Deal Value")],
+        p3.valuation.map(|v| v.to_string()).unwrap_or_default()
+    );
+    let conflicts = undo["conflict_list"].to_string();
+    assert!(conflicts.contains("undo leaves it"), "{undo}");
+}

@@ -1,0 +1,265 @@
+//! `crmsync daemon`: the sync on the `[schedule]` of `sync.toml`, in one long-lived process.
+//!
+//! Loads the config and builds the run context once, hands the scheduler a closure that runs one
+//! sync and prints one line about it (a daemon's stdout usually goes to a journal), and turns
+//! SIGINT/SIGTERM into the scheduler's shutdown future. A second signal stops at once, without
+//! waiting for the run in progress.
+//!
+//! It must not do the scheduler's work (ticks, overlap, grace period) or the engine's (the run
+//! lock, the sync itself): it only wires them together and renders.
+
+use std::cell::Cell;
+use std::path::Path;
+
+use anyhow::Context as _;
+use chrono::{DateTime, SecondsFormat, Utc};
+use clap::Args;
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::Notify;
+
+use crate::config::{Config, ConfigError};
+use crate::engine::{Context, Progress, SyncReport};
+use crate::scheduler::{
+    self, DaemonOptions, DaemonSummary, Ended, JobOutcome, SHUTDOWN_GRACE, Schedule, SystemClock,
+};
+use crate::store::RunMode;
+
+use super::{EXIT_ERROR, EXIT_LOCKED, EXIT_OK, EXIT_SAFETY, exit_code_for, run};
+
+/// `daemon` options.
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Run one scheduled sync (waiting for the next tick), then exit with its exit code.
+    #[arg(long)]
+    pub once: bool,
+    /// Make the first sync now instead of at the next tick; with --once, run now and exit.
+    #[arg(long)]
+    pub now: bool,
+}
+
+/// `crmsync daemon`.
+pub async fn run(config_path: &Path, args: DaemonArgs) -> anyhow::Result<u8> {
+    let config = Config::load(config_path)?;
+    let schedule = schedule_of(&config)?;
+    let ctx = Context::new(config, Progress::hidden())?;
+    // Installed before the first line is printed, so a signal sent after it is always caught.
+    let mut signals = Signals::install()?;
+
+    let started = Utc::now();
+    let next = match schedule.next_after(started) {
+        Some(next) => format!("next run at {}{}", stamp(next), local_note(&schedule, next)),
+        None => "no further run time".to_string(),
+    };
+    let plan = match (args.once, args.now) {
+        (true, true) => "running one sync now".to_string(),
+        (true, false) => format!("schedule {schedule}; {next}, then exit"),
+        (false, true) => format!("schedule {schedule}; running one sync now, then {next}"),
+        (false, false) => format!("schedule {schedule}; {next}"),
+    };
+    println!("{} daemon: {plan}", stamp(started));
+
+    let running = Cell::new(false);
+    let last_exit = Cell::new(EXIT_OK);
+    let (ctx_ref, running_ref, last_exit_ref) = (&ctx, &running, &last_exit);
+    let job = move || async move {
+        running_ref.set(true);
+        let started = Utc::now();
+        let result = run::execute(ctx_ref, RunMode::Sync, false, false).await;
+        running_ref.set(false);
+        let judged = judge(result);
+        println!("{} {}", stamp(started), judged.line);
+        last_exit_ref.set(judged.exit);
+        judged.outcome
+    };
+
+    let stop = Notify::new();
+    let first_signal = Cell::new(None);
+    let options = DaemonOptions {
+        once: args.once,
+        start_now: args.now,
+        ..DaemonOptions::default()
+    };
+    let daemon = scheduler::run_with(&schedule, &SystemClock, job, stop.notified(), &options);
+    let watcher = async {
+        let name = signals.next().await;
+        first_signal.set(Some(name));
+        let waiting = if running.get() {
+            format!(
+                "; letting the run in progress finish (up to {} min; send the signal again to stop at once)",
+                SHUTDOWN_GRACE.as_secs() / 60
+            )
+        } else {
+            String::new()
+        };
+        println!("{} daemon: {name}: stopping{waiting}", stamp(Utc::now()));
+        stop.notify_one();
+        signals.next().await
+    };
+
+    let summary = tokio::select! {
+        summary = daemon => summary,
+        name = watcher => {
+            // The daemon future, and with it the run in progress, is dropped here. The engine
+            // commits each step in its own transaction, so the next run picks up from there.
+            println!(
+                "{} daemon: {name} again: stopped without waiting for the run in progress",
+                stamp(Utc::now())
+            );
+            return Ok(if args.once { EXIT_ERROR } else { EXIT_OK });
+        }
+    };
+    let signal_name = first_signal.get().unwrap_or("shutdown");
+    match summary.ended {
+        Ended::Once => Ok(last_exit.get()),
+        Ended::Shutdown => {
+            println!(
+                "{} daemon: stopped by {signal_name}{}",
+                stamp(Utc::now()),
+                tally(&summary)
+            );
+            // --once stopped after its run finished: that run decides the exit code.
+            Ok(if args.once && summary.last.is_some() {
+                last_exit.get()
+            } else {
+                EXIT_OK
+            })
+        }
+        Ended::Abandoned => {
+            println!(
+                "{} daemon: stopped by {signal_name}; the run in progress did not finish within {} min and was dropped{}",
+                stamp(Utc::now()),
+                SHUTDOWN_GRACE.as_secs() / 60,
+                tally(&summary)
+            );
+            Ok(if args.once { EXIT_ERROR } else { EXIT_OK })
+        }
+        Ended::NoNextTick => {
+            anyhow::bail!("the schedule {schedule} has no further run time")
+        }
+    }
+}
+
+/// `[schedule]` parsed, or a config error naming the key.
+fn schedule_of(config: &Config) -> Result<Schedule, ConfigError> {
+    let invalid = |key: &str, message: String| ConfigError::Invalid {
+        path: config.path.clone(),
+        line: 0,
+        key: format!("schedule.{key}"),
+        message,
+    };
+    scheduler::parse_time_zone(&config.schedule.timezone)
+        .map_err(|message| invalid("timezone", message))?;
+    Schedule::parse(&config.schedule.cron, &config.schedule.timezone)
+        .map_err(|message| invalid("cron", message))
+}
+
+/// What one run means for the scheduler, the exit code and the journal.
+struct Judged {
+    outcome: JobOutcome,
+    exit: u8,
+    line: String,
+}
+
+/// Classifies one sync's result: a safety stop counts as a failure, a held lock as skipped.
+fn judge(result: anyhow::Result<SyncReport>) -> Judged {
+    match result {
+        Ok(report) => {
+            if let Some(reason) = &report.stopped {
+                return Judged {
+                    outcome: JobOutcome::Failed(format!("run {} stopped: {reason}", report.run_id)),
+                    exit: EXIT_SAFETY,
+                    line: format!("sync stopped (run {}): {reason}", report.run_id),
+                };
+            }
+            let counts = format!(
+                "{} inbox, {} crm writes, {} conflicts (run {})",
+                report.writes.inbox, report.writes.crm, report.conflicts.found, report.run_id
+            );
+            let line = match &report.incomplete {
+                Some(why) => format!("sync incomplete: {counts}: {why}"),
+                None => format!("sync ok: {counts}"),
+            };
+            Judged {
+                outcome: JobOutcome::Done,
+                exit: EXIT_OK,
+                line,
+            }
+        }
+        Err(err) => {
+            let exit = exit_code_for(&err);
+            if exit == EXIT_LOCKED {
+                return Judged {
+                    outcome: JobOutcome::Locked,
+                    exit,
+                    line: format!("sync skipped: {err:#}"),
+                };
+            }
+            Judged {
+                outcome: JobOutcome::Failed(format!("{err:#}")),
+                exit,
+                line: format!("sync failed: {err:#}"),
+            }
+        }
+    }
+}
+
+/// ", after N runs (a ok, b failed, c skipped)" or "" when nothing ran.
+fn tally(summary: &DaemonSummary) -> String {
+    if summary.runs == 0 {
+        return String::new();
+    }
+    let mut parts = vec![format!("{} ok", summary.done)];
+    if summary.failed > 0 {
+        parts.push(format!("{} failed", summary.failed));
+    }
+    if summary.locked > 0 {
+        parts.push(format!("{} skipped (locked)", summary.locked));
+    }
+    if summary.missed_ticks > 0 {
+        parts.push(format!("{} ticks missed", summary.missed_ticks));
+    }
+    format!(" after {} run(s): {}", summary.runs, parts.join(", "))
+}
+
+/// An instant as `2026-11-26T02:00:00Z`.
+fn stamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// " (03:00 Europe/Paris)" when the schedule's zone is not UTC.
+fn local_note(schedule: &Schedule, at: DateTime<Utc>) -> String {
+    if schedule.time_zone() == chrono_tz::UTC {
+        return String::new();
+    }
+    format!(
+        " ({} {})",
+        schedule.local(at).format("%Y-%m-%d %H:%M"),
+        schedule.time_zone().name()
+    )
+}
+
+/// SIGTERM and SIGINT listeners.
+struct Signals {
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        let listen = |kind: SignalKind, name: &str| {
+            signal(kind).with_context(|| format!("listening for {name}"))
+        };
+        Ok(Signals {
+            terminate: listen(SignalKind::terminate(), "SIGTERM")?,
+            interrupt: listen(SignalKind::interrupt(), "SIGINT")?,
+        })
+    }
+
+    /// Waits for the next SIGTERM or SIGINT and names it.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => "SIGINT",
+        }
+    }
+}

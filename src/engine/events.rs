@@ -1,0 +1,291 @@
+//! Replaying the Inbox event log (`GET /events?afterSeq=`): which threads and prospects
+//! changed after a seq, where the log now ends, and whether the log still reaches back to the
+//! seq asked for.
+//!
+//! Events are only used as *pointers*: they name what to re-read, never the values to store
+//! (payloads may be trimmed, and a later change may already have overtaken them). This module
+//! reads the log and interprets envelopes; it does not touch the mirror and does not decide
+//! between a full walk and an incremental pull (`pull` does).
+
+use std::collections::BTreeSet;
+
+use crate::inbox::{self, Event};
+
+/// Events per `GET /events` page: the API's maximum.
+pub(super) const PAGE_SIZE: u16 = 1000;
+
+/// Ids named by replayed events.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct Touched {
+    /// Threads to re-read (`data.thread.id`, or `data.message.threadId`).
+    pub threads: BTreeSet<String>,
+    /// Prospects to re-read (`data.prospect.externalId`).
+    pub prospects: BTreeSet<String>,
+    /// Prospects whose every thread must be re-read: `prospect.assigneeChanged` changes
+    /// thread-level assignees, and the per-thread events for it are deprecated.
+    pub prospect_threads: BTreeSet<String>,
+    /// A tag or status was deleted: Inbox strips it from every prospect, and no per-prospect
+    /// event for that is documented.
+    pub reference_deleted: bool,
+}
+
+impl Touched {
+    /// Records what one event names. Events that change nothing the mirror holds (typing,
+    /// message edits and reactions) are ignored; events of unknown types count by the ids
+    /// they carry, so a new event type errs towards a re-read.
+    pub fn add(&mut self, event: &Event) {
+        let kind = event.event_type.as_str();
+        match kind {
+            "thread.typing"
+            | "message.edited"
+            | "message.deleted"
+            | "message.reactionAdded"
+            | "message.reactionRemoved" => return,
+            "tag.deleted" | "status.deleted" => {
+                self.reference_deleted = true;
+                return;
+            }
+            // Reference data is fetched again by every pull.
+            _ if kind.starts_with("tag.") || kind.starts_with("status.") => return,
+            _ => {}
+        }
+        let data = &event.data;
+        let thread = id_at(data, "/thread/id").or_else(|| id_at(data, "/message/threadId"));
+        if let Some(id) = thread {
+            self.threads.insert(id);
+        }
+        if let Some(id) = id_at(data, "/prospect/externalId") {
+            if kind == "prospect.assigneeChanged" {
+                self.prospect_threads.insert(id.clone());
+                // Newer payloads may list the threads; they are re-read either way.
+                if let Some(threads) = data.pointer("/prospect/context/threads") {
+                    let ids = threads.as_array().into_iter().flatten();
+                    self.threads.extend(ids.filter_map(|t| id_at(t, "/id")));
+                }
+            }
+            self.prospects.insert(id);
+        }
+    }
+
+    /// Whether `thread` (of `prospect`) or `prospect` itself was named by an event.
+    pub fn explains(&self, thread: Option<&str>, prospect: &str) -> bool {
+        thread.is_some_and(|t| self.threads.contains(t))
+            || self.prospects.contains(prospect)
+            || self.prospect_threads.contains(prospect)
+    }
+
+    /// Adds everything `other` names.
+    pub fn merge(&mut self, other: Touched) {
+        self.threads.extend(other.threads);
+        self.prospects.extend(other.prospects);
+        self.prospect_threads.extend(other.prospect_threads);
+        self.reference_deleted |= other.reference_deleted;
+    }
+}
+
+/// A string id at `pointer` in an event payload, if it is a valid Inbox id (`^[0-9a-z]+$`);
+/// anything else is ignored rather than sent to a URL.
+fn id_at(data: &serde_json::Value, pointer: &str) -> Option<String> {
+    let id = data.pointer(pointer)?.as_str()?;
+    let valid = !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    valid.then(|| id.to_owned())
+}
+
+/// What replaying the log after a seq found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct Replay {
+    /// Where the log ends now: the seq to replay from next time. `None` only when replaying
+    /// from the start of an empty log.
+    pub head: Option<u64>,
+    /// Events replayed (seq after the one asked for).
+    pub events: u64,
+    /// `GET /events` requests made.
+    pub pages: u64,
+    /// The log no longer reaches back to the seq asked for: the first retained event comes
+    /// later than the next seq, or the log reports an end before the seq asked for.
+    pub gap: bool,
+    /// What the events name.
+    pub touched: Touched,
+}
+
+/// Pages `GET /events` from `after` (the start of the retained log when `None`) until
+/// `hasMore` is false. A seq of 0 means "from the start" too, so no gap is reported for it.
+pub(super) async fn replay(
+    client: &inbox::Client,
+    after: Option<u64>,
+) -> Result<Replay, inbox::Error> {
+    let mut out = Replay {
+        head: after,
+        ..Replay::default()
+    };
+    let mut cursor = after;
+    loop {
+        let page = client.events(cursor, PAGE_SIZE).await?;
+        out.pages += 1;
+        if out.pages == 1 {
+            out.gap = detect_gap(after, &page);
+            if out.gap && page.events.is_empty() {
+                // Nothing retained, and the log ends somewhere else than the seq asked for:
+                // continue from where the server says it ends.
+                out.head = page.last_seq;
+                return Ok(out);
+            }
+        }
+        let floor = cursor.unwrap_or(0);
+        for event in page.events.iter().filter(|e| e.seq > floor) {
+            out.events += 1;
+            out.touched.add(event);
+        }
+        let newest = page.events.iter().map(|e| e.seq).max();
+        let next = [cursor, newest, page.last_seq].into_iter().flatten().max();
+        out.head = next;
+        // Stop on the last page, and on a page that does not move the cursor: a server that
+        // says `hasMore` but sends nothing new would otherwise be asked forever.
+        if !page.has_more || next <= cursor {
+            return Ok(out);
+        }
+        cursor = next;
+    }
+}
+
+/// Whether the first page shows that events after `after` were dropped (7-day retention, or
+/// the log's size cap) or that `after` is not a seq of this log at all.
+fn detect_gap(after: Option<u64>, page: &inbox::EventPage) -> bool {
+    let Some(after) = after.filter(|&s| s > 0) else {
+        return false;
+    };
+    match page.events.first() {
+        Some(first) => first.seq > after + 1,
+        None => page.last_seq.is_some_and(|last| last != after),
+    }
+}
+
+/// Whether an error of `GET /events` means "this log cannot serve that seq (or at all)"
+/// rather than a failure to report: any 4xx other than 401 and 429. The API's answer for an
+/// `afterSeq` that is too old is not documented, so any such refusal is read this way.
+pub(super) fn is_refusal(err: &inbox::Error) -> bool {
+    match err {
+        inbox::Error::NotFound { .. } | inbox::Error::Forbidden { .. } => true,
+        inbox::Error::Api { status, .. } => (400..500).contains(status) && *status != 429,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(seq: u64, kind: &str, data: serde_json::Value) -> Event {
+        serde_json::from_value(json!({
+            "id": format!("e{seq}"), "seq": seq, "teamId": "t", "type": kind,
+            "timestamp": "2026-01-01T00:00:00.000Z", "version": "1.0", "data": data,
+        }))
+        .unwrap()
+    }
+
+    fn page(seqs: &[u64], last_seq: Option<u64>) -> inbox::EventPage {
+        inbox::EventPage {
+            events: seqs
+                .iter()
+                .map(|&s| event(s, "tag.created", json!({})))
+                .collect(),
+            has_more: false,
+            last_seq,
+        }
+    }
+
+    #[test]
+    fn events_name_threads_and_prospects_to_re_read() {
+        let mut touched = Touched::default();
+        let thread = json!({"thread": {"id": "th1", "prospect": {"externalId": "p9"}}});
+        touched.add(&event(1, "thread.archived", thread));
+        touched.add(&event(
+            2,
+            "prospect.tagsChanged",
+            json!({"prospect": {"externalId": "p1"}}),
+        ));
+        touched.add(&event(
+            3,
+            "message.created",
+            json!({"message": {"threadId": "th2"}}),
+        ));
+        touched.add(&event(
+            4,
+            "prospect.assigneeChanged",
+            json!({"prospect": {"externalId": "p2", "context": {"threads": [{"id": "th3"}]}}}),
+        ));
+        touched.add(&event(
+            5,
+            "target.replied",
+            json!({"thread": {"id": "th4"}, "prospect": {"externalId": "p3"}}),
+        ));
+        assert_eq!(
+            touched.threads,
+            ["th1", "th2", "th3", "th4"].map(String::from).into()
+        );
+        assert_eq!(
+            touched.prospects,
+            ["p1", "p2", "p3"].map(String::from).into()
+        );
+        assert_eq!(touched.prospect_threads, ["p2"].map(String::from).into());
+        assert!(!touched.reference_deleted);
+        assert!(touched.explains(Some("th1"), "p9"));
+        assert!(touched.explains(None, "p2"));
+        assert!(!touched.explains(Some("th9"), "p9"));
+    }
+
+    #[test]
+    fn noise_is_ignored_and_deletions_of_reference_data_are_flagged() {
+        let mut touched = Touched::default();
+        for kind in ["thread.typing", "message.reactionAdded", "tag.created"] {
+            touched.add(&event(1, kind, json!({"thread": {"id": "th1"}})));
+        }
+        touched.add(&event(2, "prospect.notesChanged", json!({"prospect": {}})));
+        touched.add(&event(
+            3,
+            "thread.archived",
+            json!({"thread": {"id": "../x"}}),
+        ));
+        assert_eq!(touched, Touched::default());
+        touched.add(&event(4, "status.deleted", json!({"status": {"id": "s1"}})));
+        assert!(touched.reference_deleted);
+    }
+
+    #[test]
+    fn a_gap_is_a_first_event_past_the_next_seq_or_a_log_that_ends_elsewhere() {
+        assert!(!detect_gap(Some(10), &page(&[11, 12], Some(12))));
+        assert!(detect_gap(Some(10), &page(&[15], Some(15))));
+        assert!(!detect_gap(Some(10), &page(&[], None)));
+        assert!(!detect_gap(Some(10), &page(&[], Some(10))));
+        assert!(detect_gap(Some(10), &page(&[], Some(20))));
+        assert!(detect_gap(Some(10), &page(&[], Some(4))));
+        // From the start (nothing stored, or an empty log stored as 0): never a gap.
+        assert!(!detect_gap(None, &page(&[500], Some(500))));
+        assert!(!detect_gap(Some(0), &page(&[500], Some(500))));
+    }
+
+    #[test]
+    fn refusals_are_4xx_other_than_auth_and_rate_limits() {
+        let api = |status| inbox::Error::Api {
+            status,
+            code: None,
+            message: "m".into(),
+        };
+        assert!(is_refusal(&api(400)));
+        assert!(is_refusal(&api(422)));
+        assert!(is_refusal(&inbox::Error::NotFound {
+            code: None,
+            message: "m".into()
+        }));
+        assert!(!is_refusal(&inbox::Error::Unauthorized {
+            token_env: "X".into()
+        }));
+        assert!(!is_refusal(&inbox::Error::RateLimited {
+            retry_after: None
+        }));
+    }
+}
