@@ -50,6 +50,9 @@ fn mapping_difference(old: &str, new: &str) -> String {
     }
 }
 
+/// Links reconciled at a time: bounds the memory of inputs and plans.
+const RECONCILE_CHUNK: usize = 4096;
+
 /// How long a lookup miss is trusted before the X id is looked up again.
 const LOOKUP_MISS_TTL_DAYS: i64 = 7;
 
@@ -419,40 +422,78 @@ async fn run_inner<A: CrmAdapter>(
     pending.retain(|_, v| !v.is_empty());
 
     // Reconcile.
+    // Reconcile in chunks, keeping only what the rest of the run needs: the links that write,
+    // conflict or move the base, and the inputs of links that write or that a resolution, a
+    // saved plan or an undo refers to. Memory stays bounded by the chunk, not the pipeline.
+    let resolutions = store.pending_resolutions()?;
+    let saved = opts.apply_plan.as_deref().map(SavedPlan::load).transpose()?;
+    let undo_changes = match opts.undo {
+        Some(run) => store.applied_changes(RunId(run))?,
+        None => Vec::new(),
+    };
+    let referenced: HashSet<&str> = resolutions
+        .iter()
+        .map(|r| r.prospect_id.as_str())
+        .chain(saved.iter().flat_map(|s| s.links.iter().map(|l| l.plan.key.prospect_id.as_str())))
+        .chain(undo_changes.iter().filter_map(|c| c.prospect_id.as_deref()))
+        .collect();
+    let policy = ctx.config.reconcile_policy();
+    let vocab = names.vocabulary(&ctx.config);
     let mut base = store.load_base()?;
-    let mut inputs = Vec::new();
-    for link in matching
+    let active: Vec<&crate::store::LinkRow> = matching
         .links
         .iter()
         .filter(|l| l.state == LinkState::Active)
-    {
-        let (Some(&idx), Some(record)) = (
-            by_prospect.get(link.prospect_id.as_str()),
-            by_record.get(link.crm_id.as_str()),
-        ) else {
-            continue;
-        };
-        inputs.push(LinkInput {
-            key: LinkKey {
-                prospect_id: link.prospect_id.clone(),
-                crm_id: link.crm_id.clone(),
-            },
-            inbox: inbox_side(&mirror[idx], &names),
-            crm: crm_side(record, &names),
-            base: if opts.resync {
-                Default::default()
-            } else {
-                base.remove(&link.prospect_id).unwrap_or_default()
-            },
-        });
-    }
-    report.linked = inputs.len() as u64;
-    let policy = ctx.config.reconcile_policy();
-    let vocab = names.vocabulary(&ctx.config);
+        .filter(|l| {
+            by_prospect.contains_key(l.prospect_id.as_str()) && by_record.contains_key(l.crm_id.as_str())
+        })
+        .collect();
+    report.linked = active.len() as u64;
     clock.lap(&mut report, "match");
-    let mut plan = reconcile::plan(&inputs, &policy, &vocab);
+    let mut inputs: Vec<LinkInput> = Vec::new();
+    let mut plan = reconcile::Plan::default();
+    for chunk in active.chunks(RECONCILE_CHUNK) {
+        let chunk_inputs: Vec<LinkInput> = chunk
+            .iter()
+            .map(|link| LinkInput {
+                key: LinkKey {
+                    prospect_id: link.prospect_id.clone(),
+                    crm_id: link.crm_id.clone(),
+                },
+                inbox: inbox_side(&mirror[by_prospect[link.prospect_id.as_str()]], &names),
+                crm: crm_side(by_record[link.crm_id.as_str()], &names),
+                base: if opts.resync {
+                    Default::default()
+                } else {
+                    base.remove(&link.prospect_id).unwrap_or_default()
+                },
+            })
+            .collect();
+        let chunk_plan = reconcile::plan(&chunk_inputs, &policy, &vocab);
+        let by_key: HashMap<&LinkKey, &LinkInput> =
+            chunk_inputs.iter().map(|i| (&i.key, i)).collect();
+        let mut keep_inputs: HashSet<LinkKey> = HashSet::new();
+        for mut link in chunk_plan.links {
+            let input = by_key[&link.key];
+            // Agreed values the base already holds need no saving.
+            link.agreed
+                .retain(|v| input.base.get(v.field()).as_ref() != Some(v));
+            if !link.is_noop() || referenced.contains(link.key.prospect_id.as_str()) {
+                keep_inputs.insert(link.key.clone());
+            }
+            if !link.is_noop() || !link.conflicts.is_empty() || !link.agreed.is_empty() {
+                plan.links.push(link);
+            }
+        }
+        inputs.extend(
+            chunk_inputs
+                .into_iter()
+                .filter(|i| keep_inputs.contains(&i.key) || referenced.contains(i.key.prospect_id.as_str())),
+        );
+    }
+    drop(base);
+    plan.links.sort_by(|a, b| a.key.cmp(&b.key));
     // Humans' resolutions replace their conflicts with writes of the chosen value.
-    let resolutions = store.pending_resolutions()?;
     let mut applied = resolve::apply_resolutions(&mut plan, &inputs, &resolutions, &vocab);
     report.warnings.extend(applied.problems.iter().cloned());
     if let Some(path) = &opts.save_plan {
@@ -464,9 +505,8 @@ async fn run_inner<A: CrmAdapter>(
         )
         .save(path)?;
     }
-    if let Some(path) = &opts.apply_plan {
+    if let (Some(path), Some(saved)) = (&opts.apply_plan, &saved) {
         // Exactly the reviewed plan: nothing new, and nothing whose target moved since.
-        let saved = SavedPlan::load(path)?;
         anyhow::ensure!(
             saved.mapping == ctx.config.mapping_fingerprint(),
             "{} was made under another field mapping; make a new plan",
@@ -478,12 +518,11 @@ async fn run_inner<A: CrmAdapter>(
         report.warnings.extend(skipped);
     }
     if let Some(undo_run) = opts.undo {
-        let changes = store.applied_changes(RunId(undo_run))?;
         anyhow::ensure!(
-            changes.iter().any(|c| c.status == "applied"),
+            undo_changes.iter().any(|c| c.status == "applied"),
             "run {undo_run} applied no write that can be undone"
         );
-        plan = undo::plan_undo(undo_run, &changes, &inputs, &vocab);
+        plan = undo::plan_undo(undo_run, &undo_changes, &inputs, &vocab);
         applied = Default::default();
     }
     // A reviewed plan or an undo is not a full reconciliation: it neither creates records nor

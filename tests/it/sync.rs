@@ -558,11 +558,13 @@ async fn a_request_budget_pushes_whole_prospects_and_the_next_run_finishes() {
             .contains("max_requests_per_run"),
         "{report}"
     );
-    assert_eq!(report["writes"]["inbox"], 3, "{report}");
+    let written = report["writes"]["inbox"].as_u64().unwrap();
+    let planned = report["planned"]["inbox"].as_u64().unwrap();
+    assert!(written >= 1 && written < planned, "{report}");
     assert!(report["requests"].as_u64().unwrap() <= 11, "{report}");
 
     world.write_config("[policy]\nvaluation = \"crm-wins\"\n");
-    for _ in 0..3 {
+    for _ in 0..2 {
         let out = world.crmsync(&["sync", "--force", "--json"]).await;
         assert_exit(&out, 0);
     }
