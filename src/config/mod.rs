@@ -765,6 +765,14 @@ impl Config {
                 }
             }
         }
+        if let Err(message) = crate::scheduler::parse_time_zone(&raw.schedule.timezone) {
+            return Err(invalid("schedule", "timezone", message));
+        }
+        if let Err(message) =
+            crate::scheduler::Schedule::parse(&raw.schedule.cron, &raw.schedule.timezone)
+        {
+            return Err(invalid("schedule", "cron", message));
+        }
         for (field, rule) in [
             ("status", raw.policy.status),
             ("valuation", raw.policy.valuation),

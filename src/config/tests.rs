@@ -100,3 +100,19 @@ fn per_thread_mode_needs_an_account() {
     let err = parse(&text).unwrap_err().to_string();
     assert!(err.contains("fanout.account"), "{err}");
 }
+
+#[test]
+fn a_bad_schedule_names_the_key_and_line() {
+    let text = format!("{MINIMAL}\n[schedule]\ncron = \"0 2 * *\"\n");
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(
+        err.contains("schedule.cron") && err.contains(":17:"),
+        "{err}"
+    );
+    let text = format!("{MINIMAL}\n[schedule]\ntimezone = \"Europe/Berln\"\n");
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(
+        err.contains("schedule.timezone") && err.contains("Europe/Berlin"),
+        "{err}"
+    );
+}

@@ -426,7 +426,11 @@ async fn run_inner<A: CrmAdapter>(
     // conflict or move the base, and the inputs of links that write or that a resolution, a
     // saved plan or an undo refers to. Memory stays bounded by the chunk, not the pipeline.
     let resolutions = store.pending_resolutions()?;
-    let saved = opts.apply_plan.as_deref().map(SavedPlan::load).transpose()?;
+    let saved = opts
+        .apply_plan
+        .as_deref()
+        .map(SavedPlan::load)
+        .transpose()?;
     let undo_changes = match opts.undo {
         Some(run) => store.applied_changes(RunId(run))?,
         None => Vec::new(),
@@ -434,18 +438,22 @@ async fn run_inner<A: CrmAdapter>(
     let referenced: HashSet<&str> = resolutions
         .iter()
         .map(|r| r.prospect_id.as_str())
-        .chain(saved.iter().flat_map(|s| s.links.iter().map(|l| l.plan.key.prospect_id.as_str())))
+        .chain(
+            saved
+                .iter()
+                .flat_map(|s| s.links.iter().map(|l| l.plan.key.prospect_id.as_str())),
+        )
         .chain(undo_changes.iter().filter_map(|c| c.prospect_id.as_deref()))
         .collect();
     let policy = ctx.config.reconcile_policy();
     let vocab = names.vocabulary(&ctx.config);
-    let mut base = store.load_base()?;
     let active: Vec<&crate::store::LinkRow> = matching
         .links
         .iter()
         .filter(|l| l.state == LinkState::Active)
         .filter(|l| {
-            by_prospect.contains_key(l.prospect_id.as_str()) && by_record.contains_key(l.crm_id.as_str())
+            by_prospect.contains_key(l.prospect_id.as_str())
+                && by_record.contains_key(l.crm_id.as_str())
         })
         .collect();
     report.linked = active.len() as u64;
@@ -453,6 +461,8 @@ async fn run_inner<A: CrmAdapter>(
     let mut inputs: Vec<LinkInput> = Vec::new();
     let mut plan = reconcile::Plan::default();
     for chunk in active.chunks(RECONCILE_CHUNK) {
+        let ids: Vec<&str> = chunk.iter().map(|l| l.prospect_id.as_str()).collect();
+        let mut base = store.load_base_for(&ids)?;
         let chunk_inputs: Vec<LinkInput> = chunk
             .iter()
             .map(|link| LinkInput {
@@ -485,13 +495,10 @@ async fn run_inner<A: CrmAdapter>(
                 plan.links.push(link);
             }
         }
-        inputs.extend(
-            chunk_inputs
-                .into_iter()
-                .filter(|i| keep_inputs.contains(&i.key) || referenced.contains(i.key.prospect_id.as_str())),
-        );
+        inputs.extend(chunk_inputs.into_iter().filter(|i| {
+            keep_inputs.contains(&i.key) || referenced.contains(i.key.prospect_id.as_str())
+        }));
     }
-    drop(base);
     plan.links.sort_by(|a, b| a.key.cmp(&b.key));
     // Humans' resolutions replace their conflicts with writes of the chosen value.
     let mut applied = resolve::apply_resolutions(&mut plan, &inputs, &resolutions, &vocab);

@@ -665,9 +665,11 @@ impl Store {
     pub fn save_links(&mut self, run: RunId, links: &[LinkRow]) -> Result<()> {
         let tx = self.conn.transaction()?;
         {
+            // Unchanged links are not rewritten: a nightly run touches only what moved.
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO links (prospect_id, crm_id, state, created_run) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(prospect_id) DO UPDATE SET crm_id = excluded.crm_id, state = excluded.state",
+                 ON CONFLICT(prospect_id) DO UPDATE SET crm_id = excluded.crm_id, state = excluded.state
+                 WHERE links.crm_id <> excluded.crm_id OR links.state <> excluded.state",
             )?;
             for link in links {
                 stmt.execute(params![
@@ -687,6 +689,30 @@ impl Store {
         let mut out: HashMap<String, BaseValues> = HashMap::new();
         let mut stmt = self.conn.prepare("SELECT prospect_id, value FROM base")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            let (prospect_id, value) = row?;
+            let value: Value = serde_json::from_str(&value).map_err(|e| Error::Corrupt {
+                table: "base",
+                detail: format!("{prospect_id}: {e}"),
+            })?;
+            out.entry(prospect_id).or_default().set(value);
+        }
+        Ok(out)
+    }
+
+    /// The base of the given links (at most a few thousand at a time), by prospect id.
+    pub fn load_base_for(&self, prospect_ids: &[&str]) -> Result<HashMap<String, BaseValues>> {
+        let mut out: HashMap<String, BaseValues> = HashMap::new();
+        if prospect_ids.is_empty() {
+            return Ok(out);
+        }
+        let placeholders = vec!["?"; prospect_ids.len()].join(",");
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT prospect_id, value FROM base WHERE prospect_id IN ({placeholders})"
+        ))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(prospect_ids), |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
         for row in rows {
             let (prospect_id, value) = row?;
             let value: Value = serde_json::from_str(&value).map_err(|e| Error::Corrupt {
