@@ -10,4 +10,6 @@ pub mod engine;
 pub mod fake;
 pub mod inbox;
 pub mod reconcile;
+pub mod report;
+pub mod scheduler;
 pub mod store;

@@ -79,8 +79,32 @@ pub async fn run(config_path: &Path) -> anyhow::Result<u8> {
             }
         }
         CrmKind::Hubspot => {
-            println!("FAIL  CRM: the HubSpot adapter is not available yet in this build");
-            failures += 1;
+            let base_url = config
+                .crm
+                .hubspot
+                .as_ref()
+                .map_or("", |h| h.base_url.as_str());
+            let adapter = config
+                .hubspot_token()
+                .map_err(anyhow::Error::from)
+                .and_then(|token| {
+                    Ok(crate::crm::hubspot::HubspotAdapter::from_config(
+                        &config, token,
+                    )?)
+                });
+            match adapter {
+                Err(err) => {
+                    println!("FAIL  CRM: HubSpot: {err:#}");
+                    failures += 1;
+                }
+                Ok(mut adapter) => match adapter.check().await {
+                    Ok(summary) => println!("ok    CRM: HubSpot at {base_url}: {summary}"),
+                    Err(err) => {
+                        println!("FAIL  CRM: HubSpot at {base_url}: {err}");
+                        failures += 1;
+                    }
+                },
+            }
         }
     }
     Ok(if failures == 0 { EXIT_OK } else { EXIT_ERROR })

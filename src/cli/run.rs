@@ -102,9 +102,11 @@ pub async fn execute_with(ctx: &Context, opts: &RunOptions) -> anyhow::Result<Sy
             let mut adapter = CsvAdapter::new(csv);
             engine::run(ctx, Some(&mut adapter), opts).await
         }
-        CrmKind::Hubspot => anyhow::bail!(
-            "crm.kind = \"hubspot\" is not available yet in this build (the HubSpot adapter is being written)"
-        ),
+        CrmKind::Hubspot => {
+            let token = ctx.config.hubspot_token()?;
+            let mut adapter = crate::crm::hubspot::HubspotAdapter::from_config(&ctx.config, token)?;
+            engine::run(ctx, Some(&mut adapter), opts).await
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use crate::reconcile::{Change, Field, Fields};
 
 pub mod csv;
+pub mod hubspot;
 
 /// One CRM record as read.
 #[derive(Clone, Debug, PartialEq, Eq)]

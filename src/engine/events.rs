@@ -1,15 +1,21 @@
-//! Replaying the Inbox event log (`GET /events?afterSeq=`): which threads and prospects
-//! changed after a seq, where the log now ends, and whether the log still reaches back to the
-//! seq asked for.
+//! Incremental change capture: replaying the Inbox event log (`GET /events?afterSeq=`) to
+//! learn which threads and prospects changed after a seq and where the log now ends, then
+//! re-reading exactly those into the mirror.
 //!
 //! Events are only used as *pointers*: they name what to re-read, never the values to store
 //! (payloads may be trimmed, and a later change may already have overtaken them). This module
-//! reads the log and interprets envelopes; it does not touch the mirror and does not decide
-//! between a full walk and an incremental pull (`pull` does).
+//! does not decide between a full walk and an incremental pull (`pull` does), and its only
+//! mirror writes are the re-read rows and the absence of rows Inbox answered 404 for.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use anyhow::Context as _;
 
 use crate::inbox::{self, Event};
+use crate::store::{ProspectRow, RunId, Store, ThreadRow};
+
+use super::Progress;
+use super::pull::{PullReport, prospect_row, rows};
 
 /// Events per `GET /events` page: the API's maximum.
 pub(super) const PAGE_SIZE: u16 = 1000;
@@ -97,6 +103,8 @@ fn id_at(data: &serde_json::Value, pointer: &str) -> Option<String> {
 /// What replaying the log after a seq found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct Replay {
+    /// The seq it replayed from (`None`: from the start of the retained log).
+    pub from: Option<u64>,
     /// Where the log ends now: the seq to replay from next time. `None` only when replaying
     /// from the start of an empty log.
     pub head: Option<u64>,
@@ -118,6 +126,7 @@ pub(super) async fn replay(
     after: Option<u64>,
 ) -> Result<Replay, inbox::Error> {
     let mut out = Replay {
+        from: after,
         head: after,
         ..Replay::default()
     };
@@ -171,6 +180,146 @@ pub(super) fn is_refusal(err: &inbox::Error) -> bool {
         inbox::Error::NotFound { .. } | inbox::Error::Forbidden { .. } => true,
         inbox::Error::Api { status, .. } => (400..500).contains(status) && *status != 429,
         _ => false,
+    }
+}
+
+/// Whether re-reading what `touched` names (one request per thread, plus one per prospect no
+/// thread covers) would cost more requests than a walk (a page per 100 threads per view, at
+/// least one per view, plus the replay after it), judged by the mirror.
+pub(super) fn rereads_cost_more(store: &Store, touched: &Touched) -> anyhow::Result<bool> {
+    let walk: u64 = store
+        .thread_view_counts()?
+        .iter()
+        .map(|&n| n.div_ceil(100).max(1))
+        .sum::<u64>()
+        + 1;
+    let mut threads = touched.threads.clone();
+    for prospect_id in &touched.prospect_threads {
+        threads.extend(store.present_thread_ids(prospect_id)?);
+    }
+    let mut covered = HashSet::new();
+    for thread_id in &threads {
+        covered.extend(store.thread_prospect(thread_id)?);
+    }
+    let prospects = touched
+        .prospects
+        .iter()
+        .chain(&touched.prospect_threads)
+        .filter(|id| !covered.contains(*id))
+        .collect::<BTreeSet<_>>()
+        .len() as u64;
+    Ok(threads.len() as u64 + prospects > walk)
+}
+
+/// Re-reads what `touched` names and stores it: threads with `GET /threads/{id}` (their
+/// prospect comes embedded), the prospects no thread covered with `GET /prospects/{id}`, then
+/// the threads a prospect lists that the mirror does not hold (or holds but it no longer
+/// lists). A 404 marks the thread or prospect absent.
+pub(super) async fn reread(
+    client: &inbox::Client,
+    store: &mut Store,
+    run: RunId,
+    touched: &Touched,
+    progress: &Progress,
+    report: &mut PullReport,
+) -> anyhow::Result<()> {
+    let mut thread_ids = touched.threads.clone();
+    for prospect_id in &touched.prospect_threads {
+        thread_ids.extend(store.present_thread_ids(prospect_id)?);
+    }
+    let mut fresh = Fresh::default();
+    let bar = progress.spinner("re-reading changed threads and prospects");
+    for id in &thread_ids {
+        fresh.read_thread(client, id, report).await?;
+        bar.tick();
+    }
+
+    let uncovered: Vec<&String> = touched
+        .prospects
+        .iter()
+        .chain(&touched.prospect_threads)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .filter(|id| !fresh.prospects.contains_key(*id))
+        .collect();
+    let mut more_threads = BTreeSet::new();
+    for id in uncovered {
+        let prospect = match client.prospect(id).await {
+            Ok(prospect) => prospect,
+            Err(inbox::Error::NotFound { .. }) => {
+                fresh.gone_prospects.push(id.clone());
+                continue;
+            }
+            Err(err) => return Err(err).context(format!("re-reading prospect {id}")),
+        };
+        report.reread_prospects += 1;
+        bar.tick();
+        if let Some(listed) = &prospect.context.threads {
+            let listed: BTreeSet<String> = listed.iter().map(|t| t.id.clone()).collect();
+            let known: BTreeSet<String> = store.present_thread_ids(id)?.into_iter().collect();
+            more_threads.extend(
+                listed
+                    .symmetric_difference(&known)
+                    .filter(|t| !thread_ids.contains(*t))
+                    .cloned(),
+            );
+        }
+        fresh
+            .prospects
+            .insert(id.clone(), prospect_row(id.clone(), prospect));
+    }
+    for id in &more_threads {
+        fresh.read_thread(client, id, report).await?;
+        bar.tick();
+    }
+    bar.finish_and_clear();
+
+    let prospects: Vec<ProspectRow> = fresh.prospects.into_values().collect();
+    let threads: Vec<ThreadRow> = fresh.threads.into_values().collect();
+    store.upsert_page(run, &prospects, &threads)?;
+    for (threads, prospects) in [
+        store.mark_threads_absent(&fresh.gone_threads)?,
+        store.mark_prospects_absent(&fresh.gone_prospects)?,
+    ] {
+        report.marked_absent.0 += threads;
+        report.marked_absent.1 += prospects;
+    }
+    Ok(())
+}
+
+/// Rows re-read in one go, keyed by id (the latest read wins), and the ids Inbox answered 404.
+#[derive(Default)]
+struct Fresh {
+    prospects: BTreeMap<String, ProspectRow>,
+    threads: BTreeMap<String, ThreadRow>,
+    gone_threads: Vec<String>,
+    gone_prospects: Vec<String>,
+}
+
+impl Fresh {
+    async fn read_thread(
+        &mut self,
+        client: &inbox::Client,
+        id: &str,
+        report: &mut PullReport,
+    ) -> anyhow::Result<()> {
+        let thread = match client.thread(id).await {
+            Ok(thread) => thread,
+            Err(inbox::Error::NotFound { .. }) => {
+                self.gone_threads.push(id.to_owned());
+                return Ok(());
+            }
+            Err(err) => return Err(err).context(format!("re-reading thread {id}")),
+        };
+        report.reread_threads += 1;
+        match rows(thread) {
+            Some((prospect, thread)) => {
+                self.prospects.insert(prospect.id.clone(), prospect);
+                self.threads.insert(thread.id.clone(), thread);
+            }
+            None => report.skipped_without_id += 1,
+        }
+        Ok(())
     }
 }
 

@@ -19,7 +19,11 @@
 //! younger than `[pull] full_every_hours`, the log was read less than 7 days ago, and `--full`
 //! was not given. A full walk instead when the log no longer reaches back to the stored seq
 //! (first retained event after `seq + 1`, or a 4xx from `/events`), when a tag or status was
-//! deleted, or when the log's trust is not established (below). [`FullReason`] says which.
+//! deleted, when the log's trust is not established (below), or when re-reading what the events
+//! name would take more requests than the walk (one request per changed thread or prospect
+//! against one per 100 threads per view: a walk is cheaper once more than about 1% of the
+//! threads changed). [`FullReason`] says which. Reading the log and re-reading what it names
+//! live in `events`.
 //!
 //! **Cost of learning the head.** `GET /events` has no "latest seq" call, so a full walk pages
 //! the log from the stored seq (or, on the first pull, from the oldest retained event) to its
@@ -38,7 +42,7 @@
 //! Everything happens in one transaction: a pull that fails half-way leaves the mirror (and the
 //! stored seq) as they were. This module does not print; SQL stays in `store`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -49,7 +53,7 @@ use crate::inbox::{self, SortOrder, ThreadQuery, View};
 use crate::store::pull_state::{EventLog, PullState};
 use crate::store::{AccountLinkRow, ProspectRow, Reference, RunId, Store, ThreadRow};
 
-use super::events::{self, Replay, Touched};
+use super::events::{self, Replay, Touched, reread, rereads_cost_more};
 use super::{Context, Progress, RunOptions};
 
 /// The views walked by a full pull. `no-reply` is a subset of `default`.
@@ -172,6 +176,25 @@ pub async fn pull(
     }
 }
 
+/// What every step of one pull needs.
+struct Job<'a> {
+    ctx: &'a Context,
+    run: RunId,
+    opts: &'a RunOptions,
+    /// The state the previous pull stored.
+    state: PullState,
+    /// The team the token belongs to now.
+    team_id: String,
+}
+
+/// A walk or a replay, and what the decision already read.
+enum Choice {
+    /// Re-read what this replay from the stored seq names.
+    Incremental(Replay),
+    /// Walk; the replay from the stored seq, when the decision read one.
+    Full(FullReason, Option<Replay>),
+}
+
 async fn pull_in_transaction(
     ctx: &Context,
     store: &mut Store,
@@ -179,52 +202,49 @@ async fn pull_in_transaction(
     opts: &RunOptions,
 ) -> anyhow::Result<PullReport> {
     let started = Instant::now();
-    let client = &ctx.client;
-    let (team_id, reference) = fetch_reference(client).await?;
+    let (team_id, reference) = fetch_reference(&ctx.client).await?;
     store.replace_reference(&reference)?;
-    let state = store.pull_state()?;
-    let mut report = PullReport::default();
-
-    let hours = ctx.config.pull.full_every_hours;
-    let (reason, replay) = match precheck(&state, &team_id, opts.full_pull, hours, opts.now) {
-        Err(reason) => (reason, None),
-        Ok(seq) => match events::replay(client, Some(seq)).await {
-            Err(err) if events::is_refusal(&err) => {
-                tracing::info!("the Inbox event log refused seq {seq} ({err}); walking");
-                (FullReason::EventsRefused, None)
-            }
-            Err(err) => return Err(err).context("reading the Inbox event log"),
-            Ok(replay) => {
-                report.event_pages += replay.pages;
-                let verdict = match replay_verdict(&state, &replay) {
-                    None if rereads_cost_more(store, &replay.touched)? => {
-                        Some(FullReason::CheaperThanReplay)
-                    }
-                    verdict => verdict,
-                };
-                match verdict {
-                    Some(reason) => (reason, Some(replay)),
-                    None => {
-                        incremental(ctx, store, run, opts, &state, &team_id, replay, &mut report)
-                            .await?;
-                        return finish(store, report, started);
-                    }
-                }
-            }
-        },
-    };
-    full(
+    let job = Job {
         ctx,
-        store,
         run,
         opts,
-        &state,
-        &team_id,
-        (reason, replay),
-        &mut report,
-    )
-    .await?;
+        state: store.pull_state()?,
+        team_id,
+    };
+    let mut report = PullReport::default();
+    match choose(&job, store, &mut report).await? {
+        Choice::Incremental(replay) => incremental(&job, store, replay, &mut report).await?,
+        Choice::Full(reason, replay) => full(&job, store, reason, replay, &mut report).await?,
+    }
     finish(store, report, started)
+}
+
+/// Decides between a walk and a replay: the stored state first, then what the replay from the
+/// stored seq shows.
+async fn choose(job: &Job<'_>, store: &Store, report: &mut PullReport) -> anyhow::Result<Choice> {
+    let hours = job.ctx.config.pull.full_every_hours;
+    let full_pull = job.opts.full_pull;
+    let seq = match precheck(&job.state, &job.team_id, full_pull, hours, job.opts.now) {
+        Ok(seq) => seq,
+        Err(reason) => return Ok(Choice::Full(reason, None)),
+    };
+    let replay = match events::replay(&job.ctx.client, Some(seq)).await {
+        Ok(replay) => replay,
+        Err(err) if events::is_refusal(&err) => {
+            tracing::info!("the Inbox event log refused seq {seq} ({err}); walking");
+            return Ok(Choice::Full(FullReason::EventsRefused, None));
+        }
+        Err(err) => return Err(err).context("reading the Inbox event log"),
+    };
+    report.event_pages += replay.pages;
+    let reason = match replay_verdict(&job.state, &replay) {
+        None if rereads_cost_more(store, &replay.touched)? => Some(FullReason::CheaperThanReplay),
+        verdict => verdict,
+    };
+    Ok(match reason {
+        Some(reason) => Choice::Full(reason, Some(replay)),
+        None => Choice::Incremental(replay),
+    })
 }
 
 fn finish(store: &Store, mut report: PullReport, started: Instant) -> anyhow::Result<PullReport> {
@@ -284,65 +304,26 @@ fn replay_verdict(state: &PullState, replay: &Replay) -> Option<FullReason> {
     }
 }
 
-/// Whether re-reading what `touched` names (one request per thread, plus one per prospect no
-/// thread covers) would cost more requests than a walk (a page per 100 threads per view, at
-/// least one per view, plus the replay after it), judged by the mirror.
-fn rereads_cost_more(store: &Store, touched: &Touched) -> anyhow::Result<bool> {
-    let walk: u64 = store
-        .thread_view_counts()?
-        .iter()
-        .map(|&n| n.div_ceil(100).max(1))
-        .sum::<u64>()
-        + 1;
-    let mut threads = touched.threads.clone();
-    for prospect_id in &touched.prospect_threads {
-        threads.extend(store.present_thread_ids(prospect_id)?);
-    }
-    let mut covered = HashSet::new();
-    for thread_id in &threads {
-        covered.extend(store.thread_prospect(thread_id)?);
-    }
-    let prospects = touched
-        .prospects
-        .iter()
-        .chain(&touched.prospect_threads)
-        .filter(|id| !covered.contains(*id))
-        .collect::<BTreeSet<_>>()
-        .len() as u64;
-    Ok(threads.len() as u64 + prospects > walk)
-}
-
-#[allow(clippy::too_many_arguments)]
 async fn incremental(
-    ctx: &Context,
+    job: &Job<'_>,
     store: &mut Store,
-    run: RunId,
-    opts: &RunOptions,
-    state: &PullState,
-    team_id: &str,
     replay: Replay,
     report: &mut PullReport,
 ) -> anyhow::Result<()> {
+    let (ctx, state) = (job.ctx, &job.state);
     report.mode = PullMode::Incremental;
     report.events_replayed = replay.events;
-    reread(
-        &ctx.client,
-        store,
-        run,
-        &replay.touched,
-        &ctx.progress,
-        report,
-    )
-    .await?;
+    let touched = &replay.touched;
+    reread(&ctx.client, store, job.run, touched, &ctx.progress, report).await?;
     let event_log = match state.event_log {
         EventLog::Unproven if replay.events > 0 => EventLog::Proven,
         other => other,
     };
     let next = PullState {
         event_seq: replay.head.or(state.event_seq),
-        team_id: Some(team_id.to_owned()),
+        team_id: Some(job.team_id.clone()),
         last_full_at: state.last_full_at,
-        events_read_at: Some(opts.now),
+        events_read_at: Some(job.opts.now),
         event_log,
     };
     store.save_pull_state(&next)?;
@@ -350,24 +331,20 @@ async fn incremental(
     Ok(())
 }
 
-/// A full walk. `known` is the reason, and the replay from the stored seq when the decision
-/// already read it (it tells where the log ends now).
-#[allow(clippy::too_many_arguments)]
+/// A full walk; `replay` is the replay from the stored seq when the decision read one (it
+/// tells where the log ends now).
 async fn full(
-    ctx: &Context,
+    job: &Job<'_>,
     store: &mut Store,
-    run: RunId,
-    opts: &RunOptions,
-    state: &PullState,
-    team_id: &str,
-    known: (FullReason, Option<Replay>),
+    reason: FullReason,
+    replay: Option<Replay>,
     report: &mut PullReport,
 ) -> anyhow::Result<()> {
+    let (ctx, state, run) = (job.ctx, &job.state, job.run);
     let client = &ctx.client;
-    let (reason, replay) = known;
     report.mode = PullMode::Full;
     report.full_reason = Some(reason);
-    let same_team = state.team_id.as_deref() == Some(team_id);
+    let same_team = state.team_id.as_ref() == Some(&job.team_id);
     let from = state.event_seq.filter(|_| same_team);
 
     // Note where the log ends before walking.
@@ -375,11 +352,11 @@ async fn full(
         Some(replay) => Some(replay),
         None => learn_head(client, from, report).await?,
     };
-    // The walk can be checked against the log only if the replay before it is continuous with
-    // the stored seq (no gap) and no deletion of reference data rewrote prospects silently.
+    // The walk can be checked against the log only if the replay before it starts at the
+    // stored seq with no gap, and no deletion of reference data rewrote prospects silently.
     let check = before
         .as_ref()
-        .filter(|r| from.is_some() && !r.gap && !r.touched.reference_deleted)
+        .filter(|r| from.is_some() && r.from == from && !r.gap && !r.touched.reference_deleted)
         .map(|r| r.touched.clone());
     let snapshot = match check {
         Some(_) => Some(Snapshot::load(store)?),
@@ -413,45 +390,71 @@ async fn full(
         report.marked_absent.1 += prospects;
     }
 
-    let mut event_log = state.event_log;
-    let any_events = before.iter().chain(&after).any(|r| r.events > 0);
-    if any_events && event_log == EventLog::Unproven {
-        event_log = EventLog::Proven;
-    }
-    if let (Some(mut explained), Some(after)) = (check, after.as_ref()) {
-        explained.merge(after.touched.clone());
-        let unexplained = changes
-            .iter()
-            .filter(|c| !explained.explains(c.thread.as_deref(), &c.prospect))
-            .count() as u64;
-        report.unexplained_changes = unexplained;
-        if unexplained > 0 {
-            if event_log != EventLog::Incomplete {
-                tracing::warn!(
-                    "the Inbox event log did not record {unexplained} of {} changes a full walk \
-                     found; pulls stay full walks until it does",
-                    changes.len()
-                );
-            }
-            event_log = EventLog::Incomplete;
-        } else if !changes.is_empty() {
-            event_log = EventLog::Proven;
-        }
-    }
-
+    let event_log = judge_log(
+        state.event_log,
+        [&before, &after],
+        check.zip(after.as_ref().filter(|r| !r.gap)),
+        &changes,
+        report,
+    );
     let head = after.as_ref().or(before.as_ref()).and_then(|r| r.head);
-    let events_usable = after.is_some();
+    // Without a continuous replay after the walk, rows that moved during it may be stale:
+    // store no seq, so that the next pull walks again.
+    let events_usable = after.as_ref().is_some_and(|r| !r.gap);
     let next = PullState {
         // An empty log has no head yet: replay from its start next time.
         event_seq: events_usable.then(|| head.unwrap_or(0)),
-        team_id: Some(team_id.to_owned()),
-        last_full_at: Some(opts.now),
-        events_read_at: events_usable.then_some(opts.now),
+        team_id: Some(job.team_id.clone()),
+        last_full_at: Some(job.opts.now),
+        events_read_at: events_usable.then_some(job.opts.now),
         event_log,
     };
     store.save_pull_state(&next)?;
     report.event_seq = next.event_seq;
     Ok(())
+}
+
+/// The event log's trust after a full walk: proven once it has returned events; incomplete
+/// when the walk found a change that no event since the stored seq named; proven again when a
+/// walk found changes and the log named them all. `check` holds what the log named before and
+/// after the walk, when the walk can be checked at all.
+fn judge_log(
+    old: EventLog,
+    replays: [&Option<Replay>; 2],
+    check: Option<(Touched, &Replay)>,
+    changes: &[Change],
+    report: &mut PullReport,
+) -> EventLog {
+    let mut event_log = old;
+    let any_events = replays
+        .iter()
+        .any(|r| r.as_ref().is_some_and(|r| r.events > 0));
+    if any_events && event_log == EventLog::Unproven {
+        event_log = EventLog::Proven;
+    }
+    let Some((mut explained, after)) = check else {
+        return event_log;
+    };
+    explained.merge(after.touched.clone());
+    let unexplained = changes
+        .iter()
+        .filter(|c| !explained.explains(c.thread.as_deref(), &c.prospect))
+        .count() as u64;
+    report.unexplained_changes = unexplained;
+    if unexplained > 0 {
+        if event_log != EventLog::Incomplete {
+            tracing::warn!(
+                "the Inbox event log did not record {unexplained} of {} changes a full walk \
+                 found; pulls stay full walks until it does",
+                changes.len()
+            );
+        }
+        EventLog::Incomplete
+    } else if changes.is_empty() {
+        event_log
+    } else {
+        EventLog::Proven
+    }
 }
 
 /// Pages the log from `from` (the stored seq) to its end to learn where it ends. If the log
@@ -593,121 +596,9 @@ async fn walk(
     Ok(changes)
 }
 
-/// Re-reads what `touched` names and stores it: threads with `GET /threads/{id}` (their
-/// prospect comes embedded), the prospects no thread covered with `GET /prospects/{id}`, then
-/// the threads a prospect lists that the mirror does not hold (or holds but it no longer
-/// lists). A 404 marks the thread or prospect absent.
-async fn reread(
-    client: &inbox::Client,
-    store: &mut Store,
-    run: RunId,
-    touched: &Touched,
-    progress: &Progress,
-    report: &mut PullReport,
-) -> anyhow::Result<()> {
-    let mut thread_ids = touched.threads.clone();
-    for prospect_id in &touched.prospect_threads {
-        thread_ids.extend(store.present_thread_ids(prospect_id)?);
-    }
-    let mut fresh = Fresh::default();
-    let bar = progress.spinner("re-reading changed threads and prospects");
-    for id in &thread_ids {
-        fresh.read_thread(client, id, report).await?;
-        bar.tick();
-    }
-
-    let uncovered: Vec<&String> = touched
-        .prospects
-        .iter()
-        .chain(&touched.prospect_threads)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .filter(|id| !fresh.prospects.contains_key(*id))
-        .collect();
-    let mut more_threads = BTreeSet::new();
-    for id in uncovered {
-        let prospect = match client.prospect(id).await {
-            Ok(prospect) => prospect,
-            Err(inbox::Error::NotFound { .. }) => {
-                fresh.gone_prospects.push(id.clone());
-                continue;
-            }
-            Err(err) => return Err(err).context(format!("re-reading prospect {id}")),
-        };
-        report.reread_prospects += 1;
-        bar.tick();
-        if let Some(listed) = &prospect.context.threads {
-            let listed: BTreeSet<String> = listed.iter().map(|t| t.id.clone()).collect();
-            let known: BTreeSet<String> = store.present_thread_ids(id)?.into_iter().collect();
-            more_threads.extend(
-                listed
-                    .symmetric_difference(&known)
-                    .filter(|t| !thread_ids.contains(*t))
-                    .cloned(),
-            );
-        }
-        fresh
-            .prospects
-            .insert(id.clone(), prospect_row(id.clone(), prospect));
-    }
-    for id in &more_threads {
-        fresh.read_thread(client, id, report).await?;
-        bar.tick();
-    }
-    bar.finish_and_clear();
-
-    let prospects: Vec<ProspectRow> = fresh.prospects.into_values().collect();
-    let threads: Vec<ThreadRow> = fresh.threads.into_values().collect();
-    store.upsert_page(run, &prospects, &threads)?;
-    for (threads, prospects) in [
-        store.mark_threads_absent(&fresh.gone_threads)?,
-        store.mark_prospects_absent(&fresh.gone_prospects)?,
-    ] {
-        report.marked_absent.0 += threads;
-        report.marked_absent.1 += prospects;
-    }
-    Ok(())
-}
-
-/// Rows re-read in one go, keyed by id (the latest read wins), and the ids Inbox answered 404.
-#[derive(Default)]
-struct Fresh {
-    prospects: BTreeMap<String, ProspectRow>,
-    threads: BTreeMap<String, ThreadRow>,
-    gone_threads: Vec<String>,
-    gone_prospects: Vec<String>,
-}
-
-impl Fresh {
-    async fn read_thread(
-        &mut self,
-        client: &inbox::Client,
-        id: &str,
-        report: &mut PullReport,
-    ) -> anyhow::Result<()> {
-        let thread = match client.thread(id).await {
-            Ok(thread) => thread,
-            Err(inbox::Error::NotFound { .. }) => {
-                self.gone_threads.push(id.to_owned());
-                return Ok(());
-            }
-            Err(err) => return Err(err).context(format!("re-reading thread {id}")),
-        };
-        report.reread_threads += 1;
-        match rows(thread) {
-            Some((prospect, thread)) => {
-                self.prospects.insert(prospect.id.clone(), prospect);
-                self.threads.insert(thread.id.clone(), thread);
-            }
-            None => report.skipped_without_id += 1,
-        }
-        Ok(())
-    }
-}
-
 /// The mirror rows of a thread and its embedded prospect; `None` when the prospect has no
 /// Inbox id (it cannot be addressed).
-fn rows(thread: inbox::Thread) -> Option<(ProspectRow, ThreadRow)> {
+pub(super) fn rows(thread: inbox::Thread) -> Option<(ProspectRow, ThreadRow)> {
     let prospect_id = thread.prospect.external_id.clone()?;
     let row = ThreadRow {
         id: thread.id,
@@ -721,7 +612,8 @@ fn rows(thread: inbox::Thread) -> Option<(ProspectRow, ThreadRow)> {
     Some((prospect_row(prospect_id, thread.prospect), row))
 }
 
-fn prospect_row(id: String, p: inbox::Prospect) -> ProspectRow {
+/// The mirror row of a prospect read with the Inbox id `id`.
+pub(super) fn prospect_row(id: String, p: inbox::Prospect) -> ProspectRow {
     ProspectRow {
         id,
         platform_id: p.platform_id,
@@ -859,6 +751,7 @@ mod tests {
     #[test]
     fn a_replay_stands_in_for_a_walk_unless_it_has_a_gap_a_deletion_or_proves_nothing() {
         let replay = |events, gap, deleted| Replay {
+            from: Some(40),
             head: Some(50),
             events,
             pages: 1,

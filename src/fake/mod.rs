@@ -14,6 +14,7 @@
 //! (strict parsing), `routes.rs` (the HTTP pipeline and handlers), `wire.rs` (JSON shapes),
 //! `ratelimit.rs` (limits).
 
+pub mod hubspot;
 mod ratelimit;
 mod request;
 mod routes;

@@ -28,6 +28,13 @@ use super::types::{
 /// by waiting; a longer `Retry-After` ends the call with [`Error::RateLimited`].
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
+/// The longest fixed gap between two requests the client accepts. Far longer gaps make no
+/// sense, and past about 584 years the pacing limiter (u64 nanoseconds) panics.
+const MAX_MIN_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Tokens at least this long are scrubbed from server-provided error text.
+const MIN_SCRUBBED_TOKEN: usize = 8;
+
 /// How to reach Inbox and how patiently.
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
@@ -43,8 +50,8 @@ pub struct ClientOptions {
     pub max_attempts: u32,
     /// First retry delay; doubles per retry with jitter, capped at 60 s. Default 1 s.
     pub backoff_base: Duration,
-    /// Minimum gap between request starts; default 200 ms (300/min). `None`: no fixed pacing
-    /// (the `X-RateLimit-*` adaptation still applies).
+    /// Minimum gap between request starts; default 200 ms (300/min), at most one hour. `None`:
+    /// no fixed pacing (the `X-RateLimit-*` adaptation still applies).
     pub min_interval: Option<Duration>,
 }
 
@@ -94,6 +101,9 @@ struct Inner {
     base_url: String,
     /// `Bearer <token>`, marked sensitive.
     auth: HeaderValue,
+    /// The token again, only to scrub it from what the server says back: some servers and
+    /// proxies echo request headers in their error pages.
+    token: SecretString,
     token_env: String,
     max_attempts: u32,
     backoff_base: Duration,
@@ -203,6 +213,12 @@ impl Client {
         if opts.max_attempts == 0 {
             return Err(Error::Config("max_attempts must be at least 1".into()));
         }
+        if let Some(interval) = opts.min_interval.filter(|i| *i > MAX_MIN_INTERVAL) {
+            return Err(Error::Config(format!(
+                "min_interval of {} ms is longer than the maximum of one hour",
+                interval.as_millis()
+            )));
+        }
         let mut auth =
             HeaderValue::from_str(&format!("Bearer {}", opts.token.expose_secret().trim()))
                 .map_err(|_| {
@@ -228,6 +244,7 @@ impl Client {
                 http,
                 base_url,
                 auth,
+                token: SecretString::from(opts.token.expose_secret().trim().to_owned()),
                 token_env: opts.token_env,
                 max_attempts: opts.max_attempts,
                 backoff_base: opts.backoff_base,
@@ -405,8 +422,21 @@ impl Client {
         let body = self.execute(&call).await?;
         serde_json::from_slice(&body).map_err(|e| Error::Decode {
             endpoint: call.endpoint.to_owned(),
-            detail: format!("{e}; body: {}", snippet(&body)),
+            detail: self.scrub(format!("{e}; body: {}", snippet(&body))),
         })
+    }
+
+    /// Removes the token from text that came from the server (error messages, body snippets),
+    /// so that an echoing server cannot get it printed or stored. Tokens shorter than
+    /// [`MIN_SCRUBBED_TOKEN`] are left alone: no real token is that short, and replacing every
+    /// occurrence of a two-letter string would garble the message.
+    fn scrub(&self, text: String) -> String {
+        let token = self.inner.token.expose_secret();
+        if token.len() >= MIN_SCRUBBED_TOKEN && text.contains(token) {
+            text.replace(token, "[REDACTED]")
+        } else {
+            text
+        }
     }
 
     /// Attempts a call until it succeeds, fails permanently or runs out of attempts.
@@ -516,7 +546,9 @@ impl Client {
                 retry_after,
             };
         }
-        let parsed = parse_error_body(status.as_u16(), body);
+        let mut parsed = parse_error_body(status.as_u16(), body);
+        parsed.code = parsed.code.map(|code| self.scrub(code));
+        parsed.message = self.scrub(parsed.message);
         if status.is_server_error() {
             stats.server_errors.fetch_add(1, Ordering::Relaxed);
             return Attempt::Retry {

@@ -20,3 +20,6 @@ pub use types::{
     AccountLink, Context, ContextThread, ContextUpdate, Cursor, Event, EventPage, Member, Prospect,
     SortOrder, Status, Tag, Team, Thread, ThreadPage, ThreadQuery, ThreadUpdate, View,
 };
+
+#[cfg(test)]
+mod proptests;

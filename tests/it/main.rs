@@ -2,8 +2,15 @@
 //! against the stateful fakes from `crmsync::fake`, started on 127.0.0.1:0.
 
 mod cli;
+mod concurrency;
 mod crash;
+mod daemon;
+mod faults;
+mod hostile;
+mod hubspot;
 mod inbox;
+mod incremental;
 mod pull;
+mod report;
 mod support;
 mod sync;

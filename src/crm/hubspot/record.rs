@@ -1,0 +1,326 @@
+//! Translating HubSpot contacts to CRM records and field changes to HubSpot property values.
+//!
+//! Pure: no HTTP, no clock. The lookups it needs (owners, the tags property's options, the
+//! property definitions) are loaded by the adapter and handed in as [`Lookups`]. A value that
+//! cannot be read rejects its contact (naming the property and the contact id); a value that
+//! cannot be written fails its write (naming the field and the value). Nothing here guesses.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+
+use crate::config::HubspotProperties;
+use crate::crm::{CrmRecord, NewRecord, Reject};
+use crate::reconcile::{Amount, Change, Field, Fields, Value};
+
+use super::wire::{Contact, Owner, PropertyDefinition};
+
+/// HubSpot's per-record modified time, always requested.
+pub(crate) const LAST_MODIFIED: &str = "lastmodifieddate";
+
+/// The source name of rejects.
+pub(crate) const SOURCE: &str = "hubspot";
+
+/// Owners both ways.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Owners {
+    /// Owner id → lowercase e-mail, for active and deactivated owners alike (old records may
+    /// still point at a deactivated owner).
+    email_by_id: HashMap<String, String>,
+    /// Lowercase e-mail → id, active owners only (only they can own records).
+    active_by_email: HashMap<String, String>,
+}
+
+impl Owners {
+    /// Indexes the active and the deactivated (archived) owners.
+    pub fn new(active: &[Owner], archived: &[Owner]) -> Owners {
+        let mut owners = Owners::default();
+        for owner in archived.iter().chain(active) {
+            if let Some(email) = owner
+                .email
+                .as_deref()
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+            {
+                owners
+                    .email_by_id
+                    .insert(owner.id.clone(), email.to_lowercase());
+            }
+        }
+        for owner in active {
+            if let Some(email) = owner
+                .email
+                .as_deref()
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+            {
+                owners
+                    .active_by_email
+                    .insert(email.to_lowercase(), owner.id.clone());
+            }
+        }
+        owners
+    }
+
+    /// Number of owners with an e-mail (active or not).
+    pub fn len(&self) -> usize {
+        self.email_by_id.len()
+    }
+}
+
+/// The options of the tags property: option value ↔ label.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TagOptions {
+    /// Option value → label.
+    label_by_value: HashMap<String, String>,
+    /// Exact option values.
+    values: BTreeSet<String>,
+    /// Lowercase label or value → option value (labels win over values).
+    value_by_name: HashMap<String, String>,
+}
+
+impl TagOptions {
+    /// Indexes an enumeration's options.
+    pub fn new(definition: &PropertyDefinition) -> TagOptions {
+        let mut options = TagOptions::default();
+        for option in &definition.options {
+            options
+                .label_by_value
+                .insert(option.value.clone(), option.label.clone());
+            options.values.insert(option.value.clone());
+            options
+                .value_by_name
+                .entry(option.value.to_lowercase())
+                .or_insert_with(|| option.value.clone());
+        }
+        for option in &definition.options {
+            options
+                .value_by_name
+                .insert(option.label.trim().to_lowercase(), option.value.clone());
+        }
+        options
+    }
+
+    /// The tag name of a stored value: the option's label (what users see in HubSpot, and what
+    /// Inbox tags are named after); a value with no option stays as it is.
+    fn name_of(&self, value: &str) -> String {
+        self.label_by_value
+            .get(value)
+            .cloned()
+            .unwrap_or_else(|| value.to_owned())
+    }
+
+    /// The option value for a tag name: an exact value, else a label or value compared
+    /// case-insensitively.
+    fn value_of(&self, name: &str) -> Option<&str> {
+        if let Some(value) = self.values.get(name) {
+            return Some(value);
+        }
+        self.value_by_name
+            .get(&name.trim().to_lowercase())
+            .map(String::as_str)
+    }
+}
+
+/// What converting needs besides the property mapping.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Lookups {
+    /// Owners, when the owner property is mapped.
+    pub owners: Owners,
+    /// The tags property's options, when it is an enumeration.
+    pub tag_options: Option<TagOptions>,
+}
+
+/// The properties to request in the listing: every mapped one plus `lastmodifieddate`.
+pub(crate) fn requested_properties(properties: &HubspotProperties) -> Vec<String> {
+    let mut names: BTreeSet<&str> = Field::ALL
+        .into_iter()
+        .filter_map(|f| properties.property(f))
+        .collect();
+    names.extend(properties.x_user_id.as_deref());
+    names.extend(properties.username.as_deref());
+    names.insert(LAST_MODIFIED);
+    names.into_iter().map(str::to_owned).collect()
+}
+
+/// Turns one listed contact into a record; `row` is its 1-based position in the listing.
+pub(crate) fn to_record(
+    contact: &Contact,
+    row: u64,
+    properties: &HubspotProperties,
+    lookups: &Lookups,
+) -> Result<CrmRecord, Reject> {
+    let reject = |property: &str, reason: String| Reject {
+        source: SOURCE.into(),
+        row,
+        record_id: Some(contact.id.clone()),
+        reason: format!("contact {}: property {property}: {reason}", contact.id),
+    };
+    let value = |name: &Option<String>| name.as_deref().and_then(|n| contact.property(n));
+    let mut fields = Fields::default();
+    for field in Field::ALL {
+        let Some(property) = properties.property(field) else {
+            continue;
+        };
+        let Some(raw) = contact.property(property) else {
+            continue;
+        };
+        let raw = raw.trim();
+        match field {
+            Field::Tags => {
+                fields.tags = split_tags(raw)
+                    .map(|v| match &lookups.tag_options {
+                        Some(options) => options.name_of(v),
+                        None => v.to_owned(),
+                    })
+                    .collect();
+            }
+            Field::Status => fields.status = non_empty(raw),
+            Field::Valuation => {
+                let amount = raw
+                    .parse::<Amount>()
+                    .map_err(|_| reject(property, format!("{raw:?} is not a number")))?;
+                fields.valuation = Some(amount);
+            }
+            Field::Notes => fields.notes = non_empty(raw),
+            Field::Assignee => {
+                let email = lookups.owners.email_by_id.get(raw).ok_or_else(|| {
+                    reject(
+                        property,
+                        format!("owner {raw:?} is not a HubSpot owner with an e-mail"),
+                    )
+                })?;
+                fields.assignee = Some(email.clone());
+            }
+            Field::Done => {
+                let done = parse_bool(raw)
+                    .ok_or_else(|| reject(property, format!("{raw:?} is not true/false")))?;
+                fields.done = Some(done);
+            }
+        }
+    }
+    let updated_at = match contact.property(LAST_MODIFIED) {
+        Some(text) => Some(
+            parse_time(text)
+                .ok_or_else(|| reject(LAST_MODIFIED, format!("{text:?} is not a date-time")))?,
+        ),
+        None => contact.updated_at.as_deref().and_then(parse_time),
+    };
+    Ok(CrmRecord {
+        id: contact.id.clone(),
+        x_user_id: value(&properties.x_user_id).map(|v| v.trim().to_owned()),
+        username: value(&properties.username)
+            .map(|v| v.trim().trim_start_matches('@').to_owned())
+            .filter(|v| !v.is_empty()),
+        fields,
+        updated_at,
+        row,
+    })
+}
+
+/// The properties of one update: the changed fields' new values (an empty string clears).
+/// Tags are written as the whole new set, option values joined by `;`.
+pub(crate) fn update_properties(
+    changes: &[Change],
+    properties: &HubspotProperties,
+    lookups: &Lookups,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for change in changes {
+        let field = change.field();
+        let Some(property) = properties.property(field) else {
+            return Err(format!("field {field} is not mapped to a HubSpot property"));
+        };
+        out.insert(
+            property.to_owned(),
+            property_value(&change.new, property, lookups)?,
+        );
+    }
+    Ok(out)
+}
+
+/// The properties of a new contact: its X id and handle plus every non-empty mapped field.
+pub(crate) fn create_properties(
+    record: &NewRecord,
+    properties: &HubspotProperties,
+    lookups: &Lookups,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    if let Some(property) = &properties.x_user_id {
+        out.insert(property.clone(), record.x_user_id.clone());
+    }
+    if let Some(property) = &properties.username {
+        out.insert(property.clone(), record.username.clone());
+    }
+    for field in Field::ALL {
+        let (Some(property), value) = (properties.property(field), record.fields.get(field)) else {
+            continue;
+        };
+        if !value.is_empty() {
+            out.insert(
+                property.to_owned(),
+                property_value(&value, property, lookups)?,
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// One field value as HubSpot stores it.
+fn property_value(value: &Value, property: &str, lookups: &Lookups) -> Result<String, String> {
+    Ok(match value {
+        Value::Tags(tags) => {
+            let values = tags
+                .iter()
+                .map(|tag| match &lookups.tag_options {
+                    Some(options) => options.value_of(tag).map(str::to_owned).ok_or_else(|| {
+                        format!(
+                            "tag {tag:?} is not an option of the HubSpot property {property}; add it there"
+                        )
+                    }),
+                    None => Ok(tag.clone()),
+                })
+                .collect::<Result<BTreeSet<String>, String>>()?;
+            values.into_iter().collect::<Vec<_>>().join(";")
+        }
+        Value::Status(v) | Value::Notes(v) => v.clone().unwrap_or_default(),
+        Value::Valuation(v) => v.map(|a| a.to_string()).unwrap_or_default(),
+        Value::Assignee(None) => String::new(),
+        Value::Assignee(Some(email)) => lookups
+            .owners
+            .active_by_email
+            .get(&email.trim().to_lowercase())
+            .cloned()
+            .ok_or_else(|| format!("no active HubSpot owner has the e-mail {email}"))?,
+        Value::Done(v) => v.map(|d| d.to_string()).unwrap_or_default(),
+    })
+}
+
+/// The values of a multi-checkbox string (`a;b;;c`), trimmed, empties dropped.
+fn split_tags(raw: &str) -> impl Iterator<Item = &str> {
+    raw.split(';').map(str::trim).filter(|v| !v.is_empty())
+}
+
+fn non_empty(raw: &str) -> Option<String> {
+    (!raw.is_empty()).then(|| raw.to_owned())
+}
+
+/// HubSpot booleans are `true`/`false`; spreadsheet-style spellings are accepted too.
+fn parse_bool(raw: &str) -> Option<bool> {
+    match raw.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "1" => Some(true),
+        "false" | "no" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// HubSpot date-times: ISO 8601 (`2024-05-01T10:00:00.123Z`) or epoch milliseconds.
+pub(crate) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Some(time.with_timezone(&Utc));
+    }
+    text.parse::<i64>()
+        .ok()
+        .and_then(DateTime::from_timestamp_millis)
+}

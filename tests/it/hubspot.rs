@@ -1,0 +1,474 @@
+//! `crmsync sync` with `[crm] kind = "hubspot"`, end to end: the real binary, the fake Inbox
+//! and the fake HubSpot, with contacts seeded from the Inbox prospects (issue 8).
+
+use std::collections::BTreeSet;
+use std::process::Output;
+
+use crmsync::fake::hubspot::{FakeHubspot, FakeHubspotConfig, Limits};
+use crmsync::fake::{ContextEdit, ProspectView};
+
+use crate::support::{TOKEN, TOKEN_ENV, World, assert_exit, json, stderr, stdout};
+
+/// The env var the test configs name for the HubSpot token.
+const HS_TOKEN_ENV: &str = "CRMSYNC_TEST_HUBSPOT_TOKEN";
+/// The fake HubSpot's token.
+const HS_TOKEN: &str = "hs-it-token-s3cr3t-value";
+
+/// Inbox status name → `hs_lead_status` value.
+const STATUS_MAP: [(&str, &str); 5] = [
+    ("Lead", "NEW"),
+    ("Interested", "OPEN"),
+    ("Negotiating", "IN_PROGRESS"),
+    ("Won", "OPEN_DEAL"),
+    ("Lost", "UNQUALIFIED"),
+];
+
+/// Both fakes, a config naming them, and which contact was seeded from which prospect.
+struct HubspotWorld {
+    world: World,
+    hubspot: FakeHubspot,
+    /// `(prospect, contact id)` for the seeded prospects, in Inbox seed order.
+    seeded: Vec<(ProspectView, String)>,
+}
+
+fn crm_status(inbox: &str) -> &'static str {
+    STATUS_MAP
+        .iter()
+        .find(|(name, _)| *name == inbox)
+        .map(|(_, value)| *value)
+        .expect("mapped status")
+}
+
+impl HubspotWorld {
+    /// Starts both fakes; seeds HubSpot with one contact per prospect among the first `n`,
+    /// agreeing with Inbox (the first thread's assignee and done).
+    async fn start(prospects: usize, n: usize) -> HubspotWorld {
+        let world = World::start(prospects, "").await;
+        let owner_emails = world.fake.members().into_iter().map(|(_, e)| e).collect();
+        let hubspot = FakeHubspot::start(FakeHubspotConfig {
+            token: HS_TOKEN.into(),
+            contacts: 0,
+            owner_emails,
+            limits: Limits::off(),
+        })
+        .await
+        .expect("fake HubSpot starts");
+        let mut hs = HubspotWorld {
+            world,
+            hubspot,
+            seeded: Vec::new(),
+        };
+        for p in hs.world.fake.prospects().into_iter().take(n) {
+            let first = p.threads.first();
+            let mut props: Vec<(&str, String)> = vec![
+                ("twitter_user_id", p.platform_id.clone()),
+                ("twitterhandle", format!("@{}", p.username)),
+                ("inbox_tags", hs.tag_values(&p.tags)),
+            ];
+            if let Some(status) = &p.status {
+                props.push(("hs_lead_status", crm_status(status).to_owned()));
+            }
+            if let Some(valuation) = &p.valuation {
+                props.push(("inbox_valuation", valuation.to_string()));
+            }
+            if let Some(notes) = &p.notes {
+                props.push(("inbox_notes", notes.clone()));
+            }
+            if let Some(email) = first.and_then(|t| t.assignee_email.as_deref()) {
+                props.push(("hubspot_owner_id", hs.owner_id(email)));
+            }
+            if let Some(thread) = first {
+                props.push(("inbox_done", thread.done.to_string()));
+            }
+            let id = hs.hubspot.add_contact(&props);
+            hs.seeded.push((p, id));
+        }
+        hs.write_config("");
+        hs
+    }
+
+    /// Writes `sync.toml` for both fakes, with `extra` appended.
+    fn write_config(&self, extra: &str) {
+        let statuses: String = STATUS_MAP
+            .iter()
+            .map(|(name, value)| format!("\"{name}\" = \"{value}\"\n"))
+            .collect();
+        let text = format!(
+            r#"[inbox]
+base_url = "{inbox}"
+token_env = "{TOKEN_ENV}"
+timeout_secs = 10
+
+[crm]
+kind = "hubspot"
+
+[crm.hubspot]
+base_url = "{hubspot}"
+token_env = "{HS_TOKEN_ENV}"
+requests_per_window = 1000
+window_secs = 1
+search_per_second = 100
+
+[crm.hubspot.properties]
+x_user_id = "twitter_user_id"
+username = "twitterhandle"
+tags = "inbox_tags"
+status = "hs_lead_status"
+valuation = "inbox_valuation"
+notes = "inbox_notes"
+owner = "hubspot_owner_id"
+done = "inbox_done"
+
+[mapping.status]
+{statuses}
+[limits]
+min_interval_ms = 0
+backoff_base_ms = 50
+{extra}
+"#,
+            inbox = self.world.fake.base_url(),
+            hubspot = self.hubspot.base_url(),
+        );
+        std::fs::write(self.world.config(), text).expect("write config");
+    }
+
+    /// `inbox_tags` option values of Inbox tag names, `;`-joined in value order.
+    fn tag_values(&self, names: &[String]) -> String {
+        let options = self.hubspot.options("inbox_tags");
+        let values: BTreeSet<String> = names
+            .iter()
+            .map(|name| {
+                options
+                    .iter()
+                    .find(|(_, label)| label == name)
+                    .map(|(value, _)| value.clone())
+                    .unwrap_or_else(|| panic!("no option for tag {name}"))
+            })
+            .collect();
+        values.into_iter().collect::<Vec<_>>().join(";")
+    }
+
+    fn owner_id(&self, email: &str) -> String {
+        self.hubspot
+            .owners()
+            .into_iter()
+            .find(|(_, e)| e.eq_ignore_ascii_case(email))
+            .map(|(id, _)| id)
+            .unwrap_or_else(|| panic!("no owner {email}"))
+    }
+
+    /// Runs the real binary with both tokens (or another HubSpot token, or none).
+    async fn crmsync_with(&self, args: &[&str], hs_token: Option<&str>) -> Output {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_crmsync"));
+        cmd.arg("--config").arg(self.world.config()).args(args);
+        cmd.env(TOKEN_ENV, TOKEN);
+        cmd.env_remove(HS_TOKEN_ENV);
+        if let Some(token) = hs_token {
+            cmd.env(HS_TOKEN_ENV, token);
+        }
+        tokio::task::spawn_blocking(move || cmd.output().expect("binary runs"))
+            .await
+            .expect("join")
+    }
+
+    async fn crmsync(&self, args: &[&str]) -> Output {
+        self.crmsync_with(args, Some(HS_TOKEN)).await
+    }
+
+    /// `sync --json`, asserting exit 0.
+    async fn sync(&self) -> serde_json::Value {
+        let out = self.crmsync(&["sync", "--json"]).await;
+        assert_exit(&out, 0);
+        json(&out)
+    }
+
+    /// A seeded prospect with one thread, notes and a status, other than `not`.
+    fn single_thread(&self, not: &[usize]) -> usize {
+        self.seeded
+            .iter()
+            .enumerate()
+            .position(|(idx, (p, _))| {
+                !not.contains(&idx)
+                    && p.threads.len() == 1
+                    && p.notes.is_some()
+                    && p.status.is_some()
+            })
+            .expect("a single-thread prospect")
+    }
+
+    fn contact(&self, idx: usize) -> crmsync::fake::hubspot::ContactView {
+        self.hubspot.contact(&self.seeded[idx].1).expect("contact")
+    }
+}
+
+/// A world after a baseline sync that wrote nothing on either side.
+async fn baseline(prospects: usize, n: usize) -> HubspotWorld {
+    let hs = HubspotWorld::start(prospects, n).await;
+    let report = hs.sync().await;
+    assert_eq!(report["linked"], n as u64, "{report}");
+    assert_eq!(report["writes"]["inbox"], 0, "{report}");
+    assert_eq!(report["writes"]["crm"], 0, "{report}");
+    assert_eq!(report["rejects"], 0, "{report}");
+    assert_eq!(hs.hubspot.stats().batch_updates(), 0);
+    hs
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn i8_edits_on_both_sides_sync_both_ways_and_a_second_sync_writes_nothing() {
+    let hs = baseline(40, 30).await;
+    let a = hs.single_thread(&[]);
+    let b = hs.single_thread(&[a]);
+    let c = hs.single_thread(&[a, b]);
+    let (pa, pb, pc) = (&hs.seeded[a].0, &hs.seeded[b].0, &hs.seeded[c].0);
+    let unused = |taken: &[String]| {
+        [
+            "Investor",
+            "Partner",
+            "Conference",
+            "Newsletter",
+            "Churn Risk",
+        ]
+        .into_iter()
+        .find(|t| !taken.iter().any(|x| x == t))
+        .expect("a free tag")
+        .to_owned()
+    };
+    // A: a tag added on each side, the status moved in Inbox.
+    let inbox_tag = unused(&pa.tags);
+    let mut with_inbox_tag = pa.tags.clone();
+    with_inbox_tag.push(inbox_tag.clone());
+    let hubspot_tag = unused(&with_inbox_tag);
+    let new_status = ["Negotiating", "Lost"]
+        .into_iter()
+        .find(|s| pa.status.as_deref() != Some(*s))
+        .unwrap();
+    hs.world.fake.edit_context(
+        &pa.external_id,
+        ContextEdit {
+            tags_add: Some(vec![inbox_tag.clone()]),
+            status: Some(Some(new_status.into())),
+            ..ContextEdit::default()
+        },
+    );
+    let mut hubspot_tags = pa.tags.clone();
+    hubspot_tags.push(hubspot_tag.clone());
+    hs.hubspot
+        .set_property(&hs.seeded[a].1, "inbox_tags", &hs.tag_values(&hubspot_tags));
+    // B: notes and status edited in HubSpot.
+    hs.hubspot.set_property(
+        &hs.seeded[b].1,
+        "inbox_notes",
+        "Edited in HubSpot.\nTwo lines.",
+    );
+    let b_status = if pb.status.as_deref() == Some("Won") {
+        ("Lost", "UNQUALIFIED")
+    } else {
+        ("Won", "OPEN_DEAL")
+    };
+    hs.hubspot
+        .set_property(&hs.seeded[b].1, "hs_lead_status", b_status.1);
+    // C: a new owner in HubSpot.
+    let old_owner = pc.threads[0].assignee_email.clone();
+    let (owner_id, owner_email) = hs
+        .hubspot
+        .owners()
+        .into_iter()
+        .find(|(_, e)| Some(e) != old_owner.as_ref())
+        .unwrap();
+    hs.hubspot
+        .set_property(&hs.seeded[c].1, "hubspot_owner_id", &owner_id);
+
+    let report = hs.sync().await;
+    // HubSpot: A's tags and status in one batch; Inbox: A's tag, B's notes and status, C's owner.
+    assert_eq!(report["writes"]["crm"], 1, "{report}");
+    assert_eq!(report["writes"]["inbox"], 3, "{report}");
+    assert_eq!(report["conflicts"]["opened"], 0, "{report}");
+
+    // HubSpot got the merged tag set as one `;` string, and the mapped status.
+    let mut merged = pa.tags.clone();
+    merged.extend([inbox_tag.clone(), hubspot_tag.clone()]);
+    let contact_a = hs.contact(a);
+    assert_eq!(
+        contact_a.get("inbox_tags"),
+        Some(hs.tag_values(&merged).as_str())
+    );
+    assert_eq!(
+        contact_a.get("hs_lead_status"),
+        Some(crm_status(new_status))
+    );
+    let update = hs
+        .hubspot
+        .write_log()
+        .into_iter()
+        .find(|w| w.route == "batch/update")
+        .expect("one batch update");
+    let written: BTreeSet<&str> = update.properties.keys().map(String::as_str).collect();
+    assert_eq!(written, BTreeSet::from(["hs_lead_status", "inbox_tags"]));
+    // Inbox got HubSpot's tag, notes, status and owner (by e-mail).
+    let now_a = hs.world.fake.prospect(&pa.external_id).unwrap();
+    let tags: BTreeSet<String> = now_a.tags.into_iter().collect();
+    let expected: BTreeSet<String> = merged.into_iter().collect();
+    assert_eq!(tags, expected);
+    let now_b = hs.world.fake.prospect(&pb.external_id).unwrap();
+    assert_eq!(
+        now_b.notes.as_deref(),
+        Some("Edited in HubSpot.\nTwo lines.")
+    );
+    assert_eq!(now_b.status.as_deref(), Some(b_status.0));
+    let now_c = hs.world.fake.prospect(&pc.external_id).unwrap();
+    assert_eq!(
+        now_c.threads[0].assignee_email.as_deref(),
+        Some(owner_email.as_str())
+    );
+
+    let updates_before = hs.hubspot.stats().batch_updates();
+    let again = hs.sync().await;
+    assert_eq!(again["writes"]["inbox"], 0, "{again}");
+    assert_eq!(again["writes"]["crm"], 0, "{again}");
+    assert_eq!(hs.hubspot.stats().batch_updates(), updates_before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn i8_a_207_partial_failure_is_a_rejected_by_api_conflict_and_the_rest_syncs() {
+    let hs = baseline(30, 20).await;
+    let a = hs.single_thread(&[]);
+    let b = hs.single_thread(&[a]);
+    for idx in [a, b] {
+        hs.world.fake.edit_context(
+            &hs.seeded[idx].0.external_id,
+            ContextEdit {
+                notes: Some(Some(format!("Inbox note {idx}"))),
+                ..ContextEdit::default()
+            },
+        );
+    }
+    let locked = hs.seeded[b].1.clone();
+    hs.hubspot
+        .reject_writes_to(&locked, Some("This record is locked by a workflow"));
+
+    let report = hs.sync().await;
+    assert_eq!(report["writes"]["crm"], 1, "{report}");
+    assert_eq!(hs.hubspot.stats().partial, 1);
+    let rejected: Vec<&serde_json::Value> = report["conflict_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == "rejected-by-api")
+        .collect();
+    assert_eq!(rejected.len(), 1, "{report}");
+    assert_eq!(rejected[0]["crm_id"], locked.as_str());
+    assert_eq!(rejected[0]["field"], "notes");
+    let detail = rejected[0]["detail"].as_str().unwrap();
+    assert!(detail.contains("locked by a workflow"), "{detail}");
+    assert_eq!(
+        hs.contact(a).get("inbox_notes"),
+        Some(format!("Inbox note {a}").as_str())
+    );
+    assert_ne!(
+        hs.contact(b).get("inbox_notes"),
+        Some(format!("Inbox note {b}").as_str())
+    );
+
+    // Retried on the next run once HubSpot takes it.
+    hs.hubspot.reject_writes_to(&locked, None);
+    let report = hs.sync().await;
+    assert_eq!(report["writes"]["crm"], 1, "{report}");
+    assert_eq!(
+        hs.contact(b).get("inbox_notes"),
+        Some(format!("Inbox note {b}").as_str())
+    );
+    let again = hs.sync().await;
+    assert_eq!(again["writes"]["crm"], 0, "{again}");
+    assert_eq!(again["writes"]["inbox"], 0, "{again}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn i8_rate_limits_are_honoured() {
+    let hs = baseline(20, 10).await;
+    let a = hs.single_thread(&[]);
+    hs.world.fake.edit_context(
+        &hs.seeded[a].0.external_id,
+        ContextEdit {
+            valuation: Some(Some(777.25)),
+            ..ContextEdit::default()
+        },
+    );
+    // Scripted 429s, then a real rolling window tighter than the configured budget.
+    hs.hubspot.fail_next(2, 429);
+    hs.hubspot.set_limits(Limits {
+        requests: Some((3, std::time::Duration::from_secs(1))),
+        search_per_second: None,
+    });
+    let report = hs.sync().await;
+    assert_eq!(report["writes"]["crm"], 1, "{report}");
+    assert_eq!(hs.contact(a).get("inbox_valuation"), Some("777.25"));
+    assert!(
+        hs.hubspot.stats().rate_limited >= 3,
+        "{:?}",
+        hs.hubspot.stats()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn i8_a_refused_token_names_the_hubspot_token_variable_and_never_the_token() {
+    let hs = HubspotWorld::start(10, 5).await;
+    let out = hs
+        .crmsync_with(&["sync", "--json"], Some("wrong-hs-token-value"))
+        .await;
+    assert_exit(&out, 1);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(text.contains(HS_TOKEN_ENV), "{text}");
+    assert!(text.contains("401"), "{text}");
+    assert!(!text.contains("wrong-hs-token-value"), "{text}");
+    assert!(!text.contains(TOKEN), "{text}");
+
+    let out = hs.crmsync_with(&["sync"], None).await;
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains(HS_TOKEN_ENV), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn i8_check_covers_the_hubspot_token_properties_and_owners() {
+    let hs = HubspotWorld::start(5, 2).await;
+    let out = hs.crmsync(&["check"]).await;
+    assert_exit(&out, 0);
+    let text = stdout(&out);
+    assert!(text.contains("ok    CRM: HubSpot"), "{text}");
+    assert!(text.contains("tags = inbox_tags (enumeration)"), "{text}");
+    let owners = hs.hubspot.owners().len();
+    assert!(
+        text.contains(&format!("; {owners} owners readable")),
+        "{text}"
+    );
+
+    hs.write_config("");
+    let broken = std::fs::read_to_string(hs.world.config())
+        .unwrap()
+        .replace("done = \"inbox_done\"", "done = \"inbox_finished\"");
+    std::fs::write(hs.world.config(), broken).unwrap();
+    let out = hs.crmsync(&["check"]).await;
+    assert_exit(&out, 1);
+    assert!(
+        stdout(&out).contains("HubSpot has no contact property inbox_finished"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn i8_unreadable_contacts_are_rejected_and_the_rest_syncs() {
+    let hs = HubspotWorld::start(20, 10).await;
+    // A value the API would refuse today (seeded directly, e.g. from before a type change).
+    let extra = hs
+        .hubspot
+        .add_contact(&[("twitter_user_id", "1"), ("inbox_done", "perhaps")]);
+    let report = hs.sync().await;
+    assert_eq!(report["rejects"], 1, "{report}");
+    let row = &report["rejected_rows"][0];
+    assert_eq!(row["record_id"], extra.as_str(), "{report}");
+    assert!(
+        row["reason"].as_str().unwrap().contains("inbox_done"),
+        "{report}"
+    );
+    assert_eq!(report["linked"], 10, "{report}");
+}
