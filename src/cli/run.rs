@@ -125,6 +125,7 @@ pub async fn pull(config_path: &Path, args: PullArgs) -> anyhow::Result<u8> {
                 "requests": report.requests,
                 "rate_limited": report.rate_limited,
                 "seconds": report.seconds,
+                "pull": report.pull,
             })
         );
     } else {

@@ -208,6 +208,7 @@ impl SyncReport {
         json!({
             "run_id": self.run_id,
             "mode": self.mode,
+            "pull": self.pull,
             "prospects": self.pull.prospects,
             "threads": self.pull.threads,
             "crm_records": self.crm_records,
@@ -915,7 +916,17 @@ async fn run_inner<A: CrmAdapter>(
             }
         }
     }
-    let mut links = matching.links.clone();
+    // Only new links and links whose state changed are written.
+    let stored: HashMap<&str, (&str, LinkState)> = stored_links
+        .iter()
+        .map(|l| (l.prospect_id.as_str(), (l.crm_id.as_str(), l.state)))
+        .collect();
+    let mut links: Vec<crate::store::LinkRow> = matching
+        .links
+        .iter()
+        .filter(|l| stored.get(l.prospect_id.as_str()) != Some(&(l.crm_id.as_str(), l.state)))
+        .cloned()
+        .collect();
     for (prospect_id, record) in &creates {
         if matches!(crm_status.get(&record.id), Some(WriteStatus::Confirmed)) {
             links.push(crate::store::LinkRow {

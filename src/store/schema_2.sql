@@ -7,3 +7,6 @@ ALTER TABLE changes ADD COLUMN new_value TEXT;        -- JSON of reconcile::Valu
 
 ALTER TABLE conflicts ADD COLUMN resolution_value TEXT; -- with resolution = 'resolved-value'
 ALTER TABLE conflicts ADD COLUMN applied_run INTEGER;   -- the sync that applied the resolution
+
+-- Conflicts are looked up by their key whatever their resolution.
+CREATE INDEX conflicts_key ON conflicts(prospect_id, crm_id, field, kind);

@@ -118,7 +118,7 @@ async fn a_malformed_body_fails_clearly_and_leaves_the_mirror_as_it_was() {
             }
         }
     });
-    let out = world.crmsync(&["pull"]).await;
+    let out = world.crmsync(&["pull", "--full"]).await;
     assert_exit(&out, 1);
     let err = stderr(&out);
     assert!(
