@@ -47,9 +47,13 @@ pub enum ConfigError {
     },
     /// The token's environment variable is not set.
     #[error(
-        "the Inbox API token is missing: set the environment variable {var} (named by `inbox.token_env` in {path})"
+        "the {service} API token is missing: set the environment variable {var} (named by `{key}` in {path})"
     )]
     MissingToken {
+        /// `Inbox` or `HubSpot`.
+        service: &'static str,
+        /// The config key that names the variable.
+        key: &'static str,
         /// The variable name.
         var: String,
         /// The config file.
@@ -828,6 +832,8 @@ impl Config {
                 Ok(SecretString::from(value.trim().to_string()))
             }
             _ => Err(ConfigError::MissingToken {
+                service: "Inbox",
+                key: "inbox.token_env",
                 var: self.inbox.token_env.clone(),
                 path: self.path.clone(),
             }),
@@ -913,6 +919,8 @@ impl Config {
                 Ok(SecretString::from(value.trim().to_string()))
             }
             _ => Err(ConfigError::MissingToken {
+                service: "HubSpot",
+                key: "crm.hubspot.token_env",
                 var,
                 path: self.path.clone(),
             }),
@@ -930,37 +938,60 @@ fn line_of_offset(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
-/// 1-based line where `key` is set inside `[section]`, or 0 when it is not in the file.
+/// 1-based line where `section.key` is set — under a `[section]` header, as a dotted key, or in
+/// an inline table — or else the line where `section` is defined; 0 when neither is in the file.
 fn line_of_key(text: &str, section: &str, key: &str) -> usize {
+    let target = format!("{section}.{key}");
+    let dotted = |name: &str| -> String {
+        name.split('.')
+            .map(|part| part.trim().trim_matches('"'))
+            .collect::<Vec<_>>()
+            .join(".")
+    };
     let mut current = String::new();
+    let mut section_line = 0;
     for (idx, line) in text.lines().enumerate() {
         let trimmed = line.trim();
-        if let Some(header) = trimmed.strip_prefix('[').and_then(|h| h.split(']').next()) {
-            current = header.trim().to_string();
-            if current == section && key.is_empty() {
+        if trimmed.starts_with('[') {
+            let header = trimmed.trim_start_matches('[');
+            current = dotted(header.split(']').next().unwrap_or(""));
+            if current == target {
                 return idx + 1;
+            }
+            if section_line == 0
+                && (current == section || current.starts_with(&format!("{section}.")))
+            {
+                section_line = idx + 1;
             }
             continue;
         }
-        if current == section {
-            let name = trimmed
-                .split('=')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .trim_matches('"');
-            if name == key {
-                return idx + 1;
-            }
+        let Some((name, rest)) = trimmed.split_once('=') else {
+            continue;
+        };
+        let name = dotted(name);
+        let full = if current.is_empty() {
+            name
+        } else {
+            format!("{current}.{name}")
+        };
+        if full == target {
+            return idx + 1;
+        }
+        let inline_holds_key = rest.trim_start().starts_with('{')
+            && target.starts_with(&format!("{full}."))
+            && rest.contains(key);
+        if inline_holds_key {
+            return idx + 1;
+        }
+        if section_line == 0 && (full == section || full.starts_with(&format!("{section}."))) {
+            section_line = idx + 1;
         }
     }
-    // A missing key: point at its section header when there is one.
-    text.lines()
-        .position(|l| l.trim() == format!("[{section}]"))
-        .map_or(0, |idx| idx + 1)
+    section_line
 }
 
 #[cfg(test)]
-mod proptests;
-#[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod proptests;

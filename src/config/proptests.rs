@@ -259,7 +259,6 @@ fn the_mutation_helpers_edit_what_they_say() {
 /// (`crm = { kind = "csv" }`) names line 0, because `line_of_key` only finds `key = ...` lines
 /// under a `[section]` header. TOML parse errors are fine (they carry a span).
 #[test]
-#[ignore = "known bug: line_of_key misses dotted keys and inline tables (see RELIABILITY.md)"]
 fn r10_dotted_and_inline_keys_name_their_line() {
     let columns = "[crm.csv.columns]\nid = \"a\"\nx_user_id = \"b\"\n";
     let dotted = format!(

@@ -106,6 +106,7 @@ impl Context {
         options.timeout = Duration::from_secs(config.inbox.timeout_secs.max(1));
         options.max_attempts = config.limits.max_attempts;
         options.backoff_base = Duration::from_millis(config.limits.backoff_base_ms);
+        options.reserve_ratio = config.limits.reserve_ratio;
         options.min_interval = match config.limits.min_interval_ms {
             0 => None,
             ms => Some(Duration::from_millis(ms)),

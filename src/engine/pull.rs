@@ -363,7 +363,20 @@ async fn full(
         None => None,
     };
 
-    let changes = walk(client, store, run, &ctx.progress, snapshot.as_ref(), report).await?;
+    let budget = RunBudget {
+        start: client.stats().requests,
+        max: ctx.config.limits.max_requests_per_run,
+    };
+    let changes = walk(
+        client,
+        store,
+        run,
+        &ctx.progress,
+        snapshot.as_ref(),
+        report,
+        &budget,
+    )
+    .await?;
 
     // Replay what happened during the walk: threads that changed view behind the cursor.
     let mut after = None;
@@ -541,6 +554,19 @@ impl Snapshot {
 }
 
 /// Walks every view into the mirror; returns the rows that differ from `snapshot`.
+/// The requests a run may make (`[limits] max_requests_per_run`); bounds a walk that a
+/// misbehaving server keeps feeding.
+struct RunBudget {
+    /// The client's request count when the pull started.
+    start: u64,
+    /// The cap.
+    max: u64,
+}
+
+/// Pages in a row that bring no thread new to the walk before it is called endless: movers
+/// (threads that got a message during the walk) are seen twice, but not thousands of them.
+const MAX_PAGES_WITHOUT_NEW_THREADS: u32 = 50;
+
 async fn walk(
     client: &inbox::Client,
     store: &mut Store,
@@ -548,6 +574,7 @@ async fn walk(
     progress: &Progress,
     snapshot: Option<&Snapshot>,
     report: &mut PullReport,
+    budget: &RunBudget,
 ) -> anyhow::Result<Vec<Change>> {
     let mut changes = Vec::new();
     let mut seen_threads: HashSet<String> = HashSet::new();
@@ -560,9 +587,21 @@ async fn walk(
             limit: 100,
         };
         let mut cursor = None;
+        // A server that hands back a cursor it already gave would make the walk endless.
+        let mut used = HashSet::new();
+        let mut pages_without_new = 0;
         loop {
+            let used_requests = client.stats().requests.saturating_sub(budget.start);
+            anyhow::ensure!(
+                used_requests < budget.max,
+                "GET /threads (view {}) was still paging after {used_requests} requests, \
+                 limits.max_requests_per_run = {}; stopping (does the API keep returning new cursors?)",
+                view.as_str(),
+                budget.max
+            );
             let page = client.threads_page(&query, cursor.as_ref()).await?;
             report.pages += 1;
+            let seen_before = seen_threads.len();
             let mut prospects = Vec::with_capacity(page.threads.len());
             let mut threads = Vec::with_capacity(page.threads.len());
             for thread in page.threads {
@@ -580,6 +619,17 @@ async fn walk(
                 threads.push(thread);
             }
             store.upsert_page(run, &prospects, &threads)?;
+            pages_without_new = if seen_threads.len() > seen_before {
+                0
+            } else {
+                pages_without_new + 1
+            };
+            anyhow::ensure!(
+                page.next_cursor.is_none() || pages_without_new < MAX_PAGES_WITHOUT_NEW_THREADS,
+                "GET /threads (view {}) returned {MAX_PAGES_WITHOUT_NEW_THREADS} pages in a row \
+                 without a new thread; the walk does not advance",
+                view.as_str()
+            );
             bar.set_message(format!(
                 "pulling threads: {} threads, {} prospects",
                 seen_threads.len(),
@@ -587,6 +637,11 @@ async fn walk(
             ));
             bar.tick();
             match page.next_cursor {
+                Some(next) if !used.insert(next.clone()) => anyhow::bail!(
+                    "GET /threads (view {}) returned a cursor it had already returned; \
+                     the walk would never end",
+                    view.as_str()
+                ),
                 Some(next) => cursor = Some(next),
                 None => break,
             }

@@ -193,7 +193,9 @@ fn is_refusal(err: &inbox::Error) -> bool {
         inbox::Error::Api { status, .. } if (400..500).contains(status)
     ) || matches!(
         err,
-        inbox::Error::NotFound { .. } | inbox::Error::Forbidden { .. }
+        // `Config`: the client refused to send (e.g. an id that is not `^[0-9a-z]+$`): that
+        // prospect is skipped, the others are pushed.
+        inbox::Error::NotFound { .. } | inbox::Error::Forbidden { .. } | inbox::Error::Config(_)
     )
 }
 

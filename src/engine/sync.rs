@@ -254,6 +254,13 @@ pub async fn run<A: CrmAdapter>(
     let now = opts
         .now
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let abandoned = store.fail_abandoned_runs(&now)?;
+    if abandoned > 0 {
+        tracing::warn!(
+            abandoned,
+            "earlier runs were interrupted; this run completes their work"
+        );
+    }
     let run_id = store.begin_run(opts.mode, &now)?;
     let started = Instant::now();
     // The client may serve several runs (the demo): count this run's requests only.

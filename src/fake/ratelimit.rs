@@ -130,8 +130,10 @@ pub(crate) struct LimitHeaders {
     pub limit: u32,
     /// `X-RateLimit-Remaining`: requests left in that window.
     pub remaining: u32,
-    /// `X-RateLimit-Reset`: Unix seconds when the oldest request counted in that window leaves
-    /// it (when `remaining` next grows); "now" when the window is empty.
+    /// `X-RateLimit-Reset`: Unix seconds, rounded up, when `remaining` next grows: when the
+    /// oldest request counted in that window leaves it or, while the window holds more than
+    /// `limit` (the limit was lowered), when enough of them have left for one request to fit
+    /// (the same moment `Retry-After` names); "now" when the window is empty.
     pub reset_unix: u64,
 }
 
@@ -185,12 +187,11 @@ impl Limiter {
             let used = self.hits.len() - start;
             if used >= limit as usize {
                 // The request fits once enough of the oldest in-window hits have expired.
-                let must_expire = used + 1 - limit as usize;
-                let frees_at = self.hits[start + must_expire - 1] + window;
+                let headers = self.window_headers(now, limit, window);
+                let frees_at = self.frees_at(start, used, limit, window).unwrap_or(now);
                 let wait = frees_at.saturating_duration_since(now);
                 let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
                 let secs = secs.max(1);
-                let headers = headers_for(now, limit, used, self.hits.get(start), window);
                 if worst.is_none_or(|(prev, _)| secs > prev) {
                     worst = Some((secs, headers));
                 }
@@ -213,14 +214,29 @@ impl Limiter {
         };
         let mut best: Option<LimitHeaders> = None;
         for &(limit, window) in windows {
-            let start = self.window_start(now, window);
-            let used = self.hits.len() - start;
-            let headers = headers_for(now, limit, used, self.hits.get(start), window);
+            let headers = self.window_headers(now, limit, window);
             if best.is_none_or(|b| headers.remaining < b.remaining) {
                 best = Some(headers);
             }
         }
         best.unwrap_or_else(unlimited_headers)
+    }
+
+    /// Header values for one window.
+    fn window_headers(&self, now: Instant, limit: u32, window: Duration) -> LimitHeaders {
+        let start = self.window_start(now, window);
+        let used = self.hits.len() - start;
+        headers_for(now, limit, used, self.frees_at(start, used, limit, window))
+    }
+
+    /// When `remaining` of a window holding the `used` hits from index `start` next grows:
+    /// when its oldest hit expires, or, if it holds `limit` or more, the hit whose expiry
+    /// leaves room for one more request. `None` for an empty window.
+    fn frees_at(&self, start: usize, used: usize, limit: u32, window: Duration) -> Option<Instant> {
+        let must_expire = (used + 1).saturating_sub(limit as usize).max(1);
+        self.hits
+            .get(start + must_expire - 1)
+            .map(|&hit| hit + window)
     }
 
     /// Index of the oldest hit inside `(now - window, now]`.
@@ -245,16 +261,11 @@ fn unlimited_headers() -> LimitHeaders {
     }
 }
 
-fn headers_for(
-    now: Instant,
-    limit: u32,
-    used: usize,
-    oldest: Option<&Instant>,
-    window: Duration,
-) -> LimitHeaders {
+/// Header values for a window holding `used` hits whose `remaining` next grows at `frees_at`.
+fn headers_for(now: Instant, limit: u32, used: usize, frees_at: Option<Instant>) -> LimitHeaders {
     let remaining = (limit as usize).saturating_sub(used) as u32;
-    let until_reset = oldest
-        .map(|&hit| (hit + window).saturating_duration_since(now))
+    let until_reset = frees_at
+        .map(|at| at.saturating_duration_since(now))
         .unwrap_or_default();
     let reset = SystemTime::now() + until_reset;
     let reset_unix = reset
@@ -273,4 +284,48 @@ fn unix_now_secs() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// After the limit is lowered below what the window holds, `X-RateLimit-Reset` names the
+    /// moment a request fits again (as `Retry-After` does), not the oldest hit's expiry.
+    #[test]
+    fn a_lowered_limit_resets_when_a_request_fits_again() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut limiter = Limiter::new("10/10s".parse().unwrap());
+        for i in 0..8 {
+            assert!(matches!(
+                limiter.admit(at(i * 1_000)),
+                Admission::Allowed(_)
+            ));
+        }
+        let full = limiter.headers(at(7_500));
+        let oldest_expiry = SystemTime::now() + Duration::from_millis(2_500);
+        let whole = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_secs_f64();
+        assert!((full.reset_unix as f64 - whole(oldest_expiry)).abs() <= 1.0);
+
+        limiter.set("5/10s".parse().unwrap());
+        let Admission::Rejected {
+            retry_after_secs,
+            headers,
+        } = limiter.admit(at(7_500))
+        else {
+            panic!("8 in the window, limit 5: rejected");
+        };
+        // Hits at 0..=7 s: the 4th (at 3 s) must leave, at 13 s.
+        assert_eq!(retry_after_secs, 6);
+        assert_eq!(headers.remaining, 0);
+        let fits_again = SystemTime::now() + Duration::from_millis(5_500);
+        assert!(
+            (headers.reset_unix as f64 - whole(fits_again)).abs() <= 1.0,
+            "{} vs {}",
+            headers.reset_unix,
+            whole(fits_again)
+        );
+        assert!(matches!(limiter.admit(at(13_000)), Admission::Allowed(_)));
+    }
 }

@@ -51,8 +51,12 @@ pub struct ClientOptions {
     /// First retry delay; doubles per retry with jitter, capped at 60 s. Default 1 s.
     pub backoff_base: Duration,
     /// Minimum gap between request starts; default 200 ms (300/min), at most one hour. `None`:
-    /// no fixed pacing (the `X-RateLimit-*` adaptation still applies).
+    /// no fixed pacing; the `X-RateLimit-*` headers alone pace the requests.
     pub min_interval: Option<Duration>,
+    /// Share (0 ≤ r < 1) of each rate-limit window left unused for the team's people: the
+    /// client spreads its requests to use at most `(1 - r) × X-RateLimit-Limit` per window.
+    /// Default 0.2, as `[limits] reserve_ratio`.
+    pub reserve_ratio: f64,
 }
 
 impl ClientOptions {
@@ -70,6 +74,7 @@ impl ClientOptions {
             max_attempts: 5,
             backoff_base: Duration::from_secs(1),
             min_interval: Some(Duration::from_millis(200)),
+            reserve_ratio: 0.2,
         }
     }
 }
@@ -219,6 +224,12 @@ impl Client {
                 interval.as_millis()
             )));
         }
+        if !(0.0..1.0).contains(&opts.reserve_ratio) {
+            return Err(Error::Config(format!(
+                "reserve_ratio must be at least 0 and below 1, not {}",
+                opts.reserve_ratio
+            )));
+        }
         let mut auth =
             HeaderValue::from_str(&format!("Bearer {}", opts.token.expose_secret().trim()))
                 .map_err(|_| {
@@ -248,7 +259,7 @@ impl Client {
                 token_env: opts.token_env,
                 max_attempts: opts.max_attempts,
                 backoff_base: opts.backoff_base,
-                pacer: Pacer::new(opts.min_interval),
+                pacer: Pacer::new(opts.min_interval, opts.reserve_ratio),
                 stats: Stats::default(),
             }),
         })
@@ -451,7 +462,7 @@ impl Client {
             .build();
         let mut attempt = 1;
         loop {
-            inner.pacer.acquire().await;
+            let started = inner.pacer.acquire().await;
             let span = tracing::debug_span!(
                 "inbox_request",
                 method = %call.method,
@@ -459,7 +470,7 @@ impl Client {
                 attempt,
                 status = tracing::field::Empty,
             );
-            let (failure, retry_after) = match self.attempt(call).instrument(span).await {
+            let (failure, retry_after) = match self.attempt(call, started).instrument(span).await {
                 Attempt::Success(body) => return Ok(body),
                 Attempt::Fatal(error) => return Err(error),
                 Attempt::Retry {
@@ -489,8 +500,8 @@ impl Client {
         }
     }
 
-    /// One HTTP attempt.
-    async fn attempt(&self, call: &Call) -> Attempt {
+    /// One HTTP attempt, started (by the pacer) at `started`.
+    async fn attempt(&self, call: &Call, started: tokio::time::Instant) -> Attempt {
         let inner = &*self.inner;
         let url = format!("{}{}", inner.base_url, call.path);
         let mut request = inner
@@ -513,7 +524,9 @@ impl Client {
         let status = response.status();
         tracing::Span::current().record("status", status.as_u16());
         if let Some(info) = RateLimitInfo::from_headers(response.headers()) {
-            inner.pacer.observe(info);
+            // Only a success is certainly counted by the server (a 429 is not; some errors
+            // are answered before counting): the pacer dates the window by counted requests.
+            inner.pacer.observe(started, info, status.is_success());
             *inner
                 .stats
                 .last_limit

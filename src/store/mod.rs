@@ -323,6 +323,17 @@ impl Store {
         Ok(RunId(self.conn.last_insert_rowid()))
     }
 
+    /// Marks runs still recorded as running as failed: called under the run lock, so their
+    /// process is gone (killed, or stopped by a second signal). Returns how many.
+    pub fn fail_abandoned_runs(&self, at: &str) -> Result<u64> {
+        Ok(self.conn.execute(
+            "UPDATE runs SET status = 'failed', exit_code = 1, finished_at = ?1,
+                    error = 'the run was interrupted (process killed or stopped) before it finished'
+             WHERE status = 'running'",
+            [at],
+        )? as u64)
+    }
+
     /// Ends a run record with its summary.
     pub fn finish_run(
         &self,

@@ -183,3 +183,84 @@ impl Store {
         Ok(stmt.query_row([thread_id], |r| r.get(0)).optional()?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{ProspectRow, RunId, ThreadRow};
+
+    fn prospect(id: &str) -> ProspectRow {
+        ProspectRow {
+            id: id.into(),
+            platform_id: format!("x{id}"),
+            username: id.into(),
+            display_name: None,
+            tag_ids: vec![],
+            status_id: None,
+            valuation: None,
+            notes: None,
+            last_updated_at: None,
+        }
+    }
+
+    fn thread(id: &str, prospect_id: &str, done: bool, is_request: bool) -> ThreadRow {
+        ThreadRow {
+            id: id.into(),
+            prospect_id: prospect_id.into(),
+            account_link_id: "a".into(),
+            assignee_id: None,
+            done,
+            is_request,
+            sort_ts: None,
+        }
+    }
+
+    #[test]
+    fn the_state_round_trips_and_none_deletes_its_key() {
+        let store = Store::open_in_memory().unwrap();
+        assert_eq!(store.pull_state().unwrap(), PullState::default());
+        let at = "2026-01-02T03:04:05.678Z".parse().unwrap();
+        let state = PullState {
+            event_seq: Some(42),
+            team_id: Some("team".into()),
+            last_full_at: Some(at),
+            events_read_at: Some(at),
+            event_log: EventLog::Incomplete,
+        };
+        store.save_pull_state(&state).unwrap();
+        assert_eq!(store.pull_state().unwrap(), state);
+        let cleared = PullState {
+            event_seq: None,
+            events_read_at: None,
+            ..state
+        };
+        store.save_pull_state(&cleared).unwrap();
+        assert_eq!(store.pull_state().unwrap(), cleared);
+        assert_eq!(store.meta(EVENT_SEQ).unwrap(), None);
+    }
+
+    #[test]
+    fn a_gone_thread_takes_its_prospect_along_only_when_it_was_the_last() {
+        let mut store = Store::open_in_memory().unwrap();
+        let prospects = [prospect("p1"), prospect("p2")];
+        let threads = [
+            thread("t1", "p1", false, false),
+            thread("t2", "p2", false, true),
+            thread("t3", "p2", true, false),
+        ];
+        store.upsert_page(RunId(1), &prospects, &threads).unwrap();
+        assert_eq!(store.thread_view_counts().unwrap(), [1, 1, 1]);
+        assert_eq!(store.present_thread_ids("p2").unwrap(), ["t2", "t3"]);
+        assert_eq!(store.thread_prospect("t3").unwrap().as_deref(), Some("p2"));
+
+        let gone = ["t1".to_string(), "t2".to_string(), "t9".to_string()];
+        assert_eq!(store.mark_threads_absent(&gone).unwrap(), (2, 1));
+        assert_eq!(store.counts().unwrap().prospects, 1);
+        assert_eq!(store.present_thread_ids("p2").unwrap(), ["t3"]);
+        assert_eq!(
+            store.mark_prospects_absent(&["p2".to_string()]).unwrap(),
+            (1, 1)
+        );
+        assert_eq!(store.counts().unwrap().threads, 0);
+    }
+}

@@ -135,3 +135,33 @@ async fn a_sync_killed_mid_push_converges_to_the_uninterrupted_result() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_run_is_recorded_as_interrupted_by_the_next_run() {
+    let world = edited_world().await;
+    world.fake.set_faults(Faults {
+        latency: Duration::from_millis(20),
+        ..Faults::default()
+    });
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_crmsync"))
+        .arg("--config")
+        .arg(world.config())
+        .args(["sync", "--force"])
+        .env(TOKEN_ENV, TOKEN)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    child.kill().unwrap();
+    let _ = child.wait();
+    world.fake.set_faults(Faults::default());
+    assert_exit(&world.crmsync(&["sync", "--force"]).await, 0);
+    let runs = json(&world.crmsync(&["runs", "--json"]).await);
+    let killed = &runs.as_array().unwrap()[1];
+    assert_eq!(killed["status"], "failed", "{runs}");
+    assert!(
+        killed["error"].as_str().unwrap().contains("interrupted"),
+        "{runs}"
+    );
+}

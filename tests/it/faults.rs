@@ -230,3 +230,65 @@ async fn a_soak_under_random_faults_converges_to_the_fault_free_result() {
         "the faults did not bite: {stats:?}"
     );
 }
+
+/// Crash at any point, not only mid-push: the run is SIGKILLed at fractions of its own
+/// duration (pull, read, push to Inbox, CRM rewrite, record), then rerun until quiet.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sync_killed_at_any_moment_converges_to_the_fault_free_result() {
+    let slow = Faults {
+        latency: Duration::from_millis(2),
+        ..Faults::default()
+    };
+    let reference = edited_world().await;
+    reference.fake.set_faults(slow.clone());
+    let started = Instant::now();
+    assert_exit(&reference.crmsync(&["sync", "--force"]).await, 0);
+    let duration = started.elapsed();
+    let expected_inbox = inbox_state(&reference);
+    let expected_crm = read_export(&reference);
+    drop(reference);
+
+    for percent in [3u32, 20, 45, 70, 90, 99, 102] {
+        let world = edited_world().await;
+        world.fake.set_faults(slow.clone());
+        let writes_before = world.fake.write_log().len();
+        let export_before = std::fs::read(world.export()).unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_crmsync"))
+            .arg("--config")
+            .arg(world.config())
+            .args(["sync", "--force"])
+            .env(crate::support::TOKEN_ENV, TOKEN)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(duration * percent / 100).await;
+        child.kill().unwrap();
+        let _ = child.wait();
+        let pushed = world.fake.write_log().len() - writes_before;
+        let crm_written = std::fs::read(world.export()).unwrap() != export_before;
+        world.fake.set_faults(Faults::default());
+
+        let mut quiet = false;
+        for _ in 0..3 {
+            let out = world.crmsync(&["sync", "--force", "--json"]).await;
+            assert_exit(&out, 0);
+            let report = json(&out);
+            if report["writes"]["inbox"] == 0 && report["writes"]["crm"] == 0 {
+                quiet = true;
+                break;
+            }
+        }
+        let at =
+            format!("killed at {percent}% ({pushed} Inbox writes, CRM written: {crm_written})");
+        assert!(quiet, "{at}: no convergence");
+        assert_eq!(inbox_state(&world), expected_inbox, "{at}");
+        assert_eq!(read_export(&world), expected_crm, "{at}");
+        let strays: Vec<String> = std::fs::read_dir(world.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.contains("crmsync-tmp"))
+            .collect();
+        eprintln!("{at}; stray temp files: {strays:?}");
+    }
+}

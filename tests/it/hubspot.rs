@@ -83,12 +83,12 @@ impl HubspotWorld {
             let id = hs.hubspot.add_contact(&props);
             hs.seeded.push((p, id));
         }
-        hs.write_config("");
+        hs.write_config("", "");
         hs
     }
 
-    /// Writes `sync.toml` for both fakes, with `extra` appended.
-    fn write_config(&self, extra: &str) {
+    /// Writes `sync.toml` for both fakes, with `crm_extra` in `[crm]` and `extra` appended.
+    fn write_config(&self, crm_extra: &str, extra: &str) {
         let statuses: String = STATUS_MAP
             .iter()
             .map(|(name, value)| format!("\"{name}\" = \"{value}\"\n"))
@@ -101,6 +101,7 @@ timeout_secs = 10
 
 [crm]
 kind = "hubspot"
+{crm_extra}
 
 [crm.hubspot]
 base_url = "{hubspot}"
@@ -441,7 +442,7 @@ async fn i8_check_covers_the_hubspot_token_properties_and_owners() {
         "{text}"
     );
 
-    hs.write_config("");
+    hs.write_config("", "");
     let broken = std::fs::read_to_string(hs.world.config())
         .unwrap()
         .replace("done = \"inbox_done\"", "done = \"inbox_finished\"");
@@ -471,4 +472,95 @@ async fn i8_unreadable_contacts_are_rejected_and_the_rest_syncs() {
         "{report}"
     );
     assert_eq!(report["linked"], 10, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn i8_created_contacts_are_linked_by_their_x_id_on_the_next_run() {
+    let hs = HubspotWorld::start(12, 10).await;
+    hs.write_config("create_records = \"all\"", "");
+    let report = json(&hs.crmsync(&["sync", "--json", "--force"]).await);
+    assert_eq!(report["exit"], 0, "{report}");
+    assert_eq!(report["writes"]["crm"], 2, "{report}");
+    let contacts = hs.hubspot.contacts();
+    assert_eq!(contacts.len(), 12);
+    let prospects = hs.world.fake.prospects();
+    for p in &prospects[10..12] {
+        let created = contacts
+            .iter()
+            .find(|c| c.get("twitter_user_id") == Some(p.platform_id.as_str()))
+            .expect("a contact for the unlinked prospect");
+        assert_eq!(created.get("twitterhandle"), Some(p.username.as_str()));
+    }
+    let again = hs.sync().await;
+    assert_eq!(again["linked"], 12, "{again}");
+    assert_eq!(again["writes"]["crm"], 0, "{again}");
+    assert_eq!(again["writes"]["inbox"], 0, "{again}");
+    assert_eq!(hs.hubspot.contacts().len(), 12);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn i8_the_other_merge_rows_hold_with_hubspot_as_the_crm() {
+    let hs = HubspotWorld::start(30, 20).await;
+    // No base yet: an empty HubSpot value is filled from Inbox.
+    let first = hs.single_thread(&[]);
+    hs.hubspot
+        .set_property(&hs.seeded[first].1, "inbox_notes", "");
+    let report = hs.sync().await;
+    assert_eq!(report["writes"]["crm"], 1, "{report}");
+    assert_eq!(
+        hs.contact(first).get("inbox_notes"),
+        hs.seeded[first].0.notes.as_deref()
+    );
+
+    // Both changed to the same value: the base moves, nothing is written.
+    let same = hs.single_thread(&[first]);
+    hs.world.fake.edit_context(
+        &hs.seeded[same].0.external_id,
+        ContextEdit {
+            notes: Some(Some("Same on both sides".into())),
+            ..ContextEdit::default()
+        },
+    );
+    hs.hubspot
+        .set_property(&hs.seeded[same].1, "inbox_notes", "Same on both sides");
+    // Both changed differently under `manual`: a conflict, nothing written.
+    let differ = hs.single_thread(&[first, same]);
+    hs.world.fake.edit_context(
+        &hs.seeded[differ].0.external_id,
+        ContextEdit {
+            valuation: Some(Some(111.0)),
+            ..ContextEdit::default()
+        },
+    );
+    hs.hubspot
+        .set_property(&hs.seeded[differ].1, "inbox_valuation", "222");
+    let updates = hs.hubspot.stats().batch_updates();
+    let report = hs.sync().await;
+    assert_eq!(report["writes"]["crm"], 0, "{report}");
+    assert_eq!(report["writes"]["inbox"], 0, "{report}");
+    assert_eq!(hs.hubspot.stats().batch_updates(), updates);
+    let conflicts: Vec<(&str, &str)> = report["conflict_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["crm_id"] == hs.seeded[differ].1.as_str())
+        .map(|c| (c["kind"].as_str().unwrap(), c["field"].as_str().unwrap()))
+        .collect();
+    assert_eq!(conflicts, [("both-changed", "valuation")], "{report}");
+
+    // `crm-wins` settles it: Inbox takes HubSpot's value.
+    hs.write_config("", "[policy]\nvaluation = \"crm-wins\"\n");
+    let report = hs.sync().await;
+    assert_eq!(report["writes"]["inbox"], 1, "{report}");
+    let valuation = hs
+        .world
+        .fake
+        .prospect(&hs.seeded[differ].0.external_id)
+        .unwrap()
+        .valuation
+        .map(|v| v.to_string());
+    assert_eq!(valuation.as_deref(), Some("222"));
+    let again = hs.sync().await;
+    assert_eq!(again["writes"]["crm"], 0, "{again}");
+    assert_eq!(again["writes"]["inbox"], 0, "{again}");
 }

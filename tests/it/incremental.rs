@@ -24,27 +24,13 @@ fn pull_of(report: &Value) -> &Value {
     })
 }
 
-/// DEV ONLY: in-process stand-in for `pull --json` until the CLI prints `pull`.
+/// `pull --json` (plus `extra` args); returns (report, its `pull` object).
 async fn pull(world: &World, extra: &[&str]) -> (Value, Value) {
-    let config = crmsync::config::Config::load(&world.config()).unwrap();
-    let ctx = crmsync::engine::Context::with_token(
-        config,
-        crate::support::TOKEN.into(),
-        crmsync::engine::Progress::hidden(),
-    )
-    .unwrap();
-    let opts = crmsync::engine::RunOptions {
-        full_pull: extra.contains(&"--full"),
-        ..crmsync::engine::RunOptions::new(crmsync::store::RunMode::Pull)
-    };
-    let report = crmsync::engine::run::<crmsync::crm::csv::CsvAdapter>(&ctx, None, &opts)
-        .await
-        .unwrap();
-    let pull = serde_json::to_value(&report.pull).unwrap();
-    let json =
-        serde_json::json!({"requests": report.requests, "seconds": report.seconds, "pull": pull});
-    let _ = pull_of;
-    (json, pull)
+    let mut args = vec!["pull", "--json"];
+    args.extend_from_slice(extra);
+    let report = run_json(world, &args).await;
+    let pull = pull_of(&report).clone();
+    (report, pull)
 }
 
 fn mirror(world: &World) -> Vec<MirrorProspect> {
@@ -484,17 +470,13 @@ async fn measure(prospects: usize, changed: usize) -> Measurement {
             (count("reread_threads"), count("reread_prospects")),
         ),
         forced_full: forced["requests"].as_u64().unwrap(),
-        forced_full_pages: count_of(&forced_pull, "pages"),
+        forced_full_pages: forced_pull["pages"].as_u64().unwrap(),
         seconds: (
             first["seconds"].as_f64().unwrap(),
             after["seconds"].as_f64().unwrap(),
             forced["seconds"].as_f64().unwrap(),
         ),
     }
-}
-
-fn count_of(report: &Value, key: &str) -> u64 {
-    report[key].as_u64().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,6 +1,7 @@
 //! The one integration test binary: drives the real client and the real `crmsync` binary
 //! against the stateful fakes from `crmsync::fake`, started on 127.0.0.1:0.
 
+mod budget;
 mod cli;
 mod concurrency;
 mod crash;

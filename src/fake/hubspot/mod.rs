@@ -13,11 +13,12 @@
 //! It must not share types with the HubSpot adapter (`crate::crm::hubspot`): its wire shapes are
 //! its own, so the two cross-check each other against HubSpot's docs. It must not print.
 //!
-//! Files: `state.rs` (model, validation, batch and search rules), `routes.rs` (HTTP pipeline,
-//! handlers and JSON shapes).
+//! Files: `state.rs` (model, validation, batch and search rules), `routes.rs` (HTTP pipeline and
+//! handlers), `wire.rs` (JSON shapes).
 
 mod routes;
 mod state;
+mod wire;
 
 #[cfg(test)]
 mod tests;

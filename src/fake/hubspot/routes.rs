@@ -1,7 +1,7 @@
 //! The HTTP side of the fake HubSpot: one axum fallback handler that routes `/crm/v3/...` by
 //! hand (so every error, unknown routes included, has HubSpot's error body), the per-request
 //! pipeline (stats, auth, scripted failures, rate limits, malformed answers) and the handlers,
-//! which parse requests, call the model and render HubSpot's JSON shapes.
+//! which parse requests and call the model; the JSON shapes are `wire.rs`.
 //!
 //! Handlers never hold the state lock across an `.await` (the whole pipeline is synchronous).
 
@@ -18,17 +18,15 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::state::{
-    ALWAYS_RETURNED, BatchOutcome, Contact, Filter, Model, PropertySpec, Refusal, SearchQuery,
-    timestamp,
+use super::state::{BatchOutcome, Filter, Model, Refusal, SearchQuery};
+use super::wire::{
+    self, CreateIn, IdIn, Inputs, SearchIn, SortIn, UpdateIn, contact_json, error_body, owner_json,
+    property_json, rate_limit_body,
 };
 use super::{Shared, State, now_ms};
 
 /// Request bodies above this are refused.
 const MAX_BODY_BYTES: usize = 4 << 20;
-
-/// Properties a contact response carries when none are requested.
-const DEFAULT_PROPERTIES: [&str; 3] = ["email", "firstname", "lastname"];
 
 /// The axum app: everything goes through [`serve`].
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -118,21 +116,6 @@ impl Outcome {
     fn refusal(refusal: &Refusal) -> Outcome {
         Outcome::error(refusal.status, refusal.category, &refusal.message)
     }
-}
-
-/// HubSpot's error body.
-fn error_body(category: &str, message: &str) -> Value {
-    json!({
-        "status": "error",
-        "message": message,
-        "correlationId": correlation_id(),
-        "category": category,
-    })
-}
-
-fn correlation_id() -> String {
-    let ms = now_ms();
-    format!("fa4e0000-0000-4000-8000-{:012x}", ms & 0xffff_ffff_ffff)
 }
 
 /// The fallback handler: every request enters here.
@@ -288,18 +271,6 @@ fn scripted_failure(status: u16) -> Outcome {
     }
 }
 
-/// The body of a 429, naming the policy that was hit.
-pub(crate) fn rate_limit_body(policy: &str) -> Value {
-    json!({
-        "status": "error",
-        "message": format!("You have reached your {} limit.", policy.to_lowercase()),
-        "errorType": "RATE_LIMIT",
-        "correlationId": correlation_id(),
-        "policyName": policy,
-        "groupName": format!("publicapi:private-app-api-calls-{}:fake", policy.to_lowercase()),
-    })
-}
-
 /// Sliding-window admission: `Ok` with the rate-limit headers to send, or the 429 to answer.
 impl super::Control {
     fn admit(
@@ -426,28 +397,6 @@ fn parse_limit(query: &[(String, String)], default: usize, max: usize) -> Result
     }
 }
 
-fn contact_json(model: &Model, contact: &Contact, requested: Option<&[String]>) -> Value {
-    let mut properties = serde_json::Map::new();
-    let defaults: Vec<String> = DEFAULT_PROPERTIES.iter().map(|s| (*s).to_owned()).collect();
-    let names = requested.unwrap_or(&defaults);
-    for name in names.iter().map(String::as_str).chain(ALWAYS_RETURNED) {
-        // Unknown properties are left out silently, as HubSpot does.
-        if model.properties.contains_key(name) {
-            properties.insert(
-                name.to_owned(),
-                contact.value(name).map_or(Value::Null, Value::String),
-            );
-        }
-    }
-    json!({
-        "id": contact.id.to_string(),
-        "properties": properties,
-        "createdAt": timestamp(contact.created_ms),
-        "updatedAt": timestamp(contact.modified_ms),
-        "archived": contact.archived,
-    })
-}
-
 fn list(model: &Model, query: &[(String, String)]) -> Result<Outcome, Refusal> {
     let limit = parse_limit(query, 10, 100)?;
     let after =
@@ -517,34 +466,6 @@ fn property_map(raw: &BTreeMap<String, Value>) -> Result<BTreeMap<String, String
         .collect()
 }
 
-#[derive(Deserialize)]
-struct Inputs<T> {
-    inputs: Vec<T>,
-    #[serde(default)]
-    properties: Option<Vec<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct UpdateIn {
-    id: Value,
-    #[serde(default)]
-    properties: BTreeMap<String, Value>,
-    #[serde(default)]
-    id_property: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct CreateIn {
-    #[serde(default)]
-    properties: BTreeMap<String, Value>,
-}
-
-#[derive(Deserialize)]
-struct IdIn {
-    id: Value,
-}
-
 fn id_text(id: &Value) -> Result<String, Refusal> {
     match id {
         Value::String(s) => Ok(s.clone()),
@@ -560,38 +481,12 @@ fn batch_outcome(
     outcome: &BatchOutcome,
     requested: impl Fn(u64) -> Option<Vec<String>>,
 ) -> Outcome {
-    let now = timestamp(now_ms());
-    let results: Vec<Value> = outcome
-        .results
-        .iter()
-        .filter_map(|id| model.contacts.get(id))
-        .map(|c| contact_json(model, c, requested(c.id).as_deref()))
-        .collect();
-    let mut body = json!({
-        "status": "COMPLETE",
-        "results": results,
-        "startedAt": now,
-        "completedAt": now,
-    });
-    if outcome.errors.is_empty() {
-        return Outcome::json(ok_status, &body);
-    }
-    body["numErrors"] = json!(outcome.errors.len());
-    body["errors"] = Value::Array(
-        outcome
-            .errors
-            .iter()
-            .map(|e| {
-                json!({
-                    "status": "error",
-                    "category": e.category,
-                    "message": e.message,
-                    "context": { "ids": e.ids },
-                })
-            })
-            .collect(),
-    );
-    Outcome::json(207, &body)
+    let status = if outcome.errors.is_empty() {
+        ok_status
+    } else {
+        207
+    };
+    Outcome::json(status, &wire::batch_json(model, outcome, requested))
 }
 
 fn batch_read(model: &Model, body: &[u8]) -> Result<Outcome, Refusal> {
@@ -644,51 +539,6 @@ fn batch_create(model: &mut Model, body: &[u8]) -> Result<Outcome, Refusal> {
     Ok(batch_outcome(model, 201, &outcome, |id| {
         sent.get(&id).cloned()
     }))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SearchIn {
-    #[serde(default)]
-    filter_groups: Vec<GroupIn>,
-    #[serde(default)]
-    sorts: Vec<SortIn>,
-    #[serde(default)]
-    properties: Option<Vec<String>>,
-    #[serde(default)]
-    limit: Option<usize>,
-    #[serde(default)]
-    after: Option<Value>,
-    #[serde(default)]
-    query: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct GroupIn {
-    #[serde(default)]
-    filters: Vec<FilterIn>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FilterIn {
-    property_name: String,
-    operator: String,
-    #[serde(default)]
-    value: Option<Value>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum SortIn {
-    /// `"lastmodifieddate"` or `"-lastmodifieddate"`.
-    Name(String),
-    #[serde(rename_all = "camelCase")]
-    Object {
-        property_name: String,
-        #[serde(default)]
-        direction: Option<String>,
-    },
 }
 
 fn search(model: &Model, body: &[u8]) -> Result<Outcome, Refusal> {
@@ -770,19 +620,6 @@ fn search(model: &Model, body: &[u8]) -> Result<Outcome, Refusal> {
     Ok(Outcome::json(200, &body))
 }
 
-fn owner_json(owner: &super::state::Owner) -> Value {
-    json!({
-        "id": owner.id,
-        "email": owner.email,
-        "firstName": owner.first_name,
-        "lastName": owner.last_name,
-        "userId": owner.id.parse::<u64>().unwrap_or_default() + 1_000_000,
-        "createdAt": timestamp(0),
-        "updatedAt": timestamp(0),
-        "archived": owner.archived,
-    })
-}
-
 fn owners(model: &Model, query: &[(String, String)]) -> Result<Outcome, Refusal> {
     let limit = parse_limit(query, 100, 500)?;
     let archived = query_one(query, "archived") == Some("true");
@@ -822,39 +659,4 @@ fn owner(model: &Model, id: &str) -> Result<Outcome, Refusal> {
             message: format!("Owner {id} not found"),
         }),
     }
-}
-
-fn property_json(model: &Model, spec: &PropertySpec) -> Value {
-    let options: Vec<Value> = model
-        .options(spec)
-        .iter()
-        .enumerate()
-        .map(|(idx, (value, label))| {
-            json!({ "label": label, "value": value, "displayOrder": idx, "hidden": false })
-        })
-        .collect();
-    let mut body = json!({
-        "name": spec.name,
-        "label": spec.label,
-        "type": spec.kind,
-        "fieldType": spec.field_type,
-        "description": "",
-        "groupName": "contactinformation",
-        "options": options,
-        "displayOrder": -1,
-        "calculated": false,
-        "externalOptions": spec.name == "hubspot_owner_id",
-        "hasUniqueValue": false,
-        "hidden": false,
-        "formField": !spec.read_only,
-        "modificationMetadata": {
-            "archivable": !spec.read_only,
-            "readOnlyDefinition": spec.read_only,
-            "readOnlyValue": spec.read_only,
-        },
-    });
-    if spec.name == "hubspot_owner_id" {
-        body["referencedObjectType"] = json!("OWNER");
-    }
-    body
 }

@@ -378,29 +378,23 @@ impl Model {
             return Ok(());
         }
         match spec.kind.as_str() {
-            "number" => {
-                if value.trim().parse::<f64>().map_or(true, |v| !v.is_finite()) {
-                    return Err(invalid(
-                        "INVALID_DOUBLE",
-                        format!("{value} was not a valid number."),
-                    ));
-                }
+            "number" if !value.trim().parse::<f64>().is_ok_and(f64::is_finite) => {
+                return Err(invalid(
+                    "INVALID_DOUBLE",
+                    format!("{value} was not a valid number."),
+                ));
             }
-            "bool" => {
-                if !matches!(value, "true" | "false") {
-                    return Err(invalid(
-                        "INVALID_BOOLEAN",
-                        format!("{value} was not a valid boolean (true or false)."),
-                    ));
-                }
+            "bool" if !matches!(value, "true" | "false") => {
+                return Err(invalid(
+                    "INVALID_BOOLEAN",
+                    format!("{value} was not a valid boolean (true or false)."),
+                ));
             }
-            "datetime" | "date" => {
-                if parse_time_ms(value).is_none() {
-                    return Err(invalid(
-                        "INVALID_DATE",
-                        format!("{value} was not a valid date."),
-                    ));
-                }
+            "datetime" | "date" if parse_time_ms(value).is_none() => {
+                return Err(invalid(
+                    "INVALID_DATE",
+                    format!("{value} was not a valid date."),
+                ));
             }
             "enumeration" => {
                 let options = self.options(spec);
