@@ -52,6 +52,10 @@ pub struct Cli {
     #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    /// Only errors on stderr (for cron); overrides -v.
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+
     /// Log line format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -103,7 +107,10 @@ pub enum Command {
 /// Parses the process arguments, runs the command and returns its exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose, cli.log_format);
+    init_tracing(
+        if cli.quiet { None } else { Some(cli.verbose) },
+        cli.log_format,
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -157,12 +164,14 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
     EXIT_ERROR
 }
 
-fn init_tracing(verbose: u8, format: LogFormat) {
+/// `verbose`: `None` = quiet (errors only), else the number of `-v`.
+fn init_tracing(verbose: Option<u8>, format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
+        None => "error",
+        Some(0) => "warn",
+        Some(1) => "info",
+        Some(_) => "debug",
     };
     let filter = EnvFilter::try_from_env("CRMSYNC_LOG")
         .unwrap_or_else(|_| EnvFilter::new(format!("{default},hyper=warn,reqwest=warn,h2=warn")));

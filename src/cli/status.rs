@@ -28,14 +28,34 @@ pub fn run(config_path: &Path, args: JsonArg) -> anyhow::Result<u8> {
     let store = Store::open(&db)?;
     let counts = store.counts()?;
     let last = store.runs(1)?.into_iter().next();
+    let next_run =
+        crate::scheduler::Schedule::parse(&config.schedule.cron, &config.schedule.timezone)
+            .ok()
+            .and_then(|s| s.next_after(chrono::Utc::now()))
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let mirror_bytes: u64 = ["mirror.db", "mirror.db-wal"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(config.state.dir.join(f)).ok())
+        .map(|m| m.len())
+        .sum();
     if args.json {
         println!(
             "{}",
-            serde_json::json!({"mirror": counts, "last_run": last})
+            serde_json::json!({
+                "mirror": counts,
+                "mirror_bytes": mirror_bytes,
+                "last_run": last,
+                "next_scheduled_run": next_run,
+                "schedule": {"cron": config.schedule.cron, "timezone": config.schedule.timezone},
+            })
         );
         return Ok(EXIT_OK);
     }
-    println!("mirror         {}", db.display());
+    println!(
+        "mirror         {} ({:.1} MiB)",
+        db.display(),
+        mirror_bytes as f64 / 1048576.0
+    );
     println!("prospects      {}", counts.prospects);
     println!("threads        {}", counts.threads);
     println!("linked records {}", counts.links);
@@ -51,5 +71,11 @@ pub fn run(config_path: &Path, args: JsonArg) -> anyhow::Result<u8> {
         ),
         None => println!("last run       none"),
     }
+    println!(
+        "next run       {} (`{}` in {}, for `crmsync daemon`)",
+        next_run.as_deref().unwrap_or("-"),
+        config.schedule.cron,
+        config.schedule.timezone
+    );
     Ok(EXIT_OK)
 }

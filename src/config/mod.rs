@@ -221,6 +221,9 @@ pub struct HubspotConfig {
     /// Search requests per second (the search endpoint has its own, lower limit).
     #[serde(default = "default_hubspot_search_per_second")]
     pub search_per_second: u32,
+    /// Add a missing option to the tags property (instead of an `unmapped` conflict).
+    #[serde(default)]
+    pub create_missing_options: bool,
     /// Contact property per field.
     #[serde(default)]
     pub properties: HubspotProperties,
