@@ -75,3 +75,27 @@ async fn status_before_any_run_says_so() {
     assert_eq!(status["mirror"]["prospects"], 0);
     assert!(status["last_run"].is_null());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_shows_the_next_scheduled_run_and_quiet_keeps_stderr_empty() {
+    let world = World::start(
+        10,
+        "[schedule]\ncron = \"30 3 * * 1-5\"\ntimezone = \"Europe/Paris\"\n",
+    )
+    .await;
+    write_export(&world, &agreeing_rows(&world, 10));
+    let out = world.crmsync(&["--quiet", "sync"]).await;
+    assert_exit(&out, 0);
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = json(&world.crmsync(&["status", "--json"]).await);
+    let next = status["next_scheduled_run"].as_str().unwrap();
+    let next = chrono::DateTime::parse_from_rfc3339(next).unwrap();
+    let paris = next.with_timezone(&chrono_tz::Europe::Paris);
+    assert_eq!(paris.format("%H:%M").to_string(), "03:30", "{status}");
+    assert!(status["mirror_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(status["last_run"]["mode"], "sync");
+}

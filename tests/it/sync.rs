@@ -889,3 +889,26 @@ async fn undo_reverts_a_runs_writes_where_the_field_still_holds_them() {
     let conflicts = undo["conflict_list"].to_string();
     assert!(conflicts.contains("undo leaves it"), "{undo}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_field_guard_stops_when_too_many_valuations_would_change() {
+    let world = baseline(
+        40,
+        30,
+        "[safety]\nmax_change_ratio = 1.0\nmax_field_change_ratio = 0.1\n[policy]\nvaluation = \"crm-wins\"\n",
+    )
+    .await;
+    let mut rows = read_export(&world);
+    for row in rows.iter_mut().take(6) {
+        row[col("Deal Value")] = "1".into();
+    }
+    write_export(&world, &rows);
+    let out = world.crmsync(&["sync"]).await;
+    assert_exit(&out, 3);
+    let text = stdout(&out);
+    assert!(
+        text.contains("would have their valuation changed"),
+        "{text}"
+    );
+    assert!(text.contains("max_field_change_ratio"), "{text}");
+}
