@@ -1,5 +1,6 @@
-//! The embedded demo world: a fake Inbox, a sample CRM export that matches it, and scripted
-//! edits on both sides, so `crmsync demo` can show the whole loop with no account and no network.
+//! The embedded demo world: a fake Inbox, a CRM that matches it (a sample CSV export, or a fake
+//! HubSpot with `crmsync demo --crm hubspot`), and scripted edits on both sides, so
+//! `crmsync demo` can show the whole loop with no account and no network.
 //!
 //! It builds data and files only; the CLI runs the engine and prints.
 
@@ -8,10 +9,36 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
+use crate::fake::hubspot::{
+    FakeHubspot, FakeHubspotConfig, Limits, PROPERTIES_TOML, STATUS_MAP as HUBSPOT_STATUS_MAP,
+    Seeded,
+};
 use crate::fake::{ContextEdit, FakeConfig, FakeInbox, ProspectView, RateLimit};
 
 /// The token the demo's fake Inbox accepts (not a secret: it only opens the local fake).
 pub const DEMO_TOKEN: &str = "demo-token";
+
+/// The private-app token the demo's fake HubSpot accepts (not a secret either).
+pub const DEMO_HUBSPOT_TOKEN: &str = "demo-hubspot-token";
+
+/// How both sides are reconciled in the demo, whatever the CRM.
+const POLICY_TOML: &str = r#"[policy]
+tags = "merge"
+notes = "merge"
+status = "crm-wins"
+valuation = "inbox-wins"
+assignee = "manual"
+done = "manual"
+
+[fanout]
+mode = "log"
+
+[safety]
+max_change_ratio = 0.25
+
+[limits]
+min_interval_ms = 0
+"#;
 
 /// Inbox status name → the demo CRM's value.
 pub const STATUS_MAP: &[(&str, &str)] = &[
@@ -46,9 +73,69 @@ pub struct Demo {
     pub export_path: PathBuf,
 }
 
+/// A running demo world with a fake HubSpot as the CRM.
+pub struct HubspotDemo {
+    /// The fake Inbox.
+    pub fake: FakeInbox,
+    /// The fake HubSpot (the CRM).
+    pub hubspot: FakeHubspot,
+    /// The config file.
+    pub config_path: PathBuf,
+    /// Which contact was seeded from which prospect.
+    pub seeded: Seeded,
+}
+
 /// Starts the fake Inbox and writes the config and a matching CRM export into `dir`.
 pub async fn setup(dir: &Path, prospects: usize) -> anyhow::Result<Demo> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let fake = start_inbox(prospects).await?;
+    let export_path = dir.join("crm_export.csv");
+    write_export(&export_path, &fake.prospects())?;
+    let config_path = dir.join("sync.toml");
+    std::fs::write(&config_path, config_text(&fake.base_url()))
+        .with_context(|| format!("writing {}", config_path.display()))?;
+    Ok(Demo {
+        fake,
+        config_path,
+        export_path,
+    })
+}
+
+/// Starts the fake Inbox and a fake HubSpot whose contacts match it, with the blemishes of the
+/// CSV export (contacts missing, keyed by handle only, without tags yet, unknown to Inbox,
+/// unreadable), and writes the config into `dir`.
+pub async fn setup_hubspot(dir: &Path, prospects: usize) -> anyhow::Result<HubspotDemo> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let fake = start_inbox(prospects).await?;
+    let hubspot = FakeHubspot::start(FakeHubspotConfig {
+        token: DEMO_HUBSPOT_TOKEN.into(),
+        contacts: 0,
+        owner_emails: fake.members().into_iter().map(|(_, email)| email).collect(),
+        limits: Limits::off(),
+    })
+    .await
+    .context("starting the embedded fake HubSpot")?;
+    let seeded = hubspot.seed_from_prospects(&fake.prospects(), true);
+    // The contacts were last edited yesterday, not at the demo's start: later runs then search
+    // only the contacts the demo edits.
+    let yesterday = chrono::Utc::now() - chrono::Duration::days(1);
+    hubspot.set_last_modified(&[], yesterday.timestamp_millis());
+    let config_path = dir.join("sync.toml");
+    std::fs::write(
+        &config_path,
+        hubspot_config_text(&fake.base_url(), &hubspot.base_url()),
+    )
+    .with_context(|| format!("writing {}", config_path.display()))?;
+    Ok(HubspotDemo {
+        fake,
+        hubspot,
+        config_path,
+        seeded,
+    })
+}
+
+/// The demo's fake Inbox, with three-line notes on a few prospects.
+async fn start_inbox(prospects: usize) -> anyhow::Result<FakeInbox> {
     let fake = FakeInbox::start(FakeConfig {
         token: DEMO_TOKEN.into(),
         prospects,
@@ -75,17 +162,7 @@ pub async fn setup(dir: &Path, prospects: usize) -> anyhow::Result<Demo> {
             },
         );
     }
-
-    let export_path = dir.join("crm_export.csv");
-    write_export(&export_path, &fake.prospects())?;
-    let config_path = dir.join("sync.toml");
-    std::fs::write(&config_path, config_text(&fake.base_url()))
-        .with_context(|| format!("writing {}", config_path.display()))?;
-    Ok(Demo {
-        fake,
-        config_path,
-        export_path,
-    })
+    Ok(fake)
 }
 
 fn config_text(base_url: &str) -> String {
@@ -123,23 +200,39 @@ done = "Done"
 
 [mapping.status]
 {mapping}
-[policy]
-tags = "merge"
-notes = "merge"
-status = "crm-wins"
-valuation = "inbox-wins"
-assignee = "manual"
-done = "manual"
+{POLICY_TOML}"#
+    )
+}
 
-[fanout]
-mode = "log"
+fn hubspot_config_text(base_url: &str, hubspot_url: &str) -> String {
+    let mut mapping = String::new();
+    for (inbox, crm) in HUBSPOT_STATUS_MAP {
+        mapping.push_str(&format!("\"{inbox}\" = \"{crm}\"\n"));
+    }
+    format!(
+        r#"# Written by `crmsync demo --crm hubspot`.
+[inbox]
+base_url = "{base_url}"
+token_env = "CRMSYNC_DEMO_TOKEN"
 
-[safety]
-max_change_ratio = 0.25
+[state]
+dir = "state"
 
-[limits]
-min_interval_ms = 0
-"#
+[crm]
+kind = "hubspot"
+
+[crm.hubspot]
+base_url = "{hubspot_url}"
+token_env = "CRMSYNC_DEMO_HUBSPOT_TOKEN"
+requests_per_window = 1000
+window_secs = 1
+search_per_second = 100
+
+[crm.hubspot.properties]
+{PROPERTIES_TOML}
+[mapping.status]
+{mapping}
+{POLICY_TOML}"#
     )
 }
 
@@ -381,5 +474,144 @@ pub fn edit_both_sides(demo: &Demo) -> anyhow::Result<EditLog> {
         writer.write_record(row)?;
     }
     writer.flush()?;
+    Ok(log)
+}
+
+/// Edits both sides the way a sales team does between two nightly runs, with HubSpot as the
+/// CRM: the same edits as [`edit_both_sides`], made through the fake HubSpot as a user would.
+pub fn edit_both_sides_hubspot(demo: &HubspotDemo) -> anyhow::Result<EditLog> {
+    let mut log = EditLog::new();
+    let prospects = demo.fake.prospects();
+    let tag_names: Vec<String> = demo.fake.tags().into_iter().map(|(_, n)| n).collect();
+    let contact_of: BTreeMap<&str, &str> = demo
+        .seeded
+        .contacts
+        .iter()
+        .map(|(prospect, contact)| (prospect.as_str(), contact.as_str()))
+        .collect();
+    let contact = |p: &ProspectView| contact_of.get(p.external_id.as_str()).copied();
+    let hubspot = &demo.hubspot;
+
+    // 1. Notes edited on both sides, in different places: merges cleanly.
+    let three_line: Vec<&ProspectView> = prospects
+        .iter()
+        .filter(|p| p.notes.as_deref().is_some_and(|n| n.lines().count() == 3))
+        .filter(|p| contact(p).is_some())
+        .collect();
+    for p in three_line.iter().take(3) {
+        let id = contact(p).context("filtered on a contact")?;
+        let notes = p.notes.clone().unwrap_or_default();
+        demo.fake.edit_context(
+            &p.external_id,
+            ContextEdit {
+                notes: Some(Some(format!("{notes}\nCall booked for Tuesday."))),
+                ..ContextEdit::default()
+            },
+        );
+        hubspot.set_property(
+            id,
+            "inbox_notes",
+            &notes.replacen("Found via", "VIP intro. Found via", 1),
+        );
+        log.push(format!(
+            "@{}: notes edited in Inbox (last line) and in HubSpot (first line)",
+            p.username
+        ));
+    }
+    // 2. The same line of notes edited differently on both sides: a conflict, all texts kept.
+    if let Some(p) = three_line.get(3) {
+        let id = contact(p).context("filtered on a contact")?;
+        let notes = p.notes.clone().unwrap_or_default();
+        demo.fake.edit_context(
+            &p.external_id,
+            ContextEdit {
+                notes: Some(Some(notes.replace(
+                    "Asked about pricing.",
+                    "Asked about pricing: wants 20 seats.",
+                ))),
+                ..ContextEdit::default()
+            },
+        );
+        hubspot.set_property(
+            id,
+            "inbox_notes",
+            &notes.replace("Asked about pricing.", "Asked about pricing: budget is 5k."),
+        );
+        log.push(format!(
+            "@{}: the same line of notes edited differently on both sides",
+            p.username
+        ));
+    }
+    // 3. Inbox: tags added and valuations changed; HubSpot: statuses moved and a tag removed.
+    let single: Vec<&ProspectView> = prospects
+        .iter()
+        .filter(|p| p.threads.len() == 1 && contact(p).is_some())
+        .collect();
+    for (n, p) in single.iter().take(12).enumerate() {
+        let id = contact(p).context("filtered on a contact")?;
+        match n % 4 {
+            0 => {
+                let tag = &tag_names[n % tag_names.len()];
+                demo.fake.edit_context(
+                    &p.external_id,
+                    ContextEdit {
+                        tags_add: Some(vec![tag.clone()]),
+                        ..ContextEdit::default()
+                    },
+                );
+                log.push(format!("@{}: tag {tag:?} added in Inbox", p.username));
+            }
+            1 => {
+                demo.fake.edit_context(
+                    &p.external_id,
+                    ContextEdit {
+                        valuation: Some(Some(12500.0 + n as f64)),
+                        ..ContextEdit::default()
+                    },
+                );
+                log.push(format!(
+                    "@{}: valuation set to {} in Inbox",
+                    p.username,
+                    12500 + n
+                ));
+            }
+            2 => {
+                hubspot.set_property(id, "hs_lead_status", "IN_PROGRESS");
+                log.push(format!(
+                    "@{}: lead status set to IN_PROGRESS in HubSpot",
+                    p.username
+                ));
+            }
+            _ => {
+                let current = hubspot
+                    .contact(id)
+                    .and_then(|c| c.get("inbox_tags").map(str::to_owned))
+                    .unwrap_or_default();
+                let kept: Vec<&str> = current.split(';').skip(1).collect();
+                hubspot.set_property(id, "inbox_tags", &kept.join(";"));
+                log.push(format!("@{}: first tag removed in HubSpot", p.username));
+            }
+        }
+    }
+    // 4. A HubSpot status nobody mapped: an `unmapped` conflict, never a guess.
+    if let Some(p) = single.get(13) {
+        let id = contact(p).context("filtered on a contact")?;
+        hubspot.set_property(id, "hs_lead_status", "BAD_TIMING");
+        log.push(format!(
+            "@{}: lead status BAD_TIMING (not in [mapping.status]) in HubSpot",
+            p.username
+        ));
+    }
+    // 5. A prospect talking to two of our accounts: one thread gets archived.
+    if let Some(p) = prospects
+        .iter()
+        .find(|p| p.threads.len() >= 2 && p.threads.iter().all(|t| !t.done))
+    {
+        demo.fake.set_thread(&p.threads[0].id, None, Some(true));
+        log.push(format!(
+            "@{}: thread on @{} archived, thread on @{} still open",
+            p.username, p.threads[0].account_username, p.threads[1].account_username
+        ));
+    }
     Ok(log)
 }

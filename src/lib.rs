@@ -7,6 +7,7 @@ pub mod config;
 pub mod crm;
 pub mod demo;
 pub mod engine;
+pub mod failpoint;
 pub mod fake;
 pub mod inbox;
 pub mod reconcile;

@@ -1,16 +1,27 @@
-//! `crmsync demo`: the whole loop on an embedded fake Inbox and sample CRM data.
+//! `crmsync demo`: the whole loop on an embedded fake Inbox and sample CRM data (a CSV export,
+//! or with `--crm hubspot` an embedded fake HubSpot).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use crate::config::Config;
+use crate::crm::hubspot::HubspotAdapter;
 use crate::demo;
-use crate::engine::{Context, Progress};
+use crate::engine::{self, Context, Progress, RunOptions, SyncReport};
 use crate::store::{RunMode, Store};
 
 use super::{EXIT_OK, render, run::execute};
+
+/// The CRM the demo syncs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DemoCrm {
+    /// A CRM export file, edited in place.
+    Csv,
+    /// An embedded fake HubSpot (contacts API v3).
+    Hubspot,
+}
 
 /// `demo` options.
 #[derive(Debug, Args)]
@@ -22,6 +33,9 @@ pub struct DemoArgs {
     /// Number of prospects in the fake Inbox.
     #[arg(long, default_value_t = 300)]
     pub prospects: usize,
+    /// The CRM to sync with.
+    #[arg(long, value_enum, default_value_t = DemoCrm::Csv)]
+    pub crm: DemoCrm,
 }
 
 /// Runs the demo.
@@ -33,7 +47,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
             true,
         ),
     };
-    let result = run_in(&dir, args.prospects).await;
+    let result = match args.crm {
+        DemoCrm::Csv => run_in(&dir, args.prospects).await,
+        DemoCrm::Hubspot => run_hubspot_in(&dir, args.prospects).await,
+    };
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -81,6 +98,66 @@ async fn run_in(dir: &std::path::Path, prospects: usize) -> anyhow::Result<u8> {
     print!("{}", render::conflict_table(&store.conflicts(false)?));
     println!(
         "\nTry it on your data: copy sync.toml.example to sync.toml, set INBOX_API_TOKEN, run `crmsync plan`."
+    );
+    Ok(EXIT_OK)
+}
+
+async fn run_hubspot_in(dir: &std::path::Path, prospects: usize) -> anyhow::Result<u8> {
+    let world = demo::setup_hubspot(dir, prospects).await?;
+    let config = Config::load(&world.config_path)?;
+    let mut adapter =
+        HubspotAdapter::from_config(&config, demo::DEMO_HUBSPOT_TOKEN.to_string().into())?;
+    let progress = Progress::new(std::io::stderr().is_terminal());
+    let ctx = Context::with_token(config, demo::DEMO_TOKEN.to_string().into(), progress)?;
+    let mut sync = async |mode: RunMode| -> anyhow::Result<SyncReport> {
+        engine::run(&ctx, Some(&mut adapter), &RunOptions::new(mode)).await
+    };
+
+    println!(
+        "crmsync demo: a fake Inbox with {prospects} prospects on 3 X accounts at {},",
+        world.fake.base_url()
+    );
+    println!(
+        "and a fake HubSpot with {} contacts at {} (contacts API v3).\n",
+        world.hubspot.contacts().len(),
+        world.hubspot.base_url()
+    );
+
+    println!("== 1. First sync: link records, fill what one side lacks, set the base ==");
+    let first = sync(RunMode::Sync).await?;
+    print!("{}", render::sync(&first));
+
+    println!("\n== 2. Both sides are edited before the next nightly run ==");
+    for line in demo::edit_both_sides_hubspot(&world)? {
+        println!("  {line}");
+    }
+
+    println!("\n== 3. crmsync plan: what would change (nothing is written) ==");
+    let plan = sync(RunMode::Plan).await?;
+    print!("{}", render::plan(&plan));
+
+    println!("\n== 4. crmsync sync: push both ways, log the conflicts ==");
+    let second = sync(RunMode::Sync).await?;
+    print!("{}", render::sync(&second));
+
+    println!("\n== 5. crmsync sync again: nothing left to do ==");
+    let third = sync(RunMode::Sync).await?;
+    print!("{}", render::sync(&third));
+
+    let stats = world.hubspot.stats();
+    println!(
+        "\nHubSpot saw {} requests in all: {} listing pages (the first sync reads every contact), {} searches (later runs read only contacts modified since), {} batch updates.",
+        stats.requests,
+        stats.count("GET", "/crm/v3/objects/contacts"),
+        stats.count("POST", "/crm/v3/objects/contacts/search"),
+        stats.batch_updates()
+    );
+
+    println!("\n== 6. crmsync conflicts list: what needs a human ==");
+    let store = Store::open(&ctx.config.state.dir.join("mirror.db"))?;
+    print!("{}", render::conflict_table(&store.conflicts(false)?));
+    println!(
+        "\nTry it on your HubSpot: copy sync.toml.example to sync.toml, set [crm] kind = \"hubspot\", INBOX_API_TOKEN and HUBSPOT_TOKEN, run `crmsync plan`."
     );
     Ok(EXIT_OK)
 }

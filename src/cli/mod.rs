@@ -16,6 +16,7 @@ mod conflicts;
 mod daemon;
 mod demo;
 mod fake;
+mod fake_hubspot;
 mod render;
 mod report;
 mod run;
@@ -102,6 +103,9 @@ pub enum Command {
     Conflicts(conflicts::ConflictsCommand),
     /// Serve a stateful fake Inbox API on localhost, for trying crmsync and for tests.
     FakeInbox(fake::FakeArgs),
+    /// Serve a stateful fake HubSpot API on localhost, its contacts matching `fake-inbox`'s
+    /// prospects, for trying `[crm] kind = "hubspot"`.
+    FakeHubspot(fake_hubspot::FakeHubspotArgs),
 }
 
 /// Parses the process arguments, runs the command and returns its exit code.
@@ -145,6 +149,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Check => check::run(&cli.config).await,
         Command::Conflicts(cmd) => conflicts::run(&cli.config, cmd),
         Command::FakeInbox(args) => fake::run(args).await,
+        Command::FakeHubspot(args) => fake_hubspot::run(args).await,
     }
 }
 

@@ -102,6 +102,27 @@ pub enum WriteStatus {
     Failed(String),
 }
 
+impl WriteStatus {
+    /// The prefix of a [`WriteStatus::Failed`] reason that means "this value has no counterpart
+    /// in the CRM" (e.g. a tag that is not an option of the tags property): an `unmapped`
+    /// conflict, not a refusal by the API.
+    pub const UNMAPPED_PREFIX: &'static str = "unmapped: ";
+
+    /// A failure because a value has no counterpart in the CRM; `detail` names the value.
+    pub fn unmapped(detail: impl std::fmt::Display) -> WriteStatus {
+        WriteStatus::Failed(format!("{}{detail}", Self::UNMAPPED_PREFIX))
+    }
+
+    /// The detail of an unmapped-value failure (see [`WriteStatus::unmapped`]), `None` for any
+    /// other status.
+    pub fn unmapped_detail(&self) -> Option<&str> {
+        match self {
+            WriteStatus::Failed(reason) => reason.strip_prefix(Self::UNMAPPED_PREFIX),
+            WriteStatus::Confirmed | WriteStatus::Pending => None,
+        }
+    }
+}
+
 /// The outcome of a batch of writes, one status per write in input order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WriteReport {
@@ -141,6 +162,26 @@ pub trait CrmAdapter {
 
     /// Reads every record, rejecting bad ones individually.
     fn read(&mut self) -> impl Future<Output = Result<CrmSnapshot, Error>> + Send;
+
+    /// What incremental reads of this adapter are relative to: the source and the field
+    /// mapping, as an opaque text. The engine keeps a copy of the records only for adapters
+    /// that return `Some`, and reads in full whenever the text changes (another account, a
+    /// renamed property). `None` (the default): the adapter reads in full only.
+    fn incremental_key(&self) -> Option<String> {
+        None
+    }
+
+    /// Reads only the records modified at or after `since` (the CRM's modified time): new and
+    /// changed records, and rejects among them. Records deleted since are not reported; only a
+    /// full [`read`](CrmAdapter::read) shows them gone. `Ok(None)` (the default): the adapter
+    /// cannot read incrementally.
+    fn read_changed_since(
+        &mut self,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<CrmSnapshot>, Error>> + Send {
+        let _ = since;
+        async { Ok(None) }
+    }
 
     /// Applies writes. An `Err` means nothing was written; per-write failures are in the report.
     fn write(

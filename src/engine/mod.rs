@@ -13,6 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::config::Config;
 use crate::inbox;
 
+pub mod crm_read;
 mod events;
 pub mod inputs;
 pub mod lock;

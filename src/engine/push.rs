@@ -72,6 +72,7 @@ pub async fn push_link(
         if !update.is_empty() {
             match client.patch_context(&plan.key.prospect_id, &update).await {
                 Ok(_) => {
+                    crate::failpoint::hit("inbox-after-patch");
                     out.writes += 1;
                     for change in fields {
                         out.changes.push(change_row(

@@ -751,6 +751,7 @@ async fn run_inner<A: CrmAdapter>(
     bar.finish_and_clear();
 
     clock.lap(&mut report, "push_inbox");
+    crate::failpoint::hit("between-inbox-and-crm");
 
     let prospect_of_record: HashMap<&str, &str> = plan
         .links
@@ -889,6 +890,7 @@ async fn run_inner<A: CrmAdapter>(
     }
 
     clock.lap(&mut report, "push_crm");
+    crate::failpoint::hit("before-record");
 
     // Move the base for values confirmed on both sides; save links; record everything.
     let mut confirmed: Vec<(String, Value)> = Vec::new();
@@ -1296,17 +1298,7 @@ async fn lookup_unknown_x_ids(
 
 fn mirror_prospect(id: String, p: crate::inbox::Prospect) -> crate::store::MirrorProspect {
     crate::store::MirrorProspect {
-        prospect: crate::store::ProspectRow {
-            id,
-            platform_id: p.platform_id,
-            username: p.username,
-            display_name: Some(p.display_name),
-            tag_ids: p.context.tags,
-            status_id: p.context.status_id,
-            valuation: p.context.valuation,
-            notes: p.context.notes,
-            last_updated_at: p.last_updated_at.map(|t| t.to_rfc3339()),
-        },
+        prospect: super::pull::prospect_row(id, p),
         threads: Vec::new(),
     }
 }

@@ -4,7 +4,7 @@
 //! This is the only module that writes SQL. Every logical step is one transaction, so a crash
 //! leaves the mirror at a step boundary. It knows nothing about HTTP, CSV or merge rules.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::reconcile::{Amount, BaseValues, Field, Value};
 
 mod conflicts;
+pub mod crm_mirror;
 pub use conflicts::{ConflictRecord, ConflictRow, ConflictTally, Resolution};
 pub mod pull_state;
 pub mod report;
@@ -21,7 +22,11 @@ pub mod report;
 mod tests;
 
 /// Migrations, applied in order; `PRAGMA user_version` is the number applied.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("schema_2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("schema_2.sql"),
+    include_str!("schema_3.sql"),
+];
 
 /// A store error. SQLite errors are bugs or a damaged file: nothing to branch on but the text.
 #[derive(Debug, thiserror::Error)]
@@ -291,6 +296,30 @@ pub struct MirrorCounts {
 /// The mirror database.
 pub struct Store {
     conn: Connection,
+    /// Ids the pull upserted in the current run (see [`Store::upsert_page`]).
+    seen: Seen,
+}
+
+/// Rows a pull has seen in one run: unchanged rows are not rewritten, so the rows' `seen_run`
+/// alone no longer tells which ones a walk saw.
+#[derive(Default)]
+struct Seen {
+    run: Option<RunId>,
+    prospects: HashSet<String>,
+    threads: HashSet<String>,
+}
+
+impl Seen {
+    /// The sets for `run`, emptied if they belonged to another run.
+    fn for_run(&mut self, run: RunId) -> &mut Seen {
+        if self.run != Some(run) {
+            *self = Seen {
+                run: Some(run),
+                ..Seen::default()
+            };
+        }
+        self
+    }
 }
 
 impl Store {
@@ -311,7 +340,10 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn)?;
-        Ok(Store { conn })
+        Ok(Store {
+            conn,
+            seen: Seen::default(),
+        })
     }
 
     /// Starts a run record.
@@ -383,19 +415,23 @@ impl Store {
 
     /// Opens the transaction that holds a whole pull, so that a pull that fails half-way
     /// leaves the mirror as it was. The per-step methods nest inside it as savepoints.
-    pub fn begin_pull(&self) -> Result<()> {
+    pub fn begin_pull(&mut self) -> Result<()> {
+        self.seen = Seen::default();
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         Ok(())
     }
 
     /// Commits the pull transaction.
-    pub fn commit_pull(&self) -> Result<()> {
+    pub fn commit_pull(&mut self) -> Result<()> {
+        self.seen = Seen::default();
+        crate::failpoint::hit("pull-before-commit");
         self.conn.execute_batch("COMMIT")?;
         Ok(())
     }
 
     /// Rolls the pull transaction back.
-    pub fn rollback_pull(&self) -> Result<()> {
+    pub fn rollback_pull(&mut self) -> Result<()> {
+        self.seen = Seen::default();
         if !self.conn.is_autocommit() {
             self.conn.execute_batch("ROLLBACK")?;
         }
@@ -479,7 +515,9 @@ impl Store {
         Ok(())
     }
 
-    /// Upserts one page of pulled threads and their prospects, in one transaction.
+    /// Upserts one page of pulled threads and their prospects, in one transaction. Rows that
+    /// hold these values already are not rewritten (a nightly walk of an unchanged inbox writes
+    /// nothing); the ids are remembered for [`Store::mark_unseen_absent`].
     pub fn upsert_page(
         &mut self,
         run: RunId,
@@ -497,7 +535,16 @@ impl Store {
                     display_name = excluded.display_name, tag_ids = excluded.tag_ids,
                     status_id = excluded.status_id, valuation = excluded.valuation,
                     notes = excluded.notes, last_updated_at = excluded.last_updated_at,
-                    present = 1, seen_run = excluded.seen_run",
+                    present = 1, seen_run = excluded.seen_run
+                 WHERE prospects.present = 0
+                    OR prospects.platform_id IS NOT excluded.platform_id
+                    OR prospects.username IS NOT excluded.username
+                    OR prospects.display_name IS NOT excluded.display_name
+                    OR prospects.tag_ids IS NOT excluded.tag_ids
+                    OR prospects.status_id IS NOT excluded.status_id
+                    OR prospects.valuation IS NOT excluded.valuation
+                    OR prospects.notes IS NOT excluded.notes
+                    OR prospects.last_updated_at IS NOT excluded.last_updated_at",
             )?;
             for p in prospects {
                 let tag_ids = serde_json::to_string(&p.tag_ids).expect("strings serialize");
@@ -522,7 +569,14 @@ impl Store {
                     prospect_id = excluded.prospect_id, account_link_id = excluded.account_link_id,
                     assignee_id = excluded.assignee_id, done = excluded.done,
                     is_request = excluded.is_request, sort_ts = excluded.sort_ts,
-                    present = 1, seen_run = excluded.seen_run",
+                    present = 1, seen_run = excluded.seen_run
+                 WHERE threads.present = 0
+                    OR threads.prospect_id IS NOT excluded.prospect_id
+                    OR threads.account_link_id IS NOT excluded.account_link_id
+                    OR threads.assignee_id IS NOT excluded.assignee_id
+                    OR threads.done IS NOT excluded.done
+                    OR threads.is_request IS NOT excluded.is_request
+                    OR threads.sort_ts IS NOT excluded.sort_ts",
             )?;
             for t in threads {
                 upsert_thread.execute(params![
@@ -538,23 +592,43 @@ impl Store {
             }
         }
         tx.commit()?;
+        let seen = self.seen.for_run(run);
+        seen.prospects.extend(prospects.iter().map(|p| p.id.clone()));
+        seen.threads.extend(threads.iter().map(|t| t.id.clone()));
         Ok(())
     }
 
     /// After a complete full walk: threads and prospects not seen by `run` are marked absent
     /// (never deleted). Returns (threads, prospects) marked absent.
     pub fn mark_unseen_absent(&mut self, run: RunId) -> Result<(u64, u64)> {
+        let seen = std::mem::take(self.seen.for_run(run));
         let tx = self.conn.savepoint()?;
-        let threads = tx.execute(
-            "UPDATE threads SET present = 0 WHERE seen_run < ?1 AND present = 1",
-            [run.0],
-        )?;
-        let prospects = tx.execute(
-            "UPDATE prospects SET present = 0 WHERE seen_run < ?1 AND present = 1",
-            [run.0],
-        )?;
+        let mark = |table: &str, seen: &HashSet<String>| -> Result<u64> {
+            // Rows written this run carry its `seen_run`; unchanged rows it saw are in `seen`.
+            let unseen: Vec<String> = {
+                let mut stmt = tx.prepare(&format!(
+                    "SELECT id FROM {table} WHERE present = 1 AND seen_run < ?1"
+                ))?;
+                let ids = stmt.query_map([run.0], |r| r.get::<_, String>(0))?;
+                let mut unseen = Vec::new();
+                for id in ids {
+                    let id = id?;
+                    if !seen.contains(&id) {
+                        unseen.push(id);
+                    }
+                }
+                unseen
+            };
+            let mut stmt = tx.prepare(&format!("UPDATE {table} SET present = 0 WHERE id = ?1"))?;
+            for id in &unseen {
+                stmt.execute([id])?;
+            }
+            Ok(unseen.len() as u64)
+        };
+        let threads = mark("threads", &seen.threads)?;
+        let prospects = mark("prospects", &seen.prospects)?;
         tx.commit()?;
-        Ok((threads as u64, prospects as u64))
+        Ok((threads, prospects))
     }
 
     /// Every present prospect with its present threads, sorted by id.
@@ -749,6 +823,7 @@ impl Store {
                 stmt.execute(params![prospect_id, value.field().as_str(), json, run.0])?;
             }
         }
+        crate::failpoint::hit("base-before-commit");
         tx.commit()?;
         Ok(())
     }

@@ -5,6 +5,7 @@ mod budget;
 mod cli;
 mod concurrency;
 mod crash;
+mod crash_matrix;
 mod daemon;
 mod faults;
 mod hostile;

@@ -482,6 +482,7 @@ pub(super) fn replace_atomically(
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    remove_stale_temps(dir, target);
     let (mut file, temp) = create_temp(dir, target)?;
     let guard = RemoveOnDrop(Some(temp));
     file.write_all(bytes)?;
@@ -490,8 +491,10 @@ pub(super) fn replace_atomically(
     }
     file.sync_all()?;
     drop(file);
+    crate::failpoint::hit("csv-before-rename");
     let temp = guard.path();
     fs::rename(temp, target)?;
+    crate::failpoint::hit("csv-after-rename");
     guard.disarm();
     // Make the rename itself durable. Some file systems refuse to fsync a directory; the data
     // is already safe then, so that error is not worth failing the write for.
@@ -515,6 +518,35 @@ fn create_temp(dir: &Path, target: &Path) -> io::Result<(File, PathBuf)> {
             Ok(file) => return Ok((file, path)),
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(err) => return Err(err),
+        }
+    }
+}
+
+/// Removes the temp files of `target` that a killed process left behind: a run killed between
+/// writing its temp file and the rename cannot remove it itself. Only files of processes that
+/// are gone are removed (where `/proc` tells; elsewhere they are left); best effort.
+fn remove_stale_temps(dir: &Path, target: &Path) {
+    let Some(name) = target.file_name() else {
+        return;
+    };
+    let prefix = format!(".{}.crmsync-tmp.", name.to_string_lossy());
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let procfs = Path::new("/proc/self").exists();
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(pid) = file_name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|rest| rest.split('.').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let gone = procfs && !Path::new("/proc").join(pid.to_string()).exists();
+        if pid != std::process::id() && gone && fs::remove_file(entry.path()).is_ok() {
+            tracing::info!(file = %entry.path().display(), "removed a temp file left by a killed run");
         }
     }
 }

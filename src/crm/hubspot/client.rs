@@ -27,8 +27,8 @@ use tracing::Instrument;
 
 use super::error::{Error, TransientCause, parse_error_body, snippet};
 use super::wire::{
-    BatchInput, BatchResponse, Contact, CreateInput, Owner, Page, PropertyDefinition, SearchPage,
-    SearchRequest, UpdateInput,
+    BatchInput, BatchResponse, Contact, CreateInput, OptionsUpdate, Owner, Page,
+    PropertyDefinition, PropertyOption, SearchPage, SearchRequest, UpdateInput,
 };
 
 /// The longest wait between two attempts, and the longest `Retry-After` honoured by waiting.
@@ -171,10 +171,19 @@ impl Call {
         path: impl Into<String>,
         body: &impl serde::Serialize,
     ) -> Result<Call, Error> {
+        Call::with_body(Method::POST, endpoint, path, body)
+    }
+
+    fn with_body(
+        method: Method,
+        endpoint: &'static str,
+        path: impl Into<String>,
+        body: &impl serde::Serialize,
+    ) -> Result<Call, Error> {
         let body = serde_json::to_vec(body)
             .map_err(|e| Error::Config(format!("cannot encode the body of {endpoint}: {e}")))?;
         Ok(Call {
-            method: Method::POST,
+            method,
             path: path.into(),
             endpoint,
             query: Vec::new(),
@@ -340,6 +349,24 @@ impl Client {
             Err(Error::Api { status: 404, .. }) => Ok(None),
             Err(other) => Err(other),
         }
+    }
+
+    /// `PATCH /crm/v3/properties/contacts/{name}` with `options`: replaces the options of an
+    /// enumeration property with `options` (HubSpot keeps exactly the options sent) and returns
+    /// the updated definition. Idempotent: sending the same list again changes nothing.
+    pub async fn update_property_options(
+        &self,
+        name: &str,
+        options: Vec<PropertyOption>,
+    ) -> Result<PropertyDefinition, Error> {
+        check_name(name)?;
+        let call = Call::with_body(
+            Method::PATCH,
+            "PATCH /crm/v3/properties/contacts/{name}",
+            format!("/crm/v3/properties/contacts/{name}"),
+            &OptionsUpdate { options },
+        )?;
+        self.fetch(call).await
     }
 
     /// `POST /crm/v3/objects/contacts/batch/update`: 200 when every input was applied, 207 with

@@ -7,8 +7,14 @@
 //! ↔ owner e-mail) and the tags property's options (option value ↔ label). A contact with a
 //! value that cannot be read is rejected on its own; the rest still syncs.
 //!
+//! Reading incrementally ([`CrmAdapter::read_changed_since`]) searches the contacts modified
+//! since a watermark instead (`search.rs`); the engine merges them into its stored copy.
+//!
 //! Writing sends `batch/update` calls of at most 100 contacts carrying only the changed
 //! properties (tags as the whole merged set, `;`-joined option values; an empty string clears).
+//! A tag with no option on the tags property, or an owner e-mail with no active owner, fails its
+//! write as unmapped ([`WriteStatus::unmapped`]), unless `create_missing_options` is set: then
+//! the missing options are added first, in one property update.
 //! A write HubSpot confirms is [`WriteStatus::Confirmed`]: its writes are visible at once. New
 //! contacts go through `batch/create` and are [`WriteStatus::Pending`]: HubSpot assigns their
 //! ids, so the next read links them by their X id.
@@ -20,6 +26,8 @@
 //!
 //! [`WriteStatus::Confirmed`]: crate::crm::WriteStatus::Confirmed
 //! [`WriteStatus::Pending`]: crate::crm::WriteStatus::Pending
+//! [`WriteStatus::unmapped`]: crate::crm::WriteStatus::unmapped
+//! [`CrmAdapter::read_changed_since`]: crate::crm::CrmAdapter::read_changed_since
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -59,6 +67,9 @@ pub struct HubspotAdapter {
     properties: HubspotProperties,
     /// Owners and tag options, loaded by the first read or write of this adapter.
     lookups: Option<Lookups>,
+    /// Add a tag with no option on the tags property as a new option (else its write fails
+    /// as unmapped).
+    create_missing_options: bool,
 }
 
 /// What `crmsync check` learns about the HubSpot side.
@@ -98,7 +109,15 @@ impl HubspotAdapter {
             client,
             properties,
             lookups: None,
+            create_missing_options: false,
         })
+    }
+
+    /// With `true`, a write that sets a tag the tags property has no option for first adds
+    /// the option (`PATCH /crm/v3/properties/contacts/{name}`); with `false` (the default) the
+    /// write fails as unmapped ([`WriteStatus::unmapped`]).
+    pub fn set_create_missing_options(&mut self, create: bool) {
+        self.create_missing_options = create;
     }
 
     /// An adapter for `[crm.hubspot]` (budget and properties) and `[limits]` (attempts and
@@ -121,7 +140,9 @@ impl HubspotAdapter {
             window: Duration::from_secs(hubspot.window_secs),
             search_per_second: hubspot.search_per_second,
         };
-        HubspotAdapter::new(options, hubspot.properties.clone())
+        let mut adapter = HubspotAdapter::new(options, hubspot.properties.clone())?;
+        adapter.set_create_missing_options(hubspot.create_missing_options);
+        Ok(adapter)
     }
 
     /// The API client, e.g. for its request counters.
@@ -144,10 +165,9 @@ impl HubspotAdapter {
     /// Reads only the contacts modified at or after `since`, through the search endpoint and
     /// past its 10,000-result cap (see `search.rs`); rows are positions in that walk.
     ///
-    /// [`CrmAdapter::read`] stays a full listing: the engine treats a record missing from a
-    /// read as missing from the CRM, so an incremental read needs the engine to keep the
-    /// unchanged records (TODO(#8): incremental CRM reads in the engine). HubSpot's search index
-    /// lags writes by seconds; pass a watermark with a margin.
+    /// This is [`CrmAdapter::read_changed_since`]; `engine::crm_read` merges what it returns into
+    /// the stored copy of the unchanged contacts. HubSpot's search index lags writes by seconds:
+    /// pass a watermark with a margin. Archived (deleted) contacts are not reported.
     pub async fn read_modified_since(
         &mut self,
         since: chrono::DateTime<chrono::Utc>,
@@ -187,6 +207,33 @@ impl HubspotAdapter {
             owners,
             tag_options,
         })
+    }
+
+    /// Adds an option per name to the tags property and returns its options as they are now.
+    /// The options are read fresh first (the update replaces the whole list, so options added
+    /// in HubSpot since the lookups were loaded must be sent back too).
+    async fn add_tag_options(&self, names: &BTreeSet<String>) -> Result<TagOptions, ApiError> {
+        let Some(property) = self.properties.tags.as_deref() else {
+            return Err(ApiError::Config("no tags property is mapped".into()));
+        };
+        let Some(definition) = self.client.property(property).await? else {
+            return Err(ApiError::Config(format!(
+                "HubSpot has no contact property {property}"
+            )));
+        };
+        let Some(options) = record::with_new_options(&definition, names) else {
+            return Ok(TagOptions::new(&definition));
+        };
+        let updated = self
+            .client
+            .update_property_options(property, options)
+            .await?;
+        tracing::info!(
+            property,
+            added = ?names,
+            "added options to the HubSpot tags property"
+        );
+        Ok(TagOptions::new(&updated))
     }
 
     async fn load_owners(&self) -> Result<Owners, Error> {
@@ -234,6 +281,20 @@ impl CrmAdapter for HubspotAdapter {
             .collect()
     }
 
+    /// The API base and the property mapping: another base or a remapped property makes the
+    /// next read a full one.
+    fn incremental_key(&self) -> Option<String> {
+        let mapping = serde_json::to_string(&self.properties).unwrap_or_default();
+        Some(format!("{} {mapping}", self.client.base_url()))
+    }
+
+    async fn read_changed_since(
+        &mut self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<CrmSnapshot>, Error> {
+        self.read_modified_since(since).await.map(Some)
+    }
+
     async fn read(&mut self) -> Result<CrmSnapshot, Error> {
         // Owners and options change between runs: a read always reloads them.
         let lookups = self.load_lookups().await?;
@@ -270,7 +331,30 @@ impl CrmAdapter for HubspotAdapter {
     }
 
     async fn write(&mut self, writes: &[CrmWrite]) -> Result<WriteReport, Error> {
-        let lookups = self.lookups().await?;
+        let mut lookups = self.lookups().await?;
+        // Why missing options could not be added, for the writes that need them.
+        let mut option_error: Option<String> = None;
+        if self.create_missing_options {
+            let missing = record::missing_tags(writes, &lookups);
+            if !missing.is_empty() {
+                match self.add_tag_options(&missing).await {
+                    Ok(options) => {
+                        lookups.tag_options = Some(options);
+                        self.lookups = Some(lookups.clone());
+                    }
+                    Err(error) => {
+                        tracing::warn!("cannot add options to the HubSpot tags property: {error}");
+                        option_error = Some(error.to_string());
+                    }
+                }
+            }
+        }
+        let refused = |reason: String| match &option_error {
+            Some(error) if reason.starts_with(WriteStatus::UNMAPPED_PREFIX) => {
+                WriteStatus::Failed(format!("{reason} (adding the option failed: {error})"))
+            }
+            _ => WriteStatus::Failed(reason),
+        };
         let mut statuses: Vec<Option<WriteStatus>> = vec![None; writes.len()];
         let mut updates: Vec<(usize, UpdateInput)> = Vec::new();
         let mut creates: Vec<(usize, CreateInput)> = Vec::new();
@@ -288,13 +372,13 @@ impl CrmAdapter for HubspotAdapter {
                                 properties,
                             },
                         )),
-                        Err(reason) => statuses[idx] = Some(WriteStatus::Failed(reason)),
+                        Err(reason) => statuses[idx] = Some(refused(reason)),
                     }
                 }
                 CrmWrite::Create(new) => {
                     match record::create_properties(new, &self.properties, &lookups) {
                         Ok(properties) => creates.push((idx, CreateInput { properties })),
-                        Err(reason) => statuses[idx] = Some(WriteStatus::Failed(reason)),
+                        Err(reason) => statuses[idx] = Some(refused(reason)),
                     }
                 }
             }

@@ -10,10 +10,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 
 use crate::config::HubspotProperties;
-use crate::crm::{CrmRecord, NewRecord, Reject};
+use crate::crm::{CrmRecord, CrmWrite, NewRecord, Reject, WriteStatus};
 use crate::reconcile::{Amount, Change, Field, Fields, Value};
 
-use super::wire::{Contact, Owner, PropertyDefinition};
+use super::wire::{Contact, Owner, PropertyDefinition, PropertyOption};
 
 /// HubSpot's per-record modified time, always requested.
 pub(crate) const LAST_MODIFIED: &str = "lastmodifieddate";
@@ -112,7 +112,7 @@ impl TagOptions {
 
     /// The option value for a tag name: an exact value, else a label or value compared
     /// case-insensitively.
-    fn value_of(&self, name: &str) -> Option<&str> {
+    pub fn value_of(&self, name: &str) -> Option<&str> {
         if let Some(value) = self.values.get(name) {
             return Some(value);
         }
@@ -266,6 +266,91 @@ pub(crate) fn create_properties(
     Ok(out)
 }
 
+/// Tag names the writes would set that are not options of the tags property (none when the
+/// property is not an enumeration: any text goes there).
+pub(crate) fn missing_tags(writes: &[CrmWrite], lookups: &Lookups) -> BTreeSet<String> {
+    let Some(options) = &lookups.tag_options else {
+        return BTreeSet::new();
+    };
+    let mut names: Vec<&String> = Vec::new();
+    for write in writes {
+        match write {
+            CrmWrite::Update { changes, .. } => {
+                for change in changes {
+                    if let Value::Tags(tags) = &change.new {
+                        names.extend(tags);
+                    }
+                }
+            }
+            CrmWrite::Create(record) => names.extend(&record.fields.tags),
+        }
+    }
+    names
+        .into_iter()
+        .filter(|name| options.value_of(name).is_none())
+        .cloned()
+        .collect()
+}
+
+/// The options of `definition` followed by one new option per name it lacks: the name as the
+/// label, and as the value a lowercase `snake_case` form of it that no option uses yet. `None`
+/// when every name is an option already.
+pub(crate) fn with_new_options(
+    definition: &PropertyDefinition,
+    names: &BTreeSet<String>,
+) -> Option<Vec<PropertyOption>> {
+    let existing = TagOptions::new(definition);
+    let mut taken: BTreeSet<String> = definition.options.iter().map(|o| o.value.clone()).collect();
+    let mut options = definition.options.clone();
+    let mut order = options
+        .iter()
+        .filter_map(|o| o.display_order)
+        .max()
+        .map_or(options.len() as i64, |max| max + 1);
+    let mut added = false;
+    for name in names {
+        let label = name.trim();
+        if label.is_empty() || existing.value_of(label).is_some() {
+            continue;
+        }
+        let value = option_value(label, &taken);
+        taken.insert(value.clone());
+        options.push(PropertyOption {
+            label: label.to_owned(),
+            value,
+            hidden: false,
+            display_order: Some(order),
+            description: None,
+        });
+        order += 1;
+        added = true;
+    }
+    added.then_some(options)
+}
+
+/// `Hot Lead!` → `hot_lead`, made unique against `taken` with a numeric suffix.
+fn option_value(label: &str, taken: &BTreeSet<String>) -> String {
+    let mut slug = String::new();
+    for c in label.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.is_empty() && !slug.ends_with('_') {
+            slug.push('_');
+        }
+    }
+    let slug = match slug.trim_end_matches('_') {
+        "" => "tag",
+        trimmed => trimmed,
+    };
+    if !taken.contains(slug) {
+        return slug.to_owned();
+    }
+    (2..)
+        .map(|n| format!("{slug}_{n}"))
+        .find(|candidate| !taken.contains(candidate))
+        .expect("an unbounded range has a free suffix")
+}
+
 /// One field value as HubSpot stores it.
 fn property_value(value: &Value, property: &str, lookups: &Lookups) -> Result<String, String> {
     Ok(match value {
@@ -275,7 +360,8 @@ fn property_value(value: &Value, property: &str, lookups: &Lookups) -> Result<St
                 .map(|tag| match &lookups.tag_options {
                     Some(options) => options.value_of(tag).map(str::to_owned).ok_or_else(|| {
                         format!(
-                            "tag {tag:?} is not an option of the HubSpot property {property}; add it there"
+                            "{}tag {tag:?} is not an option of the HubSpot property {property}; add it there, or set crm.hubspot.create_missing_options = true",
+                            WriteStatus::UNMAPPED_PREFIX
                         )
                     }),
                     None => Ok(tag.clone()),
@@ -291,7 +377,12 @@ fn property_value(value: &Value, property: &str, lookups: &Lookups) -> Result<St
             .active_by_email
             .get(&email.trim().to_lowercase())
             .cloned()
-            .ok_or_else(|| format!("no active HubSpot owner has the e-mail {email}"))?,
+            .ok_or_else(|| {
+                format!(
+                    "{}no active HubSpot owner has the e-mail {email}",
+                    WriteStatus::UNMAPPED_PREFIX
+                )
+            })?,
         Value::Done(v) => v.map(|d| d.to_string()).unwrap_or_default(),
     })
 }

@@ -120,6 +120,20 @@ pub struct PropertyOption {
     /// Hidden options are still valid values.
     #[serde(default)]
     pub hidden: bool,
+    /// Position in HubSpot's lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_order: Option<i64>,
+    /// Shown in HubSpot's property settings; sent back unchanged when the options are updated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// The body of `PATCH /crm/v3/properties/contacts/{name}` that replaces the options of an
+/// enumeration (HubSpot has no call that adds one option: the list is sent whole).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OptionsUpdate {
+    /// Every option the property keeps, the new ones included.
+    pub options: Vec<PropertyOption>,
 }
 
 /// `GET /crm/v3/properties/contacts/{name}`.

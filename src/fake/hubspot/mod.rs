@@ -7,16 +7,18 @@
 //! `batch/update` and `batch/create` (at most 100 inputs; an invalid value refuses the whole
 //! batch with 400 `VALIDATION_ERROR`; unknown or deleted ids are per-input errors in a 207),
 //! search (filters, sorts, at most 200 per page, 400 past the 10,000th result of a query),
-//! `lastmodifieddate` moving on every write, rolling-window rate limits answering 429 with
-//! `Retry-After` and a body naming the policy, and fault knobs.
+//! `lastmodifieddate` moving on every write, property definitions whose options a `PATCH`
+//! replaces, rolling-window rate limits answering 429 with `Retry-After` and a body naming the
+//! policy, and fault knobs.
 //!
 //! It must not share types with the HubSpot adapter (`crate::crm::hubspot`): its wire shapes are
 //! its own, so the two cross-check each other against HubSpot's docs. It must not print.
 //!
 //! Files: `state.rs` (model, validation, batch and search rules), `routes.rs` (HTTP pipeline and
-//! handlers), `wire.rs` (JSON shapes).
+//! handlers), `wire.rs` (JSON shapes), `seed.rs` (contacts seeded from fake Inbox prospects).
 
 mod routes;
+mod seed;
 mod state;
 mod wire;
 
@@ -32,6 +34,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+pub use seed::{PROPERTIES_TOML, STATUS_MAP, Seeded, crm_status};
 pub use state::{PropertySpec, WriteRecord};
 
 use state::Model;

@@ -20,8 +20,8 @@ use tokio::time::Instant;
 
 use super::state::{BatchOutcome, Filter, Model, Refusal, SearchQuery};
 use super::wire::{
-    self, CreateIn, IdIn, Inputs, SearchIn, SortIn, UpdateIn, contact_json, error_body, owner_json,
-    property_json, rate_limit_body,
+    self, CreateIn, IdIn, Inputs, PropertyPatchIn, SearchIn, SortIn, UpdateIn, contact_json,
+    error_body, owner_json, property_json, rate_limit_body,
 };
 use super::{Shared, State, now_ms};
 
@@ -46,6 +46,7 @@ enum Endpoint {
     Owner(String),
     Properties,
     Property(String),
+    UpdateProperty(String),
 }
 
 /// Maps method and path to an endpoint and its route template (for stats).
@@ -85,6 +86,10 @@ fn route(method: &str, path: &str) -> (&'static str, Option<Endpoint>) {
         ("GET", ["crm", "v3", "properties", "contacts", name]) => (
             "/crm/v3/properties/contacts/{propertyName}",
             Some(Endpoint::Property((*name).to_owned())),
+        ),
+        ("PATCH", ["crm", "v3", "properties", "contacts", name]) => (
+            "/crm/v3/properties/contacts/{propertyName}",
+            Some(Endpoint::UpdateProperty((*name).to_owned())),
         ),
         _ => ("(unmatched)", None),
     };
@@ -362,6 +367,7 @@ fn handle(
                 message: format!("Unable to find property {name}"),
             }),
         },
+        Endpoint::UpdateProperty(name) => update_property(model, &name, body),
     };
     result.unwrap_or_else(|refusal| Outcome::refusal(&refusal))
 }
@@ -618,6 +624,17 @@ fn search(model: &Model, body: &[u8]) -> Result<Outcome, Refusal> {
         body["paging"] = json!({ "next": { "after": next.to_string() } });
     }
     Ok(Outcome::json(200, &body))
+}
+
+fn update_property(model: &mut Model, name: &str, body: &[u8]) -> Result<Outcome, Refusal> {
+    let parsed: PropertyPatchIn = parse_body(body)?;
+    let options = parsed
+        .options
+        .map(|options| options.into_iter().map(|o| (o.value, o.label)).collect());
+    let spec = model
+        .update_property(name, parsed.label.as_deref(), options)?
+        .clone();
+    Ok(Outcome::json(200, &property_json(model, &spec)))
 }
 
 fn owners(model: &Model, query: &[(String, String)]) -> Result<Outcome, Refusal> {

@@ -348,6 +348,59 @@ impl Model {
         spec.options.clone()
     }
 
+    /// `PATCH` of a property definition: a new label, and options that replace the whole list
+    /// (HubSpot has no call that adds one option). Refused for properties HubSpot computes, for
+    /// the owner property (its options are the owners), for options on a property that is not
+    /// an enumeration, and for empty or repeated labels or values.
+    pub fn update_property(
+        &mut self,
+        name: &str,
+        label: Option<&str>,
+        options: Option<Vec<(String, String)>>,
+    ) -> Result<&PropertySpec, Refusal> {
+        let Some(spec) = self.properties.get(name) else {
+            return Err(Refusal {
+                status: 404,
+                category: "OBJECT_NOT_FOUND",
+                message: format!("Unable to find property {name}"),
+            });
+        };
+        if spec.read_only || READ_ONLY.contains(&name) {
+            return Err(Refusal::validation(format!(
+                "The property {name} is read only and cannot be updated"
+            )));
+        }
+        if let Some(options) = &options {
+            if spec.kind != "enumeration" || name == "hubspot_owner_id" {
+                return Err(Refusal::validation(format!(
+                    "The options of the property {name} cannot be set"
+                )));
+            }
+            let mut values = BTreeSet::new();
+            let mut labels = BTreeSet::new();
+            for (value, label) in options {
+                if value.trim().is_empty() || label.trim().is_empty() {
+                    return Err(Refusal::validation(
+                        "Option labels and values must not be empty",
+                    ));
+                }
+                if !values.insert(value.as_str()) || !labels.insert(label.to_lowercase()) {
+                    return Err(Refusal::validation(format!(
+                        "Duplicate option {label:?} ({value:?}): labels and values must be unique"
+                    )));
+                }
+            }
+        }
+        let spec = self.properties.get_mut(name).expect("looked up above");
+        if let Some(label) = label {
+            spec.label = label.to_owned();
+        }
+        if let Some(options) = options {
+            spec.options = options;
+        }
+        Ok(spec)
+    }
+
     /// A live (not archived) contact.
     pub fn live(&self, id: &str) -> Option<&Contact> {
         let id: u64 = id.trim().parse().ok()?;

@@ -473,3 +473,77 @@ async fn user_edits_and_defined_properties() {
     assert_eq!(fake.write_log().len(), 2);
     assert_eq!(fake.write_log()[0].route, "ui");
 }
+
+#[tokio::test]
+async fn a_property_patch_replaces_the_options_and_refuses_what_hubspot_refuses() {
+    let fake = fake(0).await;
+    let api = Api::new(&fake);
+    let path = "/crm/v3/properties/contacts/inbox_tags";
+    let options = json!({"options": [
+        {"label": "VIP", "value": "vip", "displayOrder": 0, "hidden": false},
+        {"label": "Webinar", "value": "webinar", "displayOrder": 1, "hidden": false}
+    ]});
+    let reply = api.send(Method::PATCH, path, Some(options)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let body = reply.json();
+    assert_eq!(body["name"], "inbox_tags");
+    assert_eq!(body["options"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        fake.options("inbox_tags"),
+        [
+            ("vip".to_owned(), "VIP".to_owned()),
+            ("webinar".to_owned(), "Webinar".to_owned())
+        ]
+    );
+    // Values the options allow can be written now; removed ones cannot.
+    let id = fake.add_contact(&[("firstname", "Ann")]);
+    let write =
+        |tags: &str| json!({"inputs": [{"id": id.clone(), "properties": {"inbox_tags": tags}}]});
+    let ok = api
+        .post(
+            "/crm/v3/objects/contacts/batch/update",
+            write("vip;webinar"),
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    let refused = api
+        .post("/crm/v3/objects/contacts/batch/update", write("hot_lead"))
+        .await;
+    assert_eq!(refused.category(400), "VALIDATION_ERROR");
+
+    let duplicate = json!({"options": [
+        {"label": "A", "value": "a"}, {"label": "a", "value": "b"}
+    ]});
+    let reply = api.send(Method::PATCH, path, Some(duplicate)).await;
+    assert_eq!(reply.category(400), "VALIDATION_ERROR");
+    let text_options = json!({"options": [{"label": "A", "value": "a"}]});
+    let reply = api
+        .send(
+            Method::PATCH,
+            "/crm/v3/properties/contacts/inbox_notes",
+            Some(text_options.clone()),
+        )
+        .await;
+    assert_eq!(reply.category(400), "VALIDATION_ERROR");
+    let reply = api
+        .send(
+            Method::PATCH,
+            "/crm/v3/properties/contacts/hubspot_owner_id",
+            Some(text_options.clone()),
+        )
+        .await;
+    assert_eq!(reply.category(400), "VALIDATION_ERROR");
+    let reply = api
+        .send(
+            Method::PATCH,
+            "/crm/v3/properties/contacts/nope",
+            Some(text_options),
+        )
+        .await;
+    assert_eq!(reply.category(404), "OBJECT_NOT_FOUND");
+    assert_eq!(
+        fake.stats()
+            .count("PATCH", "/crm/v3/properties/contacts/{propertyName}"),
+        5
+    );
+}

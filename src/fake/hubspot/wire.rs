@@ -98,6 +98,23 @@ pub(crate) struct CreateIn {
     pub(crate) properties: BTreeMap<String, Value>,
 }
 
+/// The body of `PATCH /crm/v3/properties/contacts/{name}`: the fields to change (the fake
+/// changes the label and the options; the options sent replace the whole list).
+#[derive(Deserialize)]
+pub(crate) struct PropertyPatchIn {
+    #[serde(default)]
+    pub(crate) label: Option<String>,
+    #[serde(default)]
+    pub(crate) options: Option<Vec<OptionIn>>,
+}
+
+/// One option of a property update.
+#[derive(Deserialize)]
+pub(crate) struct OptionIn {
+    pub(crate) label: String,
+    pub(crate) value: String,
+}
+
 /// One `batch/read` input.
 #[derive(Deserialize)]
 pub(crate) struct IdIn {

@@ -10,7 +10,7 @@ use crate::crm::hubspot::client::ClientOptions;
 use crate::crm::hubspot::{Client, HubspotAdapter};
 use crate::crm::{CrmAdapter, CrmWrite, NewRecord, WriteStatus};
 use crate::fake::hubspot::{FakeHubspot, FakeHubspotConfig, Limits};
-use crate::reconcile::{Fields, Value};
+use crate::reconcile::{Field, Fields, Value};
 
 async fn start_fake(contacts: usize) -> FakeHubspot {
     FakeHubspot::start(FakeHubspotConfig {
@@ -206,7 +206,7 @@ async fn an_owner_without_an_active_hubspot_user_fails_that_write_only() {
     assert_eq!(
         report.statuses,
         [
-            WriteStatus::Failed("no active HubSpot owner has the e-mail nobody@example.com".into()),
+            WriteStatus::unmapped("no active HubSpot owner has the e-mail nobody@example.com"),
             WriteStatus::Confirmed
         ]
     );
@@ -390,4 +390,121 @@ async fn a_sync_of_10000_contacts_with_500_changes_costs_108_requests() {
     assert_eq!(stats.count("GET", "/crm/v3/objects/contacts"), 100);
     assert_eq!(stats.batch_updates(), 5);
     assert_eq!(stats.requests, 108);
+}
+
+#[tokio::test]
+async fn a_tag_without_an_option_is_unmapped_unless_the_adapter_may_add_options() {
+    let fake = start_fake(2).await;
+    let ids: Vec<String> = fake.contacts().into_iter().map(|c| c.id).collect();
+    let tags = |names: &[&str]| Value::Tags(names.iter().map(|n| (*n).to_owned()).collect());
+    let writes = [
+        update(&ids[0], tags(&["VIP", "Webinar", "Q3 Summit!"])),
+        update(&ids[1], tags(&["VIP"])),
+    ];
+    let mut adapter = adapter(&fake);
+    let report = adapter.write(&writes).await.unwrap();
+    let Some(detail) = report.statuses[0].unmapped_detail() else {
+        panic!("{:?}", report.statuses)
+    };
+    assert!(
+        detail.contains("\"Q3 Summit!\" is not an option"),
+        "{detail}"
+    );
+    assert_eq!(report.statuses[1], WriteStatus::Confirmed);
+    let patch = ("PATCH", "/crm/v3/properties/contacts/{propertyName}");
+    assert_eq!(fake.stats().count(patch.0, patch.1), 0);
+
+    adapter.set_create_missing_options(true);
+    let before = fake.options("inbox_tags");
+    let report = adapter.write(&writes).await.unwrap();
+    assert_eq!(
+        report.statuses,
+        [WriteStatus::Confirmed, WriteStatus::Confirmed]
+    );
+    assert_eq!(fake.stats().count(patch.0, patch.1), 1);
+    let after = fake.options("inbox_tags");
+    assert_eq!(after[..before.len()], before[..], "existing options kept");
+    assert_eq!(
+        after[before.len()..],
+        [
+            ("q3_summit".to_owned(), "Q3 Summit!".to_owned()),
+            ("webinar".to_owned(), "Webinar".to_owned())
+        ]
+    );
+    assert_eq!(
+        fake.contact(&ids[0]).unwrap().get("inbox_tags"),
+        Some("q3_summit;vip;webinar")
+    );
+    // Read back by label; written again without another property update.
+    let snapshot = adapter.read().await.unwrap();
+    let first = snapshot.records.iter().find(|r| r.id == ids[0]).unwrap();
+    assert_eq!(first.fields.get(Field::Tags), writes_tags(&writes[0]));
+    adapter.write(&writes).await.unwrap();
+    assert_eq!(fake.stats().count(patch.0, patch.1), 1);
+}
+
+fn writes_tags(write: &CrmWrite) -> Value {
+    match write {
+        CrmWrite::Update { changes, .. } => changes[0].new.clone(),
+        CrmWrite::Create(record) => record.fields.get(Field::Tags),
+    }
+}
+
+#[tokio::test]
+async fn options_that_cannot_be_added_leave_the_write_unmapped_with_the_reason() {
+    let fake = start_fake(1).await;
+    let id = fake.contacts()[0].id.clone();
+    let mut adapter = adapter(&fake);
+    adapter.set_create_missing_options(true);
+    adapter.read().await.unwrap();
+    // The property update is refused (e.g. the token lacks crm.schemas.contacts.write).
+    fake.fail_next(1, 403);
+    let write = update(&id, Value::Tags(["Webinar".to_owned()].into()));
+    let report = adapter.write(std::slice::from_ref(&write)).await.unwrap();
+    let Some(detail) = report.statuses[0].unmapped_detail() else {
+        panic!("{:?}", report.statuses)
+    };
+    assert!(detail.contains("adding the option failed"), "{detail}");
+    assert!(detail.contains("403"), "{detail}");
+}
+
+#[tokio::test]
+async fn an_incremental_sync_of_10000_contacts_with_500_changes_costs_11_requests() {
+    let fake = start_fake(10_000).await;
+    let mut adapter = adapter(&fake);
+    let snapshot = adapter.read().await.unwrap();
+    // Everything was modified a day ago; then 500 contacts are edited in HubSpot.
+    let day_ago = chrono::Utc::now() - chrono::Duration::days(1);
+    fake.set_last_modified(&[], day_ago.timestamp_millis());
+    let since = chrono::Utc::now() - chrono::Duration::minutes(5);
+    let edited: Vec<&str> = snapshot
+        .records
+        .iter()
+        .step_by(20)
+        .map(|r| r.id.as_str())
+        .collect();
+    for id in &edited {
+        fake.set_property(id, "inbox_notes", "edited in HubSpot");
+    }
+    fake.reset_stats();
+    let changed = adapter
+        .read_changed_since(since)
+        .await
+        .unwrap()
+        .expect("HubSpot reads incrementally");
+    assert_eq!(changed.records.len(), 500);
+    // And 500 writes back (as a sync writing 500 changes would).
+    let writes: Vec<CrmWrite> = changed
+        .records
+        .iter()
+        .map(|r| update(&r.id, Value::Notes(Some("changed".into()))))
+        .collect();
+    adapter.write(&writes).await.unwrap();
+    // The minimum is ⌈500 / 200⌉ = 3 search pages + ⌈500 / 100⌉ = 5 batch updates = 8; the
+    // adapter adds the property definitions and the two owner listings.
+    let stats = fake.stats();
+    assert_eq!(stats.count("POST", "/crm/v3/objects/contacts/search"), 3);
+    assert_eq!(stats.count("GET", "/crm/v3/objects/contacts"), 0);
+    assert_eq!(stats.batch_updates(), 5);
+    assert_eq!(stats.requests, 11);
 }

@@ -307,7 +307,7 @@ fn changes_become_property_values() {
     );
     assert_eq!(
         unknown_tag.unwrap_err(),
-        "tag \"Investor\" is not an option of the HubSpot property inbox_tags; add it there"
+        "unmapped: tag \"Investor\" is not an option of the HubSpot property inbox_tags; add it there, or set crm.hubspot.create_missing_options = true"
     );
     // Only active owners can own records.
     let gone = record::update_properties(
@@ -320,7 +320,7 @@ fn changes_become_property_values() {
     );
     assert_eq!(
         gone.unwrap_err(),
-        "no active HubSpot owner has the e-mail gone@example.com"
+        "unmapped: no active HubSpot owner has the e-mail gone@example.com"
     );
 }
 
@@ -418,3 +418,47 @@ fn client_errors_say_whether_a_retry_can_help() {
 }
 
 mod fake;
+
+#[test]
+fn missing_tags_become_new_options_with_unique_snake_case_values() {
+    let definition = tags_definition();
+    let names = |list: &[&str]| -> std::collections::BTreeSet<String> {
+        list.iter().map(|n| (*n).to_owned()).collect()
+    };
+    let tags = |list: &[&str]| Value::Tags(names(list));
+    // Known labels and values (any case) are not missing.
+    assert_eq!(
+        record::with_new_options(&definition, &names(&["vip", "HOT LEAD", "hot_lead"])),
+        None
+    );
+    let options =
+        record::with_new_options(&definition, &names(&["Hot-Lead!", "  Über Deal ", "???"]))
+            .expect("new options");
+    let added: Vec<(&str, &str, Option<i64>)> = options[2..]
+        .iter()
+        .map(|o| (o.label.as_str(), o.value.as_str(), o.display_order))
+        .collect();
+    assert_eq!(
+        added,
+        [
+            ("Über Deal", "ber_deal", Some(2)),
+            ("???", "tag", Some(3)),
+            ("Hot-Lead!", "hot_lead_2", Some(4)),
+        ]
+    );
+    assert_eq!(options[..2], definition.options[..]);
+    let lookups = Lookups {
+        tag_options: Some(TagOptions::new(&PropertyDefinition {
+            options: options.clone(),
+            ..definition.clone()
+        })),
+        ..lookups()
+    };
+    let props = record::update_properties(
+        &[change(tags(&[]), tags(&["Hot-Lead!", "VIP"]))],
+        &properties(),
+        &lookups,
+    )
+    .unwrap();
+    assert_eq!(props["inbox_tags"], "hot_lead_2;vip");
+}

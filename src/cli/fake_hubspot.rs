@@ -1,0 +1,138 @@
+//! `crmsync fake-hubspot`: serve the stateful fake HubSpot on localhost, its contacts matching
+//! the prospects of `crmsync fake-inbox` with the same seed, so the two can be tried together.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::fake::hubspot::{FakeHubspot, FakeHubspotConfig, Limits, PROPERTIES_TOML, STATUS_MAP};
+use crate::fake::{FakeConfig, FakeInbox, RateLimit};
+
+use super::EXIT_OK;
+
+/// `fake-hubspot` options.
+#[derive(Debug, Args)]
+pub struct FakeHubspotArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8766)]
+    pub port: u16,
+    /// Bearer token (private-app token) the fake accepts.
+    #[arg(long, default_value = "fake-hubspot-token")]
+    pub token: String,
+    /// Number of contacts: one per prospect of the fake Inbox seeded with --seed and
+    /// --accounts, in its order (`crmsync fake-inbox --seed S --prospects N` matches them).
+    #[arg(long, default_value_t = 50)]
+    pub contacts: usize,
+    /// Seed of the fake Inbox the contacts match (`crmsync fake-inbox --seed`).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Account links of the fake Inbox the contacts match (`crmsync fake-inbox --accounts`).
+    #[arg(long, default_value_t = 3)]
+    pub accounts: usize,
+    /// Generated contacts (`@lead00001`.. with X ids 900000001..) instead of ones matching the
+    /// fake Inbox.
+    #[arg(long)]
+    pub unmatched: bool,
+    /// Give the contacts a real CRM's blemishes: some missing, some keyed by handle only, some
+    /// without tags, plus one Inbox does not know and one that cannot be read.
+    #[arg(long, conflicts_with = "unmatched")]
+    pub blemishes: bool,
+    /// Rate limits to enforce.
+    #[arg(long, value_enum, default_value_t = FakeLimits::Free)]
+    pub rate_limit: FakeLimits,
+}
+
+/// Rate limits of the fake HubSpot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FakeLimits {
+    /// Free/starter: 100 requests per 10 s, search 4 per second.
+    Free,
+    /// Professional/enterprise: 190 requests per 10 s, search 5 per second.
+    Pro,
+    /// No limits.
+    Off,
+}
+
+impl FakeLimits {
+    fn limits(self) -> Limits {
+        match self {
+            FakeLimits::Free => Limits::hubspot_free(),
+            FakeLimits::Pro => Limits {
+                requests: Some((190, Duration::from_secs(10))),
+                search_per_second: Some(5),
+            },
+            FakeLimits::Off => Limits::off(),
+        }
+    }
+}
+
+/// Serves until Ctrl-C.
+pub async fn run(args: FakeHubspotArgs) -> anyhow::Result<u8> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
+    let config = FakeHubspotConfig {
+        token: args.token.clone(),
+        contacts: if args.unmatched { args.contacts } else { 0 },
+        limits: args.rate_limit.limits(),
+        ..FakeHubspotConfig::default()
+    };
+    let fake = FakeHubspot::start_on(addr, config).await?;
+    let mut extra = String::new();
+    if !args.unmatched {
+        let seeded = seed_matching(&fake, &args).await?;
+        extra = format!(
+            " matching `crmsync fake-inbox --seed {} --accounts {}`",
+            args.seed, args.accounts
+        );
+        if !seeded.others.is_empty() {
+            extra.push_str(&format!(
+                " (with blemishes; {} not on Inbox)",
+                seeded.others.len()
+            ));
+        }
+    }
+    println!(
+        "fake HubSpot serving {} contacts{extra} at {}",
+        fake.contacts().len(),
+        fake.base_url()
+    );
+    println!(
+        "set crm.hubspot.base_url to that URL and the token env var (crm.hubspot.token_env) to the --token value; Ctrl-C stops it. Config:\n"
+    );
+    println!("{}", config_snippet(&fake.base_url()));
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = fake.wait() => {}
+    }
+    Ok(EXIT_OK)
+}
+
+/// Seeds one contact per prospect of a fake Inbox with the same seed, accounts and size (built
+/// in-process on a free port, read, and stopped).
+async fn seed_matching(
+    fake: &FakeHubspot,
+    args: &FakeHubspotArgs,
+) -> anyhow::Result<crate::fake::hubspot::Seeded> {
+    let inbox = FakeInbox::start(FakeConfig {
+        prospects: args.contacts,
+        accounts: args.accounts,
+        seed: args.seed,
+        rate_limit: RateLimit::Off,
+        ..FakeConfig::default()
+    })
+    .await?;
+    let prospects = inbox.prospects();
+    inbox.shutdown().await;
+    Ok(fake.seed_from_prospects(&prospects, args.blemishes))
+}
+
+/// The `[crm]` part of a config for this fake.
+fn config_snippet(base_url: &str) -> String {
+    let statuses: String = STATUS_MAP
+        .iter()
+        .map(|(inbox, crm)| format!("\"{inbox}\" = \"{crm}\"\n"))
+        .collect();
+    format!(
+        "[crm]\nkind = \"hubspot\"\n\n[crm.hubspot]\nbase_url = \"{base_url}\"\ntoken_env = \"HUBSPOT_TOKEN\"\n\n[crm.hubspot.properties]\n{PROPERTIES_TOML}\n[mapping.status]\n{statuses}"
+    )
+}
