@@ -15,11 +15,14 @@ use crate::inbox;
 
 pub mod crm_read;
 mod events;
+mod guards;
 pub mod inputs;
 pub mod lock;
+mod lookup;
 pub mod matching;
 pub mod pull;
 mod push;
+pub mod report;
 pub mod resolve;
 pub mod saved_plan;
 pub mod sync;
@@ -27,7 +30,8 @@ pub mod undo;
 
 pub use lock::{LockError, RunLock};
 pub use pull::PullReport;
-pub use sync::{RunOptions, SyncReport, run};
+pub use report::SyncReport;
+pub use sync::{RunOptions, run};
 
 /// Progress bars on a terminal only; hidden otherwise (pipes, `--json`, tests).
 #[derive(Clone, Debug)]

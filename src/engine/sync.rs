@@ -1,60 +1,35 @@
 //! One run: `pull`, `plan` or `sync`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::json;
 
-use crate::config::CreateRecords;
-use crate::crm::{CrmAdapter, CrmRecord, CrmWrite, NewRecord, WriteStatus};
-use crate::reconcile::{self, Conflict, Field, Fields, LinkInput, LinkKey, LinkPlan, Value};
+use crate::crm::{CrmAdapter, CrmRecord, CrmWrite, WriteStatus};
+use crate::reconcile::{self, Field, LinkInput, LinkKey, LinkPlan, Value};
 use crate::store::{
     ChangeRow, ConflictRecord, ConflictTally, LinkState, RejectRow, RunId, RunMode, RunStatus,
     Store,
 };
 
+use super::guards::{MAPPING_KEY, RequestBudget, field_guard, link_cost, mapping_difference};
 use super::inputs::{Names, crm_side, inbox_side};
+use super::lookup::{lookup_unknown_x_ids, planned_creates};
 use super::matching::{ProspectKey, match_records};
-use super::pull::{PullReport, pull};
+use super::pull::pull;
 use super::push::{PushSettings, change_row, push_link};
+use super::report::{
+    ConflictCounts, PhaseClock, SyncReport, Writes, conflict_record, peak_rss_mib, render_writes,
+};
 use super::resolve;
 use super::saved_plan::SavedPlan;
 use super::undo;
 use super::{Context, RunLock};
 
-/// `meta` key of the field mapping the base was recorded under.
-const MAPPING_KEY: &str = "mapping";
-
-/// Which top-level parts of two mapping fingerprints differ, for the stop message.
-fn mapping_difference(old: &str, new: &str) -> String {
-    let parse = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap_or_default();
-    let (old, new) = (parse(old), parse(new));
-    let mut changed = Vec::new();
-    if old["status"] != new["status"] {
-        changed.push("[mapping.status]".to_string());
-    }
-    if let (Some(o), Some(n)) = (old["columns"].as_object(), new["columns"].as_object()) {
-        for key in o.keys().chain(n.keys()).collect::<BTreeSet<_>>() {
-            if o.get(key) != n.get(key) {
-                changed.push(format!("crm.csv.columns.{key}"));
-            }
-        }
-    }
-    if changed.is_empty() {
-        "the CRM adapter".to_string()
-    } else {
-        changed.join(", ")
-    }
-}
-
 /// Links reconciled at a time: bounds the memory of inputs and plans.
 const RECONCILE_CHUNK: usize = 4096;
-
-/// How long a lookup miss is trusted before the X id is looked up again.
-const LOOKUP_MISS_TTL_DAYS: i64 = 7;
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -92,153 +67,6 @@ impl RunOptions {
             now: Utc::now(),
         }
     }
-}
-
-/// Write counts.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Writes {
-    /// Successful Inbox write requests.
-    pub inbox: u64,
-    /// CRM records written (confirmed or handed over in an import file).
-    pub crm: u64,
-    /// Of `crm`, records still waiting in the import file from an earlier run.
-    pub crm_pending: u64,
-}
-
-/// Conflict counts.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct ConflictCounts {
-    /// Conflicts this run found.
-    pub found: u64,
-    /// Newly opened in the log.
-    pub opened: u64,
-    /// Closed because they went away.
-    pub closed: u64,
-    /// Open in the log after the run.
-    pub open: u64,
-}
-
-/// Everything a run did, for humans (`cli`) and machines (`--json`).
-#[derive(Clone, Debug, Serialize)]
-pub struct SyncReport {
-    /// Run id.
-    pub run_id: i64,
-    /// Mode.
-    pub mode: RunMode,
-    /// The pull.
-    pub pull: PullReport,
-    /// Valid CRM records read.
-    pub crm_records: u64,
-    /// Rejected CRM rows.
-    pub rejected_rows: Vec<RejectRow>,
-    /// Active links.
-    pub linked: u64,
-    /// Prospects without a CRM record.
-    pub unlinked_prospects: u64,
-    /// CRM records without a prospect.
-    pub unlinked_records: u64,
-    /// Links whose plan writes something.
-    pub changed_links: u64,
-    /// The plan, rendered for humans.
-    #[serde(skip)]
-    pub plan_text: String,
-    /// Planned Inbox writes (context PATCHes + thread PATCHes).
-    pub planned_inbox: u64,
-    /// Planned CRM record writes (updates + creates).
-    pub planned_crm: u64,
-    /// Writes done.
-    pub writes: Writes,
-    /// Conflict counts.
-    pub conflicts: ConflictCounts,
-    /// Conflicts found, in human form.
-    pub conflict_list: Vec<ConflictRecord>,
-    /// Requests made to Inbox.
-    pub requests: u64,
-    /// 429 answers met.
-    pub rate_limited: u64,
-    /// Why the run stopped before writing, if it did.
-    pub stopped: Option<String>,
-    /// Why the run pushed only part of the plan (request budget), if it did; the next run
-    /// continues with the rest.
-    pub incomplete: Option<String>,
-    /// Things a human should know that are not conflicts (e.g. a resolution that could not be
-    /// applied).
-    pub warnings: Vec<String>,
-    /// Exit code.
-    pub exit: i32,
-    /// Seconds.
-    pub seconds: f64,
-    /// Seconds per phase (pull, crm_read, match, reconcile, push_inbox, push_crm, record).
-    pub phases: BTreeMap<&'static str, f64>,
-    /// Peak resident memory of the process in MiB, where the OS reports it (Linux).
-    pub peak_rss_mib: Option<f64>,
-}
-
-/// Times consecutive phases of a run.
-struct PhaseClock {
-    last: Instant,
-}
-
-impl PhaseClock {
-    fn start() -> PhaseClock {
-        PhaseClock {
-            last: Instant::now(),
-        }
-    }
-
-    /// Adds the time since the previous lap to `phase`.
-    fn lap(&mut self, report: &mut SyncReport, phase: &'static str) {
-        let now = Instant::now();
-        *report.phases.entry(phase).or_default() += (now - self.last).as_secs_f64();
-        self.last = now;
-    }
-}
-
-/// Peak resident set size (VmHWM) of this process, in MiB (Linux only).
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
-
-impl SyncReport {
-    /// The `--json` summary object.
-    pub fn to_json(&self) -> serde_json::Value {
-        json!({
-            "run_id": self.run_id,
-            "mode": self.mode,
-            "pull": self.pull,
-            "prospects": self.pull.prospects,
-            "threads": self.pull.threads,
-            "crm_records": self.crm_records,
-            "linked": self.linked,
-            "unlinked": {"prospects": self.unlinked_prospects, "records": self.unlinked_records},
-            "planned": {"inbox": self.planned_inbox, "crm": self.planned_crm},
-            "writes": self.writes,
-            "conflicts": self.conflicts,
-            "conflict_list": self.conflict_list.iter().map(conflict_json).collect::<Vec<_>>(),
-            "rejects": self.rejected_rows.len(),
-            "rejected_rows": self.rejected_rows,
-            "requests": self.requests,
-            "rate_limited": self.rate_limited,
-            "stopped": self.stopped,
-            "incomplete": self.incomplete,
-            "warnings": self.warnings,
-            "exit": self.exit,
-            "seconds": self.seconds,
-            "phases": self.phases,
-            "peak_rss_mib": self.peak_rss_mib,
-        })
-    }
-}
-
-fn conflict_json(c: &ConflictRecord) -> serde_json::Value {
-    json!({
-        "prospect_id": c.prospect_id, "username": c.username, "crm_id": c.crm_id,
-        "field": c.field, "kind": c.kind, "inbox": c.inbox, "crm": c.crm, "base": c.base,
-        "detail": c.detail,
-    })
 }
 
 /// Runs one pull, plan or sync under the run lock, recording it in the mirror.
@@ -367,7 +195,15 @@ async fn run_inner<A: CrmAdapter>(
     }
 
     // Read the CRM.
-    let snapshot = crm.read().await.context("reading the CRM")?;
+    let snapshot = super::crm_read::read_crm(
+        crm,
+        store,
+        opts.full_pull,
+        ctx.config.pull.full_every_hours,
+        opts.now,
+    )
+    .await
+    .context("reading the CRM")?;
     clock.lap(&mut report, "crm_read");
     report.crm_records = snapshot.records.len() as u64;
     report.rejected_rows = snapshot
@@ -793,22 +629,34 @@ async fn run_inner<A: CrmAdapter>(
                             .get(id)
                             .is_some_and(|vals| cs.iter().all(|c| vals.contains(&c.new)));
                         match st {
-                            WriteStatus::Failed(reason) => conflicts.push(ConflictRecord {
-                                prospect_id: String::new(),
-                                username: None,
-                                platform_id: None,
-                                crm_id: id.clone(),
-                                field: cs
-                                    .first()
-                                    .map(|c| c.field().as_str())
-                                    .unwrap_or("record")
-                                    .into(),
-                                kind: "rejected-by-api".into(),
-                                inbox: None,
-                                crm: None,
-                                base: None,
-                                detail: format!("the CRM refused the update of {id}: {reason}"),
-                            }),
+                            WriteStatus::Failed(reason) => {
+                                let prospect = prospect_of_record.get(id.as_str());
+                                let (kind, field, detail) = match st.unmapped_detail() {
+                                    // A value with no counterpart in the CRM: the detail names
+                                    // the field and the value.
+                                    Some(detail) => {
+                                        ("unmapped", unmapped_field(cs, detail), detail.to_string())
+                                    }
+                                    None => (
+                                        "rejected-by-api",
+                                        cs.first().map_or("record", |c| c.field().as_str()),
+                                        format!("the CRM refused the update of {id}: {reason}"),
+                                    ),
+                                };
+                                conflicts.push(ConflictRecord {
+                                    prospect_id: prospect
+                                        .map_or_else(String::new, |p| p.to_string()),
+                                    username: None,
+                                    platform_id: None,
+                                    crm_id: id.clone(),
+                                    field: field.into(),
+                                    kind: kind.into(),
+                                    inbox: None,
+                                    crm: None,
+                                    base: None,
+                                    detail,
+                                });
+                            }
                             WriteStatus::Pending if rewrite => report.writes.crm_pending += 1,
                             WriteStatus::Pending | WriteStatus::Confirmed => {}
                         }
@@ -979,326 +827,21 @@ async fn run_inner<A: CrmAdapter>(
     Ok(report)
 }
 
-/// The per-field guards: too many tag sets or notes emptied, or too many valuations or
-/// statuses changed. Returns the message naming the field and the counts.
-fn field_guard(
-    plan: &reconcile::Plan,
-    linked: u64,
-    safety: &crate::config::SafetyConfig,
-) -> Option<String> {
-    let linked = linked.max(1);
-    let count = |pred: &dyn Fn(&reconcile::Change) -> bool| -> u64 {
-        plan.links
-            .iter()
-            .filter(|l| {
-                l.inbox.iter().flat_map(|p| &p.changes).any(pred)
-                    || l.crm.iter().flat_map(|p| &p.changes).any(pred)
-            })
-            .count() as u64
-    };
-    for field in [Field::Tags, Field::Notes] {
-        let emptied = count(&|c| c.field() == field && !c.old.is_empty() && c.new.is_empty());
-        if emptied as f64 / linked as f64 > safety.max_emptied_ratio {
-            return Some(format!(
-                "safety guard: {emptied} of {linked} linked records would have their {field} emptied, more than safety.max_emptied_ratio = {}",
-                safety.max_emptied_ratio
-            ));
-        }
-    }
-    for field in [Field::Valuation, Field::Status] {
-        let changed = count(&|c| c.field() == field);
-        if changed as f64 / linked as f64 > safety.max_field_change_ratio {
-            return Some(format!(
-                "safety guard: {changed} of {linked} linked records would have their {field} changed, more than safety.max_field_change_ratio = {}",
-                safety.max_field_change_ratio
-            ));
-        }
-    }
-    None
-}
-
-/// Requests one link's Inbox push costs: the context PATCH, thread PATCHes, and the read-back
-/// of every thread after a fanned-out assignee/done write.
-fn link_cost(link: &LinkPlan, n_threads: usize) -> u64 {
-    let fans_out = link
-        .inbox
-        .as_ref()
-        .is_some_and(|p| p.changes.iter().any(|c| c.field().is_thread_field()));
-    u64::from(link.inbox.is_some())
-        + link.threads.len() as u64
-        + if fans_out { n_threads as u64 } else { 0 }
-}
-
-/// The requests this run may still make: `[limits] max_requests_per_run`, and, when the
-/// `X-RateLimit-*` headers describe a long window (hour or day: a limit of 1,000 or more), what
-/// is left of it after `[limits] reserve_ratio` is kept for the team's people.
-struct RequestBudget {
-    run_start_requests: u64,
-    max_per_run: u64,
-    reserve_ratio: f64,
-    reason: String,
-}
-
-impl RequestBudget {
-    fn new(ctx: &Context, run_start_requests: u64) -> RequestBudget {
-        RequestBudget {
-            run_start_requests,
-            max_per_run: ctx.config.limits.max_requests_per_run,
-            reserve_ratio: ctx.config.limits.reserve_ratio,
-            reason: String::new(),
-        }
-    }
-
-    fn fits(&mut self, ctx: &Context, cost: u64) -> bool {
-        let stats = ctx.client.stats();
-        let used = stats.requests.saturating_sub(self.run_start_requests);
-        if used + cost > self.max_per_run {
-            self.reason = format!(
-                "this run reached limits.max_requests_per_run = {} ({} used)",
-                self.max_per_run, used
-            );
-            return false;
-        }
-        if let Some(limit) = stats.last_limit
-            && limit.limit >= 1000
-        {
-            let reserve = (limit.limit as f64 * self.reserve_ratio).ceil() as u64;
-            let available = limit.remaining.saturating_sub(reserve);
-            if cost > available {
-                self.reason = format!(
-                    "the team's API budget is down to {} of {} requests and {:.0}% is kept for people (limits.reserve_ratio)",
-                    limit.remaining,
-                    limit.limit,
-                    self.reserve_ratio * 100.0
-                );
-                return false;
-            }
-        }
-        true
-    }
-
-    fn message(&self) -> String {
-        format!(
-            "stopped pushing: {}; the prospects not pushed are left for the next run",
-            self.reason
-        )
-    }
-}
-
-/// The planned writes, one block per link, named by username (conflicts are listed apart).
-fn render_writes(plan: &reconcile::Plan, identity_of: &dyn Fn(&str) -> (String, String)) -> String {
-    use std::fmt::Write as _;
-    fn show(value: &Value) -> String {
-        match value {
-            Value::Notes(Some(text)) => format!("{text:?}"),
-            other => other.to_string(),
-        }
-    }
-    let mut out = String::new();
-    for link in plan.links.iter().filter(|l| !l.is_noop()) {
-        let (username, _) = identity_of(&link.key.prospect_id);
-        let _ = writeln!(
-            out,
-            "@{username} (Inbox {}) <-> CRM record {}",
-            link.key.prospect_id, link.key.crm_id
-        );
-        let inbox = link
-            .inbox
-            .iter()
-            .flat_map(|p| p.changes.iter().map(|c| ("inbox", c)));
-        let threads = link
-            .threads
-            .iter()
-            .flat_map(|t| t.changes.iter().map(|c| ("thread", c)));
-        let crm = link
-            .crm
-            .iter()
-            .flat_map(|p| p.changes.iter().map(|c| ("crm", c)));
-        for (side, change) in inbox.chain(threads).chain(crm) {
-            let _ = writeln!(
-                out,
-                "  {side:<6} {:<9} {} -> {}",
-                change.field().as_str(),
-                show(&change.old),
-                show(&change.new)
-            );
-        }
-    }
-    out
-}
-
 fn finish_counts(store: &Store, report: &mut SyncReport) -> anyhow::Result<()> {
     report.conflicts.open = store.counts()?.open_conflicts;
     Ok(())
 }
 
-fn conflict_record(c: &Conflict, username: String, platform_id: String) -> ConflictRecord {
-    let detail = if c.threads.is_empty() {
-        c.detail.clone()
-    } else {
-        let threads: Vec<String> = c
-            .threads
-            .iter()
-            .map(|t| {
-                let value = match c.field {
-                    Field::Done => t.done.to_string(),
-                    _ => t.assignee.clone().unwrap_or_else(|| "(unassigned)".into()),
-                };
-                format!("@{}: {value}", t.account)
-            })
-            .collect();
-        format!("threads disagree on {}: {}", c.field, threads.join(", "))
-    };
-    ConflictRecord {
-        prospect_id: c.key.prospect_id.clone(),
-        username: Some(username).filter(|u| !u.is_empty()),
-        platform_id: Some(platform_id).filter(|p| !p.is_empty()),
-        crm_id: c.key.crm_id.clone(),
-        field: c.field.as_str().into(),
-        kind: c.kind.as_str().into(),
-        inbox: c.inbox.as_ref().map(Value::to_string),
-        crm: c.crm.as_ref().map(Value::to_string),
-        base: c.base.as_ref().map(Value::to_string),
-        detail,
-    }
-}
-
-/// CRM records to create for unlinked prospects, per `[crm] create_records`.
-fn planned_creates(
-    ctx: &Context,
-    mirror: &[crate::store::MirrorProspect],
-    unlinked: &[String],
-    names: &Names,
-    fields: &BTreeSet<Field>,
-) -> Vec<(String, NewRecord)> {
-    let wanted = |tags: &BTreeSet<String>| match ctx.config.crm.create_records {
-        CreateRecords::None => false,
-        CreateRecords::All => true,
-        CreateRecords::Tagged => ctx
-            .config
-            .crm
-            .create_tag
-            .as_ref()
-            .is_some_and(|t| tags.iter().any(|x| x.eq_ignore_ascii_case(t))),
-    };
-    let unlinked: HashSet<&str> = unlinked.iter().map(String::as_str).collect();
-    let reverse_status: HashMap<&str, &str> = ctx
-        .config
-        .mapping
-        .status
+/// The field an unmapped-value refusal is about: the changed field its detail names (the
+/// adapter names the field, e.g. "tag \"X\" is not an option…"), else the first change.
+fn unmapped_field(changes: &[reconcile::Change], detail: &str) -> &'static str {
+    changes
         .iter()
-        .map(|(inbox, crm)| (inbox.as_str(), crm.as_str()))
-        .collect();
-    let mut out = Vec::new();
-    for m in mirror
-        .iter()
-        .filter(|m| unlinked.contains(m.prospect.id.as_str()))
-    {
-        let side = inbox_side(m, names);
-        if !wanted(&side.fields.tags) {
-            continue;
-        }
-        let mut values = Fields::default();
-        for field in fields {
-            match field {
-                Field::Status => {
-                    values.status = side
-                        .fields
-                        .status
-                        .as_deref()
-                        .map(|s| reverse_status.get(s).copied().unwrap_or(s).to_string())
-                }
-                Field::Assignee | Field::Done => {
-                    // Only when every thread agrees (one prospect-level value).
-                    let first = side.threads.first();
-                    let agree = |f: &dyn Fn(&crate::reconcile::ThreadState) -> String| {
-                        side.threads.iter().all(|t| Some(f(t)) == first.map(f))
-                    };
-                    if let Some(first) = first {
-                        if *field == Field::Assignee && agree(&|t| format!("{:?}", t.assignee)) {
-                            values.assignee = first.assignee.clone();
-                        }
-                        if *field == Field::Done && agree(&|t| t.done.to_string()) {
-                            values.done = Some(first.done);
-                        }
-                    }
-                }
-                other => values.set(side.fields.get(*other)),
-            }
-        }
-        out.push((
-            m.prospect.id.clone(),
-            NewRecord {
-                id: format!("inbox-{}", m.prospect.id),
-                x_user_id: m.prospect.platform_id.clone(),
-                username: m.prospect.username.clone(),
-                fields: values,
-            },
-        ));
-    }
-    out
-}
-
-/// Prospects that exist in Inbox but have no thread in any view: CRM records whose X id is not
-/// in the mirror are looked up once (misses are remembered for a week), and linked prospects
-/// missing from the walk are fetched by id. Found prospects join this run's mirror view without
-/// threads (so assignee and done are not synced for them).
-async fn lookup_unknown_x_ids(
-    ctx: &Context,
-    store: &mut Store,
-    records: &[CrmRecord],
-    stored_links: &[crate::store::LinkRow],
-    mirror: &mut Vec<crate::store::MirrorProspect>,
-    opts: &RunOptions,
-) -> anyhow::Result<()> {
-    let in_mirror: HashSet<String> = mirror.iter().map(|m| m.prospect.id.clone()).collect();
-    let linked_records: HashSet<&str> = stored_links.iter().map(|l| l.crm_id.as_str()).collect();
-    for link in stored_links {
-        if in_mirror.contains(&link.prospect_id) {
-            continue;
-        }
-        match ctx.client.prospect(&link.prospect_id).await {
-            Ok(p) => mirror.push(mirror_prospect(link.prospect_id.clone(), p)),
-            Err(crate::inbox::Error::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let known: HashSet<String> = mirror
-        .iter()
-        .map(|m| m.prospect.platform_id.clone())
-        .collect();
-    let now = opts
-        .now
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let fresh_after = (opts.now - chrono::Duration::days(LOOKUP_MISS_TTL_DAYS))
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let mut asked: HashSet<&str> = HashSet::new();
-    for record in records {
-        let Some(x_id) = record.x_user_id.as_deref() else {
-            continue;
-        };
-        if linked_records.contains(record.id.as_str()) {
-            continue;
-        }
-        if known.contains(x_id) || !asked.insert(x_id) {
-            continue;
-        }
-        if store.lookup(x_id, &fresh_after)? == Some(None) {
-            continue;
-        }
-        let found = ctx.client.lookup_prospect(x_id).await?;
-        let prospect_id = found.as_ref().and_then(|p| p.external_id.clone());
-        store.save_lookup(x_id, prospect_id.as_deref(), &now)?;
-        if let (Some(p), Some(id)) = (found, prospect_id) {
-            mirror.push(mirror_prospect(id, p));
-        }
-    }
-    Ok(())
-}
-
-fn mirror_prospect(id: String, p: crate::inbox::Prospect) -> crate::store::MirrorProspect {
-    crate::store::MirrorProspect {
-        prospect: super::pull::prospect_row(id, p),
-        threads: Vec::new(),
-    }
+        .map(|c| c.field().as_str())
+        .find(|f| {
+            let singular = f.strip_suffix('s').unwrap_or(f);
+            detail.starts_with(singular)
+        })
+        .or_else(|| changes.first().map(|c| c.field().as_str()))
+        .unwrap_or("record")
 }

@@ -593,7 +593,8 @@ impl Store {
         }
         tx.commit()?;
         let seen = self.seen.for_run(run);
-        seen.prospects.extend(prospects.iter().map(|p| p.id.clone()));
+        seen.prospects
+            .extend(prospects.iter().map(|p| p.id.clone()));
         seen.threads.extend(threads.iter().map(|t| t.id.clone()));
         Ok(())
     }

@@ -1,0 +1,139 @@
+//! What stops or trims a run before it writes: a changed field mapping, the per-field guards,
+//! and the request budget. Pure apart from reading the client's request counters.
+
+use std::collections::BTreeSet;
+
+use crate::reconcile::{self, Field, LinkPlan};
+
+use super::Context;
+
+/// `meta` key of the field mapping the base was recorded under.
+pub(super) const MAPPING_KEY: &str = "mapping";
+
+/// Which top-level parts of two mapping fingerprints differ, for the stop message.
+pub(super) fn mapping_difference(old: &str, new: &str) -> String {
+    let parse = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap_or_default();
+    let (old, new) = (parse(old), parse(new));
+    let mut changed = Vec::new();
+    if old["status"] != new["status"] {
+        changed.push("[mapping.status]".to_string());
+    }
+    if let (Some(o), Some(n)) = (old["columns"].as_object(), new["columns"].as_object()) {
+        for key in o.keys().chain(n.keys()).collect::<BTreeSet<_>>() {
+            if o.get(key) != n.get(key) {
+                changed.push(format!("crm.csv.columns.{key}"));
+            }
+        }
+    }
+    if changed.is_empty() {
+        "the CRM adapter".to_string()
+    } else {
+        changed.join(", ")
+    }
+}
+
+/// The per-field guards: too many tag sets or notes emptied, or too many valuations or
+/// statuses changed. Returns the message naming the field and the counts.
+pub(super) fn field_guard(
+    plan: &reconcile::Plan,
+    linked: u64,
+    safety: &crate::config::SafetyConfig,
+) -> Option<String> {
+    let linked = linked.max(1);
+    let count = |pred: &dyn Fn(&reconcile::Change) -> bool| -> u64 {
+        plan.links
+            .iter()
+            .filter(|l| {
+                l.inbox.iter().flat_map(|p| &p.changes).any(pred)
+                    || l.crm.iter().flat_map(|p| &p.changes).any(pred)
+            })
+            .count() as u64
+    };
+    for field in [Field::Tags, Field::Notes] {
+        let emptied = count(&|c| c.field() == field && !c.old.is_empty() && c.new.is_empty());
+        if emptied as f64 / linked as f64 > safety.max_emptied_ratio {
+            return Some(format!(
+                "safety guard: {emptied} of {linked} linked records would have their {field} emptied, more than safety.max_emptied_ratio = {}",
+                safety.max_emptied_ratio
+            ));
+        }
+    }
+    for field in [Field::Valuation, Field::Status] {
+        let changed = count(&|c| c.field() == field);
+        if changed as f64 / linked as f64 > safety.max_field_change_ratio {
+            return Some(format!(
+                "safety guard: {changed} of {linked} linked records would have their {field} changed, more than safety.max_field_change_ratio = {}",
+                safety.max_field_change_ratio
+            ));
+        }
+    }
+    None
+}
+
+/// Requests one link's Inbox push costs: the context PATCH, thread PATCHes, and the read-back
+/// of every thread after a fanned-out assignee/done write.
+pub(super) fn link_cost(link: &LinkPlan, n_threads: usize) -> u64 {
+    let fans_out = link
+        .inbox
+        .as_ref()
+        .is_some_and(|p| p.changes.iter().any(|c| c.field().is_thread_field()));
+    u64::from(link.inbox.is_some())
+        + link.threads.len() as u64
+        + if fans_out { n_threads as u64 } else { 0 }
+}
+
+/// The requests this run may still make: `[limits] max_requests_per_run`, and, when the
+/// `X-RateLimit-*` headers describe a long window (hour or day: a limit of 1,000 or more), what
+/// is left of it after `[limits] reserve_ratio` is kept for the team's people.
+pub(super) struct RequestBudget {
+    run_start_requests: u64,
+    max_per_run: u64,
+    reserve_ratio: f64,
+    reason: String,
+}
+
+impl RequestBudget {
+    pub(super) fn new(ctx: &Context, run_start_requests: u64) -> RequestBudget {
+        RequestBudget {
+            run_start_requests,
+            max_per_run: ctx.config.limits.max_requests_per_run,
+            reserve_ratio: ctx.config.limits.reserve_ratio,
+            reason: String::new(),
+        }
+    }
+
+    pub(super) fn fits(&mut self, ctx: &Context, cost: u64) -> bool {
+        let stats = ctx.client.stats();
+        let used = stats.requests.saturating_sub(self.run_start_requests);
+        if used + cost > self.max_per_run {
+            self.reason = format!(
+                "this run reached limits.max_requests_per_run = {} ({} used)",
+                self.max_per_run, used
+            );
+            return false;
+        }
+        if let Some(limit) = stats.last_limit
+            && limit.limit >= 1000
+        {
+            let reserve = (limit.limit as f64 * self.reserve_ratio).ceil() as u64;
+            let available = limit.remaining.saturating_sub(reserve);
+            if cost > available {
+                self.reason = format!(
+                    "the team's API budget is down to {} of {} requests and {:.0}% is kept for people (limits.reserve_ratio)",
+                    limit.remaining,
+                    limit.limit,
+                    self.reserve_ratio * 100.0
+                );
+                return false;
+            }
+        }
+        true
+    }
+
+    pub(super) fn message(&self) -> String {
+        format!(
+            "stopped pushing: {}; the prospects not pushed are left for the next run",
+            self.reason
+        )
+    }
+}

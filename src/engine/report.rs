@@ -1,0 +1,241 @@
+//! What a run reports: counts, conflicts in human form, phase timings, and the `--json` summary
+//! (also stored as the run's summary in the mirror). Pure data and formatting; no I/O but
+//! reading this process's peak memory.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::reconcile::{self, Conflict, Field, Value};
+use crate::store::{ConflictRecord, RejectRow, RunMode};
+
+use super::pull::PullReport;
+
+/// Write counts.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Writes {
+    /// Successful Inbox write requests.
+    pub inbox: u64,
+    /// CRM records written (confirmed or handed over in an import file).
+    pub crm: u64,
+    /// Of `crm`, records still waiting in the import file from an earlier run.
+    pub crm_pending: u64,
+}
+
+/// Conflict counts.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ConflictCounts {
+    /// Conflicts this run found.
+    pub found: u64,
+    /// Newly opened in the log.
+    pub opened: u64,
+    /// Closed because they went away.
+    pub closed: u64,
+    /// Open in the log after the run.
+    pub open: u64,
+}
+
+/// Everything a run did, for humans (`cli`) and machines (`--json`).
+#[derive(Clone, Debug, Serialize)]
+pub struct SyncReport {
+    /// Run id.
+    pub run_id: i64,
+    /// Mode.
+    pub mode: RunMode,
+    /// The pull.
+    pub pull: PullReport,
+    /// Valid CRM records read.
+    pub crm_records: u64,
+    /// Rejected CRM rows.
+    pub rejected_rows: Vec<RejectRow>,
+    /// Active links.
+    pub linked: u64,
+    /// Prospects without a CRM record.
+    pub unlinked_prospects: u64,
+    /// CRM records without a prospect.
+    pub unlinked_records: u64,
+    /// Links whose plan writes something.
+    pub changed_links: u64,
+    /// The plan, rendered for humans.
+    #[serde(skip)]
+    pub plan_text: String,
+    /// Planned Inbox writes (context PATCHes + thread PATCHes).
+    pub planned_inbox: u64,
+    /// Planned CRM record writes (updates + creates).
+    pub planned_crm: u64,
+    /// Writes done.
+    pub writes: Writes,
+    /// Conflict counts.
+    pub conflicts: ConflictCounts,
+    /// Conflicts found, in human form.
+    pub conflict_list: Vec<ConflictRecord>,
+    /// Requests made to Inbox.
+    pub requests: u64,
+    /// 429 answers met.
+    pub rate_limited: u64,
+    /// Why the run stopped before writing, if it did.
+    pub stopped: Option<String>,
+    /// Why the run pushed only part of the plan (request budget), if it did; the next run
+    /// continues with the rest.
+    pub incomplete: Option<String>,
+    /// Things a human should know that are not conflicts (e.g. a resolution that could not be
+    /// applied).
+    pub warnings: Vec<String>,
+    /// Exit code.
+    pub exit: i32,
+    /// Seconds.
+    pub seconds: f64,
+    /// Seconds per phase (pull, crm_read, match, reconcile, push_inbox, push_crm, record).
+    pub phases: BTreeMap<&'static str, f64>,
+    /// Peak resident memory of the process in MiB, where the OS reports it (Linux).
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// Times consecutive phases of a run.
+pub(super) struct PhaseClock {
+    last: Instant,
+}
+
+impl PhaseClock {
+    pub(super) fn start() -> PhaseClock {
+        PhaseClock {
+            last: Instant::now(),
+        }
+    }
+
+    /// Adds the time since the previous lap to `phase`.
+    pub(super) fn lap(&mut self, report: &mut SyncReport, phase: &'static str) {
+        let now = Instant::now();
+        *report.phases.entry(phase).or_default() += (now - self.last).as_secs_f64();
+        self.last = now;
+    }
+}
+
+/// Peak resident set size (VmHWM) of this process, in MiB (Linux only).
+pub(super) fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+impl SyncReport {
+    /// The `--json` summary object.
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "run_id": self.run_id,
+            "mode": self.mode,
+            "pull": self.pull,
+            "prospects": self.pull.prospects,
+            "threads": self.pull.threads,
+            "crm_records": self.crm_records,
+            "linked": self.linked,
+            "unlinked": {"prospects": self.unlinked_prospects, "records": self.unlinked_records},
+            "planned": {"inbox": self.planned_inbox, "crm": self.planned_crm},
+            "writes": self.writes,
+            "conflicts": self.conflicts,
+            "conflict_list": self.conflict_list.iter().map(conflict_json).collect::<Vec<_>>(),
+            "rejects": self.rejected_rows.len(),
+            "rejected_rows": self.rejected_rows,
+            "requests": self.requests,
+            "rate_limited": self.rate_limited,
+            "stopped": self.stopped,
+            "incomplete": self.incomplete,
+            "warnings": self.warnings,
+            "exit": self.exit,
+            "seconds": self.seconds,
+            "phases": self.phases,
+            "peak_rss_mib": self.peak_rss_mib,
+        })
+    }
+}
+
+fn conflict_json(c: &ConflictRecord) -> serde_json::Value {
+    json!({
+        "prospect_id": c.prospect_id, "username": c.username, "crm_id": c.crm_id,
+        "field": c.field, "kind": c.kind, "inbox": c.inbox, "crm": c.crm, "base": c.base,
+        "detail": c.detail,
+    })
+}
+
+/// The planned writes, one block per link, named by username (conflicts are listed apart).
+pub(super) fn render_writes(
+    plan: &reconcile::Plan,
+    identity_of: &dyn Fn(&str) -> (String, String),
+) -> String {
+    use std::fmt::Write as _;
+    fn show(value: &Value) -> String {
+        match value {
+            Value::Notes(Some(text)) => format!("{text:?}"),
+            other => other.to_string(),
+        }
+    }
+    let mut out = String::new();
+    for link in plan.links.iter().filter(|l| !l.is_noop()) {
+        let (username, _) = identity_of(&link.key.prospect_id);
+        let _ = writeln!(
+            out,
+            "@{username} (Inbox {}) <-> CRM record {}",
+            link.key.prospect_id, link.key.crm_id
+        );
+        let inbox = link
+            .inbox
+            .iter()
+            .flat_map(|p| p.changes.iter().map(|c| ("inbox", c)));
+        let threads = link
+            .threads
+            .iter()
+            .flat_map(|t| t.changes.iter().map(|c| ("thread", c)));
+        let crm = link
+            .crm
+            .iter()
+            .flat_map(|p| p.changes.iter().map(|c| ("crm", c)));
+        for (side, change) in inbox.chain(threads).chain(crm) {
+            let _ = writeln!(
+                out,
+                "  {side:<6} {:<9} {} -> {}",
+                change.field().as_str(),
+                show(&change.old),
+                show(&change.new)
+            );
+        }
+    }
+    out
+}
+
+pub(super) fn conflict_record(
+    c: &Conflict,
+    username: String,
+    platform_id: String,
+) -> ConflictRecord {
+    let detail = if c.threads.is_empty() {
+        c.detail.clone()
+    } else {
+        let threads: Vec<String> = c
+            .threads
+            .iter()
+            .map(|t| {
+                let value = match c.field {
+                    Field::Done => t.done.to_string(),
+                    _ => t.assignee.clone().unwrap_or_else(|| "(unassigned)".into()),
+                };
+                format!("@{}: {value}", t.account)
+            })
+            .collect();
+        format!("threads disagree on {}: {}", c.field, threads.join(", "))
+    };
+    ConflictRecord {
+        prospect_id: c.key.prospect_id.clone(),
+        username: Some(username).filter(|u| !u.is_empty()),
+        platform_id: Some(platform_id).filter(|p| !p.is_empty()),
+        crm_id: c.key.crm_id.clone(),
+        field: c.field.as_str().into(),
+        kind: c.kind.as_str().into(),
+        inbox: c.inbox.as_ref().map(Value::to_string),
+        crm: c.crm.as_ref().map(Value::to_string),
+        base: c.base.as_ref().map(Value::to_string),
+        detail,
+    }
+}
