@@ -42,7 +42,7 @@
 //! Everything happens in one transaction: a pull that fails half-way leaves the mirror (and the
 //! stored seq) as they were. This module does not print; SQL stays in `store`.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -51,7 +51,7 @@ use serde::Serialize;
 
 use crate::inbox::{self, SortOrder, ThreadQuery, View};
 use crate::store::pull_state::{EventLog, PullState};
-use crate::store::{AccountLinkRow, ProspectRow, Reference, RunId, Store, ThreadRow};
+use crate::store::{AccountLinkRow, ChangedRow, ProspectRow, Reference, RunId, Store, ThreadRow};
 
 use super::events::{self, Replay, Touched, reread, rereads_cost_more};
 use super::{Context, Progress, RunOptions};
@@ -358,25 +358,12 @@ async fn full(
         .as_ref()
         .filter(|r| from.is_some() && r.from == from && !r.gap && !r.touched.reference_deleted)
         .map(|r| r.touched.clone());
-    let snapshot = match check {
-        Some(_) => Some(Snapshot::load(store)?),
-        None => None,
-    };
 
     let budget = RunBudget {
         start: client.stats().requests,
         max: ctx.config.limits.max_requests_per_run,
     };
-    let changes = walk(
-        client,
-        store,
-        run,
-        &ctx.progress,
-        snapshot.as_ref(),
-        report,
-        &budget,
-    )
-    .await?;
+    let changes = walk(client, store, run, &ctx.progress, report, &budget).await?;
 
     // Replay what happened during the walk: threads that changed view behind the cursor.
     let mut after = None;
@@ -435,7 +422,7 @@ fn judge_log(
     old: EventLog,
     replays: [&Option<Replay>; 2],
     check: Option<(Touched, &Replay)>,
-    changes: &[Change],
+    changes: &[ChangedRow],
     report: &mut PullReport,
 ) -> EventLog {
     let mut event_log = old;
@@ -494,66 +481,6 @@ async fn learn_head(
     }
 }
 
-/// A row the walk found different from the mirror.
-struct Change {
-    thread: Option<String>,
-    prospect: String,
-}
-
-/// The mirror before a full walk, to find rows the walk changes.
-struct Snapshot {
-    prospects: HashMap<String, ProspectRow>,
-    threads: HashMap<String, ThreadRow>,
-}
-
-impl Snapshot {
-    fn load(store: &Store) -> anyhow::Result<Snapshot> {
-        let mut snapshot = Snapshot {
-            prospects: HashMap::new(),
-            threads: HashMap::new(),
-        };
-        for entry in store.load_mirror()? {
-            for thread in entry.threads {
-                snapshot.threads.insert(thread.id.clone(), thread);
-            }
-            snapshot
-                .prospects
-                .insert(entry.prospect.id.clone(), entry.prospect);
-        }
-        Ok(snapshot)
-    }
-
-    /// Changes of the synced values (and the sort key, which moves with every message) of
-    /// rows the mirror holds; new rows are not counted.
-    fn compare(&self, prospect: &ProspectRow, thread: &ThreadRow, out: &mut Vec<Change>) {
-        if let Some(old) = self.threads.get(&thread.id)
-            && (old.done != thread.done
-                || old.assignee_id != thread.assignee_id
-                || old.sort_ts != thread.sort_ts)
-        {
-            out.push(Change {
-                thread: Some(thread.id.clone()),
-                prospect: thread.prospect_id.clone(),
-            });
-        }
-        fn sorted(tags: &[String]) -> BTreeSet<&String> {
-            tags.iter().collect()
-        }
-        if let Some(old) = self.prospects.get(&prospect.id)
-            && (sorted(&old.tag_ids) != sorted(&prospect.tag_ids)
-                || old.status_id != prospect.status_id
-                || old.valuation != prospect.valuation
-                || old.notes != prospect.notes)
-        {
-            out.push(Change {
-                thread: None,
-                prospect: prospect.id.clone(),
-            });
-        }
-    }
-}
-
-/// Walks every view into the mirror; returns the rows that differ from `snapshot`.
 /// The requests a run may make (`[limits] max_requests_per_run`); bounds a walk that a
 /// misbehaving server keeps feeding.
 struct RunBudget {
@@ -567,15 +494,15 @@ struct RunBudget {
 /// (threads that got a message during the walk) are seen twice, but not thousands of them.
 const MAX_PAGES_WITHOUT_NEW_THREADS: u32 = 50;
 
+/// Walks every view into the mirror; returns the rows whose synced values it changed.
 async fn walk(
     client: &inbox::Client,
     store: &mut Store,
     run: RunId,
     progress: &Progress,
-    snapshot: Option<&Snapshot>,
     report: &mut PullReport,
     budget: &RunBudget,
-) -> anyhow::Result<Vec<Change>> {
+) -> anyhow::Result<Vec<ChangedRow>> {
     let mut changes = Vec::new();
     let mut seen_threads: HashSet<String> = HashSet::new();
     let mut seen_prospects: HashSet<String> = HashSet::new();
@@ -609,16 +536,13 @@ async fn walk(
                     report.skipped_without_id += 1;
                     continue;
                 };
-                if let Some(snapshot) = snapshot {
-                    snapshot.compare(&prospect, &thread, &mut changes);
-                }
                 seen_threads.insert(thread.id.clone());
                 // Every thread embeds the same prospect context; the latest page wins.
                 seen_prospects.insert(prospect.id.clone());
                 prospects.push(prospect);
                 threads.push(thread);
             }
-            store.upsert_page(run, &prospects, &threads)?;
+            changes.extend(store.upsert_page(run, &prospects, &threads)?);
             pages_without_new = if seen_threads.len() > seen_before {
                 0
             } else {
@@ -674,7 +598,12 @@ pub(super) fn prospect_row(id: String, p: inbox::Prospect) -> ProspectRow {
         platform_id: p.platform_id,
         username: p.username,
         display_name: Some(p.display_name),
-        tag_ids: p.context.tags,
+        // Sorted: an equal set is equal text in the mirror.
+        tag_ids: {
+            let mut tags = p.context.tags;
+            tags.sort_unstable();
+            tags
+        },
         status_id: p.context.status_id,
         valuation: p.context.valuation,
         notes: p.context.notes,

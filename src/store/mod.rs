@@ -21,11 +21,22 @@ pub mod report;
 #[cfg(test)]
 mod tests;
 
+/// A row of the mirror whose synced values an upsert changed (rows new to the mirror, or back
+/// after being absent, are not changes): what a full walk checks the event log against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangedRow {
+    /// The thread, when a thread's assignee, done or sort key changed.
+    pub thread: Option<String>,
+    /// The prospect (of the thread, or whose context changed).
+    pub prospect: String,
+}
+
 /// Migrations, applied in order; `PRAGMA user_version` is the number applied.
 const MIGRATIONS: &[&str] = &[
     include_str!("schema.sql"),
     include_str!("schema_2.sql"),
     include_str!("schema_3.sql"),
+    include_str!("schema_4.sql"),
 ];
 
 /// A store error. SQLite errors are bugs or a damaged file: nothing to branch on but the text.
@@ -328,6 +339,9 @@ impl Store {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // A full walk touches every row: a 16 MiB page cache (the default is 2 MiB) keeps the
+        // b-tree's inner pages in memory instead of re-reading them from the OS.
+        conn.pragma_update(None, "cache_size", -16_384)?;
         Store::setup(conn)
     }
 
@@ -523,19 +537,30 @@ impl Store {
         run: RunId,
         prospects: &[ProspectRow],
         threads: &[ThreadRow],
-    ) -> Result<()> {
+    ) -> Result<Vec<ChangedRow>> {
+        let mut changed = Vec::new();
         let tx = self.conn.savepoint()?;
         {
+            // `RETURNING changed_run` yields a row only when the row was inserted (NULL) or
+            // updated; it holds this run only when a synced value of a row the mirror held as
+            // present changed.
             let mut upsert_prospect = tx.prepare_cached(
                 "INSERT INTO prospects (id, platform_id, username, display_name, tag_ids, status_id,
-                                        valuation, notes, last_updated_at, present, seen_run)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10)
+                                        valuation, notes, last_updated_at, present, seen_run,
+                                        changed_run)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10, NULL)
                  ON CONFLICT(id) DO UPDATE SET
                     platform_id = excluded.platform_id, username = excluded.username,
                     display_name = excluded.display_name, tag_ids = excluded.tag_ids,
                     status_id = excluded.status_id, valuation = excluded.valuation,
                     notes = excluded.notes, last_updated_at = excluded.last_updated_at,
-                    present = 1, seen_run = excluded.seen_run
+                    present = 1, seen_run = excluded.seen_run,
+                    changed_run = CASE WHEN prospects.present = 1
+                        AND (prospects.tag_ids IS NOT excluded.tag_ids
+                            OR prospects.status_id IS NOT excluded.status_id
+                            OR prospects.valuation IS NOT excluded.valuation
+                            OR prospects.notes IS NOT excluded.notes)
+                        THEN excluded.seen_run ELSE prospects.changed_run END
                  WHERE prospects.present = 0
                     OR prospects.platform_id IS NOT excluded.platform_id
                     OR prospects.username IS NOT excluded.username
@@ -544,11 +569,12 @@ impl Store {
                     OR prospects.status_id IS NOT excluded.status_id
                     OR prospects.valuation IS NOT excluded.valuation
                     OR prospects.notes IS NOT excluded.notes
-                    OR prospects.last_updated_at IS NOT excluded.last_updated_at",
+                    OR prospects.last_updated_at IS NOT excluded.last_updated_at
+                 RETURNING changed_run",
             )?;
             for p in prospects {
                 let tag_ids = serde_json::to_string(&p.tag_ids).expect("strings serialize");
-                upsert_prospect.execute(params![
+                let mut rows = upsert_prospect.query(params![
                     p.id,
                     p.platform_id,
                     p.username,
@@ -560,26 +586,40 @@ impl Store {
                     p.last_updated_at,
                     run.0
                 ])?;
+                if let Some(row) = rows.next()?
+                    && row.get::<_, Option<i64>>(0)? == Some(run.0)
+                {
+                    changed.push(ChangedRow {
+                        thread: None,
+                        prospect: p.id.clone(),
+                    });
+                }
             }
             let mut upsert_thread = tx.prepare_cached(
                 "INSERT INTO threads (id, prospect_id, account_link_id, assignee_id, done, is_request,
-                                      sort_ts, present, seen_run)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8)
+                                      sort_ts, present, seen_run, changed_run)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, NULL)
                  ON CONFLICT(id) DO UPDATE SET
                     prospect_id = excluded.prospect_id, account_link_id = excluded.account_link_id,
                     assignee_id = excluded.assignee_id, done = excluded.done,
                     is_request = excluded.is_request, sort_ts = excluded.sort_ts,
-                    present = 1, seen_run = excluded.seen_run
+                    present = 1, seen_run = excluded.seen_run,
+                    changed_run = CASE WHEN threads.present = 1
+                        AND (threads.assignee_id IS NOT excluded.assignee_id
+                            OR threads.done IS NOT excluded.done
+                            OR threads.sort_ts IS NOT excluded.sort_ts)
+                        THEN excluded.seen_run ELSE threads.changed_run END
                  WHERE threads.present = 0
                     OR threads.prospect_id IS NOT excluded.prospect_id
                     OR threads.account_link_id IS NOT excluded.account_link_id
                     OR threads.assignee_id IS NOT excluded.assignee_id
                     OR threads.done IS NOT excluded.done
                     OR threads.is_request IS NOT excluded.is_request
-                    OR threads.sort_ts IS NOT excluded.sort_ts",
+                    OR threads.sort_ts IS NOT excluded.sort_ts
+                 RETURNING changed_run",
             )?;
             for t in threads {
-                upsert_thread.execute(params![
+                let mut rows = upsert_thread.query(params![
                     t.id,
                     t.prospect_id,
                     t.account_link_id,
@@ -589,6 +629,14 @@ impl Store {
                     t.sort_ts,
                     run.0
                 ])?;
+                if let Some(row) = rows.next()?
+                    && row.get::<_, Option<i64>>(0)? == Some(run.0)
+                {
+                    changed.push(ChangedRow {
+                        thread: Some(t.id.clone()),
+                        prospect: t.prospect_id.clone(),
+                    });
+                }
             }
         }
         tx.commit()?;
@@ -596,7 +644,7 @@ impl Store {
         seen.prospects
             .extend(prospects.iter().map(|p| p.id.clone()));
         seen.threads.extend(threads.iter().map(|t| t.id.clone()));
-        Ok(())
+        Ok(changed)
     }
 
     /// After a complete full walk: threads and prospects not seen by `run` are marked absent
@@ -634,29 +682,25 @@ impl Store {
 
     /// Every present prospect with its present threads, sorted by id.
     pub fn load_mirror(&self) -> Result<Vec<MirrorProspect>> {
-        let mut threads: HashMap<String, Vec<ThreadRow>> = HashMap::new();
-        let mut stmt = self.conn.prepare(
+        // Threads in prospect order, walked beside the prospects (a merge join): no map keyed
+        // by prospect id, and each prospect's vector sized exactly.
+        let mut thread_stmt = self.conn.prepare(
             "SELECT id, prospect_id, account_link_id, assignee_id, done, is_request, sort_ts
-             FROM threads WHERE present = 1 ORDER BY id",
+             FROM threads WHERE present = 1 ORDER BY prospect_id, id",
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(ThreadRow {
-                id: r.get(0)?,
-                prospect_id: r.get(1)?,
-                account_link_id: r.get(2)?,
-                assignee_id: r.get(3)?,
-                done: r.get(4)?,
-                is_request: r.get(5)?,
-                sort_ts: r.get(6)?,
-            })
-        })?;
-        for row in rows {
-            let row = row?;
-            threads
-                .entry(row.prospect_id.clone())
-                .or_default()
-                .push(row);
-        }
+        let mut threads = thread_stmt
+            .query_map([], |r| {
+                Ok(ThreadRow {
+                    id: r.get(0)?,
+                    prospect_id: r.get(1)?,
+                    account_link_id: r.get(2)?,
+                    assignee_id: r.get(3)?,
+                    done: r.get(4)?,
+                    is_request: r.get(5)?,
+                    sort_ts: r.get(6)?,
+                })
+            })?
+            .peekable();
         let mut stmt = self.conn.prepare(
             "SELECT id, platform_id, username, display_name, tag_ids, status_id, valuation, notes,
                     last_updated_at
@@ -700,7 +744,23 @@ impl Store {
                     table: "prospects",
                     detail: format!("valuation of {id}: {e}"),
                 })?;
-            let threads = threads.remove(&id).unwrap_or_default();
+            let mut own = Vec::new();
+            while let Some(next) = threads.peek() {
+                let order = match next {
+                    Ok(thread) => thread.prospect_id.as_str().cmp(id.as_str()),
+                    Err(_) => std::cmp::Ordering::Equal,
+                };
+                match order {
+                    // A thread whose prospect is absent: not part of the mirror.
+                    std::cmp::Ordering::Less => {
+                        threads.next().transpose()?;
+                    }
+                    std::cmp::Ordering::Equal => own.push(threads.next().expect("peeked")?),
+                    std::cmp::Ordering::Greater => break,
+                }
+            }
+            own.shrink_to_fit();
+            let threads = own;
             out.push(MirrorProspect {
                 prospect: ProspectRow {
                     id,
@@ -716,6 +776,7 @@ impl Store {
                 threads,
             });
         }
+        out.shrink_to_fit();
         Ok(out)
     }
 

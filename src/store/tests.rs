@@ -53,6 +53,49 @@ fn pages_round_trip_and_unseen_become_absent() {
 }
 
 #[test]
+fn upserts_report_changed_synced_values_of_present_rows_only() {
+    let mut store = Store::open_in_memory().unwrap();
+    let run1 = store.begin_run(RunMode::Pull, "t").unwrap();
+    let new = store
+        .upsert_page(run1, &[prospect("p1")], &[thread("t1", "p1")])
+        .unwrap();
+    assert!(new.is_empty(), "rows new to the mirror are not changes");
+
+    let run2 = store.begin_run(RunMode::Pull, "t").unwrap();
+    let mut renamed = prospect("p1");
+    renamed.display_name = Some("New name".into());
+    let same = store
+        .upsert_page(run2, &[renamed], &[thread("t1", "p1")])
+        .unwrap();
+    assert!(same.is_empty(), "a new display name is not a synced value");
+
+    let run3 = store.begin_run(RunMode::Pull, "t").unwrap();
+    let mut noted = prospect("p1");
+    noted.notes = Some("edited".into());
+    let mut done = thread("t1", "p1");
+    done.done = true;
+    let changed = store.upsert_page(run3, &[noted], &[done]).unwrap();
+    assert_eq!(
+        changed,
+        vec![
+            ChangedRow {
+                thread: None,
+                prospect: "p1".into()
+            },
+            ChangedRow {
+                thread: Some("t1".into()),
+                prospect: "p1".into()
+            },
+        ]
+    );
+    // Seen again unchanged in the same walk: no second report, and the row keeps its mark.
+    let run4 = store.begin_run(RunMode::Pull, "t").unwrap();
+    let mut done = thread("t1", "p1");
+    done.done = true;
+    assert!(store.upsert_page(run4, &[], &[done]).unwrap().is_empty());
+}
+
+#[test]
 fn base_moves_and_reloads() {
     let mut store = Store::open_in_memory().unwrap();
     let run = store.begin_run(RunMode::Sync, "t").unwrap();

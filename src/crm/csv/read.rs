@@ -139,14 +139,24 @@ pub(super) fn read_all(
     let layout = Layout::resolve(settings, &header)?;
 
     let mut snapshot = CrmSnapshot::default();
-    // Every line each sound record id was seen on, for the duplicate check.
+    // The first line each sound record id was seen on, and every line of the ids seen twice,
+    // for the duplicate check (a vector per id would cost more than the records).
+    let mut first_line: HashMap<String, u64> = HashMap::new();
     let mut id_lines: HashMap<String, Vec<u64>> = HashMap::new();
     while let Some(raw) = scanner.next_record().map_err(|e| settings.io(e))? {
         if is_blank_row(&raw) {
             continue;
         }
         if let Some(id) = layout.record_id(&raw) {
-            id_lines.entry(id).or_default().push(raw.line);
+            match first_line.get(&id) {
+                Some(&first) => id_lines
+                    .entry(id)
+                    .or_insert_with(|| vec![first])
+                    .push(raw.line),
+                None => {
+                    first_line.insert(id, raw.line);
+                }
+            }
         }
         match parse_row(settings, &layout, &raw) {
             Ok(record) => snapshot.records.push(record),
@@ -154,10 +164,12 @@ pub(super) fn read_all(
         }
     }
 
+    drop(first_line);
+    snapshot.records.shrink_to_fit();
+
     // Two rows with one id: neither is trusted, each reject names the other lines.
     let duplicated: HashMap<&str, &Vec<u64>> = id_lines
         .iter()
-        .filter(|(_, lines)| lines.len() > 1)
         .map(|(id, lines)| (id.as_str(), lines))
         .collect();
     if !duplicated.is_empty() {
