@@ -58,8 +58,10 @@ pub fn match_records(
     let mut out = Matching::default();
     let prospect_ids: HashSet<&str> = prospects.iter().map(|p| p.id).collect();
     let record_ids: HashSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
-    let mut linked_prospects: HashSet<String> = HashSet::new();
-    let mut linked_records: HashSet<String> = HashSet::new();
+    let mut linked_prospects: HashSet<&str> = HashSet::new();
+    let mut linked_records: HashSet<&str> = HashSet::new();
+    // The record each stored link pairs with its prospect.
+    let mut stored_record: HashMap<&str, &str> = HashMap::new();
 
     // 1. Stored links keep their pairing; a side that disappeared marks the link missing.
     for link in stored {
@@ -71,8 +73,9 @@ pub fn match_records(
             (true, false) => LinkState::MissingCrm,
             (false, _) => LinkState::MissingInbox,
         };
-        linked_prospects.insert(link.prospect_id.clone());
-        linked_records.insert(link.crm_id.clone());
+        linked_prospects.insert(&link.prospect_id);
+        linked_records.insert(&link.crm_id);
+        stored_record.insert(&link.prospect_id, &link.crm_id);
         out.links.push(LinkRow {
             prospect_id: link.prospect_id.clone(),
             crm_id: link.crm_id.clone(),
@@ -80,27 +83,35 @@ pub fn match_records(
         });
     }
 
-    let by_platform: HashMap<&str, &ProspectKey<'_>> =
-        prospects.iter().map(|p| (p.platform_id, p)).collect();
-    let mut by_username: HashMap<String, Vec<&ProspectKey<'_>>> = HashMap::new();
-    for p in prospects {
-        by_username
-            .entry(normalize_username(p.username))
-            .or_default()
-            .push(p);
-    }
-
-    // 2 + 3. Candidate prospect per unlinked record.
-    let mut claims: BTreeMap<String, Vec<&CrmRecord>> = BTreeMap::new();
+    // 2 + 3. Candidate prospect per unlinked record. A nightly run has none: the indexes by X
+    // id and username are built only when there is something to look up.
     let unlinked: Vec<&CrmRecord> = records
         .iter()
-        .filter(|r| !linked_records.contains(&r.id))
+        .filter(|r| !linked_records.contains(r.id.as_str()))
         .collect();
+    let by_platform: HashMap<&str, &ProspectKey<'_>> = if unlinked.is_empty() {
+        HashMap::new()
+    } else {
+        prospects.iter().map(|p| (p.platform_id, p)).collect()
+    };
+    let mut by_username: HashMap<String, Vec<&ProspectKey<'_>>> = HashMap::new();
+    if unlinked
+        .iter()
+        .any(|r| r.x_user_id.is_none() && r.username.is_some())
+    {
+        for p in prospects {
+            by_username
+                .entry(normalize_username(p.username))
+                .or_default()
+                .push(p);
+        }
+    }
+    let mut claims: BTreeMap<&str, Vec<&CrmRecord>> = BTreeMap::new();
     for record in unlinked {
         let candidate = match (&record.x_user_id, &record.username) {
-            (Some(x_id), _) => by_platform.get(x_id.as_str()).map(|p| p.id.to_string()),
+            (Some(x_id), _) => by_platform.get(x_id.as_str()).map(|p| p.id),
             (None, Some(username)) => match by_username.get(&normalize_username(username)) {
-                Some(found) if found.len() == 1 => Some(found[0].id.to_string()),
+                Some(found) if found.len() == 1 => Some(found[0].id),
                 Some(found) => {
                     out.identity.push(IdentityConflict {
                         prospect_ids: found.iter().map(|p| p.id.to_string()).collect(),
@@ -112,7 +123,7 @@ pub fn match_records(
                             found.len()
                         ),
                     });
-                    linked_records.insert(record.id.clone());
+                    linked_records.insert(&record.id);
                     None
                 }
                 None => None,
@@ -124,11 +135,7 @@ pub fn match_records(
         }
     }
     for (prospect_id, claimants) in claims {
-        let already = out
-            .links
-            .iter()
-            .find(|l| l.prospect_id == prospect_id)
-            .map(|l| l.crm_id.clone());
+        let already = stored_record.get(prospect_id).map(|id| id.to_string());
         if claimants.len() > 1 || already.is_some() {
             let mut crm_ids: Vec<String> = claimants.iter().map(|r| r.id.clone()).collect();
             crm_ids.extend(already);
@@ -139,19 +146,19 @@ pub fn match_records(
                     crm_ids.len(),
                     crm_ids.join(", ")
                 ),
-                prospect_ids: vec![prospect_id],
+                prospect_ids: vec![prospect_id.to_string()],
                 crm_ids,
             });
             for r in claimants {
-                linked_records.insert(r.id.clone());
+                linked_records.insert(&r.id);
             }
             continue;
         }
         let record = claimants[0];
-        linked_prospects.insert(prospect_id.clone());
-        linked_records.insert(record.id.clone());
+        linked_prospects.insert(prospect_id);
+        linked_records.insert(&record.id);
         out.links.push(LinkRow {
-            prospect_id,
+            prospect_id: prospect_id.to_string(),
             crm_id: record.id.clone(),
             state: LinkState::Active,
         });
@@ -171,7 +178,7 @@ pub fn match_records(
     out.unlinked_prospects.sort();
     out.unlinked_records = records
         .iter()
-        .filter(|r| !linked_records.contains(&r.id))
+        .filter(|r| !linked_records.contains(r.id.as_str()))
         .map(|r| r.id.clone())
         .collect();
     out.links.sort_by(|a, b| a.prospect_id.cmp(&b.prospect_id));

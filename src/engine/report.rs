@@ -108,8 +108,11 @@ impl PhaseClock {
     /// Adds the time since the previous lap to `phase`.
     pub(super) fn lap(&mut self, report: &mut SyncReport, phase: &'static str) {
         let now = Instant::now();
-        *report.phases.entry(phase).or_default() += (now - self.last).as_secs_f64();
+        let seconds = (now - self.last).as_secs_f64();
+        *report.phases.entry(phase).or_default() += seconds;
         self.last = now;
+        // The peak so far tells which phase sets the run's peak memory (`-vv`).
+        tracing::debug!(phase, seconds, peak_rss_mib = ?peak_rss_mib(), "phase done");
     }
 }
 

@@ -339,9 +339,6 @@ impl Store {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        // A full walk touches every row: a 16 MiB page cache (the default is 2 MiB) keeps the
-        // b-tree's inner pages in memory instead of re-reading them from the OS.
-        conn.pragma_update(None, "cache_size", -16_384)?;
         Store::setup(conn)
     }
 
@@ -431,7 +428,18 @@ impl Store {
     /// leaves the mirror as it was. The per-step methods nest inside it as savepoints.
     pub fn begin_pull(&mut self) -> Result<()> {
         self.seen = Seen::default();
-        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        // A full walk touches every row: a 16 MiB page cache (the default is 2 MiB) keeps the
+        // b-tree's inner pages in memory instead of re-reading them from the OS. The rest of
+        // the run reads each row once, and its peak memory matters more.
+        self.conn
+            .execute_batch("PRAGMA cache_size = -16384; BEGIN IMMEDIATE")?;
+        Ok(())
+    }
+
+    /// Back to SQLite's default page cache (2 MiB), releasing the pull's.
+    fn end_bulk_cache(&self) -> Result<()> {
+        self.conn
+            .execute_batch("PRAGMA cache_size = -2000; PRAGMA shrink_memory")?;
         Ok(())
     }
 
@@ -440,7 +448,7 @@ impl Store {
         self.seen = Seen::default();
         crate::failpoint::hit("pull-before-commit");
         self.conn.execute_batch("COMMIT")?;
-        Ok(())
+        self.end_bulk_cache()
     }
 
     /// Rolls the pull transaction back.
@@ -449,7 +457,7 @@ impl Store {
         if !self.conn.is_autocommit() {
             self.conn.execute_batch("ROLLBACK")?;
         }
-        Ok(())
+        self.end_bulk_cache()
     }
 
     /// Replaces the team's reference data.

@@ -15,11 +15,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::Settings;
 use super::cell::{escape_formula, unescape_formula, value_text};
 use super::read::Layout;
-use super::scan::{BOM, RawRecord, Scanner, raw_cells};
+use super::scan::{BOM, Scanner, raw_cells};
 use crate::crm::{CrmWrite, Error, NewRecord, WriteReport, WriteStatus};
 use crate::reconcile::{Change, Field};
 
-/// The export as it is on disk now, split into records.
+/// The export as it is on disk now, split into records. Only the rows of the records the
+/// writes name keep their parsed cells and an entry in the id index: a 100k-row export is
+/// rewritten without holding 100k parsed rows.
 struct Export {
     /// The file's bytes.
     bytes: Vec<u8>,
@@ -30,8 +32,8 @@ struct Export {
     /// The header's line terminator (`\n` when the file is only a header without one).
     terminator: &'static str,
     /// Data rows in file order.
-    rows: Vec<RawRecord>,
-    /// Row indices per record id (sound rows only).
+    rows: Vec<Row>,
+    /// Row indices per record id (sound rows only), for the ids the writes name.
     by_id: HashMap<String, Vec<usize>>,
     /// The first row with an unterminated quote. The file ends inside that quote, so nothing
     /// after its start may be written: a `"` written there would close it and change how every
@@ -39,8 +41,24 @@ struct Export {
     first_open: Option<usize>,
 }
 
+/// Where a data row is in the file, and its cells when a write names its record.
+struct Row {
+    /// File offset of the record's first byte.
+    content_start: u64,
+    /// File offset just past the record's last byte.
+    content_end: u64,
+    /// 1-based line of the record's first byte.
+    line: u64,
+    /// A quoted cell is never closed.
+    unterminated: bool,
+    /// The parsed cells, kept only for rows of records that the writes name.
+    cells: Option<csv::ByteRecord>,
+}
+
 impl Export {
-    fn load(settings: &Settings, path: &Path) -> Result<Export, Error> {
+    /// Loads the export at `path`, keeping the cells of the rows whose record id is in
+    /// `wanted`.
+    fn load(settings: &Settings, path: &Path, wanted: &HashSet<&str>) -> Result<Export, Error> {
         let bytes = fs::read(path).map_err(|e| settings.io(e))?;
         let mut scanner = Scanner::new(Cursor::new(&bytes[..]), settings.delimiter)
             .map_err(|e| settings.io(e))?;
@@ -59,14 +77,24 @@ impl Export {
         let mut rows = Vec::new();
         let mut by_id: HashMap<String, Vec<usize>> = HashMap::new();
         while let Some(raw) = scanner.next_record().map_err(|e| settings.io(e))? {
-            if let Some(id) = layout.record_id(&raw) {
+            let id = layout
+                .record_id(&raw)
+                .filter(|id| wanted.contains(id.as_str()));
+            let keep = id.is_some();
+            if let Some(id) = id {
                 by_id.entry(id).or_default().push(rows.len());
             }
-            rows.push(raw);
+            rows.push(Row {
+                content_start: raw.content_start,
+                content_end: raw.content_end,
+                line: raw.line,
+                unterminated: raw.unterminated.is_some(),
+                cells: keep.then_some(raw.cells),
+            });
         }
         let had_bom = scanner.had_bom;
         drop(scanner);
-        let first_open = rows.iter().position(|r| r.unterminated.is_some());
+        let first_open = rows.iter().position(|r| r.unterminated);
         Ok(Export {
             first_open,
             had_bom,
@@ -76,6 +104,14 @@ impl Export {
             rows,
             by_id,
         })
+    }
+
+    /// The parsed cells of a row the writes name.
+    fn cells(&self, idx: usize) -> &csv::ByteRecord {
+        self.rows[idx]
+            .cells
+            .as_ref()
+            .expect("rows of the records the writes name keep their cells")
     }
 
     /// Why nothing may be written at or after row `idx`, if so.
@@ -112,7 +148,7 @@ impl Export {
     }
 }
 
-fn lines_of(rows: &[RawRecord], indices: &[usize]) -> String {
+fn lines_of(rows: &[Row], indices: &[usize]) -> String {
     indices
         .iter()
         .map(|&idx| rows[idx].line.to_string())
@@ -128,7 +164,8 @@ pub(super) fn write_in_place(
     // Write through a symlink to the file it points at, rather than replacing the link.
     let target = fs::canonicalize(&settings.path).map_err(|e| settings.io(e))?;
     let before = fs::metadata(&target).map_err(|e| settings.io(e))?;
-    let export = Export::load(settings, &target)?;
+    let wanted: HashSet<&str> = writes.iter().map(|w| w.id().trim()).collect();
+    let export = Export::load(settings, &target, &wanted)?;
     let width = export.layout.width;
 
     // New cell text (already formula-escaped) per row and column.
@@ -260,7 +297,7 @@ fn rewrite(
             }
             // Irregular quoting that the parser tolerated: re-serialize the parsed cells.
             None => {
-                for (idx, parsed) in row.cells.iter().enumerate() {
+                for (idx, parsed) in export.cells(row_idx).iter().enumerate() {
                     if idx > 0 {
                         out.push(delimiter);
                     }
@@ -333,7 +370,8 @@ pub(super) fn write_import_file(
             import_path.display()
         )));
     }
-    let export = Export::load(settings, &export_path)?;
+    let wanted: HashSet<&str> = writes.iter().map(|w| w.id().trim()).collect();
+    let export = Export::load(settings, &export_path, &wanted)?;
     let columns = import_columns(&export.layout);
 
     // One row per record id, in first-write order; later writes to the same id apply on top.
@@ -432,11 +470,11 @@ fn import_row(
             let mut row = match so_far {
                 Some(row) => row.clone(),
                 None => {
-                    let raw = &export.rows[export.row_of(settings, id)?];
+                    let cells = export.cells(export.row_of(settings, id)?);
                     columns
                         .iter()
                         .map(|&(_, idx)| {
-                            let bytes = raw.cells.get(idx).unwrap_or_default();
+                            let bytes = cells.get(idx).unwrap_or_default();
                             unescape_formula(&String::from_utf8_lossy(bytes)).to_string()
                         })
                         .collect()
