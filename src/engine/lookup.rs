@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use crate::config::CreateRecords;
 use crate::crm::{CrmRecord, NewRecord};
 use crate::reconcile::{Field, Fields};
-use crate::store::Store;
+use crate::store::{MirrorProspect, ProspectKeyRow, Store};
 
 use super::inputs::{Names, inbox_side};
 use super::{Context, RunOptions};
@@ -18,8 +18,7 @@ const LOOKUP_MISS_TTL_DAYS: i64 = 7;
 /// CRM records to create for unlinked prospects, per `[crm] create_records`.
 pub(super) fn planned_creates(
     ctx: &Context,
-    mirror: &[crate::store::MirrorProspect],
-    unlinked: &[String],
+    unlinked: &[&MirrorProspect],
     names: &Names,
     fields: &BTreeSet<Field>,
 ) -> Vec<(String, NewRecord)> {
@@ -33,7 +32,6 @@ pub(super) fn planned_creates(
             .as_ref()
             .is_some_and(|t| tags.iter().any(|x| x.eq_ignore_ascii_case(t))),
     };
-    let unlinked: HashSet<&str> = unlinked.iter().map(String::as_str).collect();
     let reverse_status: HashMap<&str, &str> = ctx
         .config
         .mapping
@@ -42,10 +40,7 @@ pub(super) fn planned_creates(
         .map(|(inbox, crm)| (inbox.as_str(), crm.as_str()))
         .collect();
     let mut out = Vec::new();
-    for m in mirror
-        .iter()
-        .filter(|m| unlinked.contains(m.prospect.id.as_str()))
-    {
+    for &m in unlinked {
         let side = inbox_side(m, names);
         if !wanted(&side.fields.tags) {
             continue;
@@ -93,32 +88,34 @@ pub(super) fn planned_creates(
 
 /// Prospects that exist in Inbox but have no thread in any view: CRM records whose X id is not
 /// in the mirror are looked up once (misses are remembered for a week), and linked prospects
-/// missing from the walk are fetched by id. Found prospects join this run's mirror view without
-/// threads (so assignee and done are not synced for them).
+/// missing from the walk are fetched by id. The prospects found are returned, to join this run's
+/// view of the mirror without threads (so assignee and done are not synced for them).
 pub(super) async fn lookup_unknown_x_ids(
     ctx: &Context,
     store: &mut Store,
     records: &[CrmRecord],
     stored_links: &[crate::store::LinkRow],
-    mirror: &mut Vec<crate::store::MirrorProspect>,
+    keys: &[ProspectKeyRow],
     opts: &RunOptions,
-) -> anyhow::Result<()> {
-    let in_mirror: HashSet<String> = mirror.iter().map(|m| m.prospect.id.clone()).collect();
+) -> anyhow::Result<Vec<MirrorProspect>> {
+    let mut found_prospects = Vec::new();
+    let in_mirror: HashSet<&str> = keys.iter().map(|k| k.id.as_str()).collect();
     let linked_records: HashSet<&str> = stored_links.iter().map(|l| l.crm_id.as_str()).collect();
     for link in stored_links {
-        if in_mirror.contains(&link.prospect_id) {
+        if in_mirror.contains(link.prospect_id.as_str()) {
             continue;
         }
         match ctx.client.prospect(&link.prospect_id).await {
-            Ok(p) => mirror.push(mirror_prospect(link.prospect_id.clone(), p)),
+            Ok(p) => found_prospects.push(mirror_prospect(link.prospect_id.clone(), p)),
             Err(crate::inbox::Error::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
         }
     }
-    let known: HashSet<String> = mirror
+    let mut known: HashSet<String> = found_prospects
         .iter()
         .map(|m| m.prospect.platform_id.clone())
         .collect();
+    let known_in_mirror: HashSet<&str> = keys.iter().map(|k| k.platform_id.as_str()).collect();
     let now = opts
         .now
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -132,7 +129,7 @@ pub(super) async fn lookup_unknown_x_ids(
         if linked_records.contains(record.id.as_str()) {
             continue;
         }
-        if known.contains(x_id) || !asked.insert(x_id) {
+        if known_in_mirror.contains(x_id) || known.contains(x_id) || !asked.insert(x_id) {
             continue;
         }
         if store.lookup(x_id, &fresh_after)? == Some(None) {
@@ -142,14 +139,16 @@ pub(super) async fn lookup_unknown_x_ids(
         let prospect_id = found.as_ref().and_then(|p| p.external_id.clone());
         store.save_lookup(x_id, prospect_id.as_deref(), &now)?;
         if let (Some(p), Some(id)) = (found, prospect_id) {
-            mirror.push(mirror_prospect(id, p));
+            let prospect = mirror_prospect(id, p);
+            known.insert(prospect.prospect.platform_id.clone());
+            found_prospects.push(prospect);
         }
     }
-    Ok(())
+    Ok(found_prospects)
 }
 
-fn mirror_prospect(id: String, p: crate::inbox::Prospect) -> crate::store::MirrorProspect {
-    crate::store::MirrorProspect {
+fn mirror_prospect(id: String, p: crate::inbox::Prospect) -> MirrorProspect {
+    MirrorProspect {
         prospect: super::pull::prospect_row(id, p),
         threads: Vec::new(),
     }

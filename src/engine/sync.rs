@@ -7,11 +7,12 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use crate::config::CreateRecords;
 use crate::crm::{CrmAdapter, CrmRecord, CrmWrite, WriteStatus};
 use crate::reconcile::{self, Field, LinkInput, LinkKey, LinkPlan, Value};
 use crate::store::{
-    ChangeRow, ConflictRecord, ConflictTally, LinkState, RejectRow, RunId, RunMode, RunStatus,
-    Store,
+    ChangeRow, ConflictRecord, ConflictTally, LinkState, MirrorProspect, RejectRow, RunId, RunMode,
+    RunStatus, Store,
 };
 
 use super::guards::{MAPPING_KEY, RequestBudget, field_guard, link_cost, mapping_difference};
@@ -220,34 +221,43 @@ async fn run_inner<A: CrmAdapter>(
     // Match.
     let reference = store.reference()?;
     let mut names = Names::new(&reference);
-    let mut mirror = store.load_mirror()?;
+    // Matching needs only the prospects' X identity; the rest of the mirror is loaded a chunk
+    // of links at a time below, so that the run never holds all of it.
+    let prospect_keys = store.load_prospect_keys()?;
     let stored_links = store.links()?;
-    lookup_unknown_x_ids(
+    let found = lookup_unknown_x_ids(
         ctx,
         store,
         &snapshot.records,
         &stored_links,
-        &mut mirror,
+        &prospect_keys,
         opts,
     )
     .await?;
-    let keys: Vec<ProspectKey<'_>> = mirror
+    let keys: Vec<ProspectKey<'_>> = prospect_keys
         .iter()
-        .map(|m| ProspectKey {
+        .map(|k| ProspectKey {
+            id: &k.id,
+            platform_id: &k.platform_id,
+            username: &k.username,
+        })
+        .chain(found.iter().map(|m| ProspectKey {
             id: &m.prospect.id,
             platform_id: &m.prospect.platform_id,
             username: &m.prospect.username,
-        })
+        }))
         .collect();
     let matching = match_records(&keys, &snapshot.records, &stored_links);
     drop(keys);
+    drop(prospect_keys);
     report.unlinked_prospects = matching.unlinked_prospects.len() as u64;
     report.unlinked_records = matching.unlinked_records.len() as u64;
 
-    let by_prospect: HashMap<&str, usize> = mirror
-        .iter()
-        .enumerate()
-        .map(|(i, m)| (m.prospect.id.as_str(), i))
+    // The prospects this run keeps in memory: those found outside the mirror, and (added
+    // below) those of links that write, of records to create and of identity conflicts.
+    let mut loaded: HashMap<String, MirrorProspect> = found
+        .into_iter()
+        .map(|m| (m.prospect.id.clone(), m))
         .collect();
     let by_record: HashMap<&str, &CrmRecord> = snapshot
         .records
@@ -295,10 +305,7 @@ async fn run_inner<A: CrmAdapter>(
         .links
         .iter()
         .filter(|l| l.state == LinkState::Active)
-        .filter(|l| {
-            by_prospect.contains_key(l.prospect_id.as_str())
-                && by_record.contains_key(l.crm_id.as_str())
-        })
+        .filter(|l| by_record.contains_key(l.crm_id.as_str()))
         .collect();
     report.linked = active.len() as u64;
     clock.lap(&mut report, "match");
@@ -307,14 +314,24 @@ async fn run_inner<A: CrmAdapter>(
     for chunk in active.chunks(RECONCILE_CHUNK) {
         let ids: Vec<&str> = chunk.iter().map(|l| l.prospect_id.as_str()).collect();
         let mut base = store.load_base_for(&ids)?;
+        let mut chunk_mirror: HashMap<String, MirrorProspect> = store
+            .load_mirror_for(&ids)?
+            .into_iter()
+            .map(|m| (m.prospect.id.clone(), m))
+            .collect();
         let chunk_inputs: Vec<LinkInput> = chunk
             .iter()
-            .map(|link| LinkInput {
+            .filter_map(|link| {
+                let id = link.prospect_id.as_str();
+                let prospect = chunk_mirror.get(id).or_else(|| loaded.get(id))?;
+                Some((link, prospect))
+            })
+            .map(|(link, prospect)| LinkInput {
                 key: LinkKey {
                     prospect_id: link.prospect_id.clone(),
                     crm_id: link.crm_id.clone(),
                 },
-                inbox: inbox_side(&mirror[by_prospect[link.prospect_id.as_str()]], &names),
+                inbox: inbox_side(prospect, &names),
                 crm: crm_side(by_record[link.crm_id.as_str()], &names),
                 base: if opts.resync {
                     Default::default()
@@ -327,6 +344,7 @@ async fn run_inner<A: CrmAdapter>(
         let by_key: HashMap<&LinkKey, &LinkInput> =
             chunk_inputs.iter().map(|i| (&i.key, i)).collect();
         let mut keep_inputs: HashSet<LinkKey> = HashSet::new();
+        let mut keep_loaded: Vec<String> = Vec::new();
         for mut link in chunk_plan.links {
             let input = by_key[&link.key];
             // Agreed values the base already holds need no saving.
@@ -335,6 +353,9 @@ async fn run_inner<A: CrmAdapter>(
             if !link.is_noop() || referenced.contains(link.key.prospect_id.as_str()) {
                 keep_inputs.insert(link.key.clone());
             }
+            if !link.conflicts.is_empty() {
+                keep_loaded.push(link.key.prospect_id.clone());
+            }
             if !link.is_noop() || !link.conflicts.is_empty() || !link.agreed.is_empty() {
                 plan.links.push(link);
             }
@@ -342,6 +363,17 @@ async fn run_inner<A: CrmAdapter>(
         inputs.extend(chunk_inputs.into_iter().filter(|i| {
             keep_inputs.contains(&i.key) || referenced.contains(i.key.prospect_id.as_str())
         }));
+        // The prospects whose inputs are kept stay loaded (the push reads their threads), and
+        // those with conflicts (the log names them).
+        let keep = keep_inputs
+            .iter()
+            .map(|k| &k.prospect_id)
+            .chain(&keep_loaded);
+        for id in keep {
+            if let Some(m) = chunk_mirror.remove(id) {
+                loaded.insert(id.clone(), m);
+            }
+        }
     }
     plan.links.sort_by(|a, b| a.key.cmp(&b.key));
     // Humans' resolutions replace their conflicts with writes of the chosen value.
@@ -381,28 +413,41 @@ async fn run_inner<A: CrmAdapter>(
     let partial_run = opts.apply_plan.is_some() || opts.undo.is_some();
     clock.lap(&mut report, "reconcile");
 
-    let creates = if partial_run {
-        Vec::new()
-    } else {
-        planned_creates(
-            ctx,
-            &mirror,
-            &matching.unlinked_prospects,
-            &names,
-            &policy.fields,
+    // Load what the rest of the run reads: the prospects that may get a CRM record, and the
+    // first prospect of each identity conflict (its name goes into the log).
+    let creating = !partial_run && ctx.config.crm.create_records != CreateRecords::None;
+    let wanted: Vec<&str> = matching
+        .unlinked_prospects
+        .iter()
+        .filter(|_| creating)
+        .chain(
+            matching
+                .identity
+                .iter()
+                .filter_map(|c| c.prospect_ids.first()),
         )
+        .map(String::as_str)
+        .filter(|id| !loaded.contains_key(*id))
+        .collect();
+    for m in store.load_mirror_for(&wanted)? {
+        loaded.insert(m.prospect.id.clone(), m);
+    }
+    let creates = if creating {
+        let unlinked: Vec<&MirrorProspect> = matching
+            .unlinked_prospects
+            .iter()
+            .filter_map(|id| loaded.get(id))
+            .collect();
+        planned_creates(ctx, &unlinked, &names, &policy.fields)
+    } else {
+        Vec::new()
     };
 
     // Conflicts found by matching and by the core.
     let identity_of = |prospect_id: &str| -> (String, String) {
-        by_prospect
+        loaded
             .get(prospect_id)
-            .map(|&i| {
-                (
-                    mirror[i].prospect.username.clone(),
-                    mirror[i].prospect.platform_id.clone(),
-                )
-            })
+            .map(|m| (m.prospect.username.clone(), m.prospect.platform_id.clone()))
             .unwrap_or_default()
     };
     let mut conflicts: Vec<ConflictRecord> = Vec::new();
@@ -548,9 +593,9 @@ async fn run_inner<A: CrmAdapter>(
     let mut budget = RequestBudget::new(ctx, stats_at_start.requests);
     let mut unpushed: HashSet<&str> = HashSet::new();
     for link in pushable {
-        let threads = by_prospect
+        let threads = loaded
             .get(link.key.prospect_id.as_str())
-            .map(|&i| inbox_side(&mirror[i], &names).threads)
+            .map(|m| inbox_side(m, &names).threads)
             .unwrap_or_default();
         // Whole prospects only: a prospect whose requests do not fit waits for the next run.
         if report.incomplete.is_some() || !budget.fits(ctx, link_cost(link, threads.len())) {
@@ -791,8 +836,8 @@ async fn run_inner<A: CrmAdapter>(
                 crm_id: record.id.clone(),
                 state: LinkState::Active,
             });
-            if let Some(&i) = by_prospect.get(prospect_id.as_str()) {
-                let side = inbox_side(&mirror[i], &names);
+            if let Some(m) = loaded.get(prospect_id.as_str()) {
+                let side = inbox_side(m, &names);
                 for field in &policy.fields {
                     if !field.is_thread_field() {
                         confirmed.push((prospect_id.clone(), side.fields.get(*field)));

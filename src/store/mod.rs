@@ -182,6 +182,20 @@ pub struct ThreadRow {
     pub sort_ts: Option<String>,
 }
 
+/// How many ids one `IN (...)` query binds (SQLite allows 32,766 variables).
+const MAX_IDS_PER_QUERY: usize = 4096;
+
+/// The X identity of a prospect, for matching.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProspectKeyRow {
+    /// Inbox id (`externalId`).
+    pub id: String,
+    /// X user id.
+    pub platform_id: String,
+    /// X username.
+    pub username: String,
+}
+
 /// A prospect with its threads, as loaded for a run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MirrorProspect {
@@ -690,14 +704,55 @@ impl Store {
 
     /// Every present prospect with its present threads, sorted by id.
     pub fn load_mirror(&self) -> Result<Vec<MirrorProspect>> {
+        let mut out = self.load_mirror_where("", &[])?;
+        out.shrink_to_fit();
+        Ok(out)
+    }
+
+    /// The present prospects among `ids`, with their present threads, sorted by id. A run
+    /// loads the mirror this way, a chunk of links at a time, instead of all of it at once.
+    pub fn load_mirror_for(&self, ids: &[&str]) -> Result<Vec<MirrorProspect>> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(MAX_IDS_PER_QUERY) {
+            let placeholders = vec!["?"; chunk.len()].join(",");
+            out.extend(self.load_mirror_where(&format!("AND {{id}} IN ({placeholders})"), chunk)?);
+        }
+        Ok(out)
+    }
+
+    /// The X identity of every present prospect (id, X user id, username), sorted by id: what
+    /// matching needs, without the rest of the mirror.
+    pub fn load_prospect_keys(&self) -> Result<Vec<ProspectKeyRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, platform_id, username FROM prospects WHERE present = 1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(ProspectKeyRow {
+                id: r.get(0)?,
+                platform_id: r.get(1)?,
+                username: r.get(2)?,
+            })
+        })?;
+        let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+        out.shrink_to_fit();
+        Ok(out)
+    }
+
+    /// Present prospects (and their present threads) passing `filter`, a condition on the
+    /// prospect id written with `{id}` for the column, sorted by id.
+    fn load_mirror_where(&self, filter: &str, params: &[&str]) -> Result<Vec<MirrorProspect>> {
         // Threads in prospect order, walked beside the prospects (a merge join): no map keyed
         // by prospect id, and each prospect's vector sized exactly.
-        let mut thread_stmt = self.conn.prepare(
+        let mut thread_stmt = self.conn.prepare(&format!(
             "SELECT id, prospect_id, account_link_id, assignee_id, done, is_request, sort_ts
-             FROM threads WHERE present = 1 ORDER BY prospect_id, id",
-        )?;
+             FROM threads WHERE present = 1 {} ORDER BY prospect_id, id",
+            filter.replace("{id}", "prospect_id")
+        ))?;
         let mut threads = thread_stmt
-            .query_map([], |r| {
+            .query_map(rusqlite::params_from_iter(params), |r| {
                 Ok(ThreadRow {
                     id: r.get(0)?,
                     prospect_id: r.get(1)?,
@@ -709,12 +764,13 @@ impl Store {
                 })
             })?
             .peekable();
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare(&format!(
             "SELECT id, platform_id, username, display_name, tag_ids, status_id, valuation, notes,
                     last_updated_at
-             FROM prospects WHERE present = 1 ORDER BY id",
-        )?;
-        let rows = stmt.query_map([], |r| {
+             FROM prospects WHERE present = 1 {} ORDER BY id",
+            filter.replace("{id}", "id")
+        ))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
@@ -768,7 +824,6 @@ impl Store {
                 }
             }
             own.shrink_to_fit();
-            let threads = own;
             out.push(MirrorProspect {
                 prospect: ProspectRow {
                     id,
@@ -781,10 +836,9 @@ impl Store {
                     notes,
                     last_updated_at: last,
                 },
-                threads,
+                threads: own,
             });
         }
-        out.shrink_to_fit();
         Ok(out)
     }
 
