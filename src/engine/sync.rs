@@ -311,21 +311,17 @@ async fn run_inner<A: CrmAdapter>(
     clock.lap(&mut report, "match");
     let mut inputs: Vec<LinkInput> = Vec::new();
     let mut plan = reconcile::Plan::default();
-    for chunk in active.chunks(RECONCILE_CHUNK) {
-        let ids: Vec<&str> = chunk.iter().map(|l| l.prospect_id.as_str()).collect();
+    // One chunk of links with their prospects: reconciled, then only what the rest of the run
+    // needs is kept (the links that write, conflict or move the base; the inputs and prospects
+    // of links that write or that a resolution, a saved plan or an undo names; the prospects
+    // of links with conflicts, which the log names).
+    let mut reconcile_chunk = |batch: Vec<(&crate::store::LinkRow, MirrorProspect)>,
+                               loaded: &mut HashMap<String, MirrorProspect>|
+     -> anyhow::Result<()> {
+        let ids: Vec<&str> = batch.iter().map(|(l, _)| l.prospect_id.as_str()).collect();
         let mut base = store.load_base_for(&ids)?;
-        let mut chunk_mirror: HashMap<String, MirrorProspect> = store
-            .load_mirror_for(&ids)?
-            .into_iter()
-            .map(|m| (m.prospect.id.clone(), m))
-            .collect();
-        let chunk_inputs: Vec<LinkInput> = chunk
+        let chunk_inputs: Vec<LinkInput> = batch
             .iter()
-            .filter_map(|link| {
-                let id = link.prospect_id.as_str();
-                let prospect = chunk_mirror.get(id).or_else(|| loaded.get(id))?;
-                Some((link, prospect))
-            })
             .map(|(link, prospect)| LinkInput {
                 key: LinkKey {
                     prospect_id: link.prospect_id.clone(),
@@ -344,7 +340,7 @@ async fn run_inner<A: CrmAdapter>(
         let by_key: HashMap<&LinkKey, &LinkInput> =
             chunk_inputs.iter().map(|i| (&i.key, i)).collect();
         let mut keep_inputs: HashSet<LinkKey> = HashSet::new();
-        let mut keep_loaded: Vec<String> = Vec::new();
+        let mut keep_loaded: HashSet<String> = HashSet::new();
         for mut link in chunk_plan.links {
             let input = by_key[&link.key];
             // Agreed values the base already holds need no saving.
@@ -352,9 +348,10 @@ async fn run_inner<A: CrmAdapter>(
                 .retain(|v| input.base.get(v.field()).as_ref() != Some(v));
             if !link.is_noop() || referenced.contains(link.key.prospect_id.as_str()) {
                 keep_inputs.insert(link.key.clone());
+                keep_loaded.insert(link.key.prospect_id.clone());
             }
             if !link.conflicts.is_empty() {
-                keep_loaded.push(link.key.prospect_id.clone());
+                keep_loaded.insert(link.key.prospect_id.clone());
             }
             if !link.is_noop() || !link.conflicts.is_empty() || !link.agreed.is_empty() {
                 plan.links.push(link);
@@ -363,18 +360,37 @@ async fn run_inner<A: CrmAdapter>(
         inputs.extend(chunk_inputs.into_iter().filter(|i| {
             keep_inputs.contains(&i.key) || referenced.contains(i.key.prospect_id.as_str())
         }));
-        // The prospects whose inputs are kept stay loaded (the push reads their threads), and
-        // those with conflicts (the log names them).
-        let keep = keep_inputs
-            .iter()
-            .map(|k| &k.prospect_id)
-            .chain(&keep_loaded);
-        for id in keep {
-            if let Some(m) = chunk_mirror.remove(id) {
-                loaded.insert(id.clone(), m);
+        for (link, prospect) in batch {
+            if keep_loaded.contains(&link.prospect_id) {
+                loaded.insert(link.prospect_id.clone(), prospect);
             }
         }
-    }
+        Ok(())
+    };
+    // Prospects found outside the mirror first, then the mirror, read once in id order.
+    let outside: Vec<_> = active
+        .iter()
+        .filter_map(|l| loaded.remove(&l.prospect_id).map(|m| (*l, m)))
+        .collect();
+    reconcile_chunk(outside, &mut loaded)?;
+    let link_of: HashMap<&str, &crate::store::LinkRow> = active
+        .iter()
+        .map(|l| (l.prospect_id.as_str(), *l))
+        .collect();
+    let mut batch = Vec::with_capacity(RECONCILE_CHUNK);
+    store.scan_mirror(|prospect| -> anyhow::Result<()> {
+        if let Some(&link) = link_of.get(prospect.prospect.id.as_str()) {
+            batch.push((link, prospect));
+            if batch.len() == RECONCILE_CHUNK {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(RECONCILE_CHUNK));
+                reconcile_chunk(full, &mut loaded)?;
+            }
+        }
+        Ok(())
+    })?;
+    reconcile_chunk(batch, &mut loaded)?;
+    drop(link_of);
+    inputs.sort_by(|a, b| a.key.cmp(&b.key));
     plan.links.sort_by(|a, b| a.key.cmp(&b.key));
     // Humans' resolutions replace their conflicts with writes of the chosen value.
     let mut applied = resolve::apply_resolutions(&mut plan, &inputs, &resolutions, &vocab);

@@ -353,6 +353,9 @@ impl Store {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // A run reads every row, by key, a chunk at a time: a 16 MiB page cache (the default is
+        // 2 MiB) keeps the b-trees' inner pages in memory instead of re-reading them from the OS.
+        conn.pragma_update(None, "cache_size", -16_384)?;
         Store::setup(conn)
     }
 
@@ -442,18 +445,7 @@ impl Store {
     /// leaves the mirror as it was. The per-step methods nest inside it as savepoints.
     pub fn begin_pull(&mut self) -> Result<()> {
         self.seen = Seen::default();
-        // A full walk touches every row: a 16 MiB page cache (the default is 2 MiB) keeps the
-        // b-tree's inner pages in memory instead of re-reading them from the OS. The rest of
-        // the run reads each row once, and its peak memory matters more.
-        self.conn
-            .execute_batch("PRAGMA cache_size = -16384; BEGIN IMMEDIATE")?;
-        Ok(())
-    }
-
-    /// Back to SQLite's default page cache (2 MiB), releasing the pull's.
-    fn end_bulk_cache(&self) -> Result<()> {
-        self.conn
-            .execute_batch("PRAGMA cache_size = -2000; PRAGMA shrink_memory")?;
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
         Ok(())
     }
 
@@ -462,7 +454,7 @@ impl Store {
         self.seen = Seen::default();
         crate::failpoint::hit("pull-before-commit");
         self.conn.execute_batch("COMMIT")?;
-        self.end_bulk_cache()
+        Ok(())
     }
 
     /// Rolls the pull transaction back.
@@ -471,7 +463,7 @@ impl Store {
         if !self.conn.is_autocommit() {
             self.conn.execute_batch("ROLLBACK")?;
         }
-        self.end_bulk_cache()
+        Ok(())
     }
 
     /// Replaces the team's reference data.
@@ -744,13 +736,39 @@ impl Store {
     /// Present prospects (and their present threads) passing `filter`, a condition on the
     /// prospect id written with `{id}` for the column, sorted by id.
     fn load_mirror_where(&self, filter: &str, params: &[&str]) -> Result<Vec<MirrorProspect>> {
+        let mut out = Vec::new();
+        self.scan_mirror_where(filter, params, |m| {
+            out.push(m);
+            Ok::<(), Error>(())
+        })?;
+        Ok(out)
+    }
+
+    /// Hands every present prospect with its present threads to `visit`, in id order, holding
+    /// one at a time: a run reads the whole mirror this way, beside its links.
+    pub fn scan_mirror<E: From<Error>>(
+        &self,
+        visit: impl FnMut(MirrorProspect) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        self.scan_mirror_where("", &[], visit)
+    }
+
+    fn scan_mirror_where<E: From<Error>>(
+        &self,
+        filter: &str,
+        params: &[&str],
+        mut visit: impl FnMut(MirrorProspect) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
         // Threads in prospect order, walked beside the prospects (a merge join): no map keyed
         // by prospect id, and each prospect's vector sized exactly.
-        let mut thread_stmt = self.conn.prepare(&format!(
-            "SELECT id, prospect_id, account_link_id, assignee_id, done, is_request, sort_ts
+        let mut thread_stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT id, prospect_id, account_link_id, assignee_id, done, is_request, sort_ts
              FROM threads WHERE present = 1 {} ORDER BY prospect_id, id",
-            filter.replace("{id}", "prospect_id")
-        ))?;
+                filter.replace("{id}", "prospect_id")
+            ))
+            .map_err(Error::from)?;
         let mut threads = thread_stmt
             .query_map(rusqlite::params_from_iter(params), |r| {
                 Ok(ThreadRow {
@@ -762,28 +780,33 @@ impl Store {
                     is_request: r.get(5)?,
                     sort_ts: r.get(6)?,
                 })
-            })?
+            })
+            .map_err(Error::from)?
             .peekable();
-        let mut stmt = self.conn.prepare(&format!(
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
             "SELECT id, platform_id, username, display_name, tag_ids, status_id, valuation, notes,
                     last_updated_at
              FROM prospects WHERE present = 1 {} ORDER BY id",
             filter.replace("{id}", "id")
-        ))?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, Option<String>>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, Option<String>>(5)?,
-                r.get::<_, Option<String>>(6)?,
-                r.get::<_, Option<String>>(7)?,
-                r.get::<_, Option<String>>(8)?,
-            ))
-        })?;
-        let mut out = Vec::new();
+        ))
+            .map_err(Error::from)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(params), |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                    r.get::<_, Option<String>>(7)?,
+                    r.get::<_, Option<String>>(8)?,
+                ))
+            })
+            .map_err(Error::from)?;
         for row in rows {
             let (
                 id,
@@ -795,19 +818,21 @@ impl Store {
                 valuation,
                 notes,
                 last,
-            ) = row?;
-            let tag_ids: Vec<String> =
-                serde_json::from_str(&tag_ids).map_err(|e| Error::Corrupt {
+            ) = row.map_err(Error::from)?;
+            let tag_ids: Vec<String> = serde_json::from_str(&tag_ids)
+                .map_err(|e| Error::Corrupt {
                     table: "prospects",
                     detail: format!("tag_ids of {id}: {e}"),
-                })?;
+                })
+                .map_err(E::from)?;
             let valuation = valuation
                 .map(|v| v.parse::<Amount>())
                 .transpose()
                 .map_err(|e| Error::Corrupt {
                     table: "prospects",
                     detail: format!("valuation of {id}: {e}"),
-                })?;
+                })
+                .map_err(E::from)?;
             let mut own = Vec::new();
             while let Some(next) = threads.peek() {
                 let order = match next {
@@ -817,14 +842,16 @@ impl Store {
                 match order {
                     // A thread whose prospect is absent: not part of the mirror.
                     std::cmp::Ordering::Less => {
-                        threads.next().transpose()?;
+                        threads.next().transpose().map_err(Error::from)?;
                     }
-                    std::cmp::Ordering::Equal => own.push(threads.next().expect("peeked")?),
+                    std::cmp::Ordering::Equal => {
+                        own.push(threads.next().expect("peeked").map_err(Error::from)?)
+                    }
                     std::cmp::Ordering::Greater => break,
                 }
             }
             own.shrink_to_fit();
-            out.push(MirrorProspect {
+            visit(MirrorProspect {
                 prospect: ProspectRow {
                     id,
                     platform_id,
@@ -837,9 +864,9 @@ impl Store {
                     last_updated_at: last,
                 },
                 threads: own,
-            });
+            })?;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Mirror counts for `status`.

@@ -96,6 +96,46 @@ fn upserts_report_changed_synced_values_of_present_rows_only() {
 }
 
 #[test]
+fn the_mirror_loads_whole_by_ids_or_as_a_scan_with_the_same_rows() {
+    let mut store = Store::open_in_memory().unwrap();
+    let run = store.begin_run(RunMode::Pull, "t").unwrap();
+    store
+        .upsert_page(
+            run,
+            &[prospect("p2"), prospect("p1"), prospect("p3")],
+            &[thread("t9", "p1"), thread("t1", "p1"), thread("t2", "p3")],
+        )
+        .unwrap();
+    let all = store.load_mirror().unwrap();
+    let ids: Vec<&str> = all.iter().map(|m| m.prospect.id.as_str()).collect();
+    assert_eq!(ids, ["p1", "p2", "p3"]);
+    assert_eq!(
+        all[0].threads,
+        vec![thread("t1", "p1"), thread("t9", "p1")],
+        "threads in id order"
+    );
+    assert!(all[1].threads.is_empty());
+
+    let mut scanned = Vec::new();
+    store
+        .scan_mirror(|m| {
+            scanned.push(m);
+            Ok::<(), Error>(())
+        })
+        .unwrap();
+    assert_eq!(scanned, all);
+
+    let some = store.load_mirror_for(&["p3", "nope", "p1", "p3"]).unwrap();
+    assert_eq!(some, vec![all[0].clone(), all[2].clone()]);
+
+    let keys = store.load_prospect_keys().unwrap();
+    assert_eq!(keys.len(), 3);
+    assert_eq!(keys[1].id, "p2");
+    assert_eq!(keys[1].platform_id, "1p2");
+    assert_eq!(keys[1].username, "user_p2");
+}
+
+#[test]
 fn base_moves_and_reloads() {
     let mut store = Store::open_in_memory().unwrap();
     let run = store.begin_run(RunMode::Sync, "t").unwrap();
