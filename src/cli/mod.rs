@@ -111,9 +111,12 @@ pub enum Command {
 /// Parses the process arguments, runs the command and returns its exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The daemon is a service: its stderr is its journal, warnings included.
+    let service = matches!(cli.command, Command::Daemon(_));
     init_tracing(
         if cli.quiet { None } else { Some(cli.verbose) },
         cli.log_format,
+        service,
     );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -170,11 +173,15 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
 }
 
 /// `verbose`: `None` = quiet (errors only), else the number of `-v`.
-fn init_tracing(verbose: Option<u8>, format: LogFormat) {
+fn init_tracing(verbose: Option<u8>, format: LogFormat, service: bool) {
+    use std::io::IsTerminal as _;
     use tracing_subscriber::EnvFilter;
+    let terminal = std::io::stderr().is_terminal();
     let default = match verbose {
         None => "error",
-        Some(0) => "warn",
+        // Without a terminal (cron), only errors unless asked: the summary is on stdout.
+        Some(0) if terminal || service => "warn",
+        Some(0) => "error",
         Some(1) => "info",
         Some(_) => "debug",
     };
@@ -183,6 +190,7 @@ fn init_tracing(verbose: Option<u8>, format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(terminal)
         .with_target(false);
     // A second init (tests calling main twice) is harmless: keep the first subscriber.
     let _ = match format {
