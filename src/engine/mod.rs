@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::inbox;
 
 pub mod crm_read;
+mod crm_write;
 mod events;
 mod guards;
 pub mod inputs;

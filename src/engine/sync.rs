@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::config::CreateRecords;
-use crate::crm::{CrmAdapter, CrmRecord, CrmWrite, WriteStatus};
+use crate::crm::{CrmAdapter, CrmRecord, WriteStatus};
 use crate::reconcile::{self, Field, LinkInput, LinkKey, LinkPlan, Value};
 use crate::store::{
     ChangeRow, ConflictRecord, ConflictTally, LinkState, MirrorProspect, RejectRow, RunId, RunMode,
@@ -20,7 +20,7 @@ use super::inputs::{Names, crm_side, inbox_side};
 use super::lookup::{lookup_unknown_x_ids, planned_creates};
 use super::matching::{ProspectKey, match_records};
 use super::pull::pull;
-use super::push::{PushSettings, change_row, push_link};
+use super::push::{PushSettings, push_link};
 use super::report::{
     ConflictCounts, PhaseClock, SyncReport, Writes, conflict_record, peak_rss_mib, render_writes,
 };
@@ -650,153 +650,22 @@ async fn run_inner<A: CrmAdapter>(
     clock.lap(&mut report, "push_inbox");
     crate::failpoint::hit("between-inbox-and-crm");
 
-    let prospect_of_record: HashMap<&str, &str> = plan
-        .links
-        .iter()
-        .map(|l| (l.key.crm_id.as_str(), l.key.prospect_id.as_str()))
-        .collect();
-
     // Write the CRM (skipped when the Inbox push failed: the rerun redoes it from the mirror).
-    let mut crm_status: HashMap<String, WriteStatus> = HashMap::new();
-    let mut new_pending: Vec<(String, Value)> = Vec::new();
-    if push_error.is_none() {
-        let mut writes: Vec<CrmWrite> = plan
-            .links
-            .iter()
-            .filter(|l| !unpushed.contains(l.key.prospect_id.as_str()))
-            .filter_map(|l| {
-                l.crm.as_ref().map(|p| CrmWrite::Update {
-                    id: l.key.crm_id.clone(),
-                    changes: p.changes.clone(),
-                })
-            })
-            .collect();
-        writes.extend(
-            creates
-                .iter()
-                .map(|(_, record)| CrmWrite::Create(record.clone())),
-        );
-        if !writes.is_empty() {
-            let outcome = crm.write(&writes).await.context("writing the CRM")?;
-            for (write, status) in writes.iter().zip(outcome.statuses) {
-                match (write, &status) {
-                    (CrmWrite::Update { id, changes: cs }, st) => {
-                        let label = match st {
-                            WriteStatus::Confirmed => "applied",
-                            WriteStatus::Pending => "pending",
-                            WriteStatus::Failed(_) => "failed",
-                        };
-                        let rewrite = pending
-                            .get(id)
-                            .is_some_and(|vals| cs.iter().all(|c| vals.contains(&c.new)));
-                        match st {
-                            WriteStatus::Failed(reason) => {
-                                let prospect = prospect_of_record.get(id.as_str());
-                                let (kind, field, detail) = match st.unmapped_detail() {
-                                    // A value with no counterpart in the CRM: the detail names
-                                    // the field and the value.
-                                    Some(detail) => {
-                                        ("unmapped", unmapped_field(cs, detail), detail.to_string())
-                                    }
-                                    None => (
-                                        "rejected-by-api",
-                                        cs.first().map_or("record", |c| c.field().as_str()),
-                                        format!("the CRM refused the update of {id}: {reason}"),
-                                    ),
-                                };
-                                conflicts.push(ConflictRecord {
-                                    prospect_id: prospect
-                                        .map_or_else(String::new, |p| p.to_string()),
-                                    username: None,
-                                    platform_id: None,
-                                    crm_id: id.clone(),
-                                    field: field.into(),
-                                    kind: kind.into(),
-                                    inbox: None,
-                                    crm: None,
-                                    base: None,
-                                    detail,
-                                });
-                            }
-                            WriteStatus::Pending if rewrite => report.writes.crm_pending += 1,
-                            WriteStatus::Pending | WriteStatus::Confirmed => {}
-                        }
-                        if !matches!(st, WriteStatus::Failed(_)) {
-                            report.writes.crm += 1;
-                        }
-                        if matches!(st, WriteStatus::Pending) {
-                            new_pending.extend(cs.iter().map(|c| (id.clone(), c.new.clone())));
-                        }
-                        if !rewrite {
-                            let key = LinkKey {
-                                prospect_id: prospect_of_record
-                                    .get(id.as_str())
-                                    .map_or_else(String::new, |p| p.to_string()),
-                                crm_id: id.clone(),
-                            };
-                            changes
-                                .extend(cs.iter().map(|c| change_row("crm", id, &key, c, label)));
-                        }
-                    }
-                    (CrmWrite::Create(record), WriteStatus::Confirmed | WriteStatus::Pending) => {
-                        report.writes.crm += 1;
-                        changes.push(ChangeRow {
-                            side: "crm",
-                            target: record.id.clone(),
-                            field: Field::Tags,
-                            old: "(no record)".into(),
-                            new: format!("created for @{}", record.username),
-                            status: if status == WriteStatus::Confirmed {
-                                "applied"
-                            } else {
-                                "pending"
-                            },
-                            prospect_id: None,
-                            crm_id: Some(record.id.clone()),
-                            old_value: None,
-                            new_value: None,
-                        });
-                    }
-                    (CrmWrite::Create(_), WriteStatus::Failed(_)) => {}
-                }
-                crm_status.insert(write.id().to_string(), status);
-            }
-        }
-    }
-
-    // Pending-import entries: visible in the log until the export shows the value.
-    for (crm_id, values) in
-        new_pending
-            .iter()
-            .fold(HashMap::<&str, Vec<&Value>>::new(), |mut m, (id, v)| {
-                m.entry(id.as_str()).or_default().push(v);
-                m
-            })
-    {
-        for value in values {
-            conflicts.push(ConflictRecord {
-                prospect_id: matching
-                    .links
-                    .iter()
-                    .find(|l| l.crm_id == crm_id)
-                    .map(|l| l.prospect_id.clone())
-                    .unwrap_or_default(),
-                username: None,
-                platform_id: None,
-                crm_id: crm_id.to_string(),
-                field: value.field().as_str().into(),
-                kind: "pending-import".into(),
-                inbox: None,
-                crm: Some(value.to_string()),
-                base: None,
-                detail: format!(
-                    "{} = {} is in the import file; it counts once the CRM export shows it",
-                    value.field(),
-                    value
-                ),
-            });
-        }
-    }
+    let crm_outcome = if push_error.is_none() {
+        super::crm_write::write_crm(crm, &plan, &creates, &unpushed, &pending).await?
+    } else {
+        Default::default()
+    };
+    report.writes.crm += crm_outcome.writes;
+    report.writes.crm_pending += crm_outcome.pending_rewrites;
+    changes.extend(crm_outcome.changes);
+    conflicts.extend(crm_outcome.conflicts);
+    let crm_status = crm_outcome.status;
+    let new_pending = crm_outcome.new_pending;
+    conflicts.extend(super::crm_write::pending_import_conflicts(
+        &new_pending,
+        &matching.links,
+    ));
 
     clock.lap(&mut report, "push_crm");
     crate::failpoint::hit("before-record");
@@ -891,18 +760,4 @@ async fn run_inner<A: CrmAdapter>(
 fn finish_counts(store: &Store, report: &mut SyncReport) -> anyhow::Result<()> {
     report.conflicts.open = store.counts()?.open_conflicts;
     Ok(())
-}
-
-/// The field an unmapped-value refusal is about: the changed field its detail names (the
-/// adapter names the field, e.g. "tag \"X\" is not an option…"), else the first change.
-fn unmapped_field(changes: &[reconcile::Change], detail: &str) -> &'static str {
-    changes
-        .iter()
-        .map(|c| c.field().as_str())
-        .find(|f| {
-            let singular = f.strip_suffix('s').unwrap_or(f);
-            detail.starts_with(singular)
-        })
-        .or_else(|| changes.first().map(|c| c.field().as_str()))
-        .unwrap_or("record")
 }

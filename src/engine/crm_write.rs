@@ -1,0 +1,211 @@
+//! The CRM write of a run: one batch of updates (and creates) through the adapter, and what
+//! became of each: changes for the log, refusals as conflicts, values handed over in an import
+//! file as pending.
+
+use std::collections::{HashMap, HashSet};
+
+use anyhow::Context as _;
+
+use crate::crm::{CrmAdapter, CrmWrite, NewRecord, WriteStatus};
+use crate::reconcile::{self, Field, LinkKey, Plan, Value};
+use crate::store::{ChangeRow, ConflictRecord, LinkRow};
+
+use super::push::change_row;
+
+/// What the CRM write did.
+#[derive(Debug, Default)]
+pub(super) struct CrmOutcome {
+    /// The status of each write, by record id.
+    pub status: HashMap<String, WriteStatus>,
+    /// Values handed over in the import file this run (record id, value).
+    pub new_pending: Vec<(String, Value)>,
+    /// Field changes for the log.
+    pub changes: Vec<ChangeRow>,
+    /// Refusals: `rejected-by-api` or `unmapped` conflicts.
+    pub conflicts: Vec<ConflictRecord>,
+    /// Records written (confirmed or handed over).
+    pub writes: u64,
+    /// Of `writes`, records handed over again while still waiting for an import.
+    pub pending_rewrites: u64,
+}
+
+/// Writes the plan's CRM patches (but for the prospects left `unpushed` on the Inbox side) and
+/// the records to create, in one adapter batch. `pending` holds the values already waiting in
+/// an import file, by record id: re-handing them is not a new change.
+pub(super) async fn write_crm<A: CrmAdapter>(
+    crm: &mut A,
+    plan: &Plan,
+    creates: &[(String, NewRecord)],
+    unpushed: &HashSet<&str>,
+    pending: &HashMap<String, Vec<Value>>,
+) -> anyhow::Result<CrmOutcome> {
+    let mut out = CrmOutcome::default();
+    let prospect_of_record: HashMap<&str, &str> = plan
+        .links
+        .iter()
+        .map(|l| (l.key.crm_id.as_str(), l.key.prospect_id.as_str()))
+        .collect();
+    let mut writes: Vec<CrmWrite> = plan
+        .links
+        .iter()
+        .filter(|l| !unpushed.contains(l.key.prospect_id.as_str()))
+        .filter_map(|l| {
+            l.crm.as_ref().map(|p| CrmWrite::Update {
+                id: l.key.crm_id.clone(),
+                changes: p.changes.clone(),
+            })
+        })
+        .collect();
+    writes.extend(
+        creates
+            .iter()
+            .map(|(_, record)| CrmWrite::Create(record.clone())),
+    );
+    if !writes.is_empty() {
+        let outcome = crm.write(&writes).await.context("writing the CRM")?;
+        for (write, status) in writes.iter().zip(outcome.statuses) {
+            match (write, &status) {
+                (CrmWrite::Update { id, changes: cs }, st) => {
+                    let label = match st {
+                        WriteStatus::Confirmed => "applied",
+                        WriteStatus::Pending => "pending",
+                        WriteStatus::Failed(_) => "failed",
+                    };
+                    let rewrite = pending
+                        .get(id)
+                        .is_some_and(|vals| cs.iter().all(|c| vals.contains(&c.new)));
+                    match st {
+                        WriteStatus::Failed(reason) => {
+                            let prospect = prospect_of_record.get(id.as_str());
+                            let (kind, field, detail) = match st.unmapped_detail() {
+                                // A value with no counterpart in the CRM: the detail names
+                                // the field and the value.
+                                Some(detail) => {
+                                    ("unmapped", unmapped_field(cs, detail), detail.to_string())
+                                }
+                                None => (
+                                    "rejected-by-api",
+                                    cs.first().map_or("record", |c| c.field().as_str()),
+                                    format!("the CRM refused the update of {id}: {reason}"),
+                                ),
+                            };
+                            out.conflicts.push(ConflictRecord {
+                                prospect_id: prospect.map_or_else(String::new, |p| p.to_string()),
+                                username: None,
+                                platform_id: None,
+                                crm_id: id.clone(),
+                                field: field.into(),
+                                kind: kind.into(),
+                                inbox: None,
+                                crm: None,
+                                base: None,
+                                detail,
+                            });
+                        }
+                        WriteStatus::Pending if rewrite => out.pending_rewrites += 1,
+                        WriteStatus::Pending | WriteStatus::Confirmed => {}
+                    }
+                    if !matches!(st, WriteStatus::Failed(_)) {
+                        out.writes += 1;
+                    }
+                    if matches!(st, WriteStatus::Pending) {
+                        out.new_pending
+                            .extend(cs.iter().map(|c| (id.clone(), c.new.clone())));
+                    }
+                    if !rewrite {
+                        let key = LinkKey {
+                            prospect_id: prospect_of_record
+                                .get(id.as_str())
+                                .map_or_else(String::new, |p| p.to_string()),
+                            crm_id: id.clone(),
+                        };
+                        out.changes
+                            .extend(cs.iter().map(|c| change_row("crm", id, &key, c, label)));
+                    }
+                }
+                (CrmWrite::Create(record), WriteStatus::Confirmed | WriteStatus::Pending) => {
+                    out.writes += 1;
+                    out.changes.push(ChangeRow {
+                        side: "crm",
+                        target: record.id.clone(),
+                        field: Field::Tags,
+                        old: "(no record)".into(),
+                        new: format!("created for @{}", record.username),
+                        status: if status == WriteStatus::Confirmed {
+                            "applied"
+                        } else {
+                            "pending"
+                        },
+                        prospect_id: None,
+                        crm_id: Some(record.id.clone()),
+                        old_value: None,
+                        new_value: None,
+                    });
+                }
+                (CrmWrite::Create(_), WriteStatus::Failed(_)) => {}
+            }
+            out.status.insert(write.id().to_string(), status);
+        }
+    }
+    Ok(out)
+}
+
+/// `pending-import` entries for the values handed over in an import file: visible in the log
+/// until the export shows the value.
+pub(super) fn pending_import_conflicts(
+    new_pending: &[(String, Value)],
+    links: &[LinkRow],
+) -> Vec<ConflictRecord> {
+    let mut out = Vec::new();
+    if new_pending.is_empty() {
+        return out;
+    }
+    let prospect_of: HashMap<&str, &str> = links
+        .iter()
+        .map(|l| (l.crm_id.as_str(), l.prospect_id.as_str()))
+        .collect();
+    for (crm_id, values) in
+        new_pending
+            .iter()
+            .fold(HashMap::<&str, Vec<&Value>>::new(), |mut m, (id, v)| {
+                m.entry(id.as_str()).or_default().push(v);
+                m
+            })
+    {
+        for value in values {
+            out.push(ConflictRecord {
+                prospect_id: prospect_of
+                    .get(crm_id)
+                    .map_or_else(String::new, |p| p.to_string()),
+                username: None,
+                platform_id: None,
+                crm_id: crm_id.to_string(),
+                field: value.field().as_str().into(),
+                kind: "pending-import".into(),
+                inbox: None,
+                crm: Some(value.to_string()),
+                base: None,
+                detail: format!(
+                    "{} = {} is in the import file; it counts once the CRM export shows it",
+                    value.field(),
+                    value
+                ),
+            });
+        }
+    }
+    out
+}
+
+/// The field an unmapped-value refusal is about: the changed field its detail names (the
+/// adapter names the field, e.g. "tag \"X\" is not an option…"), else the first change.
+fn unmapped_field(changes: &[reconcile::Change], detail: &str) -> &'static str {
+    changes
+        .iter()
+        .map(|c| c.field().as_str())
+        .find(|f| {
+            let singular = f.strip_suffix('s').unwrap_or(f);
+            detail.starts_with(singular)
+        })
+        .or_else(|| changes.first().map(|c| c.field().as_str()))
+        .unwrap_or("record")
+}
