@@ -34,7 +34,7 @@ pub(super) fn mapping_difference(old: &str, new: &str) -> String {
 
 /// The per-field guards: too many tag sets or notes emptied, or too many valuations or
 /// statuses changed. Returns the message naming the field and the counts.
-pub(super) fn field_guard(
+fn field_guard(
     plan: &reconcile::Plan,
     linked: u64,
     safety: &crate::config::SafetyConfig,
@@ -136,4 +136,29 @@ impl RequestBudget {
             self.reason
         )
     }
+}
+
+/// Why the run must stop before writing, unless `--force`: a per-field guard (emptied tags or
+/// notes, changed valuations or statuses), or more than `safety.max_change_ratio` of the
+/// linked records changing.
+pub(super) fn safety_stop(
+    plan: &reconcile::Plan,
+    changed_links: u64,
+    linked: u64,
+    safety: &crate::config::SafetyConfig,
+) -> Option<String> {
+    const ADVICE: &str =
+        "nothing was written. Check the CRM export, then rerun with --force to apply.";
+    if let Some(message) = field_guard(plan, linked, safety) {
+        return Some(format!("{message}; {ADVICE}"));
+    }
+    let max_ratio = safety.max_change_ratio;
+    let ratio = changed_links as f64 / linked.max(1) as f64;
+    (changed_links > 0 && ratio > max_ratio).then(|| {
+        format!(
+            "safety limit: {changed_links} of {linked} linked records ({:.0}%) would change, more than safety.max_change_ratio = {max_ratio} ({:.0}%); {ADVICE}",
+            ratio * 100.0,
+            max_ratio * 100.0
+        )
+    })
 }

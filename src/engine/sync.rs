@@ -15,7 +15,7 @@ use crate::store::{
     RunStatus, Store,
 };
 
-use super::guards::{MAPPING_KEY, RequestBudget, field_guard, link_cost, mapping_difference};
+use super::guards::{MAPPING_KEY, RequestBudget, link_cost, mapping_difference, safety_stop};
 use super::inputs::{Names, crm_side, inbox_side};
 use super::lookup::{lookup_unknown_x_ids, planned_creates};
 use super::matching::{ProspectKey, match_records};
@@ -562,30 +562,15 @@ async fn run_inner<A: CrmAdapter>(
     }
 
     // Safety limit: a bad export must not wipe the pipeline.
-    let max_ratio = ctx.config.safety.max_change_ratio;
-    let ratio = report.changed_links as f64 / (report.linked.max(1)) as f64;
-    let field_guard = field_guard(&plan, report.linked, &ctx.config.safety);
     if !opts.force
-        && let Some(message) = field_guard
-    {
-        report.stopped = Some(format!(
-            "{message}; nothing was written. Check the CRM export, then rerun with --force to apply."
-        ));
-        report.exit = 3;
-        report.conflicts.found = conflicts.len() as u64;
-        report.conflict_list = conflicts;
-        finish_counts(store, &mut report)?;
-        return Ok(report);
-    }
-    if !opts.force && report.changed_links > 0 && ratio > max_ratio {
-        report.stopped = Some(format!(
-            "safety limit: {} of {} linked records ({:.0}%) would change, more than safety.max_change_ratio = {} ({:.0}%); nothing was written. Check the CRM export, then rerun with --force to apply.",
+        && let Some(message) = safety_stop(
+            &plan,
             report.changed_links,
             report.linked,
-            ratio * 100.0,
-            max_ratio,
-            max_ratio * 100.0
-        ));
+            &ctx.config.safety,
+        )
+    {
+        report.stopped = Some(message);
         report.exit = 3;
         report.conflicts.found = conflicts.len() as u64;
         report.conflict_list = conflicts;
