@@ -656,38 +656,8 @@ async fn run_inner<A: CrmAdapter>(
     crate::failpoint::hit("before-record");
 
     // Move the base for values confirmed on both sides; save links; record everything.
-    let mut confirmed: Vec<(String, Value)> = Vec::new();
-    for link in plan
-        .links
-        .iter()
-        .filter(|l| !unpushed.contains(l.key.prospect_id.as_str()))
-    {
-        let inbox_done = inbox_confirmed.get(&link.key.prospect_id);
-        let crm_ok = link.crm.is_none()
-            || matches!(
-                crm_status.get(&link.key.crm_id),
-                Some(WriteStatus::Confirmed)
-            );
-        for value in &link.agreed {
-            let field = value.field();
-            let inbox_needed = link
-                .inbox
-                .as_ref()
-                .is_some_and(|p| p.changes.iter().any(|c| c.field() == field))
-                || link
-                    .threads
-                    .iter()
-                    .any(|t| t.changes.iter().any(|c| c.field() == field));
-            let crm_needed = link
-                .crm
-                .as_ref()
-                .is_some_and(|p| p.changes.iter().any(|c| c.field() == field));
-            let inbox_ok = !inbox_needed || inbox_done.is_some_and(|f| f.contains(&field));
-            if inbox_ok && (!crm_needed || crm_ok) {
-                confirmed.push((link.key.prospect_id.clone(), value.clone()));
-            }
-        }
-    }
+    let mut confirmed =
+        super::confirm::confirmed_values(&plan, &unpushed, &inbox_confirmed, &crm_status);
     // Only new links and links whose state changed are written.
     let stored: HashMap<&str, (&str, LinkState)> = stored_links
         .iter()

@@ -1,0 +1,147 @@
+//! Which agreed values the base may move to: only those confirmed on every side that had to
+//! be written. This is the invariant that makes a failed or partial push safe: a value that did
+//! not land stays out of the base, so the next run sees the difference again and retries it.
+//! Pure: the push outcomes in, the values out.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::crm::WriteStatus;
+use crate::reconcile::{Field, LinkPlan, Plan, Value};
+
+/// The (prospect id, value) pairs of `plan`'s agreed values that are confirmed: a value is
+/// confirmed when each side that the plan writes for its field confirmed the write: the Inbox
+/// side through `inbox_confirmed` (the fields each prospect's PATCH, and the read-back of
+/// fanned-out fields, confirmed), the CRM side through `crm_status` (`Confirmed` only: a value
+/// handed over in an import file is `Pending` and does not count). A side the plan does not
+/// write for that field already holds the value. Prospects left `unpushed` (the request budget
+/// ran out) move nothing.
+pub fn confirmed_values(
+    plan: &Plan,
+    unpushed: &HashSet<&str>,
+    inbox_confirmed: &HashMap<String, HashSet<Field>>,
+    crm_status: &HashMap<String, WriteStatus>,
+) -> Vec<(String, Value)> {
+    let mut confirmed = Vec::new();
+    for link in plan
+        .links
+        .iter()
+        .filter(|l| !unpushed.contains(l.key.prospect_id.as_str()))
+    {
+        let inbox_done = inbox_confirmed.get(&link.key.prospect_id);
+        let crm_ok = link.crm.is_none()
+            || matches!(
+                crm_status.get(&link.key.crm_id),
+                Some(WriteStatus::Confirmed)
+            );
+        for value in &link.agreed {
+            let field = value.field();
+            let inbox_ok =
+                !writes_inbox(link, field) || inbox_done.is_some_and(|f| f.contains(&field));
+            if inbox_ok && (!writes_crm(link, field) || crm_ok) {
+                confirmed.push((link.key.prospect_id.clone(), value.clone()));
+            }
+        }
+    }
+    confirmed
+}
+
+/// The plan writes `field` on the Inbox side (the context patch or a thread patch).
+fn writes_inbox(link: &LinkPlan, field: Field) -> bool {
+    link.inbox
+        .as_ref()
+        .is_some_and(|p| p.changes.iter().any(|c| c.field() == field))
+        || link
+            .threads
+            .iter()
+            .any(|t| t.changes.iter().any(|c| c.field() == field))
+}
+
+/// The plan writes `field` on the CRM side.
+fn writes_crm(link: &LinkPlan, field: Field) -> bool {
+    link.crm
+        .as_ref()
+        .is_some_and(|p| p.changes.iter().any(|c| c.field() == field))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::{Change, CrmPatch, InboxPatch, LinkKey};
+
+    fn notes(text: &str) -> Value {
+        Value::Notes(Some(text.into()))
+    }
+
+    /// A link whose notes go to Inbox and whose valuation goes to the CRM; status agreed and
+    /// written nowhere.
+    fn link(id: &str) -> LinkPlan {
+        let valuation = Value::Valuation(Some("10".parse().unwrap()));
+        LinkPlan {
+            key: LinkKey {
+                prospect_id: id.into(),
+                crm_id: format!("r-{id}"),
+            },
+            inbox: Some(InboxPatch {
+                changes: vec![Change {
+                    old: notes("old"),
+                    new: notes("new"),
+                }],
+            }),
+            threads: Vec::new(),
+            crm: Some(CrmPatch {
+                changes: vec![Change {
+                    old: Value::Valuation(None),
+                    new: valuation.clone(),
+                }],
+            }),
+            agreed: vec![notes("new"), valuation, Value::Status(Some("Won".into()))],
+            conflicts: Vec::new(),
+        }
+    }
+
+    fn fields(list: &[(&str, &[Field])]) -> HashMap<String, HashSet<Field>> {
+        list.iter()
+            .map(|(id, f)| (id.to_string(), f.iter().copied().collect()))
+            .collect()
+    }
+
+    fn moved(values: &[(String, Value)]) -> Vec<(&str, Field)> {
+        values
+            .iter()
+            .map(|(p, v)| (p.as_str(), v.field()))
+            .collect()
+    }
+
+    #[test]
+    fn a_value_moves_the_base_only_once_every_side_that_writes_it_confirmed() {
+        let plan = Plan {
+            links: vec![link("a"), link("b"), link("c"), link("d")],
+        };
+        let inbox = fields(&[("a", &[Field::Notes]), ("b", &[]), ("c", &[Field::Notes])]);
+        let crm: HashMap<String, WriteStatus> = [
+            ("r-a".to_string(), WriteStatus::Confirmed),
+            ("r-b".to_string(), WriteStatus::Confirmed),
+            ("r-c".to_string(), WriteStatus::Pending),
+            ("r-d".to_string(), WriteStatus::Failed("refused".into())),
+        ]
+        .into();
+        let unpushed: HashSet<&str> = ["d"].into();
+        let confirmed = confirmed_values(&plan, &unpushed, &inbox, &crm);
+        assert_eq!(
+            moved(&confirmed),
+            [
+                // a: both writes confirmed, and the status needed no write.
+                ("a", Field::Notes),
+                ("a", Field::Valuation),
+                ("a", Field::Status),
+                // b: the Inbox PATCH did not confirm the notes.
+                ("b", Field::Valuation),
+                ("b", Field::Status),
+                // c: the CRM value waits in an import file.
+                ("c", Field::Notes),
+                ("c", Field::Status),
+                // d: not pushed at all this run.
+            ]
+        );
+    }
+}
