@@ -9,6 +9,7 @@ pub mod demo;
 pub mod engine;
 pub mod failpoint;
 pub mod fake;
+pub(crate) mod http;
 pub mod inbox;
 pub mod reconcile;
 pub mod report;

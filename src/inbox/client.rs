@@ -10,8 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -26,7 +25,7 @@ use super::types::{
 
 /// The longest wait between two attempts, and the longest `Retry-After` the client honours
 /// by waiting; a longer `Retry-After` ends the call with [`Error::RateLimited`].
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
+use crate::http::MAX_BACKOFF;
 
 /// The longest fixed gap between two requests the client accepts. Far longer gaps make no
 /// sense, and past about 584 years the pacing limiter (u64 nanoseconds) panics.
@@ -230,25 +229,8 @@ impl Client {
                 opts.reserve_ratio
             )));
         }
-        let mut auth =
-            HeaderValue::from_str(&format!("Bearer {}", opts.token.expose_secret().trim()))
-                .map_err(|_| {
-                    Error::Config(format!(
-                        "the token in {} contains characters not allowed in an HTTP header",
-                        opts.token_env
-                    ))
-                })?;
-        auth.set_sensitive(true);
-
-        let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("crmsync/", env!("CARGO_PKG_VERSION")))
-            .default_headers(headers)
-            .timeout(opts.timeout)
-            .connect_timeout(opts.timeout.min(Duration::from_secs(10)))
-            .build()
-            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        let auth = crate::http::bearer(&opts.token, &opts.token_env).map_err(Error::Config)?;
+        let http = crate::http::json_client(opts.timeout).map_err(Error::Config)?;
 
         Ok(Client {
             inner: Arc::new(Inner {
@@ -453,13 +435,7 @@ impl Client {
     /// Attempts a call until it succeeds, fails permanently or runs out of attempts.
     async fn execute(&self, call: &Call) -> Result<Vec<u8>, Error> {
         let inner = &*self.inner;
-        let mut backoff = ExponentialBuilder::new()
-            .with_min_delay(inner.backoff_base)
-            .with_max_delay(MAX_BACKOFF)
-            .with_factor(2.0)
-            .with_jitter()
-            .without_max_times()
-            .build();
+        let mut backoff = crate::http::backoff(inner.backoff_base);
         let mut attempt = 1;
         loop {
             let started = inner.pacer.acquire().await;
@@ -533,7 +509,7 @@ impl Client {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()) = Some(info);
         }
-        let retry_after = parse_retry_after(response.headers());
+        let retry_after = crate::http::retry_after(response.headers());
         let body = match response.bytes().await {
             Ok(body) => body.to_vec(),
             Err(e) => return network_failure(e),
@@ -625,12 +601,6 @@ fn network_failure(error: reqwest::Error) -> Attempt {
         failure: RetryableFailure::Network(error),
         retry_after: None,
     }
-}
-
-/// `Retry-After` in seconds (the HTTP-date form is ignored: backoff applies instead).
-fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    text.parse::<u64>().ok().map(Duration::from_secs)
 }
 
 /// Rejects ids that do not match the API's `^[0-9a-z]+$`, so a malformed id never reaches a

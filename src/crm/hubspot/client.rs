@@ -17,11 +17,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, StatusCode};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
@@ -32,7 +31,7 @@ use super::wire::{
 };
 
 /// The longest wait between two attempts, and the longest `Retry-After` honoured by waiting.
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
+use crate::http::MAX_BACKOFF;
 
 /// Page size of the contact listing (HubSpot's maximum).
 pub const LIST_LIMIT: u32 = 100;
@@ -246,25 +245,8 @@ impl Client {
         })?;
         let search_limiter = paced(Duration::from_secs(1), opts.search_per_second.max(1))
             .ok_or_else(|| Error::Config("the search rate limit allows no request".into()))?;
-        let mut auth =
-            HeaderValue::from_str(&format!("Bearer {}", opts.token.expose_secret().trim()))
-                .map_err(|_| {
-                    Error::Config(format!(
-                        "the token in {} contains characters not allowed in an HTTP header",
-                        opts.token_env
-                    ))
-                })?;
-        auth.set_sensitive(true);
-
-        let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("crmsync/", env!("CARGO_PKG_VERSION")))
-            .default_headers(headers)
-            .timeout(opts.timeout)
-            .connect_timeout(opts.timeout.min(Duration::from_secs(10)))
-            .build()
-            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        let auth = crate::http::bearer(&opts.token, &opts.token_env).map_err(Error::Config)?;
+        let http = crate::http::json_client(opts.timeout).map_err(Error::Config)?;
 
         Ok(Client {
             inner: Arc::new(Inner {
@@ -435,13 +417,7 @@ impl Client {
     /// Attempts a call until it succeeds, fails permanently or runs out of attempts.
     async fn execute(&self, call: &Call) -> Result<Vec<u8>, Error> {
         let inner = &*self.inner;
-        let mut backoff = ExponentialBuilder::new()
-            .with_min_delay(inner.backoff_base)
-            .with_max_delay(MAX_BACKOFF)
-            .with_factor(2.0)
-            .with_jitter()
-            .without_max_times()
-            .build();
+        let mut backoff = crate::http::backoff(inner.backoff_base);
         let mut attempt = 1;
         loop {
             if call.search {
@@ -507,7 +483,7 @@ impl Client {
         };
         let status = response.status();
         tracing::Span::current().record("status", status.as_u16());
-        let retry_after = parse_retry_after(response.headers());
+        let retry_after = crate::http::retry_after(response.headers());
         let body = match response.bytes().await {
             Ok(body) => body.to_vec(),
             Err(e) => return network_failure(call, e),
@@ -626,14 +602,6 @@ fn paced(window: Duration, requests: u32) -> Option<DefaultDirectRateLimiter> {
     let period = window.checked_div(requests)?;
     let quota = Quota::with_period(period)?.allow_burst(NonZeroU32::MIN);
     Some(RateLimiter::direct(quota))
-}
-
-/// `Retry-After` in (possibly fractional) seconds; the HTTP-date form is ignored (the backoff
-/// applies instead).
-pub(crate) fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    let seconds: f64 = text.parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
 }
 
 /// Property names go into a URL path: HubSpot's are lowercase letters, digits and `_`.

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::client::parse_retry_after;
 use super::error::{Error as ApiError, parse_error_body};
 use super::record::{self, Lookups, Owners, TagOptions};
 use super::validate;
@@ -16,6 +15,7 @@ use super::wire::{
 use super::write::{chunk_updates, create_statuses, update_statuses};
 use crate::config::HubspotProperties;
 use crate::crm::WriteStatus;
+use crate::http::retry_after as parse_retry_after;
 use crate::reconcile::{Amount, Change, Value};
 
 const TOKEN: &str = "hs-unit-token-s3cr3t";

@@ -1,0 +1,90 @@
+//! What the two API clients (`inbox`, `crm::hubspot`) share: the reqwest client, the bearer
+//! header that never prints the token, the retry backoff and `Retry-After`. Each client keeps
+//! its own endpoints, pacing and error types.
+
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+use reqwest::header::{ACCEPT, HeaderMap, HeaderValue, RETRY_AFTER};
+use secrecy::{ExposeSecret, SecretString};
+
+/// The longest wait between two attempts, and the longest `Retry-After` worth waiting for.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// The `Authorization: Bearer` value for `token`, marked sensitive so that reqwest never
+/// prints it. The error names `token_env`, never the token.
+pub fn bearer(token: &SecretString, token_env: &str) -> Result<HeaderValue, String> {
+    let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret().trim()))
+        .map_err(|_| {
+            format!("the token in {token_env} contains characters not allowed in an HTTP header")
+        })?;
+    auth.set_sensitive(true);
+    Ok(auth)
+}
+
+/// A JSON API client: rustls, our user agent, `Accept: application/json`, `timeout` per
+/// request and at most 10 s to connect.
+pub fn json_client(timeout: Duration) -> Result<reqwest::Client, String> {
+    let mut headers = HeaderMap::new();
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    reqwest::Client::builder()
+        .user_agent(concat!("crmsync/", env!("CARGO_PKG_VERSION")))
+        .default_headers(headers)
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
+/// Exponential backoff with jitter from `base`, doubling up to [`MAX_BACKOFF`], unbounded in
+/// count (the callers cap attempts themselves).
+pub fn backoff(base: Duration) -> ExponentialBackoff {
+    ExponentialBuilder::new()
+        .with_min_delay(base)
+        .with_max_delay(MAX_BACKOFF)
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
+
+/// `Retry-After` in seconds (whole or fractional); `None` when absent or unreadable (an HTTP
+/// date is not used by either API).
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    let seconds: f64 = text.parse().ok()?;
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_whole_and_fractional_seconds_only() {
+        let headers = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(RETRY_AFTER, HeaderValue::from_str(v).unwrap());
+            h
+        };
+        assert_eq!(retry_after(&headers("2")), Some(Duration::from_secs(2)));
+        assert_eq!(
+            retry_after(&headers(" 0.5 ")),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(retry_after(&headers("-1")), None);
+        assert_eq!(retry_after(&headers("Wed, 21 Oct 2015 07:28:00 GMT")), None);
+        assert_eq!(retry_after(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn the_bearer_header_is_sensitive_and_errors_name_the_variable_only() {
+        let token = SecretString::from(" s3cret ".to_string());
+        let auth = bearer(&token, "MY_TOKEN").unwrap();
+        assert!(auth.is_sensitive());
+        assert_eq!(auth.to_str().unwrap(), "Bearer s3cret");
+        let bad = SecretString::from("bad\ntoken".to_string());
+        let err = bearer(&bad, "MY_TOKEN").unwrap_err();
+        assert!(err.contains("MY_TOKEN") && !err.contains("bad"), "{err}");
+    }
+}
