@@ -119,7 +119,7 @@ pub fn sync(report: &SyncReport) -> String {
     }
     let _ = writeln!(
         out,
-        "Wrote {} Inbox update(s) and {} CRM record(s){}; {} conflict(s) found ({} new, {} closed, {} open in the log); {} requests in {:.1}s.",
+        "Wrote {} Inbox update(s) and {} CRM record(s){}; {} conflict(s) found ({} new, {} closed, {} open in the log); {} requests{} in {:.1}s.",
         report.writes.inbox,
         report.writes.crm,
         if report.writes.crm_pending > 0 {
@@ -132,6 +132,10 @@ pub fn sync(report: &SyncReport) -> String {
         report.conflicts.closed,
         report.conflicts.open,
         report.requests,
+        match report.crm_requests {
+            Some(crm) => format!(" to Inbox and {crm} to the CRM"),
+            None => String::new(),
+        },
         report.seconds,
     );
     if let Some(incomplete) = &report.incomplete {

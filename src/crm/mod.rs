@@ -152,6 +152,15 @@ pub enum Error {
     },
 }
 
+/// Requests an adapter made to its CRM's API.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ApiUsage {
+    /// HTTP attempts, retries included.
+    pub requests: u64,
+    /// 429 answers met.
+    pub rate_limited: u64,
+}
+
 /// A CRM behind crmsync.
 pub trait CrmAdapter {
     /// A short name for logs (`csv:crm_export.csv`).
@@ -181,6 +190,12 @@ pub trait CrmAdapter {
     ) -> impl Future<Output = Result<Option<CrmSnapshot>, Error>> + Send {
         let _ = since;
         async { Ok(None) }
+    }
+
+    /// Requests made to the CRM's API so far and the 429s met, for adapters that call one
+    /// (`None`, the default: a file).
+    fn api_usage(&self) -> Option<ApiUsage> {
+        None
     }
 
     /// Applies writes. An `Err` means nothing was written; per-write failures are in the report.

@@ -75,6 +75,10 @@ pub struct SyncReport {
     pub requests: u64,
     /// 429 answers met.
     pub rate_limited: u64,
+    /// Requests made to the CRM's API (`None` for a CSV file).
+    pub crm_requests: Option<u64>,
+    /// 429 answers the CRM's API gave.
+    pub crm_rate_limited: Option<u64>,
     /// Why the run stopped before writing, if it did.
     pub stopped: Option<String>,
     /// Why the run pushed only part of the plan (request budget), if it did; the next run
@@ -144,6 +148,8 @@ impl SyncReport {
             "rejected_rows": self.rejected_rows,
             "requests": self.requests,
             "rate_limited": self.rate_limited,
+            "crm_requests": self.crm_requests,
+            "crm_rate_limited": self.crm_rate_limited,
             "stopped": self.stopped,
             "incomplete": self.incomplete,
             "warnings": self.warnings,

@@ -94,16 +94,27 @@ pub async fn run<A: CrmAdapter>(
     let started = Instant::now();
     // The client may serve several runs (the demo): count this run's requests only.
     let stats_before = ctx.client.stats();
-    let result = run_inner(ctx, crm, opts, &mut store, run_id, &now).await;
+    let mut crm = crm;
+    let crm_before = crm.as_deref().and_then(|c| c.api_usage());
+    let result = run_inner(ctx, crm.as_deref_mut(), opts, &mut store, run_id, &now).await;
     let stats = ctx.client.stats();
     let requests = stats.requests - stats_before.requests;
     let rate_limited = stats.rate_limited - stats_before.rate_limited;
+    let crm_usage = crm.as_deref().and_then(|c| c.api_usage()).map(|after| {
+        let before = crm_before.unwrap_or_default();
+        crate::crm::ApiUsage {
+            requests: after.requests - before.requests,
+            rate_limited: after.rate_limited - before.rate_limited,
+        }
+    });
     let finished = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     match result {
         Ok(mut report) => {
             report.seconds = started.elapsed().as_secs_f64();
             report.requests = requests;
             report.rate_limited = rate_limited;
+            report.crm_requests = crm_usage.map(|u| u.requests);
+            report.crm_rate_limited = crm_usage.map(|u| u.rate_limited);
             report.peak_rss_mib = peak_rss_mib();
             let status = if report.stopped.is_some() {
                 RunStatus::Stopped
@@ -121,7 +132,11 @@ pub async fn run<A: CrmAdapter>(
             Ok(report)
         }
         Err(err) => {
-            let summary = json!({"requests": requests, "rate_limited": rate_limited});
+            let summary = json!({
+                "requests": requests,
+                "rate_limited": rate_limited,
+                "crm_requests": crm_usage.map(|u| u.requests),
+            });
             // Recording the failure must not hide the error itself.
             let _ = store.finish_run(
                 run_id,
@@ -165,6 +180,8 @@ async fn run_inner<A: CrmAdapter>(
         conflict_list: Vec::new(),
         requests: 0,
         rate_limited: 0,
+        crm_requests: None,
+        crm_rate_limited: None,
         stopped: None,
         incomplete: None,
         warnings: Vec::new(),

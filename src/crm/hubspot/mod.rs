@@ -265,6 +265,14 @@ impl HubspotAdapter {
 }
 
 impl CrmAdapter for HubspotAdapter {
+    fn api_usage(&self) -> Option<crate::crm::ApiUsage> {
+        let stats = self.client.stats();
+        Some(crate::crm::ApiUsage {
+            requests: stats.requests,
+            rate_limited: stats.rate_limited,
+        })
+    }
+
     fn name(&self) -> String {
         let base = self.client.base_url();
         let host = base
