@@ -504,8 +504,6 @@ async fn walk(
     budget: &RunBudget,
 ) -> anyhow::Result<Vec<ChangedRow>> {
     let mut changes = Vec::new();
-    let mut seen_threads: HashSet<String> = HashSet::new();
-    let mut seen_prospects: HashSet<String> = HashSet::new();
     let bar = progress.spinner("pulling threads");
     for view in VIEWS {
         let query = ThreadQuery {
@@ -528,7 +526,7 @@ async fn walk(
             );
             let page = client.threads_page(&query, cursor.as_ref()).await?;
             report.pages += 1;
-            let seen_before = seen_threads.len();
+            let seen_before = store.seen_counts(run).1;
             let mut prospects = Vec::with_capacity(page.threads.len());
             let mut threads = Vec::with_capacity(page.threads.len());
             for thread in page.threads {
@@ -536,14 +534,13 @@ async fn walk(
                     report.skipped_without_id += 1;
                     continue;
                 };
-                seen_threads.insert(thread.id.clone());
                 // Every thread embeds the same prospect context; the latest page wins.
-                seen_prospects.insert(prospect.id.clone());
                 prospects.push(prospect);
                 threads.push(thread);
             }
             changes.extend(store.upsert_page(run, &prospects, &threads)?);
-            pages_without_new = if seen_threads.len() > seen_before {
+            let (seen_prospects, seen_threads) = store.seen_counts(run);
+            pages_without_new = if seen_threads > seen_before {
                 0
             } else {
                 pages_without_new + 1
@@ -555,9 +552,7 @@ async fn walk(
                 view.as_str()
             );
             bar.set_message(format!(
-                "pulling threads: {} threads, {} prospects",
-                seen_threads.len(),
-                seen_prospects.len()
+                "pulling threads: {seen_threads} threads, {seen_prospects} prospects"
             ));
             bar.tick();
             match page.next_cursor {

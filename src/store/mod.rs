@@ -661,6 +661,15 @@ impl Store {
         Ok(changed)
     }
 
+    /// How many distinct prospects and threads the pages of `run` have held so far.
+    pub fn seen_counts(&self, run: RunId) -> (usize, usize) {
+        if self.seen.run == Some(run) {
+            (self.seen.prospects.len(), self.seen.threads.len())
+        } else {
+            (0, 0)
+        }
+    }
+
     /// After a complete full walk: threads and prospects not seen by `run` are marked absent
     /// (never deleted). Returns (threads, prospects) marked absent.
     pub fn mark_unseen_absent(&mut self, run: RunId) -> Result<(u64, u64)> {
