@@ -41,6 +41,8 @@ fn entry(run: &RunRow) -> serde_json::Value {
         "rejects": s["rejects"],
         "requests": s["requests"],
         "rate_limited": s["rate_limited"],
+        "crm_requests": s["crm_requests"],
+        "crm_rate_limited": s["crm_rate_limited"],
         "error": run.error,
     })
 }
@@ -85,6 +87,7 @@ pub fn run(config_path: &Path, args: RunsArgs) -> anyhow::Result<u8> {
             "rejects",
             "requests",
             "429s",
+            "CRM requests",
         ]);
     for e in &entries {
         table.add_row(vec![
@@ -106,6 +109,13 @@ pub fn run(config_path: &Path, args: RunsArgs) -> anyhow::Result<u8> {
             cell(&e["rejects"]),
             cell(&e["requests"]),
             cell(&e["rate_limited"]),
+            match (&e["crm_requests"], &e["crm_rate_limited"]) {
+                (serde_json::Value::Null, _) => "-".to_string(),
+                (requests, serde_json::Value::Number(n)) if n.as_u64() != Some(0) => {
+                    format!("{} ({n} 429s)", cell(requests))
+                }
+                (requests, _) => cell(requests),
+            },
         ]);
     }
     println!("{table}");

@@ -643,12 +643,14 @@ async fn i8_later_syncs_search_the_contacts_modified_since_and_full_reads_see_de
     assert_eq!(again["writes"]["crm"], 0, "{again}");
     assert_eq!(again["writes"]["inbox"], 0, "{again}");
     assert_eq!(reads(&hs.hubspot).0, 0);
-    // The run report counts the HubSpot requests as the server saw them.
+    // The run report, and the run history, count the HubSpot requests as the server saw them.
     assert_eq!(
         again["crm_requests"],
         hs.hubspot.stats().requests,
         "{again}"
     );
+    let runs = json(&hs.crmsync(&["runs", "--json", "--limit", "1"]).await);
+    assert_eq!(runs[0]["crm_requests"], again["crm_requests"], "{runs}");
 
     // A deleted contact: searches cannot see it go, a full read (`--full`) does.
     let gone = hs.single_thread(&[a, b]);
