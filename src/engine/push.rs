@@ -5,13 +5,103 @@
 //! values. A 4xx refusal becomes a `rejected-by-api` conflict and the run goes on; an error that
 //! retries could not cure (401, network, exhausted 429/5xx) stops the push.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::inbox::{self, ContextUpdate, ThreadUpdate};
-use crate::reconcile::{Change, Field, LinkKey, LinkPlan, ThreadState, Value};
-use crate::store::{ChangeRow, ConflictRecord};
+use crate::reconcile::{Change, Field, LinkKey, LinkPlan, Plan, ThreadState, Value};
+use crate::store::{ChangeRow, ConflictRecord, MirrorProspect};
 
-use super::inputs::Names;
+use super::Context;
+use super::guards::{RequestBudget, link_cost};
+use super::inputs::{Names, inbox_side};
+
+/// What pushing a whole plan to Inbox did.
+#[derive(Debug, Default)]
+pub(super) struct PlanPush<'p> {
+    /// Successful write requests.
+    pub writes: u64,
+    /// Change log rows.
+    pub changes: Vec<ChangeRow>,
+    /// Conflicts found while pushing.
+    pub conflicts: Vec<ConflictRecord>,
+    /// The fields confirmed per prospect.
+    pub confirmed: HashMap<String, HashSet<Field>>,
+    /// Prospects left for the next run (the request budget ran out): nothing of theirs is
+    /// written on either side this run.
+    pub unpushed: HashSet<&'p str>,
+    /// Why the push stopped early, for the report.
+    pub incomplete: Option<String>,
+    /// The error that stopped the push (401, network, exhausted retries), if one did.
+    pub error: Option<inbox::Error>,
+}
+
+/// Pushes every link of `plan` that writes to Inbox, whole prospects only while `budget`
+/// allows. `loaded` holds the prospects of those links (their threads and names).
+pub(super) async fn push_plan<'p>(
+    ctx: &Context,
+    names: &mut Names,
+    plan: &'p Plan,
+    loaded: &HashMap<String, MirrorProspect>,
+    budget: &mut RequestBudget,
+) -> PlanPush<'p> {
+    let settings = PushSettings {
+        create_missing_tags: ctx.config.safety.create_missing_tags,
+    };
+    let mut out = PlanPush::default();
+    let pushable: Vec<&LinkPlan> = plan
+        .links
+        .iter()
+        .filter(|l| l.inbox.is_some() || !l.threads.is_empty())
+        .collect();
+    let bar = ctx.progress.bar(pushable.len() as u64, "pushing to Inbox");
+    for link in pushable {
+        let prospect = loaded.get(link.key.prospect_id.as_str());
+        let threads = prospect
+            .map(|m| inbox_side(m, names).threads)
+            .unwrap_or_default();
+        // Whole prospects only: a prospect whose requests do not fit waits for the next run.
+        if out.incomplete.is_some() || !budget.fits(ctx, link_cost(link, threads.len())) {
+            if out.incomplete.is_none() {
+                out.incomplete = Some(budget.message());
+            }
+            out.unpushed.insert(link.key.prospect_id.as_str());
+            continue;
+        }
+        let (username, platform_id) = prospect
+            .map(|m| {
+                (
+                    m.prospect.username.as_str(),
+                    m.prospect.platform_id.as_str(),
+                )
+            })
+            .unwrap_or_default();
+        match push_link(
+            &ctx.client,
+            names,
+            &settings,
+            link,
+            &threads,
+            (username, platform_id),
+        )
+        .await
+        {
+            Ok(outcome) => {
+                out.writes += outcome.writes;
+                out.changes.extend(outcome.changes);
+                out.conflicts.extend(outcome.conflicts);
+                out.confirmed
+                    .insert(link.key.prospect_id.clone(), outcome.confirmed);
+            }
+            Err(err) => {
+                out.error = Some(err);
+                break;
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    out
+}
 
 /// What pushing one link to Inbox did.
 #[derive(Debug, Default)]
@@ -27,13 +117,13 @@ pub struct InboxOutcome {
 }
 
 /// Settings for pushing.
-pub struct PushSettings {
+pub(super) struct PushSettings {
     /// Create tags missing in Inbox.
     pub create_missing_tags: bool,
 }
 
 /// Pushes one link's Inbox changes. `threads` are the prospect's threads as pulled.
-pub async fn push_link(
+pub(super) async fn push_link(
     client: &inbox::Client,
     names: &mut Names,
     settings: &PushSettings,

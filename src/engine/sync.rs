@@ -15,12 +15,12 @@ use crate::store::{
     RunStatus, Store,
 };
 
-use super::guards::{MAPPING_KEY, RequestBudget, link_cost, mapping_difference, safety_stop};
+use super::guards::{MAPPING_KEY, RequestBudget, mapping_difference, safety_stop};
 use super::inputs::{Names, crm_side, inbox_side};
 use super::lookup::{lookup_unknown_x_ids, planned_creates};
 use super::matching::{ProspectKey, match_records};
 use super::pull::pull;
-use super::push::{PushSettings, push_link};
+use super::push::push_plan;
 use super::report::{
     ConflictCounts, PhaseClock, SyncReport, Writes, conflict_record, peak_rss_mib, render_writes,
 };
@@ -596,58 +596,15 @@ async fn run_inner<A: CrmAdapter>(
     }
 
     // Push to Inbox.
-    let settings = PushSettings {
-        create_missing_tags: ctx.config.safety.create_missing_tags,
-    };
-    let mut changes: Vec<ChangeRow> = Vec::new();
-    let mut inbox_confirmed: HashMap<String, HashSet<Field>> = HashMap::new();
-    let pushable: Vec<&LinkPlan> = plan
-        .links
-        .iter()
-        .filter(|l| l.inbox.is_some() || !l.threads.is_empty())
-        .collect();
-    let bar = ctx.progress.bar(pushable.len() as u64, "pushing to Inbox");
-    let mut push_error = None;
     let mut budget = RequestBudget::new(ctx, stats_at_start.requests);
-    let mut unpushed: HashSet<&str> = HashSet::new();
-    for link in pushable {
-        let threads = loaded
-            .get(link.key.prospect_id.as_str())
-            .map(|m| inbox_side(m, &names).threads)
-            .unwrap_or_default();
-        // Whole prospects only: a prospect whose requests do not fit waits for the next run.
-        if report.incomplete.is_some() || !budget.fits(ctx, link_cost(link, threads.len())) {
-            if report.incomplete.is_none() {
-                report.incomplete = Some(budget.message());
-            }
-            unpushed.insert(link.key.prospect_id.as_str());
-            continue;
-        }
-        let (username, platform_id) = identity_of(&link.key.prospect_id);
-        match push_link(
-            &ctx.client,
-            &mut names,
-            &settings,
-            link,
-            &threads,
-            (&username, &platform_id),
-        )
-        .await
-        {
-            Ok(outcome) => {
-                report.writes.inbox += outcome.writes;
-                changes.extend(outcome.changes);
-                conflicts.extend(outcome.conflicts);
-                inbox_confirmed.insert(link.key.prospect_id.clone(), outcome.confirmed);
-            }
-            Err(err) => {
-                push_error = Some(err);
-                break;
-            }
-        }
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
+    let pushed = push_plan(ctx, &mut names, &plan, &loaded, &mut budget).await;
+    report.writes.inbox += pushed.writes;
+    report.incomplete = pushed.incomplete;
+    let mut changes: Vec<ChangeRow> = pushed.changes;
+    conflicts.extend(pushed.conflicts);
+    let inbox_confirmed = pushed.confirmed;
+    let unpushed = pushed.unpushed;
+    let push_error = pushed.error;
 
     clock.lap(&mut report, "push_inbox");
     crate::failpoint::hit("between-inbox-and-crm");
