@@ -45,6 +45,20 @@ pub fn confirmed_values(
     confirmed
 }
 
+/// The agreed values of `plan` that no side needs a write for: what both sides already hold.
+/// A re-baseline (`sync --resync`) records only these.
+pub fn already_shared(plan: &Plan) -> Vec<(String, Value)> {
+    plan.links
+        .iter()
+        .flat_map(|link| {
+            link.agreed
+                .iter()
+                .filter(|v| !writes_inbox(link, v.field()) && !writes_crm(link, v.field()))
+                .map(|v| (link.key.prospect_id.clone(), v.clone()))
+        })
+        .collect()
+}
+
 /// The plan writes `field` on the Inbox side (the context patch or a thread patch).
 fn writes_inbox(link: &LinkPlan, field: Field) -> bool {
     link.inbox
@@ -143,5 +157,13 @@ mod tests {
                 // d: not pushed at all this run.
             ]
         );
+    }
+
+    #[test]
+    fn a_re_baseline_keeps_only_the_values_no_side_has_to_write() {
+        let plan = Plan {
+            links: vec![link("a")],
+        };
+        assert_eq!(moved(&already_shared(&plan)), [("a", Field::Status)]);
     }
 }

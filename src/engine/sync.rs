@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::config::CreateRecords;
 use crate::crm::{CrmAdapter, CrmRecord, WriteStatus};
-use crate::reconcile::{self, Field, LinkInput, LinkKey, LinkPlan, Value};
+use crate::reconcile::{self, LinkInput, LinkKey, LinkPlan};
 use crate::store::{
     ChangeRow, ConflictRecord, ConflictTally, LinkState, MirrorProspect, RejectRow, RunId, RunMode,
     RunStatus, Store,
@@ -536,30 +536,7 @@ async fn run_inner<A: CrmAdapter>(
 
     if opts.mode == RunMode::Sync && opts.resync {
         // Only what both sides already hold becomes the base; nothing is pushed.
-        let agreed: Vec<(String, Value)> = plan
-            .links
-            .iter()
-            .flat_map(|l| {
-                let written = |f: Field| {
-                    l.inbox
-                        .iter()
-                        .flat_map(|p| &p.changes)
-                        .any(|c| c.field() == f)
-                        || l.crm
-                            .iter()
-                            .flat_map(|p| &p.changes)
-                            .any(|c| c.field() == f)
-                        || l.threads
-                            .iter()
-                            .flat_map(|t| &t.changes)
-                            .any(|c| c.field() == f)
-                };
-                l.agreed
-                    .iter()
-                    .filter(move |v| !written(v.field()))
-                    .map(move |v| (l.key.prospect_id.clone(), v.clone()))
-            })
-            .collect();
+        let agreed = super::confirm::already_shared(&plan);
         store.replace_base(run_id, &agreed)?;
         store.save_links(run_id, &matching.links)?;
         store.set_meta(MAPPING_KEY, &fingerprint)?;
