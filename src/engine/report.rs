@@ -214,11 +214,39 @@ pub(super) fn render_writes(
     out
 }
 
-pub(super) fn conflict_record(
-    c: &Conflict,
-    username: String,
-    platform_id: String,
-) -> ConflictRecord {
+/// The log records of the conflicts a run found: identity conflicts from matching, then the
+/// core's per-link conflicts. `identity_of` gives a prospect's username and X user id.
+pub(super) fn conflict_records(
+    identity: &[super::matching::IdentityConflict],
+    plan: &reconcile::Plan,
+    identity_of: &dyn Fn(&str) -> (String, String),
+) -> Vec<ConflictRecord> {
+    let mut out = Vec::new();
+    for c in identity {
+        let first = c.prospect_ids.first().map(|p| identity_of(p));
+        out.push(ConflictRecord {
+            prospect_id: c.prospect_ids.join(","),
+            username: first.as_ref().map(|f| f.0.clone()),
+            platform_id: first.map(|f| f.1),
+            crm_id: c.crm_ids.join(","),
+            field: "record".into(),
+            kind: "identity".into(),
+            inbox: None,
+            crm: None,
+            base: None,
+            detail: c.detail.clone(),
+        });
+    }
+    for link in &plan.links {
+        for c in &link.conflicts {
+            let (username, platform_id) = identity_of(&link.key.prospect_id);
+            out.push(conflict_record(c, username, platform_id));
+        }
+    }
+    out
+}
+
+fn conflict_record(c: &Conflict, username: String, platform_id: String) -> ConflictRecord {
     let detail = if c.threads.is_empty() {
         c.detail.clone()
     } else {

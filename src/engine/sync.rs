@@ -11,8 +11,8 @@ use crate::config::CreateRecords;
 use crate::crm::{CrmAdapter, CrmRecord, WriteStatus};
 use crate::reconcile::{self, LinkInput, LinkKey, LinkPlan};
 use crate::store::{
-    ChangeRow, ConflictRecord, ConflictTally, LinkState, MirrorProspect, RejectRow, RunId, RunMode,
-    RunStatus, Store,
+    ChangeRow, ConflictTally, LinkState, MirrorProspect, RejectRow, RunId, RunMode, RunStatus,
+    Store,
 };
 
 use super::guards::{MAPPING_KEY, RequestBudget, mapping_difference, safety_stop};
@@ -22,7 +22,7 @@ use super::matching::{ProspectKey, match_records};
 use super::pull::pull;
 use super::push::push_plan;
 use super::report::{
-    ConflictCounts, PhaseClock, SyncReport, Writes, conflict_record, peak_rss_mib, render_writes,
+    ConflictCounts, PhaseClock, SyncReport, Writes, conflict_records, peak_rss_mib, render_writes,
 };
 use super::resolve;
 use super::saved_plan::SavedPlan;
@@ -483,27 +483,7 @@ async fn run_inner<A: CrmAdapter>(
             .map(|m| (m.prospect.username.clone(), m.prospect.platform_id.clone()))
             .unwrap_or_default()
     };
-    let mut conflicts: Vec<ConflictRecord> = Vec::new();
-    for c in &matching.identity {
-        conflicts.push(ConflictRecord {
-            prospect_id: c.prospect_ids.join(","),
-            username: c.prospect_ids.first().map(|p| identity_of(p).0),
-            platform_id: c.prospect_ids.first().map(|p| identity_of(p).1),
-            crm_id: c.crm_ids.join(","),
-            field: "record".into(),
-            kind: "identity".into(),
-            inbox: None,
-            crm: None,
-            base: None,
-            detail: c.detail.clone(),
-        });
-    }
-    for link in &plan.links {
-        for c in &link.conflicts {
-            let (username, platform_id) = identity_of(&link.key.prospect_id);
-            conflicts.push(conflict_record(c, username, platform_id));
-        }
-    }
+    let mut conflicts = conflict_records(&matching.identity, &plan, &identity_of);
 
     report.plan_text = render_writes(&plan, &identity_of);
 
