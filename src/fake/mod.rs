@@ -19,6 +19,7 @@ mod ratelimit;
 mod request;
 mod routes;
 mod seed;
+pub(crate) mod server;
 mod state;
 mod wire;
 
@@ -39,8 +40,6 @@ use std::time::Duration;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::Serialize;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 pub use ratelimit::{ParseRateLimitError, RateLimit};
 
@@ -427,12 +426,8 @@ fn number_from_f64(value: f64) -> serde_json::Number {
 pub struct FakeInbox {
     /// State shared with the server task.
     shared: Arc<Shared>,
-    /// The bound address.
-    addr: SocketAddr,
-    /// Dropping (or sending on) this starts graceful shutdown of every connection.
-    shutdown: Option<oneshot::Sender<()>>,
-    /// The accept loop.
-    task: Option<JoinHandle<()>>,
+    /// The server task.
+    server: server::Server,
 }
 
 impl FakeInbox {
@@ -444,7 +439,6 @@ impl FakeInbox {
     /// Seeds the data and serves it on `addr`.
     pub async fn start_on(addr: SocketAddr, cfg: FakeConfig) -> std::io::Result<FakeInbox> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
         let anchor_ms = now_ms() / 1_000 * 1_000;
         let model = seed::generate(cfg.prospects, cfg.accounts, cfg.seed, anchor_ms);
         let control = Control {
@@ -461,56 +455,29 @@ impl FakeInbox {
             token: cfg.token,
             state: Mutex::new(State { model, control }),
         });
-        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
         let app = routes::router(Arc::clone(&shared));
-        let task = tokio::spawn(async move {
-            let signal = async move {
-                // Either an explicit send or the sender being dropped ends the server.
-                let _ = shutdown_rx.await;
-            };
-            if let Err(err) = axum::serve(listener, app)
-                .with_graceful_shutdown(signal)
-                .await
-            {
-                tracing::warn!(error = %err, "fake inbox server stopped with an error");
-            }
-        });
-        tracing::debug!(%addr, "fake inbox listening");
-        Ok(FakeInbox {
-            shared,
-            addr,
-            shutdown: Some(shutdown_tx),
-            task: Some(task),
-        })
+        let server = server::Server::spawn(listener, app, "fake inbox")?;
+        Ok(FakeInbox { shared, server })
     }
 
     /// `http://127.0.0.1:PORT/api/v1`.
     pub fn base_url(&self) -> String {
-        format!("http://{}/api/v1", self.addr)
+        format!("http://{}/api/v1", self.server.addr())
     }
 
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// Serves until the server task ends (for the CLI, which selects this against ctrl-c).
-    pub async fn wait(mut self) {
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
+    pub async fn wait(self) {
+        self.server.wait().await;
     }
 
     /// Stops accepting, lets in-flight requests finish (up to 5 s), then returns.
-    pub async fn shutdown(mut self) {
-        self.shutdown.take();
-        if let Some(mut task) = self.task.take()
-            && tokio::time::timeout(Duration::from_secs(5), &mut task)
-                .await
-                .is_err()
-        {
-            task.abort();
-        }
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -675,18 +642,7 @@ impl FakeInbox {
 impl std::fmt::Debug for FakeInbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FakeInbox")
-            .field("addr", &self.addr)
+            .field("addr", &self.addr())
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for FakeInbox {
-    fn drop(&mut self) {
-        // Dropping the sender starts graceful shutdown of open connections too; aborting the
-        // accept loop alone would leave keep-alive connections being served.
-        self.shutdown.take();
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
     }
 }

@@ -30,8 +30,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 pub use seed::{PROPERTIES_TOML, STATUS_MAP, Seeded, crm_status};
@@ -192,12 +190,8 @@ fn now_ms() -> i64 {
 pub struct FakeHubspot {
     /// State shared with the server task.
     shared: Arc<Shared>,
-    /// The bound address.
-    addr: SocketAddr,
-    /// Dropping (or sending on) this starts graceful shutdown.
-    shutdown: Option<oneshot::Sender<()>>,
-    /// The accept loop.
-    task: Option<JoinHandle<()>>,
+    /// The server task.
+    server: crate::fake::server::Server,
 }
 
 impl FakeHubspot {
@@ -212,7 +206,6 @@ impl FakeHubspot {
         cfg: FakeHubspotConfig,
     ) -> std::io::Result<FakeHubspot> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
         let mut model = Model::new(&cfg.owner_emails);
         seed_contacts(&mut model, cfg.contacts, now_ms());
         let shared = Arc::new(Shared {
@@ -229,55 +222,29 @@ impl FakeHubspot {
                 },
             }),
         });
-        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
         let app = routes::router(Arc::clone(&shared));
-        let task = tokio::spawn(async move {
-            let signal = async move {
-                let _ = shutdown_rx.await;
-            };
-            if let Err(err) = axum::serve(listener, app)
-                .with_graceful_shutdown(signal)
-                .await
-            {
-                tracing::warn!(error = %err, "fake HubSpot server stopped with an error");
-            }
-        });
-        tracing::debug!(%addr, "fake HubSpot listening");
-        Ok(FakeHubspot {
-            shared,
-            addr,
-            shutdown: Some(shutdown_tx),
-            task: Some(task),
-        })
+        let server = crate::fake::server::Server::spawn(listener, app, "fake HubSpot")?;
+        Ok(FakeHubspot { shared, server })
     }
 
     /// `http://127.0.0.1:PORT` (HubSpot's base has no path: endpoints start with `/crm/v3`).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr())
     }
 
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// Serves until the server task ends (for a CLI that selects this against ctrl-c).
-    pub async fn wait(mut self) {
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
+    pub async fn wait(self) {
+        self.server.wait().await;
     }
 
     /// Stops accepting, lets in-flight requests finish (up to 5 s), then returns.
-    pub async fn shutdown(mut self) {
-        self.shutdown.take();
-        if let Some(mut task) = self.task.take()
-            && tokio::time::timeout(Duration::from_secs(5), &mut task)
-                .await
-                .is_err()
-        {
-            task.abort();
-        }
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -504,16 +471,7 @@ fn seed_contacts(model: &mut Model, n: usize, now_ms: i64) {
 impl std::fmt::Debug for FakeHubspot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FakeHubspot")
-            .field("addr", &self.addr)
+            .field("addr", &self.addr())
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for FakeHubspot {
-    fn drop(&mut self) {
-        self.shutdown.take();
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
     }
 }
