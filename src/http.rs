@@ -48,6 +48,26 @@ pub fn backoff(base: Duration) -> ExponentialBackoff {
         .build()
 }
 
+/// After attempt number `attempt` failed in a way a retry may cure: how long to wait before the
+/// next one, or `None` to give up (`max_attempts` are spent, or the server asks for a wait
+/// longer than [`MAX_BACKOFF`]). A `Retry-After` wins over the backoff, and never buys attempts.
+pub fn next_delay(
+    attempt: u32,
+    max_attempts: u32,
+    retry_after: Option<Duration>,
+    backoff: &mut impl Iterator<Item = Duration>,
+) -> Option<Duration> {
+    if attempt >= max_attempts || retry_after.is_some_and(|d| d > MAX_BACKOFF) {
+        return None;
+    }
+    Some(
+        retry_after
+            .or_else(|| backoff.next())
+            .unwrap_or(MAX_BACKOFF)
+            .min(MAX_BACKOFF),
+    )
+}
+
 /// `Retry-After` in seconds (whole or fractional); `None` when absent or unreadable (an HTTP
 /// date is not used by either API).
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
@@ -75,6 +95,25 @@ mod tests {
         assert_eq!(retry_after(&headers("-1")), None);
         assert_eq!(retry_after(&headers("Wed, 21 Oct 2015 07:28:00 GMT")), None);
         assert_eq!(retry_after(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn retries_follow_retry_after_then_the_backoff_and_stop_at_the_cap() {
+        let mut steps = [Duration::from_millis(100), Duration::from_secs(600)].into_iter();
+        let wait = Duration::from_secs(3);
+        assert_eq!(next_delay(1, 3, Some(wait), &mut steps), Some(wait));
+        assert_eq!(
+            next_delay(1, 3, None, &mut steps),
+            Some(Duration::from_millis(100))
+        );
+        assert_eq!(next_delay(2, 3, None, &mut steps), Some(MAX_BACKOFF));
+        assert_eq!(
+            next_delay(3, 3, Some(wait), &mut steps),
+            None,
+            "attempts spent"
+        );
+        let too_long = MAX_BACKOFF + Duration::from_secs(1);
+        assert_eq!(next_delay(1, 3, Some(too_long), &mut steps), None);
     }
 
     #[test]

@@ -23,10 +23,6 @@ use super::types::{
     ThreadPage, ThreadQuery, ThreadUpdate,
 };
 
-/// The longest wait between two attempts, and the longest `Retry-After` the client honours
-/// by waiting; a longer `Retry-After` ends the call with [`Error::RateLimited`].
-use crate::http::MAX_BACKOFF;
-
 /// The longest fixed gap between two requests the client accepts. Far longer gaps make no
 /// sense, and past about 584 years the pacing limiter (u64 nanoseconds) panics.
 const MAX_MIN_INTERVAL: Duration = Duration::from_secs(3600);
@@ -454,16 +450,11 @@ impl Client {
                     retry_after,
                 } => (failure, retry_after),
             };
-            // The attempt cap is ours: backon's iterator is unbounded here so that a
-            // Retry-After can never extend the number of attempts.
-            let too_long = retry_after.is_some_and(|d| d > MAX_BACKOFF);
-            if attempt >= inner.max_attempts || too_long {
+            let Some(delay) =
+                crate::http::next_delay(attempt, inner.max_attempts, retry_after, &mut backoff)
+            else {
                 return Err(failure.into_error(call.endpoint, attempt, retry_after));
-            }
-            let delay = retry_after
-                .or_else(|| backoff.next())
-                .unwrap_or(MAX_BACKOFF)
-                .min(MAX_BACKOFF);
+            };
             tracing::debug!(
                 endpoint = call.endpoint,
                 attempt,

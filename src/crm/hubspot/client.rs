@@ -30,9 +30,6 @@ use super::wire::{
     PropertyDefinition, PropertyOption, SearchPage, SearchRequest, UpdateInput,
 };
 
-/// The longest wait between two attempts, and the longest `Retry-After` honoured by waiting.
-use crate::http::MAX_BACKOFF;
-
 /// Page size of the contact listing (HubSpot's maximum).
 pub const LIST_LIMIT: u32 = 100;
 
@@ -439,15 +436,11 @@ impl Client {
                     retry_after,
                 } => (failure, retry_after),
             };
-            // The attempt cap is ours: a Retry-After never buys extra attempts.
-            let too_long = retry_after.is_some_and(|d| d > MAX_BACKOFF);
-            if attempt >= inner.max_attempts || too_long {
+            let Some(delay) =
+                crate::http::next_delay(attempt, inner.max_attempts, retry_after, &mut backoff)
+            else {
                 return Err(failure.into_error(call.endpoint, attempt, retry_after));
-            }
-            let delay = retry_after
-                .or_else(|| backoff.next())
-                .unwrap_or(MAX_BACKOFF)
-                .min(MAX_BACKOFF);
+            };
             tracing::debug!(
                 endpoint = call.endpoint,
                 attempt,
