@@ -38,20 +38,11 @@ kind = "csv"
 [crm.csv]
 path = "crm_export.csv"
 write_mode = "in-place"
-[crm.csv.columns]
-id = "Record ID"
-x_user_id = "X User ID"
-username = "X Handle"
-tags = "Tags"
-status = "Lead Status"
-valuation = "Deal Value"
-notes = "Notes"
-owner_email = "Owner Email"
-done = "Done"
-[limits]
+{columns}[limits]
 min_interval_ms = 0
 reserve_ratio = {reserve_ratio}
-"#
+"#,
+        columns = crmsync::demo::CSV_COLUMNS_TOML
     )
 }
 

@@ -64,23 +64,14 @@ kind = "csv"
 [crm.csv]
 path = "crm_export.csv"
 write_mode = "in-place"
-[crm.csv.columns]
-id = "Record ID"
-x_user_id = "X User ID"
-username = "X Handle"
-tags = "Tags"
-status = "Lead Status"
-valuation = "Deal Value"
-notes = "Notes"
-owner_email = "Owner Email"
-done = "Done"
-[policy]
+{columns}[policy]
 valuation = "crm-wins"
 [safety]
 max_change_ratio = 0.5
 [limits]
 min_interval_ms = 0
-"#
+"#,
+        columns = crmsync::demo::CSV_COLUMNS_TOML
     )
 }
 

@@ -49,6 +49,20 @@ pub const STATUS_MAP: &[(&str, &str)] = &[
     ("Lost", "CLOSED_LOST"),
 ];
 
+/// The `[crm.csv.columns]` table of the demo export's layout (the columns of [`HEADER`] that
+/// crmsync syncs). The integration tests and the benchmarks write their exports the same way.
+pub const CSV_COLUMNS_TOML: &str = r#"[crm.csv.columns]
+id = "Record ID"
+x_user_id = "X User ID"
+username = "X Handle"
+tags = "Tags"
+status = "Lead Status"
+valuation = "Deal Value"
+notes = "Notes"
+owner_email = "Owner Email"
+done = "Done"
+"#;
+
 const HEADER: &[&str] = &[
     "Record ID",
     "X User ID",
@@ -186,17 +200,7 @@ kind = "csv"
 path = "crm_export.csv"
 write_mode = "in-place"
 
-[crm.csv.columns]
-id = "Record ID"
-x_user_id = "X User ID"
-username = "X Handle"
-tags = "Tags"
-tags_separator = ";"
-status = "Lead Status"
-valuation = "Deal Value"
-notes = "Notes"
-owner_email = "Owner Email"
-done = "Done"
+{CSV_COLUMNS_TOML}tags_separator = ";"
 
 [mapping.status]
 {mapping}

@@ -6,7 +6,8 @@ use std::time::Duration;
 use crmsync::fake::{ContextEdit, Faults};
 
 use crate::support::{
-    TOKEN, TOKEN_ENV, World, agreeing_rows, assert_exit, col, json, read_export, write_export,
+    TOKEN, TOKEN_ENV, World, agreeing_rows, assert_exit, col, inbox_state, json, read_export,
+    write_export,
 };
 
 /// A baseline-synced world with edits on both sides for many prospects.
@@ -35,32 +36,6 @@ async fn edited_world() -> World {
     }
     write_export(&world, &rows);
     world
-}
-
-/// Each prospect's synced Inbox values: (id, tags, status, valuation, notes).
-type InboxState = Vec<(
-    String,
-    Vec<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-)>;
-
-fn inbox_state(world: &World) -> InboxState {
-    world
-        .fake
-        .prospects()
-        .into_iter()
-        .map(|p| {
-            (
-                p.external_id,
-                p.tags,
-                p.status,
-                p.valuation.map(|v| v.to_string()),
-                p.notes,
-            )
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -35,8 +35,8 @@ use std::time::Instant;
 use crmsync::fake::{ContextEdit, WriteRecord};
 
 use crate::support::{
-    TOKEN, TOKEN_ENV, World, agreeing_rows, assert_exit, col, json, read_export, stderr,
-    write_export,
+    InboxState, TOKEN, TOKEN_ENV, World, agreeing_rows, assert_exit, col, inbox_state, json,
+    read_export, stderr, write_export,
 };
 
 /// The world a matrix runs against.
@@ -170,32 +170,6 @@ async fn edited_world(scale: Scale) -> (World, Vec<Edit>) {
     }
     write_export(&world, &rows);
     (world, edits)
-}
-
-/// Each prospect's synced Inbox values: (id, tags, status, valuation, notes).
-type InboxState = Vec<(
-    String,
-    Vec<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-)>;
-
-fn inbox_state(world: &World) -> InboxState {
-    world
-        .fake
-        .prospects()
-        .into_iter()
-        .map(|p| {
-            (
-                p.external_id,
-                p.tags,
-                p.status,
-                p.valuation.map(|v| v.to_string()),
-                p.notes,
-            )
-        })
-        .collect()
 }
 
 /// One field write to one target: (route, target, field, value as JSON text). Tag lists are

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use crmsync::fake::{ContextEdit, Faults};
 
 use crate::support::{
-    TOKEN, World, agreeing_rows, assert_exit, col, json, read_export, stderr, write_export,
+    TOKEN, World, agreeing_rows, assert_exit, col, inbox_state, json, read_export, stderr,
+    write_export,
 };
 
 const PROSPECTS: usize = 240;
@@ -58,32 +59,6 @@ async fn edited_world() -> World {
     }
     write_export(&world, &rows);
     world
-}
-
-/// Each prospect's synced Inbox values: (id, tags, status, valuation, notes).
-type InboxState = Vec<(
-    String,
-    Vec<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-)>;
-
-fn inbox_state(world: &World) -> InboxState {
-    world
-        .fake
-        .prospects()
-        .into_iter()
-        .map(|p| {
-            (
-                p.external_id,
-                p.tags,
-                p.status,
-                p.valuation.map(|v| v.to_string()),
-                p.notes,
-            )
-        })
-        .collect()
 }
 
 /// Exit 0, or exit 1 with exactly one `error:` line; never a panic or a backtrace, never the

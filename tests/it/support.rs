@@ -51,23 +51,14 @@ kind = "csv"
 path = "crm_export.csv"
 write_mode = "in-place"
 
-[crm.csv.columns]
-id = "Record ID"
-x_user_id = "X User ID"
-username = "X Handle"
-tags = "Tags"
-status = "Lead Status"
-valuation = "Deal Value"
-notes = "Notes"
-owner_email = "Owner Email"
-done = "Done"
-
+{columns}
 [limits]
 min_interval_ms = 0
 backoff_base_ms = 50
 {extra}
 "#,
-            self.fake.base_url()
+            self.fake.base_url(),
+            columns = crmsync::demo::CSV_COLUMNS_TOML,
         );
         std::fs::write(self.config(), text).expect("write config");
     }
@@ -207,4 +198,30 @@ pub fn col(name: &str) -> usize {
         .iter()
         .position(|h| *h == name)
         .expect("known column")
+}
+
+/// Each prospect's synced Inbox values: (id, tags, status, valuation, notes).
+pub type InboxState = Vec<(
+    String,
+    Vec<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+)>;
+
+pub fn inbox_state(world: &World) -> InboxState {
+    world
+        .fake
+        .prospects()
+        .into_iter()
+        .map(|p| {
+            (
+                p.external_id,
+                p.tags,
+                p.status,
+                p.valuation.map(|v| v.to_string()),
+                p.notes,
+            )
+        })
+        .collect()
 }
