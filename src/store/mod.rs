@@ -931,31 +931,36 @@ impl Store {
 
     /// The base of every link, by prospect id.
     pub fn load_base(&self) -> Result<HashMap<String, BaseValues>> {
-        let mut out: HashMap<String, BaseValues> = HashMap::new();
-        let mut stmt = self.conn.prepare("SELECT prospect_id, value FROM base")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-        for row in rows {
-            let (prospect_id, value) = row?;
-            let value: Value = serde_json::from_str(&value).map_err(|e| Error::Corrupt {
-                table: "base",
-                detail: format!("{prospect_id}: {e}"),
-            })?;
-            out.entry(prospect_id).or_default().set(value);
+        let mut out = HashMap::new();
+        self.load_base_where("", &[], &mut out)?;
+        Ok(out)
+    }
+
+    /// The base of the given links, by prospect id.
+    pub fn load_base_for(&self, prospect_ids: &[&str]) -> Result<HashMap<String, BaseValues>> {
+        let mut out = HashMap::new();
+        for chunk in prospect_ids.chunks(MAX_IDS_PER_QUERY) {
+            let placeholders = vec!["?"; chunk.len()].join(",");
+            self.load_base_where(
+                &format!("WHERE prospect_id IN ({placeholders})"),
+                chunk,
+                &mut out,
+            )?;
         }
         Ok(out)
     }
 
-    /// The base of the given links (at most a few thousand at a time), by prospect id.
-    pub fn load_base_for(&self, prospect_ids: &[&str]) -> Result<HashMap<String, BaseValues>> {
-        let mut out: HashMap<String, BaseValues> = HashMap::new();
-        if prospect_ids.is_empty() {
-            return Ok(out);
-        }
-        let placeholders = vec!["?"; prospect_ids.len()].join(",");
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT prospect_id, value FROM base WHERE prospect_id IN ({placeholders})"
-        ))?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(prospect_ids), |r| {
+    /// Adds the base rows passing `filter` (a `WHERE` clause, or empty) to `out`.
+    fn load_base_where(
+        &self,
+        filter: &str,
+        params: &[&str],
+        out: &mut HashMap<String, BaseValues>,
+    ) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT prospect_id, value FROM base {filter}"))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
         })?;
         for row in rows {
@@ -966,7 +971,7 @@ impl Store {
             })?;
             out.entry(prospect_id).or_default().set(value);
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Moves the base for confirmed values, in one transaction.
