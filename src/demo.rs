@@ -328,206 +328,192 @@ fn write_export(path: &Path, prospects: &[ProspectView]) -> anyhow::Result<()> {
 /// What the scripted edits did, one line each, for the demo's narration.
 pub type EditLog = Vec<String>;
 
-/// Edits both sides the way a sales team does between two nightly runs.
-pub fn edit_both_sides(demo: &Demo) -> anyhow::Result<EditLog> {
-    let mut log = EditLog::new();
-    let prospects = demo.fake.prospects();
-    let by_id: BTreeMap<&str, &ProspectView> = prospects
-        .iter()
-        .map(|p| (p.external_id.as_str(), p))
-        .collect();
-    let tag_names: Vec<String> = demo.fake.tags().into_iter().map(|(_, n)| n).collect();
+/// The CRM side of the demo's scripted edits: where a prospect's record is and how a user
+/// changes it there.
+trait DemoCrm {
+    /// How the narration names the CRM (`the CRM`, `HubSpot`).
+    const NAME: &'static str;
+    /// A status value the demo's `[mapping.status]` does not know (and the CRM accepts).
+    const UNMAPPED_STATUS: &'static str;
+    /// Where a prospect's record is.
+    type Record;
+    /// The prospect's record, if the CRM has one.
+    fn locate(&self, p: &ProspectView) -> Option<Self::Record>;
+    fn set_notes(&mut self, record: &Self::Record, notes: &str);
+    fn set_status(&mut self, record: &Self::Record, status: &str);
+    fn drop_first_tag(&mut self, record: &Self::Record);
+}
 
-    // Read the export as rows of cells.
-    let mut reader = csv::Reader::from_path(&demo.export_path)?;
-    let headers = reader.headers()?.clone();
-    let col = |name: &str| headers.iter().position(|h| h == name).expect("demo header");
-    let mut rows: Vec<Vec<String>> = reader
-        .records()
-        .map(|r| r.map(|r| r.iter().map(str::to_string).collect()))
-        .collect::<Result<_, _>>()?;
-    let row_of = |rows: &[Vec<String>], p: &ProspectView| {
-        rows.iter().position(|r| {
-            r[col("X User ID")] == p.platform_id
-                || r[col("X Handle")]
+/// The CSV export, as rows of cells, written back by [`CsvRows::save`].
+struct CsvRows {
+    headers: csv::StringRecord,
+    rows: Vec<Vec<String>>,
+}
+
+impl CsvRows {
+    fn load(path: &Path) -> anyhow::Result<CsvRows> {
+        let mut reader = csv::Reader::from_path(path)?;
+        let headers = reader.headers()?.clone();
+        let rows = reader
+            .records()
+            .map(|r| r.map(|r| r.iter().map(str::to_string).collect()))
+            .collect::<Result<_, _>>()?;
+        Ok(CsvRows { headers, rows })
+    }
+
+    fn col(&self, name: &str) -> usize {
+        self.headers
+            .iter()
+            .position(|h| h == name)
+            .expect("demo header")
+    }
+
+    fn cell(&mut self, row: usize, column: &str) -> &mut String {
+        let col = self.col(column);
+        &mut self.rows[row][col]
+    }
+
+    fn save(self, path: &Path) -> anyhow::Result<()> {
+        let mut writer = csv::Writer::from_path(path)?;
+        writer.write_record(&self.headers)?;
+        for row in self.rows {
+            writer.write_record(row)?;
+        }
+        writer.flush()?;
+        Ok(())
+    }
+}
+
+impl DemoCrm for CsvRows {
+    const NAME: &'static str = "the CRM";
+    const UNMAPPED_STATUS: &'static str = "MAYBE_LATER";
+    /// The row index.
+    type Record = usize;
+
+    /// The row of the prospect's X id, or of its handle.
+    fn locate(&self, p: &ProspectView) -> Option<usize> {
+        let (x_id, handle) = (self.col("X User ID"), self.col("X Handle"));
+        self.rows.iter().position(|r| {
+            r[x_id] == p.platform_id
+                || r[handle]
                     .trim_start_matches('@')
                     .eq_ignore_ascii_case(&p.username)
         })
-    };
-
-    // 1. Notes edited on both sides, in different places: merges cleanly.
-    let three_line: Vec<&ProspectView> = prospects
-        .iter()
-        .filter(|p| p.notes.as_deref().is_some_and(|n| n.lines().count() == 3))
-        .collect();
-    for p in three_line.iter().take(3) {
-        let Some(row) = row_of(&rows, p) else {
-            continue;
-        };
-        let notes = p.notes.clone().unwrap_or_default();
-        demo.fake.edit_context(
-            &p.external_id,
-            ContextEdit {
-                notes: Some(Some(format!("{notes}\nCall booked for Tuesday."))),
-                ..ContextEdit::default()
-            },
-        );
-        rows[row][col("Notes")] = notes.replacen("Found via", "VIP intro. Found via", 1);
-        log.push(format!(
-            "@{}: notes edited in Inbox (last line) and in the CRM (first line)",
-            p.username
-        ));
-    }
-    // 2. The same line of notes edited differently on both sides: a conflict, all texts kept.
-    if let Some(p) = three_line.get(3)
-        && let Some(row) = row_of(&rows, p)
-    {
-        {
-            let notes = p.notes.clone().unwrap_or_default();
-            demo.fake.edit_context(
-                &p.external_id,
-                ContextEdit {
-                    notes: Some(Some(notes.replace(
-                        "Asked about pricing.",
-                        "Asked about pricing: wants 20 seats.",
-                    ))),
-                    ..ContextEdit::default()
-                },
-            );
-            rows[row][col("Notes")] =
-                notes.replace("Asked about pricing.", "Asked about pricing: budget is 5k.");
-            log.push(format!(
-                "@{}: the same line of notes edited differently on both sides",
-                p.username
-            ));
-        }
-    }
-    // 3. Inbox: tags added and valuations changed; CRM: statuses moved and a tag removed.
-    let single: Vec<&ProspectView> = prospects
-        .iter()
-        .filter(|p| p.threads.len() == 1 && row_of(&rows, p).is_some())
-        .collect();
-    for (n, p) in single.iter().take(12).enumerate() {
-        let row = row_of(&rows, p).expect("filtered");
-        match n % 4 {
-            0 => {
-                let tag = &tag_names[n % tag_names.len()];
-                demo.fake.edit_context(
-                    &p.external_id,
-                    ContextEdit {
-                        tags_add: Some(vec![tag.clone()]),
-                        ..ContextEdit::default()
-                    },
-                );
-                log.push(format!("@{}: tag {tag:?} added in Inbox", p.username));
-            }
-            1 => {
-                demo.fake.edit_context(
-                    &p.external_id,
-                    ContextEdit {
-                        valuation: Some(Some(12500.0 + n as f64)),
-                        ..ContextEdit::default()
-                    },
-                );
-                log.push(format!(
-                    "@{}: valuation set to {} in Inbox",
-                    p.username,
-                    12500 + n
-                ));
-            }
-            2 => {
-                rows[row][col("Lead Status")] = "IN_PROGRESS".into();
-                log.push(format!(
-                    "@{}: lead status set to IN_PROGRESS in the CRM",
-                    p.username
-                ));
-            }
-            _ => {
-                let cell = &mut rows[row][col("Tags")];
-                let kept: Vec<&str> = cell.split(';').skip(1).collect();
-                *cell = kept.join(";");
-                log.push(format!("@{}: first tag removed in the CRM", p.username));
-            }
-        }
-    }
-    // 4. A CRM status nobody mapped: an `unmapped` conflict, never a guess.
-    if let Some(p) = single.get(13) {
-        let row = row_of(&rows, p).expect("filtered");
-        rows[row][col("Lead Status")] = "MAYBE_LATER".into();
-        log.push(format!(
-            "@{}: lead status MAYBE_LATER (not in [mapping.status]) in the CRM",
-            p.username
-        ));
-    }
-    // 5. A prospect talking to two of our accounts: one thread gets archived.
-    if let Some(p) = prospects.iter().find(|p| {
-        p.threads.len() >= 2
-            && p.threads.iter().all(|t| !t.done)
-            && by_id.contains_key(p.external_id.as_str())
-    }) {
-        demo.fake.set_thread(&p.threads[0].id, None, Some(true));
-        log.push(format!(
-            "@{}: thread on @{} archived, thread on @{} still open",
-            p.username, p.threads[0].account_username, p.threads[1].account_username
-        ));
     }
 
-    let mut writer = csv::Writer::from_path(&demo.export_path)?;
-    writer.write_record(&headers)?;
-    for row in rows {
-        writer.write_record(row)?;
+    fn set_notes(&mut self, row: &usize, notes: &str) {
+        *self.cell(*row, "Notes") = notes.to_string();
     }
-    writer.flush()?;
+
+    fn set_status(&mut self, row: &usize, status: &str) {
+        *self.cell(*row, "Lead Status") = status.to_string();
+    }
+
+    fn drop_first_tag(&mut self, row: &usize) {
+        let cell = self.cell(*row, "Tags");
+        let kept: Vec<&str> = cell.split(';').skip(1).collect();
+        *cell = kept.join(";");
+    }
+}
+
+/// The fake HubSpot, with the demo's contact of each prospect.
+struct HubspotContacts<'a> {
+    hubspot: &'a FakeHubspot,
+    contact_of: BTreeMap<&'a str, &'a str>,
+}
+
+impl DemoCrm for HubspotContacts<'_> {
+    const NAME: &'static str = "HubSpot";
+    const UNMAPPED_STATUS: &'static str = "BAD_TIMING";
+    /// The contact id.
+    type Record = String;
+
+    fn locate(&self, p: &ProspectView) -> Option<String> {
+        self.contact_of
+            .get(p.external_id.as_str())
+            .map(|id| id.to_string())
+    }
+
+    fn set_notes(&mut self, record: &String, notes: &str) {
+        self.hubspot.set_property(record, "inbox_notes", notes);
+    }
+
+    fn set_status(&mut self, record: &String, status: &str) {
+        self.hubspot.set_property(record, "hs_lead_status", status);
+    }
+
+    fn drop_first_tag(&mut self, record: &String) {
+        let current = self
+            .hubspot
+            .contact(record)
+            .and_then(|c| c.get("inbox_tags").map(str::to_owned))
+            .unwrap_or_default();
+        let kept: Vec<&str> = current.split(';').skip(1).collect();
+        self.hubspot
+            .set_property(record, "inbox_tags", &kept.join(";"));
+    }
+}
+
+/// Edits both sides the way a sales team does between two nightly runs.
+pub fn edit_both_sides(demo: &Demo) -> anyhow::Result<EditLog> {
+    let mut crm = CsvRows::load(&demo.export_path)?;
+    let log = scripted_edits(&demo.fake, &mut crm);
+    crm.save(&demo.export_path)?;
     Ok(log)
 }
 
 /// Edits both sides the way a sales team does between two nightly runs, with HubSpot as the
 /// CRM: the same edits as [`edit_both_sides`], made through the fake HubSpot as a user would.
 pub fn edit_both_sides_hubspot(demo: &HubspotDemo) -> anyhow::Result<EditLog> {
+    let mut crm = HubspotContacts {
+        hubspot: &demo.hubspot,
+        contact_of: demo
+            .seeded
+            .contacts
+            .iter()
+            .map(|(prospect, contact)| (prospect.as_str(), contact.as_str()))
+            .collect(),
+    };
+    Ok(scripted_edits(&demo.fake, &mut crm))
+}
+
+/// The day's edits on both sides: in Inbox through the fake, in the CRM through `crm`.
+fn scripted_edits<C: DemoCrm>(inbox: &FakeInbox, crm: &mut C) -> EditLog {
     let mut log = EditLog::new();
-    let prospects = demo.fake.prospects();
-    let tag_names: Vec<String> = demo.fake.tags().into_iter().map(|(_, n)| n).collect();
-    let contact_of: BTreeMap<&str, &str> = demo
-        .seeded
-        .contacts
-        .iter()
-        .map(|(prospect, contact)| (prospect.as_str(), contact.as_str()))
-        .collect();
-    let contact = |p: &ProspectView| contact_of.get(p.external_id.as_str()).copied();
-    let hubspot = &demo.hubspot;
+    let prospects = inbox.prospects();
+    let tag_names: Vec<String> = inbox.tags().into_iter().map(|(_, n)| n).collect();
+    let crm_name = C::NAME;
+    let edit = |p: &ProspectView, change: ContextEdit| inbox.edit_context(&p.external_id, change);
 
     // 1. Notes edited on both sides, in different places: merges cleanly.
-    let three_line: Vec<&ProspectView> = prospects
+    let three_line: Vec<(&ProspectView, C::Record)> = prospects
         .iter()
         .filter(|p| p.notes.as_deref().is_some_and(|n| n.lines().count() == 3))
-        .filter(|p| contact(p).is_some())
+        .filter_map(|p| crm.locate(p).map(|record| (p, record)))
         .collect();
-    for p in three_line.iter().take(3) {
-        let id = contact(p).context("filtered on a contact")?;
+    for (p, record) in three_line.iter().take(3) {
         let notes = p.notes.clone().unwrap_or_default();
-        demo.fake.edit_context(
-            &p.external_id,
+        edit(
+            p,
             ContextEdit {
                 notes: Some(Some(format!("{notes}\nCall booked for Tuesday."))),
                 ..ContextEdit::default()
             },
         );
-        hubspot.set_property(
-            id,
-            "inbox_notes",
+        crm.set_notes(
+            record,
             &notes.replacen("Found via", "VIP intro. Found via", 1),
         );
         log.push(format!(
-            "@{}: notes edited in Inbox (last line) and in HubSpot (first line)",
+            "@{}: notes edited in Inbox (last line) and in {crm_name} (first line)",
             p.username
         ));
     }
     // 2. The same line of notes edited differently on both sides: a conflict, all texts kept.
-    if let Some(p) = three_line.get(3) {
-        let id = contact(p).context("filtered on a contact")?;
+    if let Some((p, record)) = three_line.get(3) {
         let notes = p.notes.clone().unwrap_or_default();
-        demo.fake.edit_context(
-            &p.external_id,
+        edit(
+            p,
             ContextEdit {
                 notes: Some(Some(notes.replace(
                     "Asked about pricing.",
@@ -536,9 +522,8 @@ pub fn edit_both_sides_hubspot(demo: &HubspotDemo) -> anyhow::Result<EditLog> {
                 ..ContextEdit::default()
             },
         );
-        hubspot.set_property(
-            id,
-            "inbox_notes",
+        crm.set_notes(
+            record,
             &notes.replace("Asked about pricing.", "Asked about pricing: budget is 5k."),
         );
         log.push(format!(
@@ -546,18 +531,18 @@ pub fn edit_both_sides_hubspot(demo: &HubspotDemo) -> anyhow::Result<EditLog> {
             p.username
         ));
     }
-    // 3. Inbox: tags added and valuations changed; HubSpot: statuses moved and a tag removed.
-    let single: Vec<&ProspectView> = prospects
+    // 3. Inbox: tags added and valuations changed; CRM: statuses moved and a tag removed.
+    let single: Vec<(&ProspectView, C::Record)> = prospects
         .iter()
-        .filter(|p| p.threads.len() == 1 && contact(p).is_some())
+        .filter(|p| p.threads.len() == 1)
+        .filter_map(|p| crm.locate(p).map(|record| (p, record)))
         .collect();
-    for (n, p) in single.iter().take(12).enumerate() {
-        let id = contact(p).context("filtered on a contact")?;
+    for (n, (p, record)) in single.iter().take(12).enumerate() {
         match n % 4 {
             0 => {
                 let tag = &tag_names[n % tag_names.len()];
-                demo.fake.edit_context(
-                    &p.external_id,
+                edit(
+                    p,
                     ContextEdit {
                         tags_add: Some(vec![tag.clone()]),
                         ..ContextEdit::default()
@@ -566,8 +551,8 @@ pub fn edit_both_sides_hubspot(demo: &HubspotDemo) -> anyhow::Result<EditLog> {
                 log.push(format!("@{}: tag {tag:?} added in Inbox", p.username));
             }
             1 => {
-                demo.fake.edit_context(
-                    &p.external_id,
+                edit(
+                    p,
                     ContextEdit {
                         valuation: Some(Some(12500.0 + n as f64)),
                         ..ContextEdit::default()
@@ -580,30 +565,25 @@ pub fn edit_both_sides_hubspot(demo: &HubspotDemo) -> anyhow::Result<EditLog> {
                 ));
             }
             2 => {
-                hubspot.set_property(id, "hs_lead_status", "IN_PROGRESS");
+                crm.set_status(record, "IN_PROGRESS");
                 log.push(format!(
-                    "@{}: lead status set to IN_PROGRESS in HubSpot",
+                    "@{}: lead status set to IN_PROGRESS in {crm_name}",
                     p.username
                 ));
             }
             _ => {
-                let current = hubspot
-                    .contact(id)
-                    .and_then(|c| c.get("inbox_tags").map(str::to_owned))
-                    .unwrap_or_default();
-                let kept: Vec<&str> = current.split(';').skip(1).collect();
-                hubspot.set_property(id, "inbox_tags", &kept.join(";"));
-                log.push(format!("@{}: first tag removed in HubSpot", p.username));
+                crm.drop_first_tag(record);
+                log.push(format!("@{}: first tag removed in {crm_name}", p.username));
             }
         }
     }
-    // 4. A HubSpot status nobody mapped: an `unmapped` conflict, never a guess.
-    if let Some(p) = single.get(13) {
-        let id = contact(p).context("filtered on a contact")?;
-        hubspot.set_property(id, "hs_lead_status", "BAD_TIMING");
+    // 4. A CRM status nobody mapped: an `unmapped` conflict, never a guess.
+    if let Some((p, record)) = single.get(13) {
+        crm.set_status(record, C::UNMAPPED_STATUS);
         log.push(format!(
-            "@{}: lead status BAD_TIMING (not in [mapping.status]) in HubSpot",
-            p.username
+            "@{}: lead status {} (not in [mapping.status]) in {crm_name}",
+            p.username,
+            C::UNMAPPED_STATUS
         ));
     }
     // 5. A prospect talking to two of our accounts: one thread gets archived.
@@ -611,11 +591,11 @@ pub fn edit_both_sides_hubspot(demo: &HubspotDemo) -> anyhow::Result<EditLog> {
         .iter()
         .find(|p| p.threads.len() >= 2 && p.threads.iter().all(|t| !t.done))
     {
-        demo.fake.set_thread(&p.threads[0].id, None, Some(true));
+        inbox.set_thread(&p.threads[0].id, None, Some(true));
         log.push(format!(
             "@{}: thread on @{} archived, thread on @{} still open",
             p.username, p.threads[0].account_username, p.threads[1].account_username
         ));
     }
-    Ok(log)
+    log
 }
