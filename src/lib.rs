@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod crm;
 pub mod demo;
+pub(crate) mod digest;
 pub mod engine;
 pub mod failpoint;
 pub mod fake;

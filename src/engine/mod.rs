@@ -13,6 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::config::Config;
 use crate::inbox;
 
+mod clean;
 pub mod confirm;
 pub mod crm_read;
 mod crm_write;

@@ -504,6 +504,8 @@ async fn walk(
     budget: &RunBudget,
 ) -> anyhow::Result<Vec<ChangedRow>> {
     let mut changes = Vec::new();
+    // Unchanged rows then cost a digest lookup instead of an upsert.
+    store.index_for_walk(run)?;
     let bar = progress.spinner("pulling threads");
     for view in VIEWS {
         let query = ThreadQuery {

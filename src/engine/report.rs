@@ -58,6 +58,9 @@ pub struct SyncReport {
     pub unlinked_records: u64,
     /// Links whose plan writes something.
     pub changed_links: u64,
+    /// Linked records left out of reconciliation: nothing changed since a sync found them
+    /// clean (see `engine::clean`).
+    pub unchanged_links: u64,
     /// The plan, rendered for humans.
     #[serde(skip)]
     pub plan_text: String,
@@ -115,9 +118,20 @@ impl PhaseClock {
         let seconds = (now - self.last).as_secs_f64();
         *report.phases.entry(phase).or_default() += seconds;
         self.last = now;
-        // The peak so far tells which phase sets the run's peak memory (`-vv`).
-        tracing::debug!(phase, seconds, peak_rss_mib = ?peak_rss_mib(), "phase done");
+        // The peak so far tells which phase sets the run's peak memory, and the CPU so far
+        // which phase does the local work (`-vv`).
+        tracing::debug!(phase, seconds, cpu_seconds = ?cpu_seconds(), peak_rss_mib = ?peak_rss_mib(), "phase done");
     }
+}
+
+/// User + system CPU seconds of this process so far, all threads (Linux only).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name may hold spaces; the fields after it are space-separated.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of proc(5), 12 and 13 after the state field.
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 /// Peak resident set size (VmHWM) of this process, in MiB (Linux only).
@@ -129,8 +143,16 @@ pub(super) fn peak_rss_mib() -> Option<f64> {
 }
 
 impl SyncReport {
-    /// The `--json` summary object.
+    /// The `--json` summary object: [`SyncReport::summary_json`] with the conflicts found.
     pub fn to_json(&self) -> serde_json::Value {
+        let mut summary = self.summary_json();
+        summary["conflict_list"] = self.conflict_list.iter().map(conflict_json).collect();
+        summary
+    }
+
+    /// What the mirror keeps of a run (`runs`, `report`): the `--json` object without the
+    /// conflict list, which the conflicts table holds (every open conflict, every night).
+    pub fn summary_json(&self) -> serde_json::Value {
         json!({
             "run_id": self.run_id,
             "mode": self.mode,
@@ -139,11 +161,11 @@ impl SyncReport {
             "threads": self.pull.threads,
             "crm_records": self.crm_records,
             "linked": self.linked,
+            "unchanged_links": self.unchanged_links,
             "unlinked": {"prospects": self.unlinked_prospects, "records": self.unlinked_records},
             "planned": {"inbox": self.planned_inbox, "crm": self.planned_crm},
             "writes": self.writes,
             "conflicts": self.conflicts,
-            "conflict_list": self.conflict_list.iter().map(conflict_json).collect::<Vec<_>>(),
             "rejects": self.rejected_rows.len(),
             "rejected_rows": self.rejected_rows,
             "requests": self.requests,

@@ -15,6 +15,7 @@ use crate::store::{
     Store,
 };
 
+use super::clean;
 use super::guards::{MAPPING_KEY, RequestBudget, mapping_difference, safety_stop};
 use super::inputs::{Names, crm_side, inbox_side};
 use super::lookup::{lookup_unknown_x_ids, planned_creates};
@@ -126,7 +127,7 @@ pub async fn run<A: CrmAdapter>(
                 status,
                 report.exit,
                 &finished,
-                &report.to_json(),
+                &report.summary_json(),
                 None,
             )?;
             Ok(report)
@@ -172,6 +173,7 @@ async fn run_inner<A: CrmAdapter>(
         unlinked_prospects: 0,
         unlinked_records: 0,
         changed_links: 0,
+        unchanged_links: 0,
         plan_text: String::new(),
         planned_inbox: 0,
         planned_crm: 0,
@@ -325,9 +327,33 @@ async fn run_inner<A: CrmAdapter>(
         .filter(|l| by_record.contains_key(l.crm_id.as_str()))
         .collect();
     report.linked = active.len() as u64;
+    // Links whose inputs are what an earlier sync found clean are left out (see `clean`).
+    let context = clean::context_digest(&fingerprint, &reference, &policy, &vocab);
+    let same_context = store.meta(clean::CONTEXT_KEY)?.as_deref() == Some(context.as_str());
+    let stamped = if same_context && !opts.resync {
+        store.clean_links()?
+    } else {
+        HashMap::new()
+    };
+    let mut digests: HashMap<&str, u64> = HashMap::with_capacity(active.len());
+    let mut dirty: Vec<&crate::store::LinkRow> = Vec::new();
+    for &link in &active {
+        let digest = clean::record_digest(by_record[link.crm_id.as_str()]);
+        let unchanged = stamped.get(&link.prospect_id) == Some(&digest)
+            && !referenced.contains(link.prospect_id.as_str())
+            && !pending.contains_key(&link.crm_id);
+        if !unchanged {
+            digests.insert(&link.prospect_id, digest);
+            dirty.push(link);
+        }
+    }
+    drop(stamped);
+    report.unchanged_links = (active.len() - dirty.len()) as u64;
     clock.lap(&mut report, "match");
     let mut inputs: Vec<LinkInput> = Vec::new();
     let mut plan = reconcile::Plan::default();
+    // For each link reconciled: the digest of its record if it came out clean.
+    let mut stamps: Vec<(&str, Option<u64>)> = Vec::with_capacity(dirty.len());
     // One chunk of links with their prospects: reconciled, then only what the rest of the run
     // needs is kept (the links that write, conflict or move the base; the inputs and prospects
     // of links that write or that a resolution, a saved plan or an undo names; the prospects
@@ -358,6 +384,8 @@ async fn run_inner<A: CrmAdapter>(
             chunk_inputs.iter().map(|i| (&i.key, i)).collect();
         let mut keep_inputs: HashSet<LinkKey> = HashSet::new();
         let mut keep_loaded: HashSet<String> = HashSet::new();
+        // Links that write, conflict or move the base: not clean.
+        let mut unclean: HashSet<String> = HashSet::new();
         for mut link in chunk_plan.links {
             let input = by_key[&link.key];
             // Agreed values the base already holds need no saving.
@@ -371,6 +399,7 @@ async fn run_inner<A: CrmAdapter>(
                 keep_loaded.insert(link.key.prospect_id.clone());
             }
             if !link.is_noop() || !link.conflicts.is_empty() || !link.agreed.is_empty() {
+                unclean.insert(link.key.prospect_id.clone());
                 plan.links.push(link);
             }
         }
@@ -378,35 +407,38 @@ async fn run_inner<A: CrmAdapter>(
             keep_inputs.contains(&i.key) || referenced.contains(i.key.prospect_id.as_str())
         }));
         for (link, prospect) in batch {
-            if keep_loaded.contains(&link.prospect_id) {
+            let id = link.prospect_id.as_str();
+            let clean = !unclean.contains(id) && !referenced.contains(id);
+            // The key borrows from the links, which outlive the chunk.
+            let (&key, &digest) = digests
+                .get_key_value(id)
+                .expect("every dirty link has a digest");
+            stamps.push((key, clean.then_some(digest)));
+            if keep_loaded.contains(id) {
                 loaded.insert(link.prospect_id.clone(), prospect);
             }
         }
         Ok(())
     };
-    // Prospects found outside the mirror first, then the mirror, read once in id order.
-    let outside: Vec<_> = active
+    // Prospects found outside the mirror first, then the mirror's, a chunk at a time in id
+    // order.
+    let outside: Vec<_> = dirty
         .iter()
         .filter_map(|l| loaded.remove(&l.prospect_id).map(|m| (*l, m)))
         .collect();
     reconcile_chunk(outside, &mut loaded)?;
-    let link_of: HashMap<&str, &crate::store::LinkRow> = active
-        .iter()
-        .map(|l| (l.prospect_id.as_str(), *l))
-        .collect();
-    let mut batch = Vec::with_capacity(RECONCILE_CHUNK);
-    store.scan_mirror(|prospect| -> anyhow::Result<()> {
-        if let Some(&link) = link_of.get(prospect.prospect.id.as_str()) {
-            batch.push((link, prospect));
-            if batch.len() == RECONCILE_CHUNK {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(RECONCILE_CHUNK));
-                reconcile_chunk(full, &mut loaded)?;
-            }
-        }
-        Ok(())
-    })?;
-    reconcile_chunk(batch, &mut loaded)?;
-    drop(link_of);
+    dirty.sort_unstable_by(|a, b| a.prospect_id.cmp(&b.prospect_id));
+    for chunk in dirty.chunks(RECONCILE_CHUNK) {
+        let link_of: HashMap<&str, &crate::store::LinkRow> =
+            chunk.iter().map(|l| (l.prospect_id.as_str(), *l)).collect();
+        let ids: Vec<&str> = chunk.iter().map(|l| l.prospect_id.as_str()).collect();
+        let batch = store
+            .load_mirror_for(&ids)?
+            .into_iter()
+            .map(|m| (link_of[m.prospect.id.as_str()], m))
+            .collect();
+        reconcile_chunk(batch, &mut loaded)?;
+    }
     inputs.sort_by(|a, b| a.key.cmp(&b.key));
     plan.links.sort_by(|a, b| a.key.cmp(&b.key));
     // Humans' resolutions replace their conflicts with writes of the chosen value.
@@ -634,6 +666,11 @@ async fn run_inner<A: CrmAdapter>(
         store.mark_resolutions_applied(run_id, &applied.conflict_ids)?;
     }
     let tally: ConflictTally = store.record_conflicts(run_id, now, &conflicts, !partial_run)?;
+    if !partial_run {
+        // Stamps made under another context are void; this run reconciled every link.
+        store.stamp_links(&stamps, !same_context)?;
+        store.set_meta(clean::CONTEXT_KEY, &context)?;
+    }
     report.conflicts.found = conflicts.len() as u64;
     report.conflicts.opened = tally.opened;
     report.conflicts.closed = tally.closed;

@@ -4,7 +4,7 @@
 //! This is the only module that writes SQL. Every logical step is one transaction, so a crash
 //! leaves the mirror at a step boundary. It knows nothing about HTTP, CSV or merge rules.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -17,6 +17,7 @@ pub mod crm_mirror;
 pub use conflicts::{ConflictRecord, ConflictRow, ConflictTally, Resolution};
 pub mod pull_state;
 pub mod report;
+mod walk;
 
 #[cfg(test)]
 mod tests;
@@ -37,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_2.sql"),
     include_str!("schema_3.sql"),
     include_str!("schema_4.sql"),
+    include_str!("schema_5.sql"),
 ];
 
 /// A store error. SQLite errors are bugs or a damaged file: nothing to branch on but the text.
@@ -322,29 +324,7 @@ pub struct MirrorCounts {
 pub struct Store {
     conn: Connection,
     /// Ids the pull upserted in the current run (see [`Store::upsert_page`]).
-    seen: Seen,
-}
-
-/// Rows a pull has seen in one run: unchanged rows are not rewritten, so the rows' `seen_run`
-/// alone no longer tells which ones a walk saw.
-#[derive(Default)]
-struct Seen {
-    run: Option<RunId>,
-    prospects: HashSet<String>,
-    threads: HashSet<String>,
-}
-
-impl Seen {
-    /// The sets for `run`, emptied if they belonged to another run.
-    fn for_run(&mut self, run: RunId) -> &mut Seen {
-        if self.run != Some(run) {
-            *self = Seen {
-                run: Some(run),
-                ..Seen::default()
-            };
-        }
-        self
-    }
+    seen: walk::Seen,
 }
 
 impl Store {
@@ -365,12 +345,14 @@ impl Store {
     }
 
     fn setup(mut conn: Connection) -> Result<Store> {
-        conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // Off while migrating (the bundled SQLite turns them on by default).
+        conn.pragma_update(None, "foreign_keys", "OFF")?;
         migrate(&mut conn)?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
         Ok(Store {
             conn,
-            seen: Seen::default(),
+            seen: walk::Seen::default(),
         })
     }
 
@@ -444,14 +426,14 @@ impl Store {
     /// Opens the transaction that holds a whole pull, so that a pull that fails half-way
     /// leaves the mirror as it was. The per-step methods nest inside it as savepoints.
     pub fn begin_pull(&mut self) -> Result<()> {
-        self.seen = Seen::default();
+        self.seen = walk::Seen::default();
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         Ok(())
     }
 
     /// Commits the pull transaction.
     pub fn commit_pull(&mut self) -> Result<()> {
-        self.seen = Seen::default();
+        self.seen = walk::Seen::default();
         crate::failpoint::hit("pull-before-commit");
         self.conn.execute_batch("COMMIT")?;
         Ok(())
@@ -459,7 +441,7 @@ impl Store {
 
     /// Rolls the pull transaction back.
     pub fn rollback_pull(&mut self) -> Result<()> {
-        self.seen = Seen::default();
+        self.seen = walk::Seen::default();
         if !self.conn.is_autocommit() {
             self.conn.execute_batch("ROLLBACK")?;
         }
@@ -541,166 +523,6 @@ impl Store {
             params![id, name],
         )?;
         Ok(())
-    }
-
-    /// Upserts one page of pulled threads and their prospects, in one transaction. Rows that
-    /// hold these values already are not rewritten (a nightly walk of an unchanged inbox writes
-    /// nothing); the ids are remembered for [`Store::mark_unseen_absent`].
-    pub fn upsert_page(
-        &mut self,
-        run: RunId,
-        prospects: &[ProspectRow],
-        threads: &[ThreadRow],
-    ) -> Result<Vec<ChangedRow>> {
-        let mut changed = Vec::new();
-        let tx = self.conn.savepoint()?;
-        {
-            // `RETURNING changed_run` yields a row only when the row was inserted (NULL) or
-            // updated; it holds this run only when a synced value of a row the mirror held as
-            // present changed.
-            let mut upsert_prospect = tx.prepare_cached(
-                "INSERT INTO prospects (id, platform_id, username, display_name, tag_ids, status_id,
-                                        valuation, notes, last_updated_at, present, seen_run,
-                                        changed_run)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10, NULL)
-                 ON CONFLICT(id) DO UPDATE SET
-                    platform_id = excluded.platform_id, username = excluded.username,
-                    display_name = excluded.display_name, tag_ids = excluded.tag_ids,
-                    status_id = excluded.status_id, valuation = excluded.valuation,
-                    notes = excluded.notes, last_updated_at = excluded.last_updated_at,
-                    present = 1, seen_run = excluded.seen_run,
-                    changed_run = CASE WHEN prospects.present = 1
-                        AND (prospects.tag_ids IS NOT excluded.tag_ids
-                            OR prospects.status_id IS NOT excluded.status_id
-                            OR prospects.valuation IS NOT excluded.valuation
-                            OR prospects.notes IS NOT excluded.notes)
-                        THEN excluded.seen_run ELSE prospects.changed_run END
-                 WHERE prospects.present = 0
-                    OR prospects.platform_id IS NOT excluded.platform_id
-                    OR prospects.username IS NOT excluded.username
-                    OR prospects.display_name IS NOT excluded.display_name
-                    OR prospects.tag_ids IS NOT excluded.tag_ids
-                    OR prospects.status_id IS NOT excluded.status_id
-                    OR prospects.valuation IS NOT excluded.valuation
-                    OR prospects.notes IS NOT excluded.notes
-                    OR prospects.last_updated_at IS NOT excluded.last_updated_at
-                 RETURNING changed_run",
-            )?;
-            for p in prospects {
-                let tag_ids = serde_json::to_string(&p.tag_ids).expect("strings serialize");
-                let mut rows = upsert_prospect.query(params![
-                    p.id,
-                    p.platform_id,
-                    p.username,
-                    p.display_name,
-                    tag_ids,
-                    p.status_id,
-                    p.valuation.map(|v| v.to_string()),
-                    p.notes,
-                    p.last_updated_at,
-                    run.0
-                ])?;
-                if let Some(row) = rows.next()?
-                    && row.get::<_, Option<i64>>(0)? == Some(run.0)
-                {
-                    changed.push(ChangedRow {
-                        thread: None,
-                        prospect: p.id.clone(),
-                    });
-                }
-            }
-            let mut upsert_thread = tx.prepare_cached(
-                "INSERT INTO threads (id, prospect_id, account_link_id, assignee_id, done, is_request,
-                                      sort_ts, present, seen_run, changed_run)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, NULL)
-                 ON CONFLICT(id) DO UPDATE SET
-                    prospect_id = excluded.prospect_id, account_link_id = excluded.account_link_id,
-                    assignee_id = excluded.assignee_id, done = excluded.done,
-                    is_request = excluded.is_request, sort_ts = excluded.sort_ts,
-                    present = 1, seen_run = excluded.seen_run,
-                    changed_run = CASE WHEN threads.present = 1
-                        AND (threads.assignee_id IS NOT excluded.assignee_id
-                            OR threads.done IS NOT excluded.done
-                            OR threads.sort_ts IS NOT excluded.sort_ts)
-                        THEN excluded.seen_run ELSE threads.changed_run END
-                 WHERE threads.present = 0
-                    OR threads.prospect_id IS NOT excluded.prospect_id
-                    OR threads.account_link_id IS NOT excluded.account_link_id
-                    OR threads.assignee_id IS NOT excluded.assignee_id
-                    OR threads.done IS NOT excluded.done
-                    OR threads.is_request IS NOT excluded.is_request
-                    OR threads.sort_ts IS NOT excluded.sort_ts
-                 RETURNING changed_run",
-            )?;
-            for t in threads {
-                let mut rows = upsert_thread.query(params![
-                    t.id,
-                    t.prospect_id,
-                    t.account_link_id,
-                    t.assignee_id,
-                    t.done,
-                    t.is_request,
-                    t.sort_ts,
-                    run.0
-                ])?;
-                if let Some(row) = rows.next()?
-                    && row.get::<_, Option<i64>>(0)? == Some(run.0)
-                {
-                    changed.push(ChangedRow {
-                        thread: Some(t.id.clone()),
-                        prospect: t.prospect_id.clone(),
-                    });
-                }
-            }
-        }
-        tx.commit()?;
-        let seen = self.seen.for_run(run);
-        seen.prospects
-            .extend(prospects.iter().map(|p| p.id.clone()));
-        seen.threads.extend(threads.iter().map(|t| t.id.clone()));
-        Ok(changed)
-    }
-
-    /// How many distinct prospects and threads the pages of `run` have held so far.
-    pub fn seen_counts(&self, run: RunId) -> (usize, usize) {
-        if self.seen.run == Some(run) {
-            (self.seen.prospects.len(), self.seen.threads.len())
-        } else {
-            (0, 0)
-        }
-    }
-
-    /// After a complete full walk: threads and prospects not seen by `run` are marked absent
-    /// (never deleted). Returns (threads, prospects) marked absent.
-    pub fn mark_unseen_absent(&mut self, run: RunId) -> Result<(u64, u64)> {
-        let seen = std::mem::take(self.seen.for_run(run));
-        let tx = self.conn.savepoint()?;
-        let mark = |table: &str, seen: &HashSet<String>| -> Result<u64> {
-            // Rows written this run carry its `seen_run`; unchanged rows it saw are in `seen`.
-            let unseen: Vec<String> = {
-                let mut stmt = tx.prepare(&format!(
-                    "SELECT id FROM {table} WHERE present = 1 AND seen_run < ?1"
-                ))?;
-                let ids = stmt.query_map([run.0], |r| r.get::<_, String>(0))?;
-                let mut unseen = Vec::new();
-                for id in ids {
-                    let id = id?;
-                    if !seen.contains(&id) {
-                        unseen.push(id);
-                    }
-                }
-                unseen
-            };
-            let mut stmt = tx.prepare(&format!("UPDATE {table} SET present = 0 WHERE id = ?1"))?;
-            for id in &unseen {
-                stmt.execute([id])?;
-            }
-            Ok(unseen.len() as u64)
-        };
-        let threads = mark("threads", &seen.threads)?;
-        let prospects = mark("prospects", &seen.prospects)?;
-        tx.commit()?;
-        Ok((threads, prospects))
     }
 
     /// Every present prospect with its present threads, sorted by id.
@@ -906,6 +728,49 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Links a sync found clean whose prospect has not changed since, with the digest of the
+    /// CRM record they were found clean with, by prospect id (see `engine::clean`).
+    pub fn clean_links(&self) -> Result<HashMap<String, u64>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT l.prospect_id, l.clean_crm FROM links l JOIN prospects p ON p.id = l.prospect_id
+             WHERE l.clean_crm IS NOT NULL AND p.inbox_dirty = 0",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            // Digests are stored as SQLite's signed 64-bit integers.
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// After a sync: for each link it reconciled, `Some(digest)` if the link was clean (its
+    /// prospect is then marked unchanged), `None` if not; `void_others` first clears every
+    /// stamp (they were made under another context). In one transaction.
+    pub fn stamp_links(&mut self, stamps: &[(&str, Option<u64>)], void_others: bool) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        if void_others {
+            tx.execute(
+                "UPDATE links SET clean_crm = NULL WHERE clean_crm IS NOT NULL",
+                [],
+            )?;
+        }
+        {
+            let mut link = tx.prepare_cached(
+                "UPDATE links SET clean_crm = ?2 WHERE prospect_id = ?1 AND clean_crm IS NOT ?2",
+            )?;
+            let mut prospect = tx.prepare_cached(
+                "UPDATE prospects SET inbox_dirty = 0 WHERE id = ?1 AND inbox_dirty = 1",
+            )?;
+            for (prospect_id, digest) in stamps {
+                link.execute(params![prospect_id, digest.map(|d| d as i64)])?;
+                if digest.is_some() {
+                    prospect.execute([prospect_id])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Stores the links of this run (insert or update state) in one transaction.
     pub fn save_links(&mut self, run: RunId, links: &[LinkRow]) -> Result<()> {
         let tx = self.conn.transaction()?;
@@ -913,7 +778,8 @@ impl Store {
             // Unchanged links are not rewritten: a nightly run touches only what moved.
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO links (prospect_id, crm_id, state, created_run) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(prospect_id) DO UPDATE SET crm_id = excluded.crm_id, state = excluded.state
+                 ON CONFLICT(prospect_id) DO UPDATE SET crm_id = excluded.crm_id, state = excluded.state,
+                    clean_crm = NULL
                  WHERE links.crm_id <> excluded.crm_id OR links.state <> excluded.state",
             )?;
             for link in links {
@@ -997,6 +863,8 @@ impl Store {
     pub fn replace_base(&mut self, run: RunId, agreed: &[(String, Value)]) -> Result<()> {
         let tx = self.conn.transaction()?;
         tx.execute("DELETE FROM base", [])?;
+        // Every link's base moved: none is known clean any more.
+        tx.execute("UPDATE links SET clean_crm = NULL", [])?;
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO base (prospect_id, field, value, run_id) VALUES (?1, ?2, ?3, ?4)",
@@ -1209,11 +1077,26 @@ impl Store {
     }
 }
 
+/// Applies the migrations not applied yet, each in its own transaction. Runs with foreign keys
+/// off (a migration may rebuild a table others refer to, as SQLite's ALTER TABLE guide does);
+/// each migration must leave no violation behind, or it is rolled back.
 fn migrate(conn: &mut Connection) -> Result<()> {
     let applied: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     for (idx, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        let violation: Option<String> = tx
+            .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+            .optional()?;
+        if let Some(table) = violation {
+            return Err(Error::Corrupt {
+                table: "migrations",
+                detail: format!(
+                    "migration {} left a foreign key violation in {table}",
+                    idx + 1
+                ),
+            });
+        }
         tx.pragma_update(None, "user_version", (idx + 1) as i64)?;
         tx.commit()?;
     }

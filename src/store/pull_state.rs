@@ -139,6 +139,7 @@ impl Store {
             }
         }
         tx.commit()?;
+        self.distrust_digests();
         Ok((threads, prospects))
     }
 
@@ -158,6 +159,7 @@ impl Store {
             }
         }
         tx.commit()?;
+        self.distrust_digests();
         Ok((threads, prospects))
     }
 

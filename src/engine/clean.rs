@@ -1,0 +1,130 @@
+//! Which links a run may leave out of reconciliation: those whose inputs are exactly what an
+//! earlier sync found clean.
+//!
+//! Reconciliation is a pure function of a link's inputs (the prospect and its threads in the
+//! mirror, the CRM record, the base) and of the run's context (reference data, policy,
+//! vocabulary, field mapping). A link is *clean* when its plan writes nothing, logs no conflict
+//! and has nothing new for the base. A sync stores, for each clean link, a digest of its CRM
+//! record (`links.clean_crm`) and clears the prospect's `inbox_dirty` flag, which triggers in
+//! the mirror set again on any change to the prospect or its threads. The base of a clean link
+//! moves only through a resolution, a saved plan, an undo or `--resync`, and those links are
+//! reconciled whatever their stamp. So when the stamp is there, the prospect is not dirty, the
+//! record's digest matches and the context is the one the stamp was made under, reconciling the
+//! link again would give the same empty plan: the run skips it without loading it. A nightly
+//! run with few changes then reads and reconciles only the links that moved or stay in
+//! conflict.
+
+use crate::crm::CrmRecord;
+use crate::digest::Digest;
+use crate::reconcile::{Policy, Vocabulary};
+use crate::store::Reference;
+
+/// Meta key of the context digest the stored stamps were made under.
+pub const CONTEXT_KEY: &str = "clean_context";
+
+/// The digest of everything reconciliation reads from a CRM record.
+pub fn record_digest(record: &CrmRecord) -> u64 {
+    let f = &record.fields;
+    let mut d = Digest::new();
+    d.u64(f.tags.len() as u64);
+    for tag in &f.tags {
+        d.str(tag);
+    }
+    d.opt(f.status.as_deref());
+    d.opt(f.valuation.map(|v| v.to_string()).as_deref());
+    d.opt(f.notes.as_deref());
+    d.opt(f.assignee.as_deref());
+    d.opt(f.done.map(|b| if b { "true" } else { "false" }));
+    d.opt(record.updated_at.map(|t| t.to_rfc3339()).as_deref());
+    d.finish()
+}
+
+/// The digest of a run's context: what reconciliation reads besides the link itself. A
+/// change of crmsync's version counts too, so that a new build never trusts stamps an older
+/// one made.
+pub fn context_digest(
+    mapping_fingerprint: &str,
+    reference: &Reference,
+    policy: &Policy,
+    vocabulary: &Vocabulary,
+) -> String {
+    let mut d = Digest::new();
+    d.str(env!("CARGO_PKG_VERSION"));
+    d.str(mapping_fingerprint);
+    // Debug output of these types is deterministic (vectors and B-tree collections only).
+    d.str(&format!("{reference:?}"));
+    d.str(&format!("{policy:?}"));
+    d.str(&format!("{vocabulary:?}"));
+    format!("{:016x}", d.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::{Amount, Fields};
+
+    fn record() -> CrmRecord {
+        CrmRecord {
+            id: "r1".into(),
+            x_user_id: Some("42".into()),
+            username: Some("ada".into()),
+            fields: Fields {
+                tags: ["Investor".to_string()].into(),
+                status: Some("Lead".into()),
+                valuation: Some("1200.50".parse::<Amount>().unwrap()),
+                notes: Some("met at the conference".into()),
+                assignee: Some("ada@example.com".into()),
+                done: Some(false),
+            },
+            updated_at: None,
+            row: 2,
+        }
+    }
+
+    #[test]
+    fn every_synced_value_changes_the_record_digest() {
+        let base = record_digest(&record());
+        let edits: [fn(&mut CrmRecord); 10] = [
+            |r| {
+                r.fields.tags.insert("VIP".into());
+            },
+            |r| r.fields.tags.clear(),
+            |r| r.fields.status = None,
+            |r| r.fields.status = Some("Won".into()),
+            |r| r.fields.valuation = Some("1200.5".parse().unwrap()),
+            |r| r.fields.notes = Some(String::new()),
+            |r| r.fields.assignee = None,
+            |r| r.fields.done = Some(true),
+            |r| r.fields.done = None,
+            |r| r.updated_at = Some(chrono::DateTime::UNIX_EPOCH),
+        ];
+        for (idx, edit) in edits.iter().enumerate() {
+            let mut changed = record();
+            edit(&mut changed);
+            if changed.fields != record().fields || changed.updated_at != record().updated_at {
+                assert_ne!(record_digest(&changed), base, "edit {idx}");
+            }
+        }
+        // What reconciliation does not read does not count.
+        let mut moved = record();
+        moved.row = 99;
+        moved.username = Some("other".into());
+        assert_eq!(record_digest(&moved), base);
+    }
+
+    #[test]
+    fn values_do_not_run_together() {
+        let mut a = record();
+        a.fields.tags = ["ab".to_string()].into();
+        let mut b = record();
+        b.fields.tags = ["a".to_string(), "b".to_string()].into();
+        assert_ne!(record_digest(&a), record_digest(&b));
+        let mut c = record();
+        c.fields.notes = Some("x".into());
+        c.fields.assignee = None;
+        let mut d = record();
+        d.fields.notes = None;
+        d.fields.assignee = Some("x".into());
+        assert_ne!(record_digest(&c), record_digest(&d));
+    }
+}

@@ -1,0 +1,314 @@
+//! Writing pulled pages into the mirror: upserts that skip unchanged rows, and what a full walk
+//! has seen.
+//!
+//! A nightly walk of an unchanged inbox reads every thread and finds nothing new. To make that
+//! cheap, every prospect and thread row carries a digest of the values it was written with
+//! (`row_digest`), and a walk starts by loading the digests of the present rows
+//! ([`Store::index_for_walk`]): a pulled row with the same digest costs a map lookup instead of
+//! an upsert. Rows whose digest differs, or that the index does not know, go through the SQL
+//! upsert, which still compares every column, so a stale or missing digest only costs time.
+
+use std::collections::HashMap;
+
+use rusqlite::params;
+
+use super::{ChangedRow, ProspectRow, Result, RunId, Store, ThreadRow};
+use crate::digest::Digest;
+
+/// What a pull knows of the mirror's rows during one run.
+#[derive(Default)]
+pub(super) struct Seen {
+    run: Option<RunId>,
+    prospects: Marks,
+    threads: Marks,
+    /// Whether the digests in the marks may be trusted to skip an upsert: rows marked absent
+    /// behind their back (a 404 on a re-read) make them stale.
+    trusted: bool,
+}
+
+/// Rows of one table, by id.
+#[derive(Default)]
+struct Marks {
+    rows: HashMap<String, Mark>,
+    /// How many of `rows` this run's pages held.
+    seen: usize,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Mark {
+    /// The digest of the present row as stored (`None`: not known).
+    digest: Option<u64>,
+    /// Whether this run's pages held the row.
+    seen: bool,
+}
+
+impl Seen {
+    /// The marks for `run`, emptied if they belonged to another run.
+    fn for_run(&mut self, run: RunId) -> &mut Seen {
+        if self.run != Some(run) {
+            *self = Seen {
+                run: Some(run),
+                trusted: true,
+                ..Seen::default()
+            };
+        }
+        self
+    }
+}
+
+impl Marks {
+    /// Whether the stored row already holds the values with this digest.
+    fn unchanged(&self, id: &str, digest: u64) -> bool {
+        self.rows.get(id).and_then(|m| m.digest) == Some(digest)
+    }
+
+    /// Notes a row held by this run's pages, stored with `digest`.
+    fn saw(&mut self, id: &str, digest: u64) {
+        let mark = match self.rows.get_mut(id) {
+            Some(mark) => mark,
+            None => self.rows.entry(id.to_owned()).or_default(),
+        };
+        mark.digest = Some(digest);
+        if !mark.seen {
+            mark.seen = true;
+            self.seen += 1;
+        }
+    }
+
+    fn was_seen(&self, id: &str) -> bool {
+        self.rows.get(id).is_some_and(|m| m.seen)
+    }
+}
+
+/// The digest of everything a prospect row stores.
+fn prospect_digest(p: &ProspectRow, tag_ids: &str, valuation: Option<&str>) -> u64 {
+    let mut d = Digest::new();
+    d.str(&p.id);
+    d.str(&p.platform_id);
+    d.str(&p.username);
+    d.opt(p.display_name.as_deref());
+    d.str(tag_ids);
+    d.opt(p.status_id.as_deref());
+    d.opt(valuation);
+    d.opt(p.notes.as_deref());
+    d.opt(p.last_updated_at.as_deref());
+    d.finish()
+}
+
+/// The digest of everything a thread row stores.
+fn thread_digest(t: &ThreadRow) -> u64 {
+    let mut d = Digest::new();
+    d.str(&t.id);
+    d.str(&t.prospect_id);
+    d.str(&t.account_link_id);
+    d.opt(t.assignee_id.as_deref());
+    d.bool(t.done);
+    d.bool(t.is_request);
+    d.opt(t.sort_ts.as_deref());
+    d.finish()
+}
+
+impl Store {
+    /// Before a full walk: loads the digests of the present rows, so that the walk's upserts
+    /// skip the rows it finds unchanged (see the module docs).
+    pub fn index_for_walk(&mut self, run: RunId) -> Result<()> {
+        let seen = self.seen.for_run(run);
+        for (table, marks) in [
+            ("prospects", &mut seen.prospects),
+            ("threads", &mut seen.threads),
+        ] {
+            let mut stmt = self.conn.prepare(&format!(
+                "SELECT id, row_digest FROM {table} WHERE present = 1 AND row_digest IS NOT NULL"
+            ))?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            for row in rows {
+                let (id, digest) = row?;
+                let mark = marks.rows.entry(id).or_default();
+                // Digests are stored as SQLite's signed 64-bit integers.
+                mark.digest = Some(digest as u64);
+            }
+        }
+        Ok(())
+    }
+
+    /// The digests loaded by [`Store::index_for_walk`] no longer match the rows (some were
+    /// marked absent): later upserts of this run go to SQL.
+    pub(super) fn distrust_digests(&mut self) {
+        self.seen.trusted = false;
+    }
+
+    /// Upserts one page of pulled threads and their prospects, in one transaction. Rows that
+    /// hold these values already are not rewritten (a nightly walk of an unchanged inbox writes
+    /// nothing); the ids are remembered for [`Store::mark_unseen_absent`].
+    pub fn upsert_page(
+        &mut self,
+        run: RunId,
+        prospects: &[ProspectRow],
+        threads: &[ThreadRow],
+    ) -> Result<Vec<ChangedRow>> {
+        let mut changed = Vec::new();
+        let seen = self.seen.for_run(run);
+        let trusted = seen.trusted;
+        let tx = self.conn.savepoint()?;
+        {
+            // `RETURNING changed_run` yields a row only when the row was inserted (NULL) or
+            // updated; it holds this run only when a synced value of a row the mirror held as
+            // present changed.
+            let mut upsert_prospect = tx.prepare_cached(
+                "INSERT INTO prospects (id, platform_id, username, display_name, tag_ids, status_id,
+                                        valuation, notes, last_updated_at, present, seen_run,
+                                        changed_run, row_digest)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10, NULL, ?11)
+                 ON CONFLICT(id) DO UPDATE SET
+                    platform_id = excluded.platform_id, username = excluded.username,
+                    display_name = excluded.display_name, tag_ids = excluded.tag_ids,
+                    status_id = excluded.status_id, valuation = excluded.valuation,
+                    notes = excluded.notes, last_updated_at = excluded.last_updated_at,
+                    present = 1, seen_run = excluded.seen_run, row_digest = excluded.row_digest,
+                    changed_run = CASE WHEN prospects.present = 1
+                        AND (prospects.tag_ids IS NOT excluded.tag_ids
+                            OR prospects.status_id IS NOT excluded.status_id
+                            OR prospects.valuation IS NOT excluded.valuation
+                            OR prospects.notes IS NOT excluded.notes)
+                        THEN excluded.seen_run ELSE prospects.changed_run END
+                 WHERE prospects.present = 0
+                    OR prospects.platform_id IS NOT excluded.platform_id
+                    OR prospects.username IS NOT excluded.username
+                    OR prospects.display_name IS NOT excluded.display_name
+                    OR prospects.tag_ids IS NOT excluded.tag_ids
+                    OR prospects.status_id IS NOT excluded.status_id
+                    OR prospects.valuation IS NOT excluded.valuation
+                    OR prospects.notes IS NOT excluded.notes
+                    OR prospects.last_updated_at IS NOT excluded.last_updated_at
+                    OR prospects.row_digest IS NOT excluded.row_digest
+                 RETURNING changed_run",
+            )?;
+            for p in prospects {
+                let tag_ids = serde_json::to_string(&p.tag_ids).expect("strings serialize");
+                let valuation = p.valuation.map(|v| v.to_string());
+                let digest = prospect_digest(p, &tag_ids, valuation.as_deref());
+                if trusted && seen.prospects.unchanged(&p.id, digest) {
+                    seen.prospects.saw(&p.id, digest);
+                    continue;
+                }
+                let mut rows = upsert_prospect.query(params![
+                    p.id,
+                    p.platform_id,
+                    p.username,
+                    p.display_name,
+                    tag_ids,
+                    p.status_id,
+                    valuation,
+                    p.notes,
+                    p.last_updated_at,
+                    run.0,
+                    digest as i64
+                ])?;
+                if let Some(row) = rows.next()?
+                    && row.get::<_, Option<i64>>(0)? == Some(run.0)
+                {
+                    changed.push(ChangedRow {
+                        thread: None,
+                        prospect: p.id.clone(),
+                    });
+                }
+                seen.prospects.saw(&p.id, digest);
+            }
+            let mut upsert_thread = tx.prepare_cached(
+                "INSERT INTO threads (id, prospect_id, account_link_id, assignee_id, done, is_request,
+                                      sort_ts, present, seen_run, changed_run, row_digest)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, NULL, ?9)
+                 ON CONFLICT(id) DO UPDATE SET
+                    prospect_id = excluded.prospect_id, account_link_id = excluded.account_link_id,
+                    assignee_id = excluded.assignee_id, done = excluded.done,
+                    is_request = excluded.is_request, sort_ts = excluded.sort_ts,
+                    present = 1, seen_run = excluded.seen_run, row_digest = excluded.row_digest,
+                    changed_run = CASE WHEN threads.present = 1
+                        AND (threads.assignee_id IS NOT excluded.assignee_id
+                            OR threads.done IS NOT excluded.done
+                            OR threads.sort_ts IS NOT excluded.sort_ts)
+                        THEN excluded.seen_run ELSE threads.changed_run END
+                 WHERE threads.present = 0
+                    OR threads.prospect_id IS NOT excluded.prospect_id
+                    OR threads.account_link_id IS NOT excluded.account_link_id
+                    OR threads.assignee_id IS NOT excluded.assignee_id
+                    OR threads.done IS NOT excluded.done
+                    OR threads.is_request IS NOT excluded.is_request
+                    OR threads.sort_ts IS NOT excluded.sort_ts
+                    OR threads.row_digest IS NOT excluded.row_digest
+                 RETURNING changed_run",
+            )?;
+            for t in threads {
+                let digest = thread_digest(t);
+                if trusted && seen.threads.unchanged(&t.id, digest) {
+                    seen.threads.saw(&t.id, digest);
+                    continue;
+                }
+                let mut rows = upsert_thread.query(params![
+                    t.id,
+                    t.prospect_id,
+                    t.account_link_id,
+                    t.assignee_id,
+                    t.done,
+                    t.is_request,
+                    t.sort_ts,
+                    run.0,
+                    digest as i64
+                ])?;
+                if let Some(row) = rows.next()?
+                    && row.get::<_, Option<i64>>(0)? == Some(run.0)
+                {
+                    changed.push(ChangedRow {
+                        thread: Some(t.id.clone()),
+                        prospect: t.prospect_id.clone(),
+                    });
+                }
+                seen.threads.saw(&t.id, digest);
+            }
+        }
+        tx.commit()?;
+        Ok(changed)
+    }
+
+    /// How many distinct prospects and threads the pages of `run` have held so far.
+    pub fn seen_counts(&self, run: RunId) -> (usize, usize) {
+        if self.seen.run == Some(run) {
+            (self.seen.prospects.seen, self.seen.threads.seen)
+        } else {
+            (0, 0)
+        }
+    }
+
+    /// After a complete full walk: threads and prospects not seen by `run` are marked absent
+    /// (never deleted). Returns (threads, prospects) marked absent.
+    pub fn mark_unseen_absent(&mut self, run: RunId) -> Result<(u64, u64)> {
+        let seen = std::mem::take(self.seen.for_run(run));
+        let tx = self.conn.savepoint()?;
+        let mark = |table: &str, marks: &Marks| -> Result<u64> {
+            // Rows written this run carry its `seen_run`; unchanged rows it saw are marked seen.
+            let unseen: Vec<String> = {
+                let mut stmt = tx.prepare(&format!(
+                    "SELECT id FROM {table} WHERE present = 1 AND seen_run < ?1"
+                ))?;
+                let ids = stmt.query_map([run.0], |r| r.get::<_, String>(0))?;
+                let mut unseen = Vec::new();
+                for id in ids {
+                    let id = id?;
+                    if !marks.was_seen(&id) {
+                        unseen.push(id);
+                    }
+                }
+                unseen
+            };
+            let mut stmt = tx.prepare(&format!("UPDATE {table} SET present = 0 WHERE id = ?1"))?;
+            for id in &unseen {
+                stmt.execute([id])?;
+            }
+            Ok(unseen.len() as u64)
+        };
+        let threads = mark("threads", &seen.threads)?;
+        let prospects = mark("prospects", &seen.prospects)?;
+        tx.commit()?;
+        Ok((threads, prospects))
+    }
+}
