@@ -14,9 +14,11 @@
 //! run with few changes then reads and reconciles only the links that moved or stay in
 //! conflict.
 
+use std::collections::HashMap;
+
 use crate::crm::CrmRecord;
 use crate::digest::Digest;
-use crate::reconcile::{Policy, Vocabulary};
+use crate::reconcile::{Plan, Policy, Value, Vocabulary};
 use crate::store::Reference;
 
 /// Meta key of the context digest the stored stamps were made under.
@@ -56,6 +58,31 @@ pub fn context_digest(
     d.str(&format!("{policy:?}"));
     d.str(&format!("{vocabulary:?}"));
     format!("{:016x}", d.finish())
+}
+
+/// A link whose plan wrote nothing and logged no conflict but had agreed values for the base
+/// is clean only if the base moved to all of them (`confirmed`): otherwise its stamp is
+/// dropped, and the next run reconciles it again.
+pub fn keep_confirmed_stamps(
+    stamps: &mut [(&str, Option<u64>)],
+    plan: &Plan,
+    confirmed: &[(String, Value)],
+) {
+    let mut moved: HashMap<&str, usize> = HashMap::new();
+    for (prospect_id, _) in confirmed {
+        *moved.entry(prospect_id.as_str()).or_default() += 1;
+    }
+    let agreed: HashMap<&str, usize> = plan
+        .links
+        .iter()
+        .map(|l| (l.key.prospect_id.as_str(), l.agreed.len()))
+        .collect();
+    for (prospect_id, digest) in stamps.iter_mut() {
+        let wanted = agreed.get(prospect_id).copied().unwrap_or(0);
+        if moved.get(prospect_id).copied().unwrap_or(0) < wanted {
+            *digest = None;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -110,6 +137,39 @@ mod tests {
         moved.row = 99;
         moved.username = Some("other".into());
         assert_eq!(record_digest(&moved), base);
+    }
+
+    #[test]
+    fn a_stamp_needs_every_agreed_value_in_the_base() {
+        use crate::reconcile::{LinkKey, LinkPlan};
+        let link = |id: &str, agreed: Vec<Value>| LinkPlan {
+            key: LinkKey {
+                prospect_id: id.into(),
+                crm_id: format!("r-{id}"),
+            },
+            inbox: None,
+            threads: Vec::new(),
+            crm: None,
+            agreed,
+            conflicts: Vec::new(),
+        };
+        let plan = Plan {
+            links: vec![
+                link("moved", vec![Value::Notes(None), Value::Done(Some(true))]),
+                link("half", vec![Value::Notes(None), Value::Done(Some(true))]),
+            ],
+        };
+        let confirmed = vec![
+            ("moved".to_string(), Value::Notes(None)),
+            ("moved".to_string(), Value::Done(Some(true))),
+            ("half".to_string(), Value::Notes(None)),
+        ];
+        let mut stamps = vec![("moved", Some(1)), ("half", Some(2)), ("quiet", Some(3))];
+        keep_confirmed_stamps(&mut stamps, &plan, &confirmed);
+        assert_eq!(
+            stamps,
+            [("moved", Some(1)), ("half", None), ("quiet", Some(3))]
+        );
     }
 
     #[test]

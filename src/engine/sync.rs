@@ -384,7 +384,8 @@ async fn run_inner<A: CrmAdapter>(
             chunk_inputs.iter().map(|i| (&i.key, i)).collect();
         let mut keep_inputs: HashSet<LinkKey> = HashSet::new();
         let mut keep_loaded: HashSet<String> = HashSet::new();
-        // Links that write, conflict or move the base: not clean.
+        // Links that write or conflict: not clean. (Those that only move the base are clean
+        // once it moved: `clean::keep_confirmed_stamps`.)
         let mut unclean: HashSet<String> = HashSet::new();
         for mut link in chunk_plan.links {
             let input = by_key[&link.key];
@@ -398,8 +399,10 @@ async fn run_inner<A: CrmAdapter>(
             if !link.conflicts.is_empty() {
                 keep_loaded.insert(link.key.prospect_id.clone());
             }
-            if !link.is_noop() || !link.conflicts.is_empty() || !link.agreed.is_empty() {
+            if !link.is_noop() || !link.conflicts.is_empty() {
                 unclean.insert(link.key.prospect_id.clone());
+            }
+            if !link.is_noop() || !link.conflicts.is_empty() || !link.agreed.is_empty() {
                 plan.links.push(link);
             }
         }
@@ -668,6 +671,7 @@ async fn run_inner<A: CrmAdapter>(
     let tally: ConflictTally = store.record_conflicts(run_id, now, &conflicts, !partial_run)?;
     if !partial_run {
         // Stamps made under another context are void; this run reconciled every link.
+        clean::keep_confirmed_stamps(&mut stamps, &plan, &confirmed);
         store.stamp_links(&stamps, !same_context)?;
         store.set_meta(clean::CONTEXT_KEY, &context)?;
     }

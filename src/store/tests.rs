@@ -199,3 +199,158 @@ fn migrations_are_idempotent_on_reopen() {
     assert_eq!(store.meta("k").unwrap().as_deref(), Some("v"));
     assert_eq!(store.integrity_check().unwrap(), "ok");
 }
+
+/// The prospect's `inbox_dirty` flag, as the triggers left it.
+fn dirty(store: &Store, id: &str) -> bool {
+    store
+        .conn
+        .query_row(
+            "SELECT inbox_dirty FROM prospects WHERE id = ?1",
+            [id],
+            |r| r.get::<_, bool>(0),
+        )
+        .unwrap()
+}
+
+/// Links p1 and p2 and stamps both clean, as a sync that found them so does.
+fn stamped_store() -> Store {
+    let mut store = Store::open_in_memory().unwrap();
+    let run = store.begin_run(RunMode::Sync, "t").unwrap();
+    store
+        .upsert_page(
+            run,
+            &[prospect("p1"), prospect("p2")],
+            &[thread("t1", "p1"), thread("t2", "p2")],
+        )
+        .unwrap();
+    let links: Vec<LinkRow> = ["p1", "p2"]
+        .iter()
+        .map(|p| LinkRow {
+            prospect_id: (*p).into(),
+            crm_id: format!("r-{p}"),
+            state: LinkState::Active,
+        })
+        .collect();
+    store.save_links(run, &links).unwrap();
+    assert!(dirty(&store, "p1"), "a new prospect is dirty");
+    store
+        .stamp_links(&[("p1", Some(11)), ("p2", Some(22))], false)
+        .unwrap();
+    store
+}
+
+#[test]
+fn a_stamped_link_stays_clean_until_its_prospect_or_threads_change() {
+    let mut store = stamped_store();
+    let clean = store.clean_links().unwrap();
+    assert_eq!(clean.get("p1"), Some(&11));
+    assert_eq!(clean.get("p2"), Some(&22));
+
+    // The same values pulled again change nothing.
+    let run = store.begin_run(RunMode::Pull, "t").unwrap();
+    store
+        .upsert_page(run, &[prospect("p1")], &[thread("t1", "p1")])
+        .unwrap();
+    assert_eq!(store.clean_links().unwrap().len(), 2);
+
+    // A thread's done flag, a new thread, a prospect's notes, absence: each one dirties.
+    let mut done = thread("t1", "p1");
+    done.done = true;
+    store.upsert_page(run, &[], &[done]).unwrap();
+    assert!(dirty(&store, "p1"));
+    assert!(!dirty(&store, "p2"));
+    store.stamp_links(&[("p1", Some(11))], false).unwrap();
+    store.upsert_page(run, &[], &[thread("t3", "p2")]).unwrap();
+    assert!(dirty(&store, "p2"));
+    store.stamp_links(&[("p2", Some(22))], false).unwrap();
+    let mut noted = prospect("p1");
+    noted.notes = None;
+    store.upsert_page(run, &[noted], &[]).unwrap();
+    assert!(dirty(&store, "p1"));
+    store.stamp_links(&[("p1", Some(11))], false).unwrap();
+    store.mark_threads_absent(&["t2".to_string()]).unwrap();
+    assert!(dirty(&store, "p2"));
+    assert!(store.clean_links().unwrap().contains_key("p1"));
+    assert!(!store.clean_links().unwrap().contains_key("p2"));
+
+    // A link found unclean loses its stamp; a link that moves to another record too.
+    store.stamp_links(&[("p1", None)], false).unwrap();
+    assert!(store.clean_links().unwrap().is_empty());
+}
+
+#[test]
+fn moving_the_base_or_the_link_voids_the_stamp() {
+    let mut store = stamped_store();
+    let run = store.begin_run(RunMode::Sync, "t").unwrap();
+    store
+        .save_links(
+            run,
+            &[LinkRow {
+                prospect_id: "p1".into(),
+                crm_id: "r-other".into(),
+                state: LinkState::Active,
+            }],
+        )
+        .unwrap();
+    assert_eq!(
+        store.clean_links().unwrap().keys().collect::<Vec<_>>(),
+        ["p2"]
+    );
+    store.replace_base(run, &[]).unwrap();
+    assert!(store.clean_links().unwrap().is_empty());
+    let mut store = stamped_store();
+    store.stamp_links(&[], true).unwrap();
+    assert!(store.clean_links().unwrap().is_empty(), "another context");
+}
+
+#[test]
+fn a_walk_skips_unchanged_rows_but_still_sees_them() {
+    let mut store = Store::open_in_memory().unwrap();
+    let run1 = store.begin_run(RunMode::Pull, "t").unwrap();
+    store
+        .upsert_page(
+            run1,
+            &[prospect("p1"), prospect("p2")],
+            &[thread("t1", "p1"), thread("t2", "p2")],
+        )
+        .unwrap();
+    let run2 = store.begin_run(RunMode::Pull, "t").unwrap();
+    store.index_for_walk(run2).unwrap();
+    let seen_run = |store: &Store, id: &str| -> i64 {
+        store
+            .conn
+            .query_row("SELECT seen_run FROM threads WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    };
+    let mut done = thread("t2", "p2");
+    done.done = true;
+    let changed = store
+        .upsert_page(run2, &[prospect("p1")], &[thread("t1", "p1"), done])
+        .unwrap();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    // The unchanged thread was not written; the changed one was.
+    assert_eq!(seen_run(&store, "t1"), run1.0);
+    assert_eq!(seen_run(&store, "t2"), run2.0);
+    assert_eq!(store.seen_counts(run2), (1, 2));
+    // Seen though not written: not marked absent. p2 was not on any page.
+    assert_eq!(store.mark_unseen_absent(run2).unwrap(), (0, 1));
+}
+
+#[test]
+fn a_row_marked_absent_mid_run_is_written_again_when_a_page_holds_it() {
+    let mut store = Store::open_in_memory().unwrap();
+    let run1 = store.begin_run(RunMode::Pull, "t").unwrap();
+    store
+        .upsert_page(run1, &[prospect("p1")], &[thread("t1", "p1")])
+        .unwrap();
+    let run2 = store.begin_run(RunMode::Pull, "t").unwrap();
+    store.index_for_walk(run2).unwrap();
+    store.mark_threads_absent(&["t1".to_string()]).unwrap();
+    store
+        .upsert_page(run2, &[prospect("p1")], &[thread("t1", "p1")])
+        .unwrap();
+    let counts = store.counts().unwrap();
+    assert_eq!((counts.prospects, counts.threads), (1, 1));
+}

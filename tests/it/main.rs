@@ -2,6 +2,7 @@
 //! against the stateful fakes from `crmsync::fake`, started on 127.0.0.1:0.
 
 mod budget;
+mod clean;
 mod cli;
 mod concurrency;
 mod crash;

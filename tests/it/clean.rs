@@ -1,0 +1,118 @@
+//! Links left out of reconciliation because nothing changed since a sync found them clean
+//! (`engine::clean`): every kind of change brings a link back, on either side, through any
+//! command, and a change of context brings them all back.
+
+use std::collections::HashSet;
+
+use crmsync::fake::ContextEdit;
+
+use crate::support::{World, agreeing_rows, assert_exit, col, json, read_export, write_export};
+
+async fn sync(world: &World) -> serde_json::Value {
+    let out = world.crmsync(&["sync", "--json"]).await;
+    assert_exit(&out, 0);
+    json(&out)
+}
+
+/// Linked records that keep a conflict open: those are reconciled every run.
+fn conflicted(report: &serde_json::Value) -> usize {
+    report["conflict_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["prospect_id"].as_str())
+        .collect::<HashSet<_>>()
+        .len()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unchanged_links_are_left_out_until_a_side_or_the_context_changes() {
+    let world = World::start(60, "").await;
+    write_export(&world, &agreeing_rows(&world, 50));
+    let first = sync(&world).await;
+    assert_eq!(first["linked"], 50, "{first}");
+    assert_eq!(
+        first["unchanged_links"], 0,
+        "the first sync reconciles everything"
+    );
+
+    // Nothing changed: only the links in conflict are reconciled again.
+    let quiet = sync(&world).await;
+    let steady = 50 - conflicted(&quiet) as u64;
+    assert!(steady >= 40, "{quiet}");
+    assert_eq!(quiet["unchanged_links"], steady, "{quiet}");
+    assert_eq!(quiet["writes"]["inbox"], 0, "{quiet}");
+    assert_eq!(quiet["writes"]["crm"], 0, "{quiet}");
+
+    // Prospects without a conflict, with one thread: each gets one change.
+    let open: HashSet<String> = quiet["conflict_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["prospect_id"].as_str().map(str::to_owned))
+        .collect();
+    let calm: Vec<(usize, crmsync::fake::ProspectView)> = world
+        .fake
+        .prospects()
+        .into_iter()
+        .take(50)
+        .enumerate()
+        .filter(|(_, p)| p.threads.len() == 1 && !open.contains(&p.external_id))
+        .take(4)
+        .collect();
+    assert_eq!(calm.len(), 4, "four calm prospects");
+    let (crm_edit, notes_edit, thread_edit, pulled_edit) = (&calm[0], &calm[1], &calm[2], &calm[3]);
+    // CRM side: a deal value.
+    let mut rows = read_export(&world);
+    rows[crm_edit.0][col("Deal Value")] = "777.25".into();
+    write_export(&world, &rows);
+    // Inbox side: notes on a prospect, done on a thread.
+    world.fake.edit_context(
+        &notes_edit.1.external_id,
+        ContextEdit {
+            notes: Some(Some("changed in Inbox".into())),
+            ..ContextEdit::default()
+        },
+    );
+    let done = !thread_edit.1.threads[0].done;
+    world
+        .fake
+        .set_thread(&thread_edit.1.threads[0].id, None, Some(done));
+    // And one pulled by `crmsync pull` before the sync: the mirror holds it already.
+    world.fake.edit_context(
+        &pulled_edit.1.external_id,
+        ContextEdit {
+            notes: Some(Some("pulled first".into())),
+            ..ContextEdit::default()
+        },
+    );
+    assert_exit(&world.crmsync(&["pull", "--full"]).await, 0);
+
+    let changed = sync(&world).await;
+    assert_eq!(changed["unchanged_links"], steady - 4, "{changed}");
+    assert_eq!(changed["writes"]["inbox"], 1, "{changed}");
+    assert_eq!(changed["writes"]["crm"], 3, "{changed}");
+    let rows = read_export(&world);
+    assert_eq!(rows[notes_edit.0][col("Notes")], "changed in Inbox");
+    assert_eq!(rows[pulled_edit.0][col("Notes")], "pulled first");
+    assert_eq!(rows[thread_edit.0][col("Done")], done.to_string());
+    let valuation = world
+        .fake
+        .prospect(&crm_edit.1.external_id)
+        .unwrap()
+        .valuation
+        .map(|v| v.to_string());
+    assert_eq!(valuation.as_deref(), Some("777.25"));
+
+    // The written links are reconciled once more (to confirm), then left out again.
+    let confirm = sync(&world).await;
+    assert_eq!(confirm["writes"]["inbox"], 0, "{confirm}");
+    assert_eq!(confirm["writes"]["crm"], 0, "{confirm}");
+    assert_eq!(sync(&world).await["unchanged_links"], steady);
+
+    // Another policy is another context: every link is reconciled once.
+    world.write_config("[policy]\nvaluation = \"inbox-wins\"\n");
+    let new_context = sync(&world).await;
+    assert_eq!(new_context["unchanged_links"], 0, "{new_context}");
+    assert_eq!(sync(&world).await["unchanged_links"], steady);
+}
