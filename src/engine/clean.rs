@@ -14,7 +14,7 @@
 //! run with few changes then reads and reconciles only the links that moved or stay in
 //! conflict.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use crate::crm::CrmRecord;
 use crate::digest::Digest;
@@ -68,7 +68,7 @@ pub fn keep_confirmed_stamps(
     plan: &Plan,
     confirmed: &[(String, Value)],
 ) {
-    let mut moved: HashMap<&str, usize> = HashMap::new();
+    let mut moved: HashMap<&str, usize> = HashMap::default();
     for (prospect_id, _) in confirmed {
         *moved.entry(prospect_id.as_str()).or_default() += 1;
     }

@@ -99,8 +99,9 @@ pub(super) async fn lookup_unknown_x_ids(
     opts: &RunOptions,
 ) -> anyhow::Result<Vec<MirrorProspect>> {
     let mut found_prospects = Vec::new();
-    let in_mirror: HashSet<&str> = keys.iter().map(|k| k.id.as_str()).collect();
-    let linked_records: HashSet<&str> = stored_links.iter().map(|l| l.crm_id.as_str()).collect();
+    let in_mirror: foldhash::HashSet<&str> = keys.iter().map(|k| k.id.as_str()).collect();
+    let linked_records: foldhash::HashSet<&str> =
+        stored_links.iter().map(|l| l.crm_id.as_str()).collect();
     for link in stored_links {
         if in_mirror.contains(link.prospect_id.as_str()) {
             continue;
@@ -115,7 +116,8 @@ pub(super) async fn lookup_unknown_x_ids(
         .iter()
         .map(|m| m.prospect.platform_id.clone())
         .collect();
-    let known_in_mirror: HashSet<&str> = keys.iter().map(|k| k.platform_id.as_str()).collect();
+    // Built only if a record needs it: a nightly run's records are all linked.
+    let mut known_in_mirror: Option<foldhash::HashSet<&str>> = None;
     let now = opts
         .now
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -129,6 +131,8 @@ pub(super) async fn lookup_unknown_x_ids(
         if linked_records.contains(record.id.as_str()) {
             continue;
         }
+        let known_in_mirror = known_in_mirror
+            .get_or_insert_with(|| keys.iter().map(|k| k.platform_id.as_str()).collect());
         if known_in_mirror.contains(x_id) || known.contains(x_id) || !asked.insert(x_id) {
             continue;
         }

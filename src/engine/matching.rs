@@ -4,7 +4,11 @@
 //! username (case-insensitive, `@` stripped). Ambiguity is an identity conflict and neither side
 //! is touched. Nothing here does I/O.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+// Per-run maps of up to a team's every id: a fast hasher (the ids are not attacker-chosen keys
+// in a long-lived server; they come from the team's own Inbox and CRM).
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use crate::crm::CrmRecord;
 use crate::store::{LinkRow, LinkState};

@@ -278,7 +278,7 @@ async fn run_inner<A: CrmAdapter>(
         .into_iter()
         .map(|m| (m.prospect.id.clone(), m))
         .collect();
-    let by_record: HashMap<&str, &CrmRecord> = snapshot
+    let by_record: foldhash::HashMap<&str, &CrmRecord> = snapshot
         .records
         .iter()
         .map(|r| (r.id.as_str(), r))
@@ -333,9 +333,9 @@ async fn run_inner<A: CrmAdapter>(
     let stamped = if same_context && !opts.resync {
         store.clean_links()?
     } else {
-        HashMap::new()
+        foldhash::HashMap::default()
     };
-    let mut digests: HashMap<&str, u64> = HashMap::with_capacity(active.len());
+    let mut digests: foldhash::HashMap<&str, u64> = foldhash::HashMap::default();
     let mut dirty: Vec<&crate::store::LinkRow> = Vec::new();
     for &link in &active {
         let digest = clean::record_digest(by_record[link.crm_id.as_str()]);
@@ -685,6 +685,6 @@ async fn run_inner<A: CrmAdapter>(
 }
 
 fn finish_counts(store: &Store, report: &mut SyncReport) -> anyhow::Result<()> {
-    report.conflicts.open = store.counts()?.open_conflicts;
+    report.conflicts.open = store.open_conflict_count()?;
     Ok(())
 }

@@ -713,6 +713,15 @@ impl Store {
         })
     }
 
+    /// Open conflicts in the log.
+    pub fn open_conflict_count(&self) -> Result<u64> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM conflicts WHERE resolution = 'open'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
+    }
+
     /// Every stored link.
     pub fn links(&self) -> Result<Vec<LinkRow>> {
         let mut stmt = self
@@ -730,7 +739,7 @@ impl Store {
 
     /// Links a sync found clean whose prospect has not changed since, with the digest of the
     /// CRM record they were found clean with, by prospect id (see `engine::clean`).
-    pub fn clean_links(&self) -> Result<HashMap<String, u64>> {
+    pub fn clean_links(&self) -> Result<foldhash::HashMap<String, u64>> {
         let mut stmt = self.conn.prepare(
             "SELECT l.prospect_id, l.clean_crm FROM links l JOIN prospects p ON p.id = l.prospect_id
              WHERE l.clean_crm IS NOT NULL AND p.inbox_dirty = 0",

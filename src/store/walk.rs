@@ -8,7 +8,7 @@
 //! an upsert. Rows whose digest differs, or that the index does not know, go through the SQL
 //! upsert, which still compares every column, so a stale or missing digest only costs time.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use rusqlite::params;
 
@@ -24,6 +24,8 @@ pub(super) struct Seen {
     /// Whether the digests in the marks may be trusted to skip an upsert: rows marked absent
     /// behind their back (a 404 on a re-read) make them stale.
     trusted: bool,
+    /// Whether [`Store::index_for_walk`] loaded every present row with a digest.
+    indexed: bool,
 }
 
 /// Rows of one table, by id.
@@ -80,15 +82,25 @@ impl Marks {
     }
 }
 
-/// The digest of everything a prospect row stores.
-fn prospect_digest(p: &ProspectRow, tag_ids: &str, valuation: Option<&str>) -> u64 {
+/// The digest of everything a prospect row stores. `scratch` is a buffer for the valuation's
+/// text, so that an unchanged row costs no allocation.
+fn prospect_digest(p: &ProspectRow, scratch: &mut String) -> u64 {
+    use std::fmt::Write as _;
     let mut d = Digest::new();
     d.str(&p.id);
     d.str(&p.platform_id);
     d.str(&p.username);
     d.opt(p.display_name.as_deref());
-    d.str(tag_ids);
+    d.u64(p.tag_ids.len() as u64);
+    for tag in &p.tag_ids {
+        d.str(tag);
+    }
     d.opt(p.status_id.as_deref());
+    let valuation = p.valuation.map(|v| {
+        scratch.clear();
+        write!(scratch, "{v}").expect("writing to a String");
+        scratch.as_str()
+    });
     d.opt(valuation);
     d.opt(p.notes.as_deref());
     d.opt(p.last_updated_at.as_deref());
@@ -113,6 +125,7 @@ impl Store {
     /// skip the rows it finds unchanged (see the module docs).
     pub fn index_for_walk(&mut self, run: RunId) -> Result<()> {
         let seen = self.seen.for_run(run);
+        seen.indexed = true;
         for (table, marks) in [
             ("prospects", &mut seen.prospects),
             ("threads", &mut seen.threads),
@@ -183,14 +196,15 @@ impl Store {
                     OR prospects.row_digest IS NOT excluded.row_digest
                  RETURNING changed_run",
             )?;
+            let mut scratch = String::new();
             for p in prospects {
-                let tag_ids = serde_json::to_string(&p.tag_ids).expect("strings serialize");
-                let valuation = p.valuation.map(|v| v.to_string());
-                let digest = prospect_digest(p, &tag_ids, valuation.as_deref());
+                let digest = prospect_digest(p, &mut scratch);
                 if trusted && seen.prospects.unchanged(&p.id, digest) {
                     seen.prospects.saw(&p.id, digest);
                     continue;
                 }
+                let tag_ids = serde_json::to_string(&p.tag_ids).expect("strings serialize");
+                let valuation = p.valuation.map(|v| v.to_string());
                 let mut rows = upsert_prospect.query(params![
                     p.id,
                     p.platform_id,
@@ -286,25 +300,40 @@ impl Store {
         let tx = self.conn.savepoint()?;
         let mark = |table: &str, marks: &Marks| -> Result<u64> {
             // Rows written this run carry its `seen_run`; unchanged rows it saw are marked seen.
-            let unseen: Vec<String> = {
-                let mut stmt = tx.prepare(&format!(
-                    "SELECT id FROM {table} WHERE present = 1 AND seen_run < ?1"
-                ))?;
-                let ids = stmt.query_map([run.0], |r| r.get::<_, String>(0))?;
-                let mut unseen = Vec::new();
-                for id in ids {
-                    let id = id?;
-                    if !marks.was_seen(&id) {
-                        unseen.push(id);
-                    }
-                }
-                unseen
-            };
-            let mut stmt = tx.prepare(&format!("UPDATE {table} SET present = 0 WHERE id = ?1"))?;
-            for id in &unseen {
-                stmt.execute([id])?;
+            // After `index_for_walk` the marks hold every present row with a digest, so only
+            // rows without one (none after the first walk) need to be looked for in SQL.
+            let mut unseen: Vec<String> = Vec::new();
+            if seen.indexed {
+                unseen.extend(
+                    marks
+                        .rows
+                        .iter()
+                        .filter(|(_, m)| !m.seen)
+                        .map(|(id, _)| id.clone()),
+                );
             }
-            Ok(unseen.len() as u64)
+            let candidates = if seen.indexed {
+                "AND row_digest IS NULL"
+            } else {
+                ""
+            };
+            let mut stmt = tx.prepare(&format!(
+                "SELECT id FROM {table} WHERE present = 1 AND seen_run < ?1 {candidates}"
+            ))?;
+            for id in stmt.query_map([run.0], |r| r.get::<_, String>(0))? {
+                let id = id?;
+                if !marks.was_seen(&id) {
+                    unseen.push(id);
+                }
+            }
+            let mut stmt = tx.prepare(&format!(
+                "UPDATE {table} SET present = 0 WHERE id = ?1 AND present = 1"
+            ))?;
+            let mut marked = 0;
+            for id in &unseen {
+                marked += stmt.execute([id])? as u64;
+            }
+            Ok(marked)
         };
         let threads = mark("threads", &seen.threads)?;
         let prospects = mark("prospects", &seen.prospects)?;

@@ -5,8 +5,10 @@
 //! read at all (I/O) or whose header lacks a mapped column is an [`Error`]. This module does not
 //! match records to prospects, merge values or write anything.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Read;
+
+use foldhash::HashMap;
 
 use super::Settings;
 use super::cell::{parse_amount, parse_done, parse_tags, parse_time, unescape_formula};
@@ -141,8 +143,8 @@ pub(super) fn read_all(
     let mut snapshot = CrmSnapshot::default();
     // The first line each sound record id was seen on, and every line of the ids seen twice,
     // for the duplicate check (a vector per id would cost more than the records).
-    let mut first_line: HashMap<String, u64> = HashMap::new();
-    let mut id_lines: HashMap<String, Vec<u64>> = HashMap::new();
+    let mut first_line: HashMap<String, u64> = HashMap::default();
+    let mut id_lines: HashMap<String, Vec<u64>> = HashMap::default();
     while let Some(raw) = scanner.next_record().map_err(|e| settings.io(e))? {
         if is_blank_row(&raw) {
             continue;
