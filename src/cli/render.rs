@@ -29,6 +29,13 @@ fn header(out: &mut String, report: &SyncReport) {
         report.unlinked_prospects,
         report.unlinked_records,
     );
+    if report.unchanged_links > 0 {
+        let _ = writeln!(
+            out,
+            "  {} linked record(s) unchanged on both sides since a sync found them in step: not re-checked",
+            report.unchanged_links
+        );
+    }
     for reject in &report.rejected_rows {
         let _ = writeln!(
             out,

@@ -669,7 +669,15 @@ async fn run_inner<A: CrmAdapter>(
         store.mark_resolutions_applied(run_id, &applied.conflict_ids)?;
     }
     let tally: ConflictTally = store.record_conflicts(run_id, now, &conflicts, !partial_run)?;
-    if !partial_run {
+    if partial_run {
+        // A reviewed plan or an undo wrote without reconciling: what it touched is not clean.
+        let touched: Vec<(&str, Option<u64>)> = plan
+            .links
+            .iter()
+            .map(|l| (l.key.prospect_id.as_str(), None))
+            .collect();
+        store.stamp_links(&touched, false)?;
+    } else {
         // Stamps made under another context are void; this run reconciled every link.
         clean::keep_confirmed_stamps(&mut stamps, &plan, &confirmed);
         store.stamp_links(&stamps, !same_context)?;

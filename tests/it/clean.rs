@@ -6,7 +6,9 @@ use std::collections::HashSet;
 
 use crmsync::fake::ContextEdit;
 
-use crate::support::{World, agreeing_rows, assert_exit, col, json, read_export, write_export};
+use crate::support::{
+    World, agreeing_rows, assert_exit, col, json, read_export, stdout, write_export,
+};
 
 async fn sync(world: &World) -> serde_json::Value {
     let out = world.crmsync(&["sync", "--json"]).await;
@@ -43,6 +45,15 @@ async fn unchanged_links_are_left_out_until_a_side_or_the_context_changes() {
     assert_eq!(quiet["unchanged_links"], steady, "{quiet}");
     assert_eq!(quiet["writes"]["inbox"], 0, "{quiet}");
     assert_eq!(quiet["writes"]["crm"], 0, "{quiet}");
+    let human = world.crmsync(&["sync"]).await;
+    assert_exit(&human, 0);
+    assert!(
+        stdout(&human).contains(&format!(
+            "{steady} linked record(s) unchanged on both sides since a sync found them in step"
+        )),
+        "{}",
+        stdout(&human)
+    );
 
     // Prospects without a conflict, with one thread: each gets one change.
     let open: HashSet<String> = quiet["conflict_list"]
