@@ -62,10 +62,10 @@ pub fn match_records(
     let mut out = Matching::default();
     let prospect_ids: HashSet<&str> = prospects.iter().map(|p| p.id).collect();
     let record_ids: HashSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
-    let mut linked_prospects: HashSet<&str> = HashSet::new();
-    let mut linked_records: HashSet<&str> = HashSet::new();
+    let mut linked_prospects: HashSet<&str> = HashSet::with_capacity(stored.len());
+    let mut linked_records: HashSet<&str> = HashSet::with_capacity(records.len());
     // The record each stored link pairs with its prospect.
-    let mut stored_record: HashMap<&str, &str> = HashMap::new();
+    let mut stored_record: HashMap<&str, &str> = HashMap::with_capacity(stored.len());
 
     // 1. Stored links keep their pairing; a side that disappeared marks the link missing.
     for link in stored {

@@ -330,24 +330,31 @@ async fn run_inner<A: CrmAdapter>(
     // Links whose inputs are what an earlier sync found clean are left out (see `clean`).
     let context = clean::context_digest(&fingerprint, &reference, &policy, &vocab);
     let same_context = store.meta(clean::CONTEXT_KEY)?.as_deref() == Some(context.as_str());
-    let stamped = if same_context && !opts.resync {
-        store.clean_links()?
-    } else {
-        foldhash::HashMap::default()
-    };
-    let mut digests: foldhash::HashMap<&str, u64> = foldhash::HashMap::default();
-    let mut dirty: Vec<&crate::store::LinkRow> = Vec::new();
-    for &link in &active {
-        let digest = clean::record_digest(by_record[link.crm_id.as_str()]);
-        let unchanged = stamped.get(&link.prospect_id) == Some(&digest)
-            && !referenced.contains(link.prospect_id.as_str())
-            && !pending.contains_key(&link.crm_id);
-        if !unchanged {
-            digests.insert(&link.prospect_id, digest);
-            dirty.push(link);
-        }
+    // Each active link with its record's digest; those whose stamp matches are left out.
+    let mut digests: foldhash::HashMap<&str, (u64, bool)> = active
+        .iter()
+        .map(|l| {
+            let digest = clean::record_digest(by_record[l.crm_id.as_str()]);
+            (l.prospect_id.as_str(), (digest, false))
+        })
+        .collect();
+    if same_context && !opts.resync {
+        store.visit_clean_links(|prospect_id, stamp| {
+            if let Some((digest, unchanged)) = digests.get_mut(prospect_id) {
+                *unchanged = *digest == stamp;
+            }
+        })?;
     }
-    drop(stamped);
+    let mut dirty: Vec<&crate::store::LinkRow> = active
+        .iter()
+        .copied()
+        .filter(|l| {
+            let unchanged = digests[l.prospect_id.as_str()].1
+                && !referenced.contains(l.prospect_id.as_str())
+                && !pending.contains_key(&l.crm_id);
+            !unchanged
+        })
+        .collect();
     report.unchanged_links = (active.len() - dirty.len()) as u64;
     clock.lap(&mut report, "match");
     let mut inputs: Vec<LinkInput> = Vec::new();
@@ -413,9 +420,9 @@ async fn run_inner<A: CrmAdapter>(
             let id = link.prospect_id.as_str();
             let clean = !unclean.contains(id) && !referenced.contains(id);
             // The key borrows from the links, which outlive the chunk.
-            let (&key, &digest) = digests
+            let (&key, &(digest, _)) = digests
                 .get_key_value(id)
-                .expect("every dirty link has a digest");
+                .expect("every active link has a digest");
             stamps.push((key, clean.then_some(digest)));
             if keep_loaded.contains(id) {
                 loaded.insert(link.prospect_id.clone(), prospect);

@@ -740,15 +740,26 @@ impl Store {
     /// Links a sync found clean whose prospect has not changed since, with the digest of the
     /// CRM record they were found clean with, by prospect id (see `engine::clean`).
     pub fn clean_links(&self) -> Result<foldhash::HashMap<String, u64>> {
+        let mut out = foldhash::HashMap::default();
+        self.visit_clean_links(|id, digest| {
+            out.insert(id.to_owned(), digest);
+        })?;
+        Ok(out)
+    }
+
+    /// [`Store::clean_links`] one at a time, without copying the ids.
+    pub fn visit_clean_links(&self, mut visit: impl FnMut(&str, u64)) -> Result<()> {
         let mut stmt = self.conn.prepare(
             "SELECT l.prospect_id, l.clean_crm FROM links l JOIN prospects p ON p.id = l.prospect_id
              WHERE l.clean_crm IS NOT NULL AND p.inbox_dirty = 0",
         )?;
-        let rows = stmt.query_map([], |r| {
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let id = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
             // Digests are stored as SQLite's signed 64-bit integers.
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            visit(id, row.get::<_, i64>(1)? as u64);
+        }
+        Ok(())
     }
 
     /// After a sync: for each link it reconciled, `Some(digest)` if the link was clean (its
