@@ -133,9 +133,12 @@ impl Store {
             let mut stmt = self.conn.prepare(&format!(
                 "SELECT id, row_digest FROM {table} WHERE present = 1 AND row_digest IS NOT NULL"
             ))?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-            for row in rows {
-                let (id, digest) = row?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            // Sized once: growing a map of 100k+ ids rehashes all of them each time.
+            marks.rows.reserve(rows.len());
+            for (id, digest) in rows {
                 let mark = marks.rows.entry(id).or_default();
                 // Digests are stored as SQLite's signed 64-bit integers.
                 mark.digest = Some(digest as u64);
