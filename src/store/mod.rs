@@ -787,6 +787,7 @@ impl Store {
                 }
             }
         }
+        crate::failpoint::hit("stamps-before-commit");
         tx.commit()?;
         Ok(())
     }

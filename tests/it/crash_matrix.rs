@@ -624,6 +624,7 @@ fn kill_points(ks: &[usize]) -> Vec<(String, Lands)> {
         ("csv-after-rename", "new", 0),
         ("before-record", "new", 0),
         ("base-before-commit", "new", 0),
+        ("stamps-before-commit", "new", 0),
     ] {
         points.push((point.to_string(), lands(None, export, strays)));
     }
