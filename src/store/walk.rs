@@ -120,6 +120,36 @@ fn thread_digest(t: &ThreadRow) -> u64 {
     d.finish()
 }
 
+/// Writes the rows of one table that the marks do not show unchanged, and marks every row
+/// seen. `key` gives a row's id and digest; `upsert` writes it and says whether that changed a
+/// synced value (a [`ChangedRow`] for `changed`).
+fn write_changed<'r, R>(
+    rows: &'r [R],
+    marks: &mut Marks,
+    trusted: bool,
+    mut key: impl FnMut(&'r R) -> (&'r str, u64),
+    mut upsert: impl FnMut(&'r R, u64) -> Result<Option<ChangedRow>>,
+    changed: &mut Vec<ChangedRow>,
+) -> Result<()> {
+    for row in rows {
+        let (id, digest) = key(row);
+        if !(trusted && marks.unchanged(id, digest)) {
+            changed.extend(upsert(row, digest)?);
+        }
+        marks.saw(id, digest);
+    }
+    Ok(())
+}
+
+/// Whether an upsert's `RETURNING changed_run` row says this run changed a synced value (no
+/// row: nothing was written).
+fn changed_in(run: RunId, returned: Option<&rusqlite::Row<'_>>) -> Result<bool> {
+    Ok(match returned {
+        Some(row) => row.get::<_, Option<i64>>(0)? == Some(run.0),
+        None => false,
+    })
+}
+
 impl Store {
     /// Before a full walk: loads the digests of the present rows, so that the walk's upserts
     /// skip the rows it finds unchanged (see the module docs).
@@ -200,37 +230,33 @@ impl Store {
                  RETURNING changed_run",
             )?;
             let mut scratch = String::new();
-            for p in prospects {
-                let digest = prospect_digest(p, &mut scratch);
-                if trusted && seen.prospects.unchanged(&p.id, digest) {
-                    seen.prospects.saw(&p.id, digest);
-                    continue;
-                }
-                let tag_ids = serde_json::to_string(&p.tag_ids).expect("strings serialize");
-                let valuation = p.valuation.map(|v| v.to_string());
-                let mut rows = upsert_prospect.query(params![
-                    p.id,
-                    p.platform_id,
-                    p.username,
-                    p.display_name,
-                    tag_ids,
-                    p.status_id,
-                    valuation,
-                    p.notes,
-                    p.last_updated_at,
-                    run.0,
-                    digest as i64
-                ])?;
-                if let Some(row) = rows.next()?
-                    && row.get::<_, Option<i64>>(0)? == Some(run.0)
-                {
-                    changed.push(ChangedRow {
+            write_changed(
+                prospects,
+                &mut seen.prospects,
+                trusted,
+                |p| (p.id.as_str(), prospect_digest(p, &mut scratch)),
+                |p, digest| {
+                    let tag_ids = serde_json::to_string(&p.tag_ids).expect("strings serialize");
+                    let mut rows = upsert_prospect.query(params![
+                        p.id,
+                        p.platform_id,
+                        p.username,
+                        p.display_name,
+                        tag_ids,
+                        p.status_id,
+                        p.valuation.map(|v| v.to_string()),
+                        p.notes,
+                        p.last_updated_at,
+                        run.0,
+                        digest as i64
+                    ])?;
+                    Ok(changed_in(run, rows.next()?)?.then(|| ChangedRow {
                         thread: None,
                         prospect: p.id.clone(),
-                    });
-                }
-                seen.prospects.saw(&p.id, digest);
-            }
+                    }))
+                },
+                &mut changed,
+            )?;
             let mut upsert_thread = tx.prepare_cached(
                 "INSERT INTO threads (id, prospect_id, account_link_id, assignee_id, done, is_request,
                                       sort_ts, present, seen_run, changed_run, row_digest)
@@ -255,33 +281,30 @@ impl Store {
                     OR threads.row_digest IS NOT excluded.row_digest
                  RETURNING changed_run",
             )?;
-            for t in threads {
-                let digest = thread_digest(t);
-                if trusted && seen.threads.unchanged(&t.id, digest) {
-                    seen.threads.saw(&t.id, digest);
-                    continue;
-                }
-                let mut rows = upsert_thread.query(params![
-                    t.id,
-                    t.prospect_id,
-                    t.account_link_id,
-                    t.assignee_id,
-                    t.done,
-                    t.is_request,
-                    t.sort_ts,
-                    run.0,
-                    digest as i64
-                ])?;
-                if let Some(row) = rows.next()?
-                    && row.get::<_, Option<i64>>(0)? == Some(run.0)
-                {
-                    changed.push(ChangedRow {
+            write_changed(
+                threads,
+                &mut seen.threads,
+                trusted,
+                |t| (t.id.as_str(), thread_digest(t)),
+                |t, digest| {
+                    let mut rows = upsert_thread.query(params![
+                        t.id,
+                        t.prospect_id,
+                        t.account_link_id,
+                        t.assignee_id,
+                        t.done,
+                        t.is_request,
+                        t.sort_ts,
+                        run.0,
+                        digest as i64
+                    ])?;
+                    Ok(changed_in(run, rows.next()?)?.then(|| ChangedRow {
                         thread: Some(t.id.clone()),
                         prospect: t.prospect_id.clone(),
-                    });
-                }
-                seen.threads.saw(&t.id, digest);
-            }
+                    }))
+                },
+                &mut changed,
+            )?;
         }
         tx.commit()?;
         Ok(changed)
