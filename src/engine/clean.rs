@@ -19,7 +19,7 @@ use foldhash::HashMap;
 use crate::crm::CrmRecord;
 use crate::digest::Digest;
 use crate::reconcile::{Plan, Policy, Value, Vocabulary};
-use crate::store::Reference;
+use crate::store::{LinkRow, Reference, Store};
 
 /// Meta key of the context digest the stored stamps were made under.
 pub const CONTEXT_KEY: &str = "clean_context";
@@ -58,6 +58,94 @@ pub fn context_digest(
     d.str(&format!("{policy:?}"));
     d.str(&format!("{vocabulary:?}"));
     format!("{:016x}", d.finish())
+}
+
+/// One run's use of the stamps: which links it reconciles, and what it stores afterwards.
+pub(super) struct Stamps<'a> {
+    /// This run's context digest.
+    context: String,
+    /// Whether the stored stamps were made under it.
+    same_context: bool,
+    /// The record digest of every active link, by prospect id.
+    digests: HashMap<&'a str, u64>,
+}
+
+impl<'a> Stamps<'a> {
+    /// The active links to reconcile: all but those whose stamp matches their record's digest
+    /// and whose prospect is unchanged since. Stamps count only under the same context and
+    /// when `trust` (not on `--resync`); links `named` by a resolution, plan, undo or pending
+    /// import are always reconciled.
+    pub(super) fn select(
+        store: &Store,
+        context: String,
+        active: &[&'a LinkRow],
+        record_of: impl Fn(&LinkRow) -> &'a CrmRecord,
+        trust: bool,
+        named: impl Fn(&LinkRow) -> bool,
+    ) -> anyhow::Result<(Stamps<'a>, Vec<&'a LinkRow>)> {
+        let same_context = store.meta(CONTEXT_KEY)?.as_deref() == Some(context.as_str());
+        let digests: HashMap<&'a str, u64> = active
+            .iter()
+            .map(|l| (l.prospect_id.as_str(), record_digest(record_of(l))))
+            .collect();
+        let mut unchanged: foldhash::HashSet<&'a str> = foldhash::HashSet::default();
+        if same_context && trust {
+            store.visit_clean_links(|prospect_id, stamp| {
+                if let Some((&id, &digest)) = digests.get_key_value(prospect_id)
+                    && digest == stamp
+                {
+                    unchanged.insert(id);
+                }
+            })?;
+        }
+        let dirty = active
+            .iter()
+            .copied()
+            .filter(|l| !unchanged.contains(l.prospect_id.as_str()) || named(l))
+            .collect();
+        let stamps = Stamps {
+            context,
+            same_context,
+            digests,
+        };
+        Ok((stamps, dirty))
+    }
+
+    /// The stamp for a reconciled link: its record's digest if it came out clean.
+    pub(super) fn stamp(&self, prospect_id: &str, clean: bool) -> (&'a str, Option<u64>) {
+        // The key borrows from the links, which outlive the run's chunks.
+        let (&key, &digest) = self
+            .digests
+            .get_key_value(prospect_id)
+            .expect("every active link has a digest");
+        (key, clean.then_some(digest))
+    }
+
+    /// At the end of a sync: stores the stamps of the links it reconciled (stamps made under
+    /// another context are voided first), or, after a reviewed plan or an undo, which wrote
+    /// without reconciling, voids the stamps of the links it touched.
+    pub(super) fn record(
+        self,
+        store: &mut Store,
+        mut stamps: Vec<(&str, Option<u64>)>,
+        partial_run: bool,
+        plan: &Plan,
+        confirmed: &[(String, Value)],
+    ) -> anyhow::Result<()> {
+        if partial_run {
+            let touched: Vec<(&str, Option<u64>)> = plan
+                .links
+                .iter()
+                .map(|l| (l.key.prospect_id.as_str(), None))
+                .collect();
+            store.stamp_links(&touched, false)?;
+        } else {
+            keep_confirmed_stamps(&mut stamps, plan, confirmed);
+            store.stamp_links(&stamps, !self.same_context)?;
+            store.set_meta(CONTEXT_KEY, &self.context)?;
+        }
+        Ok(())
+    }
 }
 
 /// A link whose plan wrote nothing and logged no conflict but had agreed values for the base

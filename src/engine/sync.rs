@@ -328,33 +328,14 @@ async fn run_inner<A: CrmAdapter>(
         .collect();
     report.linked = active.len() as u64;
     // Links whose inputs are what an earlier sync found clean are left out (see `clean`).
-    let context = clean::context_digest(&fingerprint, &reference, &policy, &vocab);
-    let same_context = store.meta(clean::CONTEXT_KEY)?.as_deref() == Some(context.as_str());
-    // Each active link with its record's digest; those whose stamp matches are left out.
-    let mut digests: foldhash::HashMap<&str, (u64, bool)> = active
-        .iter()
-        .map(|l| {
-            let digest = clean::record_digest(by_record[l.crm_id.as_str()]);
-            (l.prospect_id.as_str(), (digest, false))
-        })
-        .collect();
-    if same_context && !opts.resync {
-        store.visit_clean_links(|prospect_id, stamp| {
-            if let Some((digest, unchanged)) = digests.get_mut(prospect_id) {
-                *unchanged = *digest == stamp;
-            }
-        })?;
-    }
-    let mut dirty: Vec<&crate::store::LinkRow> = active
-        .iter()
-        .copied()
-        .filter(|l| {
-            let unchanged = digests[l.prospect_id.as_str()].1
-                && !referenced.contains(l.prospect_id.as_str())
-                && !pending.contains_key(&l.crm_id);
-            !unchanged
-        })
-        .collect();
+    let (stamps_in, mut dirty) = clean::Stamps::select(
+        store,
+        clean::context_digest(&fingerprint, &reference, &policy, &vocab),
+        &active,
+        |l| by_record[l.crm_id.as_str()],
+        !opts.resync,
+        |l| referenced.contains(l.prospect_id.as_str()) || pending.contains_key(&l.crm_id),
+    )?;
     report.unchanged_links = (active.len() - dirty.len()) as u64;
     clock.lap(&mut report, "match");
     let mut inputs: Vec<LinkInput> = Vec::new();
@@ -419,11 +400,7 @@ async fn run_inner<A: CrmAdapter>(
         for (link, prospect) in batch {
             let id = link.prospect_id.as_str();
             let clean = !unclean.contains(id) && !referenced.contains(id);
-            // The key borrows from the links, which outlive the chunk.
-            let (&key, &(digest, _)) = digests
-                .get_key_value(id)
-                .expect("every active link has a digest");
-            stamps.push((key, clean.then_some(digest)));
+            stamps.push(stamps_in.stamp(id, clean));
             if keep_loaded.contains(id) {
                 loaded.insert(link.prospect_id.clone(), prospect);
             }
@@ -676,20 +653,7 @@ async fn run_inner<A: CrmAdapter>(
         store.mark_resolutions_applied(run_id, &applied.conflict_ids)?;
     }
     let tally: ConflictTally = store.record_conflicts(run_id, now, &conflicts, !partial_run)?;
-    if partial_run {
-        // A reviewed plan or an undo wrote without reconciling: what it touched is not clean.
-        let touched: Vec<(&str, Option<u64>)> = plan
-            .links
-            .iter()
-            .map(|l| (l.key.prospect_id.as_str(), None))
-            .collect();
-        store.stamp_links(&touched, false)?;
-    } else {
-        // Stamps made under another context are void; this run reconciled every link.
-        clean::keep_confirmed_stamps(&mut stamps, &plan, &confirmed);
-        store.stamp_links(&stamps, !same_context)?;
-        store.set_meta(clean::CONTEXT_KEY, &context)?;
-    }
+    stamps_in.record(store, stamps, partial_run, &plan, &confirmed)?;
     report.conflicts.found = conflicts.len() as u64;
     report.conflicts.opened = tally.opened;
     report.conflicts.closed = tally.closed;
