@@ -22,9 +22,26 @@ pub fn bearer(token: &SecretString, token_env: &str) -> Result<HeaderValue, Stri
     Ok(auth)
 }
 
+/// `raw` without surrounding space or trailing slashes, if it is an http(s) URL; the error
+/// names `service` ("Inbox", "HubSpot").
+pub fn base_url(service: &str, raw: &str) -> Result<String, String> {
+    let base_url = raw.trim().trim_end_matches('/').to_owned();
+    let parsed = reqwest::Url::parse(&base_url)
+        .map_err(|e| format!("invalid {service} base URL {base_url:?}: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!(
+            "invalid {service} base URL {base_url:?}: expected http or https"
+        ));
+    }
+    Ok(base_url)
+}
+
 /// A JSON API client: rustls, our user agent, `Accept: application/json`, `timeout` per
-/// request and at most 10 s to connect.
+/// request and at most 10 s to connect. Installs the process-wide rustls crypto provider
+/// (ring) if none is set: reqwest is built without a default one.
 pub fn json_client(timeout: Duration) -> Result<reqwest::Client, String> {
+    // An error means a provider is installed already, which is just as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut headers = HeaderMap::new();
     headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
     reqwest::Client::builder()

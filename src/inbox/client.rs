@@ -198,18 +198,7 @@ impl Client {
     /// Builds a client. Fails on a base URL that is not http(s) or a token that cannot be a
     /// header value. Installs the process-wide rustls crypto provider (ring) if none is set.
     pub fn new(opts: ClientOptions) -> Result<Client, Error> {
-        // reqwest is built without a default crypto provider; install ring once per process.
-        // An error means a provider is already installed, which is just as good.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-
-        let base_url = opts.base_url.trim().trim_end_matches('/').to_owned();
-        let parsed = reqwest::Url::parse(&base_url)
-            .map_err(|e| Error::Config(format!("invalid Inbox base URL {base_url:?}: {e}")))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(Error::Config(format!(
-                "invalid Inbox base URL {base_url:?}: expected http or https"
-            )));
-        }
+        let base_url = crate::http::base_url("Inbox", &opts.base_url).map_err(Error::Config)?;
         if opts.max_attempts == 0 {
             return Err(Error::Config("max_attempts must be at least 1".into()));
         }

@@ -218,18 +218,7 @@ impl Client {
     /// value, or a zero budget. Installs the process-wide rustls crypto provider (ring) if none
     /// is set.
     pub fn new(opts: ClientOptions) -> Result<Client, Error> {
-        // reqwest is built without a default crypto provider; an error here means one is
-        // installed already, which is just as good.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-
-        let base_url = opts.base_url.trim().trim_end_matches('/').to_owned();
-        let parsed = reqwest::Url::parse(&base_url)
-            .map_err(|e| Error::Config(format!("invalid HubSpot base URL {base_url:?}: {e}")))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(Error::Config(format!(
-                "invalid HubSpot base URL {base_url:?}: expected http or https"
-            )));
-        }
+        let base_url = crate::http::base_url("HubSpot", &opts.base_url).map_err(Error::Config)?;
         if opts.max_attempts == 0 {
             return Err(Error::Config("max_attempts must be at least 1".into()));
         }
