@@ -1,11 +1,14 @@
 //! What the two API clients (`inbox`, `crm::hubspot`) share: the reqwest client, the bearer
-//! header that never prints the token, the retry backoff and `Retry-After`. Each client keeps
-//! its own endpoints, pacing and error types.
+//! header that never prints the token, sending a request, and the retry loop (backoff,
+//! `Retry-After`, when to give up). Each client keeps its own endpoints, pacing, the
+//! classification of a response and its error types.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
-use reqwest::header::{ACCEPT, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::Method;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
 
 /// The longest wait between two attempts, and the longest `Retry-After` worth waiting for.
@@ -85,6 +88,100 @@ pub fn next_delay(
     )
 }
 
+/// One request as the API clients describe it: `path` after the base URL, an optional query
+/// and a pre-serialized JSON body.
+pub struct Request<'a> {
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub query: &'a [(&'static str, String)],
+    pub body: Option<&'a [u8]>,
+}
+
+/// Sends `request` to `base_url` with the bearer header `auth`.
+pub async fn send(
+    http: &reqwest::Client,
+    base_url: &str,
+    auth: &HeaderValue,
+    request: Request<'_>,
+) -> Result<reqwest::Response, reqwest::Error> {
+    let mut builder = http
+        .request(
+            request.method.clone(),
+            format!("{base_url}{}", request.path),
+        )
+        .header(AUTHORIZATION, auth.clone());
+    if !request.query.is_empty() {
+        builder = builder.query(request.query);
+    }
+    if let Some(body) = request.body {
+        builder = builder
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.to_vec());
+    }
+    builder.send().await
+}
+
+/// What one attempt of a call came to.
+pub enum Attempt<F, E> {
+    /// The response body.
+    Success(Vec<u8>),
+    /// A permanent failure: returned as it is.
+    Fatal(E),
+    /// A failure that another attempt may cure, and how long the server asked to wait.
+    Retry {
+        failure: F,
+        retry_after: Option<Duration>,
+    },
+}
+
+/// How a client retries: its attempts, backoff and retry counter, and its name for logs.
+pub struct Retries<'a> {
+    pub service: &'static str,
+    pub endpoint: &'static str,
+    pub max_attempts: u32,
+    pub backoff_base: Duration,
+    pub counter: &'a AtomicU64,
+}
+
+/// Runs `attempt` (with the attempt number, from 1) until it succeeds, fails permanently or
+/// the attempts run out; between attempts waits as [`next_delay`] says. `give_up` turns the
+/// last retryable failure into the error (with the attempts made and the last `Retry-After`).
+pub async fn with_retries<F, E, Fut>(
+    retries: Retries<'_>,
+    mut attempt: impl FnMut(u32) -> Fut,
+    give_up: impl FnOnce(F, u32, Option<Duration>) -> E,
+) -> Result<Vec<u8>, E>
+where
+    Fut: Future<Output = Attempt<F, E>>,
+{
+    let mut backoff = backoff(retries.backoff_base);
+    let mut number = 1;
+    loop {
+        let (failure, retry_after) = match attempt(number).await {
+            Attempt::Success(body) => return Ok(body),
+            Attempt::Fatal(error) => return Err(error),
+            Attempt::Retry {
+                failure,
+                retry_after,
+            } => (failure, retry_after),
+        };
+        let Some(delay) = next_delay(number, retries.max_attempts, retry_after, &mut backoff)
+        else {
+            return Err(give_up(failure, number, retry_after));
+        };
+        tracing::debug!(
+            endpoint = retries.endpoint,
+            attempt = number,
+            delay_ms = delay.as_millis() as u64,
+            "retrying {} request",
+            retries.service
+        );
+        tokio::time::sleep(delay).await;
+        retries.counter.fetch_add(1, Ordering::Relaxed);
+        number += 1;
+    }
+}
+
 /// `Retry-After` in seconds (whole or fractional); `None` when absent or unreadable (an HTTP
 /// date is not used by either API).
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
@@ -142,5 +239,72 @@ mod tests {
         let bad = SecretString::from("bad\ntoken".to_string());
         let err = bearer(&bad, "MY_TOKEN").unwrap_err();
         assert!(err.contains("MY_TOKEN") && !err.contains("bad"), "{err}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_retries_stops_at_success_fatal_or_the_last_attempt() {
+        let counter = AtomicU64::new(0);
+        let retries = |max_attempts| Retries {
+            service: "Test",
+            endpoint: "GET /x",
+            max_attempts,
+            backoff_base: Duration::from_millis(10),
+            counter: &counter,
+        };
+        // Two retryable failures, then the body.
+        let calls = std::cell::Cell::new(0);
+        let got = with_retries(
+            retries(5),
+            |n| {
+                calls.set(n);
+                async move {
+                    if n < 3 {
+                        Attempt::Retry {
+                            failure: n,
+                            retry_after: Some(Duration::from_secs(1)),
+                        }
+                    } else {
+                        Attempt::Success(b"ok".to_vec())
+                    }
+                }
+            },
+            |_: u32, _, _| "gave up",
+        )
+        .await;
+        assert_eq!(got.as_deref(), Ok(&b"ok"[..]));
+        assert_eq!((calls.get(), counter.load(Ordering::Relaxed)), (3, 2));
+        // Out of attempts: the last failure, the attempts made and its Retry-After.
+        let got = with_retries(
+            retries(2),
+            |n| async move {
+                Attempt::<u32, String>::Retry {
+                    failure: n,
+                    retry_after: None,
+                }
+            },
+            |failure, attempts, after| format!("{failure} after {attempts} {after:?}"),
+        )
+        .await;
+        assert_eq!(got, Err("2 after 2 None".to_string()));
+        // A fatal error ends it at once; a Retry-After above the cap too.
+        let got = with_retries(
+            retries(5),
+            |_| async { Attempt::<u32, &str>::Fatal("fatal") },
+            |_, _, _| "gave up",
+        )
+        .await;
+        assert_eq!(got, Err("fatal"));
+        let got = with_retries(
+            retries(5),
+            |n| async move {
+                Attempt::<u32, String>::Retry {
+                    failure: n,
+                    retry_after: Some(MAX_BACKOFF * 2),
+                }
+            },
+            |failure, attempts, _| format!("{failure}/{attempts}"),
+        )
+        .await;
+        assert_eq!(got, Err("1/1".to_string()));
     }
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use reqwest::header::HeaderValue;
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -173,16 +173,7 @@ impl Call {
 }
 
 /// What one attempt came to.
-enum Attempt {
-    Success(Vec<u8>),
-    /// Permanent failure: return it.
-    Fatal(Error),
-    /// Worth another attempt.
-    Retry {
-        failure: RetryableFailure,
-        retry_after: Option<Duration>,
-    },
-}
+type Attempt = crate::http::Attempt<RetryableFailure, Error>;
 
 enum RetryableFailure {
     RateLimited,
@@ -420,63 +411,48 @@ impl Client {
     /// Attempts a call until it succeeds, fails permanently or runs out of attempts.
     async fn execute(&self, call: &Call) -> Result<Vec<u8>, Error> {
         let inner = &*self.inner;
-        let mut backoff = crate::http::backoff(inner.backoff_base);
-        let mut attempt = 1;
-        loop {
-            let started = inner.pacer.acquire().await;
-            let span = tracing::debug_span!(
-                "inbox_request",
-                method = %call.method,
-                path = %call.path,
-                attempt,
-                status = tracing::field::Empty,
-            );
-            let (failure, retry_after) = match self.attempt(call, started).instrument(span).await {
-                Attempt::Success(body) => return Ok(body),
-                Attempt::Fatal(error) => return Err(error),
-                Attempt::Retry {
-                    failure,
-                    retry_after,
-                } => (failure, retry_after),
-            };
-            let Some(delay) =
-                crate::http::next_delay(attempt, inner.max_attempts, retry_after, &mut backoff)
-            else {
-                return Err(failure.into_error(call.endpoint, attempt, retry_after));
-            };
-            tracing::debug!(
-                endpoint = call.endpoint,
-                attempt,
-                delay_ms = delay.as_millis() as u64,
-                "retrying Inbox request"
-            );
-            tokio::time::sleep(delay).await;
-            inner.stats.retries.fetch_add(1, Ordering::Relaxed);
-            attempt += 1;
-        }
+        let retries = crate::http::Retries {
+            service: "Inbox",
+            endpoint: call.endpoint,
+            max_attempts: inner.max_attempts,
+            backoff_base: inner.backoff_base,
+            counter: &inner.stats.retries,
+        };
+        crate::http::with_retries(
+            retries,
+            move |attempt| async move {
+                let started = inner.pacer.acquire().await;
+                let span = tracing::debug_span!(
+                    "inbox_request",
+                    method = %call.method,
+                    path = %call.path,
+                    attempt,
+                    status = tracing::field::Empty,
+                );
+                self.attempt(call, started).instrument(span).await
+            },
+            |failure, attempts, retry_after| {
+                failure.into_error(call.endpoint, attempts, retry_after)
+            },
+        )
+        .await
     }
 
     /// One HTTP attempt, started (by the pacer) at `started`.
     async fn attempt(&self, call: &Call, started: tokio::time::Instant) -> Attempt {
         let inner = &*self.inner;
-        let url = format!("{}{}", inner.base_url, call.path);
-        let mut request = inner
-            .http
-            .request(call.method.clone(), url)
-            .header(AUTHORIZATION, inner.auth.clone());
-        if !call.query.is_empty() {
-            request = request.query(&call.query);
-        }
-        if let Some(body) = &call.body {
-            request = request
-                .header(CONTENT_TYPE, "application/json")
-                .body(body.clone());
-        }
         inner.stats.requests.fetch_add(1, Ordering::Relaxed);
-        let response = match request.send().await {
-            Ok(response) => response,
-            Err(e) => return network_failure(e),
+        let request = crate::http::Request {
+            method: &call.method,
+            path: &call.path,
+            query: &call.query,
+            body: call.body.as_deref(),
         };
+        let response =
+            match crate::http::send(&inner.http, &inner.base_url, &inner.auth, request).await {
+                Ok(response) => response,
+                Err(e) => return network_failure(e),
+            };
         let status = response.status();
         tracing::Span::current().record("status", status.as_u16());
         if let Some(info) = RateLimitInfo::from_headers(response.headers()) {

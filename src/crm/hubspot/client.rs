@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use reqwest::header::HeaderValue;
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
@@ -191,14 +191,7 @@ impl Call {
 }
 
 /// What one attempt came to.
-enum Attempt {
-    Success(Vec<u8>),
-    Fatal(Error),
-    Retry {
-        failure: Failure,
-        retry_after: Option<Duration>,
-    },
-}
+type Attempt = crate::http::Attempt<Failure, Error>;
 
 /// A failure worth another attempt.
 enum Failure {
@@ -403,66 +396,51 @@ impl Client {
     /// Attempts a call until it succeeds, fails permanently or runs out of attempts.
     async fn execute(&self, call: &Call) -> Result<Vec<u8>, Error> {
         let inner = &*self.inner;
-        let mut backoff = crate::http::backoff(inner.backoff_base);
-        let mut attempt = 1;
-        loop {
-            if call.search {
-                inner.search_limiter.until_ready().await;
-            }
-            inner.limiter.until_ready().await;
-            let span = tracing::debug_span!(
-                "hubspot_request",
-                method = %call.method,
-                path = %call.path,
-                attempt,
-                status = tracing::field::Empty,
-            );
-            let (failure, retry_after) = match self.attempt(call).instrument(span).await {
-                Attempt::Success(body) => return Ok(body),
-                Attempt::Fatal(error) => return Err(error),
-                Attempt::Retry {
-                    failure,
-                    retry_after,
-                } => (failure, retry_after),
-            };
-            let Some(delay) =
-                crate::http::next_delay(attempt, inner.max_attempts, retry_after, &mut backoff)
-            else {
-                return Err(failure.into_error(call.endpoint, attempt, retry_after));
-            };
-            tracing::debug!(
-                endpoint = call.endpoint,
-                attempt,
-                delay_ms = delay.as_millis() as u64,
-                "retrying HubSpot request"
-            );
-            tokio::time::sleep(delay).await;
-            inner.retries.fetch_add(1, Ordering::Relaxed);
-            attempt += 1;
-        }
+        let retries = crate::http::Retries {
+            service: "HubSpot",
+            endpoint: call.endpoint,
+            max_attempts: inner.max_attempts,
+            backoff_base: inner.backoff_base,
+            counter: &inner.retries,
+        };
+        crate::http::with_retries(
+            retries,
+            move |attempt| async move {
+                if call.search {
+                    inner.search_limiter.until_ready().await;
+                }
+                inner.limiter.until_ready().await;
+                let span = tracing::debug_span!(
+                    "hubspot_request",
+                    method = %call.method,
+                    path = %call.path,
+                    attempt,
+                    status = tracing::field::Empty,
+                );
+                self.attempt(call).instrument(span).await
+            },
+            |failure, attempts, retry_after| {
+                failure.into_error(call.endpoint, attempts, retry_after)
+            },
+        )
+        .await
     }
 
     /// One HTTP attempt.
     async fn attempt(&self, call: &Call) -> Attempt {
         let inner = &*self.inner;
-        let url = format!("{}{}", inner.base_url, call.path);
-        let mut request = inner
-            .http
-            .request(call.method.clone(), url)
-            .header(AUTHORIZATION, inner.auth.clone());
-        if !call.query.is_empty() {
-            request = request.query(&call.query);
-        }
-        if let Some(body) = &call.body {
-            request = request
-                .header(CONTENT_TYPE, "application/json")
-                .body(body.clone());
-        }
         inner.requests.fetch_add(1, Ordering::Relaxed);
-        let response = match request.send().await {
-            Ok(response) => response,
-            Err(e) => return network_failure(call, e),
+        let request = crate::http::Request {
+            method: &call.method,
+            path: &call.path,
+            query: &call.query,
+            body: call.body.as_deref(),
         };
+        let response =
+            match crate::http::send(&inner.http, &inner.base_url, &inner.auth, request).await {
+                Ok(response) => response,
+                Err(e) => return network_failure(call, e),
+            };
         let status = response.status();
         tracing::Span::current().record("status", status.as_u16());
         let retry_after = crate::http::retry_after(response.headers());
