@@ -575,15 +575,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Hands every present prospect with its present threads to `visit`, in id order, holding
-    /// one at a time: a run reads the whole mirror this way, beside its links.
-    pub fn scan_mirror<E: From<Error>>(
-        &self,
-        visit: impl FnMut(MirrorProspect) -> std::result::Result<(), E>,
-    ) -> std::result::Result<(), E> {
-        self.scan_mirror_where("", &[], visit)
-    }
-
     fn scan_mirror_where<E: From<Error>>(
         &self,
         filter: &str,
