@@ -127,3 +127,111 @@ async fn unchanged_links_are_left_out_until_a_side_or_the_context_changes() {
     assert_eq!(new_context["unchanged_links"], 0, "{new_context}");
     assert_eq!(sync(&world).await["unchanged_links"], steady);
 }
+
+/// What both sides hold, without timestamps: each prospect's synced values and threads, the
+/// export's rows, and the open conflicts.
+async fn sides(world: &World) -> (String, Vec<Vec<String>>, Vec<(String, String, String)>) {
+    let inbox: Vec<String> = world
+        .fake
+        .prospects()
+        .iter()
+        .map(|p| {
+            let threads: Vec<String> = p
+                .threads
+                .iter()
+                .map(|t| format!("{}:{:?}:{}", t.id, t.assignee_email, t.done))
+                .collect();
+            format!(
+                "{} {:?} {:?} {:?} {:?} {threads:?}",
+                p.external_id, p.tags, p.status, p.valuation, p.notes
+            )
+        })
+        .collect();
+    let list = json(&world.crmsync(&["conflicts", "list", "--json"]).await);
+    let mut conflicts: Vec<(String, String, String)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let field = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
+            (field("prospect_id"), field("field"), field("kind"))
+        })
+        .collect();
+    conflicts.sort();
+    (inbox.join("\n"), read_export(world), conflicts)
+}
+
+/// Leaving links out must never change an outcome: two identical worlds get the same random
+/// edits on both sides, night after night; one syncs with its stamps, the other has them
+/// voided before every sync (so it reconciles every link). Both sides and the conflict log
+/// must end up the same after every night.
+#[tokio::test(flavor = "multi_thread")]
+async fn leaving_unchanged_links_out_never_changes_an_outcome() {
+    use rand::{Rng, SeedableRng};
+    let stamped = World::start(60, "").await;
+    let full = World::start(60, "").await;
+    for world in [&stamped, &full] {
+        write_export(world, &agreeing_rows(world, 50));
+    }
+    let void_stamps = |world: &World| {
+        let path = world.path().join("state/mirror.db");
+        if path.exists() {
+            let db = rusqlite::Connection::open(path).unwrap();
+            db.execute("UPDATE links SET clean_crm = NULL", []).unwrap();
+        }
+    };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let prospects = stamped.fake.prospects();
+    let mut left_out = 0;
+    for night in 0..8 {
+        // The same edits for both worlds: a few prospects in Inbox, a few records in the CRM.
+        let mut inbox_edits = Vec::new();
+        for _ in 0..rng.random_range(0..4) {
+            let p = &prospects[rng.random_range(0..50)];
+            let edit = match rng.random_range(0..4) {
+                0 => ContextEdit {
+                    notes: Some(Some(format!("night {night}: inbox note"))),
+                    ..ContextEdit::default()
+                },
+                1 => ContextEdit {
+                    tags_add: Some(vec!["Investor".into()]),
+                    ..ContextEdit::default()
+                },
+                2 => ContextEdit {
+                    valuation: Some(Some(f64::from(rng.random_range(1..900)))),
+                    ..ContextEdit::default()
+                },
+                _ => ContextEdit {
+                    done: Some(rng.random()),
+                    ..ContextEdit::default()
+                },
+            };
+            inbox_edits.push((p.external_id.clone(), edit));
+        }
+        let mut rows = read_export(&stamped);
+        for _ in 0..rng.random_range(0..4) {
+            let idx = rng.random_range(0..50);
+            match rng.random_range(0..3) {
+                0 => rows[idx][col("Notes")] = format!("night {night}: crm note"),
+                1 => rows[idx][col("Deal Value")] = rng.random_range(1..900).to_string(),
+                _ => rows[idx][col("Lead Status")] = "Won".into(),
+            }
+        }
+        for world in [&stamped, &full] {
+            for (id, edit) in &inbox_edits {
+                world.fake.edit_context(id, edit.clone());
+            }
+            write_export(world, &rows);
+        }
+        void_stamps(&full);
+        let report = sync(&stamped).await;
+        left_out += report["unchanged_links"].as_u64().unwrap();
+        sync(&full).await;
+        assert_eq!(
+            sides(&stamped).await,
+            sides(&full).await,
+            "night {night}: the worlds differ"
+        );
+    }
+    assert!(left_out > 0, "the stamped world never left a link out");
+}
