@@ -3,8 +3,9 @@
 //!
 //! Reconciliation is a pure function of a link's inputs (the prospect and its threads in the
 //! mirror, the CRM record, the base) and of the run's context (reference data, policy,
-//! vocabulary, field mapping). A link is *clean* when its plan writes nothing, logs no conflict
-//! and has nothing new for the base. A sync stores, for each clean link, a digest of its CRM
+//! vocabulary, field mapping). A link is *clean* when its plan writes nothing and logs no
+//! conflict, and whatever agreed values it had are in the base by the end of the sync (then
+//! the same inputs plan nothing at all). A sync stores, for each clean link, a digest of its CRM
 //! record (`links.clean_crm`) and clears the prospect's `inbox_dirty` flag, which triggers in
 //! the mirror set again on any change to the prospect or its threads. The base of a clean link
 //! moves only through a resolution, a saved plan, an undo or `--resync`, and those links are
