@@ -211,8 +211,10 @@ pub(super) fn write_in_place(
         return Ok(WriteReport { statuses });
     }
 
-    let out = rewrite(settings, &export, &edits, &appended);
-    if out != export.bytes {
+    // Only the edited rows are built in memory; the file is streamed from the original bytes
+    // into the temp file (an export of 100k rows is not held twice).
+    let rows = edited_rows(settings, &export, &edits);
+    if !rows.is_empty() || !appended.is_empty() {
         let after = fs::metadata(&target).map_err(|e| settings.io(e))?;
         if after.len() != before.len() || after.modified().ok() != before.modified().ok() {
             return Err(settings.unusable(
@@ -221,8 +223,10 @@ pub(super) fn write_in_place(
                     .into(),
             ));
         }
-        replace_atomically(&target, &out, Some(before.permissions()))
-            .map_err(|e| settings.io(e))?;
+        replace_atomically_with(&target, Some(before.permissions()), |out| {
+            rewrite(out, settings, &export, &rows, &appended)
+        })
+        .map_err(|e| settings.io(e))?;
     }
     Ok(WriteReport { statuses })
 }
@@ -266,22 +270,20 @@ fn new_row(settings: &Settings, layout: &Layout, record: &NewRecord, width: usiz
     cells
 }
 
-/// The new file: the original bytes with edited rows spliced in and new rows appended.
-fn rewrite(
+/// The new bytes of each edited row (without its line terminator), in file order; rows whose
+/// edits leave their bytes as they were are left out.
+fn edited_rows(
     settings: &Settings,
     export: &Export,
     edits: &BTreeMap<usize, BTreeMap<usize, String>>,
-    appended: &[Vec<String>],
-) -> Vec<u8> {
+) -> Vec<(usize, Vec<u8>)> {
     let delimiter = settings.delimiter;
     let original = &export.bytes;
-    let mut out = Vec::with_capacity(original.len() + 256 * appended.len());
-    let mut copied = 0usize;
+    let mut rows = Vec::with_capacity(edits.len());
     for (&row_idx, cells) in edits {
         let row = &export.rows[row_idx];
-        let (start, end) = (row.content_start as usize, row.content_end as usize);
-        out.extend_from_slice(&original[copied..start]);
-        let content = &original[start..end];
+        let content = &original[row.content_start as usize..row.content_end as usize];
+        let mut out = Vec::with_capacity(content.len() + 64);
         match raw_cells(content, delimiter).filter(|r| r.len() == export.layout.width) {
             // Unchanged cells keep their exact bytes, quoting included.
             Some(ranges) => {
@@ -306,20 +308,68 @@ fn rewrite(
                 }
             }
         }
-        copied = end;
+        if out != content {
+            rows.push((row_idx, out));
+        }
     }
-    out.extend_from_slice(&original[copied..]);
+    rows
+}
+
+/// Writes the new file to `out`: the original bytes with the edited `rows` spliced in and new
+/// rows appended.
+fn rewrite(
+    out: &mut impl Write,
+    settings: &Settings,
+    export: &Export,
+    rows: &[(usize, Vec<u8>)],
+    appended: &[Vec<String>],
+) -> io::Result<()> {
+    let original = &export.bytes;
+    let mut out = Tally {
+        out,
+        written: 0,
+        last: None,
+    };
+    let mut copied = 0usize;
+    for (row_idx, bytes) in rows {
+        let row = &export.rows[*row_idx];
+        out.put(&original[copied..row.content_start as usize])?;
+        out.put(bytes)?;
+        copied = row.content_end as usize;
+    }
+    out.put(&original[copied..])?;
 
     if !appended.is_empty() {
-        let has_content = out.len() > if export.had_bom { BOM.len() } else { 0 };
-        if has_content && !matches!(out.last(), Some(b'\r' | b'\n')) {
-            out.extend_from_slice(export.terminator.as_bytes());
+        let has_content = out.written > if export.had_bom { BOM.len() } else { 0 };
+        if has_content && !matches!(out.last, Some(b'\r' | b'\n')) {
+            out.put(export.terminator.as_bytes())?;
         }
+        let mut row_bytes = Vec::new();
         for row in appended {
-            push_row(&mut out, row, delimiter, export.terminator);
+            row_bytes.clear();
+            push_row(&mut row_bytes, row, settings.delimiter, export.terminator);
+            out.put(&row_bytes)?;
         }
     }
-    out
+    Ok(())
+}
+
+/// A writer that remembers how many bytes it wrote and the last one (whether the file so far
+/// ends with a line break).
+struct Tally<'w, W> {
+    out: &'w mut W,
+    written: usize,
+    last: Option<u8>,
+}
+
+impl<W: Write> Tally<'_, W> {
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if let Some(&byte) = bytes.last() {
+            self.last = Some(byte);
+        }
+        self.written += bytes.len();
+        self.out.write_all(bytes)
+    }
 }
 
 /// Appends one cell, quoted when needed: a delimiter, quote or line break inside, or an empty
@@ -516,14 +566,26 @@ pub(super) fn replace_atomically(
     bytes: &[u8],
     permissions: Option<Permissions>,
 ) -> io::Result<()> {
+    replace_atomically_with(target, permissions, |out| out.write_all(bytes))
+}
+
+/// [`replace_atomically`] with the new content written by `write` (buffered) instead of held
+/// in memory.
+pub(super) fn replace_atomically_with(
+    target: &Path,
+    permissions: Option<Permissions>,
+    write: impl FnOnce(&mut io::BufWriter<File>) -> io::Result<()>,
+) -> io::Result<()> {
     let dir = target
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     remove_stale_temps(dir, target);
-    let (mut file, temp) = create_temp(dir, target)?;
+    let (file, temp) = create_temp(dir, target)?;
     let guard = RemoveOnDrop(Some(temp));
-    file.write_all(bytes)?;
+    let mut out = io::BufWriter::new(file);
+    write(&mut out)?;
+    let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
     if let Some(permissions) = permissions {
         file.set_permissions(permissions)?;
     }

@@ -334,6 +334,9 @@ fn nothing_to_change_does_not_touch_the_file() {
         .write(&[update("missing", vec![notes("x")])])
         .unwrap();
     assert!(matches!(report.statuses[0], WriteStatus::Failed(_)));
+    // A value the cell holds already: confirmed, and the file is not rewritten.
+    let report = fixture.write(&[update("r3", vec![notes("hi")])]).unwrap();
+    assert_eq!(report.statuses, [WriteStatus::Confirmed]);
     assert_eq!(
         std::fs::metadata(fixture.path())
             .unwrap()
@@ -341,6 +344,7 @@ fn nothing_to_change_does_not_touch_the_file() {
             .unwrap(),
         before
     );
+    assert_eq!(std::fs::read(fixture.path()).unwrap(), ORIGINAL.as_bytes());
 }
 
 #[test]
