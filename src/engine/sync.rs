@@ -343,9 +343,10 @@ async fn run_inner<A: CrmAdapter>(
     // For each link reconciled: the digest of its record if it came out clean.
     let mut stamps: Vec<(&str, Option<u64>)> = Vec::with_capacity(dirty.len());
     // One chunk of links with their prospects: reconciled, then only what the rest of the run
-    // needs is kept (the links that write, conflict or move the base; the inputs and prospects
-    // of links that write or that a resolution, a saved plan or an undo names; the prospects
-    // of links with conflicts, which the log names).
+    // needs is kept (the links that write, conflict or move the base; the prospects of links
+    // that write, for the push, and of links with conflicts, which the log names; the inputs
+    // of links that a resolution, a saved plan or an undo names, and with `plan --out` of
+    // every link that writes).
     let mut reconcile_chunk = |batch: Vec<(&crate::store::LinkRow, MirrorProspect)>,
                                loaded: &mut HashMap<String, MirrorProspect>|
      -> anyhow::Result<()> {
@@ -380,8 +381,14 @@ async fn run_inner<A: CrmAdapter>(
             // Agreed values the base already holds need no saving.
             link.agreed
                 .retain(|v| input.base.get(v.field()).as_ref() != Some(v));
-            if !link.is_noop() || referenced.contains(link.key.prospect_id.as_str()) {
+            let named = referenced.contains(link.key.prospect_id.as_str());
+            // A link's inputs serve a resolution, a reviewed plan or an undo that names it,
+            // and `plan --out`, which saves those of every link that writes.
+            if named || (!link.is_noop() && opts.save_plan.is_some()) {
                 keep_inputs.insert(link.key.clone());
+            }
+            // The push needs the prospects (and their threads) of the links that write.
+            if named || !link.is_noop() {
                 keep_loaded.insert(link.key.prospect_id.clone());
             }
             if !link.conflicts.is_empty() {
