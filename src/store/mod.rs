@@ -729,8 +729,10 @@ impl Store {
     }
 
     /// Links a sync found clean whose prospect has not changed since, with the digest of the
-    /// CRM record they were found clean with, by prospect id (see `engine::clean`).
-    pub fn clean_links(&self) -> Result<foldhash::HashMap<String, u64>> {
+    /// CRM record they were found clean with, by prospect id (see `engine::clean`). For tests;
+    /// a run uses [`Store::visit_clean_links`].
+    #[cfg(test)]
+    pub(crate) fn clean_links(&self) -> Result<foldhash::HashMap<String, u64>> {
         let mut out = foldhash::HashMap::default();
         self.visit_clean_links(|id, digest| {
             out.insert(id.to_owned(), digest);
@@ -738,7 +740,8 @@ impl Store {
         Ok(out)
     }
 
-    /// [`Store::clean_links`] one at a time, without copying the ids.
+    /// Hands `visit` each link a sync found clean whose prospect has not changed since, with
+    /// the digest of the CRM record it was found clean with (see `engine::clean`).
     pub fn visit_clean_links(&self, mut visit: impl FnMut(&str, u64)) -> Result<()> {
         let mut stmt = self.conn.prepare(
             "SELECT l.prospect_id, l.clean_crm FROM links l JOIN prospects p ON p.id = l.prospect_id
