@@ -59,22 +59,20 @@ impl Seen {
 }
 
 impl Marks {
-    /// Whether the stored row already holds the values with this digest.
-    fn unchanged(&self, id: &str, digest: u64) -> bool {
-        self.rows.get(id).and_then(|m| m.digest) == Some(digest)
-    }
-
-    /// Notes a row held by this run's pages, stored with `digest`.
-    fn saw(&mut self, id: &str, digest: u64) {
+    /// Notes a row held by this run's pages, to be stored with `digest` (one map lookup per
+    /// pulled row); returns whether the stored row held that digest already.
+    fn see(&mut self, id: &str, digest: u64) -> bool {
         let mark = match self.rows.get_mut(id) {
             Some(mark) => mark,
             None => self.rows.entry(id.to_owned()).or_default(),
         };
+        let unchanged = mark.digest == Some(digest);
         mark.digest = Some(digest);
         if !mark.seen {
             mark.seen = true;
             self.seen += 1;
         }
+        unchanged
     }
 
     fn was_seen(&self, id: &str) -> bool {
@@ -133,10 +131,11 @@ fn write_changed<'r, R>(
 ) -> Result<()> {
     for row in rows {
         let (id, digest) = key(row);
-        if !(trusted && marks.unchanged(id, digest)) {
+        // Marked before the upsert: if it fails, the pull is rolled back and the marks with it.
+        let unchanged = marks.see(id, digest);
+        if !(trusted && unchanged) {
             changed.extend(upsert(row, digest)?);
         }
-        marks.saw(id, digest);
     }
     Ok(())
 }
