@@ -568,29 +568,13 @@ impl Store {
     /// prospect id written with `{id}` for the column, sorted by id.
     fn load_mirror_where(&self, filter: &str, params: &[&str]) -> Result<Vec<MirrorProspect>> {
         let mut out = Vec::new();
-        self.scan_mirror_where(filter, params, |m| {
-            out.push(m);
-            Ok::<(), Error>(())
-        })?;
-        Ok(out)
-    }
-
-    fn scan_mirror_where<E: From<Error>>(
-        &self,
-        filter: &str,
-        params: &[&str],
-        mut visit: impl FnMut(MirrorProspect) -> std::result::Result<(), E>,
-    ) -> std::result::Result<(), E> {
         // Threads in prospect order, walked beside the prospects (a merge join): no map keyed
         // by prospect id, and each prospect's vector sized exactly.
-        let mut thread_stmt = self
-            .conn
-            .prepare(&format!(
-                "SELECT id, prospect_id, account_link_id, assignee_id, done, is_request, sort_ts
+        let mut thread_stmt = self.conn.prepare(&format!(
+            "SELECT id, prospect_id, account_link_id, assignee_id, done, is_request, sort_ts
              FROM threads WHERE present = 1 {} ORDER BY prospect_id, id",
-                filter.replace("{id}", "prospect_id")
-            ))
-            .map_err(Error::from)?;
+            filter.replace("{id}", "prospect_id")
+        ))?;
         let mut threads = thread_stmt
             .query_map(rusqlite::params_from_iter(params), |r| {
                 Ok(ThreadRow {
@@ -602,33 +586,27 @@ impl Store {
                     is_request: r.get(5)?,
                     sort_ts: r.get(6)?,
                 })
-            })
-            .map_err(Error::from)?
+            })?
             .peekable();
-        let mut stmt = self
-            .conn
-            .prepare(&format!(
+        let mut stmt = self.conn.prepare(&format!(
             "SELECT id, platform_id, username, display_name, tag_ids, status_id, valuation, notes,
                     last_updated_at
              FROM prospects WHERE present = 1 {} ORDER BY id",
             filter.replace("{id}", "id")
-        ))
-            .map_err(Error::from)?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(params), |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                    r.get::<_, Option<String>>(6)?,
-                    r.get::<_, Option<String>>(7)?,
-                    r.get::<_, Option<String>>(8)?,
-                ))
-            })
-            .map_err(Error::from)?;
+        ))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, Option<String>>(6)?,
+                r.get::<_, Option<String>>(7)?,
+                r.get::<_, Option<String>>(8)?,
+            ))
+        })?;
         for row in rows {
             let (
                 id,
@@ -640,21 +618,19 @@ impl Store {
                 valuation,
                 notes,
                 last,
-            ) = row.map_err(Error::from)?;
-            let tag_ids: Vec<String> = serde_json::from_str(&tag_ids)
-                .map_err(|e| Error::Corrupt {
+            ) = row?;
+            let tag_ids: Vec<String> =
+                serde_json::from_str(&tag_ids).map_err(|e| Error::Corrupt {
                     table: "prospects",
                     detail: format!("tag_ids of {id}: {e}"),
-                })
-                .map_err(E::from)?;
+                })?;
             let valuation = valuation
                 .map(|v| v.parse::<Amount>())
                 .transpose()
                 .map_err(|e| Error::Corrupt {
                     table: "prospects",
                     detail: format!("valuation of {id}: {e}"),
-                })
-                .map_err(E::from)?;
+                })?;
             let mut own = Vec::new();
             while let Some(next) = threads.peek() {
                 let order = match next {
@@ -664,16 +640,14 @@ impl Store {
                 match order {
                     // A thread whose prospect is absent: not part of the mirror.
                     std::cmp::Ordering::Less => {
-                        threads.next().transpose().map_err(Error::from)?;
+                        threads.next().transpose()?;
                     }
-                    std::cmp::Ordering::Equal => {
-                        own.push(threads.next().expect("peeked").map_err(Error::from)?)
-                    }
+                    std::cmp::Ordering::Equal => own.push(threads.next().expect("peeked")?),
                     std::cmp::Ordering::Greater => break,
                 }
             }
             own.shrink_to_fit();
-            visit(MirrorProspect {
+            out.push(MirrorProspect {
                 prospect: ProspectRow {
                     id,
                     platform_id,
@@ -686,9 +660,9 @@ impl Store {
                     last_updated_at: last,
                 },
                 threads: own,
-            })?;
+            });
         }
-        Ok(())
+        Ok(out)
     }
 
     /// Mirror counts for `status`.
