@@ -88,35 +88,66 @@ pub fn next_delay(
     )
 }
 
-/// One request as the API clients describe it: `path` after the base URL, an optional query
-/// and a pre-serialized JSON body.
-pub struct Request<'a> {
-    pub method: &'a Method,
-    pub path: &'a str,
-    pub query: &'a [(&'static str, String)],
-    pub body: Option<&'a [u8]>,
+/// One API call, ready to be attempted several times.
+pub struct Call {
+    pub method: Method,
+    /// Path after the base URL, e.g. `/threads/abc`.
+    pub path: String,
+    /// Method and path template for errors and logs, e.g. `GET /threads/{id}`.
+    pub endpoint: &'static str,
+    pub query: Vec<(&'static str, String)>,
+    /// Pre-serialized JSON body.
+    pub body: Option<Vec<u8>>,
 }
 
-/// Sends `request` to `base_url` with the bearer header `auth`.
+impl Call {
+    /// A `GET` without query parameters (push them onto `query`).
+    pub fn get(endpoint: &'static str, path: impl Into<String>) -> Call {
+        Call {
+            method: Method::GET,
+            path: path.into(),
+            endpoint,
+            query: Vec::new(),
+            body: None,
+        }
+    }
+
+    /// A call with `body` as its JSON body; the error says which endpoint's body failed.
+    pub fn with_body(
+        method: Method,
+        endpoint: &'static str,
+        path: impl Into<String>,
+        body: &impl serde::Serialize,
+    ) -> Result<Call, String> {
+        let body = serde_json::to_vec(body)
+            .map_err(|e| format!("cannot encode the body of {endpoint}: {e}"))?;
+        Ok(Call {
+            method,
+            path: path.into(),
+            endpoint,
+            query: Vec::new(),
+            body: Some(body),
+        })
+    }
+}
+
+/// Sends `call` to `base_url` with the bearer header `auth`.
 pub async fn send(
     http: &reqwest::Client,
     base_url: &str,
     auth: &HeaderValue,
-    request: Request<'_>,
+    call: &Call,
 ) -> Result<reqwest::Response, reqwest::Error> {
     let mut builder = http
-        .request(
-            request.method.clone(),
-            format!("{base_url}{}", request.path),
-        )
+        .request(call.method.clone(), format!("{base_url}{}", call.path))
         .header(AUTHORIZATION, auth.clone());
-    if !request.query.is_empty() {
-        builder = builder.query(request.query);
+    if !call.query.is_empty() {
+        builder = builder.query(&call.query);
     }
-    if let Some(body) = request.body {
+    if let Some(body) = &call.body {
         builder = builder
             .header(CONTENT_TYPE, "application/json")
-            .body(body.to_vec());
+            .body(body.clone());
     }
     builder.send().await
 }

@@ -16,6 +16,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
+use crate::http::Call;
+
 use super::error::{Error, ShortId, TransientCause, parse_error_body, snippet};
 use super::pacing::{Pacer, RateLimitInfo};
 use super::types::{
@@ -131,47 +133,6 @@ impl fmt::Debug for Client {
     }
 }
 
-/// One API call, ready to be attempted several times.
-struct Call {
-    method: Method,
-    /// Path after the base, e.g. `/threads/abc`.
-    path: String,
-    /// Method and path template for errors and logs, e.g. `GET /threads/{id}`.
-    endpoint: &'static str,
-    query: Vec<(&'static str, String)>,
-    /// Pre-serialized JSON body.
-    body: Option<Vec<u8>>,
-}
-
-impl Call {
-    fn get(endpoint: &'static str, path: impl Into<String>) -> Call {
-        Call {
-            method: Method::GET,
-            path: path.into(),
-            endpoint,
-            query: Vec::new(),
-            body: None,
-        }
-    }
-
-    fn with_body(
-        method: Method,
-        endpoint: &'static str,
-        path: impl Into<String>,
-        body: &impl serde::Serialize,
-    ) -> Result<Call, Error> {
-        let body = serde_json::to_vec(body)
-            .map_err(|e| Error::Config(format!("cannot encode the body of {endpoint}: {e}")))?;
-        Ok(Call {
-            method,
-            path: path.into(),
-            endpoint,
-            query: Vec::new(),
-            body: Some(body),
-        })
-    }
-}
-
 /// What one attempt came to.
 type Attempt = crate::http::Attempt<RetryableFailure, Error>;
 
@@ -255,7 +216,8 @@ impl Client {
             )));
         }
         let body = serde_json::json!({ "name": name });
-        let call = Call::with_body(Method::POST, "POST /tags", "/tags", &body)?;
+        let call =
+            Call::with_body(Method::POST, "POST /tags", "/tags", &body).map_err(Error::Config)?;
         match self.fetch::<Tag>(call).await {
             Err(Error::Api {
                 status: 409,
@@ -317,7 +279,8 @@ impl Client {
             "PATCH /threads/{id}",
             format!("/threads/{id}"),
             patch,
-        )?;
+        )
+        .map_err(Error::Config)?;
         self.fetch(call).await
     }
 
@@ -354,7 +317,8 @@ impl Client {
             "PATCH /prospects/{id}/context",
             format!("/prospects/{id}/context"),
             patch,
-        )?;
+        )
+        .map_err(Error::Config)?;
         self.fetch(call).await
     }
 
@@ -442,14 +406,8 @@ impl Client {
     async fn attempt(&self, call: &Call, started: tokio::time::Instant) -> Attempt {
         let inner = &*self.inner;
         inner.stats.requests.fetch_add(1, Ordering::Relaxed);
-        let request = crate::http::Request {
-            method: &call.method,
-            path: &call.path,
-            query: &call.query,
-            body: call.body.as_deref(),
-        };
         let response =
-            match crate::http::send(&inner.http, &inner.base_url, &inner.auth, request).await {
+            match crate::http::send(&inner.http, &inner.base_url, &inner.auth, call).await {
                 Ok(response) => response,
                 Err(e) => return network_failure(e),
             };

@@ -132,16 +132,9 @@ impl fmt::Debug for Client {
     }
 }
 
-/// One API call, ready to be attempted several times.
+/// One API call, with what HubSpot's rules need besides the request.
 struct Call {
-    method: Method,
-    /// Path after the base, e.g. `/crm/v3/owners`.
-    path: String,
-    /// Method and path template for errors and logs.
-    endpoint: &'static str,
-    query: Vec<(&'static str, String)>,
-    /// Pre-serialized JSON body.
-    body: Option<Vec<u8>>,
+    request: crate::http::Call,
     /// Whether a failure after the request may have reached HubSpot can be retried (false for
     /// creates: a retry could create the records twice).
     idempotent: bool,
@@ -150,16 +143,16 @@ struct Call {
 }
 
 impl Call {
-    fn get(endpoint: &'static str, path: impl Into<String>) -> Call {
+    fn new(request: crate::http::Call) -> Call {
         Call {
-            method: Method::GET,
-            path: path.into(),
-            endpoint,
-            query: Vec::new(),
-            body: None,
+            request,
             idempotent: true,
             search: false,
         }
+    }
+
+    fn get(endpoint: &'static str, path: impl Into<String>) -> Call {
+        Call::new(crate::http::Call::get(endpoint, path))
     }
 
     fn post(
@@ -176,17 +169,9 @@ impl Call {
         path: impl Into<String>,
         body: &impl serde::Serialize,
     ) -> Result<Call, Error> {
-        let body = serde_json::to_vec(body)
-            .map_err(|e| Error::Config(format!("cannot encode the body of {endpoint}: {e}")))?;
-        Ok(Call {
-            method,
-            path: path.into(),
-            endpoint,
-            query: Vec::new(),
-            body: Some(body),
-            idempotent: true,
-            search: false,
-        })
+        crate::http::Call::with_body(method, endpoint, path, body)
+            .map(Call::new)
+            .map_err(Error::Config)
     }
 }
 
@@ -257,12 +242,14 @@ impl Client {
         after: Option<&str>,
     ) -> Result<Page<Contact>, Error> {
         let mut call = Call::get("GET /crm/v3/objects/contacts", "/crm/v3/objects/contacts");
-        call.query.push(("limit", LIST_LIMIT.to_string()));
+        call.request.query.push(("limit", LIST_LIMIT.to_string()));
         if !properties.is_empty() {
-            call.query.push(("properties", properties.join(",")));
+            call.request
+                .query
+                .push(("properties", properties.join(",")));
         }
         if let Some(after) = after {
-            call.query.push(("after", after.to_owned()));
+            call.request.query.push(("after", after.to_owned()));
         }
         self.fetch(call).await
     }
@@ -274,10 +261,10 @@ impl Client {
         let mut after: Option<String> = None;
         loop {
             let mut call = Call::get("GET /crm/v3/owners", "/crm/v3/owners");
-            call.query.push(("limit", OWNERS_LIMIT.to_string()));
-            call.query.push(("archived", archived.to_string()));
+            call.request.query.push(("limit", OWNERS_LIMIT.to_string()));
+            call.request.query.push(("archived", archived.to_string()));
             if let Some(after) = &after {
-                call.query.push(("after", after.clone()));
+                call.request.query.push(("after", after.clone()));
             }
             let page: Page<Owner> = self.fetch(call).await?;
             after = page.next_after().map(str::to_owned);
@@ -388,7 +375,7 @@ impl Client {
     async fn fetch<T: DeserializeOwned>(&self, call: Call) -> Result<T, Error> {
         let body = self.execute(&call).await?;
         serde_json::from_slice(&body).map_err(|e| Error::Decode {
-            endpoint: call.endpoint.to_owned(),
+            endpoint: call.request.endpoint.to_owned(),
             detail: format!("{e}; body: {}", snippet(&body)),
         })
     }
@@ -398,7 +385,7 @@ impl Client {
         let inner = &*self.inner;
         let retries = crate::http::Retries {
             service: "HubSpot",
-            endpoint: call.endpoint,
+            endpoint: call.request.endpoint,
             max_attempts: inner.max_attempts,
             backoff_base: inner.backoff_base,
             counter: &inner.retries,
@@ -412,15 +399,15 @@ impl Client {
                 inner.limiter.until_ready().await;
                 let span = tracing::debug_span!(
                     "hubspot_request",
-                    method = %call.method,
-                    path = %call.path,
+                    method = %call.request.method,
+                    path = %call.request.path,
                     attempt,
                     status = tracing::field::Empty,
                 );
                 self.attempt(call).instrument(span).await
             },
             |failure, attempts, retry_after| {
-                failure.into_error(call.endpoint, attempts, retry_after)
+                failure.into_error(call.request.endpoint, attempts, retry_after)
             },
         )
         .await
@@ -430,14 +417,9 @@ impl Client {
     async fn attempt(&self, call: &Call) -> Attempt {
         let inner = &*self.inner;
         inner.requests.fetch_add(1, Ordering::Relaxed);
-        let request = crate::http::Request {
-            method: &call.method,
-            path: &call.path,
-            query: &call.query,
-            body: call.body.as_deref(),
-        };
         let response =
-            match crate::http::send(&inner.http, &inner.base_url, &inner.auth, request).await {
+            match crate::http::send(&inner.http, &inner.base_url, &inner.auth, &call.request).await
+            {
                 Ok(response) => response,
                 Err(e) => return network_failure(call, e),
             };
@@ -489,7 +471,7 @@ impl Client {
                 message: parsed.message,
             };
             if !call.idempotent {
-                return Attempt::Fatal(failure.into_error(call.endpoint, 1, None));
+                return Attempt::Fatal(failure.into_error(call.request.endpoint, 1, None));
             }
             return Attempt::Retry {
                 failure,
@@ -549,7 +531,7 @@ fn network_failure(call: &Call, error: reqwest::Error) -> Attempt {
     );
     let failure = Failure::Network(error);
     if !call.idempotent && !matches!(&failure, Failure::Network(e) if e.is_connect()) {
-        return Attempt::Fatal(failure.into_error(call.endpoint, 1, None));
+        return Attempt::Fatal(failure.into_error(call.request.endpoint, 1, None));
     }
     Attempt::Retry {
         failure,
