@@ -100,11 +100,8 @@ async fn status_shows_the_next_scheduled_run_and_quiet_keeps_stderr_empty() {
     assert_eq!(status["last_run"]["mode"], "sync");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn without_a_terminal_stderr_carries_errors_only_unless_verbose() {
-    let world = World::start(10, "").await;
-    write_export(&world, &agreeing_rows(&world, 10));
-    // A run that dies before it records itself leaves a warning for the next run to give.
+/// A sync that dies before it records itself, which leaves a warning for the next run to give.
+async fn sync_killed_before_record(world: &World) {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_crmsync"));
     cmd.arg("--config")
         .arg(world.config())
@@ -115,6 +112,14 @@ async fn without_a_terminal_stderr_carries_errors_only_unless_verbose() {
         .await
         .unwrap();
     assert!(!killed.status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_terminal_stderr_carries_errors_only_unless_verbose() {
+    let world = World::start(10, "").await;
+    write_export(&world, &agreeing_rows(&world, 10));
+    // A run that dies before it records itself leaves a warning for the next run to give.
+    sync_killed_before_record(&world).await;
 
     // Cron: no terminal, no -v: a clean run prints its summary on stdout and nothing on stderr.
     let quiet = world.crmsync(&["sync"]).await;
@@ -126,16 +131,7 @@ async fn without_a_terminal_stderr_carries_errors_only_unless_verbose() {
     );
 
     // The same warning is there with -v, without colour codes (stderr is not a terminal).
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_crmsync"));
-    cmd.arg("--config")
-        .arg(world.config())
-        .arg("sync")
-        .env(crate::support::TOKEN_ENV, crate::support::TOKEN)
-        .env(crmsync::failpoint::ENV, "before-record");
-    let killed = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
-    assert!(!killed.status.success());
+    sync_killed_before_record(&world).await;
     let verbose = world.crmsync(&["-v", "sync"]).await;
     assert_exit(&verbose, 0);
     let err = String::from_utf8_lossy(&verbose.stderr);
