@@ -27,17 +27,23 @@ fn thread(id: &str, prospect: &str) -> ThreadRow {
     }
 }
 
-#[test]
-fn pages_round_trip_and_unseen_become_absent() {
+/// A mirror holding p1 and p2 with one thread each (t1, t2), written by a first run of `mode`.
+fn two_prospects(mode: RunMode) -> (Store, RunId) {
     let mut store = Store::open_in_memory().unwrap();
-    let run1 = store.begin_run(RunMode::Pull, "t").unwrap();
+    let run = store.begin_run(mode, "t").unwrap();
     store
         .upsert_page(
-            run1,
+            run,
             &[prospect("p1"), prospect("p2")],
             &[thread("t1", "p1"), thread("t2", "p2")],
         )
         .unwrap();
+    (store, run)
+}
+
+#[test]
+fn pages_round_trip_and_unseen_become_absent() {
+    let (mut store, _) = two_prospects(RunMode::Pull);
     let mirror = store.load_mirror().unwrap();
     assert_eq!(mirror.len(), 2);
     assert_eq!(mirror[0].prospect, prospect("p1"));
@@ -205,15 +211,7 @@ fn dirty(store: &Store, id: &str) -> bool {
 
 /// Links p1 and p2 and stamps both clean, as a sync that found them so does.
 fn stamped_store() -> Store {
-    let mut store = Store::open_in_memory().unwrap();
-    let run = store.begin_run(RunMode::Sync, "t").unwrap();
-    store
-        .upsert_page(
-            run,
-            &[prospect("p1"), prospect("p2")],
-            &[thread("t1", "p1"), thread("t2", "p2")],
-        )
-        .unwrap();
+    let (mut store, run) = two_prospects(RunMode::Sync);
     let links: Vec<LinkRow> = ["p1", "p2"]
         .iter()
         .map(|p| LinkRow {
@@ -296,15 +294,7 @@ fn moving_the_base_or_the_link_voids_the_stamp() {
 
 #[test]
 fn a_walk_skips_unchanged_rows_but_still_sees_them() {
-    let mut store = Store::open_in_memory().unwrap();
-    let run1 = store.begin_run(RunMode::Pull, "t").unwrap();
-    store
-        .upsert_page(
-            run1,
-            &[prospect("p1"), prospect("p2")],
-            &[thread("t1", "p1"), thread("t2", "p2")],
-        )
-        .unwrap();
+    let (mut store, run1) = two_prospects(RunMode::Pull);
     let run2 = store.begin_run(RunMode::Pull, "t").unwrap();
     store.index_for_walk(run2).unwrap();
     let seen_run = |store: &Store, id: &str| -> i64 {
