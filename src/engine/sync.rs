@@ -382,19 +382,18 @@ async fn run_inner<A: CrmAdapter>(
             link.agreed
                 .retain(|v| input.base.get(v.field()).as_ref() != Some(v));
             let named = referenced.contains(link.key.prospect_id.as_str());
+            let writes_or_conflicts = !link.is_noop() || !link.conflicts.is_empty();
             // A link's inputs serve a resolution, a reviewed plan or an undo that names it,
             // and `plan --out`, which saves those of every link that writes.
             if named || (!link.is_noop() && opts.save_plan.is_some()) {
                 keep_inputs.insert(link.key.clone());
             }
-            // The push needs the prospects (and their threads) of the links that write.
-            if named || !link.is_noop() {
+            // The push needs the prospects (and their threads) of the links that write; the
+            // conflict log names those of links in conflict.
+            if named || writes_or_conflicts {
                 keep_loaded.insert(link.key.prospect_id.clone());
             }
-            if !link.conflicts.is_empty() {
-                keep_loaded.insert(link.key.prospect_id.clone());
-            }
-            if !link.is_noop() || !link.conflicts.is_empty() {
+            if writes_or_conflicts {
                 unclean.insert(link.key.prospect_id.clone());
             }
             if !link.is_noop() || !link.conflicts.is_empty() || !link.agreed.is_empty() {
