@@ -118,10 +118,20 @@ pub fn main() -> ExitCode {
         cli.log_format,
         service,
     );
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // Commands that serve HTTP (the fakes, the demo's embedded fake) or run as a service get
+    // worker threads. A one-off run is a single client whose CPU work (decoding pages, SQLite)
+    // runs between awaits: on one thread it saves the hand-off of every response chunk from a
+    // worker to the main thread (~5 % of a 100k run's CPU; see BENCHMARKS.md).
+    let serves = matches!(
+        cli.command,
+        Command::Demo(_) | Command::Daemon(_) | Command::FakeInbox(_) | Command::FakeHubspot(_)
+    );
+    let mut builder = if serves {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
