@@ -8,11 +8,13 @@
 //! an upsert. Rows whose digest differs, or that the index does not know, go through the SQL
 //! upsert, which still compares every column, so a stale or missing digest only costs time.
 
-use foldhash::HashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 
 use rusqlite::params;
 
-use super::{ChangedRow, ProspectRow, Result, RunId, Store, ThreadRow};
+use super::{ChangedRow, Error, ProspectRow, Result, RunId, Store, ThreadRow};
 use crate::digest::Digest;
 
 /// What a pull knows of the mirror's rows during one run.
@@ -28,18 +30,29 @@ pub(super) struct Seen {
     indexed: bool,
 }
 
-/// Rows of one table, by id.
+/// Rows of one table, by id. A walk looks up every pulled row here, ~250k lookups at 100k
+/// prospects between pages that have just flushed the caches, so a lookup should touch as
+/// little memory as it can: the table holds small entries with the id's hash, the ids live in
+/// one arena, and an entry whose digest matches the pulled row's is taken without reading its
+/// id (the digest covers the id, see [`prospect_digest`]).
 #[derive(Default)]
-struct Marks {
-    rows: HashMap<String, Mark>,
-    /// How many of `rows` this run's pages held.
+struct Marks<S = foldhash::fast::RandomState> {
+    table: HashTable<Mark>,
+    /// The ids of `table`'s entries, back to back.
+    ids: String,
+    hasher: S,
+    /// How many of `table`'s rows this run's pages held.
     seen: usize,
 }
 
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct Mark {
-    /// The digest of the present row as stored (`None`: not known).
-    digest: Option<u64>,
+    id_hash: u64,
+    /// Where the id is in [`Marks::ids`].
+    id_at: u32,
+    id_len: u32,
+    /// The digest of the row as stored (or as this run is storing it).
+    digest: u64,
     /// Whether this run's pages held the row.
     seen: bool,
 }
@@ -58,25 +71,67 @@ impl Seen {
     }
 }
 
-impl Marks {
-    /// Notes a row held by this run's pages, to be stored with `digest` (one map lookup per
-    /// pulled row); returns whether the stored row held that digest already.
-    fn see(&mut self, id: &str, digest: u64) -> bool {
-        let mark = match self.rows.get_mut(id) {
-            Some(mark) => mark,
-            None => self.rows.entry(id.to_owned()).or_default(),
+impl<S: BuildHasher> Marks<S> {
+    fn id(&self, mark: &Mark) -> &str {
+        &self.ids[mark.id_at as usize..(mark.id_at + mark.id_len) as usize]
+    }
+
+    /// Adds a row not in the table yet.
+    fn insert(&mut self, id: &str, id_hash: u64, digest: u64, seen: bool) {
+        let (Ok(id_at), Ok(id_len)) = (u32::try_from(self.ids.len()), u32::try_from(id.len()))
+        else {
+            panic!("the walk index outgrew 4 GiB of ids");
         };
-        let unchanged = mark.digest == Some(digest);
-        mark.digest = Some(digest);
-        if !mark.seen {
-            mark.seen = true;
-            self.seen += 1;
+        self.ids.push_str(id);
+        let mark = Mark {
+            id_hash,
+            id_at,
+            id_len,
+            digest,
+            seen,
+        };
+        self.table.insert_unique(id_hash, mark, |m| m.id_hash);
+    }
+
+    /// Notes a row held by this run's pages, to be stored with `digest` (one lookup per pulled
+    /// row); returns whether the stored row held that digest already.
+    fn see(&mut self, id: &str, digest: u64) -> bool {
+        let id_hash = self.hasher.hash_one(id);
+        let Marks { table, ids, .. } = self;
+        // Ids that share a hash are told apart by their text.
+        let found = table.find_mut(id_hash, |m| {
+            // Equal digests mean equal ids (the digest covers the id): no need to read it.
+            m.id_hash == id_hash
+                && (m.digest == digest
+                    || ids[m.id_at as usize..(m.id_at + m.id_len) as usize] == *id)
+        });
+        match found {
+            Some(mark) => {
+                let unchanged = mark.digest == digest;
+                mark.digest = digest;
+                let first = !mark.seen;
+                mark.seen = true;
+                self.seen += usize::from(first);
+                unchanged
+            }
+            None => {
+                self.insert(id, id_hash, digest, true);
+                self.seen += 1;
+                false
+            }
         }
-        unchanged
     }
 
     fn was_seen(&self, id: &str) -> bool {
-        self.rows.get(id).is_some_and(|m| m.seen)
+        let id_hash = self.hasher.hash_one(id);
+        self.table
+            .find(id_hash, |m| m.id_hash == id_hash && self.id(m) == id)
+            .is_some_and(|m| m.seen)
+    }
+
+    /// The ids of the rows this run's pages did not hold.
+    fn unseen(&self) -> impl Iterator<Item = &str> {
+        self.table.iter().filter(|m| !m.seen).map(|m| self.id(m))
     }
 }
 
@@ -162,15 +217,19 @@ impl Store {
             let mut stmt = self.conn.prepare(&format!(
                 "SELECT id, row_digest FROM {table} WHERE present = 1 AND row_digest IS NOT NULL"
             ))?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            // Sized once: growing a map of 100k+ ids rehashes all of them each time.
-            marks.rows.reserve(rows.len());
-            for (id, digest) in rows {
-                let mark = marks.rows.entry(id).or_default();
+            // Not sized up front (counting would read the table twice): growing moves entries
+            // that carry their hash, no id is hashed again.
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let id = row.get_ref(0)?.as_str().map_err(|e| Error::Corrupt {
+                    table,
+                    detail: format!("an id is not text: {e}"),
+                })?;
                 // Digests are stored as SQLite's signed 64-bit integers.
-                mark.digest = Some(digest as u64);
+                let digest = row.get::<_, i64>(1)? as u64;
+                let id_hash = marks.hasher.hash_one(id);
+                // A row id is its table's primary key: each id comes once.
+                marks.insert(id, id_hash, digest, false);
             }
         }
         Ok(())
@@ -329,13 +388,7 @@ impl Store {
             // rows without one (none after the first walk) need to be looked for in SQL.
             let mut unseen: Vec<String> = Vec::new();
             if seen.indexed {
-                unseen.extend(
-                    marks
-                        .rows
-                        .iter()
-                        .filter(|(_, m)| !m.seen)
-                        .map(|(id, _)| id.clone()),
-                );
+                unseen.extend(marks.unseen().map(str::to_owned));
             }
             let candidates = if seen.indexed {
                 "AND row_digest IS NULL"
@@ -364,5 +417,56 @@ impl Store {
         let prospects = mark("prospects", &seen.prospects)?;
         tx.commit()?;
         Ok((threads, prospects))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hashes every id to the same value: each lookup must tell the ids apart by their text.
+    #[derive(Default)]
+    struct OneBucket;
+
+    impl BuildHasher for OneBucket {
+        type Hasher = std::hash::DefaultHasher;
+        fn build_hasher(&self) -> Self::Hasher {
+            std::hash::DefaultHasher::new()
+        }
+        fn hash_one<T: std::hash::Hash>(&self, _: T) -> u64 {
+            7
+        }
+    }
+
+    #[test]
+    fn ids_that_share_a_hash_keep_their_own_marks() {
+        let mut marks = Marks::<OneBucket>::default();
+        marks.insert("a", 7, 1, false);
+        marks.insert("b", 7, 2, false);
+        // Unchanged rows are found by their digest, changed and new ones by their id.
+        assert!(marks.see("a", 1));
+        assert!(!marks.see("b", 3));
+        assert!(marks.see("b", 3));
+        assert!(!marks.see("c", 5));
+        assert_eq!(marks.seen, 3);
+        assert_eq!(marks.table.len(), 3);
+        assert!(marks.was_seen("a") && marks.was_seen("b") && marks.was_seen("c"));
+        assert!(!marks.was_seen("d"));
+        assert_eq!(marks.unseen().count(), 0);
+        marks.insert("d", 7, 4, false);
+        assert_eq!(marks.unseen().collect::<Vec<_>>(), ["d"]);
+    }
+
+    #[test]
+    fn a_row_seen_twice_counts_once_and_keeps_the_last_digest() {
+        let mut marks = Marks::<foldhash::fast::RandomState>::default();
+        assert!(
+            !marks.see("x", 1),
+            "a row the index does not know is written"
+        );
+        assert!(marks.see("x", 1), "the same values again are not");
+        assert!(!marks.see("x", 2));
+        assert!(marks.see("x", 2));
+        assert_eq!(marks.seen, 1);
     }
 }
