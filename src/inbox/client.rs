@@ -353,7 +353,7 @@ impl Client {
     /// Runs a call with retries and decodes the body.
     async fn fetch<T: DeserializeOwned>(&self, call: Call) -> Result<T, Error> {
         let body = self.execute(&call).await?;
-        serde_json::from_slice(&body).map_err(|e| Error::Decode {
+        crate::http::decode_json(&body).map_err(|e| Error::Decode {
             endpoint: call.endpoint.to_owned(),
             detail: self.scrub(format!("{e}; body: {}", snippet(&body))),
         })

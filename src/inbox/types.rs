@@ -114,12 +114,6 @@ pub struct Thread {
     /// A message request from an unknown sender.
     #[serde(default)]
     pub is_request: bool,
-    /// `active` or `idle`.
-    #[serde(default)]
-    pub status: String,
-    /// Time of the last message, as sent by the server.
-    #[serde(default)]
-    pub last_message_timestamp: Option<String>,
     /// The list's sort key (last message time, else creation time), as sent by the server.
     #[serde(default)]
     pub computed_sort_timestamp: Option<String>,
