@@ -400,6 +400,11 @@ impl State {
         }
     }
 
+    fn set_idle(&mut self, thread_id: &str, idle: bool) {
+        let t = self.thread_index(thread_id);
+        self.model.threads[t].idle = idle;
+    }
+
     fn prospect(&self, external_id: &str) -> Option<ProspectView> {
         let p = *self.model.prospect_by_external.get(external_id)?;
         Some(self.model.prospect_view(p))
@@ -561,6 +566,15 @@ impl FakeInbox {
         done: Option<bool>,
     ) {
         self.lock().set_thread(thread_id, assignee_email, done);
+    }
+
+    /// The thread goes idle (`status: "idle"`, in no view: a walk no longer lists it) or
+    /// active again. No event is emitted (the docs list none for it).
+    ///
+    /// # Panics
+    /// On an unknown thread id.
+    pub fn set_idle(&self, thread_id: &str, idle: bool) {
+        self.lock().set_idle(thread_id, idle);
     }
 
     /// A message arrives on the thread: `lastMessageTimestamp` and `computedSortTimestamp`

@@ -128,6 +128,48 @@ async fn unchanged_links_are_left_out_until_a_side_or_the_context_changes() {
     assert_eq!(sync(&world).await["unchanged_links"], steady);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prospect_outside_every_view_is_reconciled_every_run() {
+    let world = World::start(60, "").await;
+    write_export(&world, &agreeing_rows(&world, 50));
+    sync(&world).await;
+    let quiet = sync(&world).await;
+    let open: HashSet<&str> = quiet["conflict_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["prospect_id"].as_str())
+        .collect();
+    let (row, idle) = world
+        .fake
+        .prospects()
+        .into_iter()
+        .take(50)
+        .enumerate()
+        .find(|(_, p)| p.threads.len() == 1 && !open.contains(p.external_id.as_str()))
+        .expect("a calm prospect with one thread");
+
+    // Its only thread goes idle: walks no longer list the prospect; a sync reads it by id.
+    world.fake.set_idle(&idle.threads[0].id, true);
+    assert_exit(&world.crmsync(&["pull", "--full"]).await, 0);
+    let outside = sync(&world).await;
+    assert_eq!(outside["linked"], 50, "{outside}");
+    sync(&world).await;
+
+    // Edited in Inbox while outside every view: the mirror never sees it, the read by id does.
+    world.fake.edit_context(
+        &idle.external_id,
+        ContextEdit {
+            notes: Some(Some("edited while idle".into())),
+            ..ContextEdit::default()
+        },
+    );
+    assert_exit(&world.crmsync(&["pull", "--full"]).await, 0);
+    let edited = sync(&world).await;
+    assert_eq!(edited["writes"]["crm"], 1, "{edited}");
+    assert_eq!(read_export(&world)[row][col("Notes")], "edited while idle");
+}
+
 /// What both sides hold, without timestamps: each prospect's synced values and threads, the
 /// export's rows, and the open conflicts.
 async fn sides(world: &World) -> (String, Vec<Vec<String>>, Vec<(String, String, String)>) {
@@ -182,12 +224,28 @@ async fn leaving_unchanged_links_out_never_changes_an_outcome() {
     };
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let prospects = stamped.fake.prospects();
+    // A few prospects with one thread: half the edits go to them, so that edits meet, and
+    // their thread may go idle, taking the prospect out of every view.
+    let few: Vec<usize> = (0..50)
+        .filter(|&i| prospects[i].threads.len() == 1)
+        .take(6)
+        .collect();
     let mut left_out = 0;
-    for night in 0..8 {
+    for night in 0..16 {
         // The same edits for both worlds: a few prospects in Inbox, a few records in the CRM.
         let mut inbox_edits = Vec::new();
+        let mut idle_edits = Vec::new();
+        // One of the few may go idle (the walk stops listing it) or active again.
+        if rng.random_bool(0.5) {
+            let p = &prospects[few[rng.random_range(0..few.len())]];
+            idle_edits.push((p.threads[0].id.clone(), rng.random_bool(0.8)));
+        }
         for _ in 0..rng.random_range(0..4) {
-            let p = &prospects[rng.random_range(0..50)];
+            let p = if rng.random() {
+                &prospects[few[rng.random_range(0..few.len())]]
+            } else {
+                &prospects[rng.random_range(0..50)]
+            };
             let edit = match rng.random_range(0..4) {
                 0 => ContextEdit {
                     notes: Some(Some(format!("night {night}: inbox note"))),
@@ -221,7 +279,15 @@ async fn leaving_unchanged_links_out_never_changes_an_outcome() {
             for (id, edit) in &inbox_edits {
                 world.fake.edit_context(id, edit.clone());
             }
+            for (thread, idle) in &idle_edits {
+                world.fake.set_idle(thread, *idle);
+            }
             write_export(world, &rows);
+            // Idle threads emit no event: on two nights of three a walk finds them gone (and
+            // moves past the events of the edits); on the third the sync replays the events.
+            if night % 3 != 2 {
+                assert_exit(&world.crmsync(&["pull", "--full"]).await, 0);
+            }
         }
         void_stamps(&full);
         let report = sync(&stamped).await;
