@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use crate::config::CreateRecords;
 use crate::crm::{CrmRecord, NewRecord};
 use crate::reconcile::{Field, Fields};
-use crate::store::{MirrorProspect, ProspectKeyRow, Store};
+use crate::store::{MirrorProspect, ProspectKeys, Store};
 
 use super::inputs::{Names, inbox_side};
 use super::{Context, RunOptions};
@@ -95,11 +95,11 @@ pub(super) async fn lookup_unknown_x_ids(
     store: &mut Store,
     records: &[CrmRecord],
     stored_links: &[crate::store::LinkRow],
-    keys: &[ProspectKeyRow],
+    keys: &ProspectKeys,
     opts: &RunOptions,
 ) -> anyhow::Result<Vec<MirrorProspect>> {
     let mut found_prospects = Vec::new();
-    let in_mirror: foldhash::HashSet<&str> = keys.iter().map(|k| k.id.as_str()).collect();
+    let in_mirror: foldhash::HashSet<&str> = keys.iter().map(|k| k.id).collect();
     let linked_records: foldhash::HashSet<&str> =
         stored_links.iter().map(|l| l.crm_id.as_str()).collect();
     for link in stored_links {
@@ -131,8 +131,8 @@ pub(super) async fn lookup_unknown_x_ids(
         if linked_records.contains(record.id.as_str()) {
             continue;
         }
-        let known_in_mirror = known_in_mirror
-            .get_or_insert_with(|| keys.iter().map(|k| k.platform_id.as_str()).collect());
+        let known_in_mirror =
+            known_in_mirror.get_or_insert_with(|| keys.iter().map(|k| k.platform_id).collect());
         if known_in_mirror.contains(x_id) || known.contains(x_id) || !asked.insert(x_id) {
             continue;
         }

@@ -11,18 +11,7 @@ use std::collections::BTreeMap;
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use crate::crm::CrmRecord;
-use crate::store::{LinkRow, LinkState};
-
-/// The identity of an Inbox prospect, as far as matching needs it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProspectKey<'a> {
-    /// `externalId`.
-    pub id: &'a str,
-    /// X user id.
-    pub platform_id: &'a str,
-    /// X username.
-    pub username: &'a str,
-}
+use crate::store::{LinkRow, LinkState, ProspectKey};
 
 /// An ambiguous match: logged, neither side touched.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,8 +53,6 @@ pub fn match_records(
     let record_ids: HashSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
     let mut linked_prospects: HashSet<&str> = HashSet::with_capacity(stored.len());
     let mut linked_records: HashSet<&str> = HashSet::with_capacity(records.len());
-    // The record each stored link pairs with its prospect.
-    let mut stored_record: HashMap<&str, &str> = HashMap::with_capacity(stored.len());
 
     // 1. Stored links keep their pairing; a side that disappeared marks the link missing.
     for link in stored {
@@ -79,7 +66,6 @@ pub fn match_records(
         };
         linked_prospects.insert(&link.prospect_id);
         linked_records.insert(&link.crm_id);
-        stored_record.insert(&link.prospect_id, &link.crm_id);
         out.links.push(LinkRow {
             prospect_id: link.prospect_id.clone(),
             crm_id: link.crm_id.clone(),
@@ -138,6 +124,16 @@ pub fn match_records(
             claims.entry(prospect_id).or_default().push(record);
         }
     }
+    // The record each stored link pairs with its prospect: only needed for claims, which a
+    // nightly run has none of.
+    let stored_record: HashMap<&str, &str> = if claims.is_empty() {
+        HashMap::new()
+    } else {
+        stored
+            .iter()
+            .map(|l| (l.prospect_id.as_str(), l.crm_id.as_str()))
+            .collect()
+    };
     for (prospect_id, claimants) in claims {
         let already = stored_record.get(prospect_id).map(|id| id.to_string());
         if claimants.len() > 1 || already.is_some() {

@@ -11,15 +11,15 @@ use crate::config::CreateRecords;
 use crate::crm::{CrmAdapter, CrmRecord, WriteStatus};
 use crate::reconcile::{self, LinkInput, LinkKey, LinkPlan};
 use crate::store::{
-    ChangeRow, ConflictTally, LinkState, MirrorProspect, RejectRow, RunId, RunMode, RunStatus,
-    Store,
+    ChangeRow, ConflictTally, LinkState, MirrorProspect, ProspectKey, RejectRow, RunId, RunMode,
+    RunStatus, Store,
 };
 
 use super::clean;
 use super::guards::{MAPPING_KEY, RequestBudget, mapping_difference, safety_stop};
 use super::inputs::{Names, crm_side, inbox_side};
 use super::lookup::{lookup_unknown_x_ids, planned_creates};
-use super::matching::{ProspectKey, match_records};
+use super::matching::match_records;
 use super::pull::pull;
 use super::push::push_plan;
 use super::report::{
@@ -255,11 +255,6 @@ async fn run_inner<A: CrmAdapter>(
     .await?;
     let keys: Vec<ProspectKey<'_>> = prospect_keys
         .iter()
-        .map(|k| ProspectKey {
-            id: &k.id,
-            platform_id: &k.platform_id,
-            username: &k.username,
-        })
         .chain(found.iter().map(|m| ProspectKey {
             id: &m.prospect.id,
             platform_id: &m.prospect.platform_id,

@@ -187,15 +187,62 @@ pub struct ThreadRow {
 /// How many ids one `IN (...)` query binds (SQLite allows 32,766 variables).
 const MAX_IDS_PER_QUERY: usize = 4096;
 
-/// The X identity of a prospect, for matching.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProspectKeyRow {
+/// The identity of an Inbox prospect, as far as matching needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProspectKey<'a> {
     /// Inbox id (`externalId`).
-    pub id: String,
+    pub id: &'a str,
     /// X user id.
-    pub platform_id: String,
+    pub platform_id: &'a str,
     /// X username.
-    pub username: String,
+    pub username: &'a str,
+}
+
+/// The identity of every present prospect, in id order, with its text in one buffer: 100k
+/// prospects make a few allocations rather than 300k strings, and a run that walks them in
+/// order reads memory in order.
+#[derive(Debug, Default)]
+pub struct ProspectKeys {
+    text: String,
+    /// Where each prospect's id, X user id and username end in `text` (each starts where the
+    /// one before it ends).
+    ends: Vec<[u32; 3]>,
+}
+
+impl ProspectKeys {
+    /// How many prospects.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The prospects, in id order.
+    pub fn iter(&self) -> impl Iterator<Item = ProspectKey<'_>> + '_ {
+        let mut start = 0;
+        self.ends.iter().map(move |ends| {
+            let [id, platform_id, username] = ends.map(|end| end as usize);
+            let key = ProspectKey {
+                id: &self.text[start..id],
+                platform_id: &self.text[id..platform_id],
+                username: &self.text[platform_id..username],
+            };
+            start = username;
+            key
+        })
+    }
+
+    fn push(&mut self, key: ProspectKey<'_>) {
+        let mut ends = [0; 3];
+        for (end, part) in ends.iter_mut().zip([key.id, key.platform_id, key.username]) {
+            self.text.push_str(part);
+            *end = u32::try_from(self.text.len()).expect("under 4 GiB of prospect ids and names");
+        }
+        self.ends.push(ends);
+    }
 }
 
 /// A prospect with its threads, as loaded for a run.
@@ -548,19 +595,24 @@ impl Store {
 
     /// The X identity of every present prospect (id, X user id, username), sorted by id: what
     /// matching needs, without the rest of the mirror.
-    pub fn load_prospect_keys(&self) -> Result<Vec<ProspectKeyRow>> {
+    pub fn load_prospect_keys(&self) -> Result<ProspectKeys> {
         let mut stmt = self.conn.prepare(
             "SELECT id, platform_id, username FROM prospects WHERE present = 1 ORDER BY id",
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(ProspectKeyRow {
-                id: r.get(0)?,
-                platform_id: r.get(1)?,
-                username: r.get(2)?,
-            })
-        })?;
-        let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-        out.shrink_to_fit();
+        let mut out = ProspectKeys::default();
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let text = |idx| -> Result<&str> {
+                Ok(row.get_ref(idx)?.as_str().map_err(rusqlite::Error::from)?)
+            };
+            out.push(ProspectKey {
+                id: text(0)?,
+                platform_id: text(1)?,
+                username: text(2)?,
+            });
+        }
+        out.text.shrink_to_fit();
+        out.ends.shrink_to_fit();
         Ok(out)
     }
 

@@ -127,9 +127,16 @@ fn the_mirror_loads_whole_by_ids_or_as_a_scan_with_the_same_rows() {
 
     let keys = store.load_prospect_keys().unwrap();
     assert_eq!(keys.len(), 3);
-    assert_eq!(keys[1].id, "p2");
-    assert_eq!(keys[1].platform_id, "1p2");
-    assert_eq!(keys[1].username, "user_p2");
+    let keys: Vec<ProspectKey<'_>> = keys.iter().collect();
+    assert_eq!(
+        keys[1],
+        ProspectKey {
+            id: "p2",
+            platform_id: "1p2",
+            username: "user_p2"
+        }
+    );
+    assert_eq!(keys[2].id, "p3", "{keys:?}");
 }
 
 #[test]
