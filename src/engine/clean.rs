@@ -73,64 +73,74 @@ pub fn context_digest(
 }
 
 /// One run's use of the stamps: which links it reconciles, and what it stores afterwards.
-pub(super) struct Stamps<'a> {
+pub(super) struct Stamps {
     /// This run's context digest.
     context: String,
     /// Whether the stored stamps were made under it.
     same_context: bool,
-    /// The record digest of every active link, by prospect id.
-    digests: HashMap<&'a str, u64>,
 }
 
-impl<'a> Stamps<'a> {
+impl Stamps {
     /// The active links to reconcile: all but those whose stamp matches their record's digest
     /// and whose prospect is unchanged since. Stamps count only under the same context and
     /// when `trust` (not on `--resync`); links `named` by a resolution, plan, undo or pending
     /// import are always reconciled.
-    pub(super) fn select(
+    pub(super) fn select<'a>(
         store: &Store,
         context: String,
         active: &[&'a LinkRow],
         record_of: impl Fn(&LinkRow) -> &'a CrmRecord,
         trust: bool,
         named: impl Fn(&LinkRow) -> bool,
-    ) -> anyhow::Result<(Stamps<'a>, Vec<&'a LinkRow>)> {
+    ) -> anyhow::Result<(Stamps, Vec<&'a LinkRow>)> {
         let same_context = store.meta(CONTEXT_KEY)?.as_deref() == Some(context.as_str());
-        let digests: HashMap<&'a str, u64> = active
-            .iter()
-            .map(|l| (l.prospect_id.as_str(), record_digest(record_of(l))))
-            .collect();
-        let mut unchanged: foldhash::HashSet<&'a str> = foldhash::HashSet::default();
+        let mut unchanged = vec![false; active.len()];
         if same_context && trust {
+            // The links and the stamps, both in prospect order, merged: no map of 100k ids,
+            // and a record is digested only where a stamp waits for it.
+            let mut order: Vec<usize> = (0..active.len()).collect();
+            if !active.is_sorted_by_key(|l| l.prospect_id.as_str()) {
+                order.sort_unstable_by_key(|&i| active[i].prospect_id.as_str());
+            }
+            let mut next = order.iter().peekable();
             store.visit_clean_links(|prospect_id, stamp| {
-                if let Some((&id, &digest)) = digests.get_key_value(prospect_id)
-                    && digest == stamp
+                while next
+                    .next_if(|&&i| active[i].prospect_id.as_str() < prospect_id)
+                    .is_some()
+                {}
+                if let Some(&&i) = next.peek()
+                    && active[i].prospect_id == prospect_id
                 {
-                    unchanged.insert(id);
+                    unchanged[i] = record_digest(record_of(active[i])) == stamp;
                 }
             })?;
         }
         let dirty = active
             .iter()
-            .copied()
-            .filter(|l| !unchanged.contains(l.prospect_id.as_str()) || named(l))
+            .zip(unchanged)
+            .filter(|&(l, unchanged)| !unchanged || named(l))
+            .map(|(l, _)| *l)
             .collect();
-        let stamps = Stamps {
-            context,
-            same_context,
-            digests,
-        };
-        Ok((stamps, dirty))
+        Ok((
+            Stamps {
+                context,
+                same_context,
+            },
+            dirty,
+        ))
     }
 
     /// The stamp for a reconciled link: its record's digest if it came out clean.
-    pub(super) fn stamp(&self, prospect_id: &str, clean: bool) -> (&'a str, Option<u64>) {
-        // The key borrows from the links, which outlive the run's chunks.
-        let (&key, &digest) = self
-            .digests
-            .get_key_value(prospect_id)
-            .expect("every active link has a digest");
-        (key, clean.then_some(digest))
+    pub(super) fn stamp<'a>(
+        &self,
+        link: &'a LinkRow,
+        record: &CrmRecord,
+        clean: bool,
+    ) -> (&'a str, Option<u64>) {
+        (
+            link.prospect_id.as_str(),
+            clean.then(|| record_digest(record)),
+        )
     }
 
     /// At the end of a sync: stores the stamps of the links it reconciled (stamps made under
@@ -206,6 +216,82 @@ mod tests {
             updated_at: None,
             row: 2,
         }
+    }
+
+    #[test]
+    fn select_leaves_out_the_stamped_links_whatever_their_order() {
+        use crate::store::{LinkState, ProspectRow, RunMode};
+        let mut store = Store::open_in_memory().unwrap();
+        let run = store.begin_run(RunMode::Sync, "t").unwrap();
+        let ids = ["p1", "p2", "p3", "p4"];
+        let rows: Vec<ProspectRow> = ids
+            .iter()
+            .map(|id| ProspectRow {
+                id: (*id).into(),
+                platform_id: format!("1{id}"),
+                username: format!("user_{id}"),
+                display_name: None,
+                tag_ids: Vec::new(),
+                status_id: None,
+                valuation: None,
+                notes: None,
+                last_updated_at: None,
+            })
+            .collect();
+        store.upsert_page(run, &rows, &[]).unwrap();
+        let links: Vec<LinkRow> = ids
+            .iter()
+            .map(|id| LinkRow {
+                prospect_id: (*id).into(),
+                crm_id: format!("r-{id}"),
+                state: LinkState::Active,
+            })
+            .collect();
+        store.save_links(run, &links).unwrap();
+        let records: Vec<CrmRecord> = ids
+            .iter()
+            .map(|id| CrmRecord {
+                id: format!("r-{id}"),
+                ..record()
+            })
+            .collect();
+        let digest = record_digest(&records[0]);
+        // p2's stamp is of another record; p4 has none.
+        store
+            .stamp_links(
+                &[
+                    ("p1", Some(digest)),
+                    ("p2", Some(digest ^ 1)),
+                    ("p3", Some(digest)),
+                ],
+                false,
+            )
+            .unwrap();
+        store.set_meta(CONTEXT_KEY, "ctx").unwrap();
+        let reconciled = |active: &[&LinkRow], context: &str, trust: bool, named: &str| {
+            let record_of =
+                |l: &LinkRow| -> &CrmRecord { records.iter().find(|r| r.id == l.crm_id).unwrap() };
+            let (_, dirty) =
+                Stamps::select(&store, context.into(), active, record_of, trust, |l| {
+                    l.prospect_id == named
+                })
+                .unwrap();
+            dirty
+                .iter()
+                .map(|l| l.prospect_id.clone())
+                .collect::<Vec<String>>()
+        };
+        let sorted: Vec<&LinkRow> = links.iter().collect();
+        let shuffled: Vec<&LinkRow> = [3, 0, 2, 1].iter().map(|&i| &links[i]).collect();
+        assert_eq!(reconciled(&sorted, "ctx", true, ""), ["p2", "p4"]);
+        assert_eq!(reconciled(&shuffled, "ctx", true, ""), ["p4", "p2"]);
+        assert_eq!(reconciled(&shuffled, "ctx", true, "p1"), ["p4", "p1", "p2"]);
+        assert_eq!(reconciled(&sorted, "ctx", false, "").len(), 4, "--resync");
+        assert_eq!(
+            reconciled(&sorted, "other", true, "").len(),
+            4,
+            "another context"
+        );
     }
 
     #[test]

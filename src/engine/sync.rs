@@ -342,9 +342,7 @@ async fn run_inner<A: CrmAdapter>(
     // that write, for the push, and of links with conflicts, which the log names; the inputs
     // of links that a resolution, a saved plan or an undo names, and with `plan --out` of
     // every link that writes).
-    let mut reconcile_chunk = |batch: Vec<(&crate::store::LinkRow, MirrorProspect)>,
-                               loaded: &mut HashMap<String, MirrorProspect>|
-     -> anyhow::Result<()> {
+    let mut reconcile_chunk = chunk_reconciler(|batch, loaded| {
         let ids: Vec<&str> = batch.iter().map(|(l, _)| l.prospect_id.as_str()).collect();
         let mut base = store.load_base_for(&ids)?;
         let chunk_inputs: Vec<LinkInput> = batch
@@ -401,13 +399,13 @@ async fn run_inner<A: CrmAdapter>(
         for (link, prospect) in batch {
             let id = link.prospect_id.as_str();
             let clean = !unclean.contains(id) && !referenced.contains(id);
-            stamps.push(stamps_in.stamp(id, clean));
+            stamps.push(stamps_in.stamp(link, by_record[link.crm_id.as_str()], clean));
             if keep_loaded.contains(id) {
                 loaded.insert(link.prospect_id.clone(), prospect);
             }
         }
         Ok(())
-    };
+    });
     // Prospects found outside the mirror first, then the mirror's, a chunk at a time in id
     // order.
     let outside: Vec<_> = dirty
@@ -662,6 +660,19 @@ async fn run_inner<A: CrmAdapter>(
     finish_counts(store, &mut report)?;
     clock.lap(&mut report, "record");
     Ok(report)
+}
+
+/// Gives a reconcile-chunk closure its signature, with the run's lifetime for the links (a
+/// closure's own `&LinkRow` parameter would be valid only inside it, and the stamps it pushes
+/// borrow the links' ids).
+fn chunk_reconciler<'a, F>(f: F) -> F
+where
+    F: FnMut(
+        Vec<(&'a crate::store::LinkRow, MirrorProspect)>,
+        &mut HashMap<String, MirrorProspect>,
+    ) -> anyhow::Result<()>,
+{
+    f
 }
 
 fn finish_counts(store: &Store, report: &mut SyncReport) -> anyhow::Result<()> {

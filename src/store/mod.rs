@@ -767,13 +767,15 @@ impl Store {
     }
 
     /// Hands `visit` each link a sync found clean whose prospect has not changed since, with
-    /// the digest of the CRM record it was found clean with (see `engine::clean`). Only
+    /// the digest of the CRM record it was found clean with, in prospect id order (see
+    /// `engine::clean`). Only
     /// prospects the walk lists count: one outside every view is read by id each run, and
     /// the mirror's dirty flag does not see what that read brings.
     pub fn visit_clean_links(&self, mut visit: impl FnMut(&str, u64)) -> Result<()> {
         let mut stmt = self.conn.prepare(
             "SELECT l.prospect_id, l.clean_crm FROM links l JOIN prospects p ON p.id = l.prospect_id
-             WHERE l.clean_crm IS NOT NULL AND p.inbox_dirty = 0 AND p.present = 1",
+             WHERE l.clean_crm IS NOT NULL AND p.inbox_dirty = 0 AND p.present = 1
+             ORDER BY p.id",
         )?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
