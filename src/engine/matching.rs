@@ -97,7 +97,7 @@ pub fn match_records(
         }
     }
     let mut claims: BTreeMap<&str, Vec<&CrmRecord>> = BTreeMap::new();
-    for record in unlinked {
+    for &record in &unlinked {
         let candidate = match (&record.x_user_id, &record.username) {
             (Some(x_id), _) => by_platform.get(x_id.as_str()).map(|p| p.id),
             (None, Some(username)) => match by_username.get(&normalize_username(username)) {
@@ -176,7 +176,8 @@ pub fn match_records(
         .map(|p| p.id.to_string())
         .collect();
     out.unlinked_prospects.sort();
-    out.unlinked_records = records
+    // Only records unlinked before the claims can be unlinked after them.
+    out.unlinked_records = unlinked
         .iter()
         .filter(|r| !linked_records.contains(r.id.as_str()))
         .map(|r| r.id.clone())
