@@ -186,6 +186,26 @@ pub fn match_records(
     out
 }
 
+/// The links of `links` that `stored` does not hold as they are (new, or another record or
+/// state). Both come in prospect order (the store's and [`match_records`]'s), so one merge
+/// finds them without a map of every link; out of order, a link the merge passes by is taken
+/// as changed, so order costs at most a rewrite of a link, never a missed one.
+pub fn changed_links<'a>(
+    stored: &[LinkRow],
+    links: &'a [LinkRow],
+) -> impl Iterator<Item = &'a LinkRow> {
+    let mut stored = stored.iter().peekable();
+    links.iter().filter(move |link| {
+        while stored
+            .next_if(|s| s.prospect_id < link.prospect_id)
+            .is_some()
+        {}
+        !stored.peek().is_some_and(|s| {
+            s.prospect_id == link.prospect_id && s.crm_id == link.crm_id && s.state == link.state
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +220,43 @@ mod tests {
             updated_at: None,
             row: 2,
         }
+    }
+
+    #[test]
+    fn changed_links_are_the_new_and_the_moved_ones_in_any_order() {
+        let link = |p: &str, r: &str, state| LinkRow {
+            prospect_id: p.into(),
+            crm_id: r.into(),
+            state,
+        };
+        let stored = vec![
+            link("a", "r1", LinkState::Active),
+            link("b", "r2", LinkState::Active),
+            link("c", "r3", LinkState::Active),
+            link("e", "r5", LinkState::Active),
+        ];
+        let now = vec![
+            link("a", "r1", LinkState::Active),
+            link("b", "r9", LinkState::Active),
+            link("c", "r3", LinkState::MissingCrm),
+            link("d", "r4", LinkState::Active),
+            link("e", "r5", LinkState::Active),
+        ];
+        let ids = |stored: &[LinkRow], now: &[LinkRow]| -> Vec<String> {
+            changed_links(stored, now)
+                .map(|l| l.prospect_id.clone())
+                .collect()
+        };
+        assert_eq!(ids(&stored, &now), ["b", "c", "d"]);
+        // Out of order: never a changed link missed, at most an unchanged one rewritten.
+        let mut shuffled = now.clone();
+        shuffled.reverse();
+        let found = ids(&stored, &shuffled);
+        for changed in ["b", "c", "d"] {
+            assert!(found.iter().any(|id| id == changed), "{found:?}");
+        }
+        assert!(ids(&stored, &[]).is_empty());
+        assert_eq!(ids(&[], &now).len(), 5);
     }
 
     fn prospects() -> Vec<ProspectKey<'static>> {

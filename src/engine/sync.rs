@@ -608,16 +608,10 @@ async fn run_inner<A: CrmAdapter>(
     let mut confirmed =
         super::confirm::confirmed_values(&plan, &unpushed, &inbox_confirmed, &crm_status);
     // Only new links and links whose state changed are written.
-    let stored: HashMap<&str, (&str, LinkState)> = stored_links
-        .iter()
-        .map(|l| (l.prospect_id.as_str(), (l.crm_id.as_str(), l.state)))
-        .collect();
-    let mut links: Vec<crate::store::LinkRow> = matching
-        .links
-        .iter()
-        .filter(|l| stored.get(l.prospect_id.as_str()) != Some(&(l.crm_id.as_str(), l.state)))
-        .cloned()
-        .collect();
+    let mut links: Vec<crate::store::LinkRow> =
+        super::matching::changed_links(&stored_links, &matching.links)
+            .cloned()
+            .collect();
     for (prospect_id, record) in &creates {
         if matches!(crm_status.get(&record.id), Some(WriteStatus::Confirmed)) {
             links.push(crate::store::LinkRow {
