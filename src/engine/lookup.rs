@@ -99,11 +99,18 @@ pub(super) async fn lookup_unknown_x_ids(
     opts: &RunOptions,
 ) -> anyhow::Result<Vec<MirrorProspect>> {
     let mut found_prospects = Vec::new();
-    let in_mirror: foldhash::HashSet<&str> = keys.iter().map(|k| k.id).collect();
     let linked_records: foldhash::HashSet<&str> =
         stored_links.iter().map(|l| l.crm_id.as_str()).collect();
+    // The keys and the stored links both come in prospect order: one merge finds the links
+    // whose prospect the mirror lacks. (Out of order it could only take a prospect for
+    // missing, never the other way: an extra read, not a lost link.)
+    let mut in_mirror = keys.iter().peekable();
     for link in stored_links {
-        if in_mirror.contains(link.prospect_id.as_str()) {
+        while in_mirror
+            .next_if(|k| k.id < link.prospect_id.as_str())
+            .is_some()
+        {}
+        if in_mirror.peek().is_some_and(|k| k.id == link.prospect_id) {
             continue;
         }
         match ctx.client.prospect(&link.prospect_id).await {

@@ -739,7 +739,7 @@ impl Store {
         )? as u64)
     }
 
-    /// Every stored link.
+    /// Every stored link, in prospect id order (matching merges them with the prospects).
     pub fn links(&self) -> Result<Vec<LinkRow>> {
         let mut stmt = self
             .conn
