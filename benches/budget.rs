@@ -297,9 +297,12 @@ async fn main() {
          second from its first to its last request, against the limit ({max} per {:.0} s)",
         window.as_secs_f64()
     );
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("target")
-        .join("bench-budget.json");
+    // Cargo's target directory, wherever `CARGO_TARGET_DIR` puts it (it may not be `target/`).
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    std::fs::create_dir_all(&target).unwrap();
+    let path = target.join("bench-budget.json");
     std::fs::write(&path, serde_json::to_string_pretty(&results).unwrap()).unwrap();
     println!("written to {}", path.display());
 }
