@@ -22,6 +22,8 @@ use crate::digest::Digest;
 use crate::reconcile::{Plan, Policy, Value, Vocabulary};
 use crate::store::{LinkRow, Reference, Store};
 
+use super::merge::SortedCursor;
+
 /// Meta key of the context digest the stored stamps were made under.
 pub const CONTEXT_KEY: &str = "clean_context";
 
@@ -102,15 +104,9 @@ impl Stamps {
             if !active.is_sorted_by_key(|l| l.prospect_id.as_str()) {
                 order.sort_unstable_by_key(|&i| active[i].prospect_id.as_str());
             }
-            let mut next = order.iter().peekable();
+            let mut links = SortedCursor::new(order);
             store.visit_clean_links(|prospect_id, stamp| {
-                while next
-                    .next_if(|&&i| active[i].prospect_id.as_str() < prospect_id)
-                    .is_some()
-                {}
-                if let Some(&&i) = next.peek()
-                    && active[i].prospect_id == prospect_id
-                {
+                if let Some(&i) = links.seek(prospect_id, |&i| active[i].prospect_id.as_str()) {
                     unchanged[i] = record_digest(record_of(active[i])) == stamp;
                 }
             })?;

@@ -10,6 +10,7 @@ use crate::reconcile::{Field, Fields};
 use crate::store::{MirrorProspect, ProspectKeys, Store};
 
 use super::inputs::{Names, inbox_side};
+use super::merge::SortedCursor;
 use super::{Context, RunOptions};
 
 /// How long a lookup miss is trusted before the X id is looked up again.
@@ -104,13 +105,12 @@ pub(super) async fn lookup_unknown_x_ids(
     // The keys and the stored links both come in prospect order: one merge finds the links
     // whose prospect the mirror lacks. (Out of order it could only take a prospect for
     // missing, never the other way: an extra read, not a lost link.)
-    let mut in_mirror = keys.iter().peekable();
+    let mut in_mirror = SortedCursor::new(keys.iter());
     for link in stored_links {
-        while in_mirror
-            .next_if(|k| k.id < link.prospect_id.as_str())
+        if in_mirror
+            .seek(link.prospect_id.as_str(), |k| k.id)
             .is_some()
-        {}
-        if in_mirror.peek().is_some_and(|k| k.id == link.prospect_id) {
+        {
             continue;
         }
         match ctx.client.prospect(&link.prospect_id).await {

@@ -13,6 +13,8 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use crate::crm::CrmRecord;
 use crate::store::{LinkRow, LinkState, ProspectKey};
 
+use super::merge::SortedCursor;
+
 /// An ambiguous match: logged, neither side touched.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IdentityConflict {
@@ -194,15 +196,11 @@ pub fn changed_links<'a>(
     stored: &[LinkRow],
     links: &'a [LinkRow],
 ) -> impl Iterator<Item = &'a LinkRow> {
-    let mut stored = stored.iter().peekable();
+    let mut stored = SortedCursor::new(stored);
     links.iter().filter(move |link| {
-        while stored
-            .next_if(|s| s.prospect_id < link.prospect_id)
-            .is_some()
-        {}
-        !stored.peek().is_some_and(|s| {
-            s.prospect_id == link.prospect_id && s.crm_id == link.crm_id && s.state == link.state
-        })
+        !stored
+            .seek(link.prospect_id.as_str(), |s| s.prospect_id.as_str())
+            .is_some_and(|s| s.crm_id == link.crm_id && s.state == link.state)
     })
 }
 

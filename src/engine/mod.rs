@@ -23,6 +23,7 @@ pub mod inputs;
 pub mod lock;
 mod lookup;
 pub mod matching;
+mod merge;
 pub mod pull;
 mod push;
 pub mod report;

@@ -1,0 +1,50 @@
+//! Merging two sequences sorted by prospect id (links, stamps, prospect keys) in one pass,
+//! instead of a map of 100k ids on one side.
+
+use std::iter::Peekable;
+
+/// A cursor over items in ascending key order, walked beside another ascending sequence:
+/// [`SortedCursor::seek`] moves past the smaller keys and finds the item with the key sought.
+/// Fed out of order it only fails to find items, never finds a wrong one; callers rely on that
+/// (a miss costs them work, not correctness).
+pub(super) struct SortedCursor<I: Iterator> {
+    items: Peekable<I>,
+}
+
+impl<I: Iterator> SortedCursor<I> {
+    pub(super) fn new(items: impl IntoIterator<IntoIter = I>) -> Self {
+        SortedCursor {
+            items: items.into_iter().peekable(),
+        }
+    }
+
+    /// The next item whose key is `key`, if it is the next one at or past `key`; the items
+    /// before it are passed by. Keys sought must ascend too.
+    pub(super) fn seek<'k, K: Ord + ?Sized + 'k>(
+        &mut self,
+        key: &K,
+        key_of: impl Fn(&I::Item) -> &'k K,
+    ) -> Option<&I::Item> {
+        while self.items.next_if(|item| key_of(item) < key).is_some() {}
+        self.items.peek().filter(|item| key_of(item) == key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seek_finds_equal_keys_and_passes_smaller_ones() {
+        let mut cursor = SortedCursor::new(["a", "c", "d"]);
+        let id = |s: &&'static str| -> &'static str { s };
+        assert_eq!(cursor.seek("a", id), Some(&"a"));
+        assert_eq!(cursor.seek("b", id), None);
+        assert_eq!(cursor.seek("d", id), Some(&"d"));
+        assert_eq!(cursor.seek("e", id), None);
+        // Out of order: a key already passed is not found (never a wrong item).
+        let mut cursor = SortedCursor::new(["a", "c"]);
+        assert_eq!(cursor.seek("c", id), Some(&"c"));
+        assert_eq!(cursor.seek("a", id), None);
+    }
+}
