@@ -71,9 +71,16 @@ impl Seen {
     }
 }
 
+impl Mark {
+    /// The mark's id in the arena of ids it was added to.
+    fn id_in<'i>(&self, ids: &'i str) -> &'i str {
+        &ids[self.id_at as usize..(self.id_at + self.id_len) as usize]
+    }
+}
+
 impl<S: BuildHasher> Marks<S> {
     fn id(&self, mark: &Mark) -> &str {
-        &self.ids[mark.id_at as usize..(mark.id_at + mark.id_len) as usize]
+        mark.id_in(&self.ids)
     }
 
     /// Adds a row not in the table yet.
@@ -101,9 +108,7 @@ impl<S: BuildHasher> Marks<S> {
         // Ids that share a hash are told apart by their text.
         let found = table.find_mut(id_hash, |m| {
             // Equal digests mean equal ids (the digest covers the id): no need to read it.
-            m.id_hash == id_hash
-                && (m.digest == digest
-                    || ids[m.id_at as usize..(m.id_at + m.id_len) as usize] == *id)
+            m.id_hash == id_hash && (m.digest == digest || m.id_in(ids) == id)
         });
         match found {
             Some(mark) => {
