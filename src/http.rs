@@ -152,6 +152,12 @@ pub async fn send(
     builder.send().await
 }
 
+/// The whole body of `response`, handed over rather than copied (`to_vec` would copy the
+/// 300 MB of thread pages a 100k walk reads).
+pub async fn read_body(response: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+    Ok(Vec::from(response.bytes().await?))
+}
+
 /// What one attempt of a call came to.
 pub enum Attempt<F, E> {
     /// The response body.

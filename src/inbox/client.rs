@@ -424,9 +424,8 @@ impl Client {
                 .unwrap_or_else(|e| e.into_inner()) = Some(info);
         }
         let retry_after = crate::http::retry_after(response.headers());
-        let body = match response.bytes().await {
-            // Not `to_vec`: the collected body is handed over, not copied (300 MB a 100k walk).
-            Ok(body) => Vec::from(body),
+        let body = match crate::http::read_body(response).await {
+            Ok(body) => body,
             Err(e) => return network_failure(e),
         };
         tracing::debug!(
