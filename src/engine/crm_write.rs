@@ -7,8 +7,8 @@ use std::collections::{HashMap, HashSet};
 use anyhow::Context as _;
 
 use crate::crm::{CrmAdapter, CrmWrite, NewRecord, WriteStatus};
-use crate::reconcile::{self, Field, LinkKey, Plan, Value};
-use crate::store::{ChangeRow, ConflictRecord, LinkRow};
+use crate::reconcile::{self, Field, LinkKey, Plan, Side, Value};
+use crate::store::{BaseBefore, ChangeRow, ChangeStatus, ConflictRecord, LinkRow};
 
 use super::push::change_row;
 
@@ -67,9 +67,9 @@ pub(super) async fn write_crm<A: CrmAdapter>(
             match (write, &status) {
                 (CrmWrite::Update { id, changes: cs }, st) => {
                     let label = match st {
-                        WriteStatus::Confirmed => "applied",
-                        WriteStatus::Pending => "pending",
-                        WriteStatus::Failed(_) => "failed",
+                        WriteStatus::Confirmed => ChangeStatus::Applied,
+                        WriteStatus::Pending => ChangeStatus::Pending,
+                        WriteStatus::Failed(_) => ChangeStatus::Failed,
                     };
                     let rewrite = pending
                         .get(id)
@@ -120,26 +120,27 @@ pub(super) async fn write_crm<A: CrmAdapter>(
                             crm_id: id.clone(),
                         };
                         out.changes
-                            .extend(cs.iter().map(|c| change_row("crm", id, &key, c, label)));
+                            .extend(cs.iter().map(|c| change_row(Side::Crm, id, &key, c, label)));
                     }
                 }
                 (CrmWrite::Create(record), WriteStatus::Confirmed | WriteStatus::Pending) => {
                     out.writes += 1;
                     out.changes.push(ChangeRow {
-                        side: "crm",
+                        side: Side::Crm,
                         target: record.id.clone(),
                         field: Field::Tags,
                         old: "(no record)".into(),
                         new: format!("created for @{}", record.username),
                         status: if status == WriteStatus::Confirmed {
-                            "applied"
+                            ChangeStatus::Applied
                         } else {
-                            "pending"
+                            ChangeStatus::Pending
                         },
                         prospect_id: None,
                         crm_id: Some(record.id.clone()),
                         old_value: None,
                         new_value: None,
+                        base_before: BaseBefore::NotRecorded,
                     });
                 }
                 (CrmWrite::Create(_), WriteStatus::Failed(_)) => {}

@@ -39,6 +39,37 @@ pub struct Matching {
     pub unlinked_records: Vec<String>,
 }
 
+impl Matching {
+    /// The prospects and records named by an identity conflict. While one is open, a link of
+    /// theirs is neither reconciled nor written: "neither is touched" (a stored link of a
+    /// prospect that a second record now claims included).
+    pub fn disputed(&self) -> Disputed<'_> {
+        let mut out = Disputed::default();
+        for conflict in &self.identity {
+            out.prospects
+                .extend(conflict.prospect_ids.iter().map(String::as_str));
+            out.records
+                .extend(conflict.crm_ids.iter().map(String::as_str));
+        }
+        out
+    }
+}
+
+/// See [`Matching::disputed`].
+#[derive(Debug, Default)]
+pub struct Disputed<'a> {
+    prospects: HashSet<&'a str>,
+    records: HashSet<&'a str>,
+}
+
+impl Disputed<'_> {
+    /// Whether an identity conflict names the link's prospect or its record.
+    pub fn contains(&self, link: &LinkRow) -> bool {
+        self.prospects.contains(link.prospect_id.as_str())
+            || self.records.contains(link.crm_id.as_str())
+    }
+}
+
 /// Normalizes a username for comparison.
 pub fn normalize_username(name: &str) -> String {
     name.trim().trim_start_matches('@').to_lowercase()
@@ -334,5 +365,9 @@ mod tests {
         // r5 claims p1, which is linked to r9 already.
         assert_eq!(m.identity.len(), 1);
         assert_eq!(m.identity[0].crm_ids, vec!["r5", "r9"]);
+        // While it is open, the stored link p1 <-> r9 is disputed; p2's is not.
+        let disputed = m.disputed();
+        assert!(disputed.contains(&m.links[0]));
+        assert!(!disputed.contains(&m.links[1]));
     }
 }

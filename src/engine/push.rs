@@ -8,8 +8,8 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::inbox::{self, ContextUpdate, ThreadUpdate};
-use crate::reconcile::{Change, Field, LinkKey, LinkPlan, Plan, ThreadState, Value};
-use crate::store::{ChangeRow, ConflictRecord, MirrorProspect};
+use crate::reconcile::{Change, Field, LinkKey, LinkPlan, Plan, Side, ThreadState, Value};
+use crate::store::{BaseBefore, ChangeRow, ChangeStatus, ConflictRecord, MirrorProspect};
 
 use super::Context;
 use super::guards::{RequestBudget, link_cost};
@@ -166,11 +166,11 @@ pub(super) async fn push_link(
                     out.writes += 1;
                     for change in fields {
                         out.changes.push(change_row(
-                            "inbox",
+                            Side::Inbox,
                             &plan.key.prospect_id,
                             &plan.key,
                             change,
-                            "applied",
+                            ChangeStatus::Applied,
                         ));
                         if !blocked.contains(&change.field()) {
                             out.confirmed.insert(change.field());
@@ -191,11 +191,11 @@ pub(super) async fn push_link(
                 Err(err) if is_refusal(&err) => {
                     for change in fields {
                         out.changes.push(change_row(
-                            "inbox",
+                            Side::Inbox,
                             &plan.key.prospect_id,
                             &plan.key,
                             change,
-                            "failed",
+                            ChangeStatus::Failed,
                         ));
                         out.conflicts.push(conflict(
                             change.field(),
@@ -251,11 +251,11 @@ pub(super) async fn push_link(
                         _ => false,
                     };
                     out.changes.push(change_row(
-                        "inbox",
+                        Side::Inbox,
                         &thread_patch.thread_id,
                         &plan.key,
                         change,
-                        "applied",
+                        ChangeStatus::Applied,
                     ));
                     if took {
                         out.confirmed.insert(change.field());
@@ -412,11 +412,11 @@ async fn read_back(
 
 /// A change-log row for one field of a link.
 pub fn change_row(
-    side: &'static str,
+    side: Side,
     target: &str,
     key: &LinkKey,
     change: &Change,
-    status: &'static str,
+    status: ChangeStatus,
 ) -> ChangeRow {
     ChangeRow {
         side,
@@ -429,5 +429,6 @@ pub fn change_row(
         crm_id: Some(key.crm_id.clone()),
         old_value: Some(change.old.clone()),
         new_value: Some(change.new.clone()),
+        base_before: BaseBefore::NotRecorded,
     }
 }

@@ -11,8 +11,8 @@ use crate::config::CreateRecords;
 use crate::crm::{CrmAdapter, CrmRecord, WriteStatus};
 use crate::reconcile::{self, LinkInput, LinkKey, LinkPlan};
 use crate::store::{
-    ChangeRow, ConflictTally, LinkState, MirrorProspect, ProspectKey, RejectRow, RunId, RunMode,
-    RunStatus, Store,
+    ChangeRow, ChangeStatus, ConflictTally, LinkState, MirrorProspect, ProspectKey, RejectRow,
+    RunId, RunMode, RunStatus, Store,
 };
 
 use super::clean;
@@ -315,11 +315,14 @@ async fn run_inner<A: CrmAdapter>(
         .collect();
     let policy = ctx.config.reconcile_policy();
     let vocab = names.vocabulary(&ctx.config);
+    // Links under an identity conflict are left alone on both sides until it is settled.
+    let disputed = matching.disputed();
     let active: Vec<&crate::store::LinkRow> = matching
         .links
         .iter()
         .filter(|l| l.state == LinkState::Active)
         .filter(|l| by_record.contains_key(l.crm_id.as_str()))
+        .filter(|l| !disputed.contains(l))
         .collect();
     report.linked = active.len() as u64;
     // Links whose inputs are what an earlier sync found clean are left out (see `clean`).
@@ -451,12 +454,17 @@ async fn run_inner<A: CrmAdapter>(
         applied = Default::default();
         report.warnings.extend(skipped);
     }
+    let mut base_restores = Vec::new();
     if let Some(undo_run) = opts.undo {
         anyhow::ensure!(
-            undo_changes.iter().any(|c| c.status == "applied"),
+            undo_changes
+                .iter()
+                .any(|c| matches!(c.status, ChangeStatus::Applied | ChangeStatus::Pending)),
             "run {undo_run} applied no write that can be undone"
         );
-        plan = undo::plan_undo(undo_run, &undo_changes, &inputs, &vocab);
+        let undo = undo::plan_undo(undo_run, &undo_changes, &inputs, &vocab);
+        plan = undo.plan;
+        base_restores = undo.base;
         applied = Default::default();
     }
     // A reviewed plan or an undo is not a full reconciliation: it neither creates records nor
@@ -629,13 +637,17 @@ async fn run_inner<A: CrmAdapter>(
             }
         }
     }
+    // The change log first: each row records the base its write was made against.
+    store.record_changes(run_id, &changes)?;
     store.save_links(run_id, &links)?;
     store.save_base(run_id, &confirmed)?;
+    // An undo puts the base of what it reverted back to what it was before the undone run.
+    base_restores.retain(|(prospect_id, _, _)| !unpushed.contains(prospect_id.as_str()));
+    store.restore_base(run_id, &base_restores)?;
     store.set_meta(MAPPING_KEY, &fingerprint)?;
     if push_error.is_none() {
         store.replace_pending(run_id, &new_pending)?;
     }
-    store.record_changes(run_id, &changes)?;
     store.record_rejects(run_id, &report.rejected_rows)?;
     if let Some(err) = push_error {
         return Err(

@@ -2,15 +2,18 @@
 //! field still holds the value that run wrote. A field changed since is a conflict and is left
 //! alone. The plan then goes through the normal push path (and `--dry-run` through `plan`).
 //!
-//! Pure: the run's change log and the current values in, a plan out.
+//! The base of each reverted field goes back to what it was before the run (recorded with
+//! each change), never to a value only one side holds.
+//!
+//! Pure: the run's change log and the current values in, a plan and base restorations out.
 
 use std::collections::BTreeMap;
 
 use crate::reconcile::{
     Change, Conflict, ConflictKind, CrmPatch, Field, InboxPatch, LinkInput, LinkKey, LinkPlan,
-    Plan, ThreadPatch, Value, Vocabulary,
+    Plan, Side, ThreadPatch, Value, Vocabulary,
 };
-use crate::store::ChangeRow;
+use crate::store::{BaseBefore, ChangeRow, ChangeStatus};
 
 /// The Inbox value a change's target holds now: the prospect field, one thread's value, or
 /// (for a fanned-out write to a prospect) the value all its threads share.
@@ -41,20 +44,43 @@ fn crm_to_inbox(value: &Value, vocab: &Vocabulary) -> Option<Value> {
     }
 }
 
+/// What undoing a run does: the writes that revert it, and where the base goes back to.
+#[derive(Debug, Default)]
+pub struct Undo {
+    /// The reverting writes (through the normal push path).
+    pub plan: Plan,
+    /// For each (prospect, field) the undo reverts: the base it returns to, the one the run's
+    /// writes were made against (`None`: no base). Never a value only one side holds: after an
+    /// undo of a run that wrote both sides (a resolution, a policy decision), each side holds
+    /// its own value again and the next sync sees both changed.
+    pub base: Vec<(String, Field, Option<Value>)>,
+}
+
 /// Builds the plan that undoes `changes` (one run's change log).
 pub fn plan_undo(
     run: i64,
     changes: &[ChangeRow],
     inputs: &[LinkInput],
     vocab: &Vocabulary,
-) -> Plan {
+) -> Undo {
     let by_key: BTreeMap<(&str, &str), &LinkInput> = inputs
         .iter()
         .map(|i| ((i.key.prospect_id.as_str(), i.key.crm_id.as_str()), i))
         .collect();
     let mut links: BTreeMap<LinkKey, LinkPlan> = BTreeMap::new();
+    // The sides each (prospect, field) was written on by the run.
+    let mut written: BTreeMap<(&str, Field), Vec<Side>> = BTreeMap::new();
+    for change in changes.iter().filter(|c| revertible(c)) {
+        if let Some(prospect_id) = &change.prospect_id {
+            written
+                .entry((prospect_id.as_str(), change.field))
+                .or_default()
+                .push(change.side);
+        }
+    }
+    let mut base: BTreeMap<(String, Field), Option<Value>> = BTreeMap::new();
     // Newest first, so that a field written twice returns to its oldest value.
-    for change in changes.iter().rev().filter(|c| c.status == "applied") {
+    for change in changes.iter().rev().filter(|c| revertible(c)) {
         let (Some(prospect_id), Some(crm_id), Some(old), Some(new)) = (
             &change.prospect_id,
             &change.crm_id,
@@ -86,40 +112,34 @@ pub fn plan_undo(
             continue;
         };
         let field = change.field;
-        let (now, revert_to_inbox_vocab) = if change.side == "inbox" {
-            (inbox_now(input, &change.target, field), Some(old.clone()))
-        } else {
-            (Some(input.crm.fields.get(field)), crm_to_inbox(old, vocab))
+        let now = match change.side {
+            Side::Inbox => inbox_now(input, &change.target, field),
+            Side::Crm => Some(input.crm.fields.get(field)),
         };
         if now.as_ref() != Some(new) {
-            let (inbox, crm) = if change.side == "inbox" {
-                (now.clone(), None)
-            } else {
-                (None, now.clone())
+            let (inbox, crm) = match change.side {
+                Side::Inbox => (now.clone(), None),
+                Side::Crm => (None, now.clone()),
             };
-            link.conflicts.push(conflict(
-                &key,
-                change,
-                inbox,
-                crm,
-                &format!(
-                    "{} changed on the {} side since run {run} wrote {}; undo leaves it",
-                    field,
-                    if change.side == "inbox" {
-                        "Inbox"
-                    } else {
-                        "CRM"
-                    },
-                    new
-                ),
-            ));
+            let detail = if change.status == ChangeStatus::Pending && now.as_ref() == Some(old) {
+                format!(
+                    "{field} = {new} from run {run} is still waiting in the import file, not in the CRM; undo leaves it (do not import that row)"
+                )
+            } else {
+                format!(
+                    "{field} changed on the {} side since run {run} wrote {new}; undo leaves it",
+                    change.side.label()
+                )
+            };
+            link.conflicts
+                .push(conflict(&key, change, inbox, crm, &detail));
             continue;
         }
         let revert = Change {
             old: new.clone(),
             new: old.clone(),
         };
-        if change.side == "crm" {
+        if change.side == Side::Crm {
             link.crm
                 .get_or_insert_with(|| CrmPatch {
                     changes: Vec::new(),
@@ -146,9 +166,12 @@ pub fn plan_undo(
                 .changes
                 .push(revert);
         }
-        if let Some(value) = revert_to_inbox_vocab {
-            link.agreed.retain(|v| v.field() != field);
-            link.agreed.push(value);
+        let sides = written
+            .get(&(prospect_id.as_str(), field))
+            .map_or(&[][..], Vec::as_slice);
+        if let Some(value) = base_to_restore(change, sides, vocab) {
+            // The oldest change of the field comes last and wins.
+            base.insert((prospect_id.clone(), field), value);
         }
     }
     let mut plan = Plan {
@@ -175,7 +198,46 @@ pub fn plan_undo(
             *changes = kept;
         }
     }
-    plan
+    Undo {
+        plan,
+        base: base
+            .into_iter()
+            .map(|((prospect_id, field), value)| (prospect_id, field, value))
+            .collect(),
+    }
+}
+
+/// A logged write that an undo may revert: one that reached its side, or that was handed over
+/// in an import file (the CRM holds it once imported; undo checks that it does).
+fn revertible(change: &ChangeRow) -> bool {
+    matches!(change.status, ChangeStatus::Applied | ChangeStatus::Pending)
+}
+
+/// Where the base of a reverted field goes: the base the run's write was made against. For a
+/// change logged before that was recorded, the value the written side held before, but only
+/// when the run wrote that one side (a one-sided copy, where that value was the base); when it
+/// wrote both sides, neither side's old value was confirmed by the other, and the base stays.
+/// `None` outside: leave the base as it is; `Some(None)`: the field had no base.
+fn base_to_restore(
+    change: &ChangeRow,
+    sides_written: &[Side],
+    vocab: &Vocabulary,
+) -> Option<Option<Value>> {
+    match &change.base_before {
+        BaseBefore::Held(value) => Some(Some(value.clone())),
+        BaseBefore::Absent => Some(None),
+        BaseBefore::NotRecorded => {
+            let one_sided = sides_written.iter().all(|s| *s == change.side);
+            if !one_sided {
+                return None;
+            }
+            let old = change.old_value.as_ref()?;
+            match change.side {
+                Side::Inbox => Some(Some(old.clone())),
+                Side::Crm => crm_to_inbox(old, vocab).map(Some),
+            }
+        }
+    }
 }
 
 fn conflict(

@@ -51,6 +51,11 @@ impl Field {
         }
     }
 
+    /// The field named `text` (as `as_str` writes it).
+    pub fn parse(text: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|f| f.as_str() == text)
+    }
+
     /// Whether the field lives on threads in Inbox (so writes to it fan out).
     pub fn is_thread_field(self) -> bool {
         matches!(self, Field::Assignee | Field::Done)
@@ -58,6 +63,49 @@ impl Field {
 }
 
 impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A side of a link: Inbox or the CRM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// Inbox (the prospect or contact, and its threads).
+    Inbox,
+    /// The CRM record.
+    Crm,
+}
+
+impl Side {
+    /// The name stored in the mirror and used in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Inbox => "inbox",
+            Side::Crm => "crm",
+        }
+    }
+
+    /// The side named `text` (`inbox` or `crm`).
+    pub fn parse(text: &str) -> Option<Side> {
+        match text {
+            "inbox" => Some(Side::Inbox),
+            "crm" => Some(Side::Crm),
+            _ => None,
+        }
+    }
+
+    /// The name people read.
+    pub fn label(self) -> &'static str {
+        match self {
+            Side::Inbox => "Inbox",
+            Side::Crm => "CRM",
+        }
+    }
+}
+
+impl fmt::Display for Side {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }

@@ -257,8 +257,9 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+    use crate::reconcile::Side;
     use crate::reconcile::{Change, Field};
-    use crate::store::{ChangeRow, RunMode};
+    use crate::store::{BaseBefore, ChangeRow, ChangeStatus, RunMode};
 
     fn record(id: &str, notes: &str) -> CrmRecord {
         CrmRecord {
@@ -351,16 +352,17 @@ mod tests {
             .begin_run(RunMode::Sync, "2024-05-01T00:00:00Z")
             .unwrap();
         let old_change = |value: &str| ChangeRow {
-            side: "crm",
+            side: Side::Crm,
             target: "100".into(),
             field: Field::Notes,
             old: String::new(),
             new: value.into(),
-            status: "applied",
+            status: ChangeStatus::Applied,
             prospect_id: Some("p1".into()),
             crm_id: Some("100".into()),
             old_value: Some(Value::Notes(None)),
             new_value: Some(Value::Notes(Some(value.into()))),
+            base_before: BaseBefore::NotRecorded,
         };
         // Written before the copy was made: the read already shows it.
         store.record_changes(run, &[old_change("before")]).unwrap();
@@ -376,7 +378,7 @@ mod tests {
             new: Value::Tags(BTreeSet::from(["VIP".to_owned(), "Partner".to_owned()])),
         };
         let failed = ChangeRow {
-            status: "failed",
+            status: ChangeStatus::Failed,
             target: "101".into(),
             crm_id: Some("101".into()),
             ..old_change("refused")

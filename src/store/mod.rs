@@ -10,7 +10,7 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use crate::reconcile::{Amount, BaseValues, Field, Value};
+use crate::reconcile::{Amount, BaseValues, Field, Side, Value};
 
 mod conflicts;
 pub mod crm_mirror;
@@ -39,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_3.sql"),
     include_str!("schema_4.sql"),
     include_str!("schema_5.sql"),
+    include_str!("schema_6.sql"),
 ];
 
 /// A store error. SQLite errors are bugs or a damaged file: nothing to branch on but the text.
@@ -295,11 +296,60 @@ pub struct LinkRow {
     pub state: LinkState,
 }
 
+/// What became of one write in the change log. Stored as text in `changes.status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeStatus {
+    /// The side holds the new value.
+    Applied,
+    /// Handed over in an import file; the CRM shows it once the user imports it.
+    Pending,
+    /// The side refused or did not take it.
+    Failed,
+    /// Undone by a later run.
+    Reverted,
+}
+
+impl ChangeStatus {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeStatus::Applied => "applied",
+            ChangeStatus::Pending => "pending",
+            ChangeStatus::Failed => "failed",
+            ChangeStatus::Reverted => "reverted",
+        }
+    }
+
+    /// The status stored as `text`.
+    pub fn parse(text: &str) -> Option<ChangeStatus> {
+        [
+            ChangeStatus::Applied,
+            ChangeStatus::Pending,
+            ChangeStatus::Failed,
+            ChangeStatus::Reverted,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+/// The base a logged change was made against.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum BaseBefore {
+    /// Not recorded (a change logged before migration 6).
+    NotRecorded,
+    /// The link had no base for the field (a first sync).
+    Absent,
+    /// The base held this value (Inbox vocabulary).
+    Held(Value),
+}
+
 /// One applied (or attempted) write, for the change log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ChangeRow {
-    /// `inbox` or `crm`.
-    pub side: &'static str,
+    /// The side written.
+    pub side: Side,
     /// Prospect, thread or record id.
     pub target: String,
     /// Field.
@@ -308,8 +358,8 @@ pub struct ChangeRow {
     pub old: String,
     /// New value (human form).
     pub new: String,
-    /// `applied`, `pending` or `failed`.
-    pub status: &'static str,
+    /// What became of the write.
+    pub status: ChangeStatus,
     /// The link's prospect, when known.
     pub prospect_id: Option<String>,
     /// The link's CRM record, when known.
@@ -318,6 +368,9 @@ pub struct ChangeRow {
     pub old_value: Option<Value>,
     /// New value, machine-readable (for undo).
     pub new_value: Option<Value>,
+    /// The base the write was made against. Filled in by the store when the change is logged
+    /// (from the base table, which moves only after the run's writes), and read back by undo.
+    pub base_before: BaseBefore,
 }
 
 /// A rejected CRM row.
@@ -904,6 +957,37 @@ impl Store {
         Ok(())
     }
 
+    /// Puts the base of each (prospect, field) back to a value it held before (`None`: no base),
+    /// as `undo` does for what it reverted.
+    pub fn restore_base(
+        &mut self,
+        run: RunId,
+        restores: &[(String, Field, Option<Value>)],
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut set = tx.prepare_cached(
+                "INSERT INTO base (prospect_id, field, value, run_id) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(prospect_id, field) DO UPDATE SET value = excluded.value, run_id = excluded.run_id",
+            )?;
+            let mut forget =
+                tx.prepare_cached("DELETE FROM base WHERE prospect_id = ?1 AND field = ?2")?;
+            for (prospect_id, field, value) in restores {
+                match value {
+                    Some(value) => {
+                        let json = serde_json::to_string(value).expect("values serialize");
+                        set.execute(params![prospect_id, field.as_str(), json, run.0])?;
+                    }
+                    None => {
+                        forget.execute(params![prospect_id, field.as_str()])?;
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Replaces the whole base with `agreed` (a re-baseline after a mapping change).
     pub fn replace_base(&mut self, run: RunId, agreed: &[(String, Value)]) -> Result<()> {
         let tx = self.conn.transaction()?;
@@ -958,14 +1042,18 @@ impl Store {
         Ok(())
     }
 
-    /// Appends to the change log, in one transaction.
+    /// Appends to the change log, in one transaction. Each row also records the base of its
+    /// link and field as it is now: the base moves only after a run's writes, so this is the
+    /// base the write was made against (what `undo` puts back).
     pub fn record_changes(&mut self, run: RunId, changes: &[ChangeRow]) -> Result<()> {
         let tx = self.conn.transaction()?;
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO changes (run_id, side, target, field, old, new, status, prospect_id,
-                                      crm_id, old_value, new_value)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                      crm_id, old_value, new_value, base_before, base_known)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
+                         (SELECT value FROM base WHERE prospect_id = ?8 AND field = ?4),
+                         ?8 IS NOT NULL)",
             )?;
             let json = |v: &Option<Value>| {
                 v.as_ref()
@@ -974,12 +1062,12 @@ impl Store {
             for c in changes {
                 stmt.execute(params![
                     run.0,
-                    c.side,
+                    c.side.as_str(),
                     c.target,
                     c.field.as_str(),
                     c.old,
                     c.new,
-                    c.status,
+                    c.status.as_str(),
                     c.prospect_id,
                     c.crm_id,
                     json(&c.old_value),
@@ -991,51 +1079,54 @@ impl Store {
         Ok(())
     }
 
-    /// The applied changes of a run, oldest first.
+    /// The logged changes of a run, oldest first.
     pub fn applied_changes(&self, run: RunId) -> Result<Vec<ChangeRow>> {
         let mut stmt = self.conn.prepare(
             "SELECT side, target, field, COALESCE(old, ''), COALESCE(new, ''), status, prospect_id,
-                    crm_id, old_value, new_value
+                    crm_id, old_value, new_value, base_before, base_known
              FROM changes WHERE run_id = ?1 ORDER BY id",
         )?;
-        let rows = stmt.query_map([run.0], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, Option<String>>(6)?,
-                r.get::<_, Option<String>>(7)?,
-                r.get::<_, Option<String>>(8)?,
-                r.get::<_, Option<String>>(9)?,
-            ))
-        })?;
+        let mut rows = stmt.query([run.0])?;
         let mut out = Vec::new();
-        for row in rows {
-            let (side, target, field, old, new, status, prospect_id, crm_id, old_value, new_value) =
-                row?;
-            let parse = |v: Option<String>| v.and_then(|v| serde_json::from_str::<Value>(&v).ok());
-            let Some(field) = Field::ALL.into_iter().find(|f| f.as_str() == field) else {
-                continue;
+        while let Some(r) = rows.next()? {
+            let text = |idx: usize| -> Result<String> { Ok(r.get::<_, String>(idx)?) };
+            let value = |idx: usize| -> Result<Option<Value>> {
+                r.get::<_, Option<String>>(idx)?
+                    .map(|v| serde_json::from_str::<Value>(&v))
+                    .transpose()
+                    .map_err(|e| Error::Corrupt {
+                        table: "changes",
+                        detail: format!("a stored value: {e}"),
+                    })
+            };
+            let unknown = |what: &str, stored: String| Error::Corrupt {
+                table: "changes",
+                detail: format!("unknown {what} {stored:?}"),
+            };
+            let side = text(0)?;
+            let side = Side::parse(&side).ok_or_else(|| unknown("side", side.clone()))?;
+            let field = text(2)?;
+            let field = Field::parse(&field).ok_or_else(|| unknown("field", field.clone()))?;
+            let status = text(5)?;
+            let status =
+                ChangeStatus::parse(&status).ok_or_else(|| unknown("status", status.clone()))?;
+            let base_before = match (r.get::<_, bool>(11)?, value(10)?) {
+                (false, _) => BaseBefore::NotRecorded,
+                (true, None) => BaseBefore::Absent,
+                (true, Some(v)) => BaseBefore::Held(v),
             };
             out.push(ChangeRow {
-                side: if side == "inbox" { "inbox" } else { "crm" },
-                target,
+                side,
+                target: text(1)?,
                 field,
-                old,
-                new,
-                status: match status.as_str() {
-                    "applied" => "applied",
-                    "pending" => "pending",
-                    "reverted" => "reverted",
-                    _ => "failed",
-                },
-                prospect_id,
-                crm_id,
-                old_value: parse(old_value),
-                new_value: parse(new_value),
+                old: text(3)?,
+                new: text(4)?,
+                status,
+                prospect_id: r.get(6)?,
+                crm_id: r.get(7)?,
+                old_value: value(8)?,
+                new_value: value(9)?,
+                base_before,
             });
         }
         Ok(out)

@@ -1,0 +1,293 @@
+//! Regression tests of the "Trust" issue: what a new user broke in the first hour. Each test
+//! is named after the broken promise it pins.
+
+use crmsync::fake::{ContextEdit, ProspectView};
+
+use crate::support::{
+    World, agreeing_rows, assert_exit, col, json, read_export, stdout, write_export,
+};
+
+/// A linked world of `n` agreeing records, synced once.
+async fn baseline(prospects: usize, n: usize, extra: &str) -> World {
+    let world = World::start(prospects, extra).await;
+    write_export(&world, &agreeing_rows(&world, n));
+    assert_exit(&world.crmsync(&["sync"]).await, 0);
+    world
+}
+
+/// Switches the test config to `import-file` mode (import file `crm_import.csv`).
+fn import_file_mode(world: &World) {
+    let text = std::fs::read_to_string(world.config()).unwrap().replace(
+        "write_mode = \"in-place\"",
+        "write_mode = \"import-file\"\nimport_path = \"crm_import.csv\"",
+    );
+    std::fs::write(world.config(), text).unwrap();
+}
+
+/// Does what a user does with the import file: imports its notes into the CRM, which then
+/// exports them.
+fn import_notes(world: &World) {
+    let path = world.path().join("crm_import.csv");
+    let Ok(mut import) = csv::Reader::from_path(&path) else {
+        return;
+    };
+    let headers = import.headers().unwrap().clone();
+    let notes_col = headers.iter().position(|h| h == "Notes").unwrap();
+    let id_col = headers.iter().position(|h| h == "Record ID").unwrap();
+    let mut rows = read_export(world);
+    for record in import.records() {
+        let record = record.unwrap();
+        let row = rows
+            .iter_mut()
+            .find(|r| r[col("Record ID")] == record[id_col])
+            .unwrap();
+        row[col("Notes")] = record[notes_col].to_string();
+    }
+    write_export(world, &rows);
+    std::fs::remove_file(path).unwrap();
+}
+
+fn set_inbox_notes(world: &World, p: &ProspectView, text: &str) {
+    world.fake.edit_context(
+        &p.external_id,
+        ContextEdit {
+            notes: Some(Some(text.into())),
+            ..ContextEdit::default()
+        },
+    );
+}
+
+fn set_crm_notes(world: &World, idx: usize, text: &str) {
+    let mut rows = read_export(world);
+    rows[idx][col("Notes")] = text.into();
+    write_export(world, &rows);
+}
+
+fn inbox_notes(world: &World, p: &ProspectView) -> Option<String> {
+    world.fake.prospect(&p.external_id).unwrap().notes
+}
+
+fn crm_notes(world: &World, idx: usize) -> String {
+    read_export(world)[idx][col("Notes")].clone()
+}
+
+/// The open conflicts of `p` as (kind, field).
+async fn open_conflicts(world: &World, p: &ProspectView) -> Vec<(String, String, i64)> {
+    let list = json(&world.crmsync(&["conflicts", "list", "--json"]).await);
+    list.as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["prospect_id"] == p.external_id.as_str())
+        .map(|c| {
+            (
+                c["kind"].as_str().unwrap().to_string(),
+                c["field"].as_str().unwrap().to_string(),
+                c["id"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The story of the issue: a both-changed notes conflict resolved by hand, synced, undone,
+/// synced again. After the undo each side holds its own edit again, neither is the base, and
+/// the next sync must reopen the conflict and write nothing for the notes.
+async fn undo_then_sync_keeps_both_edits(import_file: bool) {
+    let world = baseline(40, 30, "").await;
+    if import_file {
+        import_file_mode(&world);
+    }
+    let (idx, p) = world
+        .fake
+        .prospects()
+        .into_iter()
+        .take(30)
+        .enumerate()
+        .find(|(_, p)| p.threads.len() == 1)
+        .unwrap();
+    // Both sides agree on A/B/C: that becomes the base.
+    set_inbox_notes(&world, &p, "A\nB\nC");
+    set_crm_notes(&world, idx, "A\nB\nC");
+    let report = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(report["writes"]["inbox"], 0, "{report}");
+    assert_eq!(report["writes"]["crm"], 0, "{report}");
+
+    set_inbox_notes(&world, &p, "A\nedited in Inbox\nC");
+    set_crm_notes(&world, idx, "A\nedited in CRM\nC");
+    assert_exit(&world.crmsync(&["sync"]).await, 0);
+    let conflicts = open_conflicts(&world, &p).await;
+    let (_, _, id) = conflicts
+        .iter()
+        .find(|(kind, field, _)| kind == "both-changed" && field == "notes")
+        .unwrap_or_else(|| panic!("no notes conflict: {conflicts:?}"))
+        .clone();
+    assert_exit(
+        &world
+            .crmsync(&[
+                "conflicts",
+                "resolve",
+                &id.to_string(),
+                "--take",
+                "value",
+                "A\nB merged\nC",
+            ])
+            .await,
+        0,
+    );
+    let report = json(&world.crmsync(&["sync", "--json"]).await);
+    let run = report["run_id"].as_i64().unwrap().to_string();
+    if import_file {
+        import_notes(&world);
+        assert_exit(&world.crmsync(&["sync"]).await, 0);
+    }
+    assert_eq!(inbox_notes(&world, &p).as_deref(), Some("A\nB merged\nC"));
+    assert_eq!(crm_notes(&world, idx), "A\nB merged\nC");
+
+    let out = world.crmsync(&["undo", &run, "--json"]).await;
+    assert_exit(&out, 0);
+    if import_file {
+        // The import file carries the CRM's own edit back, not the resolved value.
+        let import = std::fs::read_to_string(world.path().join("crm_import.csv")).unwrap();
+        assert!(import.contains("edited in CRM"), "{import}");
+        assert!(!import.contains("B merged"), "{import}");
+        import_notes(&world);
+    }
+    assert_eq!(
+        inbox_notes(&world, &p).as_deref(),
+        Some("A\nedited in Inbox\nC")
+    );
+    assert_eq!(crm_notes(&world, idx), "A\nedited in CRM\nC");
+
+    let writes_before = world.fake.write_log().len();
+    let report = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(report["writes"]["inbox"], 0, "{report}");
+    assert_eq!(report["writes"]["crm"], 0, "{report}");
+    assert_eq!(world.fake.write_log().len(), writes_before);
+    assert_eq!(
+        inbox_notes(&world, &p).as_deref(),
+        Some("A\nedited in Inbox\nC")
+    );
+    assert_eq!(crm_notes(&world, idx), "A\nedited in CRM\nC");
+    let conflicts = open_conflicts(&world, &p).await;
+    assert!(
+        conflicts
+            .iter()
+            .any(|(kind, field, _)| kind == "both-changed" && field == "notes"),
+        "the conflict is open again: {conflicts:?}"
+    );
+    // And it stays so: a second sync writes nothing either.
+    let report = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(report["writes"]["inbox"], 0, "{report}");
+    assert_eq!(report["writes"]["crm"], 0, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn undo_then_sync_keeps_both_edits_in_place() {
+    undo_then_sync_keeps_both_edits(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn undo_then_sync_keeps_both_edits_with_an_import_file() {
+    undo_then_sync_keeps_both_edits(true).await;
+}
+
+/// Undoing a run that copied a one-sided CRM edit into Inbox puts the Inbox value back and the
+/// base where it was: the CRM still holds the edit, so the next sync copies it again (the
+/// documented behaviour: fix the source first), and nothing is lost on either side.
+#[tokio::test(flavor = "multi_thread")]
+async fn undo_of_a_one_sided_copy_restores_the_base_of_before_the_run() {
+    let world = baseline(40, 30, "").await;
+    let (idx, p) = world
+        .fake
+        .prospects()
+        .into_iter()
+        .take(30)
+        .enumerate()
+        .find(|(_, p)| p.threads.len() == 1)
+        .unwrap();
+    let before = inbox_notes(&world, &p);
+    set_crm_notes(&world, idx, "bad export");
+    let report = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(report["writes"]["inbox"], 1, "{report}");
+    let run = report["run_id"].as_i64().unwrap().to_string();
+    assert_exit(&world.crmsync(&["undo", &run]).await, 0);
+    assert_eq!(inbox_notes(&world, &p), before);
+    // The user fixes the export: the fixed value is the Inbox one, so nothing moves.
+    set_crm_notes(&world, idx, before.as_deref().unwrap_or(""));
+    let report = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(report["writes"]["inbox"], 0, "{report}");
+    assert_eq!(report["writes"]["crm"], 0, "{report}");
+    assert!(open_conflicts(&world, &p).await.is_empty());
+    let _ = stdout;
+}
+
+/// Two CSV rows for one prospect: the linked one and a new row with the same X user id. The
+/// `identity` conflict is logged and, while it is open, neither record nor the prospect is
+/// written, whatever changed on either side (README: "neither is touched").
+async fn an_identity_conflict_writes_neither_record_nor_the_prospect(import_file: bool) {
+    let world = baseline(40, 30, "").await;
+    if import_file {
+        import_file_mode(&world);
+    }
+    let (idx, p) = world
+        .fake
+        .prospects()
+        .into_iter()
+        .take(30)
+        .enumerate()
+        .find(|(_, p)| p.threads.len() == 1)
+        .unwrap();
+    let mut rows = read_export(&world);
+    // A one-sided change on each side that a sync would otherwise copy.
+    rows[idx][col("Deal Value")] = "777".into();
+    let mut duplicate = rows[idx].clone();
+    duplicate[col("Record ID")] = "dup1".into();
+    duplicate[col("Notes")] = "the duplicate's notes".into();
+    rows.push(duplicate);
+    write_export(&world, &rows);
+    set_inbox_notes(&world, &p, "edited in Inbox while the duplicate exists");
+    let export_before = std::fs::read(world.export()).unwrap();
+    let writes_before = world.fake.write_log().len();
+
+    let report = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(report["writes"]["inbox"], 0, "{report}");
+    assert_eq!(report["writes"]["crm"], 0, "{report}");
+    assert_eq!(world.fake.write_log().len(), writes_before);
+    assert_eq!(std::fs::read(world.export()).unwrap(), export_before);
+    if import_file {
+        let import = world.path().join("crm_import.csv");
+        let text = std::fs::read_to_string(&import).unwrap_or_default();
+        assert!(!text.contains(&p.platform_id), "{text}");
+    }
+    let conflicts = open_conflicts(&world, &p).await;
+    assert!(
+        conflicts.iter().any(|(kind, _, _)| kind == "identity"),
+        "{conflicts:?}"
+    );
+    // `plan` promises the same: nothing for either record or the prospect.
+    let plan = json(&world.crmsync(&["plan", "--json"]).await);
+    assert_eq!(plan["planned"]["inbox"], 0, "{plan}");
+    assert_eq!(plan["planned"]["crm"], 0, "{plan}");
+
+    // Once the duplicate row is gone, the link syncs again: both one-sided changes cross.
+    rows.pop();
+    write_export(&world, &rows);
+    let report = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(report["writes"]["inbox"], 1, "{report}");
+    assert_eq!(report["writes"]["crm"], 1, "{report}");
+    assert!(
+        !open_conflicts(&world, &p)
+            .await
+            .iter()
+            .any(|(kind, _, _)| kind == "identity")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_identity_conflict_writes_neither_record_nor_the_prospect_in_place() {
+    an_identity_conflict_writes_neither_record_nor_the_prospect(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_identity_conflict_writes_neither_record_nor_the_prospect_with_an_import_file() {
+    an_identity_conflict_writes_neither_record_nor_the_prospect(true).await;
+}
