@@ -1,6 +1,6 @@
 //! The command line: parse, build options, call the engine, render. The only module that prints.
 //!
-//! Exit codes (DESIGN.md §7): 0 done (conflicts are reported, not failures); 1 error; 2 bad
+//! Exit codes (docs/design.md §7): 0 done (conflicts are reported, not failures); 1 error; 2 bad
 //! config or usage; 3 stopped by the safety limit; 4 another run holds the lock.
 
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! Matching CRM records to Inbox prospects (DESIGN.md §2 "Match").
+//! Matching CRM records to Inbox prospects (docs/design.md §2 "Match").
 //!
 //! Pure: stored links first, then the X user id, then, only for records without an X id, the
 //! username (case-insensitive, `@` stripped). Ambiguity is an identity conflict and neither side

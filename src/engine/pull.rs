@@ -25,19 +25,20 @@
 //! threads changed). [`FullReason`] says which. Reading the log and re-reading what it names
 //! live in `events`.
 //!
-//! **Cost of learning the head.** `GET /events` has no "latest seq" call, so a full walk pages
-//! the log from the stored seq (or, on the first pull, from the oldest retained event) to its
-//! end: `ceil(events / 1000)` requests, at most 7 days of events (the v2 docs cap retention at
-//! 25,000 events per team, i.e. 25 requests). Against ~1 request per 100 threads per view for
-//! the walk itself this is small; it is paid once, later pulls start from the stored seq.
+//! **Cost of learning the head.** `GET /events` has no "latest seq" call, so a full walk pages the
+//! log from the stored seq (or, on the first pull, from the oldest retained event) to its end:
+//! `ceil(events / 1000)` requests, at most 7 days of events (the v2 docs cap retention at 25,000
+//! events per team, i.e. 25 requests: docs/inbox-api-v2.md §7.1). Against ~1 request per 100
+//! threads per view for the walk itself this is small; it is paid once, later pulls start from the
+//! stored seq.
 //!
 //! **The event log may be silent.** Whether `/events` records anything when no webhook is
-//! configured is not documented (inbox-api.md §2.7, §9 item 12). The periodic full walk is the
-//! safety net: nothing an incremental pull misses outlives `full_every_hours`. On top, the
-//! log must earn trust: while it has never returned an event, every pull with an empty replay
-//! walks; and each full walk compares what it reads with the mirror: a changed row that no
-//! event since the stored seq named means the log is incomplete, and only full walks follow
-//! until a later walk finds changes that the log did explain.
+//! configured is not documented (docs/inbox-api-v1.md §2.7, §9 item 8). The periodic full walk is
+//! the safety net: nothing an incremental pull misses outlives `full_every_hours`. On top, the log
+//! must earn trust: while it has never returned an event, every pull with an empty replay walks;
+//! and each full walk compares what it reads with the mirror: a changed row that no event since the
+//! stored seq named means the log is incomplete, and only full walks follow until a later walk
+//! finds changes that the log did explain.
 //!
 //! Everything happens in one transaction: a pull that fails half-way leaves the mirror (and the
 //! stored seq) as they were. This module does not print; SQL stays in `store`.

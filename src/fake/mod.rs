@@ -3,7 +3,7 @@
 //! Used in-process by tests (on `127.0.0.1:0`), by `crmsync demo`, and by
 //! `crmsync fake-inbox`. It keeps real maps of prospects and threads, a per-team event log with
 //! `seq` and retention, sliding-window rate limits and fault knobs, and it follows
-//! `shared/inbox-api.md` and the vendor OpenAPI. Where the docs leave behaviour open it is the
+//! `docs/inbox-api-v1.md` and the vendor OpenAPI. Where the docs leave behaviour open it is the
 //! strict one (it rejects what the real API might reject).
 //!
 //! It must not share types with the Inbox client (`crate::inbox`): its wire shapes are its own

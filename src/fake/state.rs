@@ -313,7 +313,7 @@ impl Model {
         self.statuses.iter().find(|s| s.id == id)
     }
 
-    /// Whether a thread belongs in `view` (see inbox-api.md §8).
+    /// Whether a thread belongs in `view` (see docs/inbox-api-v1.md §8).
     fn in_view(&self, thread: &Thread, view: View) -> bool {
         if thread.idle {
             return false;

@@ -3,7 +3,7 @@
 //!
 //! Only this module knows Inbox's wire format. It does no SQL, no printing and no merging;
 //! it never reads environment variables (the token is passed in) and never logs the token.
-//! See `inbox-api.md` for the contract it is built against.
+//! See `docs/inbox-api-v1.md` for the contract it is built against.
 
 mod client;
 mod error;

@@ -3,8 +3,8 @@
 //! and keeps `[limits] reserve_ratio` of every window for the team's people.
 //!
 //! This module only decides *when* a request may start; it sends nothing and knows no
-//! endpoints. The budget is shared by every token and client of the team (inbox-api.md §3.2),
-//! so the headers, not our own count, say how much of it is left.
+//! endpoints. The budget is shared by every token and client of the team
+//! (docs/inbox-api-v1.md §3.2), so the headers, not our own count, say how much of it is left.
 //!
 //! **The model.** Inbox enforces sliding windows; the headers describe the tightest one:
 //! `limit`, `remaining` after this request, and `reset`, the Unix second (rounded up) at which

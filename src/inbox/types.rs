@@ -1,10 +1,10 @@
 //! The Inbox v1 objects as the client sees them: only the fields the engine needs, decoded
 //! tolerantly (unknown fields ignored, optional keys defaulted), plus the request types.
 //!
-//! Shapes follow `inbox-api.md` §4 and the vendor's v1 OpenAPI file. This module does no IO and
-//! knows nothing about the mirror or the CRM. Where a missing key would be read as "cleared"
-//! (a prospect's tags, status, valuation, notes) the key is required, so a changed wire format
-//! fails loudly as a decode error instead of wiping values downstream.
+//! Shapes follow `docs/inbox-api-v1.md` §4 and the vendor's v1 OpenAPI file. This module does
+//! no IO and knows nothing about the mirror or the CRM. Where a missing key would be read as
+//! "cleared" (a prospect's tags, status, valuation, notes) the key is required, so a changed
+//! wire format fails loudly as a decode error instead of wiping values downstream.
 
 use std::str::FromStr;
 

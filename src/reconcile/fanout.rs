@@ -1,5 +1,5 @@
-//! Multi-account fan-out (DESIGN.md §5): the Inbox value of a thread field (assignee, done) and
-//! where Inbox writes to it go.
+//! Multi-account fan-out (docs/design.md §5): the Inbox value of a thread field (assignee,
+//! done) and where Inbox writes to it go.
 //!
 //! A prospect-level write of assignee or done lands on every thread of the prospect, so the
 //! prospect-level value exists only when the threads agree. This module only reads the threads

@@ -1,5 +1,5 @@
-//! The per-field three-way merge (DESIGN.md §3): the merge table, the field rules, the tag set
-//! merge and the notes text merge.
+//! The per-field three-way merge (docs/design.md §3): the merge table, the field rules, the tag
+//! set merge and the notes text merge.
 //!
 //! Works on canonical values in Inbox vocabulary only; mapping and fan-out happen before, and
 //! turning a decision into writes happens after (in `link`). No I/O, no clock: the `newest`

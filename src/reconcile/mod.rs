@@ -2,7 +2,7 @@
 //!
 //! Data in, plan out: [`plan`] takes each link's Inbox values, CRM values and base (the values
 //! both sides agreed on at the last confirmed sync) and says, per field, what to write on which
-//! side, which value becomes the new base, and what is a conflict (DESIGN.md §3-§5).
+//! side, which value becomes the new base, and what is a conflict (docs/design.md §3-§5).
 //!
 //! This module must not do I/O, read the clock, or use tokio, reqwest, rusqlite or csv (a tidy
 //! test enforces this); times arrive as data. Conflicts are data in the plan, not errors. It

@@ -455,7 +455,7 @@ pub struct Vocabulary {
     pub member_emails: BTreeSet<String>,
 }
 
-/// The kind of a logged conflict (DESIGN.md §4).
+/// The kind of a logged conflict (docs/design.md §4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ConflictKind {

@@ -4,8 +4,8 @@
 //! handle only, without their tags yet, unknown to Inbox, unreadable).
 //!
 //! It writes through the fake's own seeding call (no validation, no write log) and never
-//! serves requests. It knows the property names of DESIGN.md §8's defaults
-//! (`twitter_user_id`, `inbox_tags`, ...) and [`STATUS_MAP`], nothing else of crmsync.
+//! serves requests. It knows the property names of docs/design.md §8 (`twitter_user_id`,
+//! `inbox_tags`, ...) and [`STATUS_MAP`], nothing else of crmsync.
 
 use std::collections::BTreeMap;
 

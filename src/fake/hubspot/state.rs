@@ -251,9 +251,9 @@ pub(crate) fn parse_time_ms(text: &str) -> Option<i64> {
 }
 
 impl Model {
-    /// An account with HubSpot's standard contact properties, the crmsync defaults of DESIGN.md
-    /// §8 (`twitter_user_id`, `inbox_tags`, `inbox_valuation`, `inbox_notes`, `inbox_done`)
-    /// and these owners.
+    /// An account with HubSpot's standard contact properties, the custom properties that
+    /// docs/design.md §8 names for the fields with no default mapping (`twitter_user_id`,
+    /// `inbox_tags`, `inbox_valuation`, `inbox_notes`, `inbox_done`) and these owners.
     pub fn new(owner_emails: &[String]) -> Model {
         let mut model = Model {
             next_id: 101,

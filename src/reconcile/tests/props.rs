@@ -1,4 +1,4 @@
-//! Property tests of the invariants DESIGN.md §3 promises: idempotence, no lost update,
+//! Property tests of the invariants docs/design.md §3 promises: idempotence, no lost update,
 //! symmetry, convergence, conflicts without writes, and independence from input order.
 //!
 //! Values come from small pools (four tag names, a few note lines, three statuses...) and each
