@@ -17,6 +17,7 @@ mod daemon;
 mod demo;
 mod fake;
 mod fake_hubspot;
+mod interrupt;
 mod render;
 mod report;
 mod run;
@@ -33,6 +34,8 @@ pub const EXIT_CONFIG: u8 = 2;
 pub const EXIT_SAFETY: u8 = 3;
 /// Exit code: another run holds the lock.
 pub const EXIT_LOCKED: u8 = 4;
+/// Stopped by Ctrl-C or SIGTERM (128 + 2, as shells report SIGINT).
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Keeps Inbox (inboxapp.com) prospects and a CRM in step: tags, pipeline status, valuation,
 /// notes, assignee and done, with a three-way merge and a conflict log.
@@ -171,6 +174,9 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if cause.downcast_ref::<ConfigError>().is_some() {
             return EXIT_CONFIG;
+        }
+        if cause.downcast_ref::<run::Interrupted>().is_some() {
+            return EXIT_INTERRUPTED;
         }
         if cause
             .downcast_ref::<LockError>()

@@ -88,6 +88,40 @@ pub async fn execute(
     execute_with(ctx, &opts).await
 }
 
+/// Runs one engine pass of a one-off command (`pull`, `plan`, `sync`, `undo`). Ctrl-C or
+/// SIGTERM stop it: at once while it has written nothing, else at the next write boundary,
+/// with what was written recorded; the run then ends as an [`Interrupted`] error (exit 130).
+/// (The daemon and the demo handle signals their own way and call [`execute_with`].)
+async fn execute_one_off(ctx: &Context, opts: &RunOptions) -> anyhow::Result<SyncReport> {
+    let listener = super::interrupt::listen(ctx.interrupt.clone())?;
+    let result = execute_with(ctx, opts).await;
+    listener.abort();
+    let report = result?;
+    match report.interrupted {
+        Some(signal) => Err(Interrupted {
+            signal,
+            run_id: report.run_id,
+            inbox_writes: report.writes.inbox,
+        }
+        .into()),
+        None => Ok(report),
+    }
+}
+
+/// A run stopped by a signal after it had written something.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "stopped by {signal} after {inbox_writes} Inbox write(s), each recorded in run {run_id} (`crmsync undo {run_id}` reverts them); the next sync continues from here"
+)]
+pub struct Interrupted {
+    /// `SIGINT` or `SIGTERM`.
+    pub signal: &'static str,
+    /// The run.
+    pub run_id: i64,
+    /// Inbox write requests that were answered before the stop.
+    pub inbox_writes: u64,
+}
+
 /// Runs one engine pass with explicit options.
 pub async fn execute_with(ctx: &Context, opts: &RunOptions) -> anyhow::Result<SyncReport> {
     if opts.mode == RunMode::Pull {
@@ -113,7 +147,11 @@ pub async fn execute_with(ctx: &Context, opts: &RunOptions) -> anyhow::Result<Sy
 /// `crmsync pull`.
 pub async fn pull(config_path: &Path, args: PullArgs) -> anyhow::Result<u8> {
     let ctx = context(config_path, args.json)?;
-    let report = execute(&ctx, RunMode::Pull, false, args.full).await?;
+    let opts = RunOptions {
+        full_pull: args.full,
+        ..RunOptions::new(RunMode::Pull)
+    };
+    let report = execute_one_off(&ctx, &opts).await?;
     if args.json {
         println!(
             "{}",
@@ -149,7 +187,7 @@ pub async fn plan(config_path: &Path, args: PlanArgs) -> anyhow::Result<u8> {
         save_plan: args.out.clone(),
         ..RunOptions::new(RunMode::Plan)
     };
-    let report = execute_with(&ctx, &opts).await?;
+    let report = execute_one_off(&ctx, &opts).await?;
     if args.json {
         println!("{}", report.to_json());
     } else {
@@ -174,7 +212,7 @@ pub async fn sync(config_path: &Path, args: SyncArgs) -> anyhow::Result<u8> {
         apply_plan: args.plan.clone(),
         ..RunOptions::new(RunMode::Sync)
     };
-    let report = execute_with(&ctx, &opts).await?;
+    let report = execute_one_off(&ctx, &opts).await?;
     if args.json {
         println!("{}", report.to_json());
     } else {
@@ -216,7 +254,7 @@ pub async fn undo(config_path: &Path, args: UndoArgs) -> anyhow::Result<u8> {
         undo: Some(args.run_id),
         ..RunOptions::new(mode)
     };
-    let report = execute_with(&ctx, &opts).await?;
+    let report = execute_one_off(&ctx, &opts).await?;
     if args.json {
         println!("{}", report.to_json());
     } else if args.dry_run {

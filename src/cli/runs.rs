@@ -36,7 +36,12 @@ fn entry(run: &RunRow) -> serde_json::Value {
         "duration_seconds": duration,
         "status": run.status,
         "exit": run.exit_code,
-        "writes": {"inbox": s["writes"]["inbox"], "crm": s["writes"]["crm"]},
+        // A run killed before its summary: what its change log holds.
+        "writes": if s["writes"].is_null() {
+            serde_json::json!({"inbox": run.logged_writes.inbox, "crm": run.logged_writes.crm})
+        } else {
+            serde_json::json!({"inbox": s["writes"]["inbox"], "crm": s["writes"]["crm"]})
+        },
         "conflicts": {"opened": s["conflicts"]["opened"], "closed": s["conflicts"]["closed"]},
         "rejects": s["rejects"],
         "requests": s["requests"],

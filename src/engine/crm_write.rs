@@ -11,6 +11,7 @@ use crate::reconcile::{self, Field, LinkKey, Plan, Side, Value};
 use crate::store::{BaseBefore, ChangeRow, ChangeStatus, ConflictRecord, LinkRow};
 
 use super::push::change_row;
+use super::receipts::Receipts;
 
 /// What the CRM write did.
 #[derive(Debug, Default)]
@@ -19,8 +20,6 @@ pub(super) struct CrmOutcome {
     pub status: HashMap<String, WriteStatus>,
     /// Values handed over in the import file this run (record id, value).
     pub new_pending: Vec<(String, Value)>,
-    /// Field changes for the log.
-    pub changes: Vec<ChangeRow>,
     /// Refusals: `rejected-by-api` or `unmapped` conflicts.
     pub conflicts: Vec<ConflictRecord>,
     /// Records written (confirmed or handed over).
@@ -38,6 +37,7 @@ pub(super) async fn write_crm<A: CrmAdapter>(
     creates: &[(String, NewRecord)],
     unpushed: &HashSet<&str>,
     pending: &HashMap<String, Vec<Value>>,
+    receipts: &mut Receipts<'_>,
 ) -> anyhow::Result<CrmOutcome> {
     let mut out = CrmOutcome::default();
     let prospect_of_record: HashMap<&str, &str> = plan
@@ -61,94 +61,116 @@ pub(super) async fn write_crm<A: CrmAdapter>(
             .iter()
             .map(|(_, record)| CrmWrite::Create(record.clone())),
     );
-    if !writes.is_empty() {
-        let outcome = crm.write(&writes).await.context("writing the CRM")?;
-        for (write, status) in writes.iter().zip(outcome.statuses) {
-            match (write, &status) {
-                (CrmWrite::Update { id, changes: cs }, st) => {
-                    let label = match st {
-                        WriteStatus::Confirmed => ChangeStatus::Applied,
-                        WriteStatus::Pending => ChangeStatus::Pending,
-                        WriteStatus::Failed(_) => ChangeStatus::Failed,
-                    };
-                    let rewrite = pending
-                        .get(id)
-                        .is_some_and(|vals| cs.iter().all(|c| vals.contains(&c.new)));
-                    match st {
-                        WriteStatus::Failed(reason) => {
-                            let prospect = prospect_of_record.get(id.as_str());
-                            let (kind, field, detail) = match st.unmapped_detail() {
-                                // A value with no counterpart in the CRM: the detail names
-                                // the field and the value.
-                                Some(detail) => {
-                                    ("unmapped", unmapped_field(cs, detail), detail.to_string())
-                                }
-                                None => (
-                                    "rejected-by-api",
-                                    cs.first().map_or("record", |c| c.field().as_str()),
-                                    format!("the CRM refused the update of {id}: {reason}"),
-                                ),
-                            };
-                            out.conflicts.push(ConflictRecord {
-                                prospect_id: prospect.map_or_else(String::new, |p| p.to_string()),
-                                username: None,
-                                platform_id: None,
-                                crm_id: id.clone(),
-                                field: field.into(),
-                                kind: kind.into(),
-                                inbox: None,
-                                crm: None,
-                                base: None,
-                                detail,
-                            });
-                        }
-                        WriteStatus::Pending if rewrite => out.pending_rewrites += 1,
-                        WriteStatus::Pending | WriteStatus::Confirmed => {}
-                    }
-                    if !matches!(st, WriteStatus::Failed(_)) {
-                        out.writes += 1;
-                    }
-                    if matches!(st, WriteStatus::Pending) {
-                        out.new_pending
-                            .extend(cs.iter().map(|c| (id.clone(), c.new.clone())));
-                    }
-                    if !rewrite {
-                        let key = LinkKey {
-                            prospect_id: prospect_of_record
-                                .get(id.as_str())
-                                .map_or_else(String::new, |p| p.to_string()),
-                            crm_id: id.clone(),
-                        };
-                        out.changes
-                            .extend(cs.iter().map(|c| change_row(Side::Crm, id, &key, c, label)));
-                    }
-                }
-                (CrmWrite::Create(record), WriteStatus::Confirmed | WriteStatus::Pending) => {
-                    out.writes += 1;
-                    out.changes.push(ChangeRow {
-                        side: Side::Crm,
-                        target: record.id.clone(),
-                        field: Field::Tags,
-                        old: "(no record)".into(),
-                        new: format!("created for @{}", record.username),
-                        status: if status == WriteStatus::Confirmed {
-                            ChangeStatus::Applied
-                        } else {
-                            ChangeStatus::Pending
-                        },
-                        prospect_id: None,
-                        crm_id: Some(record.id.clone()),
-                        old_value: None,
-                        new_value: None,
-                        base_before: BaseBefore::NotRecorded,
-                    });
-                }
-                (CrmWrite::Create(_), WriteStatus::Failed(_)) => {}
+    if writes.is_empty() {
+        return Ok(out);
+    }
+    // Every write's receipt before the batch goes out; each is settled by its status after.
+    let key_of = |id: &str| LinkKey {
+        prospect_id: prospect_of_record
+            .get(id)
+            .map_or_else(String::new, |p| p.to_string()),
+        crm_id: id.to_string(),
+    };
+    let mut tickets = Vec::with_capacity(writes.len());
+    for write in &writes {
+        let rows: Vec<ChangeRow> = match write {
+            // Values handed over again while still waiting for an import are not new changes.
+            CrmWrite::Update { id, changes: cs } if is_rewrite(pending, id, cs) => Vec::new(),
+            CrmWrite::Update { id, changes: cs } => {
+                let key = key_of(id);
+                cs.iter()
+                    .map(|c| change_row(Side::Crm, id, &key, c, ChangeStatus::Attempted))
+                    .collect()
             }
-            out.status.insert(write.id().to_string(), status);
+            CrmWrite::Create(record) => vec![ChangeRow {
+                side: Side::Crm,
+                target: record.id.clone(),
+                field: Field::Tags,
+                old: "(no record)".into(),
+                new: format!("created for @{}", record.username),
+                status: ChangeStatus::Attempted,
+                prospect_id: None,
+                crm_id: Some(record.id.clone()),
+                old_value: None,
+                new_value: None,
+                base_before: BaseBefore::NotRecorded,
+            }],
+        };
+        tickets.push(receipts.intend(&rows)?);
+    }
+    let outcome = crm.write(&writes).await.context("writing the CRM")?;
+    for ((write, status), ticket) in writes.iter().zip(outcome.statuses).zip(tickets) {
+        receipts.settle(
+            ticket,
+            match &status {
+                WriteStatus::Confirmed => ChangeStatus::Applied,
+                WriteStatus::Pending => ChangeStatus::Pending,
+                WriteStatus::Failed(_) => ChangeStatus::Failed,
+            },
+        )?;
+        match write {
+            CrmWrite::Update { id, changes: cs } => {
+                match &status {
+                    WriteStatus::Failed(reason) => {
+                        let prospect = prospect_of_record.get(id.as_str());
+                        let (kind, field, detail) = match status.unmapped_detail() {
+                            // A value with no counterpart in the CRM: the detail names the
+                            // field and the value.
+                            Some(detail) => {
+                                ("unmapped", unmapped_field(cs, detail), detail.to_string())
+                            }
+                            None => (
+                                "rejected-by-api",
+                                cs.first().map_or("record", |c| c.field().as_str()),
+                                format!("the CRM refused the update of {id}: {reason}"),
+                            ),
+                        };
+                        out.conflicts.push(ConflictRecord {
+                            prospect_id: prospect.map_or_else(String::new, |p| p.to_string()),
+                            username: None,
+                            platform_id: None,
+                            crm_id: id.clone(),
+                            field: field.into(),
+                            kind: kind.into(),
+                            inbox: None,
+                            crm: None,
+                            base: None,
+                            detail,
+                        });
+                    }
+                    WriteStatus::Pending if is_rewrite(pending, id, cs) => {
+                        out.pending_rewrites += 1;
+                    }
+                    WriteStatus::Pending | WriteStatus::Confirmed => {}
+                }
+                if !matches!(status, WriteStatus::Failed(_)) {
+                    out.writes += 1;
+                }
+                if matches!(status, WriteStatus::Pending) {
+                    out.new_pending
+                        .extend(cs.iter().map(|c| (id.clone(), c.new.clone())));
+                }
+            }
+            CrmWrite::Create(_) => {
+                if !matches!(status, WriteStatus::Failed(_)) {
+                    out.writes += 1;
+                }
+            }
         }
+        out.status.insert(write.id().to_string(), status);
     }
     Ok(out)
+}
+
+/// Whether an update only hands over again values already waiting in an import file.
+fn is_rewrite(
+    pending: &HashMap<String, Vec<Value>>,
+    id: &str,
+    changes: &[reconcile::Change],
+) -> bool {
+    pending
+        .get(id)
+        .is_some_and(|vals| changes.iter().all(|c| vals.contains(&c.new)))
 }
 
 /// `pending-import` entries for the values handed over in an import file: visible in the log

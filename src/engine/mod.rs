@@ -20,18 +20,21 @@ mod crm_write;
 mod events;
 mod guards;
 pub mod inputs;
+pub mod interrupt;
 pub mod lock;
 mod lookup;
 pub mod matching;
 mod merge;
 pub mod pull;
 mod push;
+mod receipts;
 pub mod report;
 pub mod resolve;
 pub mod saved_plan;
 pub mod sync;
 pub mod undo;
 
+pub use interrupt::{Interrupt, StopNow};
 pub use lock::{LockError, RunLock};
 pub use pull::PullReport;
 pub use report::SyncReport;
@@ -92,6 +95,8 @@ pub struct Context {
     pub client: inbox::Client,
     /// Progress display.
     pub progress: Progress,
+    /// A request to stop the run at the next write boundary (Ctrl-C, SIGTERM).
+    pub interrupt: std::sync::Arc<Interrupt>,
 }
 
 impl Context {
@@ -125,6 +130,7 @@ impl Context {
             config,
             client,
             progress,
+            interrupt: Default::default(),
         })
     }
 

@@ -1,8 +1,10 @@
 //! Pushing a plan to Inbox: one context PATCH per changed prospect, thread PATCHes in
 //! per-thread mode, and a read-back of fanned-out assignee/done writes.
 //!
-//! Every field is reported as confirmed or not; the caller moves the base only for confirmed
-//! values. A 4xx refusal becomes a `rejected-by-api` conflict and the run goes on; an error that
+//! Every write leaves its receipt in the change log before it is sent and is settled when it
+//! is answered ([`Receipts`]), so a run that is stopped or killed mid-push still shows, in `runs`, the
+//! report and `undo`, exactly what it wrote. Every field is reported as confirmed or not; the
+//! caller moves the base only for confirmed values. A 4xx refusal becomes a `rejected-by-api` conflict and the run goes on; an error that
 //! retries could not cure (401, network, exhausted 429/5xx) stops the push.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -14,14 +16,13 @@ use crate::store::{BaseBefore, ChangeRow, ChangeStatus, ConflictRecord, MirrorPr
 use super::Context;
 use super::guards::{RequestBudget, link_cost};
 use super::inputs::{Names, inbox_side};
+use super::receipts::Receipts;
 
 /// What pushing a whole plan to Inbox did.
 #[derive(Debug, Default)]
 pub(super) struct PlanPush<'p> {
     /// Successful write requests.
     pub writes: u64,
-    /// Change log rows.
-    pub changes: Vec<ChangeRow>,
     /// Conflicts found while pushing.
     pub conflicts: Vec<ConflictRecord>,
     /// The fields confirmed per prospect.
@@ -31,8 +32,21 @@ pub(super) struct PlanPush<'p> {
     pub unpushed: HashSet<&'p str>,
     /// Why the push stopped early, for the report.
     pub incomplete: Option<String>,
+    /// The signal that stopped the push at a prospect boundary, if one did.
+    pub interrupted: Option<&'static str>,
     /// The error that stopped the push (401, network, exhausted retries), if one did.
-    pub error: Option<inbox::Error>,
+    pub error: Option<PushError>,
+}
+
+/// Why a push stopped before its end.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum PushError {
+    /// Inbox failed in a way retries could not cure.
+    #[error(transparent)]
+    Inbox(#[from] inbox::Error),
+    /// The receipt of a write could not be recorded: nothing more is written.
+    #[error("recording a write in the change log")]
+    Receipt(#[from] crate::store::Error),
 }
 
 /// Pushes every link of `plan` that writes to Inbox, whole prospects only while `budget`
@@ -43,6 +57,7 @@ pub(super) async fn push_plan<'p>(
     plan: &'p Plan,
     loaded: &HashMap<String, MirrorProspect>,
     budget: &mut RequestBudget,
+    receipts: &mut Receipts<'_>,
 ) -> PlanPush<'p> {
     let settings = PushSettings {
         create_missing_tags: ctx.config.safety.create_missing_tags,
@@ -59,6 +74,13 @@ pub(super) async fn push_plan<'p>(
         let threads = prospect
             .map(|m| inbox_side(m, names).threads)
             .unwrap_or_default();
+        // Stopped by the user: what is written stays written (and recorded); the rest waits.
+        if out.interrupted.is_none()
+            && let Some(signal) = ctx.interrupt.requested()
+        {
+            out.interrupted = Some(signal);
+            out.incomplete = Some(format!("stopped by {signal}; the next run writes the rest"));
+        }
         // Whole prospects only: a prospect whose requests do not fit waits for the next run.
         if out.incomplete.is_some() || !budget.fits(ctx, link_cost(link, threads.len())) {
             if out.incomplete.is_none() {
@@ -82,12 +104,12 @@ pub(super) async fn push_plan<'p>(
             link,
             &threads,
             (username, platform_id),
+            receipts,
         )
         .await
         {
             Ok(outcome) => {
                 out.writes += outcome.writes;
-                out.changes.extend(outcome.changes);
                 out.conflicts.extend(outcome.conflicts);
                 out.confirmed
                     .insert(link.key.prospect_id.clone(), outcome.confirmed);
@@ -110,8 +132,6 @@ pub struct InboxOutcome {
     pub confirmed: HashSet<Field>,
     /// Successful write requests (context + thread PATCHes).
     pub writes: u64,
-    /// Change log rows.
-    pub changes: Vec<ChangeRow>,
     /// Conflicts found while pushing (refusals, unmapped names, threads that did not take a value).
     pub conflicts: Vec<ConflictRecord>,
 }
@@ -130,7 +150,8 @@ pub(super) async fn push_link(
     plan: &LinkPlan,
     threads: &[ThreadState],
     identity: (&str, &str),
-) -> Result<InboxOutcome, inbox::Error> {
+    receipts: &mut Receipts<'_>,
+) -> Result<InboxOutcome, PushError> {
     let mut out = InboxOutcome::default();
     let conflict = |field: Field, kind: &str, detail: String| ConflictRecord {
         prospect_id: plan.key.prospect_id.clone(),
@@ -160,18 +181,25 @@ pub(super) async fn push_link(
             }
         }
         if !update.is_empty() {
+            let rows: Vec<ChangeRow> = fields
+                .iter()
+                .map(|change| {
+                    change_row(
+                        Side::Inbox,
+                        &plan.key.prospect_id,
+                        &plan.key,
+                        change,
+                        ChangeStatus::Attempted,
+                    )
+                })
+                .collect();
+            let ticket = receipts.intend(&rows)?;
             match client.patch_context(&plan.key.prospect_id, &update).await {
                 Ok(_) => {
                     crate::failpoint::hit("inbox-after-patch");
+                    receipts.settle(ticket, ChangeStatus::Applied)?;
                     out.writes += 1;
                     for change in fields {
-                        out.changes.push(change_row(
-                            Side::Inbox,
-                            &plan.key.prospect_id,
-                            &plan.key,
-                            change,
-                            ChangeStatus::Applied,
-                        ));
                         if !blocked.contains(&change.field()) {
                             out.confirmed.insert(change.field());
                         }
@@ -189,14 +217,8 @@ pub(super) async fn push_link(
                     }
                 }
                 Err(err) if is_refusal(&err) => {
+                    receipts.settle(ticket, ChangeStatus::Failed)?;
                     for change in fields {
-                        out.changes.push(change_row(
-                            Side::Inbox,
-                            &plan.key.prospect_id,
-                            &plan.key,
-                            change,
-                            ChangeStatus::Failed,
-                        ));
                         out.conflicts.push(conflict(
                             change.field(),
                             "rejected-by-api",
@@ -204,7 +226,9 @@ pub(super) async fn push_link(
                         ));
                     }
                 }
-                Err(err) => return Err(err),
+                // The answer is lost (network, exhausted retries): the receipt stays
+                // `attempted`, since the write may have landed.
+                Err(err) => return Err(err.into()),
             }
         }
     }
@@ -235,8 +259,24 @@ pub(super) async fn push_link(
         if !ok || (update.done.is_none() && update.assignee_id.is_none()) {
             continue;
         }
+        let rows: Vec<ChangeRow> = thread_patch
+            .changes
+            .iter()
+            .map(|change| {
+                change_row(
+                    Side::Inbox,
+                    &thread_patch.thread_id,
+                    &plan.key,
+                    change,
+                    ChangeStatus::Attempted,
+                )
+            })
+            .collect();
+        let ticket = receipts.intend(&rows)?;
         match client.patch_thread(&thread_patch.thread_id, &update).await {
             Ok(thread) => {
+                crate::failpoint::hit("inbox-after-thread-patch");
+                receipts.settle(ticket, ChangeStatus::Applied)?;
                 out.writes += 1;
                 for change in &thread_patch.changes {
                     let took = match &change.new {
@@ -250,19 +290,13 @@ pub(super) async fn push_link(
                         }
                         _ => false,
                     };
-                    out.changes.push(change_row(
-                        Side::Inbox,
-                        &thread_patch.thread_id,
-                        &plan.key,
-                        change,
-                        ChangeStatus::Applied,
-                    ));
                     if took {
                         out.confirmed.insert(change.field());
                     }
                 }
             }
             Err(err) if is_refusal(&err) => {
+                receipts.settle(ticket, ChangeStatus::Failed)?;
                 for change in &thread_patch.changes {
                     out.conflicts.push(conflict(
                         change.field(),
@@ -271,7 +305,7 @@ pub(super) async fn push_link(
                     ));
                 }
             }
-            Err(err) => return Err(err),
+            Err(err) => return Err(err.into()),
         }
     }
     Ok(out)

@@ -87,6 +87,8 @@ pub struct SyncReport {
     /// Why the run pushed only part of the plan (request budget), if it did; the next run
     /// continues with the rest.
     pub incomplete: Option<String>,
+    /// The signal (`SIGINT`, `SIGTERM`) that stopped the push at a write boundary, if one did.
+    pub interrupted: Option<&'static str>,
     /// Things a human should know that are not conflicts (e.g. a resolution that could not be
     /// applied).
     pub warnings: Vec<String>,
@@ -174,6 +176,7 @@ impl SyncReport {
             "crm_rate_limited": self.crm_rate_limited,
             "stopped": self.stopped,
             "incomplete": self.incomplete,
+            "interrupted": self.interrupted,
             "warnings": self.warnings,
             "exit": self.exit,
             "seconds": self.seconds,

@@ -11,8 +11,8 @@ use crate::config::CreateRecords;
 use crate::crm::{CrmAdapter, CrmRecord, WriteStatus};
 use crate::reconcile::{self, LinkInput, LinkKey, LinkPlan};
 use crate::store::{
-    ChangeRow, ChangeStatus, ConflictTally, LinkState, MirrorProspect, ProspectKey, RejectRow,
-    RunId, RunMode, RunStatus, Store,
+    ConflictTally, LinkState, MirrorProspect, ProspectKey, RejectRow, RunId, RunMode, RunStatus,
+    Store,
 };
 
 use super::clean;
@@ -22,6 +22,7 @@ use super::lookup::{lookup_unknown_x_ids, planned_creates};
 use super::matching::match_records;
 use super::pull::pull;
 use super::push::push_plan;
+use super::receipts::Receipts;
 use super::report::{
     ConflictCounts, PhaseClock, SyncReport, Writes, conflict_records, peak_rss_mib, render_writes,
 };
@@ -29,6 +30,9 @@ use super::resolve;
 use super::saved_plan::SavedPlan;
 use super::undo;
 use super::{Context, RunLock};
+
+/// The exit code of a run stopped by a signal (128 + SIGINT's number, as shells report it).
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// Links reconciled at a time: bounds the memory of inputs and plans.
 const RECONCILE_CHUNK: usize = 4096;
@@ -117,7 +121,10 @@ pub async fn run<A: CrmAdapter>(
             report.crm_requests = crm_usage.map(|u| u.requests);
             report.crm_rate_limited = crm_usage.map(|u| u.rate_limited);
             report.peak_rss_mib = peak_rss_mib();
-            let status = if report.stopped.is_some() {
+            if report.interrupted.is_some() {
+                report.exit = EXIT_INTERRUPTED;
+            }
+            let status = if report.stopped.is_some() || report.interrupted.is_some() {
                 RunStatus::Stopped
             } else {
                 RunStatus::Ok
@@ -186,6 +193,7 @@ async fn run_inner<A: CrmAdapter>(
         crm_rate_limited: None,
         stopped: None,
         incomplete: None,
+        interrupted: None,
         warnings: Vec::new(),
         exit: 0,
         seconds: 0.0,
@@ -457,9 +465,7 @@ async fn run_inner<A: CrmAdapter>(
     let mut base_restores = Vec::new();
     if let Some(undo_run) = opts.undo {
         anyhow::ensure!(
-            undo_changes
-                .iter()
-                .any(|c| matches!(c.status, ChangeStatus::Applied | ChangeStatus::Pending)),
+            undo_changes.iter().any(undo::revertible),
             "run {undo_run} applied no write that can be undone"
         );
         let undo = undo::plan_undo(undo_run, &undo_changes, &inputs, &vocab);
@@ -578,12 +584,15 @@ async fn run_inner<A: CrmAdapter>(
         return Ok(report);
     }
 
-    // Push to Inbox.
+    // Push to Inbox. From here to the end of the record phase a stop request (Ctrl-C) waits
+    // for the next write boundary: what is written stays written and recorded.
+    let _writing = ctx.interrupt.writing();
     let mut budget = RequestBudget::new(ctx, stats_at_start.requests);
-    let pushed = push_plan(ctx, &mut names, &plan, &loaded, &mut budget).await;
+    let mut receipts = Receipts::new(store, run_id);
+    let pushed = push_plan(ctx, &mut names, &plan, &loaded, &mut budget, &mut receipts).await;
     report.writes.inbox += pushed.writes;
     report.incomplete = pushed.incomplete;
-    let mut changes: Vec<ChangeRow> = pushed.changes;
+    report.interrupted = pushed.interrupted;
     conflicts.extend(pushed.conflicts);
     let inbox_confirmed = pushed.confirmed;
     let unpushed = pushed.unpushed;
@@ -592,15 +601,16 @@ async fn run_inner<A: CrmAdapter>(
     clock.lap(&mut report, "push_inbox");
     crate::failpoint::hit("between-inbox-and-crm");
 
-    // Write the CRM (skipped when the Inbox push failed: the rerun redoes it from the mirror).
-    let crm_outcome = if push_error.is_none() {
-        super::crm_write::write_crm(crm, &plan, &creates, &unpushed, &pending).await?
+    // Write the CRM (skipped when the Inbox push failed or was stopped: the rerun redoes it
+    // from the mirror).
+    let crm_outcome = if push_error.is_none() && report.interrupted.is_none() {
+        super::crm_write::write_crm(crm, &plan, &creates, &unpushed, &pending, &mut receipts)
+            .await?
     } else {
         Default::default()
     };
     report.writes.crm += crm_outcome.writes;
     report.writes.crm_pending += crm_outcome.pending_rewrites;
-    changes.extend(crm_outcome.changes);
     conflicts.extend(crm_outcome.conflicts);
     let crm_status = crm_outcome.status;
     let new_pending = crm_outcome.new_pending;
@@ -637,8 +647,6 @@ async fn run_inner<A: CrmAdapter>(
             }
         }
     }
-    // The change log first: each row records the base its write was made against.
-    store.record_changes(run_id, &changes)?;
     store.save_links(run_id, &links)?;
     store.save_base(run_id, &confirmed)?;
     // An undo puts the base of what it reverted back to what it was before the undone run.

@@ -208,9 +208,13 @@ pub fn plan_undo(
 }
 
 /// A logged write that an undo may revert: one that reached its side, or that was handed over
-/// in an import file (the CRM holds it once imported; undo checks that it does).
-fn revertible(change: &ChangeRow) -> bool {
-    matches!(change.status, ChangeStatus::Applied | ChangeStatus::Pending)
+/// in an import file (the CRM holds it once imported), or one whose run stopped before its
+/// answer came (it may have landed). Undo checks that the side holds the written value.
+pub fn revertible(change: &ChangeRow) -> bool {
+    matches!(
+        change.status,
+        ChangeStatus::Applied | ChangeStatus::Pending | ChangeStatus::Attempted
+    )
 }
 
 /// Where the base of a reverted field goes: the base the run's write was made against. For a

@@ -15,6 +15,7 @@ fn run_row(summary: serde_json::Value) -> RunRow {
         exit_code: Some(0),
         summary: Some(summary),
         error: None,
+        logged_writes: Default::default(),
     }
 }
 

@@ -308,6 +308,9 @@ pub enum ChangeStatus {
     Failed,
     /// Undone by a later run.
     Reverted,
+    /// Recorded before its request went out and never settled: the run stopped before the
+    /// answer (killed, or the answer was lost). The side may or may not hold the value.
+    Attempted,
 }
 
 impl ChangeStatus {
@@ -318,6 +321,7 @@ impl ChangeStatus {
             ChangeStatus::Pending => "pending",
             ChangeStatus::Failed => "failed",
             ChangeStatus::Reverted => "reverted",
+            ChangeStatus::Attempted => "attempted",
         }
     }
 
@@ -328,6 +332,7 @@ impl ChangeStatus {
             ChangeStatus::Pending,
             ChangeStatus::Failed,
             ChangeStatus::Reverted,
+            ChangeStatus::Attempted,
         ]
         .into_iter()
         .find(|s| s.as_str() == text)
@@ -405,6 +410,18 @@ pub struct RunRow {
     pub summary: Option<serde_json::Value>,
     /// Error text, for failed runs.
     pub error: Option<String>,
+    /// Writes the change log holds for the run (targets written or attempted, per side): what
+    /// a run that was killed before its summary did.
+    pub logged_writes: LoggedWrites,
+}
+
+/// Targets (prospects, threads, records) a run wrote or attempted to, from its change log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LoggedWrites {
+    /// On the Inbox side.
+    pub inbox: u64,
+    /// On the CRM side.
+    pub crm: u64,
 }
 
 /// Counts for `crmsync status`.
@@ -503,23 +520,11 @@ impl Store {
 
     /// Runs, newest first.
     pub fn runs(&self, limit: usize) -> Result<Vec<RunRow>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, mode, started_at, finished_at, status, exit_code, summary, error
-             FROM runs ORDER BY id DESC LIMIT ?1",
-        )?;
-        let rows = stmt.query_map([limit as i64], |row| {
-            let summary: Option<String> = row.get(6)?;
-            Ok(RunRow {
-                id: row.get(0)?,
-                mode: row.get(1)?,
-                started_at: row.get(2)?,
-                finished_at: row.get(3)?,
-                status: row.get(4)?,
-                exit_code: row.get(5)?,
-                summary: summary.and_then(|s| serde_json::from_str(&s).ok()),
-                error: row.get(7)?,
-            })
-        })?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {} ORDER BY id DESC LIMIT ?1",
+            report::RUN_COLUMNS
+        ))?;
+        let rows = stmt.query_map([limit as i64], report::run_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -1045,7 +1050,12 @@ impl Store {
     /// Appends to the change log, in one transaction. Each row also records the base of its
     /// link and field as it is now: the base moves only after a run's writes, so this is the
     /// base the write was made against (what `undo` puts back).
-    pub fn record_changes(&mut self, run: RunId, changes: &[ChangeRow]) -> Result<()> {
+    /// Returns the rows' ids, in order.
+    pub fn record_changes(&mut self, run: RunId, changes: &[ChangeRow]) -> Result<Vec<i64>> {
+        let mut ids = Vec::with_capacity(changes.len());
+        if changes.is_empty() {
+            return Ok(ids);
+        }
         let tx = self.conn.transaction()?;
         {
             let mut stmt = tx.prepare_cached(
@@ -1073,6 +1083,20 @@ impl Store {
                     json(&c.old_value),
                     json(&c.new_value)
                 ])?;
+                ids.push(tx.last_insert_rowid());
+            }
+        }
+        tx.commit()?;
+        Ok(ids)
+    }
+
+    /// Sets the status of logged changes (a write's receipt, once it is answered).
+    pub fn settle_changes(&mut self, ids: &[i64], status: ChangeStatus) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached("UPDATE changes SET status = ?1 WHERE id = ?2")?;
+            for id in ids {
+                stmt.execute(params![status.as_str(), id])?;
             }
         }
         tx.commit()?;

@@ -36,10 +36,15 @@ pub struct LoggedChange {
     pub status: String,
 }
 
-const RUN_COLUMNS: &str =
-    "id, mode, started_at, finished_at, status, exit_code, summary, error FROM runs";
+/// A run's columns, with the targets its change log holds per side (see `LoggedWrites`).
+pub(super) const RUN_COLUMNS: &str = "id, mode, started_at, finished_at, status, exit_code, summary, error,
+    (SELECT COUNT(DISTINCT target) FROM changes c
+     WHERE c.run_id = runs.id AND c.side = 'inbox' AND c.status IN ('applied', 'attempted')),
+    (SELECT COUNT(DISTINCT target) FROM changes c
+     WHERE c.run_id = runs.id AND c.side = 'crm' AND c.status IN ('applied', 'attempted', 'pending'))
+    FROM runs";
 
-fn run_row(row: &Row<'_>) -> rusqlite::Result<RunRow> {
+pub(super) fn run_row(row: &Row<'_>) -> rusqlite::Result<RunRow> {
     let summary: Option<String> = row.get(6)?;
     Ok(RunRow {
         id: row.get(0)?,
@@ -50,6 +55,10 @@ fn run_row(row: &Row<'_>) -> rusqlite::Result<RunRow> {
         exit_code: row.get(5)?,
         summary: summary.and_then(|s| serde_json::from_str(&s).ok()),
         error: row.get(7)?,
+        logged_writes: super::LoggedWrites {
+            inbox: row.get::<_, i64>(8)?.unsigned_abs(),
+            crm: row.get::<_, i64>(9)?.unsigned_abs(),
+        },
     })
 }
 

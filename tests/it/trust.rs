@@ -291,3 +291,152 @@ async fn an_identity_conflict_writes_neither_record_nor_the_prospect_in_place() 
 async fn an_identity_conflict_writes_neither_record_nor_the_prospect_with_an_import_file() {
     an_identity_conflict_writes_neither_record_nor_the_prospect(true).await;
 }
+
+/// Six linked single-thread prospects whose CRM notes changed: a sync writes six Inbox context
+/// PATCHes. Returns the world and the six (export row, prospect).
+async fn six_one_sided_edits() -> (World, Vec<(usize, ProspectView)>) {
+    let world = baseline(40, 30, "").await;
+    let edited: Vec<(usize, ProspectView)> = world
+        .fake
+        .prospects()
+        .into_iter()
+        .take(30)
+        .enumerate()
+        .filter(|(_, p)| p.threads.len() == 1)
+        .take(6)
+        .collect();
+    assert_eq!(edited.len(), 6);
+    let mut rows = read_export(&world);
+    for (idx, _) in &edited {
+        rows[*idx][col("Notes")] = format!("edited in the CRM {idx}");
+    }
+    write_export(&world, &rows);
+    (world, edited)
+}
+
+fn context_patches(world: &World) -> Vec<String> {
+    world
+        .fake
+        .write_log()
+        .into_iter()
+        .filter(|w| w.route.ends_with("/context"))
+        .map(|w| w.target_id)
+        .collect()
+}
+
+/// The run's entry in `crmsync runs --json`.
+async fn run_entry(world: &World, run: i64) -> serde_json::Value {
+    let runs = json(&world.crmsync(&["runs", "--json"]).await);
+    runs.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == run)
+        .unwrap_or_else(|| panic!("no run {run}: {runs}"))
+        .clone()
+}
+
+/// Undoes `run` and checks that exactly the prospects in `written` get their notes back.
+async fn undo_reverts_exactly(world: &World, run: i64, written: &[(usize, ProspectView)]) {
+    let before = context_patches(world).len();
+    let out = world.crmsync(&["undo", &run.to_string(), "--json"]).await;
+    assert_exit(&out, 0);
+    let undo = json(&out);
+    assert_eq!(undo["writes"]["inbox"], written.len() as u64, "{undo}");
+    assert_eq!(context_patches(world).len(), before + written.len());
+    for (_, p) in written {
+        assert_eq!(inbox_notes(world, p), p.notes, "{}", p.external_id);
+    }
+}
+
+/// A run killed right after an Inbox PATCH was answered, before anything else: every write it
+/// made, the last one included, is in the change log, `runs` counts them, and `undo` reverts
+/// exactly those.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_run_leaves_a_receipt_of_every_write_and_undo_reverts_them() {
+    let (world, edited) = six_one_sided_edits().await;
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_crmsync"));
+    cmd.arg("--config")
+        .arg(world.config())
+        .args(["sync", "--json"])
+        .env(crate::support::TOKEN_ENV, crate::support::TOKEN)
+        .env("CRMSYNC_FAILPOINT", "inbox-after-patch:4");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert!(!out.status.success(), "the failpoint aborts the run");
+    let written = context_patches(&world);
+    assert_eq!(written.len(), 4);
+    let run = json(&world.crmsync(&["runs", "--json"]).await)[0]["id"]
+        .as_i64()
+        .unwrap();
+    let entry = run_entry(&world, run).await;
+    assert_eq!(entry["writes"]["inbox"], 4, "{entry}");
+    let written: Vec<(usize, ProspectView)> = edited
+        .into_iter()
+        .filter(|(_, p)| written.contains(&p.external_id))
+        .collect();
+    undo_reverts_exactly(&world, run, &written).await;
+}
+
+/// Ctrl-C while a sync writes: the prospect being written is finished, nothing more is
+/// written, the run records what it wrote, and one line on stderr says so (exit 130). `runs`
+/// and `undo` see the writes; the next sync writes the rest.
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_during_a_sync_stops_at_a_write_boundary_and_records_the_writes() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let (world, edited) = six_one_sided_edits().await;
+    let pid = Arc::new(AtomicU32::new(0));
+    let hook_pid = pid.clone();
+    let mut patches = 0;
+    world.fake.set_hook(move |_, req| {
+        if req.method == "PATCH" && req.route.ends_with("/context") {
+            patches += 1;
+            if patches == 3 {
+                let pid = hook_pid.load(Ordering::SeqCst).to_string();
+                let _ = std::process::Command::new("kill")
+                    .args(["-INT", &pid])
+                    .status();
+            }
+        }
+    });
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_crmsync"));
+    cmd.arg("--config")
+        .arg(world.config())
+        .args(["sync"])
+        .env(crate::support::TOKEN_ENV, crate::support::TOKEN)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    pid.store(child.id(), Ordering::SeqCst);
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    world.fake.clear_hook();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    assert!(
+        lines[0].contains("stopped by SIGINT after 3 Inbox write(s)"),
+        "{stderr}"
+    );
+    assert!(lines[0].contains("the next sync continues"), "{stderr}");
+    let written = context_patches(&world);
+    assert_eq!(written.len(), 3);
+    let run = json(&world.crmsync(&["runs", "--json"]).await)[0].clone();
+    assert_eq!(run["writes"]["inbox"], 3, "{run}");
+    assert_eq!(run["exit"], 130, "{run}");
+    let run_id = run["id"].as_i64().unwrap();
+    assert!(lines[0].contains(&format!("run {run_id}")), "{stderr}");
+    let written: Vec<(usize, ProspectView)> = edited
+        .iter()
+        .filter(|(_, p)| written.contains(&p.external_id))
+        .cloned()
+        .collect();
+    // The next sync writes the other three; undoing the stopped run reverts its three only.
+    let report = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(report["writes"]["inbox"], 3, "{report}");
+    undo_reverts_exactly(&world, run_id, &written).await;
+    let _ = stdout;
+}

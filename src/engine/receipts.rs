@@ -1,0 +1,53 @@
+//! The receipt of every write, in the change log, before the write is sent.
+//!
+//! A write's rows are recorded as `attempted` before its request goes out and settled
+//! (`applied`, `pending`, `failed`) when it is answered. A run stopped or killed anywhere
+//! therefore leaves in the change log every write it may have made: `runs`, the report and
+//! `undo` see them, and `undo` reverts an `attempted` one only where the side holds the value
+//! it would have written (so a write that never landed is left alone). A write whose answer
+//! was lost (a timeout after retries) stays `attempted` for the same reason.
+//!
+//! Each receipt is its own small transaction: one per write request, not one per run.
+
+use crate::store::{ChangeRow, ChangeStatus, RunId, Store};
+
+/// Where a run's writes leave their receipts.
+pub(super) struct Receipts<'s> {
+    store: &'s mut Store,
+    run: RunId,
+}
+
+/// The rows of one write, recorded as attempted, waiting to be settled.
+#[must_use = "settle the receipt once the write is answered"]
+pub(super) struct Ticket(Vec<i64>);
+
+impl<'s> Receipts<'s> {
+    /// Receipts of `run` in `store`.
+    pub fn new(store: &'s mut Store, run: RunId) -> Receipts<'s> {
+        Receipts { store, run }
+    }
+
+    /// Records the rows of a write about to be sent, as `attempted`.
+    pub fn intend(&mut self, rows: &[ChangeRow]) -> Result<Ticket, crate::store::Error> {
+        let attempted: Vec<ChangeRow> = rows
+            .iter()
+            .map(|r| ChangeRow {
+                status: ChangeStatus::Attempted,
+                ..r.clone()
+            })
+            .collect();
+        Ok(Ticket(self.store.record_changes(self.run, &attempted)?))
+    }
+
+    /// Settles a write's rows once it is answered.
+    pub fn settle(
+        &mut self,
+        ticket: Ticket,
+        status: ChangeStatus,
+    ) -> Result<(), crate::store::Error> {
+        if ticket.0.is_empty() {
+            return Ok(());
+        }
+        self.store.settle_changes(&ticket.0, status)
+    }
+}
