@@ -503,6 +503,14 @@ pub struct SafetyConfig {
     /// valuation, or their status, changed (on either side).
     #[serde(default = "default_max_field_change_ratio")]
     pub max_field_change_ratio: f64,
+    /// The ratios above stop a run only when more than this many records would change too:
+    /// a share of a handful of records means nothing (1 of 1 linked is 100 %).
+    #[serde(default = "default_min_changed_records")]
+    pub min_changed_records: u64,
+}
+
+fn default_min_changed_records() -> u64 {
+    10
 }
 
 fn default_max_emptied_ratio() -> f64 {
@@ -523,6 +531,7 @@ impl Default for SafetyConfig {
             create_missing_tags: false,
             max_emptied_ratio: default_max_emptied_ratio(),
             max_field_change_ratio: default_max_field_change_ratio(),
+            min_changed_records: default_min_changed_records(),
         }
     }
 }

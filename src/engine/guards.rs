@@ -49,9 +49,10 @@ fn field_guard(
             })
             .count() as u64
     };
+    let min = safety.min_changed_records;
     for field in [Field::Tags, Field::Notes] {
         let emptied = count(&|c| c.field() == field && !c.old.is_empty() && c.new.is_empty());
-        if emptied as f64 / linked as f64 > safety.max_emptied_ratio {
+        if emptied > min && emptied as f64 / linked as f64 > safety.max_emptied_ratio {
             return Some(format!(
                 "safety guard: {emptied} of {linked} linked records would have their {field} emptied, more than safety.max_emptied_ratio = {}",
                 safety.max_emptied_ratio
@@ -59,8 +60,9 @@ fn field_guard(
         }
     }
     for field in [Field::Valuation, Field::Status] {
-        let changed = count(&|c| c.field() == field);
-        if changed as f64 / linked as f64 > safety.max_field_change_ratio {
+        // Filling an empty field overwrites nothing.
+        let changed = count(&|c| c.field() == field && !c.old.is_empty());
+        if changed > min && changed as f64 / linked as f64 > safety.max_field_change_ratio {
             return Some(format!(
                 "safety guard: {changed} of {linked} linked records would have their {field} changed, more than safety.max_field_change_ratio = {}",
                 safety.max_field_change_ratio
@@ -138,9 +140,21 @@ impl RequestBudget {
     }
 }
 
+/// Whether a link's plan overwrites a value on either side (rather than only filling empty
+/// fields, which loses nothing): what the safety limit counts.
+pub(super) fn overwrites(link: &LinkPlan) -> bool {
+    link.inbox
+        .iter()
+        .flat_map(|p| &p.changes)
+        .chain(link.crm.iter().flat_map(|p| &p.changes))
+        .chain(link.threads.iter().flat_map(|t| &t.changes))
+        .any(|c| !c.old.is_empty())
+}
+
 /// Why the run must stop before writing, unless `--force`: a per-field guard (emptied tags or
 /// notes, changed valuations or statuses), or more than `safety.max_change_ratio` of the
-/// linked records changing.
+/// linked records changing. `changed_links` counts the links that overwrite a value; each
+/// limit stops only past `safety.min_changed_records` records as well.
 pub(super) fn safety_stop(
     plan: &reconcile::Plan,
     changed_links: u64,
@@ -154,7 +168,7 @@ pub(super) fn safety_stop(
     }
     let max_ratio = safety.max_change_ratio;
     let ratio = changed_links as f64 / linked.max(1) as f64;
-    (changed_links > 0 && ratio > max_ratio).then(|| {
+    (changed_links > safety.min_changed_records && ratio > max_ratio).then(|| {
         format!(
             "safety limit: {changed_links} of {linked} linked records ({:.0}%) would change, more than safety.max_change_ratio = {max_ratio} ({:.0}%); {ADVICE}",
             ratio * 100.0,

@@ -571,7 +571,10 @@ async fn run_inner<A: CrmAdapter>(
     if !opts.force
         && let Some(message) = safety_stop(
             &plan,
-            report.changed_links,
+            plan.links
+                .iter()
+                .filter(|l| super::guards::overwrites(l) && !is_pending_rewrite(l))
+                .count() as u64,
             report.linked,
             &ctx.config.safety,
         )

@@ -719,7 +719,13 @@ async fn bulk_resolution_of_fanout_conflicts_shows_the_count_and_dismissals_stay
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_field_guard_stops_when_notes_would_be_emptied() {
-    let world = baseline(40, 30, "[safety]\nmax_change_ratio = 1.0\n").await;
+    // A handful of records: the guard's minimum count is off here, to test its share.
+    let world = baseline(
+        40,
+        30,
+        "[safety]\nmax_change_ratio = 1.0\nmin_changed_records = 0\n",
+    )
+    .await;
     let mut rows = read_export(&world);
     let mut emptied = 0;
     for row in rows.iter_mut() {
@@ -895,11 +901,16 @@ async fn a_field_guard_stops_when_too_many_valuations_would_change() {
     let world = baseline(
         40,
         30,
-        "[safety]\nmax_change_ratio = 1.0\nmax_field_change_ratio = 0.1\n[policy]\nvaluation = \"crm-wins\"\n",
+        "[safety]\nmax_change_ratio = 1.0\nmax_field_change_ratio = 0.1\nmin_changed_records = 0\n[policy]\nvaluation = \"crm-wins\"\n",
     )
     .await;
     let mut rows = read_export(&world);
-    for row in rows.iter_mut().take(6) {
+    // Six valuations overwritten (filling an empty one overwrites nothing).
+    for row in rows
+        .iter_mut()
+        .filter(|r| !r[col("Deal Value")].is_empty())
+        .take(6)
+    {
         row[col("Deal Value")] = "1".into();
     }
     write_export(&world, &rows);

@@ -440,3 +440,53 @@ async fn ctrl_c_during_a_sync_stops_at_a_write_boundary_and_records_the_writes()
     undo_reverts_exactly(&world, run_id, &written).await;
     let _ = stdout;
 }
+
+/// A share of a handful of records means nothing: 2 of 5 linked records changing is 40 %, over
+/// `max_change_ratio`, but not past `min_changed_records` (10), so the sync goes on. With the
+/// minimum at 0 the same sync stops, as before.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tiny_export_does_not_trip_the_safety_limit() {
+    let world = baseline(8, 5, "").await;
+    let mut rows = read_export(&world);
+    for row in rows.iter_mut().take(2) {
+        row[col("Notes")] = "rewritten in the CRM".into();
+        row[col("Deal Value")] = "123".into();
+    }
+    write_export(&world, &rows);
+    let text = std::fs::read_to_string(world.config()).unwrap();
+    std::fs::write(
+        world.config(),
+        format!("{text}\n[safety]\nmin_changed_records = 0\n"),
+    )
+    .unwrap();
+    let out = world.crmsync(&["sync"]).await;
+    assert_exit(&out, 3);
+    std::fs::write(world.config(), &text).unwrap();
+    let report = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(report["exit"], 0, "{report}");
+    assert_eq!(report["stopped"], serde_json::Value::Null, "{report}");
+    assert_eq!(report["writes"]["inbox"], 2, "{report}");
+}
+
+/// A first sync that only fills fields empty on one side overwrites nothing: however many
+/// records it fills, no safety limit stops it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_first_sync_that_only_fills_empty_fields_is_not_a_mass_change() {
+    let world = World::start(80, "").await;
+    let mut rows = agreeing_rows(&world, 60);
+    let mut filled = 0;
+    for (row, p) in rows.iter_mut().zip(world.fake.prospects()) {
+        if p.valuation.is_none() {
+            row[col("Deal Value")] = "4200".into();
+            filled += 1;
+        }
+    }
+    assert!(
+        filled > 10,
+        "the seed leaves enough valuations empty: {filled}"
+    );
+    write_export(&world, &rows);
+    let report = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(report["stopped"], serde_json::Value::Null, "{report}");
+    assert_eq!(report["exit"], 0, "{report}");
+}
