@@ -277,6 +277,18 @@ fn resolve(
         eprintln!("error: no open conflict matches");
         return Ok(EXIT_ERROR);
     }
+    // Taking the CRM's tags where Inbox lacks one of them cannot be applied: say how to fix it.
+    if resolution == Resolution::ResolvedCrm
+        && let Some(c) = targets
+            .iter()
+            .find(|c| c.kind == "unmapped" && c.field == "tags")
+    {
+        eprintln!(
+            "error: conflict {}: Inbox has no such tag, so the CRM's tags cannot be taken; create the tag in Inbox or set [safety] create_missing_tags = true, and the next sync writes it (or --dismiss)",
+            c.id
+        );
+        return Ok(EXIT_CONFIG);
+    }
     if let Some(v) = &value {
         for c in &targets {
             let Some(field) = Field::ALL.into_iter().find(|f| f.as_str() == c.field) else {

@@ -180,3 +180,62 @@ pub fn crm_side(record: &CrmRecord, names: &Names) -> CrmSide {
         updated_at: record.updated_at,
     }
 }
+
+/// Tags the plan would add in Inbox that Inbox does not have, while
+/// `[safety] create_missing_tags` is off, cannot be written: they leave the Inbox write and
+/// become one `unmapped` conflict per link, and the link's tags do not move the base (Inbox
+/// will not hold the merged set). Done on the plan itself, so that `plan` shows exactly what
+/// `sync` does. Pure.
+pub fn hold_back_unknown_tags(
+    plan: &mut crate::reconcile::Plan,
+    names: &Names,
+    create_missing_tags: bool,
+) {
+    use crate::reconcile::{Conflict, ConflictKind, Field, Value};
+    if create_missing_tags {
+        return;
+    }
+    for link in &mut plan.links {
+        let Some(patch) = &mut link.inbox else {
+            continue;
+        };
+        let mut missing: BTreeSet<String> = BTreeSet::new();
+        let mut inbox_now = None;
+        for change in &mut patch.changes {
+            if let (Value::Tags(old), Value::Tags(new)) = (&change.old, &mut change.new) {
+                let unknown: Vec<String> = new
+                    .difference(old)
+                    .filter(|name| names.tag_id(name).is_none())
+                    .cloned()
+                    .collect();
+                for name in unknown {
+                    new.remove(&name);
+                    missing.insert(name);
+                }
+                inbox_now = Some(old.clone());
+            }
+        }
+        if missing.is_empty() {
+            continue;
+        }
+        patch.changes.retain(|c| c.old != c.new);
+        if patch.changes.is_empty() {
+            link.inbox = None;
+        }
+        link.agreed.retain(|v| v.field() != Field::Tags);
+        let list: Vec<&str> = missing.iter().map(String::as_str).collect();
+        link.conflicts.push(Conflict {
+            key: link.key.clone(),
+            field: Field::Tags,
+            kind: ConflictKind::Unmapped,
+            inbox: inbox_now.map(Value::Tags),
+            crm: Some(Value::Tags(missing.clone())),
+            base: None,
+            threads: Vec::new(),
+            detail: format!(
+                "tag(s) {} do not exist in Inbox: create them in Inbox, or set [safety] create_missing_tags = true",
+                list.join(", ")
+            ),
+        });
+    }
+}

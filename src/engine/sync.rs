@@ -473,6 +473,9 @@ async fn run_inner<A: CrmAdapter>(
         base_restores = undo.base;
         applied = Default::default();
     }
+    // Tags Inbox does not have are not written there (unless they may be created): the plan
+    // says so, as the sync will.
+    super::inputs::hold_back_unknown_tags(&mut plan, &names, ctx.config.safety.create_missing_tags);
     // A reviewed plan or an undo is not a full reconciliation: it neither creates records nor
     // closes conflicts it did not look at.
     let partial_run = opts.apply_plan.is_some() || opts.undo.is_some();
@@ -554,15 +557,13 @@ async fn run_inner<A: CrmAdapter>(
         store.set_meta(MAPPING_KEY, &fingerprint)?;
         report.stopped = None;
         report.incomplete = None;
-        report.conflicts.found = conflicts.len() as u64;
-        report.conflict_list = conflicts;
+        show_conflicts(store, &mut report, conflicts)?;
         finish_counts(store, &mut report)?;
         return Ok(report);
     }
 
     if opts.mode != RunMode::Sync {
-        report.conflicts.found = conflicts.len() as u64;
-        report.conflict_list = conflicts;
+        show_conflicts(store, &mut report, conflicts)?;
         finish_counts(store, &mut report)?;
         return Ok(report);
     }
@@ -581,8 +582,7 @@ async fn run_inner<A: CrmAdapter>(
     {
         report.stopped = Some(message);
         report.exit = 3;
-        report.conflicts.found = conflicts.len() as u64;
-        report.conflict_list = conflicts;
+        show_conflicts(store, &mut report, conflicts)?;
         finish_counts(store, &mut report)?;
         return Ok(report);
     }
@@ -670,10 +670,9 @@ async fn run_inner<A: CrmAdapter>(
     }
     let tally: ConflictTally = store.record_conflicts(run_id, now, &conflicts, !partial_run)?;
     stamps_in.record(store, stamps, partial_run, &plan, &confirmed)?;
-    report.conflicts.found = conflicts.len() as u64;
     report.conflicts.opened = tally.opened;
     report.conflicts.closed = tally.closed;
-    report.conflict_list = conflicts;
+    show_conflicts(store, &mut report, conflicts)?;
     finish_counts(store, &mut report)?;
     clock.lap(&mut report, "record");
     Ok(report)
@@ -690,6 +689,23 @@ where
     ) -> anyhow::Result<()>,
 {
     f
+}
+
+/// Puts the conflicts a run found into its report, but those a human dismissed with the same
+/// values: they stay quiet until something changes.
+fn show_conflicts(
+    store: &Store,
+    report: &mut SyncReport,
+    conflicts: Vec<crate::store::ConflictRecord>,
+) -> anyhow::Result<()> {
+    let dismissed = store.dismissed(&conflicts)?;
+    report.conflict_list = conflicts
+        .into_iter()
+        .zip(dismissed)
+        .filter_map(|(c, dismissed)| (!dismissed).then_some(c))
+        .collect();
+    report.conflicts.found = report.conflict_list.len() as u64;
+    Ok(())
 }
 
 fn finish_counts(store: &Store, report: &mut SyncReport) -> anyhow::Result<()> {

@@ -148,6 +148,32 @@ pub struct ConflictTally {
 }
 
 impl Store {
+    /// For each conflict, whether a human dismissed that very divergence (same field, kind and
+    /// values) and it is still dismissed.
+    pub fn dismissed(&self, conflicts: &[ConflictRecord]) -> Result<Vec<bool>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM conflicts WHERE prospect_id = ?1 AND crm_id = ?2
+                 AND field = ?3 AND kind = ?4 AND resolution = 'dismissed'
+                 AND inbox IS ?5 AND crm IS ?6 AND base IS ?7)",
+        )?;
+        let mut out = Vec::with_capacity(conflicts.len());
+        for c in conflicts {
+            out.push(stmt.query_row(
+                params![
+                    c.prospect_id,
+                    c.crm_id,
+                    c.field,
+                    c.kind,
+                    c.inbox,
+                    c.crm,
+                    c.base
+                ],
+                |r| r.get::<_, bool>(0),
+            )?);
+        }
+        Ok(out)
+    }
+
     /// Records the conflicts a run saw: updates open ones seen again, opens new ones, and, when
     /// `close_unseen` (a run that looked at every link), closes open ones it did not see. One
     /// transaction.

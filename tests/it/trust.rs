@@ -490,3 +490,90 @@ async fn a_first_sync_that_only_fills_empty_fields_is_not_a_mass_change() {
     assert_eq!(report["stopped"], serde_json::Value::Null, "{report}");
     assert_eq!(report["exit"], 0, "{report}");
 }
+
+/// A tag that exists only in the CRM: `plan` shows what `sync` does (an `unmapped` conflict, no
+/// Inbox write), `--take crm` on it is refused with the fix, and once dismissed it is not
+/// printed again by later syncs.
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_promises_exactly_what_sync_does_for_a_tag_inbox_lacks() {
+    let world = baseline(30, 20, "").await;
+    let (idx, p) = world
+        .fake
+        .prospects()
+        .into_iter()
+        .take(20)
+        .enumerate()
+        .find(|(_, p)| p.threads.len() == 1)
+        .unwrap();
+    let mut rows = read_export(&world);
+    let mut tags: Vec<String> = rows[idx][col("Tags")]
+        .split(';')
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect();
+    tags.push("Only In The CRM".into());
+    rows[idx][col("Tags")] = tags.join(";");
+    write_export(&world, &rows);
+
+    let plan_out = world.crmsync(&["plan", "--json"]).await;
+    assert_exit(&plan_out, 0);
+    let plan = json(&plan_out);
+    assert_eq!(plan["planned"]["inbox"], 0, "{plan}");
+    let unmapped = |report: &serde_json::Value| -> usize {
+        report["conflict_list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["kind"] == "unmapped" && c["field"] == "tags")
+            .count()
+    };
+    assert_eq!(unmapped(&plan), 1, "{plan}");
+    let text = stdout(&world.crmsync(&["plan"]).await);
+    assert!(!text.contains("+Only In The CRM"), "{text}");
+    assert!(
+        text.contains("Only In The CRM"),
+        "the conflict is shown: {text}"
+    );
+
+    let report = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(
+        report["writes"]["inbox"], plan["planned"]["inbox"],
+        "{report}"
+    );
+    assert_eq!(unmapped(&report), 1, "{report}");
+    assert!(
+        !world
+            .fake
+            .prospect(&p.external_id)
+            .unwrap()
+            .tags
+            .iter()
+            .any(|t| t == "Only In The CRM")
+    );
+
+    let (_, _, id) = open_conflicts(&world, &p)
+        .await
+        .into_iter()
+        .find(|(kind, field, _)| kind == "unmapped" && field == "tags")
+        .unwrap();
+    let refused = world
+        .crmsync(&["conflicts", "resolve", &id.to_string(), "--take", "crm"])
+        .await;
+    assert_ne!(refused.status.code(), Some(0));
+    let err = crate::support::stderr(&refused);
+    assert!(err.contains("create_missing_tags"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    assert_exit(
+        &world
+            .crmsync(&["conflicts", "resolve", &id.to_string(), "--dismiss"])
+            .await,
+        0,
+    );
+    let report = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(unmapped(&report), 0, "dismissed: {report}");
+    let text = stdout(&world.crmsync(&["sync"]).await);
+    assert!(!text.contains("Only In The CRM"), "{text}");
+    let text = stdout(&world.crmsync(&["plan"]).await);
+    assert!(!text.contains("Only In The CRM"), "{text}");
+}
