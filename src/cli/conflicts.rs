@@ -11,6 +11,7 @@ use crate::engine::resolve::parse_value;
 use crate::reconcile::Field;
 use crate::store::{ConflictRow, Resolution, Store};
 
+use super::out::{self, emit, say};
 use super::{EXIT_CONFIG, EXIT_ERROR, EXIT_OK, render};
 
 /// Conflict log commands.
@@ -133,11 +134,11 @@ pub fn run(config_path: &Path, cmd: ConflictsCommand) -> anyhow::Result<u8> {
         ConflictsCommand::List(args) => {
             let rows = list(store.as_ref(), args.all, &args.filters, now)?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                emit!("{}", serde_json::to_string_pretty(&rows)?)?;
             } else if rows.is_empty() {
-                println!("no {}conflicts", if args.all { "" } else { "open " });
+                say!("no {}conflicts", if args.all { "" } else { "open " })?;
             } else {
-                print!("{}", render::conflict_table(&rows));
+                out::human(format_args!("{}", render::conflict_table(&rows)))?;
             }
             Ok(EXIT_OK)
         }
@@ -152,9 +153,9 @@ pub fn run(config_path: &Path, cmd: ConflictsCommand) -> anyhow::Result<u8> {
                 return Ok(EXIT_ERROR);
             };
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&c)?);
+                emit!("{}", serde_json::to_string_pretty(&c)?)?;
             } else {
-                print!("{}", show(&c));
+                out::human(format_args!("{}", show(&c)))?;
             }
             Ok(EXIT_OK)
         }
@@ -162,9 +163,9 @@ pub fn run(config_path: &Path, cmd: ConflictsCommand) -> anyhow::Result<u8> {
         ConflictsCommand::Export(args) => {
             let rows = list(store.as_ref(), args.all, &args.filters, now)?;
             match args.format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+                Format::Json => emit!("{}", serde_json::to_string_pretty(&rows)?)?,
                 Format::Csv => {
-                    let mut writer = csv::Writer::from_writer(std::io::stdout());
+                    let mut writer = csv::Writer::from_writer(out::Stdout);
                     for row in &rows {
                         writer.serialize(row)?;
                     }
@@ -293,23 +294,24 @@ fn resolve(
         }
     }
     if args.id.is_none() {
-        println!(
+        let matched = format!(
             "{} conflict(s) match: {}",
             targets.len(),
             describe(&resolution)
         );
-        if !args.yes {
+        if args.yes {
+            say!("{matched}")?;
+        } else {
             if !std::io::stdin().is_terminal() {
                 eprintln!("error: bulk resolution needs --yes when not on a terminal");
                 return Ok(EXIT_CONFIG);
             }
-            print!("apply? [y/N] ");
-            use std::io::Write as _;
-            std::io::stdout().flush()?;
+            // A question is asked even under -q: it is waiting for an answer.
+            out::asked(format_args!("{matched}\napply? [y/N] "))?;
             let mut answer = String::new();
             std::io::stdin().read_line(&mut answer)?;
             if !matches!(answer.trim(), "y" | "Y" | "yes") {
-                println!("nothing changed");
+                say!("nothing changed")?;
                 return Ok(EXIT_OK);
             }
         }
@@ -327,7 +329,7 @@ fn resolve(
             );
         }
     }
-    println!(
+    say!(
         "{done} conflict(s) marked {}; {}",
         resolution.as_str(),
         if resolution == Resolution::Dismissed {
@@ -335,7 +337,7 @@ fn resolve(
         } else {
             "the next `crmsync sync` applies them"
         }
-    );
+    )?;
     Ok(if done == targets.len() {
         EXIT_OK
     } else {

@@ -14,6 +14,7 @@ mod hubspot;
 mod inbox;
 mod incremental;
 mod pull;
+mod quiet;
 mod report;
 mod support;
 mod sync;
