@@ -42,9 +42,11 @@ impl Closed {
     pub fn in_chain(err: &anyhow::Error) -> bool {
         err.chain().any(|cause| {
             matches!(cause.downcast_ref::<Closed>(), Some(Closed::Pipe))
+                || cause.downcast_ref::<io::Error>().is_some_and(is_ours)
+                // csv's error names no source: look inside.
                 || cause
-                    .downcast_ref::<io::Error>()
-                    .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe && is_ours(io))
+                    .downcast_ref::<csv::Error>()
+                    .is_some_and(|csv| matches!(csv.kind(), csv::ErrorKind::Io(io) if is_ours(io)))
         })
     }
 }
@@ -52,8 +54,10 @@ impl Closed {
 /// An `io::Error` made by [`Stdout`] (and wrapped by a writer such as csv's) rather than one from
 /// a socket, which must stay an error.
 fn is_ours(err: &io::Error) -> bool {
-    err.get_ref()
-        .is_some_and(|inner| matches!(inner.downcast_ref::<Closed>(), Some(Closed::Pipe)))
+    err.kind() == io::ErrorKind::BrokenPipe
+        && err
+            .get_ref()
+            .is_some_and(|inner| matches!(inner.downcast_ref::<Closed>(), Some(Closed::Pipe)))
 }
 
 fn write(args: fmt::Arguments<'_>) -> Result<(), Closed> {

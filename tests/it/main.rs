@@ -4,6 +4,7 @@
 mod budget;
 mod clean;
 mod cli;
+mod closed_stdout;
 mod concurrency;
 mod crash;
 mod crash_matrix;
