@@ -82,8 +82,14 @@ pub async fn run(config_path: &Path) -> anyhow::Result<u8> {
                     team.name, config.inbox.base_url
                 ))?;
             }
+            // The error names the URL itself when it could not reach it.
+            Err(err @ crate::inbox::Error::Unreachable { .. }) => {
+                lines.fail(format!("Inbox: {err}"))?;
+            }
+            // With its causes: "failed after 5 attempts" alone does not say what to fix.
             Err(err) => {
-                lines.fail(format!("Inbox at {}: {err}", config.inbox.base_url))?;
+                let err = anyhow::Error::new(err);
+                lines.fail(format!("Inbox at {}: {err:#}", config.inbox.base_url))?;
             }
         },
     }

@@ -893,3 +893,32 @@ async fn i8_request_counts_of_a_sync_of_10000_contacts_with_500_changes() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hubspot_that_refuses_connections_fails_at_once_with_one_line_naming_the_url() {
+    let hs = HubspotWorld::start(5, 5).await;
+    let url = "http://127.0.0.1:1";
+    let config = std::fs::read_to_string(hs.world.config()).unwrap();
+    std::fs::write(
+        hs.world.config(),
+        config.replace(&hs.hubspot.base_url(), url),
+    )
+    .unwrap();
+    let out = hs.crmsync(&["sync"]).await;
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "cannot reach HubSpot at {url} (connection refused): is [crm.hubspot] base_url right"
+        )),
+        "{err}"
+    );
+    let out = hs.crmsync(&["check"]).await;
+    assert_exit(&out, 1);
+    assert!(
+        stdout(&out).contains("FAIL  CRM: HubSpot") && stdout(&out).contains("connection refused"),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -19,3 +19,4 @@ mod quiet;
 mod report;
 mod support;
 mod sync;
+mod unreachable;
