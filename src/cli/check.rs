@@ -46,6 +46,36 @@ impl Lines {
     }
 }
 
+/// `[mapping.status]` against the team's statuses: a typo would otherwise become a conflict on
+/// every prospect with that status.
+async fn check_status_names(lines: &mut Lines, ctx: &Context) -> Result<(), out::Closed> {
+    let mapped = ctx.config.mapping.status.len();
+    if mapped == 0 {
+        return Ok(());
+    }
+    match ctx.client.statuses().await {
+        Ok(statuses) => {
+            let names: Vec<&str> = statuses.iter().map(|s| s.name.as_str()).collect();
+            let unknown = ctx.config.unknown_status_names(&names);
+            if unknown.is_empty() {
+                lines.ok(format_args!(
+                    "[mapping.status]: {mapped} name(s), each an Inbox status"
+                ))?;
+            }
+            for message in unknown {
+                lines.fail(format!("[mapping.status]: {message}"))?;
+            }
+        }
+        Err(err) => {
+            let err = anyhow::Error::new(err);
+            lines.fail(format!(
+                "[mapping.status]: cannot read the Inbox statuses: {err:#}"
+            ))?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs every check, printing one line each; exit 0 only when all pass.
 pub async fn run(config_path: &Path) -> anyhow::Result<u8> {
     let mut lines = Lines::default();
@@ -81,6 +111,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<u8> {
                     "Inbox: team {:?} at {}{headroom}",
                     team.name, config.inbox.base_url
                 ))?;
+                check_status_names(&mut lines, &ctx).await?;
             }
             // The error names the URL itself when it could not reach it.
             Err(err @ crate::inbox::Error::Unreachable { .. }) => {

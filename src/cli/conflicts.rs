@@ -4,11 +4,12 @@ use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::Path;
 
+use clap::builder::PossibleValuesParser;
 use clap::{Args, Subcommand, ValueEnum};
 
 use crate::config::Config;
 use crate::engine::resolve::parse_value;
-use crate::reconcile::Field;
+use crate::reconcile::{ConflictKind, Field};
 use crate::store::{ConflictRow, Resolution, Store};
 
 use super::out::{self, emit, say};
@@ -30,15 +31,26 @@ pub enum ConflictsCommand {
 /// Filters shared by list, resolve and export.
 #[derive(Debug, Args, Default)]
 pub struct Filters {
-    /// Only this kind (both-changed, fanout, identity, unmapped, rejected-by-api, pending-import).
-    #[arg(long)]
+    /// Only this kind.
+    #[arg(long, value_parser = kinds())]
     pub kind: Option<String>,
-    /// Only this field (tags, status, valuation, notes, assignee, done, record).
-    #[arg(long)]
+    /// Only this field (`record` for conflicts about a whole record).
+    #[arg(long, value_parser = fields())]
     pub field: Option<String>,
     /// Only conflicts first seen at least this many days ago.
     #[arg(long, value_name = "DAYS")]
     pub older_than: Option<u32>,
+}
+
+/// The conflict kinds `--kind` takes: a typo is refused with this list, not answered with
+/// "no open conflicts".
+fn kinds() -> PossibleValuesParser {
+    PossibleValuesParser::new(ConflictKind::ALL.map(ConflictKind::as_str))
+}
+
+/// The fields `--field` takes: the synced fields, and `record` (identity, rejected writes).
+fn fields() -> PossibleValuesParser {
+    PossibleValuesParser::new(Field::ALL.map(Field::as_str).into_iter().chain(["record"]))
 }
 
 impl Filters {
@@ -293,6 +305,13 @@ fn resolve(
             }
         }
     }
+    let by = match Config::current_user() {
+        Ok(by) => by,
+        Err(why) => {
+            eprintln!("error: {why}");
+            return Ok(EXIT_CONFIG);
+        }
+    };
     if args.id.is_none() {
         let matched = format!(
             "{} conflict(s) match: {}",
@@ -316,7 +335,6 @@ fn resolve(
             }
         }
     }
-    let by = Config::current_user();
     let at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let mut done = 0;
     for c in &targets {

@@ -112,7 +112,15 @@ pub enum Command {
 
 /// Parses the process arguments, runs the command and returns its exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Usage errors under -q are one line too (clap's own take several).
+        Err(err) if err.use_stderr() && quiet_in_args() => {
+            eprintln!("{}", one_line(&err.render().to_string()));
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        Err(err) => err.exit(),
+    };
     out::set_quiet(cli.quiet);
     // The daemon is a service: its stderr is its journal, warnings included.
     let service = matches!(cli.command, Command::Daemon(_));
@@ -178,11 +186,24 @@ fn error_line(err: &anyhow::Error) -> String {
     if !out::quiet() {
         return text;
     }
+    one_line(&text)
+}
+
+/// `text` with its lines joined by spaces.
+fn one_line(text: &str) -> String {
     text.lines()
         .map(str::trim)
         .filter(|line| !line.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Whether the raw arguments ask for -q, for when clap could not parse them.
+fn quiet_in_args() -> bool {
+    std::env::args_os()
+        .skip(1)
+        .take_while(|arg| arg != "--")
+        .any(|arg| arg == "-q" || arg == "--quiet")
 }
 
 /// Maps an error to its exit code by what caused it.

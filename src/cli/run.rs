@@ -142,6 +142,18 @@ pub async fn pull(config_path: &Path, args: PullArgs) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
+/// `[mapping.status]` names that are not Inbox statuses, checked against the statuses the run
+/// just pulled into the mirror.
+fn status_typos(ctx: &Context) -> anyhow::Result<Vec<String>> {
+    if ctx.config.mapping.status.is_empty() {
+        return Ok(Vec::new());
+    }
+    let store = crate::store::Store::open(&ctx.config.state.dir.join("mirror.db"))?;
+    let reference = store.reference()?;
+    let names: Vec<&str> = reference.statuses.iter().map(|(_, n)| n.as_str()).collect();
+    Ok(ctx.config.unknown_status_names(&names))
+}
+
 /// `crmsync plan`.
 pub async fn plan(config_path: &Path, args: PlanArgs) -> anyhow::Result<u8> {
     let ctx = context(config_path, args.json)?;
@@ -151,9 +163,16 @@ pub async fn plan(config_path: &Path, args: PlanArgs) -> anyhow::Result<u8> {
         ..RunOptions::new(RunMode::Plan)
     };
     let report = execute_with(&ctx, &opts).await?;
+    let typos = status_typos(&ctx)?;
     if args.json {
+        for typo in &typos {
+            tracing::warn!("[mapping.status]: {typo}");
+        }
         emit!("{}", report.to_json())?;
     } else {
+        for typo in &typos {
+            say!("warning: [mapping.status]: {typo}")?;
+        }
         out::human(format_args!("{}", render::plan(&report)))?;
         if let Some(out) = &args.out {
             say!(
@@ -217,6 +236,18 @@ pub struct UndoArgs {
 /// `crmsync undo RUN_ID`.
 pub async fn undo(config_path: &Path, args: UndoArgs) -> anyhow::Result<u8> {
     let ctx = context(config_path, args.json)?;
+    // Before pulling anything: a run id that does not exist is a typo, said at once.
+    let db = ctx.config.state.dir.join("mirror.db");
+    let known = db.exists()
+        && crate::store::Store::open(&db)?
+            .run_by_id(crate::store::RunId(args.run_id))?
+            .is_some();
+    anyhow::ensure!(
+        known,
+        "there is no run {} in {}: `crmsync runs` lists the run ids",
+        args.run_id,
+        db.display()
+    );
     let mode = if args.dry_run {
         RunMode::Plan
     } else {

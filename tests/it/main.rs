@@ -19,4 +19,5 @@ mod quiet;
 mod report;
 mod support;
 mod sync;
+mod typos;
 mod unreachable;
