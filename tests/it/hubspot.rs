@@ -922,3 +922,30 @@ async fn a_hubspot_that_refuses_connections_fails_at_once_with_one_line_naming_t
         stdout(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_400_for_paging_past_a_lowered_search_cap_is_taken_as_the_cap_not_a_failed_run() {
+    let hs = baseline(300, 300).await;
+    hs.write_config("", "[safety]\nmax_change_ratio = 1.0\n");
+    // HubSpot lowers the search cap below the 10,000 crmsync computes: its second page of 200
+    // is refused with a 400.
+    hs.hubspot.set_search_cap(200);
+    for (_, id) in hs.seeded.iter().take(250) {
+        hs.hubspot
+            .set_property(id, "inbox_notes", "Edited in HubSpot.");
+    }
+    hs.hubspot.reset_stats();
+    let out = hs.crmsync(&["-v", "sync", "--json"]).await;
+    assert_exit(&out, 0);
+    let report = json(&out);
+    assert_eq!(reads(&hs.hubspot).0, 0, "no listing: {report}");
+    assert_eq!(
+        report["writes"]["inbox"], 250,
+        "every edit was found: {report}"
+    );
+    assert!(
+        stderr(&out).contains("taking it as the search result cap"),
+        "{}",
+        stderr(&out)
+    );
+}
