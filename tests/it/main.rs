@@ -19,5 +19,6 @@ mod quiet;
 mod report;
 mod support;
 mod sync;
+mod systemd;
 mod typos;
 mod unreachable;
