@@ -88,6 +88,67 @@ pub fn next_delay(
     )
 }
 
+/// Why a server cannot be reached at all. No retry cures it: the base URL or the service is
+/// wrong, so the run fails at once with one line that says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreachable {
+    /// Nothing listens at the address (`ECONNREFUSED`).
+    Refused,
+    /// The host name does not resolve.
+    UnknownHost,
+}
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Unreachable::Refused => "connection refused",
+            Unreachable::UnknownHost => "host not found",
+        })
+    }
+}
+
+/// Whether a failed request says its server cannot be reached at all: its connection was
+/// refused, or its host name does not resolve (asked again here, as the resolver's error has no
+/// kind to tell it from other connect errors). Timeouts, resets and the rest are transient.
+pub async fn unreachable(err: &reqwest::Error) -> Option<Unreachable> {
+    if !err.is_connect() {
+        return None;
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(current) = cause {
+        if current
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return Some(Unreachable::Refused);
+        }
+        cause = current.source();
+    }
+    let url = err.url()?;
+    let host = url
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let port = url.port_or_known_default()?;
+    tokio::net::lookup_host((host, port))
+        .await
+        .is_err()
+        .then_some(Unreachable::UnknownHost)
+}
+
+/// A network failure in a few words for a log line: "timed out", or the innermost cause
+/// ("connection reset by peer") rather than reqwest's "error sending request for url (..)".
+pub fn network_cause(err: &reqwest::Error) -> String {
+    if err.is_timeout() {
+        return "timed out".to_string();
+    }
+    let mut innermost: &(dyn std::error::Error + 'static) = err;
+    while let Some(next) = innermost.source() {
+        innermost = next;
+    }
+    innermost.to_string()
+}
+
 /// One API call, ready to be attempted several times.
 pub struct Call {
     pub method: Method,
@@ -189,6 +250,7 @@ pub async fn with_retries<F, E, Fut>(
     give_up: impl FnOnce(F, u32, Option<Duration>) -> E,
 ) -> Result<Vec<u8>, E>
 where
+    F: std::fmt::Display,
     Fut: Future<Output = Attempt<F, E>>,
 {
     let mut backoff = backoff(retries.backoff_base);
@@ -206,12 +268,18 @@ where
         else {
             return Err(give_up(failure, number, retry_after));
         };
-        tracing::debug!(
+        // A retry is worth a warning: on a terminal (and in the daemon's journal) it explains a
+        // run that is slower than usual; cron's stderr, at errors only, stays clean.
+        tracing::warn!(
             endpoint = retries.endpoint,
             attempt = number,
             delay_ms = delay.as_millis() as u64,
-            "retrying {} request",
-            retries.service
+            "{} {}: {failure}; retrying in {:.1} s (attempt {} of {})",
+            retries.service,
+            retries.endpoint,
+            delay.as_secs_f64(),
+            number + 1,
+            retries.max_attempts
         );
         tokio::time::sleep(delay).await;
         retries.counter.fetch_add(1, Ordering::Relaxed);

@@ -7,26 +7,92 @@ use crate::crm::CrmAdapter;
 use crate::crm::csv::CsvAdapter;
 use crate::engine::{Context, Progress};
 
+use super::out::{self, say};
 use super::{EXIT_CONFIG, EXIT_ERROR, EXIT_OK};
+
+/// The checks' lines as they are made: `ok` and `FAIL` lines on stdout; under `-q` nothing on
+/// success and the failures on one stderr line at the end.
+#[derive(Default)]
+struct Lines {
+    failures: Vec<String>,
+}
+
+impl Lines {
+    fn ok(&mut self, line: std::fmt::Arguments<'_>) -> Result<(), out::Closed> {
+        say!("ok    {line}")
+    }
+
+    /// A failed check.
+    fn fail(&mut self, line: String) -> Result<(), out::Closed> {
+        say!("FAIL  {line}")?;
+        self.failures.push(line);
+        Ok(())
+    }
+
+    /// A line of detail under the last check.
+    fn detail(&mut self, line: std::fmt::Arguments<'_>) -> Result<(), out::Closed> {
+        say!("      {line}")
+    }
+
+    /// The exit code; under `-q`, the one line a failed check prints.
+    fn finish(self, code_on_failure: u8) -> u8 {
+        if self.failures.is_empty() {
+            return EXIT_OK;
+        }
+        if out::quiet() {
+            eprintln!("error: check failed: {}", self.failures.join("; "));
+        }
+        code_on_failure
+    }
+}
+
+/// `[mapping.status]` against the team's statuses: a typo would otherwise become a conflict on
+/// every prospect with that status.
+async fn check_status_names(lines: &mut Lines, ctx: &Context) -> Result<(), out::Closed> {
+    let mapped = ctx.config.mapping.status.len();
+    if mapped == 0 {
+        return Ok(());
+    }
+    match ctx.client.statuses().await {
+        Ok(statuses) => {
+            let names: Vec<&str> = statuses.iter().map(|s| s.name.as_str()).collect();
+            let unknown = ctx.config.unknown_status_names(&names);
+            if unknown.is_empty() {
+                lines.ok(format_args!(
+                    "[mapping.status]: {mapped} name(s), each an Inbox status"
+                ))?;
+            }
+            for message in unknown {
+                lines.fail(format!("[mapping.status]: {message}"))?;
+            }
+        }
+        Err(err) => {
+            let err = anyhow::Error::new(err);
+            lines.fail(format!(
+                "[mapping.status]: cannot read the Inbox statuses: {err:#}"
+            ))?;
+        }
+    }
+    Ok(())
+}
 
 /// Runs every check, printing one line each; exit 0 only when all pass.
 pub async fn run(config_path: &Path) -> anyhow::Result<u8> {
+    let mut lines = Lines::default();
     let config = match Config::load(config_path) {
         Ok(config) => {
-            println!("ok    config {}", config_path.display());
+            lines.ok(format_args!("config {}", config_path.display()))?;
             config
         }
         Err(err) => {
-            println!("FAIL  config: {err}");
-            return Ok(EXIT_CONFIG);
+            lines.fail(format!("config: {err}"))?;
+            return Ok(lines.finish(EXIT_CONFIG));
         }
     };
-    let mut failures = 0;
 
     match Context::new(config.clone(), Progress::hidden()) {
         Err(err) => {
-            println!("FAIL  Inbox: {err:#}");
-            failures += 1;
+            lines.fail(format!("Inbox: {err:#}"))?;
         }
         Ok(ctx) => match ctx.client.team().await {
             Ok(team) => {
@@ -41,14 +107,20 @@ pub async fn run(config_path: &Path) -> anyhow::Result<u8> {
                         )
                     })
                     .unwrap_or_default();
-                println!(
-                    "ok    Inbox: team {:?} at {}{headroom}",
+                lines.ok(format_args!(
+                    "Inbox: team {:?} at {}{headroom}",
                     team.name, config.inbox.base_url
-                );
+                ))?;
+                check_status_names(&mut lines, &ctx).await?;
             }
+            // The error names the URL itself when it could not reach it.
+            Err(err @ crate::inbox::Error::Unreachable { .. }) => {
+                lines.fail(format!("Inbox: {err}"))?;
+            }
+            // With its causes: "failed after 5 attempts" alone does not say what to fix.
             Err(err) => {
-                println!("FAIL  Inbox at {}: {err}", config.inbox.base_url);
-                failures += 1;
+                let err = anyhow::Error::new(err);
+                lines.fail(format!("Inbox at {}: {err:#}", config.inbox.base_url))?;
             }
         },
     }
@@ -59,22 +131,21 @@ pub async fn run(config_path: &Path) -> anyhow::Result<u8> {
             let mut adapter = CsvAdapter::new(csv);
             match adapter.read().await {
                 Ok(snapshot) => {
-                    println!(
-                        "ok    CRM: {} has every mapped column; {} records, {} rejected rows",
+                    lines.ok(format_args!(
+                        "CRM: {} has every mapped column; {} records, {} rejected rows",
                         csv.path.display(),
                         snapshot.records.len(),
                         snapshot.rejects.len()
-                    );
+                    ))?;
                     for reject in snapshot.rejects.iter().take(5) {
-                        println!(
-                            "      rejected {}:{}: {}",
+                        lines.detail(format_args!(
+                            "rejected {}:{}: {}",
                             reject.source, reject.row, reject.reason
-                        );
+                        ))?;
                     }
                 }
                 Err(err) => {
-                    println!("FAIL  CRM: {err}");
-                    failures += 1;
+                    lines.fail(format!("CRM: {err}"))?;
                 }
             }
         }
@@ -94,18 +165,16 @@ pub async fn run(config_path: &Path) -> anyhow::Result<u8> {
                 });
             match adapter {
                 Err(err) => {
-                    println!("FAIL  CRM: HubSpot: {err:#}");
-                    failures += 1;
+                    lines.fail(format!("CRM: HubSpot: {err:#}"))?;
                 }
                 Ok(mut adapter) => match adapter.check().await {
-                    Ok(summary) => println!("ok    CRM: HubSpot at {base_url}: {summary}"),
-                    Err(err) => {
-                        println!("FAIL  CRM: HubSpot at {base_url}: {err}");
-                        failures += 1;
+                    Ok(summary) => {
+                        lines.ok(format_args!("CRM: HubSpot at {base_url}: {summary}"))?
                     }
+                    Err(err) => lines.fail(format!("CRM: HubSpot at {base_url}: {err}"))?,
                 },
             }
         }
     }
-    Ok(if failures == 0 { EXIT_OK } else { EXIT_ERROR })
+    Ok(lines.finish(EXIT_ERROR))
 }

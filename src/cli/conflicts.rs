@@ -4,13 +4,15 @@ use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::Path;
 
+use clap::builder::PossibleValuesParser;
 use clap::{Args, Subcommand, ValueEnum};
 
 use crate::config::Config;
 use crate::engine::resolve::parse_value;
-use crate::reconcile::Field;
+use crate::reconcile::{ConflictKind, Field};
 use crate::store::{ConflictRow, Resolution, Store};
 
+use super::out::{self, emit, say};
 use super::{EXIT_CONFIG, EXIT_ERROR, EXIT_OK, render};
 
 /// Conflict log commands.
@@ -29,15 +31,26 @@ pub enum ConflictsCommand {
 /// Filters shared by list, resolve and export.
 #[derive(Debug, Args, Default)]
 pub struct Filters {
-    /// Only this kind (both-changed, fanout, identity, unmapped, rejected-by-api, pending-import).
-    #[arg(long)]
+    /// Only this kind.
+    #[arg(long, value_parser = kinds())]
     pub kind: Option<String>,
-    /// Only this field (tags, status, valuation, notes, assignee, done, record).
-    #[arg(long)]
+    /// Only this field (`record` for conflicts about a whole record).
+    #[arg(long, value_parser = fields())]
     pub field: Option<String>,
     /// Only conflicts first seen at least this many days ago.
     #[arg(long, value_name = "DAYS")]
     pub older_than: Option<u32>,
+}
+
+/// The conflict kinds `--kind` takes: a typo is refused with this list, not answered with
+/// "no open conflicts".
+fn kinds() -> PossibleValuesParser {
+    PossibleValuesParser::new(ConflictKind::ALL.map(ConflictKind::as_str))
+}
+
+/// The fields `--field` takes: the synced fields, and `record` (identity, rejected writes).
+fn fields() -> PossibleValuesParser {
+    PossibleValuesParser::new(Field::ALL.map(Field::as_str).into_iter().chain(["record"]))
 }
 
 impl Filters {
@@ -133,11 +146,11 @@ pub fn run(config_path: &Path, cmd: ConflictsCommand) -> anyhow::Result<u8> {
         ConflictsCommand::List(args) => {
             let rows = list(store.as_ref(), args.all, &args.filters, now)?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                emit!("{}", serde_json::to_string_pretty(&rows)?)?;
             } else if rows.is_empty() {
-                println!("no {}conflicts", if args.all { "" } else { "open " });
+                say!("no {}conflicts", if args.all { "" } else { "open " })?;
             } else {
-                print!("{}", render::conflict_table(&rows));
+                out::human(format_args!("{}", render::conflict_table(&rows)))?;
             }
             Ok(EXIT_OK)
         }
@@ -152,9 +165,9 @@ pub fn run(config_path: &Path, cmd: ConflictsCommand) -> anyhow::Result<u8> {
                 return Ok(EXIT_ERROR);
             };
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&c)?);
+                emit!("{}", serde_json::to_string_pretty(&c)?)?;
             } else {
-                print!("{}", show(&c));
+                out::human(format_args!("{}", show(&c)))?;
             }
             Ok(EXIT_OK)
         }
@@ -162,9 +175,9 @@ pub fn run(config_path: &Path, cmd: ConflictsCommand) -> anyhow::Result<u8> {
         ConflictsCommand::Export(args) => {
             let rows = list(store.as_ref(), args.all, &args.filters, now)?;
             match args.format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+                Format::Json => emit!("{}", serde_json::to_string_pretty(&rows)?)?,
                 Format::Csv => {
-                    let mut writer = csv::Writer::from_writer(std::io::stdout());
+                    let mut writer = csv::Writer::from_writer(out::Stdout);
                     for row in &rows {
                         writer.serialize(row)?;
                     }
@@ -304,29 +317,36 @@ fn resolve(
             }
         }
     }
+    let by = match Config::current_user() {
+        Ok(by) => by,
+        Err(why) => {
+            eprintln!("error: {why}");
+            return Ok(EXIT_CONFIG);
+        }
+    };
     if args.id.is_none() {
-        println!(
+        let matched = format!(
             "{} conflict(s) match: {}",
             targets.len(),
             describe(&resolution)
         );
-        if !args.yes {
+        if args.yes {
+            say!("{matched}")?;
+        } else {
             if !std::io::stdin().is_terminal() {
                 eprintln!("error: bulk resolution needs --yes when not on a terminal");
                 return Ok(EXIT_CONFIG);
             }
-            print!("apply? [y/N] ");
-            use std::io::Write as _;
-            std::io::stdout().flush()?;
+            // A question is asked even under -q: it is waiting for an answer.
+            out::asked(format_args!("{matched}\napply? [y/N] "))?;
             let mut answer = String::new();
             std::io::stdin().read_line(&mut answer)?;
             if !matches!(answer.trim(), "y" | "Y" | "yes") {
-                println!("nothing changed");
+                say!("nothing changed")?;
                 return Ok(EXIT_OK);
             }
         }
     }
-    let by = Config::current_user();
     let at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let mut done = 0;
     for c in &targets {
@@ -339,7 +359,7 @@ fn resolve(
             );
         }
     }
-    println!(
+    say!(
         "{done} conflict(s) marked {}; {}",
         resolution.as_str(),
         if resolution == Resolution::Dismissed {
@@ -347,7 +367,7 @@ fn resolve(
         } else {
             "the next `crmsync sync` applies them"
         }
-    );
+    )?;
     Ok(if done == targets.len() {
         EXIT_OK
     } else {

@@ -24,6 +24,7 @@ use crate::scheduler::{
 };
 use crate::store::RunMode;
 
+use super::out::{self, say};
 use super::{EXIT_ERROR, EXIT_LOCKED, EXIT_OK, EXIT_SAFETY, exit_code_for, run};
 
 /// `daemon` options.
@@ -56,23 +57,32 @@ pub async fn run(config_path: &Path, args: DaemonArgs) -> anyhow::Result<u8> {
         (false, true) => format!("schedule {schedule}; running one sync now, then {next}"),
         (false, false) => format!("schedule {schedule}; {next}"),
     };
-    println!("{} daemon: {plan}", stamp(started));
+    say!("{} daemon: {plan}", stamp(started))?;
 
     let running = Cell::new(false);
     let last_exit = Cell::new(EXIT_OK);
+    // A closed stdout (`crmsync daemon | head -1`) stops the daemon as SIGPIPE would, quietly.
+    let stdout_closed = Cell::new(false);
+    let stop = Notify::new();
     let (ctx_ref, running_ref, last_exit_ref) = (&ctx, &running, &last_exit);
+    let (closed_ref, stop_ref) = (&stdout_closed, &stop);
     let job = move || async move {
         running_ref.set(true);
         let started = Utc::now();
         let result = run::execute(ctx_ref, RunMode::Sync, false, false).await;
         running_ref.set(false);
         let judged = judge(result);
-        println!("{} {}", stamp(started), judged.line);
+        if out::quiet() && judged.exit != EXIT_OK {
+            // -q: a run that did not go through is the one line on stderr.
+            eprintln!("{} {}", stamp(started), judged.line);
+        } else if say!("{} {}", stamp(started), judged.line).is_err() {
+            closed_ref.set(true);
+            stop_ref.notify_one();
+        }
         last_exit_ref.set(judged.exit);
         judged.outcome
     };
 
-    let stop = Notify::new();
     let first_signal = Cell::new(None);
     let options = DaemonOptions {
         once: args.once,
@@ -91,7 +101,7 @@ pub async fn run(config_path: &Path, args: DaemonArgs) -> anyhow::Result<u8> {
         } else {
             String::new()
         };
-        println!("{} daemon: {name}: stopping{waiting}", stamp(Utc::now()));
+        let _ = say!("{} daemon: {name}: stopping{waiting}", stamp(Utc::now()));
         stop.notify_one();
         signals.next().await
     };
@@ -101,22 +111,25 @@ pub async fn run(config_path: &Path, args: DaemonArgs) -> anyhow::Result<u8> {
         name = watcher => {
             // The daemon future, and with it the run in progress, is dropped here. The engine
             // commits each step in its own transaction, so the next run picks up from there.
-            println!(
+            say!(
                 "{} daemon: {name} again: stopped without waiting for the run in progress",
                 stamp(Utc::now())
-            );
+            )?;
             return Ok(if args.once { EXIT_ERROR } else { EXIT_OK });
         }
     };
+    if stdout_closed.get() {
+        return Err(out::Closed::Pipe.into());
+    }
     let signal_name = first_signal.get().unwrap_or("shutdown");
     match summary.ended {
         Ended::Once => Ok(last_exit.get()),
         Ended::Shutdown => {
-            println!(
+            say!(
                 "{} daemon: stopped by {signal_name}{}",
                 stamp(Utc::now()),
                 tally(&summary)
-            );
+            )?;
             // --once stopped after its run finished: that run decides the exit code.
             Ok(if args.once && summary.last.is_some() {
                 last_exit.get()
@@ -125,12 +138,12 @@ pub async fn run(config_path: &Path, args: DaemonArgs) -> anyhow::Result<u8> {
             })
         }
         Ended::Abandoned => {
-            println!(
+            say!(
                 "{} daemon: stopped by {signal_name}; the run in progress did not finish within {} min and was dropped{}",
                 stamp(Utc::now()),
                 SHUTDOWN_GRACE.as_secs() / 60,
                 tally(&summary)
-            );
+            )?;
             Ok(if args.once { EXIT_ERROR } else { EXIT_OK })
         }
         Ended::NoNextTick => {

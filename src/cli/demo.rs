@@ -12,6 +12,7 @@ use crate::demo;
 use crate::engine::{self, Context, Progress, RunOptions, SyncReport};
 use crate::store::{RunMode, Store};
 
+use super::out::{self, say};
 use super::{EXIT_OK, render, run::execute};
 
 /// The CRM the demo syncs with.
@@ -63,42 +64,45 @@ async fn run_in(dir: &std::path::Path, prospects: usize) -> anyhow::Result<u8> {
     let progress = Progress::new(std::io::stderr().is_terminal());
     let ctx = Context::with_token(config, demo::DEMO_TOKEN.to_string().into(), progress)?;
 
-    println!(
+    say!(
         "crmsync demo: a fake Inbox with {prospects} prospects on 3 X accounts at {},",
         world.fake.base_url()
-    );
-    println!(
+    )?;
+    say!(
         "and a CRM export at {} (in-place mode).\n",
         world.export_path.display()
-    );
+    )?;
 
-    println!("== 1. First sync: link records, fill what one side lacks, set the base ==");
+    say!("== 1. First sync: link records, fill what one side lacks, set the base ==")?;
     let first = execute(&ctx, RunMode::Sync, false, false).await?;
-    print!("{}", render::sync(&first));
+    out::human(format_args!("{}", render::sync(&first)))?;
 
-    println!("\n== 2. Both sides are edited before the next nightly run ==");
+    say!("\n== 2. Both sides are edited before the next nightly run ==")?;
     for line in demo::edit_both_sides(&world)? {
-        println!("  {line}");
+        say!("  {line}")?;
     }
 
-    println!("\n== 3. crmsync plan: what would change (nothing is written) ==");
+    say!("\n== 3. crmsync plan: what would change (nothing is written) ==")?;
     let plan = execute(&ctx, RunMode::Plan, false, false).await?;
-    print!("{}", render::plan(&plan));
+    out::human(format_args!("{}", render::plan(&plan)))?;
 
-    println!("\n== 4. crmsync sync: push both ways, log the conflicts ==");
+    say!("\n== 4. crmsync sync: push both ways, log the conflicts ==")?;
     let second = execute(&ctx, RunMode::Sync, false, false).await?;
-    print!("{}", render::sync(&second));
+    out::human(format_args!("{}", render::sync(&second)))?;
 
-    println!("\n== 5. crmsync sync again: nothing left to do ==");
+    say!("\n== 5. crmsync sync again: nothing left to do ==")?;
     let third = execute(&ctx, RunMode::Sync, false, false).await?;
-    print!("{}", render::sync(&third));
+    out::human(format_args!("{}", render::sync(&third)))?;
 
-    println!("\n== 6. crmsync conflicts list: what needs a human ==");
+    say!("\n== 6. crmsync conflicts list: what needs a human ==")?;
     let store = Store::open(&ctx.config.state.dir.join("mirror.db"))?;
-    print!("{}", render::conflict_table(&store.conflicts(false)?));
-    println!(
+    out::human(format_args!(
+        "{}",
+        render::conflict_table(&store.conflicts(false)?)
+    ))?;
+    say!(
         "\nTry it on your data: copy sync.toml.example to sync.toml, set INBOX_API_TOKEN, run `crmsync plan`."
-    );
+    )?;
     Ok(EXIT_OK)
 }
 
@@ -113,51 +117,54 @@ async fn run_hubspot_in(dir: &std::path::Path, prospects: usize) -> anyhow::Resu
         engine::run(&ctx, Some(&mut adapter), &RunOptions::new(mode)).await
     };
 
-    println!(
+    say!(
         "crmsync demo: a fake Inbox with {prospects} prospects on 3 X accounts at {},",
         world.fake.base_url()
-    );
-    println!(
+    )?;
+    say!(
         "and a fake HubSpot with {} contacts at {} (contacts API v3).\n",
         world.hubspot.contacts().len(),
         world.hubspot.base_url()
-    );
+    )?;
 
-    println!("== 1. First sync: link records, fill what one side lacks, set the base ==");
+    say!("== 1. First sync: link records, fill what one side lacks, set the base ==")?;
     let first = sync(RunMode::Sync).await?;
-    print!("{}", render::sync(&first));
+    out::human(format_args!("{}", render::sync(&first)))?;
 
-    println!("\n== 2. Both sides are edited before the next nightly run ==");
+    say!("\n== 2. Both sides are edited before the next nightly run ==")?;
     for line in demo::edit_both_sides_hubspot(&world)? {
-        println!("  {line}");
+        say!("  {line}")?;
     }
 
-    println!("\n== 3. crmsync plan: what would change (nothing is written) ==");
+    say!("\n== 3. crmsync plan: what would change (nothing is written) ==")?;
     let plan = sync(RunMode::Plan).await?;
-    print!("{}", render::plan(&plan));
+    out::human(format_args!("{}", render::plan(&plan)))?;
 
-    println!("\n== 4. crmsync sync: push both ways, log the conflicts ==");
+    say!("\n== 4. crmsync sync: push both ways, log the conflicts ==")?;
     let second = sync(RunMode::Sync).await?;
-    print!("{}", render::sync(&second));
+    out::human(format_args!("{}", render::sync(&second)))?;
 
-    println!("\n== 5. crmsync sync again: nothing left to do ==");
+    say!("\n== 5. crmsync sync again: nothing left to do ==")?;
     let third = sync(RunMode::Sync).await?;
-    print!("{}", render::sync(&third));
+    out::human(format_args!("{}", render::sync(&third)))?;
 
     let stats = world.hubspot.stats();
-    println!(
+    say!(
         "\nHubSpot saw {} requests in all: {} listing pages (the first sync reads every contact), {} searches (later runs read only contacts modified since), {} batch updates.",
         stats.requests,
         stats.count("GET", "/crm/v3/objects/contacts"),
         stats.count("POST", "/crm/v3/objects/contacts/search"),
         stats.batch_updates()
-    );
+    )?;
 
-    println!("\n== 6. crmsync conflicts list: what needs a human ==");
+    say!("\n== 6. crmsync conflicts list: what needs a human ==")?;
     let store = Store::open(&ctx.config.state.dir.join("mirror.db"))?;
-    print!("{}", render::conflict_table(&store.conflicts(false)?));
-    println!(
+    out::human(format_args!(
+        "{}",
+        render::conflict_table(&store.conflicts(false)?)
+    ))?;
+    say!(
         "\nTry it on your HubSpot: copy sync.toml.example to sync.toml, set [crm] kind = \"hubspot\", INBOX_API_TOKEN and HUBSPOT_TOKEN, run `crmsync plan`."
-    );
+    )?;
     Ok(EXIT_OK)
 }

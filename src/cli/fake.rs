@@ -8,6 +8,7 @@ use clap::Args;
 use crate::fake::{FakeConfig, FakeInbox, Faults, RateLimit};
 
 use super::EXIT_OK;
+use super::out::say;
 
 /// `fake-inbox` options.
 #[derive(Debug, Args)]
@@ -64,15 +65,15 @@ pub async fn run(args: FakeArgs) -> anyhow::Result<u8> {
     };
     let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
     let fake = FakeInbox::start_on(addr, config).await?;
-    println!(
+    say!(
         "fake Inbox serving {} prospects and {} threads at {}",
         args.prospects,
         fake.thread_count(),
         fake.base_url()
-    );
-    println!(
+    )?;
+    say!(
         "set inbox.base_url to that URL and the token env var to the --token value; Ctrl-C stops it"
-    );
+    )?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = fake.wait() => {}

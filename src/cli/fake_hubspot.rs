@@ -10,6 +10,7 @@ use crate::fake::hubspot::{FakeHubspot, FakeHubspotConfig, Limits, PROPERTIES_TO
 use crate::fake::{FakeConfig, FakeInbox, RateLimit};
 
 use super::EXIT_OK;
+use super::out::say;
 
 /// `fake-hubspot` options.
 #[derive(Debug, Args)]
@@ -91,15 +92,15 @@ pub async fn run(args: FakeHubspotArgs) -> anyhow::Result<u8> {
             ));
         }
     }
-    println!(
+    say!(
         "fake HubSpot serving {} contacts{extra} at {}",
         fake.contacts().len(),
         fake.base_url()
-    );
-    println!(
+    )?;
+    say!(
         "set crm.hubspot.base_url to that URL and the token env var (crm.hubspot.token_env) to the --token value; Ctrl-C stops it. Config:\n"
-    );
-    println!("{}", config_snippet(&fake.base_url()));
+    )?;
+    say!("{}", config_snippet(&fake.base_url()))?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = fake.wait() => {}

@@ -18,6 +18,7 @@ mod demo;
 mod fake;
 mod fake_hubspot;
 mod interrupt;
+pub mod out;
 mod render;
 mod report;
 mod run;
@@ -56,7 +57,8 @@ pub struct Cli {
     #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
-    /// Only errors on stderr (for cron); overrides -v.
+    /// For cron: print nothing on success, and one line on stderr when the command fails;
+    /// --json output is still printed. Overrides -v.
     #[arg(long, short = 'q', global = true)]
     pub quiet: bool,
 
@@ -113,7 +115,16 @@ pub enum Command {
 
 /// Parses the process arguments, runs the command and returns its exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Usage errors under -q are one line too (clap's own take several).
+        Err(err) if err.use_stderr() && quiet_in_args() => {
+            eprintln!("{}", one_line(&err.render().to_string()));
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        Err(err) => err.exit(),
+    };
+    out::set_quiet(cli.quiet);
     // The daemon is a service: its stderr is its journal, warnings included.
     let service = matches!(cli.command, Command::Daemon(_));
     init_tracing(
@@ -144,8 +155,10 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(dispatch(cli));
     match result {
         Ok(code) => ExitCode::from(code),
+        // `crmsync runs --json | head -1`: the reader has what it wanted.
+        Err(err) if out::Closed::in_chain(&err) => ExitCode::from(EXIT_OK),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_line(&err));
             ExitCode::from(exit_code_for(&err))
         }
     }
@@ -167,6 +180,33 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::FakeInbox(args) => fake::run(args).await,
         Command::FakeHubspot(args) => fake_hubspot::run(args).await,
     }
+}
+
+/// The error and its causes as printed by `main`; under `-q` on exactly one line (cron mails
+/// it), however many lines a cause's message has.
+fn error_line(err: &anyhow::Error) -> String {
+    let text = format!("{err:#}");
+    if !out::quiet() {
+        return text;
+    }
+    one_line(&text)
+}
+
+/// `text` with its lines joined by spaces.
+fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Whether the raw arguments ask for -q, for when clap could not parse them.
+fn quiet_in_args() -> bool {
+    std::env::args_os()
+        .skip(1)
+        .take_while(|arg| arg != "--")
+        .any(|arg| arg == "-q" || arg == "--quiet")
 }
 
 /// Maps an error to its exit code by what caused it.
@@ -194,7 +234,8 @@ fn init_tracing(verbose: Option<u8>, format: LogFormat, service: bool) {
     use tracing_subscriber::EnvFilter;
     let terminal = std::io::stderr().is_terminal();
     let default = match verbose {
-        None => "error",
+        // The command itself prints the one line a failure gets: a log line would be a second.
+        None => "off",
         // Without a terminal (cron), only errors unless asked: the summary is on stdout.
         Some(0) if terminal || service => "warn",
         Some(0) => "error",

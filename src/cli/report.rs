@@ -12,6 +12,7 @@ use crate::report::{self, RunReport, Which};
 use crate::store::{RunId, Store};
 
 use super::EXIT_OK;
+use super::out::{self, emit, say};
 
 /// `report` options.
 #[derive(Debug, Args)]
@@ -50,20 +51,20 @@ pub fn run(config_path: &Path, args: ReportArgs) -> anyhow::Result<u8> {
             .with_context(|| format!("writing the report to {}", path.display()))?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&data)?);
+        emit!("{}", serde_json::to_string_pretty(&data)?)?;
     } else {
-        print_summary(&data, args.html.as_deref());
+        print_summary(&data, args.html.as_deref())?;
     }
     Ok(EXIT_OK)
 }
 
 /// A few lines for the terminal.
-fn print_summary(data: &RunReport, html: Option<&Path>) {
+fn print_summary(data: &RunReport, html: Option<&Path>) -> Result<(), out::Closed> {
     let run = &data.run;
     let duration = run
         .duration_seconds
         .map_or_else(|| "-".to_string(), |s| format!("{s:.1}s"));
-    println!(
+    say!(
         "run {} ({}), started {}, {}, {}, exit {}",
         run.id,
         run.mode,
@@ -72,8 +73,8 @@ fn print_summary(data: &RunReport, html: Option<&Path>) {
         run.status,
         run.exit_code
             .map_or_else(|| "-".to_string(), |c| c.to_string())
-    );
-    println!(
+    )?;
+    say!(
         "changes: {} in Inbox, {} in the CRM | conflicts: {} opened, {} closed | rejects: {} | requests: {}, 429s: {}",
         data.inbox_changes.len(),
         data.crm_changes.len(),
@@ -86,9 +87,10 @@ fn print_summary(data: &RunReport, html: Option<&Path>) {
         data.budget
             .rate_limited
             .map_or_else(|| "-".to_string(), |n| n.to_string()),
-    );
+    )?;
     match html {
-        Some(path) => println!("report written to {}", path.display()),
-        None => println!("(--html FILE writes the full report, --json prints it)"),
+        Some(path) => say!("report written to {}", path.display())?,
+        None => say!("(--html FILE writes the full report, --json prints it)")?,
     }
+    Ok(())
 }

@@ -10,6 +10,7 @@ use crate::crm::csv::CsvAdapter;
 use crate::engine::{self, Context, Progress, RunOptions, SyncReport};
 use crate::store::RunMode;
 
+use super::out::{self, emit, say};
 use super::{EXIT_OK, EXIT_SAFETY, render};
 
 /// `--json` alone.
@@ -69,7 +70,7 @@ pub struct SyncArgs {
 
 fn context(config_path: &Path, json: bool) -> anyhow::Result<Context> {
     let config = Config::load(config_path)?;
-    let progress = Progress::new(!json && std::io::stderr().is_terminal());
+    let progress = Progress::new(!json && !out::quiet() && std::io::stderr().is_terminal());
     Context::new(config, progress)
 }
 
@@ -153,7 +154,7 @@ pub async fn pull(config_path: &Path, args: PullArgs) -> anyhow::Result<u8> {
     };
     let report = execute_one_off(&ctx, &opts).await?;
     if args.json {
-        println!(
+        emit!(
             "{}",
             serde_json::json!({
                 "run_id": report.run_id,
@@ -165,18 +166,30 @@ pub async fn pull(config_path: &Path, args: PullArgs) -> anyhow::Result<u8> {
                 "seconds": report.seconds,
                 "pull": report.pull,
             })
-        );
+        )?;
     } else {
-        println!(
+        say!(
             "pulled {} prospects, {} threads in {:.1}s ({} requests, {} rate-limited)",
             report.pull.prospects,
             report.pull.threads,
             report.seconds,
             report.requests,
             report.rate_limited
-        );
+        )?;
     }
     Ok(EXIT_OK)
+}
+
+/// `[mapping.status]` names that are not Inbox statuses, checked against the statuses the run
+/// just pulled into the mirror.
+fn status_typos(ctx: &Context) -> anyhow::Result<Vec<String>> {
+    if ctx.config.mapping.status.is_empty() {
+        return Ok(Vec::new());
+    }
+    let store = crate::store::Store::open(&ctx.config.state.dir.join("mirror.db"))?;
+    let reference = store.reference()?;
+    let names: Vec<&str> = reference.statuses.iter().map(|(_, n)| n.as_str()).collect();
+    Ok(ctx.config.unknown_status_names(&names))
 }
 
 /// `crmsync plan`.
@@ -188,15 +201,22 @@ pub async fn plan(config_path: &Path, args: PlanArgs) -> anyhow::Result<u8> {
         ..RunOptions::new(RunMode::Plan)
     };
     let report = execute_one_off(&ctx, &opts).await?;
+    let typos = status_typos(&ctx)?;
     if args.json {
-        println!("{}", report.to_json());
+        for typo in &typos {
+            tracing::warn!("[mapping.status]: {typo}");
+        }
+        emit!("{}", report.to_json())?;
     } else {
-        print!("{}", render::plan(&report));
+        for typo in &typos {
+            say!("warning: [mapping.status]: {typo}")?;
+        }
+        out::human(format_args!("{}", render::plan(&report)))?;
         if let Some(out) = &args.out {
-            println!(
+            say!(
                 "\nSaved the plan to {0}; apply exactly this plan with `crmsync sync --plan {0}`.",
                 out.display()
-            );
+            )?;
         }
     }
     Ok(EXIT_OK)
@@ -214,15 +234,25 @@ pub async fn sync(config_path: &Path, args: SyncArgs) -> anyhow::Result<u8> {
     };
     let report = execute_one_off(&ctx, &opts).await?;
     if args.json {
-        println!("{}", report.to_json());
+        emit!("{}", report.to_json())?;
     } else {
-        print!("{}", render::sync(&report));
+        out::human(format_args!("{}", render::sync(&report)))?;
     }
-    Ok(if report.stopped.is_some() {
-        EXIT_SAFETY
-    } else {
-        EXIT_OK
-    })
+    Ok(exit_of(&report))
+}
+
+/// A run's exit code. Under `-q` a safety stop also gets its one line on stderr (the summary that
+/// says it on stdout is silenced): what stopped the run and what to do.
+fn exit_of(report: &SyncReport) -> u8 {
+    match &report.stopped {
+        Some(reason) => {
+            if out::quiet() {
+                eprintln!("stopped (run {}): {reason}", report.run_id);
+            }
+            EXIT_SAFETY
+        }
+        None => EXIT_OK,
+    }
 }
 
 /// `undo` options.
@@ -244,6 +274,18 @@ pub struct UndoArgs {
 /// `crmsync undo RUN_ID`.
 pub async fn undo(config_path: &Path, args: UndoArgs) -> anyhow::Result<u8> {
     let ctx = context(config_path, args.json)?;
+    // Before pulling anything: a run id that does not exist is a typo, said at once.
+    let db = ctx.config.state.dir.join("mirror.db");
+    let known = db.exists()
+        && crate::store::Store::open(&db)?
+            .run_by_id(crate::store::RunId(args.run_id))?
+            .is_some();
+    anyhow::ensure!(
+        known,
+        "there is no run {} in {}: `crmsync runs` lists the run ids",
+        args.run_id,
+        db.display()
+    );
     let mode = if args.dry_run {
         RunMode::Plan
     } else {
@@ -256,15 +298,11 @@ pub async fn undo(config_path: &Path, args: UndoArgs) -> anyhow::Result<u8> {
     };
     let report = execute_one_off(&ctx, &opts).await?;
     if args.json {
-        println!("{}", report.to_json());
+        emit!("{}", report.to_json())?;
     } else if args.dry_run {
-        print!("{}", render::plan(&report));
+        out::human(format_args!("{}", render::plan(&report)))?;
     } else {
-        print!("{}", render::sync(&report));
+        out::human(format_args!("{}", render::sync(&report)))?;
     }
-    Ok(if report.stopped.is_some() {
-        EXIT_SAFETY
-    } else {
-        EXIT_OK
-    })
+    Ok(exit_of(&report))
 }

@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::store::{RunRow, Store};
 
 use super::EXIT_OK;
+use super::out::{emit, say};
 
 /// `runs` options.
 #[derive(Debug, Args)]
@@ -63,11 +64,11 @@ pub fn run(config_path: &Path, args: RunsArgs) -> anyhow::Result<u8> {
     };
     let entries: Vec<serde_json::Value> = runs.iter().map(entry).collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&entries)?);
+        emit!("{}", serde_json::to_string_pretty(&entries)?)?;
         return Ok(EXIT_OK);
     }
     if entries.is_empty() {
-        println!("no runs yet");
+        say!("no runs yet")?;
         return Ok(EXIT_OK);
     }
     let cell = |v: &serde_json::Value| match v {
@@ -123,9 +124,9 @@ pub fn run(config_path: &Path, args: RunsArgs) -> anyhow::Result<u8> {
             },
         ]);
     }
-    println!("{table}");
+    say!("{table}")?;
     for e in entries.iter().filter(|e| !e["error"].is_null()) {
-        println!("run {}: {}", cell(&e["id"]), cell(&e["error"]));
+        say!("run {}: {}", cell(&e["id"]), cell(&e["error"]))?;
     }
     Ok(EXIT_OK)
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 use crate::config::Config;
 use crate::store::Store;
 
+use super::out::{emit, say};
 use super::{EXIT_OK, run::JsonArg};
 
 /// Prints mirror counts, the last run and open conflicts.
@@ -13,15 +14,15 @@ pub fn run(config_path: &Path, args: JsonArg) -> anyhow::Result<u8> {
     let db = config.state.dir.join("mirror.db");
     if !db.exists() {
         if args.json {
-            println!(
+            emit!(
                 "{}",
                 serde_json::json!({"mirror": {"prospects": 0, "threads": 0, "links": 0, "open_conflicts": 0}, "last_run": null})
-            );
+            )?;
         } else {
-            println!(
+            say!(
                 "no mirror yet at {}: run `crmsync pull` or `crmsync sync`",
                 db.display()
-            );
+            )?;
         }
         return Ok(EXIT_OK);
     }
@@ -39,7 +40,7 @@ pub fn run(config_path: &Path, args: JsonArg) -> anyhow::Result<u8> {
         .map(|m| m.len())
         .sum();
     if args.json {
-        println!(
+        emit!(
             "{}",
             serde_json::json!({
                 "mirror": counts,
@@ -48,34 +49,34 @@ pub fn run(config_path: &Path, args: JsonArg) -> anyhow::Result<u8> {
                 "next_scheduled_run": next_run,
                 "schedule": {"cron": config.schedule.cron, "timezone": config.schedule.timezone},
             })
-        );
+        )?;
         return Ok(EXIT_OK);
     }
-    println!(
+    say!(
         "mirror         {} ({:.1} MiB)",
         db.display(),
         mirror_bytes as f64 / 1048576.0
-    );
-    println!("prospects      {}", counts.prospects);
-    println!("threads        {}", counts.threads);
-    println!("linked records {}", counts.links);
-    println!("open conflicts {}", counts.open_conflicts);
+    )?;
+    say!("prospects      {}", counts.prospects)?;
+    say!("threads        {}", counts.threads)?;
+    say!("linked records {}", counts.links)?;
+    say!("open conflicts {}", counts.open_conflicts)?;
     match last {
-        Some(run) => println!(
+        Some(run) => say!(
             "last run       #{} {} {} at {} (exit {})",
             run.id,
             run.mode,
             run.status,
             run.started_at,
             run.exit_code.map_or("-".to_string(), |c| c.to_string())
-        ),
-        None => println!("last run       none"),
+        )?,
+        None => say!("last run       none")?,
     }
-    println!(
+    say!(
         "next run       {} (`{}` in {}, for `crmsync daemon`)",
         next_run.as_deref().unwrap_or("-"),
         config.schedule.cron,
         config.schedule.timezone
-    );
+    )?;
     Ok(EXIT_OK)
 }

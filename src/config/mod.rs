@@ -939,9 +939,26 @@ impl Config {
         }
     }
 
-    /// `$USER`, for recording who resolved a conflict.
-    pub fn current_user() -> String {
-        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    /// Who is resolving a conflict, for the record: `$USER`, else `$LOGNAME`, else the name of
+    /// the process's uid (`id -un`, which asks NSS as `getent` does: cron and systemd units
+    /// often set neither variable). The error says how to set it.
+    pub fn current_user() -> Result<String, String> {
+        let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        if let Some(user) = from_env("USER").or_else(|| from_env("LOGNAME")) {
+            return Ok(user);
+        }
+        std::process::Command::new("id")
+            .arg("-un")
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .map(|name| name.trim().to_owned())
+            .filter(|name| !name.is_empty())
+            .ok_or_else(|| {
+                "cannot tell who is resolving: $USER and $LOGNAME are unset and the uid has no name; run it as USER=yourname crmsync conflicts resolve ...".to_owned()
+            })
     }
 }
 
@@ -1001,6 +1018,8 @@ fn line_of_key(text: &str, section: &str, key: &str) -> usize {
     }
     section_line
 }
+
+mod suggest;
 
 #[cfg(test)]
 mod tests;

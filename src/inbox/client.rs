@@ -146,6 +146,18 @@ enum RetryableFailure {
     },
 }
 
+impl std::fmt::Display for RetryableFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RetryableFailure::RateLimited => f.write_str("rate limited (429)"),
+            RetryableFailure::Network(e) => f.write_str(&crate::http::network_cause(e)),
+            RetryableFailure::Server {
+                status, message, ..
+            } => write!(f, "server error ({status}): {message}"),
+        }
+    }
+}
+
 impl Client {
     /// Builds a client. Fails on a base URL that is not http(s) or a token that cannot be a
     /// header value. Installs the process-wide rustls crypto provider (ring) if none is set.
@@ -409,7 +421,16 @@ impl Client {
         let response =
             match crate::http::send(&inner.http, &inner.base_url, &inner.auth, call).await {
                 Ok(response) => response,
-                Err(e) => return network_failure(e),
+                Err(e) => {
+                    if let Some(reason) = crate::http::unreachable(&e).await {
+                        tracing::debug!("Inbox request failed: {e}");
+                        return Attempt::Fatal(Error::Unreachable {
+                            base_url: inner.base_url.clone(),
+                            reason,
+                        });
+                    }
+                    return network_failure(e);
+                }
             };
         let status = response.status();
         tracing::Span::current().record("status", status.as_u16());

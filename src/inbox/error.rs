@@ -63,6 +63,18 @@ pub enum Error {
         #[source]
         source: TransientCause,
     },
+    /// The server cannot be reached at all (connection refused, unknown host): not retried,
+    /// since only a change of the config or the service helps.
+    #[error(
+        "cannot reach Inbox at {base_url} ({reason}): is [inbox] base_url right and the service running?"
+    )]
+    Unreachable {
+        /// The configured base URL.
+        base_url: String,
+        /// Refused or unknown host. (reqwest's error is logged at debug level, not kept: its
+        /// chain would say the URL three times on the one line an operator reads.)
+        reason: crate::http::Unreachable,
+    },
     /// A success response whose body does not have the expected shape.
     #[error("Inbox response to {endpoint} could not be decoded: {detail}")]
     Decode {

@@ -474,6 +474,16 @@ pub enum ConflictKind {
 }
 
 impl ConflictKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [ConflictKind; 6] = [
+        ConflictKind::BothChanged,
+        ConflictKind::Fanout,
+        ConflictKind::Identity,
+        ConflictKind::Unmapped,
+        ConflictKind::RejectedByApi,
+        ConflictKind::PendingImport,
+    ];
+
     /// The name used in the log and JSON.
     pub fn as_str(self) -> &'static str {
         match self {

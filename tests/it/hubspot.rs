@@ -893,3 +893,59 @@ async fn i8_request_counts_of_a_sync_of_10000_contacts_with_500_changes() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hubspot_that_refuses_connections_fails_at_once_with_one_line_naming_the_url() {
+    let hs = HubspotWorld::start(5, 5).await;
+    let url = "http://127.0.0.1:1";
+    let config = std::fs::read_to_string(hs.world.config()).unwrap();
+    std::fs::write(
+        hs.world.config(),
+        config.replace(&hs.hubspot.base_url(), url),
+    )
+    .unwrap();
+    let out = hs.crmsync(&["sync"]).await;
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "cannot reach HubSpot at {url} (connection refused): is [crm.hubspot] base_url right"
+        )),
+        "{err}"
+    );
+    let out = hs.crmsync(&["check"]).await;
+    assert_exit(&out, 1);
+    assert!(
+        stdout(&out).contains("FAIL  CRM: HubSpot") && stdout(&out).contains("connection refused"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_400_for_paging_past_a_lowered_search_cap_is_taken_as_the_cap_not_a_failed_run() {
+    let hs = baseline(300, 300).await;
+    hs.write_config("", "[safety]\nmax_change_ratio = 1.0\n");
+    // HubSpot lowers the search cap below the 10,000 crmsync computes: its second page of 200
+    // is refused with a 400.
+    hs.hubspot.set_search_cap(200);
+    for (_, id) in hs.seeded.iter().take(250) {
+        hs.hubspot
+            .set_property(id, "inbox_notes", "Edited in HubSpot.");
+    }
+    hs.hubspot.reset_stats();
+    let out = hs.crmsync(&["-v", "sync", "--json"]).await;
+    assert_exit(&out, 0);
+    let report = json(&out);
+    assert_eq!(reads(&hs.hubspot).0, 0, "no listing: {report}");
+    assert_eq!(
+        report["writes"]["inbox"], 250,
+        "every edit was found: {report}"
+    );
+    assert!(
+        stderr(&out).contains("taking it as the search result cap"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -211,15 +211,46 @@ async fn persistent_server_errors_fail_after_max_attempts() {
 }
 
 #[tokio::test]
-async fn network_errors_are_transient() {
+async fn a_refused_connection_is_unreachable_and_not_retried() {
     let fake = start(1, RateLimit::Off).await;
     let mut opts = options(&fake, TOKEN);
-    opts.max_attempts = 2;
+    opts.max_attempts = 3;
+    let base_url = fake.base_url();
     drop(fake);
     // Give the listener a moment to close; a refused connection is the expected outcome.
     tokio::time::sleep(Duration::from_millis(50)).await;
     let client = Client::new(opts).expect("client");
     let error = client.team().await.expect_err("server is gone");
+    assert!(
+        matches!(&error, Error::Unreachable { base_url: url, .. } if *url == base_url),
+        "{error:?}"
+    );
+    assert!(!error.is_retryable());
+    assert_eq!(client.stats().requests, 1, "one attempt");
+    assert!(error.to_string().contains("connection refused"), "{error}");
+}
+
+#[tokio::test]
+async fn network_errors_after_connecting_are_transient() {
+    // A server that accepts connections and closes them before answering.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            drop(socket);
+        }
+    });
+    let mut opts = ClientOptions::new(
+        format!("http://{addr}/api/v1"),
+        SecretString::from(TOKEN),
+        TOKEN_ENV,
+    );
+    opts.backoff_base = Duration::from_millis(10);
+    opts.min_interval = None;
+    opts.max_attempts = 2;
+    let client = Client::new(opts).expect("client");
+    let error = client.team().await.expect_err("no answer");
+    server.abort();
     assert!(
         matches!(
             error,

@@ -191,6 +191,22 @@ enum Failure {
     },
 }
 
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::RateLimited { policy } => write!(
+                f,
+                "rate limit {} reached (429)",
+                policy.as_deref().unwrap_or("(unnamed)")
+            ),
+            Failure::Network(e) => f.write_str(&crate::http::network_cause(e)),
+            Failure::Server {
+                status, message, ..
+            } => write!(f, "server error ({status}): {message}"),
+        }
+    }
+}
+
 impl Client {
     /// Builds a client. Fails on a base URL that is not http(s), a token that cannot be a header
     /// value, or a zero budget. Installs the process-wide rustls crypto provider (ring) if none
@@ -421,7 +437,16 @@ impl Client {
             match crate::http::send(&inner.http, &inner.base_url, &inner.auth, &call.request).await
             {
                 Ok(response) => response,
-                Err(e) => return network_failure(call, e),
+                Err(e) => {
+                    if let Some(reason) = crate::http::unreachable(&e).await {
+                        tracing::debug!("HubSpot request failed: {e}");
+                        return Attempt::Fatal(Error::Unreachable {
+                            base_url: inner.base_url.clone(),
+                            reason,
+                        });
+                    }
+                    return network_failure(call, e);
+                }
             };
         let status = response.status();
         tracing::Span::current().record("status", status.as_u16());

@@ -22,7 +22,8 @@ use super::wire::{Contact, Filter, FilterGroup, SearchRequest, Sort};
 /// Results per search page (HubSpot's maximum).
 const PAGE: u32 = 200;
 
-/// Results one query can page through.
+/// Results one query can page through. HubSpot answers a page past it with a 400, which
+/// [`walk`] takes as the cap as well, should HubSpot lower it.
 const CAP: usize = 10_000;
 
 /// The record id property.
@@ -123,7 +124,23 @@ async fn walk(
             limit: PAGE,
             after: after.clone(),
         };
-        let page = client.search(&request).await?;
+        let page = match client.search(&request).await {
+            // HubSpot's documented answer to paging past the cap. The query's first page was
+            // accepted, so only the paging moved: the cap is lower than CAP (HubSpot changed
+            // it), and the windows below take over as when the computed offset reaches it.
+            Err(Error::Api {
+                status: 400,
+                message,
+                ..
+            }) if after.is_some() && last.is_some() => {
+                tracing::warn!(
+                    "HubSpot refused search page after={}: {message}; taking it as the search result cap",
+                    after.as_deref().unwrap_or_default()
+                );
+                return Ok(last);
+            }
+            page => page?,
+        };
         if let Some(contact) = page.results.last() {
             last = Some(contact.clone());
         }

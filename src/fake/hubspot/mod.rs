@@ -329,6 +329,12 @@ impl FakeHubspot {
         }
     }
 
+    /// Sets how many results a search can page through (HubSpot's is 10,000): past it a page
+    /// is refused with HubSpot's 400, as when HubSpot changes the cap.
+    pub fn set_search_cap(&self, cap: usize) {
+        self.lock().model.search_cap = Some(cap);
+    }
+
     /// Archives (deletes) a contact: reads no longer see it, writes to it fail in a 207.
     pub fn archive(&self, id: &str) {
         let mut state = self.lock();

@@ -230,6 +230,9 @@ pub(crate) struct Model {
     /// Scripted per-contact refusals of writes (id → message).
     pub rejections: HashMap<String, String>,
     pub writes: Vec<WriteRecord>,
+    /// Results a search can page through, when not HubSpot's [`SEARCH_CAP`] (a test playing
+    /// HubSpot changing it).
+    pub search_cap: Option<usize>,
 }
 
 /// Formats epoch milliseconds as HubSpot does: `2024-05-01T10:00:00.123Z`.
@@ -646,9 +649,12 @@ impl Model {
                 query.limit
             )));
         }
-        if query.offset >= SEARCH_CAP {
+        // HubSpot documents a 400 for paging past the cap; the message follows its docs' wording
+        // ("limited to 10,000 total results for any given query"), not a captured response.
+        let cap = self.search_cap.unwrap_or(SEARCH_CAP);
+        if query.offset >= cap {
             return Err(Refusal::validation(format!(
-                "The search endpoints are limited to {SEARCH_CAP} total results for any given query (after={}); narrow the query with filters",
+                "The search endpoints are limited to {cap} total results for any given query (after={}); narrow the query with filters",
                 query.offset
             )));
         }

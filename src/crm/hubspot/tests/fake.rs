@@ -370,6 +370,37 @@ async fn the_modified_since_walk_passes_the_10000_cap_without_skipping_ties() {
 }
 
 #[tokio::test]
+async fn a_400_for_paging_past_a_lowered_search_cap_is_taken_as_the_cap() {
+    // HubSpot lowers its cap to 1,000: the computed offset (10,000) is never reached, and the
+    // 400 HubSpot answers past the cap must end the window, not the run.
+    let fake = start_fake(0).await;
+    fake.set_search_cap(1_000);
+    for idx in 0..1_450 {
+        fake.add_contact(&[("twitter_user_id", format!("{}", 1_000_000 + idx))]);
+    }
+    let ids: Vec<String> = fake.contacts().into_iter().map(|c| c.id).collect();
+    let (old, rest) = ids.split_at(50);
+    let (tied, later) = rest.split_at(1_200);
+    fn refs(ids: &[String]) -> Vec<&str> {
+        ids.iter().map(String::as_str).collect()
+    }
+    fake.set_last_modified(&refs(old), 1_000);
+    fake.set_last_modified(&refs(tied), 5_000);
+    for (idx, id) in later.iter().enumerate() {
+        fake.set_last_modified(&[id.as_str()], 6_000 + idx as i64 / 50);
+    }
+    let mut adapter = adapter(&fake);
+    let since = chrono::DateTime::from_timestamp_millis(5_000).unwrap();
+    let snapshot = adapter.read_modified_since(since).await.unwrap();
+    let mut got: Vec<&str> = snapshot.records.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(got.len(), 1_400, "each modified contact exactly once");
+    got.sort_by_key(|id| id.parse::<u64>().unwrap());
+    let mut want: Vec<&str> = refs(tied);
+    want.extend(refs(later));
+    assert_eq!(got, want);
+}
+
+#[tokio::test]
 async fn a_sync_of_10000_contacts_with_500_changes_costs_108_requests() {
     let fake = start_fake(10_000).await;
     let mut adapter = adapter(&fake);
