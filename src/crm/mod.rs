@@ -25,6 +25,9 @@ pub struct CrmRecord {
     pub username: Option<String>,
     /// Synced values in the CRM's vocabulary.
     pub fields: Fields,
+    /// Fields whose value could not be read (each has a [`Reject`] naming its column): unknown
+    /// for this record, never written or agreed on. Their value in `fields` is empty.
+    pub unknown: BTreeSet<Field>,
     /// Per-record modified time, if the CRM gives one.
     pub updated_at: Option<DateTime<Utc>>,
     /// Where it came from, for messages: for a CSV file, the 1-based line where the record
@@ -32,7 +35,10 @@ pub struct CrmRecord {
     pub row: u64,
 }
 
-/// A record the adapter refused to read: it is skipped, the rest still syncs.
+/// A record, or one value of a record, that the adapter refused to read. A whole record is
+/// refused only when it cannot be identified (its id, X id or handle, or the row's shape); it
+/// is skipped and the rest still syncs. A value that does not parse refuses only that value:
+/// the record is read without it (see [`CrmRecord::unknown`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reject {
     /// File or source name.
@@ -41,8 +47,18 @@ pub struct Reject {
     pub row: u64,
     /// The record id when it could be read.
     pub record_id: Option<String>,
-    /// Why, for humans (names the column).
+    /// The column (CSV) or property (HubSpot) refused when only that value was, `None` when the
+    /// whole record was.
+    pub column: Option<String>,
+    /// Why, for humans (names the column and the value).
     pub reason: String,
+}
+
+impl Reject {
+    /// Whether the whole record was refused (not only one of its values).
+    pub fn is_record(&self) -> bool {
+        self.column.is_none()
+    }
 }
 
 /// Everything read from the CRM in one run.

@@ -89,7 +89,9 @@ pub fn plan_undo(
         let (now, revert_to_inbox_vocab) = if change.side == "inbox" {
             (inbox_now(input, &change.target, field), Some(old.clone()))
         } else {
-            (Some(input.crm.fields.get(field)), crm_to_inbox(old, vocab))
+            // A CRM value that does not read is not the value the run wrote.
+            let now = (!input.crm.unknown.contains(&field)).then(|| input.crm.fields.get(field));
+            (now, crm_to_inbox(old, vocab))
         };
         if now.as_ref() != Some(new) {
             let (inbox, crm) = if change.side == "inbox" {

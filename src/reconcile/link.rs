@@ -42,7 +42,9 @@ pub fn reconcile_link(input: &LinkInput, policy: &Policy, vocab: &Vocabulary) ->
     let mut conflicts = Vec::new();
 
     for field in Field::ALL {
-        if !policy.fields.contains(&field) {
+        // A field the CRM record could not give is unknown: nothing is compared, written or
+        // agreed for it, so neither side and the base change until the CRM value reads.
+        if !policy.fields.contains(&field) || input.crm.unknown.contains(&field) {
             continue;
         }
         match reconcile_field(input, policy, vocab, field) {

@@ -739,3 +739,35 @@ fn render_empty_plan() {
         "0 links to update (0 inbox, 0 thread, 0 crm patches), 0 conflicts, 0 links unchanged\n"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Unknown CRM values (a cell or property that did not parse).
+
+#[test]
+fn trust_an_unknown_crm_field_is_neither_written_nor_agreed_and_the_rest_syncs() {
+    let mut link = input();
+    link.inbox.fields.valuation = Some(amount("500"));
+    link.inbox.fields.notes = Some("inbox note".into());
+    link.base.valuation = Some(Some(amount("400")));
+    link.base.notes = Some(None);
+    // The CRM's valuation cell did not read: its value here is empty and means nothing.
+    link.crm.unknown.insert(Field::Valuation);
+    let plan = run(&link, &policy(&[Field::Valuation, Field::Notes]));
+    assert_summary!(
+        plan,
+        [
+            "crm notes: (empty) -> \"inbox note\"",
+            "agreed notes: \"inbox note\"",
+        ]
+    );
+    // Without the unknown mark the same empty value would be a CRM change.
+    link.crm.unknown.clear();
+    let plan = run(&link, &policy(&[Field::Valuation, Field::Notes]));
+    assert!(
+        summary(&plan)
+            .iter()
+            .any(|l| l.starts_with("conflict both-changed valuation")),
+        "{:?}",
+        summary(&plan)
+    );
+}

@@ -21,6 +21,14 @@
 //! * A written cell that starts like a formula gets a leading `'`, read back without it; plain
 //!   numbers such as `-3` are left alone.
 //! * `updated_at` is never written: it is the CRM's own bookkeeping, not a synced field.
+//! * A cell that does not parse (an amount, a yes/no, a date) refuses only that value: the
+//!   record is read without it (the field is [unknown]) and a [`Reject`] names the line, the
+//!   column and the value. Only a row that cannot be identified (its record id, X user id or
+//!   shape) is refused whole. In place, such a cell is never rewritten.
+//! * Amounts follow `decimal_separator` (the other of `.` and `,` may group thousands) and
+//!   are written back with it; numeric dates follow `date_format`.
+//!
+//! [unknown]: crate::crm::CrmRecord::unknown
 //!
 //! [`Reject`]: crate::crm::Reject
 
@@ -32,6 +40,7 @@ use std::path::PathBuf;
 use crate::config::{CsvColumns, CsvConfig, CsvWriteMode};
 use crate::crm::{CrmAdapter, CrmSnapshot, CrmWrite, Error, WriteReport};
 use crate::reconcile::Field;
+use cell::Formats;
 
 mod cell;
 mod read;
@@ -58,6 +67,8 @@ struct Settings {
     delimiter: u8,
     /// Column mapping.
     columns: CsvColumns,
+    /// How numbers and dates are written.
+    formats: Formats,
     /// Write mode.
     write_mode: CsvWriteMode,
     /// Import file (`import-file` mode).
@@ -94,6 +105,10 @@ impl CsvAdapter {
                 source: cfg.path.display().to_string(),
                 delimiter,
                 columns: cfg.columns.clone(),
+                formats: Formats {
+                    decimal: cfg.decimal_separator,
+                    dates: cfg.date_format,
+                },
                 write_mode: cfg.write_mode,
                 import_path: cfg.import_path.clone(),
             },
