@@ -17,3 +17,4 @@ mod pull;
 mod report;
 mod support;
 mod sync;
+mod trust;

@@ -37,7 +37,7 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::PathBuf;
 
-use crate::config::{CsvColumns, CsvConfig, CsvWriteMode};
+use crate::config::{CsvColumns, CsvConfig, CsvWriteMode, DecimalSeparator};
 use crate::crm::{CrmAdapter, CrmSnapshot, CrmWrite, Error, WriteReport};
 use crate::reconcile::Field;
 use cell::Formats;
@@ -113,6 +113,34 @@ impl CsvAdapter {
                 import_path: cfg.import_path.clone(),
             },
         }
+    }
+}
+
+/// How the export's amounts read under each decimal convention (for `crmsync check`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AmountSurvey {
+    /// The configured decimal separator.
+    pub configured: DecimalSeparator,
+    /// Valuation cells that read only with the configured separator.
+    pub only_configured: u64,
+    /// Valuation cells that read only with the other separator.
+    pub only_other: u64,
+}
+
+impl AmountSurvey {
+    /// The other separator, when more valuations read only with it than with the configured
+    /// one.
+    pub fn suggestion(&self) -> Option<DecimalSeparator> {
+        (self.only_other > self.only_configured).then(|| self.configured.other())
+    }
+}
+
+impl CsvAdapter {
+    /// Reads the valuation column under both decimal conventions; `None` when valuation is
+    /// not mapped.
+    pub fn survey_amounts(&self) -> Result<Option<AmountSurvey>, Error> {
+        let file = File::open(&self.settings.path).map_err(|e| self.settings.io(e))?;
+        read::survey_amounts(&self.settings, BufReader::new(file))
     }
 }
 

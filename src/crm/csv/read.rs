@@ -12,8 +12,9 @@ use std::io::Read;
 
 use foldhash::HashMap;
 
+use super::AmountSurvey;
 use super::Settings;
-use super::cell::{parse_field, parse_time, unescape_formula};
+use super::cell::{parse_amount, parse_field, parse_time, unescape_formula};
 use super::scan::{RawRecord, Scanner};
 use crate::config::DateFormat;
 use crate::crm::{CrmRecord, CrmSnapshot, Error, Reject};
@@ -217,6 +218,47 @@ pub(super) fn read_all(
         snapshot.rejects.sort_by_key(|reject| reject.row);
     }
     Ok(snapshot)
+}
+
+/// Counts the valuation cells that read only with the configured decimal separator and those
+/// that read only with the other one.
+pub(super) fn survey_amounts(
+    settings: &Settings,
+    source: impl Read + Send,
+) -> Result<Option<AmountSurvey>, Error> {
+    let mut scanner = Scanner::new(source, settings.delimiter).map_err(|e| settings.io(e))?;
+    let Some(header) = scanner.next_record().map_err(|e| settings.io(e))? else {
+        return Err(settings.unusable("the file is empty: no header row".into()));
+    };
+    let layout = Layout::resolve(settings, &header)?;
+    let Some(&idx) = layout.fields.get(&Field::Valuation) else {
+        return Ok(None);
+    };
+    let configured = settings.formats.decimal;
+    let mut survey = AmountSurvey {
+        configured,
+        ..AmountSurvey::default()
+    };
+    while let Some(raw) = scanner.next_record().map_err(|e| settings.io(e))? {
+        let Some(cell) = raw
+            .cells
+            .get(idx)
+            .and_then(|bytes| std::str::from_utf8(bytes).ok())
+            .map(|cell| unescape_formula(cell).trim())
+            .filter(|cell| !cell.is_empty())
+        else {
+            continue;
+        };
+        match (
+            parse_amount(cell, configured).is_some(),
+            parse_amount(cell, configured.other()).is_some(),
+        ) {
+            (true, false) => survey.only_configured += 1,
+            (false, true) => survey.only_other += 1,
+            _ => {}
+        }
+    }
+    Ok(Some(survey))
 }
 
 /// A row whose every cell is empty or blank (spreadsheets pad exports with `,,,,` rows): not a
