@@ -394,7 +394,7 @@ fn notes_all_equal() {
         &notes_link(Some("hi\n"), Some("hi\n"), Some(Some("hi\n"))),
         &policy(&[Field::Notes]),
     );
-    assert_summary!(plan, [r#"agreed notes: "hi\n""#]);
+    assert_summary!(plan, [r#"agreed notes: "hi""#]);
 }
 
 #[test]
@@ -416,7 +416,7 @@ fn notes_changed_on_one_side_are_copied() {
         plan,
         [
             r#"inbox notes: "a\n" -> "a\nb\n""#,
-            r#"agreed notes: "a\nb\n""#
+            r#"agreed notes: "a\nb""#
         ]
     );
 }
@@ -427,7 +427,7 @@ fn notes_both_changed_to_the_same_text_moves_the_base_only() {
         &notes_link(Some("x\n"), Some("x\n"), Some(Some("a\n"))),
         &policy(&[Field::Notes]),
     );
-    assert_summary!(plan, [r#"agreed notes: "x\n""#]);
+    assert_summary!(plan, [r#"agreed notes: "x""#]);
 }
 
 #[test]
@@ -445,7 +445,9 @@ fn notes_edits_of_different_lines_merge_cleanly_onto_both_sides() {
         [
             format!("inbox notes: {inbox:?} -> {merged:?}"),
             format!("crm notes: {crm:?} -> {merged:?}"),
-            format!("agreed notes: {merged:?}"),
+            // The agreed value (the base) is the normalised text; each side gets its own
+            // final newline back.
+            format!("agreed notes: {:?}", merged.trim_end()),
         ]
     );
 }
@@ -486,7 +488,7 @@ fn notes_first_sync_fills_an_empty_side() {
         plan,
         [
             r#"crm notes: (empty) -> "met at conf\n""#,
-            r#"agreed notes: "met at conf\n""#,
+            r#"agreed notes: "met at conf""#,
         ]
     );
 }
@@ -769,5 +771,43 @@ fn trust_an_unknown_crm_field_is_neither_written_nor_agreed_and_the_rest_syncs()
             .any(|l| l.starts_with("conflict both-changed valuation")),
         "{:?}",
         summary(&plan)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Notes as people see them: line endings and the final newline do not make a conflict.
+
+#[test]
+fn trust_crlf_in_the_crm_against_lf_in_inbox_is_no_first_sync_conflict() {
+    let plan = run(
+        &notes_link(
+            Some("met at conf\nbudget 10k"),
+            Some("met at conf\r\nbudget 10k\r\n"),
+            None,
+        ),
+        &policy(&[Field::Notes]),
+    );
+    assert_summary!(plan, [r#"agreed notes: "met at conf\nbudget 10k""#]);
+}
+
+#[test]
+fn trust_a_merged_note_goes_back_to_the_crm_with_crlf_and_to_inbox_with_lf() {
+    // Line 1 edited in Inbox, a line appended in the CRM (which writes CRLF); no final newline
+    // in the base or in Inbox.
+    let plan = run(
+        &notes_link(
+            Some("call tuesday\nbudget 10k"),
+            Some("call monday\r\nbudget 10k\r\nsent the deck"),
+            Some(Some("call monday\nbudget 10k")),
+        ),
+        &policy(&[Field::Notes]),
+    );
+    assert_summary!(
+        plan,
+        [
+            r#"inbox notes: "call tuesday\nbudget 10k" -> "call tuesday\nbudget 10k\nsent the deck""#,
+            r#"crm notes: "call monday\r\nbudget 10k\r\nsent the deck" -> "call tuesday\r\nbudget 10k\r\nsent the deck""#,
+            r#"agreed notes: "call tuesday\nbudget 10k\nsent the deck""#,
+        ]
     );
 }
