@@ -176,3 +176,85 @@ async fn trust_a_hubspot_style_last_modified_reads_and_a_day_first_one_needs_dat
     add_csv_settings(&world, "date_format = \"dmy\"");
     assert_exit(&world.crmsync(&["check"]).await, 0);
 }
+
+/// Sets a prospect's notes in Inbox.
+fn inbox_notes(world: &World, prospect: &str, text: &str) {
+    world.fake.edit_context(
+        prospect,
+        ContextEdit {
+            notes: Some(Some(text.into())),
+            ..ContextEdit::default()
+        },
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn trust_crlf_notes_are_no_conflict_and_a_merged_note_keeps_the_cells_crlf() {
+    let world = World::start(20, "").await;
+    let idx = single_thread(&world, 10);
+    let prospect = world.fake.prospects()[idx].external_id.clone();
+    inbox_notes(&world, &prospect, "call monday\nbudget 10k");
+    let mut rows = agreeing_rows(&world, 10);
+    rows[idx][col("Notes")] = "call monday\r\nbudget 10k".into();
+    write_export(&world, &rows);
+    let report = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(report["conflicts"]["opened"], 0, "{report}");
+    assert_eq!(report["writes"]["crm"], 0, "{report}");
+    assert_eq!(report["writes"]["inbox"], 0, "{report}");
+
+    // Line 1 edited in Inbox, a line appended in the CRM: one merged note on both sides, each
+    // in its own line breaks.
+    inbox_notes(&world, &prospect, "call tuesday\nbudget 10k");
+    rows[idx][col("Notes")] = "call monday\r\nbudget 10k\r\nsent the deck".into();
+    write_export(&world, &rows);
+    let report = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(report["conflicts"]["opened"], 0, "{report}");
+    assert_eq!(
+        world.fake.prospect(&prospect).unwrap().notes.as_deref(),
+        Some("call tuesday\nbudget 10k\nsent the deck")
+    );
+    assert_eq!(
+        read_export(&world)[idx][col("Notes")],
+        "call tuesday\r\nbudget 10k\r\nsent the deck"
+    );
+    let report = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(report["writes"]["crm"], 0, "{report}");
+    assert_eq!(report["writes"]["inbox"], 0, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn trust_conflicts_show_labels_the_notes_diff_base_inbox_crm() {
+    let world = World::start(20, "").await;
+    let idx = single_thread(&world, 10);
+    let prospect = world.fake.prospects()[idx].external_id.clone();
+    inbox_notes(&world, &prospect, "call monday\nbudget 10k");
+    let mut rows = agreeing_rows(&world, 10);
+    rows[idx][col("Notes")] = "call monday\nbudget 10k".into();
+    write_export(&world, &rows);
+    assert_exit(&world.crmsync(&["sync"]).await, 0);
+    inbox_notes(&world, &prospect, "call tuesday\nbudget 10k");
+    rows[idx][col("Notes")] = "call friday\nbudget 10k".into();
+    write_export(&world, &rows);
+    let report = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(report["conflicts"]["opened"], 1, "{report}");
+    let list = json(&world.crmsync(&["conflicts", "list", "--json"]).await);
+    let id = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["field"] == "notes")
+        .unwrap_or_else(|| panic!("no notes conflict: {list}"))["id"]
+        .to_string();
+    let shown = stdout(&world.crmsync(&["conflicts", "show", &id]).await);
+    for expected in [
+        "--- base\n+++ Inbox\n",
+        "-call monday\n+call tuesday\n",
+        "--- base\n+++ CRM\n",
+        "+call friday\n",
+    ] {
+        assert!(shown.contains(expected), "{expected:?} not in:\n{shown}");
+    }
+    for unwanted in ["No newline", "original", "modified"] {
+        assert!(!shown.contains(unwanted), "{unwanted:?} in:\n{shown}");
+    }
+}
