@@ -222,6 +222,7 @@ fn link(i: usize, rng: &mut Rng) -> LinkInput {
         },
         crm: CrmSide {
             fields: crm,
+            unknown: Default::default(),
             updated_at: None,
         },
         base,

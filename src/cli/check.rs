@@ -1,10 +1,11 @@
-//! `crmsync check`: is everything in place for a run? Config, Inbox token and budget, CRM source.
+//! `crmsync check`: is everything in place for a run? Config, Inbox token and budget, CRM source
+//! (and, for a CSV export, whether its rows and cells read).
 
 use std::path::Path;
 
 use crate::config::{Config, CrmKind};
-use crate::crm::CrmAdapter;
 use crate::crm::csv::CsvAdapter;
+use crate::crm::{CrmAdapter, RejectShares};
 use crate::engine::{Context, Progress};
 
 use super::out::{self, say};
@@ -76,6 +77,11 @@ async fn check_status_names(lines: &mut Lines, ctx: &Context) -> Result<(), out:
     Ok(())
 }
 
+/// `check` fails when more than this share of the export's rows, or of one column's cells, is
+/// rejected: a sync would then leave that much out, which is a config problem (a date or
+/// number format) rather than a few bad rows.
+const MAX_REJECTED_PERCENT: u64 = 5;
+
 /// Runs every check, printing one line each; exit 0 only when all pass.
 pub async fn run(config_path: &Path) -> anyhow::Result<u8> {
     let mut lines = Lines::default();
@@ -131,17 +137,45 @@ pub async fn run(config_path: &Path) -> anyhow::Result<u8> {
             let mut adapter = CsvAdapter::new(csv);
             match adapter.read().await {
                 Ok(snapshot) => {
-                    lines.ok(format_args!(
-                        "CRM: {} has every mapped column; {} records, {} rejected rows",
-                        csv.path.display(),
+                    let shares = RejectShares::of(&snapshot);
+                    let too_many = shares.over(MAX_REJECTED_PERCENT);
+                    let summary = format!(
+                        "{} records, {} rejected rows, {} rejected values",
                         snapshot.records.len(),
-                        snapshot.rejects.len()
-                    ))?;
+                        shares.rejected_rows,
+                        shares.cells.values().sum::<u64>()
+                    );
+                    if too_many.is_empty() {
+                        lines.ok(format_args!(
+                            "CRM: {} has every mapped column; {summary}",
+                            csv.path.display()
+                        ))?;
+                    } else {
+                        lines.fail(format!(
+                            "CRM: {}: {} (more than {MAX_REJECTED_PERCENT} %); {summary}",
+                            csv.path.display(),
+                            too_many.join(", ")
+                        ))?;
+                    }
                     for reject in snapshot.rejects.iter().take(5) {
                         lines.detail(format_args!(
                             "rejected {}:{}: {}",
                             reject.source, reject.row, reject.reason
                         ))?;
+                    }
+                    if let Ok(Some(survey)) = adapter.survey_amounts()
+                        && let Some(other) = survey.suggestion()
+                    {
+                        say!(
+                            "warn  CRM: {} valuations read only with decimal_separator = \"{}\" \
+                             ({} only with the configured \"{}\"); set [crm.csv] \
+                             decimal_separator = \"{}\" if the export writes them that way",
+                            survey.only_other,
+                            other.as_char(),
+                            survey.only_configured,
+                            survey.configured.as_char(),
+                            other.as_char()
+                        )?;
                     }
                 }
                 Err(err) => {

@@ -237,8 +237,8 @@ fn show(c: &ConflictRow) -> String {
         let base = c.base.clone().unwrap_or_default();
         for (side, text) in [("Inbox", &c.inbox), ("CRM", &c.crm)] {
             let _ = writeln!(out, "\n{side} vs base:");
-            let patch = diffy::create_patch(&base, text.as_deref().unwrap_or(""));
-            let _ = write!(out, "{patch}");
+            let diff = crate::reconcile::notes_diff(&base, text.as_deref().unwrap_or(""), side);
+            let _ = write!(out, "{diff}");
         }
     } else {
         let _ = writeln!(out, "\n  {:<6} {}", "Inbox", value(&c.inbox));

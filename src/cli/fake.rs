@@ -65,15 +65,16 @@ pub async fn run(args: FakeArgs) -> anyhow::Result<u8> {
     };
     let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
     let fake = FakeInbox::start_on(addr, config).await?;
-    say!(
+    let _ = say!(
         "fake Inbox serving {} prospects and {} threads at {}",
         args.prospects,
         fake.thread_count(),
         fake.base_url()
-    )?;
-    say!(
+    );
+    let _ = say!(
         "set inbox.base_url to that URL and the token env var to the --token value; Ctrl-C stops it"
-    )?;
+    );
+    // A server keeps serving when whoever read its first lines goes away (a closed stdout).
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = fake.wait() => {}

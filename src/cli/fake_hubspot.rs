@@ -92,15 +92,16 @@ pub async fn run(args: FakeHubspotArgs) -> anyhow::Result<u8> {
             ));
         }
     }
-    say!(
+    let _ = say!(
         "fake HubSpot serving {} contacts{extra} at {}",
         fake.contacts().len(),
         fake.base_url()
-    )?;
-    say!(
+    );
+    let _ = say!(
         "set crm.hubspot.base_url to that URL and the token env var (crm.hubspot.token_env) to the --token value; Ctrl-C stops it. Config:\n"
-    )?;
-    say!("{}", config_snippet(&fake.base_url()))?;
+    );
+    let _ = say!("{}", config_snippet(&fake.base_url()));
+    // A server keeps serving when whoever read its first lines goes away (a closed stdout).
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = fake.wait() => {}

@@ -341,8 +341,59 @@ pub struct CsvConfig {
     /// Field delimiter, one character: `,` (default) or `;`.
     #[serde(default = "default_delimiter")]
     pub delimiter: char,
+    /// The decimal separator of amounts in the export (the other of `.` and `,` may group
+    /// thousands).
+    #[serde(default)]
+    pub decimal_separator: DecimalSeparator,
+    /// How the export writes day-first or month-first dates (`updated_at`); ISO dates always
+    /// read.
+    #[serde(default)]
+    pub date_format: DateFormat,
     /// Column mapping.
     pub columns: CsvColumns,
+}
+
+/// `[crm.csv] decimal_separator`: how an export writes the fraction of an amount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum DecimalSeparator {
+    /// `1,234.50` (default).
+    #[default]
+    #[serde(rename = ".")]
+    Dot,
+    /// `1.234,50`.
+    #[serde(rename = ",")]
+    Comma,
+}
+
+impl DecimalSeparator {
+    /// The separator character.
+    pub fn as_char(self) -> char {
+        match self {
+            DecimalSeparator::Dot => '.',
+            DecimalSeparator::Comma => ',',
+        }
+    }
+
+    /// The other convention.
+    pub fn other(self) -> DecimalSeparator {
+        match self {
+            DecimalSeparator::Dot => DecimalSeparator::Comma,
+            DecimalSeparator::Comma => DecimalSeparator::Dot,
+        }
+    }
+}
+
+/// `[crm.csv] date_format`: which numeric dates an export writes besides ISO 8601.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum DateFormat {
+    /// Only ISO dates (`2026-11-30`, `2026-11-30 14:03`, RFC 3339); the default.
+    #[default]
+    Iso,
+    /// ISO, and `DD/MM/YYYY[ HH:MM[:SS]]`.
+    Dmy,
+    /// ISO, and `MM/DD/YYYY[ HH:MM[:SS]]`.
+    Mdy,
 }
 
 fn default_delimiter() -> char {

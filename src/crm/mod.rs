@@ -4,7 +4,7 @@
 //! status value, the owner e-mail). They do not match, merge or decide anything, and they never
 //! delete a record.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
@@ -25,6 +25,9 @@ pub struct CrmRecord {
     pub username: Option<String>,
     /// Synced values in the CRM's vocabulary.
     pub fields: Fields,
+    /// Fields whose value could not be read (each has a [`Reject`] naming its column): unknown
+    /// for this record, never written or agreed on. Their value in `fields` is empty.
+    pub unknown: BTreeSet<Field>,
     /// Per-record modified time, if the CRM gives one.
     pub updated_at: Option<DateTime<Utc>>,
     /// Where it came from, for messages: for a CSV file, the 1-based line where the record
@@ -32,7 +35,10 @@ pub struct CrmRecord {
     pub row: u64,
 }
 
-/// A record the adapter refused to read: it is skipped, the rest still syncs.
+/// A record, or one value of a record, that the adapter refused to read. A whole record is
+/// refused only when it cannot be identified (its id, X id or handle, or the row's shape); it
+/// is skipped and the rest still syncs. A value that does not parse refuses only that value:
+/// the record is read without it (see [`CrmRecord::unknown`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reject {
     /// File or source name.
@@ -41,8 +47,18 @@ pub struct Reject {
     pub row: u64,
     /// The record id when it could be read.
     pub record_id: Option<String>,
-    /// Why, for humans (names the column).
+    /// The column (CSV) or property (HubSpot) refused when only that value was, `None` when the
+    /// whole record was.
+    pub column: Option<String>,
+    /// Why, for humans (names the column and the value).
     pub reason: String,
+}
+
+impl Reject {
+    /// Whether the whole record was refused (not only one of its values).
+    pub fn is_record(&self) -> bool {
+        self.column.is_none()
+    }
 }
 
 /// Everything read from the CRM in one run.
@@ -52,6 +68,58 @@ pub struct CrmSnapshot {
     pub records: Vec<CrmRecord>,
     /// Rejected rows.
     pub rejects: Vec<Reject>,
+}
+
+/// How much of a read was refused: whole records, and values per column.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RejectShares {
+    /// Records read plus records refused whole.
+    pub rows: u64,
+    /// Records refused whole.
+    pub rejected_rows: u64,
+    /// Records read.
+    pub records: u64,
+    /// Refused values per column (CSV) or property (HubSpot).
+    pub cells: BTreeMap<String, u64>,
+}
+
+impl RejectShares {
+    /// Counts a snapshot's rejects.
+    pub fn of(snapshot: &CrmSnapshot) -> RejectShares {
+        let mut shares = RejectShares {
+            records: snapshot.records.len() as u64,
+            ..RejectShares::default()
+        };
+        for reject in &snapshot.rejects {
+            match &reject.column {
+                None => shares.rejected_rows += 1,
+                Some(column) => *shares.cells.entry(column.clone()).or_default() += 1,
+            }
+        }
+        shares.rows = shares.records + shares.rejected_rows;
+        shares
+    }
+
+    /// What exceeds `percent` % (of rows, or of records for one column), one phrase each.
+    pub fn over(&self, percent: u64) -> Vec<String> {
+        let over = |part: u64, whole: u64| part > 0 && part * 100 > whole * percent;
+        let mut found = Vec::new();
+        if over(self.rejected_rows, self.rows) {
+            found.push(format!(
+                "{} of {} rows are rejected",
+                self.rejected_rows, self.rows
+            ));
+        }
+        for (column, &count) in &self.cells {
+            if over(count, self.records) {
+                found.push(format!(
+                    "{count} of {} records have a {column} that does not read",
+                    self.records
+                ));
+            }
+        }
+        found
+    }
 }
 
 /// A new CRM record for an Inbox prospect that has none.
@@ -203,4 +271,53 @@ pub trait CrmAdapter {
         &mut self,
         writes: &[CrmWrite],
     ) -> impl Future<Output = Result<WriteReport, Error>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reject(row: u64, column: Option<&str>) -> Reject {
+        Reject {
+            source: "export.csv".into(),
+            row,
+            record_id: column.map(|_| format!("r{row}")),
+            column: column.map(str::to_string),
+            reason: "bad".into(),
+        }
+    }
+
+    #[test]
+    fn trust_reject_shares_count_rows_and_each_columns_values_apart() {
+        let record = |row| CrmRecord {
+            id: format!("r{row}"),
+            x_user_id: None,
+            username: None,
+            fields: Fields::default(),
+            unknown: BTreeSet::new(),
+            updated_at: None,
+            row,
+        };
+        let snapshot = CrmSnapshot {
+            records: (2..=41).map(record).collect(),
+            rejects: vec![
+                reject(3, Some("Deal Value")),
+                reject(4, Some("Deal Value")),
+                reject(5, Some("Deal Value")),
+                reject(6, Some("Done")),
+                reject(42, None),
+            ],
+        };
+        let shares = RejectShares::of(&snapshot);
+        assert_eq!(
+            (shares.rows, shares.rejected_rows, shares.records),
+            (41, 1, 40)
+        );
+        // 1 of 41 rows and 1 of 40 Done values are under 5 %; 3 of 40 Deal Values are not.
+        assert_eq!(
+            shares.over(5),
+            ["3 of 40 records have a Deal Value that does not read"]
+        );
+        assert_eq!(shares.over(50), Vec::<String>::new());
+    }
 }

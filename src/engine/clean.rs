@@ -43,6 +43,14 @@ pub fn record_digest(record: &CrmRecord) -> u64 {
     d.opt(f.assignee.as_deref());
     d.opt(f.done.map(|b| if b { "true" } else { "false" }));
     d.opt(record.updated_at.map(|t| t.to_rfc3339()).as_deref());
+    // Only a record with unknown fields digests them, so the digests of all other records are
+    // those earlier builds stored.
+    if !record.unknown.is_empty() {
+        d.u64(record.unknown.len() as u64);
+        for field in &record.unknown {
+            d.str(field.as_str());
+        }
+    }
     d.finish()
 }
 
@@ -209,6 +217,7 @@ mod tests {
                 assignee: Some("ada@example.com".into()),
                 done: Some(false),
             },
+            unknown: Default::default(),
             updated_at: None,
             row: 2,
         }
@@ -308,7 +317,10 @@ mod tests {
     #[test]
     fn every_synced_value_changes_the_record_digest() {
         let base = record_digest(&record());
-        let edits: [fn(&mut CrmRecord); 10] = [
+        let edits: [fn(&mut CrmRecord); 11] = [
+            |r| {
+                r.unknown.insert(crate::reconcile::Field::Done);
+            },
             |r| {
                 r.fields.tags.insert("VIP".into());
             },
@@ -325,7 +337,10 @@ mod tests {
         for (idx, edit) in edits.iter().enumerate() {
             let mut changed = record();
             edit(&mut changed);
-            if changed.fields != record().fields || changed.updated_at != record().updated_at {
+            if changed.fields != record().fields
+                || changed.updated_at != record().updated_at
+                || changed.unknown != record().unknown
+            {
                 assert_ne!(record_digest(&changed), base, "edit {idx}");
             }
         }

@@ -177,6 +177,7 @@ pub fn crm_side(record: &CrmRecord, names: &Names) -> CrmSide {
     fields.notes = fields.notes.filter(|n| !n.is_empty());
     CrmSide {
         fields,
+        unknown: record.unknown.clone(),
         updated_at: record.updated_at,
     }
 }

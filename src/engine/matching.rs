@@ -246,6 +246,7 @@ mod tests {
             x_user_id: x.map(Into::into),
             username: user.map(Into::into),
             fields: Fields::default(),
+            unknown: Default::default(),
             updated_at: None,
             row: 2,
         }

@@ -134,6 +134,15 @@ pub fn apply_resolutions(
             ));
             continue;
         };
+        if input.crm.unknown.contains(&field) {
+            // Writing either side would act on a CRM value nobody can read; it stays pending.
+            applied.problems.push(format!(
+                "conflict {}: the CRM's {field} of record {} does not read (see the run's \
+                 rejects); fix it in the CRM first",
+                resolution.id, resolution.crm_id
+            ));
+            continue;
+        }
         let chosen = match resolution.resolution.as_str() {
             "resolved-inbox" => inbox_value(input, field).ok_or_else(|| {
                 "the prospect's threads disagree, so there is no single Inbox value: resolve with --take crm or --take value".to_string()
@@ -255,6 +264,7 @@ mod tests {
                     done: Some(true),
                     ..Fields::default()
                 },
+                unknown: Default::default(),
                 updated_at: None,
             },
             base: Default::default(),

@@ -111,6 +111,7 @@ impl SavedPlan {
             let unchanged = |field: Field| {
                 side_value(&saved.input, field) == side_value(now, field)
                     && saved.input.crm.fields.get(field) == now.crm.fields.get(field)
+                    && !now.crm.unknown.contains(&field)
             };
             let mut link = saved.plan.clone();
             let mut dropped: Vec<Field> = Vec::new();

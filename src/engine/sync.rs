@@ -291,8 +291,10 @@ async fn run_inner<A: CrmAdapter>(
     let mut pending = store.load_pending()?;
     for (crm_id, values) in pending.iter_mut() {
         if let Some(record) = by_record.get(crm_id.as_str()) {
-            let current = crm_side(record, &names).fields;
-            values.retain(|v| current.get(v.field()) != *v);
+            let current = crm_side(record, &names);
+            values.retain(|v| {
+                current.unknown.contains(&v.field()) || current.fields.get(v.field()) != *v
+            });
         }
     }
     pending.retain(|_, v| !v.is_empty());

@@ -114,7 +114,8 @@ pub fn plan_undo(
         let field = change.field;
         let now = match change.side {
             Side::Inbox => inbox_now(input, &change.target, field),
-            Side::Crm => Some(input.crm.fields.get(field)),
+            // A CRM value that does not read is not the value the run wrote.
+            Side::Crm => (!input.crm.unknown.contains(&field)).then(|| input.crm.fields.get(field)),
         };
         if now.as_ref() != Some(new) {
             let (inbox, crm) = match change.side {

@@ -11,6 +11,7 @@ use super::model::{
     Change, Conflict, ConflictKind, CrmPatch, Field, InboxPatch, LinkInput, LinkPlan, Plan, Policy,
     ThreadPatch, ThreadState, Value, Vocabulary,
 };
+use super::notes;
 use super::vocab::{Unmapped, canonical, check_inbox, crm_equivalent, crm_to_inbox, inbox_to_crm};
 
 /// Reconciles every link and returns a plan entry for each link with something to say: a
@@ -42,7 +43,9 @@ pub fn reconcile_link(input: &LinkInput, policy: &Policy, vocab: &Vocabulary) ->
     let mut conflicts = Vec::new();
 
     for field in Field::ALL {
-        if !policy.fields.contains(&field) {
+        // A field the CRM record could not give is unknown: nothing is compared, written or
+        // agreed for it, so neither side and the base change until the CRM value reads.
+        if !policy.fields.contains(&field) || input.crm.unknown.contains(&field) {
             continue;
         }
         match reconcile_field(input, policy, vocab, field) {
@@ -132,7 +135,12 @@ impl FieldView<'_> {
             kind,
             inbox,
             crm: Some(self.crm_raw.clone()),
-            base: self.base.clone(),
+            // Notes compare normalised, but a conflict shows people the texts as stored.
+            base: if self.field == Field::Notes {
+                self.input.base.get(self.field)
+            } else {
+                self.base.clone()
+            },
             threads,
             detail,
         }))
@@ -193,6 +201,12 @@ fn reconcile_field(
     match decide(field, sides, policy.rule(field), times) {
         Decision::Settled(value) => settle(&view, vocab, value, inbox, &crm, target),
         Decision::BothChanged(detail) => {
+            // The conflict keeps the texts as each side holds them.
+            let inbox = if field == Field::Notes {
+                input.inbox.fields.get(field)
+            } else {
+                inbox
+            };
             view.conflict(ConflictKind::BothChanged, Some(inbox), Vec::new(), detail)
         }
     }
@@ -208,6 +222,7 @@ fn settle(
     crm: &Value,
     target: Target,
 ) -> Outcome {
+    let inbox_raw = view.input.inbox.fields.get(view.field);
     let crm_change = if value == *crm {
         None
     } else {
@@ -217,7 +232,7 @@ fn settle(
             Ok(new) if crm_equivalent(&new, &view.crm_raw) => None,
             Ok(new) => Some(Change {
                 old: view.crm_raw.clone(),
-                new,
+                new: in_convention_of(new, &view.crm_raw, &inbox_raw),
             }),
             Err(detail) => return view.unmapped(Some(inbox), detail),
         }
@@ -226,8 +241,13 @@ fn settle(
         (None, Vec::new())
     } else {
         let change = Change {
-            old: inbox,
-            new: value.clone(),
+            new: in_convention_of(value.clone(), &inbox_raw, &view.crm_raw),
+            // Notes are normalised to compare; the change names the text Inbox holds.
+            old: if view.field == Field::Notes {
+                inbox_raw
+            } else {
+                inbox
+            },
         };
         match target {
             Target::Prospect => (Some(change), Vec::new()),
@@ -243,6 +263,19 @@ fn settle(
         threads: thread_changes,
         crm: crm_change,
     })
+}
+
+/// A value to write, in the convention of the side's current value (or, when that side has
+/// none, of the other side's): notes keep the line breaks (CRLF or LF) and the final line
+/// break; other values are written as they are.
+fn in_convention_of(value: Value, current: &Value, other: &Value) -> Value {
+    match (value, current, other) {
+        (Value::Notes(Some(text)), Value::Notes(Some(like)), _)
+        | (Value::Notes(Some(text)), _, Value::Notes(Some(like))) => {
+            Value::Notes(Some(notes::in_convention_of(&text, like)))
+        }
+        (value, _, _) => value,
+    }
 }
 
 /// Force mode with disagreeing threads: the Inbox value is undefined, so the CRM value is

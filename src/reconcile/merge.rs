@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 
 use super::model::{Field, Rule, Value};
+use super::notes;
 
 /// The three canonical values of one field on one link.
 #[derive(Clone, Copy, Debug)]
@@ -129,10 +130,11 @@ pub(crate) fn merge_tags(
         .collect()
 }
 
-/// Three-way text merge of notes that both sides changed.
+/// Three-way text merge of notes that both sides changed (normalised texts, see
+/// [`notes`](super::notes)).
 ///
-/// The merge must come out the same whichever side is taken as "ours": diff3 may order two
-/// insertions at the same place by side, and a result that depends on that order would break
+/// The merge must come out the same whichever side is taken as "ours": two insertions at the
+/// same place could be ordered by side, and a result that depends on that order would break
 /// the symmetry of the plan, so it is treated as overlapping edits.
 fn merge_notes(base: Option<&str>, sides: Sides<'_>) -> Decision {
     let text = |value: &Value| match value {
@@ -140,15 +142,9 @@ fn merge_notes(base: Option<&str>, sides: Sides<'_>) -> Decision {
         _ => String::new(),
     };
     let (inbox, crm) = (text(sides.inbox), text(sides.crm));
-    let base = base.unwrap_or_default();
-    match (
-        diffy::merge(base, &inbox, &crm),
-        diffy::merge(base, &crm, &inbox),
-    ) {
-        (Ok(merged), Ok(mirrored)) if merged == mirrored => {
-            Decision::Settled(Value::Notes(Some(merged).filter(|t| !t.is_empty())))
-        }
-        _ => Decision::BothChanged(
+    match notes::merge(base.unwrap_or_default(), &inbox, &crm) {
+        Some(merged) => Decision::Settled(Value::Notes(Some(merged).filter(|t| !t.is_empty()))),
+        None => Decision::BothChanged(
             "both sides edited the same part of the notes since the last sync".to_owned(),
         ),
     }

@@ -15,6 +15,7 @@ mod fanout;
 mod link;
 mod merge;
 mod model;
+mod notes;
 mod render;
 mod vocab;
 
@@ -23,4 +24,5 @@ mod tests;
 
 pub use link::{plan, reconcile_link};
 pub use model::*;
+pub use notes::notes_diff;
 pub use render::render_plan;

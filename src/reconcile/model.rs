@@ -326,6 +326,11 @@ pub struct InboxSide {
 pub struct CrmSide {
     /// The record's values.
     pub fields: Fields,
+    /// Fields whose CRM value could not be read (a cell or property that does not parse):
+    /// unknown for this record, so they are neither compared, written on either side, nor
+    /// agreed on. Their value in `fields` is empty and means nothing.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub unknown: BTreeSet<Field>,
     /// Per-record modified time, where the CRM gives one (for the `newest` policy).
     pub updated_at: Option<DateTime<Utc>>,
 }

@@ -394,7 +394,7 @@ fn notes_all_equal() {
         &notes_link(Some("hi\n"), Some("hi\n"), Some(Some("hi\n"))),
         &policy(&[Field::Notes]),
     );
-    assert_summary!(plan, [r#"agreed notes: "hi\n""#]);
+    assert_summary!(plan, [r#"agreed notes: "hi""#]);
 }
 
 #[test]
@@ -416,7 +416,7 @@ fn notes_changed_on_one_side_are_copied() {
         plan,
         [
             r#"inbox notes: "a\n" -> "a\nb\n""#,
-            r#"agreed notes: "a\nb\n""#
+            r#"agreed notes: "a\nb""#
         ]
     );
 }
@@ -427,7 +427,7 @@ fn notes_both_changed_to_the_same_text_moves_the_base_only() {
         &notes_link(Some("x\n"), Some("x\n"), Some(Some("a\n"))),
         &policy(&[Field::Notes]),
     );
-    assert_summary!(plan, [r#"agreed notes: "x\n""#]);
+    assert_summary!(plan, [r#"agreed notes: "x""#]);
 }
 
 #[test]
@@ -445,7 +445,9 @@ fn notes_edits_of_different_lines_merge_cleanly_onto_both_sides() {
         [
             format!("inbox notes: {inbox:?} -> {merged:?}"),
             format!("crm notes: {crm:?} -> {merged:?}"),
-            format!("agreed notes: {merged:?}"),
+            // The agreed value (the base) is the normalised text; each side gets its own
+            // final newline back.
+            format!("agreed notes: {:?}", merged.trim_end()),
         ]
     );
 }
@@ -486,7 +488,7 @@ fn notes_first_sync_fills_an_empty_side() {
         plan,
         [
             r#"crm notes: (empty) -> "met at conf\n""#,
-            r#"agreed notes: "met at conf\n""#,
+            r#"agreed notes: "met at conf""#,
         ]
     );
 }
@@ -737,5 +739,75 @@ fn render_empty_plan() {
     assert_eq!(
         render_plan(&Plan::default()),
         "0 links to update (0 inbox, 0 thread, 0 crm patches), 0 conflicts, 0 links unchanged\n"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unknown CRM values (a cell or property that did not parse).
+
+#[test]
+fn trust_an_unknown_crm_field_is_neither_written_nor_agreed_and_the_rest_syncs() {
+    let mut link = input();
+    link.inbox.fields.valuation = Some(amount("500"));
+    link.inbox.fields.notes = Some("inbox note".into());
+    link.base.valuation = Some(Some(amount("400")));
+    link.base.notes = Some(None);
+    // The CRM's valuation cell did not read: its value here is empty and means nothing.
+    link.crm.unknown.insert(Field::Valuation);
+    let plan = run(&link, &policy(&[Field::Valuation, Field::Notes]));
+    assert_summary!(
+        plan,
+        [
+            "crm notes: (empty) -> \"inbox note\"",
+            "agreed notes: \"inbox note\"",
+        ]
+    );
+    // Without the unknown mark the same empty value would be a CRM change.
+    link.crm.unknown.clear();
+    let plan = run(&link, &policy(&[Field::Valuation, Field::Notes]));
+    assert!(
+        summary(&plan)
+            .iter()
+            .any(|l| l.starts_with("conflict both-changed valuation")),
+        "{:?}",
+        summary(&plan)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Notes as people see them: line endings and the final newline do not make a conflict.
+
+#[test]
+fn trust_crlf_in_the_crm_against_lf_in_inbox_is_no_first_sync_conflict() {
+    let plan = run(
+        &notes_link(
+            Some("met at conf\nbudget 10k"),
+            Some("met at conf\r\nbudget 10k\r\n"),
+            None,
+        ),
+        &policy(&[Field::Notes]),
+    );
+    assert_summary!(plan, [r#"agreed notes: "met at conf\nbudget 10k""#]);
+}
+
+#[test]
+fn trust_a_merged_note_goes_back_to_the_crm_with_crlf_and_to_inbox_with_lf() {
+    // Line 1 edited in Inbox, a line appended in the CRM (which writes CRLF); no final newline
+    // in the base or in Inbox.
+    let plan = run(
+        &notes_link(
+            Some("call tuesday\nbudget 10k"),
+            Some("call monday\r\nbudget 10k\r\nsent the deck"),
+            Some(Some("call monday\nbudget 10k")),
+        ),
+        &policy(&[Field::Notes]),
+    );
+    assert_summary!(
+        plan,
+        [
+            r#"inbox notes: "call tuesday\nbudget 10k" -> "call tuesday\nbudget 10k\nsent the deck""#,
+            r#"crm notes: "call monday\r\nbudget 10k\r\nsent the deck" -> "call tuesday\r\nbudget 10k\r\nsent the deck""#,
+            r#"agreed notes: "call tuesday\nbudget 10k\nsent the deck""#,
+        ]
     );
 }

@@ -76,7 +76,12 @@ pub(crate) fn canonical(value: Value) -> Value {
                 .collect::<BTreeSet<_>>(),
         ),
         Value::Status(status) => Value::Status(non_blank(status, false)),
-        Value::Notes(notes) => Value::Notes(notes.filter(|text| !text.is_empty())),
+        // Line endings and final line breaks are how a side stores a note, not what it says.
+        Value::Notes(notes) => Value::Notes(
+            notes
+                .map(|text| super::notes::normalize(&text))
+                .filter(|text| !text.is_empty()),
+        ),
         Value::Assignee(email) => Value::Assignee(non_blank(email, true)),
         Value::Done(done) => Value::Done(Some(done.unwrap_or(false))),
         Value::Valuation(amount) => Value::Valuation(amount),

@@ -5,15 +5,19 @@
 //! A full read replaces the copy; an incremental read upserts the records it saw, after
 //! replaying onto the copy the CRM writes this mirror's change log confirmed since the copy was
 //! made (a CRM's search index may lag our own writes by seconds). Each is one transaction
-//! together with the watermark it moves. Values stay in the CRM's vocabulary, exactly as the
+//! together with the watermark it moves. A record keeps its unknown fields and the rejects of
+//! its unreadable values (in its `fields` JSON), so every run reports them as a full read would. Values stay in the CRM's vocabulary, exactly as the
 //! adapter reported them. This module decides nothing: when to read in full is
 //! `engine::crm_read`'s business, and it never talks to a CRM.
 
+use std::collections::{BTreeSet, HashMap};
+
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
+use serde::{Deserialize, Serialize};
 
 use crate::crm::{CrmRecord, CrmSnapshot, Reject};
-use crate::reconcile::{Fields, Value};
+use crate::reconcile::{Field, Fields, Value};
 
 use super::{Error, Result, Store};
 
@@ -118,18 +122,33 @@ impl Store {
             let (id, x_user_id, username, fields, updated_at, reject, source) = row?;
             let row = idx as u64 + 1;
             match (fields, reject) {
-                (Some(fields), _) => snapshot.records.push(CrmRecord {
-                    fields: decode_fields(&id, &fields)?,
-                    id,
-                    x_user_id,
-                    username,
-                    updated_at: updated_at.as_deref().and_then(parse_time),
-                    row,
-                }),
+                (Some(fields), _) => {
+                    let stored = decode_fields(&id, &fields)?;
+                    let source = source.unwrap_or_else(|| "crm".into());
+                    snapshot
+                        .rejects
+                        .extend(stored.rejected.into_iter().map(|cell| Reject {
+                            source: source.clone(),
+                            row,
+                            record_id: Some(id.clone()),
+                            column: Some(cell.column),
+                            reason: cell.reason,
+                        }));
+                    snapshot.records.push(CrmRecord {
+                        fields: stored.fields,
+                        unknown: stored.unknown,
+                        id,
+                        x_user_id,
+                        username,
+                        updated_at: updated_at.as_deref().and_then(parse_time),
+                        row,
+                    });
+                }
                 (None, reason) => snapshot.rejects.push(Reject {
                     source: source.unwrap_or_else(|| "crm".into()),
                     row,
                     record_id: Some(id),
+                    column: None,
                     reason: reason.unwrap_or_else(|| "the record could not be read".into()),
                 }),
             }
@@ -145,8 +164,31 @@ fn upsert(tx: &Transaction<'_>, snapshot: &CrmSnapshot) -> Result<()> {
              (id, x_user_id, username, fields, updated_at, reject, source)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
+    // The rejects of single values belong to their (read) record.
+    let mut cell_rejects: HashMap<&str, Vec<(&str, &Reject)>> = HashMap::new();
+    for reject in &snapshot.rejects {
+        if let (Some(id), Some(column)) = (&reject.record_id, &reject.column) {
+            cell_rejects
+                .entry(id.as_str())
+                .or_default()
+                .push((column, reject));
+        }
+    }
     for record in &snapshot.records {
-        let fields = serde_json::to_string(&record.fields).expect("fields serialize");
+        let rejects = cell_rejects.remove(record.id.as_str()).unwrap_or_default();
+        let source = rejects.first().map(|(_, r)| r.source.clone());
+        let stored = StoredFields {
+            fields: record.fields.clone(),
+            unknown: record.unknown.clone(),
+            rejected: rejects
+                .into_iter()
+                .map(|(column, reject)| StoredReject {
+                    column: column.to_owned(),
+                    reason: reject.reason.clone(),
+                })
+                .collect(),
+        };
+        let fields = serde_json::to_string(&stored).expect("fields serialize");
         stmt.execute(params![
             record.id,
             record.x_user_id,
@@ -154,15 +196,18 @@ fn upsert(tx: &Transaction<'_>, snapshot: &CrmSnapshot) -> Result<()> {
             fields,
             record.updated_at.map(format_time),
             Option::<String>::None,
-            Option::<String>::None,
+            source,
         ])?;
     }
     for reject in &snapshot.rejects {
         // A reject without a record id cannot be told apart from others: it is reported by the
-        // run that read it only.
+        // run that read it only. A value's reject is stored with its record, above.
         let Some(id) = &reject.record_id else {
             continue;
         };
+        if reject.column.is_some() {
+            continue;
+        }
         stmt.execute(params![
             id,
             Option::<String>::None,
@@ -204,7 +249,9 @@ fn replay_crm_writes(tx: &Transaction<'_>, since: i64) -> Result<()> {
             table: "changes",
             detail: format!("new value of a write to {crm_id}: {e}"),
         })?;
-        fields.set(value);
+        // The CRM confirmed the value: the field is known again.
+        fields.unknown.remove(&value.field());
+        fields.fields.set(value);
         tx.execute(
             "UPDATE crm_records SET fields = ?2 WHERE id = ?1",
             params![
@@ -216,7 +263,31 @@ fn replay_crm_writes(tx: &Transaction<'_>, since: i64) -> Result<()> {
     Ok(())
 }
 
-fn decode_fields(id: &str, json: &str) -> Result<Fields> {
+/// A record's `fields` column: its values, plus its unknown fields and the rejects of its
+/// unreadable values (both absent in rows written before they existed).
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredFields {
+    /// The values read.
+    #[serde(flatten)]
+    fields: Fields,
+    /// Fields whose value could not be read.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    unknown: BTreeSet<Field>,
+    /// The rejects of the record's unreadable values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    rejected: Vec<StoredReject>,
+}
+
+/// One unreadable value of a stored record.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredReject {
+    /// The property (column).
+    column: String,
+    /// Why, for humans.
+    reason: String,
+}
+
+fn decode_fields(id: &str, json: &str) -> Result<StoredFields> {
     serde_json::from_str(json).map_err(|e| Error::Corrupt {
         table: "crm_records",
         detail: format!("fields of {id}: {e}"),
@@ -271,6 +342,7 @@ mod tests {
                 notes: Some(notes.into()),
                 ..Fields::default()
             },
+            unknown: Default::default(),
             updated_at: Some(at(1_000)),
             row: 0,
         }
@@ -296,6 +368,7 @@ mod tests {
             source: "hubspot".into(),
             row: 3,
             record_id: Some("12".into()),
+            column: None,
             reason: "contact 12: property inbox_done: \"perhaps\" is not true/false".into(),
         };
         let full = snapshot(
@@ -409,5 +482,33 @@ mod tests {
             .unwrap();
         let loaded = store.load_crm_mirror().unwrap();
         assert_eq!(loaded.records[0].fields.notes.as_deref(), Some("edited"));
+    }
+
+    #[test]
+    fn trust_a_records_unreadable_values_are_kept_with_it_and_reported_on_every_load() {
+        let mut store = Store::open_in_memory().unwrap();
+        let mut bad = record("7", "still syncs");
+        bad.unknown = BTreeSet::from([Field::Valuation]);
+        let cell = Reject {
+            source: "hubspot".into(),
+            row: 1,
+            record_id: Some("7".into()),
+            column: Some("inbox_valuation".into()),
+            reason: "contact 7: property inbox_valuation: \"12k\" is not a number".into(),
+        };
+        let full = snapshot(vec![bad.clone()], vec![cell.clone()]);
+        store.replace_crm_mirror("k1", &full, at(5_000)).unwrap();
+        let loaded = store.load_crm_mirror().unwrap();
+        // The value's reject does not replace its record.
+        assert_eq!(ids(&loaded), ["7"]);
+        assert_eq!(loaded.records[0].unknown, bad.unknown);
+        assert_eq!(loaded.records[0].fields, bad.fields);
+        assert_eq!(loaded.rejects, [cell]);
+        // Read again with the value fixed: known, no reject.
+        let fixed = snapshot(vec![record("7", "still syncs")], Vec::new());
+        store.merge_crm_mirror(&fixed, at(9_000)).unwrap();
+        let loaded = store.load_crm_mirror().unwrap();
+        assert!(loaded.records[0].unknown.is_empty());
+        assert!(loaded.rejects.is_empty(), "{:?}", loaded.rejects);
     }
 }

@@ -21,5 +21,6 @@ mod support;
 mod sync;
 mod systemd;
 mod trust;
+mod trust_exports;
 mod typos;
 mod unreachable;

@@ -302,9 +302,10 @@ async fn bad_rows_are_rejected_alone_and_the_rest_syncs() {
         reject["reason"].as_str().unwrap().contains("Deal Value"),
         "{report}"
     );
-    assert_eq!(report["linked"], 19);
+    // The record with the bad value is still linked: only its valuation is left out.
+    assert_eq!(report["linked"], 20);
     assert_eq!(read_export(&world)[idx][col("Notes")], p.notes.unwrap());
-    // The rejected row is kept byte for byte.
+    // The rejected cell is kept byte for byte.
     assert_eq!(read_export(&world)[3][col("Deal Value")], "ten thousand");
 }
 

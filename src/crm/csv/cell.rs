@@ -9,7 +9,18 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
-use crate::reconcile::{Amount, Value};
+use crate::config::{CsvColumns, DateFormat, DecimalSeparator};
+use crate::reconcile::{Amount, Field, Value};
+
+/// How an export writes numbers and dates (`[crm.csv] decimal_separator` and `date_format`).
+/// Reading and writing use the same one, so a value crmsync writes reads back as itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Formats {
+    /// Decimal separator of amounts.
+    pub decimal: DecimalSeparator,
+    /// Numeric dates besides ISO.
+    pub dates: DateFormat,
+}
 
 /// First characters that make a spreadsheet treat a cell as a formula.
 const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
@@ -37,8 +48,9 @@ pub(super) fn unescape_formula(cell: &str) -> &str {
 }
 
 /// The cell text of a value (unescaped): tags joined by `separator` in set order, valuation
-/// as a plain decimal, done as `true`/`false`, nothing as the empty string.
-pub(super) fn value_text(value: &Value, separator: &str) -> String {
+/// as a plain decimal with the export's decimal separator, done as `true`/`false`, nothing as
+/// the empty string.
+pub(super) fn value_text(value: &Value, separator: &str, decimal: DecimalSeparator) -> String {
     match value {
         Value::Tags(tags) => tags
             .iter()
@@ -48,17 +60,56 @@ pub(super) fn value_text(value: &Value, separator: &str) -> String {
         Value::Status(text) | Value::Notes(text) | Value::Assignee(text) => {
             text.clone().unwrap_or_default()
         }
-        Value::Valuation(amount) => amount.map(|a| a.to_string()).unwrap_or_default(),
+        Value::Valuation(amount) => amount
+            .map(|a| match decimal {
+                DecimalSeparator::Dot => a.to_string(),
+                DecimalSeparator::Comma => a.to_string().replace('.', ","),
+            })
+            .unwrap_or_default(),
         Value::Done(done) => done.map(|d| d.to_string()).unwrap_or_default(),
     }
 }
 
-/// `-3`, `-1000.5`, `+2`: a sign, digits and an optional fraction, nothing else.
+/// `-3`, `-1000.5`, `-1000,5`, `+2`: a sign, digits and an optional fraction (after `.` or
+/// `,`), nothing else.
 fn is_plain_number(text: &str) -> bool {
     let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
-    let (int_part, frac) = digits.split_once('.').unwrap_or((digits, "0"));
+    let (int_part, frac) = digits.split_once(['.', ',']).unwrap_or((digits, "0"));
     let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     all_digits(int_part) && all_digits(frac)
+}
+
+/// The value of one synced field's cell (already unescaped), or why it does not read (the
+/// value is quoted in the reason). The reader and the in-place writer both use this, so a cell
+/// the reader refused is recognised, and left alone, by the writer.
+pub(super) fn parse_field(
+    field: Field,
+    cell: &str,
+    columns: &CsvColumns,
+    formats: Formats,
+) -> Result<Value, String> {
+    let trimmed = cell.trim();
+    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    Ok(match field {
+        Field::Tags => Value::Tags(parse_tags(cell, &columns.tags_separator)),
+        Field::Status => Value::Status(non_empty(trimmed)),
+        Field::Valuation if trimmed.is_empty() => Value::Valuation(None),
+        Field::Valuation => match parse_amount(trimmed, formats.decimal) {
+            Some(amount) => Value::Valuation(Some(amount)),
+            None => {
+                return Err(format!(
+                    "not a number with decimal separator \"{}\": {trimmed:?}",
+                    formats.decimal.as_char()
+                ));
+            }
+        },
+        Field::Notes => Value::Notes(non_empty(cell)),
+        Field::Assignee => Value::Assignee(non_empty(&trimmed.to_lowercase())),
+        Field::Done => match parse_done(trimmed) {
+            Ok(done) => Value::Done(done),
+            Err(()) => return Err(format!("not a yes/no value: {trimmed:?}")),
+        },
+    })
 }
 
 /// Splits a tags cell: by `separator`, each trimmed, empties dropped.
@@ -80,19 +131,37 @@ pub(super) fn parse_done(cell: &str) -> Result<Option<bool>, ()> {
     }
 }
 
-/// Parses RFC 3339, or `YYYY-MM-DD HH:MM:SS` / `YYYY-MM-DDTHH:MM:SS` (optional fraction) or
-/// `YYYY-MM-DD` taken as UTC.
-pub(super) fn parse_time(cell: &str) -> Option<DateTime<Utc>> {
+/// ISO forms besides RFC 3339, taken as UTC.
+const ISO_DATE_TIMES: [&str; 4] = [
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M",
+];
+
+/// Parses RFC 3339, `YYYY-MM-DD HH:MM[:SS[.f]]` (space or `T`) or `YYYY-MM-DD`, and with
+/// `dmy` / `mdy` also `DD/MM/YYYY[ HH:MM[:SS]]` / `MM/DD/YYYY[ HH:MM[:SS]]`; all but RFC 3339
+/// are taken as UTC. A day-first or month-first date is never guessed: without the setting
+/// it does not read.
+pub(super) fn parse_time(cell: &str, dates: DateFormat) -> Option<DateTime<Utc>> {
     let text = cell.trim();
     if let Ok(time) = DateTime::parse_from_rfc3339(text) {
         return Some(time.with_timezone(&Utc));
     }
-    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+    let (date_times, date): (&[&str], &str) = match dates {
+        DateFormat::Iso => (&ISO_DATE_TIMES, "%Y-%m-%d"),
+        DateFormat::Dmy => (&["%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M"], "%d/%m/%Y"),
+        DateFormat::Mdy => (&["%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M"], "%m/%d/%Y"),
+    };
+    let iso = (dates != DateFormat::Iso).then_some(&ISO_DATE_TIMES[..]);
+    for format in date_times.iter().chain(iso.into_iter().flatten()) {
         if let Ok(time) = NaiveDateTime::parse_from_str(text, format) {
             return Some(time.and_utc());
         }
     }
-    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    let date = NaiveDate::parse_from_str(text, date)
+        .or_else(|_| NaiveDate::parse_from_str(text, "%Y-%m-%d"))
+        .ok()?;
     Some(date.and_hms_opt(0, 0, 0)?.and_utc())
 }
 
@@ -102,11 +171,13 @@ const CURRENCY_SYMBOLS: &str = "$€£¥₹₽₩₪₺₫₴₦₱฿₿¢";
 /// Spaces accepted between digit groups (`1 000`): space, no-break space, narrow no-break space.
 const GROUP_SPACES: [char; 3] = [' ', '\u{a0}', '\u{202f}'];
 
-/// Parses a deal value. Accepted: `1000`, `1000.5`, `.5`, `-3`, `+3`, digits grouped by three
-/// with `,` or a space (`1,000.50`, `1 000`), and a currency around it: a symbol (`$1000`,
-/// `1000 €`, `US$ 5`, `-$5`) or an ISO code in capitals (`1000 USD`, `EUR 5`). Everything else
-/// (`ten`, `1.2.3`, `1,5`, `10K`, `1e3`) is `None`: an ambiguous amount is never guessed.
-pub(super) fn parse_amount(cell: &str) -> Option<Amount> {
+/// Parses a deal value written with `decimal` as its decimal separator. Accepted: `1000`,
+/// `1000.5`, `.5`, `-3`, `+3`, digits grouped by three with the other separator or a space
+/// (`1,000.50`, `1 000`; with `,`: `1.000,50`, `20 000,00`, the no-break spaces Excel writes
+/// included), and a currency around it: a symbol (`$1000`, `1000 €`, `US$ 5`, `-$5`) or an ISO
+/// code in capitals (`1000 USD`, `EUR 5`). Everything else (`ten`, `1.2.3`, `1,5` with `.`,
+/// `10K`, `1e3`) is `None`: an ambiguous amount is never guessed.
+pub(super) fn parse_amount(cell: &str, decimal: DecimalSeparator) -> Option<Amount> {
     let text = cell.trim_matches(is_space);
     let (outer_minus, text) = strip_sign(text);
     let text = strip_currency_prefix(text.trim_start_matches(is_space));
@@ -117,7 +188,7 @@ pub(super) fn parse_amount(cell: &str) -> Option<Amount> {
         return None;
     }
     let negative = outer_minus.or(inner_minus).unwrap_or(false);
-    let digits = plain_number(text)?;
+    let digits = plain_number(text, decimal)?;
     let signed = if negative {
         format!("-{digits}")
     } else {
@@ -175,9 +246,10 @@ fn strip_currency_suffix(text: &str) -> &str {
     text
 }
 
-/// `digits[.digits]` with optional groups of three; returns the digits without separators.
-fn plain_number(text: &str) -> Option<String> {
-    let (int_part, frac_part) = match text.split_once('.') {
+/// `digits[<decimal>digits]` with optional groups of three; returns the digits without
+/// separators and with `.` before the fraction.
+fn plain_number(text: &str, decimal: DecimalSeparator) -> Option<String> {
+    let (int_part, frac_part) = match text.split_once(decimal.as_char()) {
         Some((int_part, frac)) => (int_part, Some(frac)),
         None => (text, None),
     };
@@ -186,7 +258,7 @@ fn plain_number(text: &str) -> Option<String> {
     {
         return None;
     }
-    let int_digits = ungroup(int_part)?;
+    let int_digits = ungroup(int_part, decimal.other().as_char())?;
     if int_digits.is_empty() && frac_part.is_none() {
         return None;
     }
@@ -201,13 +273,13 @@ fn plain_number(text: &str) -> Option<String> {
     })
 }
 
-/// Plain digits, or digits grouped by three with one kind of separator (`,` or a space).
-fn ungroup(int_part: &str) -> Option<String> {
+/// Plain digits, or digits grouped by three with one kind of separator (`group` or a space).
+fn ungroup(int_part: &str, group: char) -> Option<String> {
     if int_part.bytes().all(|b| b.is_ascii_digit()) {
         return Some(int_part.to_string());
     }
     let separator = int_part.chars().find(|c| !c.is_ascii_digit())?;
-    if separator != ',' && !is_space(separator) {
+    if separator != group && !is_space(separator) {
         return None;
     }
     let groups: Vec<&str> = int_part.split(separator).collect();

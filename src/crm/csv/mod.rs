@@ -21,6 +21,14 @@
 //! * A written cell that starts like a formula gets a leading `'`, read back without it; plain
 //!   numbers such as `-3` are left alone.
 //! * `updated_at` is never written: it is the CRM's own bookkeeping, not a synced field.
+//! * A cell that does not parse (an amount, a yes/no, a date) refuses only that value: the
+//!   record is read without it (the field is [unknown]) and a [`Reject`] names the line, the
+//!   column and the value. Only a row that cannot be identified (its record id, X user id or
+//!   shape) is refused whole. In place, such a cell is never rewritten.
+//! * Amounts follow `decimal_separator` (the other of `.` and `,` may group thousands) and
+//!   are written back with it; numeric dates follow `date_format`.
+//!
+//! [unknown]: crate::crm::CrmRecord::unknown
 //!
 //! [`Reject`]: crate::crm::Reject
 
@@ -29,9 +37,10 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::PathBuf;
 
-use crate::config::{CsvColumns, CsvConfig, CsvWriteMode};
+use crate::config::{CsvColumns, CsvConfig, CsvWriteMode, DecimalSeparator};
 use crate::crm::{CrmAdapter, CrmSnapshot, CrmWrite, Error, WriteReport};
 use crate::reconcile::Field;
+use cell::Formats;
 
 mod cell;
 mod read;
@@ -58,6 +67,8 @@ struct Settings {
     delimiter: u8,
     /// Column mapping.
     columns: CsvColumns,
+    /// How numbers and dates are written.
+    formats: Formats,
     /// Write mode.
     write_mode: CsvWriteMode,
     /// Import file (`import-file` mode).
@@ -94,10 +105,42 @@ impl CsvAdapter {
                 source: cfg.path.display().to_string(),
                 delimiter,
                 columns: cfg.columns.clone(),
+                formats: Formats {
+                    decimal: cfg.decimal_separator,
+                    dates: cfg.date_format,
+                },
                 write_mode: cfg.write_mode,
                 import_path: cfg.import_path.clone(),
             },
         }
+    }
+}
+
+/// How the export's amounts read under each decimal convention (for `crmsync check`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AmountSurvey {
+    /// The configured decimal separator.
+    pub configured: DecimalSeparator,
+    /// Valuation cells that read only with the configured separator.
+    pub only_configured: u64,
+    /// Valuation cells that read only with the other separator.
+    pub only_other: u64,
+}
+
+impl AmountSurvey {
+    /// The other separator, when more valuations read only with it than with the configured
+    /// one.
+    pub fn suggestion(&self) -> Option<DecimalSeparator> {
+        (self.only_other > self.only_configured).then(|| self.configured.other())
+    }
+}
+
+impl CsvAdapter {
+    /// Reads the valuation column under both decimal conventions; `None` when valuation is
+    /// not mapped.
+    pub fn survey_amounts(&self) -> Result<Option<AmountSurvey>, Error> {
+        let file = File::open(&self.settings.path).map_err(|e| self.settings.io(e))?;
+        read::survey_amounts(&self.settings, BufReader::new(file))
     }
 }
 

@@ -1,18 +1,22 @@
 //! Reading an export: the header is resolved against the column mapping, then every row becomes
-//! a [`CrmRecord`] or a [`Reject`] naming its line and column.
+//! a [`CrmRecord`] (with a [`Reject`] for each of its cells that does not parse) or, when it
+//! cannot be identified, a [`Reject`] naming its line and column.
 //!
-//! A bad row never stops the read and never hides the other rows; only a file that cannot be
-//! read at all (I/O) or whose header lacks a mapped column is an [`Error`]. This module does not
+//! A bad row never stops the read and never hides the other rows, and a bad cell never hides
+//! the rest of its row; only a file that cannot be read at all (I/O) or whose header lacks a
+//! mapped column is an [`Error`]. This module does not
 //! match records to prospects, merge values or write anything.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 
 use foldhash::HashMap;
 
+use super::AmountSurvey;
 use super::Settings;
-use super::cell::{parse_amount, parse_done, parse_tags, parse_time, unescape_formula};
+use super::cell::{parse_amount, parse_field, parse_time, unescape_formula};
 use super::scan::{RawRecord, Scanner};
+use crate::config::DateFormat;
 use crate::crm::{CrmRecord, CrmSnapshot, Error, Reject};
 use crate::reconcile::{Field, Fields};
 
@@ -161,7 +165,10 @@ pub(super) fn read_all(
             }
         }
         match parse_row(settings, &layout, &raw) {
-            Ok(record) => snapshot.records.push(record),
+            Ok((record, cell_rejects)) => {
+                snapshot.records.push(record);
+                snapshot.rejects.extend(cell_rejects);
+            }
             Err(reject) => snapshot.rejects.push(reject),
         }
     }
@@ -175,6 +182,14 @@ pub(super) fn read_all(
         .map(|(id, lines)| (id.as_str(), lines))
         .collect();
     if !duplicated.is_empty() {
+        // A duplicated row is refused whole: its cells' rejects would only repeat it.
+        let duplicate_rows: foldhash::HashSet<u64> = duplicated
+            .values()
+            .flat_map(|lines| lines.iter().copied())
+            .collect();
+        snapshot
+            .rejects
+            .retain(|r| r.is_record() || !duplicate_rows.contains(&r.row));
         let records = std::mem::take(&mut snapshot.records);
         for record in records {
             let Some(lines) = duplicated.get(record.id.as_str()) else {
@@ -197,11 +212,53 @@ pub(super) fn read_all(
                     others.join(", ")
                 ),
                 record_id: Some(record.id),
+                column: None,
             });
         }
         snapshot.rejects.sort_by_key(|reject| reject.row);
     }
     Ok(snapshot)
+}
+
+/// Counts the valuation cells that read only with the configured decimal separator and those
+/// that read only with the other one.
+pub(super) fn survey_amounts(
+    settings: &Settings,
+    source: impl Read + Send,
+) -> Result<Option<AmountSurvey>, Error> {
+    let mut scanner = Scanner::new(source, settings.delimiter).map_err(|e| settings.io(e))?;
+    let Some(header) = scanner.next_record().map_err(|e| settings.io(e))? else {
+        return Err(settings.unusable("the file is empty: no header row".into()));
+    };
+    let layout = Layout::resolve(settings, &header)?;
+    let Some(&idx) = layout.fields.get(&Field::Valuation) else {
+        return Ok(None);
+    };
+    let configured = settings.formats.decimal;
+    let mut survey = AmountSurvey {
+        configured,
+        ..AmountSurvey::default()
+    };
+    while let Some(raw) = scanner.next_record().map_err(|e| settings.io(e))? {
+        let Some(cell) = raw
+            .cells
+            .get(idx)
+            .and_then(|bytes| std::str::from_utf8(bytes).ok())
+            .map(|cell| unescape_formula(cell).trim())
+            .filter(|cell| !cell.is_empty())
+        else {
+            continue;
+        };
+        match (
+            parse_amount(cell, configured).is_some(),
+            parse_amount(cell, configured.other()).is_some(),
+        ) {
+            (true, false) => survey.only_configured += 1,
+            (false, true) => survey.only_other += 1,
+            _ => {}
+        }
+    }
+    Ok(Some(survey))
 }
 
 /// A row whose every cell is empty or blank (spreadsheets pad exports with `,,,,` rows): not a
@@ -210,12 +267,18 @@ fn is_blank_row(raw: &RawRecord) -> bool {
     raw.unterminated.is_none() && raw.cells.iter().all(|c| c.trim_ascii().is_empty())
 }
 
-/// One data row to a record, or the first reason it is not one.
-fn parse_row(settings: &Settings, layout: &Layout, raw: &RawRecord) -> Result<CrmRecord, Reject> {
-    let reject = |record_id: Option<String>, reason: String| Reject {
+/// One data row to a record and a reject for each of its cells that does not parse, or the
+/// reason the row is not a record at all (it cannot be identified).
+fn parse_row(
+    settings: &Settings,
+    layout: &Layout,
+    raw: &RawRecord,
+) -> Result<(CrmRecord, Vec<Reject>), Reject> {
+    let reject = |record_id: Option<String>, column: Option<&str>, reason: String| Reject {
         source: settings.source.clone(),
         row: raw.line,
         record_id,
+        column: column.map(str::to_string),
         reason,
     };
     if let Some(cell) = raw.unterminated {
@@ -228,6 +291,7 @@ fn parse_row(settings: &Settings, layout: &Layout, raw: &RawRecord) -> Result<Cr
             ),
         };
         return Err(reject(
+            None,
             None,
             format!("{column}: unterminated quote (a quoted cell is never closed); {after}"),
         ));
@@ -243,6 +307,7 @@ fn parse_row(settings: &Settings, layout: &Layout, raw: &RawRecord) -> Result<Cr
         };
         return Err(reject(
             None,
+            None,
             format!(
                 "the row has {} fields, the header has {}{span}",
                 raw.cells.len(),
@@ -252,16 +317,22 @@ fn parse_row(settings: &Settings, layout: &Layout, raw: &RawRecord) -> Result<Cr
     }
 
     let id = layout.record_id(raw);
-    let text = |idx: usize, column: &str| -> Result<&str, Reject> {
+    // A cell's text, or why it is not text (the reason names the column).
+    let text = |idx: usize, column: &str| -> Result<&str, String> {
         let bytes = raw.cells.get(idx).unwrap_or_default();
         let cell = std::str::from_utf8(bytes)
-            .map_err(|_| reject(id.clone(), format!("column {column}: not valid UTF-8 text")))?;
+            .map_err(|_| format!("column {column}: not valid UTF-8 text"))?;
         Ok(unescape_formula(cell))
+    };
+    // The identity cells refuse the whole row.
+    let identity = |idx: usize, column: &str| -> Result<&str, Reject> {
+        text(idx, column).map_err(|reason| reject(id.clone(), None, reason))
     };
     let columns = &settings.columns;
     let Some(record_id) = id.clone() else {
-        text(layout.id, &columns.id)?;
+        identity(layout.id, &columns.id)?;
         return Err(reject(
+            None,
             None,
             format!("column {}: empty record id", columns.id),
         ));
@@ -269,10 +340,11 @@ fn parse_row(settings: &Settings, layout: &Layout, raw: &RawRecord) -> Result<Cr
 
     let x_user_id = match (layout.x_user_id, columns.x_user_id.as_deref()) {
         (Some(idx), Some(column)) => {
-            let value = text(idx, column)?.trim();
+            let value = identity(idx, column)?.trim();
             if !value.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(reject(
                     id,
+                    None,
                     format!("column {column}: not a numeric X user id: {value:?}"),
                 ));
             }
@@ -282,67 +354,81 @@ fn parse_row(settings: &Settings, layout: &Layout, raw: &RawRecord) -> Result<Cr
     };
     let username = match (layout.username, columns.username.as_deref()) {
         (Some(idx), Some(column)) => {
-            let value = text(idx, column)?.trim();
+            let value = identity(idx, column)?.trim();
             let value = value.strip_prefix('@').unwrap_or(value).trim();
             (!value.is_empty()).then(|| value.to_string())
         }
         _ => None,
     };
 
+    // Any other cell that does not parse refuses only its value.
+    let mut cell_rejects = Vec::new();
     let mut fields = Fields::default();
+    let mut unknown = BTreeSet::new();
     for (&field, &idx) in &layout.fields {
         // `layout.fields` only holds mapped fields.
         let column = columns.column(field).unwrap_or_default();
-        let cell = text(idx, column)?;
-        let trimmed = cell.trim();
-        let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
-        match field {
-            Field::Tags => fields.tags = parse_tags(cell, &columns.tags_separator),
-            Field::Status => fields.status = non_empty(trimmed),
-            Field::Valuation if trimmed.is_empty() => fields.valuation = None,
-            Field::Valuation => {
-                fields.valuation = Some(parse_amount(trimmed).ok_or_else(|| {
-                    reject(
-                        id.clone(),
-                        format!("column {column}: not a number: {trimmed:?}"),
-                    )
-                })?)
-            }
-            Field::Notes => fields.notes = non_empty(cell),
-            Field::Assignee => fields.assignee = non_empty(&trimmed.to_lowercase()),
-            Field::Done => {
-                fields.done = parse_done(trimmed).map_err(|()| {
-                    reject(
-                        id.clone(),
-                        format!("column {column}: not a yes/no value: {trimmed:?}"),
-                    )
-                })?
+        let value = text(idx, column).and_then(|cell| {
+            parse_field(field, cell, columns, settings.formats)
+                .map_err(|why| format!("column {column}: {why}"))
+        });
+        match value {
+            Ok(value) => fields.set(value),
+            Err(reason) => {
+                unknown.insert(field);
+                cell_rejects.push(reject(id.clone(), Some(column), field_reason(reason)));
             }
         }
     }
     let updated_at = match (layout.updated_at, columns.updated_at.as_deref()) {
-        (Some(idx), Some(column)) => {
-            let value = text(idx, column)?.trim();
-            if value.is_empty() {
-                None
-            } else {
-                Some(parse_time(value).ok_or_else(|| {
-                    reject(
+        (Some(idx), Some(column)) => match text(idx, column) {
+            Ok(value) if value.trim().is_empty() => None,
+            Ok(value) => {
+                let time = parse_time(value, settings.formats.dates);
+                if time.is_none() {
+                    let hint = match settings.formats.dates {
+                        DateFormat::Iso if value.contains('/') => {
+                            " (day-first or month-first dates need [crm.csv] date_format)"
+                        }
+                        _ => "",
+                    };
+                    cell_rejects.push(reject(
                         id.clone(),
-                        format!("column {column}: not a date/time: {value:?}"),
-                    )
-                })?)
+                        Some(column),
+                        format!(
+                            "column {column}: not a date/time: {:?}{hint}; the record is read \
+                             without it",
+                            value.trim()
+                        ),
+                    ));
+                }
+                time
             }
-        }
+            Err(reason) => {
+                cell_rejects.push(reject(
+                    id.clone(),
+                    Some(column),
+                    format!("{reason}; the record is read without it"),
+                ));
+                None
+            }
+        },
         _ => None,
     };
 
-    Ok(CrmRecord {
+    let record = CrmRecord {
         id: record_id,
         x_user_id,
         username,
         fields,
+        unknown,
         updated_at,
         row: raw.line,
-    })
+    };
+    Ok((record, cell_rejects))
+}
+
+/// The reason of a refused field value: it says what becomes of the field.
+fn field_reason(reason: String) -> String {
+    format!("{reason}; the field is not synced until the cell reads")
 }

@@ -3,7 +3,8 @@
 //!
 //! In place, every byte the engine does not own is copied verbatim: untouched rows, unknown
 //! columns, quoting, the BOM and the line terminators. In an updated row only the changed cells
-//! are replaced; the others keep their exact bytes. New records are appended at the end. This
+//! are replaced; the others keep their exact bytes, and a cell that does not read (the reader
+//! refused it) is never replaced: its write fails instead. New records are appended at the end. This
 //! module never deletes a row, never reorders rows and never decides what to write.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::Settings;
-use super::cell::{escape_formula, unescape_formula, value_text};
+use super::cell::{escape_formula, parse_field, unescape_formula, value_text};
 use super::read::Layout;
 use super::scan::{BOM, Scanner, raw_cells};
 use crate::crm::{CrmWrite, Error, NewRecord, WriteReport, WriteStatus};
@@ -138,6 +139,30 @@ impl Export {
         }
     }
 
+    /// `Ok` when the cell of `field` in row `idx` reads as the reader reads it. A cell that
+    /// does not is unknown to the engine and is never overwritten: what the CRM holds there is
+    /// kept byte for byte.
+    fn check_readable(
+        &self,
+        settings: &Settings,
+        idx: usize,
+        field: Field,
+        column: usize,
+    ) -> Result<(), String> {
+        let bytes = self.cells(idx).get(column).unwrap_or_default();
+        let name = &self.layout.names[column];
+        let cell = std::str::from_utf8(bytes)
+            .map_err(|_| format!("column {name}: the cell is not valid UTF-8; not overwritten"))?;
+        parse_field(
+            field,
+            unescape_formula(cell),
+            &settings.columns,
+            settings.formats,
+        )
+        .map(drop)
+        .map_err(|why| format!("column {name}: the cell does not read ({why}); not overwritten"))
+    }
+
     /// The column of a synced field.
     fn column_of(&self, settings: &Settings, field: Field) -> Result<usize, String> {
         self.layout
@@ -245,7 +270,12 @@ fn planned_update(
     let mut cells = Vec::with_capacity(changes.len());
     for change in changes {
         let column = export.column_of(settings, change.field())?;
-        let text = value_text(&change.new, &settings.columns.tags_separator);
+        export.check_readable(settings, row, change.field(), column)?;
+        let text = value_text(
+            &change.new,
+            &settings.columns.tags_separator,
+            settings.formats.decimal,
+        );
         cells.push((column, escape_formula(&text).into_owned()));
     }
     Ok((row, cells))
@@ -264,7 +294,11 @@ fn new_row(settings: &Settings, layout: &Layout, record: &NewRecord, width: usiz
         cells[idx] = escaped(record.username.trim().trim_start_matches('@'));
     }
     for (&field, &idx) in &layout.fields {
-        let text = value_text(&record.fields.get(field), &settings.columns.tags_separator);
+        let text = value_text(
+            &record.fields.get(field),
+            &settings.columns.tags_separator,
+            settings.formats.decimal,
+        );
         cells[idx] = escaped(&text);
     }
     cells
@@ -534,7 +568,7 @@ fn import_row(
                 let field = change.field();
                 let pos = position(ImportColumn::Field(field))
                     .ok_or_else(|| format!("field {field} has no column in {}", settings.source))?;
-                row[pos] = value_text(&change.new, separator);
+                row[pos] = value_text(&change.new, separator, settings.formats.decimal);
             }
             Ok(row)
         }
@@ -550,7 +584,11 @@ fn import_row(
                     ImportColumn::Username => {
                         record.username.trim().trim_start_matches('@').to_string()
                     }
-                    ImportColumn::Field(field) => value_text(&record.fields.get(field), separator),
+                    ImportColumn::Field(field) => value_text(
+                        &record.fields.get(field),
+                        separator,
+                        settings.formats.decimal,
+                    ),
                 })
                 .collect();
             Ok(row)

@@ -180,10 +180,10 @@ impl HubspotAdapter {
             .map_err(|e| self.error(e))?;
         let mut snapshot = CrmSnapshot::default();
         for (idx, contact) in contacts.iter().enumerate() {
-            match record::to_record(contact, idx as u64 + 1, &self.properties, &lookups) {
-                Ok(record) => snapshot.records.push(record),
-                Err(reject) => snapshot.rejects.push(reject),
-            }
+            let (record, rejects) =
+                record::to_record(contact, idx as u64 + 1, &self.properties, &lookups);
+            snapshot.records.push(record);
+            snapshot.rejects.extend(rejects);
         }
         Ok(snapshot)
     }
@@ -319,10 +319,9 @@ impl CrmAdapter for HubspotAdapter {
                 .map_err(|e| self.error(e))?;
             for contact in &page.results {
                 row += 1;
-                match record::to_record(contact, row, &self.properties, &lookups) {
-                    Ok(record) => snapshot.records.push(record),
-                    Err(reject) => snapshot.rejects.push(reject),
-                }
+                let (record, rejects) = record::to_record(contact, row, &self.properties, &lookups);
+                snapshot.records.push(record);
+                snapshot.rejects.extend(rejects);
             }
             match page.next_after() {
                 Some(next) if Some(next) != after.as_deref() => after = Some(next.to_owned()),

@@ -2,7 +2,8 @@
 //!
 //! Pure: no HTTP, no clock. The lookups it needs (owners, the tags property's options, the
 //! property definitions) are loaded by the adapter and handed in as [`Lookups`]. A value that
-//! cannot be read rejects its contact (naming the property and the contact id); a value that
+//! cannot be read is rejected on its own (naming the property, the contact id and the value) and
+//! leaves that field unknown for the contact, whose other values still read; a value that
 //! cannot be written fails its write (naming the field and the value). Nothing here guesses.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -143,21 +144,27 @@ pub(crate) fn requested_properties(properties: &HubspotProperties) -> Vec<String
     names.into_iter().map(str::to_owned).collect()
 }
 
-/// Turns one listed contact into a record; `row` is its 1-based position in the listing.
+/// Turns one listed contact into a record and a reject for each of its property values that
+/// cannot be read; `row` is its 1-based position in the listing. A value that cannot be read
+/// leaves its field unknown for this record ([`CrmRecord::unknown`]); the contact's other
+/// values still sync.
 pub(crate) fn to_record(
     contact: &Contact,
     row: u64,
     properties: &HubspotProperties,
     lookups: &Lookups,
-) -> Result<CrmRecord, Reject> {
+) -> (CrmRecord, Vec<Reject>) {
     let reject = |property: &str, reason: String| Reject {
         source: SOURCE.into(),
         row,
         record_id: Some(contact.id.clone()),
+        column: Some(property.to_owned()),
         reason: format!("contact {}: property {property}: {reason}", contact.id),
     };
     let value = |name: &Option<String>| name.as_deref().and_then(|n| contact.property(n));
     let mut fields = Fields::default();
+    let mut unknown = BTreeSet::new();
+    let mut rejects = Vec::new();
     for field in Field::ALL {
         let Some(property) = properties.property(field) else {
             continue;
@@ -165,56 +172,74 @@ pub(crate) fn to_record(
         let Some(raw) = contact.property(property) else {
             continue;
         };
-        let raw = raw.trim();
-        match field {
-            Field::Tags => {
-                fields.tags = split_tags(raw)
-                    .map(|v| match &lookups.tag_options {
-                        Some(options) => options.name_of(v),
-                        None => v.to_owned(),
-                    })
-                    .collect();
-            }
-            Field::Status => fields.status = non_empty(raw),
-            Field::Valuation => {
-                let amount = raw
-                    .parse::<Amount>()
-                    .map_err(|_| reject(property, format!("{raw:?} is not a number")))?;
-                fields.valuation = Some(amount);
-            }
-            Field::Notes => fields.notes = non_empty(raw),
-            Field::Assignee => {
-                let email = lookups.owners.email_by_id.get(raw).ok_or_else(|| {
-                    reject(
-                        property,
-                        format!("owner {raw:?} is not a HubSpot owner with an e-mail"),
-                    )
-                })?;
-                fields.assignee = Some(email.clone());
-            }
-            Field::Done => {
-                let done = parse_bool(raw)
-                    .ok_or_else(|| reject(property, format!("{raw:?} is not true/false")))?;
-                fields.done = Some(done);
+        match field_value(field, raw.trim(), lookups) {
+            Ok(value) => fields.set(value),
+            Err(reason) => {
+                unknown.insert(field);
+                rejects.push(reject(
+                    property,
+                    format!("{reason}; the field is not synced until the value reads"),
+                ));
             }
         }
     }
     let updated_at = match contact.property(LAST_MODIFIED) {
-        Some(text) => Some(
-            parse_time(text)
-                .ok_or_else(|| reject(LAST_MODIFIED, format!("{text:?} is not a date-time")))?,
-        ),
+        Some(text) => {
+            let time = parse_time(text);
+            if time.is_none() {
+                rejects.push(reject(
+                    LAST_MODIFIED,
+                    format!("{text:?} is not a date-time; the contact is read without it"),
+                ));
+            }
+            time
+        }
         None => contact.updated_at.as_deref().and_then(parse_time),
     };
-    Ok(CrmRecord {
+    let record = CrmRecord {
         id: contact.id.clone(),
         x_user_id: value(&properties.x_user_id).map(|v| v.trim().to_owned()),
         username: value(&properties.username)
             .map(|v| v.trim().trim_start_matches('@').to_owned())
             .filter(|v| !v.is_empty()),
         fields,
+        unknown,
         updated_at,
         row,
+    };
+    (record, rejects)
+}
+
+/// One mapped property's (trimmed) value as a field value, or why it cannot be read.
+fn field_value(field: Field, raw: &str, lookups: &Lookups) -> Result<Value, String> {
+    Ok(match field {
+        Field::Tags => Value::Tags(
+            split_tags(raw)
+                .map(|v| match &lookups.tag_options {
+                    Some(options) => options.name_of(v),
+                    None => v.to_owned(),
+                })
+                .collect(),
+        ),
+        Field::Status => Value::Status(non_empty(raw)),
+        Field::Valuation => {
+            let amount = raw
+                .parse::<Amount>()
+                .map_err(|_| format!("{raw:?} is not a number"))?;
+            Value::Valuation(Some(amount))
+        }
+        Field::Notes => Value::Notes(non_empty(raw)),
+        Field::Assignee => {
+            let email =
+                lookups.owners.email_by_id.get(raw).ok_or_else(|| {
+                    format!("owner {raw:?} is not a HubSpot owner with an e-mail")
+                })?;
+            Value::Assignee(Some(email.clone()))
+        }
+        Field::Done => {
+            let done = parse_bool(raw).ok_or_else(|| format!("{raw:?} is not true/false"))?;
+            Value::Done(Some(done))
+        }
     })
 }
 

@@ -51,6 +51,8 @@ fn config(path: &Path, write_mode: CsvWriteMode, delimiter: char) -> CsvConfig {
         write_mode,
         import_path: Some(path.with_file_name("import").join("crm_import.csv")),
         delimiter,
+        decimal_separator: Default::default(),
+        date_format: Default::default(),
         columns: columns(),
     }
 }

@@ -185,13 +185,19 @@ proptest! {
         let bytes = header_then(&body, bom, crlf);
         let snapshot = read_bytes(&bytes, ',').unwrap();
         check_lines(&snapshot, &bytes);
-        // No id is both a record and a duplicate reject; each row is reported at most once.
+        // No id is both a record and a duplicate reject; each row is a record or a rejected
+        // row at most once, and a rejected cell is always on a record's row.
         let mut rows: Vec<u64> = snapshot.records.iter().map(|r| r.row).collect();
-        rows.extend(snapshot.rejects.iter().map(|r| r.row));
+        rows.extend(snapshot.rejects.iter().filter(|r| r.is_record()).map(|r| r.row));
         let n_rows = rows.len();
         rows.sort_unstable();
         rows.dedup();
         prop_assert_eq!(rows.len(), n_rows);
+        for reject in snapshot.rejects.iter().filter(|r| !r.is_record()) {
+            let record = snapshot.records.iter().find(|r| r.row == reject.row);
+            prop_assert!(record.is_some(), "cell reject without its record: {:?}", reject);
+            prop_assert_eq!(record.map(|r| &r.id), reject.record_id.as_ref());
+        }
     }
 
     #[test]

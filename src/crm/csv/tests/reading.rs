@@ -109,7 +109,10 @@ fn semicolon_delimiter() {
     // `1 000,00` is a decimal comma: ambiguous, so refused rather than guessed.
     assert_eq!(
         rejects(&snapshot),
-        ["2: column Deal Value: not a number: \"1 000,00\""]
+        [
+            "2: column Deal Value: not a number with decimal separator \".\": \"1 000,00\"; the \
+             field is not synced until the cell reads"
+        ]
     );
     let r2 = record(&snapshot, "r2");
     assert_eq!(r2.fields.tags, tags(&["p", "q"]));
@@ -180,22 +183,34 @@ fn every_reject_names_line_and_column_and_other_rows_still_read() {
     );
     let fixture = Fixture::new(text.as_bytes());
     let snapshot = fixture.snapshot();
+    // A bad value refuses only itself; the rows it sits on are still records.
     assert_eq!(
         ids(&snapshot),
-        ["ok1@2", "ok2@10", "ok3@14", "ok4@16", "ok5@17"]
+        [
+            "ok1@2",
+            "bad-val@3",
+            "bad-done@4",
+            "bad-date@9",
+            "ok2@10",
+            "ok3@14",
+            "ok4@16",
+            "ok5@17"
+        ]
     );
     assert_eq!(
         rejects(&snapshot),
         [
-            "3: column Deal Value: not a number: \"ten\"",
-            "4: column Done: not a yes/no value: \"maybe\"",
+            "3: column Deal Value: not a number with decimal separator \".\": \"ten\"; the field \
+             is not synced until the cell reads",
+            "4: column Done: not a yes/no value: \"maybe\"; the field is not synced until the \
+             cell reads",
             "5: column X User ID: not a numeric X user id: \"@12\"",
             "6: duplicate Record ID dup, also at lines 12, 13",
             "7: the row has 3 fields, the header has 11",
             "8: column Record ID: empty record id",
-            "9: column Last Modified: not a date/time: \"yesterday\"",
+            "9: column Last Modified: not a date/time: \"yesterday\"; the record is read without it",
             "12: duplicate Record ID dup, also at lines 6, 13",
-            "13: column Deal Value: not a number: \"1.2.3\"",
+            "13: duplicate Record ID dup, also at lines 6, 12",
             "15: column Notes: unterminated quote (a quoted cell is never closed); \
              reading resumed at line 16",
         ]
@@ -300,15 +315,15 @@ fn header_only_and_empty_files() {
 }
 
 #[test]
-fn non_utf8_in_a_mapped_column_is_a_reject_elsewhere_ignored() {
+fn non_utf8_in_a_mapped_column_rejects_that_cell_elsewhere_ignored() {
     let mut bytes = format!("{HEADER}\nr1,1,a,,,,").into_bytes();
     bytes.extend_from_slice(b"caf\xe9,,,,\nr2,2,b,,,,,,,,caf\xe9\n");
     let snapshot = Fixture::new(&bytes).snapshot();
     assert_eq!(
         rejects(&snapshot),
-        ["2: column Notes: not valid UTF-8 text"]
+        ["2: column Notes: not valid UTF-8 text; the field is not synced until the cell reads"]
     );
-    assert_eq!(ids(&snapshot), ["r2@3"]);
+    assert_eq!(ids(&snapshot), ["r1@2", "r2@3"]);
 }
 
 #[test]
@@ -354,4 +369,92 @@ fn twenty_thousand_rows() {
     assert_eq!(snapshot.records.len(), 20_000);
     let last = &snapshot.records[19_999];
     assert_eq!((last.id.as_str(), last.row), ("r19999", 2 + 2 * 19_999));
+}
+
+#[test]
+fn trust_a_bad_cell_refuses_that_field_only_and_the_record_still_reads() {
+    let fixture = Fixture::new(
+        format!(
+            "{HEADER}\nr1,1,a,vip,Open,\"90000,00\",call back,ana@acme.io,maybe,30/11/2026,Acme\n"
+        )
+        .as_bytes(),
+    );
+    let snapshot = fixture.snapshot();
+    let r1 = record(&snapshot, "r1");
+    assert_eq!(
+        r1.unknown,
+        BTreeSet::from([Field::Valuation, Field::Done]),
+        "{r1:?}"
+    );
+    assert_eq!(r1.fields.valuation, None);
+    assert_eq!(r1.fields.notes.as_deref(), Some("call back"));
+    assert_eq!(r1.fields.tags, tags(&["vip"]));
+    assert_eq!(r1.fields.status.as_deref(), Some("Open"));
+    assert_eq!(r1.fields.assignee.as_deref(), Some("ana@acme.io"));
+    assert_eq!(r1.updated_at, None);
+    let cells: Vec<(u64, Option<&str>, Option<&str>)> = snapshot
+        .rejects
+        .iter()
+        .map(|r| (r.row, r.column.as_deref(), r.record_id.as_deref()))
+        .collect();
+    assert_eq!(
+        cells,
+        [
+            (2, Some("Deal Value"), Some("r1")),
+            (2, Some("Done"), Some("r1")),
+            (2, Some("Last Modified"), Some("r1")),
+        ]
+    );
+    assert_eq!(
+        rejects(&snapshot)[2],
+        "2: column Last Modified: not a date/time: \"30/11/2026\" (day-first or month-first \
+         dates need [crm.csv] date_format); the record is read without it"
+    );
+}
+
+#[test]
+fn trust_hubspot_export_last_modified_without_seconds_reads() {
+    let fixture = Fixture::new(format!("{HEADER}\nr1,1,a,,,,,,,2026-11-30 14:03,\n").as_bytes());
+    let snapshot = fixture.snapshot();
+    assert_eq!(rejects(&snapshot), Vec::<String>::new());
+    assert_eq!(
+        record(&snapshot, "r1").updated_at,
+        Some(Utc.with_ymd_and_hms(2026, 11, 30, 14, 3, 0).unwrap())
+    );
+}
+
+#[test]
+fn trust_decimal_separator_comma_reads_european_amounts_and_dmy_dates() {
+    let mut fixture = Fixture::with(
+        format!(
+            "{}\nr1;1;a;;;90000,00;;;;30/11/2026 14:03;\nr2;2;b;;;2.500,00;;;;;\n\
+             r3;3;c;;;€ 20 000,00;;;;;\nr4;4;d;;;1,234.50;;;;;\n",
+            HEADER.replace(',', ";"),
+        )
+        .as_bytes(),
+        CsvWriteMode::InPlace,
+        ';',
+    );
+    fixture.cfg.decimal_separator = crate::config::DecimalSeparator::Comma;
+    fixture.cfg.date_format = crate::config::DateFormat::Dmy;
+    let snapshot = fixture.snapshot();
+    assert_eq!(record(&snapshot, "r1").fields.valuation, amount("90000"));
+    assert_eq!(
+        record(&snapshot, "r1").updated_at,
+        Some(Utc.with_ymd_and_hms(2026, 11, 30, 14, 3, 0).unwrap())
+    );
+    assert_eq!(record(&snapshot, "r2").fields.valuation, amount("2500"));
+    assert_eq!(record(&snapshot, "r3").fields.valuation, amount("20000"));
+    // The other convention is refused, not guessed.
+    assert_eq!(
+        record(&snapshot, "r4").unknown,
+        BTreeSet::from([Field::Valuation])
+    );
+    assert_eq!(
+        rejects(&snapshot),
+        [
+            "5: column Deal Value: not a number with decimal separator \",\": \"1,234.50\"; the \
+          field is not synced until the cell reads"
+        ]
+    );
 }

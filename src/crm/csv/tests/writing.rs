@@ -477,3 +477,47 @@ fn import_file_must_not_be_the_export() {
     assert!(matches!(fixture.write(&[]), Err(Error::Unusable { .. })));
     assert_eq!(fixture.bytes(), ORIGINAL.as_bytes());
 }
+
+#[test]
+fn trust_in_place_never_rewrites_a_cell_that_does_not_read() {
+    let original =
+        format!("{HEADER}\r\nr1,1,a,,,\"90000,00\",old note,,maybe,,Acme\r\nr2,2,b,,,5,,,,,\r\n");
+    let fixture = Fixture::new(original.as_bytes());
+    // A write of the bad cell fails and leaves the file as it was.
+    let amount = Value::Valuation(Some("1".parse().unwrap()));
+    let report = fixture
+        .write(&[update("r1", vec![amount.clone()])])
+        .unwrap();
+    assert!(
+        matches!(&report.statuses[..], [WriteStatus::Failed(why)]
+            if why.contains("Deal Value") && why.contains("not overwritten")),
+        "{report:?}"
+    );
+    assert_eq!(fixture.bytes(), original.as_bytes());
+    // Another field of the same record is written; the bad cells keep their bytes.
+    let report = fixture.write(&[update("r1", vec![notes("new")])]).unwrap();
+    assert_eq!(report.statuses, [WriteStatus::Confirmed]);
+    assert_eq!(
+        String::from_utf8(fixture.bytes()).unwrap(),
+        original.replace("old note", "new")
+    );
+}
+
+#[test]
+fn trust_decimal_separator_comma_is_written_back_with_a_comma() {
+    let original = format!("{HEADER}\nr1,1,a,,,\"1,5\",,,,,\n");
+    let mut fixture = Fixture::new(original.as_bytes());
+    fixture.cfg.decimal_separator = crate::config::DecimalSeparator::Comma;
+    let amount = Value::Valuation(Some("-1234.5".parse().unwrap()));
+    let report = fixture.write(&[update("r1", vec![amount])]).unwrap();
+    assert_eq!(report.statuses, [WriteStatus::Confirmed]);
+    assert_eq!(
+        String::from_utf8(fixture.bytes()).unwrap(),
+        format!("{HEADER}\nr1,1,a,,,\"-1234,5\",,,,,\n")
+    );
+    let snapshot = fixture.snapshot();
+    assert_eq!(
+        record(&snapshot, "r1").fields.valuation,
+        Some("-1234.5".parse().unwrap())
+    );
+}

@@ -47,7 +47,7 @@ fn update(id: &str, new: Value) -> CrmWrite {
 }
 
 #[tokio::test]
-async fn read_walks_every_page_and_rejects_bad_contacts_individually() {
+async fn read_walks_every_page_and_rejects_bad_values_individually() {
     let fake = start_fake(250).await;
     let owner = fake.owners()[1].clone();
     let ids: Vec<String> = fake.contacts().into_iter().map(|c| c.id).collect();
@@ -57,11 +57,20 @@ async fn read_walks_every_page_and_rejects_bad_contacts_individually() {
     let bad = fake.add_contact(&[("twitter_user_id", "1"), ("inbox_valuation", "n/a")]);
     let mut adapter = adapter(&fake);
     let snapshot = adapter.read().await.expect("read");
-    assert_eq!(snapshot.records.len(), 250);
+    // The unreadable value is refused on its own: the contact still reads, without it.
+    assert_eq!(snapshot.records.len(), 251);
     assert_eq!(snapshot.rejects.len(), 1);
     let reject = &snapshot.rejects[0];
     assert_eq!(reject.row, 251);
     assert_eq!(reject.record_id.as_deref(), Some(bad.as_str()));
+    assert_eq!(reject.column.as_deref(), Some("inbox_valuation"));
+    let unreadable = &snapshot.records[250];
+    assert_eq!(unreadable.id, bad);
+    assert_eq!(unreadable.x_user_id.as_deref(), Some("1"));
+    assert_eq!(
+        unreadable.unknown,
+        std::collections::BTreeSet::from([crate::reconcile::Field::Valuation])
+    );
     assert!(
         reject.reason.contains("inbox_valuation"),
         "{}",

@@ -79,25 +79,30 @@ fn contact(id: &str, properties: &[(&str, &str)]) -> Contact {
 
 /// Converts one contact and renders the outcome as one line.
 fn check_record(properties_in: &[(&str, &str)], expected: &str) {
-    let got = match record::to_record(&contact("7", properties_in), 3, &properties(), &lookups()) {
-        Ok(r) => format!(
-            "ok id={} x={:?} user={:?} tags={:?} status={:?} valuation={:?} notes={:?} assignee={:?} done={:?} updated={:?}",
-            r.id,
-            r.x_user_id,
-            r.username,
-            r.fields.tags,
-            r.fields.status,
-            r.fields.valuation.map(|a| a.to_string()),
-            r.fields.notes,
-            r.fields.assignee,
-            r.fields.done,
-            r.updated_at.map(|t| t.to_rfc3339()),
-        ),
-        Err(reject) => format!(
-            "reject {}:{} {:?}: {}",
-            reject.source, reject.row, reject.record_id, reject.reason
-        ),
-    };
+    let (r, rejects) =
+        record::to_record(&contact("7", properties_in), 3, &properties(), &lookups());
+    let mut got = format!(
+        "ok id={} x={:?} user={:?} tags={:?} status={:?} valuation={:?} notes={:?} assignee={:?} done={:?} updated={:?}",
+        r.id,
+        r.x_user_id,
+        r.username,
+        r.fields.tags,
+        r.fields.status,
+        r.fields.valuation.map(|a| a.to_string()),
+        r.fields.notes,
+        r.fields.assignee,
+        r.fields.done,
+        r.updated_at.map(|t| t.to_rfc3339()),
+    );
+    if !r.unknown.is_empty() {
+        got.push_str(&format!(" unknown={:?}", r.unknown));
+    }
+    for reject in rejects {
+        got.push_str(&format!(
+            "\nreject {}:{} {:?} {:?}: {}",
+            reject.source, reject.row, reject.record_id, reject.column, reject.reason
+        ));
+    }
     assert_eq!(got, expected);
 }
 
@@ -246,18 +251,31 @@ fn contact_values_become_fields() {
 }
 
 #[test]
-fn an_unreadable_value_rejects_the_contact_naming_the_property_and_id() {
+fn trust_an_unreadable_value_rejects_only_that_property_and_the_contact_still_reads() {
+    let empty = "ok id=7 x=None user=None tags={} status=None valuation=None notes=None";
     check_record(
-        &[("inbox_valuation", "12k")],
-        "reject hubspot:3 Some(\"7\"): contact 7: property inbox_valuation: \"12k\" is not a number",
+        &[("inbox_valuation", "12k"), ("inbox_notes", "call back")],
+        "ok id=7 x=None user=None tags={} status=None valuation=None notes=Some(\"call back\") \
+             assignee=None done=None updated=None unknown={Valuation}\n\
+             reject hubspot:3 Some(\"7\") Some(\"inbox_valuation\"): contact 7: property \
+             inbox_valuation: \"12k\" is not a number; the field is not synced until the value reads",
     );
     check_record(
         &[("inbox_done", "maybe")],
-        "reject hubspot:3 Some(\"7\"): contact 7: property inbox_done: \"maybe\" is not true/false",
+        &format!(
+            "{empty} assignee=None done=None updated=None unknown={{Done}}\n\
+             reject hubspot:3 Some(\"7\") Some(\"inbox_done\"): contact 7: property inbox_done: \
+             \"maybe\" is not true/false; the field is not synced until the value reads"
+        ),
     );
     check_record(
         &[("hubspot_owner_id", "999")],
-        "reject hubspot:3 Some(\"7\"): contact 7: property hubspot_owner_id: owner \"999\" is not a HubSpot owner with an e-mail",
+        &format!(
+            "{empty} assignee=None done=None updated=None unknown={{Assignee}}\n\
+             reject hubspot:3 Some(\"7\") Some(\"hubspot_owner_id\"): contact 7: property \
+             hubspot_owner_id: owner \"999\" is not a HubSpot owner with an e-mail; the field is \
+             not synced until the value reads"
+        ),
     );
 }
 
