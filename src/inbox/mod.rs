@@ -9,6 +9,7 @@ mod client;
 mod error;
 mod pacing;
 mod types;
+pub mod v2;
 
 #[cfg(test)]
 mod tests;

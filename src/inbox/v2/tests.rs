@@ -1,0 +1,1 @@
+//! Tests of the v2 client.
