@@ -210,13 +210,13 @@ impl Client {
 
     /// `GET /members`, every page: every team member, oldest first.
     pub async fn members(&self) -> Result<Vec<Member>, Error> {
-        let call = || Call::get("GET /members", "/members");
+        let call = || paged(Call::get("GET /members", "/members"));
         self.collect::<wire::Member, _>(call, Member::from).await
     }
 
     /// `GET /account-links`, every page: every connected platform account, oldest first.
     pub async fn account_links(&self) -> Result<Vec<AccountLink>, Error> {
-        let call = || Call::get("GET /account-links", "/account-links");
+        let call = || paged(Call::get("GET /account-links", "/account-links"));
         self.collect::<wire::AccountLink, _>(call, AccountLink::from)
             .await
     }
@@ -497,7 +497,7 @@ impl Client {
     /// empty.
     pub async fn latest_event_seq(&self) -> Result<Option<u64>, Error> {
         let mut after = None;
-        loop {
+        for _ in 0..MAX_LIST_PAGES {
             let page = self.events(after, MAX_EVENT_PAGE).await?;
             let moved = page.last_seq.is_some() && page.last_seq != after;
             if page.last_seq.is_some() {
@@ -507,11 +507,18 @@ impl Client {
                 return Ok(after);
             }
         }
+        Err(Error::Decode {
+            endpoint: "GET /events",
+            detail: format!("more than {MAX_LIST_PAGES} pages: the log never ends"),
+            request_id: None,
+        })
     }
 
     // Transport.
 
-    /// Reads every page of a list (`limit=100`, the cursor passed back with the same query).
+    /// Reads every page of a list, passing the cursor back with the same query. `call` makes
+    /// the request of the first page, its `limit` included where the endpoint takes one
+    /// (`/tags` and `/statuses` take no parameter at all).
     async fn collect<W: DeserializeOwned, T>(
         &self,
         call: impl Fn() -> Call,
@@ -521,9 +528,6 @@ impl Client {
         let mut cursor: Option<Cursor> = None;
         for _ in 0..MAX_LIST_PAGES {
             let mut request = call();
-            if !request.query.iter().any(|(key, _)| *key == "limit") {
-                request.query.push(("limit", "100".into()));
-            }
             if let Some(cursor) = &cursor {
                 request.query.push(("cursor", cursor.0.clone()));
             }
@@ -764,7 +768,7 @@ impl Client {
                 request_id,
             },
             (403, _, _) => Error::Forbidden {
-                code: code.unwrap_or_default(),
+                code,
                 message,
                 request_id,
             },
@@ -867,6 +871,12 @@ fn network_failure(error: reqwest::Error) -> Attempt {
         failure: Failure::Network(error),
         retry_after: None,
     }
+}
+
+/// `call` with the largest page size, `limit=100`.
+fn paged(mut call: Call) -> Call {
+    call.query.push(("limit", "100".into()));
+    call
 }
 
 /// `X-Request-Id`, if present and text.

@@ -28,12 +28,13 @@ pub enum Error {
     },
     /// 403: `workspaceLocked`, `platformNotAvailable`, `planRequired`, or another refusal.
     #[error(
-        "Inbox v2 refused the request (403 {code}): {message}{}",
+        "Inbox v2 refused the request (403{}): {message}{}",
+        fmt_code(code),
         fmt_request(request_id)
     )]
     Forbidden {
-        /// The server's code, e.g. `workspaceLocked` (empty when it sent none).
-        code: String,
+        /// The server's code, e.g. `workspaceLocked`, when it sent one.
+        code: Option<String>,
         /// The server's message.
         message: String,
         /// The server's request id.
