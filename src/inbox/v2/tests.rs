@@ -1125,3 +1125,65 @@ proptest! {
         prop_assert_eq!(got.threads.len(), unique_threads);
     }
 }
+
+#[tokio::test]
+async fn rate_limit_headers_reach_the_shared_stats() {
+    let server = Server::start(vec![
+        reply(200, page(vec![], None))
+            .header("x-ratelimit-limit", "300")
+            .header("x-ratelimit-remaining", "299")
+            .header("x-ratelimit-reset", "1790000060"),
+    ])
+    .await;
+    let client = server.client();
+    client.tags().await.unwrap();
+    let limit = client.stats().last_limit.unwrap();
+    assert_eq!((limit.limit, limit.remaining), (300, 299));
+}
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn logs_carry_the_request_id_and_never_the_token() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // The test runtime is single-threaded: the client and the server run under this default.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let echo = json!({"code": "contactNotFound", "message": format!("no {TOKEN}"),
+                      "details": null, "requestId": "req_log"});
+    let server = Server::start(vec![reply(404, echo).header("x-request-id", "req_log")]).await;
+    let error = server
+        .client()
+        .contact(&ContactId::from("c1"))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        error,
+        Error::NotFound {
+            what: Missing::Contact,
+            ..
+        }
+    ));
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("req_log"), "{logs}");
+    assert!(logs.contains("Inbox v2 call failed"), "{logs}");
+    assert!(!logs.contains(TOKEN), "{logs}");
+}
