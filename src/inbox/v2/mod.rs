@@ -52,6 +52,7 @@
 mod client;
 mod dedupe;
 mod error;
+mod transport;
 mod types;
 mod wire;
 
