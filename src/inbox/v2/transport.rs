@@ -262,7 +262,7 @@ impl Client {
                 }
             }
         };
-        let details = parsed.details;
+        let details = self.scrub_json(parsed.details);
         tracing::debug!(
             status = status.as_u16(),
             code = code.as_deref(),
@@ -376,6 +376,16 @@ impl Client {
                 request_id,
             },
         })
+    }
+
+    /// [`Client::scrub`] for a JSON value (an error's `details`, kept in [`Error::Api`]).
+    fn scrub_json(&self, value: serde_json::Value) -> serde_json::Value {
+        let token = self.inner.token.expose_secret();
+        if token.len() < MIN_SCRUBBED_TOKEN || !value.to_string().contains(token) {
+            return value;
+        }
+        let text = self.scrub(value.to_string());
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
     }
 
     /// Removes the token from text that came from the server (as v1 does).

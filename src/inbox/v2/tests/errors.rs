@@ -244,7 +244,7 @@ async fn server_errors_are_retried_then_transient_with_the_cause() {
 #[tokio::test]
 async fn the_token_never_shows_in_debug_display_or_errors() {
     let echo = json!({"code": format!("x{TOKEN}"), "message": format!("bad header Bearer {TOKEN}"),
-                      "details": null, "requestId": TOKEN});
+                      "details": {"header": format!("Bearer {TOKEN}")}, "requestId": TOKEN});
     let server = Server::start(vec![
         reply(418, echo.clone()),
         reply(401, echo.clone()),
@@ -319,6 +319,7 @@ impl std::io::Write for Captured {
 
 #[tokio::test]
 async fn logs_carry_the_request_id_and_never_the_token() {
+    let _exclusive = LOG_CAPTURE.write().await;
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -328,9 +329,13 @@ async fn logs_carry_the_request_id_and_never_the_token() {
         .finish();
     // The test runtime is single-threaded: the client and the server run under this default.
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Other tests' threads may have registered the client's callsites first, with no
+    // subscriber: recompute their interest now that this one exists.
+    tracing::callsite::rebuild_interest_cache();
     let echo = json!({"code": "contactNotFound", "message": format!("no {TOKEN}"),
                       "details": null, "requestId": "req_log"});
-    let server = Server::start(vec![reply(404, echo).header("x-request-id", "req_log")]).await;
+    let server =
+        Server::start_unshared(vec![reply(404, echo).header("x-request-id", "req_log")]).await;
     let error = server
         .client()
         .contact(&ContactId::from("c1"))

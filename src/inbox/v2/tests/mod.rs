@@ -70,11 +70,18 @@ struct Script {
     seen: Mutex<Vec<Seen>>,
 }
 
+/// Held shared by every scripted server, and exclusively by the test that captures logs: the
+/// client's log callsites are registered process-wide, and one first hit on another thread
+/// while the capturing subscriber is being set up can leave them disabled for it.
+static LOG_CAPTURE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 /// The scripted server; stops when dropped.
 struct Server {
     url: String,
     script: Arc<Script>,
     task: tokio::task::JoinHandle<()>,
+    /// Shared hold of [`LOG_CAPTURE`] (none for the log-capturing test itself).
+    _shared: Option<tokio::sync::RwLockReadGuard<'static, ()>>,
 }
 
 impl Drop for Server {
@@ -85,6 +92,14 @@ impl Drop for Server {
 
 impl Server {
     async fn start(replies: Vec<Reply>) -> Server {
+        let shared = LOG_CAPTURE.read().await;
+        let mut server = Server::start_unshared(replies).await;
+        server._shared = Some(shared);
+        server
+    }
+
+    /// A server that does not hold [`LOG_CAPTURE`]: for the test that holds it exclusively.
+    async fn start_unshared(replies: Vec<Reply>) -> Server {
         let script = Arc::new(Script::default());
         script.replies.lock().unwrap().extend(replies);
         let app = axum::Router::new()
@@ -95,7 +110,12 @@ impl Server {
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        Server { url, script, task }
+        Server {
+            url,
+            script,
+            task,
+            _shared: None,
+        }
     }
 
     fn seen(&self) -> Vec<Seen> {
