@@ -113,13 +113,32 @@ struct Inner {
     stats: Stats,
 }
 
+/// The live counters behind [`RequestStats`], shared by the v1 and v2 clients.
 #[derive(Default)]
-struct Stats {
-    requests: AtomicU64,
-    retries: AtomicU64,
-    rate_limited: AtomicU64,
-    server_errors: AtomicU64,
-    last_limit: Mutex<Option<RateLimitInfo>>,
+pub(crate) struct Stats {
+    pub(crate) requests: AtomicU64,
+    pub(crate) retries: AtomicU64,
+    pub(crate) rate_limited: AtomicU64,
+    pub(crate) server_errors: AtomicU64,
+    pub(crate) last_limit: Mutex<Option<RateLimitInfo>>,
+}
+
+impl Stats {
+    /// The counters as they are now.
+    pub(crate) fn snapshot(&self) -> RequestStats {
+        RequestStats {
+            requests: self.requests.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+            rate_limited: self.rate_limited.load(Ordering::Relaxed),
+            server_errors: self.server_errors.load(Ordering::Relaxed),
+            last_limit: *self.last_limit.lock().unwrap_or_else(|e| e.into_inner()),
+        }
+    }
+
+    /// Remembers the rate-limit headers of the latest response that had them.
+    pub(crate) fn set_last_limit(&self, info: RateLimitInfo) {
+        *self.last_limit.lock().unwrap_or_else(|e| e.into_inner()) = Some(info);
+    }
 }
 
 impl fmt::Debug for Client {
@@ -352,14 +371,7 @@ impl Client {
 
     /// Counters since the client was built (shared by clones).
     pub fn stats(&self) -> RequestStats {
-        let stats = &self.inner.stats;
-        RequestStats {
-            requests: stats.requests.load(Ordering::Relaxed),
-            retries: stats.retries.load(Ordering::Relaxed),
-            rate_limited: stats.rate_limited.load(Ordering::Relaxed),
-            server_errors: stats.server_errors.load(Ordering::Relaxed),
-            last_limit: *stats.last_limit.lock().unwrap_or_else(|e| e.into_inner()),
-        }
+        self.inner.stats.snapshot()
     }
 
     /// Runs a call with retries and decodes the body.
@@ -438,11 +450,7 @@ impl Client {
             // Only a success is certainly counted by the server (a 429 is not; some errors
             // are answered before counting): the pacer dates the window by counted requests.
             inner.pacer.observe(started, info, status.is_success());
-            *inner
-                .stats
-                .last_limit
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some(info);
+            inner.stats.set_last_limit(info);
         }
         let retry_after = crate::http::retry_after(response.headers());
         let body = match crate::http::read_body(response).await {

@@ -1,5 +1,6 @@
 //! The Inbox (inboxapp.com) v1 API client: [`Client`], the objects it returns ([`Thread`],
 //! [`Prospect`], ...), the request types ([`ContextUpdate`], [`ThreadQuery`]) and [`Error`].
+//! The v2 client is [`v2`]; it shares [`ClientOptions`], [`RequestStats`] and the pacing.
 //!
 //! Only this module knows Inbox's wire format. It does no SQL, no printing and no merging;
 //! it never reads environment variables (the token is passed in) and never logs the token.
@@ -9,6 +10,7 @@ mod client;
 mod error;
 mod pacing;
 mod types;
+pub mod v2;
 
 #[cfg(test)]
 mod tests;

@@ -398,7 +398,8 @@ pub(crate) mod valuation {
 }
 
 /// Event sequence numbers: the spec types them as JSON `number`, so accept `42` and `42.0`.
-mod seq {
+/// The v2 client reads its `seq` and `lastSeq` with it too.
+pub(crate) mod seq {
     use super::*;
 
     fn from_number<E: serde::de::Error>(n: &serde_json::Number) -> Result<u64, E> {
