@@ -1,30 +1,47 @@
-//! `crmsync fake-inbox`: serve the stateful fake Inbox on localhost.
+//! `crmsync fake-inbox`: serve the stateful fake Inbox (API v1, or v2 with `--api v2`) on
+//! localhost.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
+use crmsync_fake::inbox_v2::{self, FakeInboxV2};
 
 use crate::fake::{FakeConfig, FakeInbox, Faults, RateLimit};
 
 use super::EXIT_OK;
 use super::out::say;
 
+/// Which Inbox API the fake serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FakeApi {
+    /// API v1 at `/api/v1` (prospects).
+    V1,
+    /// API v2 at `/api/v2` (contacts with X and LinkedIn profiles).
+    V2,
+}
+
 /// `fake-inbox` options.
 #[derive(Debug, Args)]
 pub struct FakeArgs {
+    /// The API version to serve.
+    #[arg(long, value_enum, default_value_t = FakeApi::V1)]
+    pub api: FakeApi,
     /// Port on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 8765)]
     pub port: u16,
     /// Bearer token the fake accepts.
     #[arg(long, default_value = "fake-token")]
     pub token: String,
-    /// Number of seeded prospects.
+    /// Number of seeded prospects (v1), or contacts (v2).
     #[arg(long, default_value_t = 50)]
     pub prospects: usize,
     /// Number of connected X accounts (account links).
     #[arg(long, default_value_t = 3)]
     pub accounts: usize,
+    /// Number of connected LinkedIn accounts (v2 only).
+    #[arg(long, default_value_t = 1)]
+    pub linkedin_accounts: usize,
     /// Seed for the generated data.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -44,6 +61,9 @@ pub struct FakeArgs {
 
 /// Serves until Ctrl-C.
 pub async fn run(args: FakeArgs) -> anyhow::Result<u8> {
+    if args.api == FakeApi::V2 {
+        return run_v2(args).await;
+    }
     let rate_limit = if args.rate_limit == "documented" {
         RateLimit::documented()
     } else {
@@ -75,6 +95,44 @@ pub async fn run(args: FakeArgs) -> anyhow::Result<u8> {
         "set inbox.base_url to that URL and the token env var to the --token value; Ctrl-C stops it"
     );
     // A server keeps serving when whoever read its first lines goes away (a closed stdout).
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = fake.wait() => {}
+    }
+    Ok(EXIT_OK)
+}
+
+/// Serves the v2 fake until Ctrl-C.
+async fn run_v2(args: FakeArgs) -> anyhow::Result<u8> {
+    let rate_limit = args
+        .rate_limit
+        .parse::<crmsync_fake::RateLimit>()
+        .map_err(|e| anyhow::anyhow!("--rate-limit {}: {e}", args.rate_limit))?;
+    let config = inbox_v2::FakeConfig {
+        token: args.token,
+        contacts: args.prospects,
+        accounts: inbox_v2::Accounts {
+            x: args.accounts,
+            linkedin: args.linkedin_accounts,
+        },
+        seed: args.seed,
+        rate_limit,
+        faults: inbox_v2::Faults {
+            error_rate: args.error_rate,
+            latency: Duration::from_millis(args.latency_ms),
+            malformed_rate: args.malformed_rate,
+        },
+        ..inbox_v2::FakeConfig::default()
+    };
+    let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
+    let fake = FakeInboxV2::start_on(addr, config).await?;
+    println!(
+        "fake Inbox API v2 serving {} contacts and {} threads at {}",
+        args.prospects,
+        fake.thread_count(),
+        fake.base_url()
+    );
+    println!("use the --token value as the Bearer token; Ctrl-C stops it");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = fake.wait() => {}
