@@ -13,32 +13,48 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::config::Config;
 use crate::inbox;
 
-mod clean;
-pub mod confirm;
-pub mod crm_read;
-mod crm_write;
-mod events;
-mod guards;
-pub mod inputs;
-pub mod interrupt;
+// One run (`run`), phase by phase, in the order a run goes through them:
+pub mod run;
+// 1. lock: one run at a time.
 pub mod lock;
+// 2. pull: Inbox into the mirror (a full walk, or `events` replayed).
+mod events;
+pub mod pull;
+// 3. read the CRM: the export, or HubSpot in full or incrementally.
+pub mod crm_read;
+// 4. link: match records to prospects (`matching`, pure), looking up unknown X ids (`lookup`).
+mod link;
 mod lookup;
 pub mod matching;
-mod merge;
-pub mod pull;
-mod push;
-mod receipts;
-pub mod report;
+// 5. plan: reconcile in chunks (`clean` leaves out unchanged links); resolutions (`resolve`), a
+//    reviewed plan (`saved_plan`) or an undo (`undo`) reshape it.
+mod clean;
+mod plan;
 pub mod resolve;
 pub mod saved_plan;
-pub mod sync;
 pub mod undo;
+// 6. safety: what stops a run before it writes.
+mod safety;
+// 7. push: Inbox, then the CRM (`crm_write`), each write's receipt first (`receipts`), within
+//    the request budget (`budget`), stoppable at a write boundary (`interrupt`).
+mod budget;
+mod crm_write;
+pub mod interrupt;
+mod push;
+mod receipts;
+// 8. record: the base moves for confirmed values (`confirm`), links, conflicts, stamps.
+pub mod confirm;
+mod record;
+// Shared by the phases: ids <-> names (`inputs`), sorted merges (`merge`), the report.
+pub mod inputs;
+mod merge;
+pub mod report;
 
 pub use interrupt::{Interrupt, StopNow};
 pub use lock::{LockError, RunLock};
 pub use pull::PullReport;
 pub use report::SyncReport;
-pub use sync::{RunOptions, run};
+pub use run::{RunOptions, run};
 
 /// Progress bars on a terminal only; hidden otherwise (pipes, `--json`, tests).
 #[derive(Clone, Debug)]

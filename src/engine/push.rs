@@ -1,5 +1,6 @@
-//! Pushing a plan to Inbox: one context PATCH per changed prospect, thread PATCHes in
-//! per-thread mode, and a read-back of fanned-out assignee/done writes.
+//! Phase 7 of a run, push: Inbox first (one context PATCH per changed prospect, thread
+//! PATCHes in per-thread mode, and a read-back of fanned-out assignee/done writes), then the
+//! CRM (`crm_write`), skipped when the Inbox push failed or was stopped.
 //!
 //! Every write leaves its receipt in the change log before it is sent and is settled when it
 //! is answered ([`Receipts`]), so a run that is stopped or killed mid-push still shows, in `runs`, the
@@ -9,14 +10,84 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use crate::crm::{CrmAdapter, WriteStatus};
 use crate::inbox::{self, ContextUpdate, ThreadUpdate};
 use crate::reconcile::{Change, Field, LinkKey, LinkPlan, Plan, Side, ThreadState, Value};
 use crate::store::{BaseBefore, ChangeRow, ChangeStatus, ConflictRecord, MirrorProspect};
 
 use super::Context;
-use super::guards::{RequestBudget, link_cost};
+use super::budget::{RequestBudget, link_cost};
 use super::inputs::{Names, inbox_side};
 use super::receipts::Receipts;
+
+/// What the push phase did, for the record phase.
+pub(super) struct Pushed {
+    /// The fields each prospect's Inbox writes confirmed.
+    pub inbox_confirmed: HashMap<String, HashSet<Field>>,
+    /// Prospects left for the next run (budget, or a stop request): nothing of theirs was
+    /// written on either side.
+    pub unpushed: HashSet<String>,
+    /// The error that stopped the Inbox push, if one did (the CRM was then not written).
+    pub error: Option<PushError>,
+    /// What became of each CRM write, by record id.
+    pub crm_status: HashMap<String, WriteStatus>,
+    /// Values handed over in an import file this run.
+    pub new_pending: Vec<(String, Value)>,
+    /// Conflicts found while pushing (refusals, threads that did not take a value, pending
+    /// imports).
+    pub conflicts: Vec<ConflictRecord>,
+}
+
+/// Pushes the plan: Inbox, then the CRM. Every write leaves its receipt first.
+#[allow(clippy::too_many_arguments)] // the phase's inputs, each used once
+pub(super) async fn push<A: CrmAdapter>(
+    ctx: &Context,
+    crm: &mut A,
+    names: &mut Names,
+    planned: &super::plan::Planned,
+    reviewed: &super::plan::Reviewed,
+    linked: &super::link::Linked,
+    receipts: &mut Receipts<'_>,
+    budget: &mut RequestBudget,
+    report: &mut super::SyncReport,
+) -> anyhow::Result<Pushed> {
+    let plan = &planned.plan;
+    let inbox = push_plan(ctx, names, plan, &linked.loaded, budget, receipts).await;
+    report.writes.inbox += inbox.writes;
+    report.incomplete = inbox.incomplete;
+    report.interrupted = inbox.interrupted;
+    let mut conflicts = inbox.conflicts;
+    crate::failpoint::hit("between-inbox-and-crm");
+    let crm_outcome = if inbox.error.is_none() && report.interrupted.is_none() {
+        super::crm_write::write_crm(
+            crm,
+            plan,
+            &reviewed.creates,
+            &inbox.unpushed,
+            &linked.pending,
+            receipts,
+        )
+        .await?
+    } else {
+        Default::default()
+    };
+    report.writes.crm += crm_outcome.writes;
+    report.writes.crm_pending += crm_outcome.pending_rewrites;
+    conflicts.extend(crm_outcome.conflicts);
+    conflicts.extend(super::crm_write::pending_import_conflicts(
+        &crm_outcome.new_pending,
+        &linked.matching.links,
+    ));
+    crate::failpoint::hit("before-record");
+    Ok(Pushed {
+        inbox_confirmed: inbox.confirmed,
+        unpushed: inbox.unpushed.iter().map(|id| id.to_string()).collect(),
+        error: inbox.error,
+        crm_status: crm_outcome.status,
+        new_pending: crm_outcome.new_pending,
+        conflicts,
+    })
+}
 
 /// What pushing a whole plan to Inbox did.
 #[derive(Debug, Default)]

@@ -92,14 +92,83 @@ pub struct SyncReport {
     /// Things a human should know that are not conflicts (e.g. a resolution that could not be
     /// applied).
     pub warnings: Vec<String>,
-    /// Exit code.
-    pub exit: i32,
     /// Seconds.
     pub seconds: f64,
     /// Seconds per phase (pull, crm_read, match, reconcile, push_inbox, push_crm, record).
     pub phases: BTreeMap<&'static str, f64>,
     /// Peak resident memory of the process in MiB, where the OS reports it (Linux).
     pub peak_rss_mib: Option<f64>,
+}
+
+/// How a run ended, when it ended without an error. The exit code of each is decided here, in
+/// one place, for the run history and for the CLI alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// Done (conflicts, if any, are in the log).
+    Done,
+    /// Stopped before writing by a safety limit or a changed field mapping.
+    Stopped,
+    /// Stopped by a signal at a write boundary, with what it wrote recorded.
+    Interrupted,
+}
+
+impl RunOutcome {
+    /// The process exit code: 0, 3 (stopped by a safety limit or a mapping change), or 130
+    /// (stopped by a signal, 128 + SIGINT's number as shells report it). Errors are 1, bad
+    /// config 2 and a held lock 4 (decided by the CLI from the error).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            RunOutcome::Done => 0,
+            RunOutcome::Stopped => 3,
+            RunOutcome::Interrupted => 130,
+        }
+    }
+}
+
+impl SyncReport {
+    /// An empty report of run `run_id` in `mode`, after its pull.
+    pub fn new(run_id: i64, mode: RunMode, pull: PullReport) -> SyncReport {
+        SyncReport {
+            run_id,
+            mode,
+            pull,
+            crm_records: 0,
+            rejected_rows: Vec::new(),
+            linked: 0,
+            unlinked_prospects: 0,
+            unlinked_records: 0,
+            changed_links: 0,
+            unchanged_links: 0,
+            plan_text: String::new(),
+            planned_inbox: 0,
+            planned_crm: 0,
+            writes: Writes::default(),
+            conflicts: ConflictCounts::default(),
+            conflict_list: Vec::new(),
+            requests: 0,
+            rate_limited: 0,
+            crm_requests: None,
+            crm_rate_limited: None,
+            stopped: None,
+            incomplete: None,
+            interrupted: None,
+            warnings: Vec::new(),
+            seconds: 0.0,
+            phases: BTreeMap::new(),
+            peak_rss_mib: None,
+        }
+    }
+
+    /// How the run ended.
+    pub fn outcome(&self) -> RunOutcome {
+        if self.interrupted.is_some() {
+            RunOutcome::Interrupted
+        } else if self.stopped.is_some() {
+            RunOutcome::Stopped
+        } else {
+            RunOutcome::Done
+        }
+    }
 }
 
 /// Times consecutive phases of a run.
@@ -178,7 +247,7 @@ impl SyncReport {
             "incomplete": self.incomplete,
             "interrupted": self.interrupted,
             "warnings": self.warnings,
-            "exit": self.exit,
+            "exit": self.outcome().exit_code(),
             "seconds": self.seconds,
             "phases": self.phases,
             "peak_rss_mib": self.peak_rss_mib,

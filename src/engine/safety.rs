@@ -1,11 +1,14 @@
-//! What stops or trims a run before it writes: a changed field mapping, the per-field guards,
-//! and the request budget. Pure apart from reading the client's request counters.
+//! Phase 6 of a run, safety: what stops a run before it writes. A changed field mapping (the
+//! stored base no longer means what it meant), the per-field guards (emptied tags or notes,
+//! changed valuations or statuses) and the share of linked records that would change. Pure:
+//! it reads the plan and the config, and writes nothing.
 
 use std::collections::BTreeSet;
 
 use crate::reconcile::{self, Field, LinkPlan};
+use crate::store::Store;
 
-use super::Context;
+use super::run::RunOptions;
 
 /// `meta` key of the field mapping the base was recorded under.
 pub(super) const MAPPING_KEY: &str = "mapping";
@@ -72,74 +75,6 @@ fn field_guard(
     None
 }
 
-/// Requests one link's Inbox push costs: the context PATCH, thread PATCHes, and the read-back
-/// of every thread after a fanned-out assignee/done write.
-pub(super) fn link_cost(link: &LinkPlan, n_threads: usize) -> u64 {
-    let fans_out = link
-        .inbox
-        .as_ref()
-        .is_some_and(|p| p.changes.iter().any(|c| c.field().is_thread_field()));
-    u64::from(link.inbox.is_some())
-        + link.threads.len() as u64
-        + if fans_out { n_threads as u64 } else { 0 }
-}
-
-/// The requests this run may still make: `[limits] max_requests_per_run`, and, when the
-/// `X-RateLimit-*` headers describe a long window (hour or day: a limit of 1,000 or more), what
-/// is left of it after `[limits] reserve_ratio` is kept for the team's people.
-pub(super) struct RequestBudget {
-    run_start_requests: u64,
-    max_per_run: u64,
-    reserve_ratio: f64,
-    reason: String,
-}
-
-impl RequestBudget {
-    pub(super) fn new(ctx: &Context, run_start_requests: u64) -> RequestBudget {
-        RequestBudget {
-            run_start_requests,
-            max_per_run: ctx.config.limits.max_requests_per_run,
-            reserve_ratio: ctx.config.limits.reserve_ratio,
-            reason: String::new(),
-        }
-    }
-
-    pub(super) fn fits(&mut self, ctx: &Context, cost: u64) -> bool {
-        let stats = ctx.client.stats();
-        let used = stats.requests.saturating_sub(self.run_start_requests);
-        if used + cost > self.max_per_run {
-            self.reason = format!(
-                "this run reached limits.max_requests_per_run = {} ({} used)",
-                self.max_per_run, used
-            );
-            return false;
-        }
-        if let Some(limit) = stats.last_limit
-            && limit.limit >= 1000
-        {
-            let reserve = (limit.limit as f64 * self.reserve_ratio).ceil() as u64;
-            let available = limit.remaining.saturating_sub(reserve);
-            if cost > available {
-                self.reason = format!(
-                    "the team's API budget is down to {} of {} requests and {:.0}% is kept for people (limits.reserve_ratio)",
-                    limit.remaining,
-                    limit.limit,
-                    self.reserve_ratio * 100.0
-                );
-                return false;
-            }
-        }
-        true
-    }
-
-    pub(super) fn message(&self) -> String {
-        format!(
-            "stopped pushing: {}; the prospects not pushed are left for the next run",
-            self.reason
-        )
-    }
-}
-
 /// Whether a link's plan overwrites a value on either side (rather than only filling empty
 /// fields, which loses nothing): what the safety limit counts.
 pub(super) fn overwrites(link: &LinkPlan) -> bool {
@@ -174,5 +109,22 @@ pub(super) fn safety_stop(
             ratio * 100.0,
             max_ratio * 100.0
         )
+    })
+}
+
+/// Why the run must stop before reading the CRM: the field mapping changed since the last sync
+/// (unless `--resync`, which re-baselines).
+pub(super) fn mapping_changed(
+    store: &Store,
+    fingerprint: &str,
+    opts: &RunOptions,
+) -> anyhow::Result<Option<String>> {
+    let stored = store.meta(MAPPING_KEY)?;
+    Ok(match stored {
+        Some(stored) if stored != fingerprint && !opts.resync => Some(format!(
+            "the field mapping changed since the last sync ({}); the stored base no longer matches it. Run `crmsync sync --resync` to re-baseline: values both sides already share become the base, the rest is decided like a first sync. Nothing was written.",
+            mapping_difference(&stored, fingerprint)
+        )),
+        _ => None,
     })
 }

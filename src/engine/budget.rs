@@ -1,0 +1,76 @@
+//! The request budget of a run's push: `[limits] max_requests_per_run`, and what the team's
+//! rate-limit window leaves after `[limits] reserve_ratio` is kept for people. The push writes
+//! whole prospects only while the budget allows; the next run continues with the rest. Pure
+//! apart from reading the client's request counters.
+
+use crate::reconcile::LinkPlan;
+
+use super::Context;
+
+/// Requests one link's Inbox push costs: the context PATCH, thread PATCHes, and the read-back
+/// of every thread after a fanned-out assignee/done write.
+pub(super) fn link_cost(link: &LinkPlan, n_threads: usize) -> u64 {
+    let fans_out = link
+        .inbox
+        .as_ref()
+        .is_some_and(|p| p.changes.iter().any(|c| c.field().is_thread_field()));
+    u64::from(link.inbox.is_some())
+        + link.threads.len() as u64
+        + if fans_out { n_threads as u64 } else { 0 }
+}
+
+/// The requests this run may still make: `[limits] max_requests_per_run`, and, when the
+/// `X-RateLimit-*` headers describe a long window (hour or day: a limit of 1,000 or more), what
+/// is left of it after `[limits] reserve_ratio` is kept for the team's people.
+pub(super) struct RequestBudget {
+    run_start_requests: u64,
+    max_per_run: u64,
+    reserve_ratio: f64,
+    reason: String,
+}
+
+impl RequestBudget {
+    pub(super) fn new(ctx: &Context, run_start_requests: u64) -> RequestBudget {
+        RequestBudget {
+            run_start_requests,
+            max_per_run: ctx.config.limits.max_requests_per_run,
+            reserve_ratio: ctx.config.limits.reserve_ratio,
+            reason: String::new(),
+        }
+    }
+
+    pub(super) fn fits(&mut self, ctx: &Context, cost: u64) -> bool {
+        let stats = ctx.client.stats();
+        let used = stats.requests.saturating_sub(self.run_start_requests);
+        if used + cost > self.max_per_run {
+            self.reason = format!(
+                "this run reached limits.max_requests_per_run = {} ({} used)",
+                self.max_per_run, used
+            );
+            return false;
+        }
+        if let Some(limit) = stats.last_limit
+            && limit.limit >= 1000
+        {
+            let reserve = (limit.limit as f64 * self.reserve_ratio).ceil() as u64;
+            let available = limit.remaining.saturating_sub(reserve);
+            if cost > available {
+                self.reason = format!(
+                    "the team's API budget is down to {} of {} requests and {:.0}% is kept for people (limits.reserve_ratio)",
+                    limit.remaining,
+                    limit.limit,
+                    self.reserve_ratio * 100.0
+                );
+                return false;
+            }
+        }
+        true
+    }
+
+    pub(super) fn message(&self) -> String {
+        format!(
+            "stopped pushing: {}; the prospects not pushed are left for the next run",
+            self.reason
+        )
+    }
+}

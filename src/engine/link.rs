@@ -1,0 +1,99 @@
+//! Phase 4 of a run, link: match the CRM's records to Inbox prospects (stored links first,
+//! then the X identity, looking up ids the mirror lacks), and settle the pending imports the
+//! export now shows.
+//!
+//! The matching itself is pure (`matching`); this phase reads the mirror, asks Inbox about
+//! unknown X ids (`lookup`) and hands the result on. It writes nothing to either side.
+
+use std::collections::HashMap;
+
+use crate::crm::CrmRecord;
+use crate::reconcile::Value;
+use crate::store::{LinkRow, MirrorProspect, ProspectKey, Reference, Store};
+
+use super::Context;
+use super::inputs::{Names, crm_side};
+use super::lookup::lookup_unknown_x_ids;
+use super::matching::{Matching, match_records};
+use super::run::RunOptions;
+
+/// What the link phase hands to the rest of the run.
+pub(super) struct Linked {
+    /// The reference data (tags, statuses, members, accounts) as pulled.
+    pub reference: Reference,
+    /// The links as stored before this run.
+    pub stored_links: Vec<LinkRow>,
+    /// Every link with its state this run, the identity conflicts, and what is unlinked.
+    pub matching: Matching,
+    /// The prospects this run keeps in memory: those found outside the mirror now, and (added
+    /// by later phases) those of links that write, of records to create and of identity
+    /// conflicts.
+    pub loaded: HashMap<String, MirrorProspect>,
+    /// Values still waiting in an import file (the export does not show them yet), by record.
+    pub pending: HashMap<String, Vec<Value>>,
+}
+
+/// Matches `records` to the mirror's prospects.
+pub(super) async fn link(
+    ctx: &Context,
+    store: &mut Store,
+    records: &[CrmRecord],
+    opts: &RunOptions,
+) -> anyhow::Result<Linked> {
+    let reference = store.reference()?;
+    let names = Names::new(&reference);
+    // Matching needs only the prospects' X identity; the rest of the mirror is loaded a chunk
+    // of links at a time by the plan phase, so that the run never holds all of it.
+    let prospect_keys = store.load_prospect_keys()?;
+    let stored_links = store.links()?;
+    let found =
+        lookup_unknown_x_ids(ctx, store, records, &stored_links, &prospect_keys, opts).await?;
+    let keys: Vec<ProspectKey<'_>> = prospect_keys
+        .iter()
+        .chain(found.iter().map(|m| ProspectKey {
+            id: &m.prospect.id,
+            platform_id: &m.prospect.platform_id,
+            username: &m.prospect.username,
+        }))
+        .collect();
+    let matching = match_records(&keys, records, &stored_links);
+    drop(keys);
+    drop(prospect_keys);
+    let loaded = found
+        .into_iter()
+        .map(|m| (m.prospect.id.clone(), m))
+        .collect();
+    let pending = pending_imports(store, records, &names)?;
+    Ok(Linked {
+        reference,
+        stored_links,
+        matching,
+        loaded,
+        pending,
+    })
+}
+
+/// The values waiting in an import file that the export does not show yet (an unreadable cell
+/// shows nothing: its value stays pending).
+fn pending_imports(
+    store: &Store,
+    records: &[CrmRecord],
+    names: &Names,
+) -> anyhow::Result<HashMap<String, Vec<Value>>> {
+    let mut pending = store.load_pending()?;
+    if pending.is_empty() {
+        return Ok(pending);
+    }
+    let by_record: foldhash::HashMap<&str, &CrmRecord> =
+        records.iter().map(|r| (r.id.as_str(), r)).collect();
+    for (crm_id, values) in pending.iter_mut() {
+        if let Some(record) = by_record.get(crm_id.as_str()) {
+            let current = crm_side(record, names);
+            values.retain(|v| {
+                current.unknown.contains(&v.field()) || current.fields.get(v.field()) != *v
+            });
+        }
+    }
+    pending.retain(|_, v| !v.is_empty());
+    Ok(pending)
+}

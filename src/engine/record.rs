@@ -1,0 +1,134 @@
+//! Phase 8 of a run, record: move the base for the values confirmed on both sides, save the
+//! links, the pending imports, the rejects and the conflicts, and stamp the links found clean.
+//!
+//! The change log is not written here: each write left its receipt when it was made
+//! (`receipts`). The base never moves to a value only one side confirmed (`confirm`); an
+//! undo puts it back to what the undone run's writes were made against.
+
+use std::collections::BTreeSet;
+
+use crate::crm::WriteStatus;
+use crate::reconcile::{Field, Value};
+use crate::store::{LinkRow, LinkState, RunId, Store};
+
+use super::inputs::{Names, inbox_side};
+use super::link::Linked;
+use super::plan::{Planned, Reviewed};
+use super::push::Pushed;
+use super::safety::MAPPING_KEY;
+
+/// Records what a sync did. Returns the conflict tally; the error that stopped the Inbox push,
+/// if one did, comes back once everything else is recorded.
+#[allow(clippy::too_many_arguments)] // the phase's inputs, each used once
+pub(super) fn record(
+    store: &mut Store,
+    run: RunId,
+    now: &str,
+    fingerprint: &str,
+    (names, synced): (&Names, &BTreeSet<Field>),
+    linked: &Linked,
+    planned: Planned,
+    reviewed: Reviewed,
+    pushed: Pushed,
+    report: &mut super::SyncReport,
+) -> anyhow::Result<Vec<crate::store::ConflictRecord>> {
+    let plan = &planned.plan;
+    let unpushed: std::collections::HashSet<&str> =
+        pushed.unpushed.iter().map(String::as_str).collect();
+    let mut confirmed = super::confirm::confirmed_values(
+        plan,
+        &unpushed,
+        &pushed.inbox_confirmed,
+        &pushed.crm_status,
+    );
+    // Only new links and links whose state changed are written; a record created for a
+    // prospect links them, and what the prospect holds is the base (the CRM took all of it).
+    let mut links: Vec<LinkRow> =
+        super::matching::changed_links(&linked.stored_links, &linked.matching.links)
+            .cloned()
+            .collect();
+    for (prospect_id, record) in &reviewed.creates {
+        if matches!(
+            pushed.crm_status.get(&record.id),
+            Some(WriteStatus::Confirmed)
+        ) {
+            links.push(LinkRow {
+                prospect_id: prospect_id.clone(),
+                crm_id: record.id.clone(),
+                state: LinkState::Active,
+            });
+            if let Some(m) = linked.loaded.get(prospect_id.as_str()) {
+                confirmed.extend(created_base(prospect_id, m, names, synced));
+            }
+        }
+    }
+    store.save_links(run, &links)?;
+    store.save_base(run, &confirmed)?;
+    // An undo puts the base of what it reverted back to what it was before the undone run.
+    let restores: Vec<_> = planned
+        .base_restores
+        .iter()
+        .filter(|(prospect_id, _, _)| !pushed.unpushed.contains(prospect_id.as_str()))
+        .cloned()
+        .collect();
+    store.restore_base(run, &restores)?;
+    store.set_meta(MAPPING_KEY, fingerprint)?;
+    if pushed.error.is_none() {
+        store.replace_pending(run, &pushed.new_pending)?;
+    }
+    store.record_rejects(run, &report.rejected_rows)?;
+    if let Some(err) = pushed.error {
+        return Err(
+            anyhow::Error::new(err).context("pushing to Inbox (the next run continues from here)")
+        );
+    }
+    if report.incomplete.is_none() {
+        store.mark_resolutions_applied(run, &planned.applied.conflict_ids)?;
+    }
+    let mut conflicts = reviewed.conflicts;
+    conflicts.extend(pushed.conflicts);
+    let tally = store.record_conflicts(run, now, &conflicts, !planned.partial)?;
+    let stamps: Vec<(&str, Option<u64>)> = planned
+        .stamps
+        .iter()
+        .map(|(id, digest)| (id.as_str(), *digest))
+        .collect();
+    planned
+        .stamps_in
+        .record(store, stamps, planned.partial, plan, &confirmed)?;
+    report.conflicts.opened = tally.opened;
+    report.conflicts.closed = tally.closed;
+    Ok(conflicts)
+}
+
+/// The base of a link to a record just created for a prospect: the prospect's values of the
+/// fields the record was created with (thread fields live on threads: not a prospect's).
+fn created_base(
+    prospect_id: &str,
+    prospect: &crate::store::MirrorProspect,
+    names: &Names,
+    fields: &BTreeSet<Field>,
+) -> Vec<(String, Value)> {
+    let side = inbox_side(prospect, names);
+    fields
+        .iter()
+        .filter(|f| !f.is_thread_field())
+        .map(|f| (prospect_id.to_string(), side.fields.get(*f)))
+        .collect()
+}
+
+/// `sync --resync`: only what both sides already hold becomes the base, and the links and the
+/// mapping are saved; nothing is pushed.
+pub(super) fn rebaseline(
+    store: &mut Store,
+    run: RunId,
+    fingerprint: &str,
+    plan: &crate::reconcile::Plan,
+    links: &[LinkRow],
+) -> anyhow::Result<()> {
+    let agreed = super::confirm::already_shared(plan);
+    store.replace_base(run, &agreed)?;
+    store.save_links(run, links)?;
+    store.set_meta(MAPPING_KEY, fingerprint)?;
+    Ok(())
+}
