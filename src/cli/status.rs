@@ -39,11 +39,23 @@ pub fn run(config_path: &Path, args: JsonArg) -> anyhow::Result<u8> {
         .filter_map(|f| std::fs::metadata(config.state.dir.join(f)).ok())
         .map(|m| m.len())
         .sum();
+    // On v2 a mirror row of `prospects` is a contact, with its profiles beside it.
+    let v2 = store.meta("inbox_api")?.as_deref() == Some("v2");
+    let api = if v2 { "v2" } else { "v1" };
+    let mut mirror = serde_json::to_value(&counts)?;
+    if v2 {
+        mirror["contacts"] = mirror["prospects"].take();
+        if let Some(m) = mirror.as_object_mut() {
+            m.remove("prospects");
+        }
+        mirror["profiles"] = store.profile_count()?.into();
+    }
     if args.json {
         emit!(
             "{}",
             serde_json::json!({
-                "mirror": counts,
+                "inbox_api": api,
+                "mirror": mirror,
                 "mirror_bytes": mirror_bytes,
                 "last_run": last,
                 "next_scheduled_run": next_run,
@@ -57,7 +69,13 @@ pub fn run(config_path: &Path, args: JsonArg) -> anyhow::Result<u8> {
         db.display(),
         mirror_bytes as f64 / 1048576.0
     )?;
-    say!("prospects      {}", counts.prospects)?;
+    say!("inbox api      {api}")?;
+    if v2 {
+        say!("contacts       {}", counts.prospects)?;
+        say!("profiles       {}", store.profile_count()?)?;
+    } else {
+        say!("prospects      {}", counts.prospects)?;
+    }
     say!("threads        {}", counts.threads)?;
     say!("linked records {}", counts.links)?;
     say!("open conflicts {}", counts.open_conflicts)?;

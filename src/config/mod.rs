@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::reconcile::{FanoutMode, Field, Policy, Rule};
 
@@ -116,8 +116,13 @@ struct RawConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InboxConfig {
-    /// API base, default `https://inboxapp.com/api/v1`.
-    #[serde(default = "default_base_url")]
+    /// Which Inbox API to speak: `v2` (contacts and profiles, X and LinkedIn; the default) or
+    /// `v1` (X prospects only, retiring). Without the key, a `base_url` ending in `/api/v1`
+    /// means v1 (configs written before v2), anything else v2.
+    #[serde(default)]
+    pub api: Option<InboxApi>,
+    /// API base, default `https://inboxapp.com/api/v2` (or `/api/v1` with `api = "v1"`).
+    #[serde(default)]
     pub base_url: String,
     /// Name of the env var that holds the token (never the token itself).
     #[serde(default = "default_token_env")]
@@ -127,8 +132,39 @@ pub struct InboxConfig {
     pub timeout_secs: u64,
 }
 
-fn default_base_url() -> String {
-    "https://inboxapp.com/api/v1".into()
+/// The Inbox API version crmsync speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InboxApi {
+    /// `/api/v1`: X prospects and their context (retiring).
+    V1,
+    /// `/api/v2`: contacts with X and LinkedIn profiles.
+    V2,
+}
+
+impl InboxApi {
+    /// The public base URL of this version.
+    pub fn default_base_url(self) -> &'static str {
+        match self {
+            InboxApi::V1 => "https://inboxapp.com/api/v1",
+            InboxApi::V2 => "https://inboxapp.com/api/v2",
+        }
+    }
+
+    /// `v1` or `v2`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InboxApi::V1 => "v1",
+            InboxApi::V2 => "v2",
+        }
+    }
+}
+
+impl InboxConfig {
+    /// The API version in use (after `Config::load`, always known).
+    pub fn api(&self) -> InboxApi {
+        self.api.unwrap_or(InboxApi::V2)
+    }
 }
 fn default_token_env() -> String {
     "INBOX_API_TOKEN".into()
@@ -698,7 +734,7 @@ impl Config {
 
     /// Parses and validates config text that came from `path`.
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|err| ConfigError::Parse {
+        let mut raw: RawConfig = toml::from_str(text).map_err(|err| ConfigError::Parse {
             path: path.to_path_buf(),
             line: err
                 .span()
@@ -735,6 +771,24 @@ impl Config {
                 "max_attempts",
                 "must be at least 1".into(),
             ));
+        }
+        // The API version: as given, else what an older config's base URL says, else v2; the
+        // base URL defaults to the version's.
+        let api = raw.inbox.api.unwrap_or_else(|| {
+            if raw
+                .inbox
+                .base_url
+                .trim_end_matches('/')
+                .ends_with("/api/v1")
+            {
+                InboxApi::V1
+            } else {
+                InboxApi::V2
+            }
+        });
+        raw.inbox.api = Some(api);
+        if raw.inbox.base_url.is_empty() {
+            raw.inbox.base_url = api.default_base_url().to_string();
         }
         if raw.inbox.token_env.trim().is_empty() {
             return Err(invalid(

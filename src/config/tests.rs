@@ -31,9 +31,24 @@ fn example_file_parses() {
 }
 
 #[test]
+fn the_api_version_is_as_given_else_what_an_older_base_url_says_else_v2() {
+    let with = |inbox: &str| parse(&MINIMAL.replacen("[inbox]", &format!("[inbox]\n{inbox}"), 1));
+    let v1_url = with("base_url = \"http://127.0.0.1:9/api/v1/\"").unwrap();
+    assert_eq!(v1_url.inbox.api(), InboxApi::V1);
+    let v1 = with("api = \"v1\"").unwrap();
+    assert_eq!(v1.inbox.api(), InboxApi::V1);
+    assert_eq!(v1.inbox.base_url, "https://inboxapp.com/api/v1");
+    let v2_url = with("base_url = \"http://127.0.0.1:9/api/v2\"").unwrap();
+    assert_eq!(v2_url.inbox.api(), InboxApi::V2);
+    let err = with("api = \"v3\"").unwrap_err().to_string();
+    assert!(err.contains(":3:") && err.contains("`v1` or `v2`"), "{err}");
+}
+
+#[test]
 fn minimal_file_gets_defaults_and_resolves_paths() {
     let cfg = parse(MINIMAL).unwrap();
-    assert_eq!(cfg.inbox.base_url, "https://inboxapp.com/api/v1");
+    assert_eq!(cfg.inbox.api(), InboxApi::V2);
+    assert_eq!(cfg.inbox.base_url, "https://inboxapp.com/api/v2");
     assert_eq!(cfg.state.dir, Path::new("/etc/crmsync/state"));
     let csv = cfg.csv().unwrap();
     assert_eq!(csv.path, Path::new("/etc/crmsync/export.csv"));

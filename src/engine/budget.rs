@@ -40,7 +40,7 @@ impl RequestBudget {
     }
 
     pub(super) fn fits(&mut self, ctx: &Context, cost: u64) -> bool {
-        let stats = ctx.client.stats();
+        let stats = ctx.inbox_stats();
         let used = stats.requests.saturating_sub(self.run_start_requests);
         if used + cost > self.max_per_run {
             self.reason = format!(
@@ -65,6 +65,11 @@ impl RequestBudget {
             }
         }
         true
+    }
+
+    /// Why the budget ran out, in a few words.
+    pub(super) fn reason(&self) -> &str {
+        &self.reason
     }
 
     pub(super) fn message(&self) -> String {

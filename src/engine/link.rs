@@ -12,6 +12,7 @@ use crate::reconcile::Value;
 use crate::store::{LinkRow, MirrorProspect, ProspectKey, Reference, Store};
 
 use super::Context;
+use super::budget::RequestBudget;
 use super::inputs::{Names, crm_side};
 use super::lookup::lookup_unknown_x_ids;
 use super::matching::{Matching, match_records};
@@ -31,6 +32,8 @@ pub(super) struct Linked {
     pub loaded: HashMap<String, MirrorProspect>,
     /// Values still waiting in an import file (the export does not show them yet), by record.
     pub pending: HashMap<String, Vec<Value>>,
+    /// Look-ups the request budget left for the next run, and the like.
+    pub warnings: Vec<String>,
 }
 
 /// Matches `records` to the mirror's prospects.
@@ -39,6 +42,7 @@ pub(super) async fn link(
     store: &mut Store,
     records: &[CrmRecord],
     opts: &RunOptions,
+    run_start_requests: u64,
 ) -> anyhow::Result<Linked> {
     let reference = store.reference()?;
     let names = Names::new(&reference);
@@ -46,8 +50,18 @@ pub(super) async fn link(
     // of links at a time by the plan phase, so that the run never holds all of it.
     let prospect_keys = store.load_prospect_keys()?;
     let stored_links = store.links()?;
-    let found =
-        lookup_unknown_x_ids(ctx, store, records, &stored_links, &prospect_keys, opts).await?;
+    let mut budget = RequestBudget::new(ctx, run_start_requests);
+    let mut warnings = Vec::new();
+    let found = lookup_unknown_x_ids(
+        ctx,
+        store,
+        records,
+        &stored_links,
+        &prospect_keys,
+        (opts, &mut budget),
+        &mut warnings,
+    )
+    .await?;
     let keys: Vec<ProspectKey<'_>> = prospect_keys
         .iter()
         .chain(found.iter().map(|m| ProspectKey {
@@ -70,6 +84,7 @@ pub(super) async fn link(
         matching,
         loaded,
         pending,
+        warnings,
     })
 }
 

@@ -20,6 +20,7 @@ pub mod lock;
 // 2. pull: Inbox into the mirror (a full walk, or `events` replayed).
 mod events;
 pub mod pull;
+mod pull_v2;
 // 3. read the CRM: the export, or HubSpot in full or incrementally.
 pub mod crm_read;
 // 4. link: match records to prospects (`matching`, pure), looking up unknown X ids (`lookup`).
@@ -41,6 +42,7 @@ mod budget;
 mod crm_write;
 pub mod interrupt;
 mod push;
+mod push_v2;
 mod receipts;
 // 8. record: the base moves for confirmed values (`confirm`), links, conflicts, stamps.
 pub mod confirm;
@@ -107,8 +109,10 @@ impl Progress {
 pub struct Context {
     /// The validated config.
     pub config: Config,
-    /// The Inbox client.
+    /// The Inbox v1 client (the one in use with `[inbox] api = "v1"`).
     pub client: inbox::Client,
+    /// The Inbox v2 client, with `[inbox] api = "v2"` (the default).
+    pub v2: Option<inbox::v2::Client>,
     /// Progress display.
     pub progress: Progress,
     /// A request to stop the run at the next write boundary (Ctrl-C, SIGTERM).
@@ -141,13 +145,28 @@ impl Context {
             0 => None,
             ms => Some(Duration::from_millis(ms)),
         };
+        let v2 = match config.inbox.api() {
+            crate::config::InboxApi::V2 => {
+                Some(inbox::v2::Client::new(options.clone()).context("building the Inbox client")?)
+            }
+            crate::config::InboxApi::V1 => None,
+        };
         let client = inbox::Client::new(options).context("building the Inbox client")?;
         Ok(Context {
             config,
             client,
+            v2,
             progress,
             interrupt: Default::default(),
         })
+    }
+
+    /// The request counters of the Inbox client in use.
+    pub fn inbox_stats(&self) -> inbox::RequestStats {
+        match &self.v2 {
+            Some(v2) => v2.stats(),
+            None => self.client.stats(),
+        }
     }
 
     /// Creates the state dir (owner-only) and returns the mirror path.

@@ -100,6 +100,8 @@ pub enum FullReason {
     LogIncomplete,
     /// Re-reading what the events name would take more requests than walking every view.
     CheaperThanReplay,
+    /// On API v2 every pull walks (its event replay is not implemented yet).
+    EveryV2PullWalks,
 }
 
 impl FullReason {
@@ -119,6 +121,7 @@ impl FullReason {
             FullReason::CheaperThanReplay => {
                 "re-reading what the events name would take more requests than a walk"
             }
+            FullReason::EveryV2PullWalks => "every pull on Inbox API v2 walks every thread",
         }
     }
 }
@@ -165,7 +168,11 @@ pub async fn pull(
     opts: &RunOptions,
 ) -> anyhow::Result<PullReport> {
     store.begin_pull()?;
-    match pull_in_transaction(ctx, store, run, opts).await {
+    let pulled = match &ctx.v2 {
+        Some(v2) => super::pull_v2::pull(ctx, v2, store, run, opts).await,
+        None => pull_in_transaction(ctx, store, run, opts).await,
+    };
+    match pulled {
         Ok(report) => {
             store.commit_pull()?;
             Ok(report)

@@ -115,6 +115,10 @@ pub(super) enum PushError {
     /// Inbox failed in a way retries could not cure.
     #[error(transparent)]
     Inbox(#[from] inbox::Error),
+    /// Inbox (API v2) failed in a way retries could not cure, or an hour or day rate limit
+    /// ran out.
+    #[error(transparent)]
+    InboxV2(#[from] inbox::v2::Error),
     /// The receipt of a write could not be recorded: nothing more is written.
     #[error("recording a write in the change log")]
     Receipt(#[from] crate::store::Error),
@@ -168,17 +172,39 @@ pub(super) async fn push_plan<'p>(
                 )
             })
             .unwrap_or_default();
-        match push_link(
-            &ctx.client,
-            names,
-            &settings,
-            link,
-            &threads,
-            (username, platform_id),
-            receipts,
-        )
-        .await
-        {
+        let pushed = match &ctx.v2 {
+            Some(v2) => {
+                let conflict = |field: Field, kind: &str, detail: String| ConflictRecord {
+                    prospect_id: link.key.prospect_id.clone(),
+                    username: Some(username.to_string()),
+                    platform_id: Some(platform_id.to_string()),
+                    crm_id: link.key.crm_id.clone(),
+                    field: field.as_str().to_string(),
+                    kind: kind.to_string(),
+                    inbox: None,
+                    crm: None,
+                    base: None,
+                    detail,
+                };
+                super::push_v2::push_contact(
+                    v2, names, &settings, link, &threads, &conflict, receipts,
+                )
+                .await
+            }
+            None => {
+                push_link(
+                    &ctx.client,
+                    names,
+                    &settings,
+                    link,
+                    &threads,
+                    (username, platform_id),
+                    receipts,
+                )
+                .await
+            }
+        };
+        match pushed {
             Ok(outcome) => {
                 out.writes += outcome.writes;
                 out.conflicts.extend(outcome.conflicts);
@@ -380,6 +406,19 @@ pub(super) async fn push_link(
         }
     }
     Ok(out)
+}
+
+/// A v2 error that is about this request (a 4xx other than auth and rate limits): skip it, go
+/// on with the next contact.
+pub(super) fn is_refusal_v2(err: &inbox::v2::Error) -> bool {
+    use inbox::v2::Error;
+    matches!(
+        err,
+        Error::InvalidRequest { .. }
+            | Error::NotFound { .. }
+            | Error::Forbidden { .. }
+            | Error::Config(_)
+    ) || matches!(err, Error::Api { status, .. } if (400..500).contains(status) && *status != 429)
 }
 
 /// A client error that is about this request (4xx but auth/rate limit): skip it, go on.

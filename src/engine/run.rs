@@ -83,11 +83,11 @@ pub async fn run<A: CrmAdapter>(
     let run_id = store.begin_run(opts.mode, &now)?;
     let started = Instant::now();
     // The client may serve several runs (the demo): count this run's requests only.
-    let stats_before = ctx.client.stats();
+    let stats_before = ctx.inbox_stats();
     let mut crm = crm;
     let crm_before = crm.as_deref().and_then(|c| c.api_usage());
     let result = run_inner(ctx, crm.as_deref_mut(), opts, &mut store, run_id, &now).await;
-    let stats = ctx.client.stats();
+    let stats = ctx.inbox_stats();
     let requests = stats.requests - stats_before.requests;
     let rate_limited = stats.rate_limited - stats_before.rate_limited;
     let crm_usage = crm.as_deref().and_then(|c| c.api_usage()).map(|after| {
@@ -149,7 +149,7 @@ async fn run_inner<A: CrmAdapter>(
     now: &str,
 ) -> anyhow::Result<SyncReport> {
     let mut clock = PhaseClock::start();
-    let stats_at_start = ctx.client.stats();
+    let stats_at_start = ctx.inbox_stats();
     let pulled = pull(ctx, store, run_id, opts).await?;
     let mut report = SyncReport::new(run_id.0, opts.mode, pulled);
     clock.lap(&mut report, "pull");
@@ -179,7 +179,9 @@ async fn run_inner<A: CrmAdapter>(
         .collect();
     clock.lap(&mut report, "crm_read");
 
-    let mut linked = super::link::link(ctx, store, &snapshot.records, opts).await?;
+    let mut linked =
+        super::link::link(ctx, store, &snapshot.records, opts, stats_at_start.requests).await?;
+    report.warnings.append(&mut linked.warnings);
     report.unlinked_prospects = linked.matching.unlinked_prospects.len() as u64;
     report.unlinked_records = linked.matching.unlinked_records.len() as u64;
     let mut names = Names::new(&linked.reference);

@@ -24,3 +24,4 @@ mod trust;
 mod trust_exports;
 mod typos;
 mod unreachable;
+mod v2;

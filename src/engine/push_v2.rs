@@ -1,0 +1,372 @@
+//! The Inbox side of the push on API v2, for one contact, in the order the API wants: one
+//! `PATCH /contacts/{id}` with the changed fields (status by id, notes, valuation, the default
+//! assignee), then one `PUT`/`DELETE /contacts/{id}/tags/{tagId}` per tag added or removed,
+//! then the thread PATCHes.
+//!
+//! v2 has no contact-wide done: a contact's done is written by archiving or unarchiving each
+//! thread that differs. Its assignee is the default of its threads: setting it, then clearing
+//! the own assignee of each thread that shows another (`assigneeId: null` falls back to the
+//! default), reaches all of them, as v1's prospect-wide write did. Each thread's answer says
+//! whether it took the value. Every call leaves its receipt first (`receipts`).
+
+use std::collections::HashSet;
+
+use crate::inbox::v2::{self, ContactId, ContactUpdate, ThreadId, ThreadUpdate};
+use crate::reconcile::{Change, Field, LinkPlan, Side, ThreadState, Value};
+use crate::store::{ChangeRow, ChangeStatus, ConflictRecord};
+
+use super::inputs::Names;
+use super::push::{InboxOutcome, PushError, PushSettings, change_row, is_refusal_v2};
+use super::receipts::Receipts;
+
+/// Pushes one link's Inbox changes to a v2 contact. `threads` are the contact's threads as
+/// pulled.
+pub(super) async fn push_contact(
+    client: &v2::Client,
+    names: &mut Names,
+    settings: &PushSettings,
+    plan: &LinkPlan,
+    threads: &[ThreadState],
+    conflict: &dyn Fn(Field, &str, String) -> ConflictRecord,
+    receipts: &mut Receipts<'_>,
+) -> Result<InboxOutcome, PushError> {
+    let mut out = InboxOutcome::default();
+    let contact = ContactId::from(plan.key.prospect_id.clone());
+    let mut contact_fields: Vec<&Change> = Vec::new();
+    let mut update = ContactUpdate::default();
+    let mut tags: Option<(&Change, Vec<String>, Vec<String>)> = None;
+    let mut fanned: Vec<&Change> = Vec::new();
+    for change in plan.inbox.iter().flat_map(|p| &p.changes) {
+        match map(client, names, settings, change, &mut update).await? {
+            Mapped::Contact => contact_fields.push(change),
+            Mapped::Tags(add, remove) => tags = Some((change, add, remove)),
+            Mapped::Threads => fanned.push(change),
+            Mapped::Unmapped(detail) => {
+                out.conflicts
+                    .push(conflict(change.field(), "unmapped", detail));
+            }
+        }
+        if change.field() == Field::Assignee && update.assignee_id.is_some() {
+            fanned.push(change);
+        }
+    }
+    let row = |change: &Change| {
+        change_row(
+            Side::Inbox,
+            &plan.key.prospect_id,
+            &plan.key,
+            change,
+            ChangeStatus::Attempted,
+        )
+    };
+    if !update.is_empty() {
+        let rows: Vec<ChangeRow> = contact_fields.iter().map(|c| row(c)).collect();
+        let ticket = receipts.intend(&rows)?;
+        match client.update_contact(&contact, &update).await {
+            Ok(_) => {
+                crate::failpoint::hit("inbox-after-patch");
+                receipts.settle(ticket, ChangeStatus::Applied)?;
+                out.writes += 1;
+                for change in &contact_fields {
+                    if change.field() != Field::Assignee {
+                        out.confirmed.insert(change.field());
+                    }
+                }
+            }
+            Err(err) if is_refusal_v2(&err) => {
+                receipts.settle(ticket, ChangeStatus::Failed)?;
+                for change in &contact_fields {
+                    out.conflicts.push(conflict(
+                        change.field(),
+                        "rejected-by-api",
+                        format!("Inbox refused {} -> {}: {err}", change.field(), change.new),
+                    ));
+                }
+                // The default assignee did not move: the threads are left as they are.
+                fanned.retain(|c| c.field() != Field::Assignee);
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    if let Some((change, add, remove)) = tags {
+        push_tags(
+            client,
+            &contact,
+            change,
+            (&add, &remove),
+            &row,
+            receipts,
+            &mut out,
+        )
+        .await?;
+    }
+    if !fanned.is_empty() {
+        fan_out(
+            client, names, plan, threads, &fanned, conflict, receipts, &mut out,
+        )
+        .await?;
+    }
+    for patch in &plan.threads {
+        let mut update = ThreadUpdate::default();
+        for change in &patch.changes {
+            match &change.new {
+                Value::Done(Some(done)) => update.archived = Some(*done),
+                Value::Assignee(None) => update.assignee_id = Some(None),
+                Value::Assignee(Some(email)) => match names.member_id(email) {
+                    Some(id) => update.assignee_id = Some(Some(id.to_string())),
+                    None => out.conflicts.push(conflict(
+                        Field::Assignee,
+                        "unmapped",
+                        format!("no Inbox member has the e-mail {email}"),
+                    )),
+                },
+                _ => {}
+            }
+        }
+        if update.is_empty() {
+            continue;
+        }
+        let rows: Vec<ChangeRow> = patch
+            .changes
+            .iter()
+            .map(|c| {
+                change_row(
+                    Side::Inbox,
+                    &patch.thread_id,
+                    &plan.key,
+                    c,
+                    ChangeStatus::Attempted,
+                )
+            })
+            .collect();
+        let ticket = receipts.intend(&rows)?;
+        let id = ThreadId::from(patch.thread_id.clone());
+        match client.update_thread(&id, &update).await {
+            Ok(thread) => {
+                crate::failpoint::hit("inbox-after-thread-patch");
+                receipts.settle(ticket, ChangeStatus::Applied)?;
+                out.writes += 1;
+                for change in &patch.changes {
+                    if took(&thread, &change.new, names) {
+                        out.confirmed.insert(change.field());
+                    }
+                }
+            }
+            Err(err) if is_refusal_v2(&err) => {
+                receipts.settle(ticket, ChangeStatus::Failed)?;
+                for change in &patch.changes {
+                    out.conflicts.push(conflict(
+                        change.field(),
+                        "rejected-by-api",
+                        format!("Inbox refused thread {}: {err}", patch.thread_id),
+                    ));
+                }
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(out)
+}
+
+/// Where a change of the contact goes.
+enum Mapped {
+    /// Into the contact PATCH.
+    Contact,
+    /// Tag calls: ids to add, ids to remove.
+    Tags(Vec<String>, Vec<String>),
+    /// Onto the threads (done).
+    Threads,
+    /// A value Inbox has no counterpart for.
+    Unmapped(String),
+}
+
+async fn map(
+    client: &v2::Client,
+    names: &mut Names,
+    settings: &PushSettings,
+    change: &Change,
+    update: &mut ContactUpdate,
+) -> Result<Mapped, PushError> {
+    Ok(match (&change.old, &change.new) {
+        (Value::Tags(old), Value::Tags(new)) => {
+            let mut add = Vec::new();
+            let mut missing = Vec::new();
+            for name in new.difference(old) {
+                match names.tag_id(name) {
+                    Some(id) => add.push(id.to_string()),
+                    None if settings.create_missing_tags => {
+                        let tag = client.create_tag(name, None).await?;
+                        names.add_tag(&tag.id, &tag.name);
+                        add.push(tag.id);
+                    }
+                    None => missing.push(name.clone()),
+                }
+            }
+            if !missing.is_empty() {
+                return Ok(Mapped::Unmapped(format!(
+                    "tag(s) {} do not exist in Inbox (set safety.create_missing_tags = true to create them)",
+                    missing.join(", ")
+                )));
+            }
+            let remove = old
+                .difference(new)
+                .filter_map(|name| names.tag_id(name).map(str::to_string))
+                .collect();
+            Mapped::Tags(add, remove)
+        }
+        (_, Value::Status(None)) => {
+            update.status = Some(None);
+            Mapped::Contact
+        }
+        (_, Value::Status(Some(name))) => match names.status_id(name) {
+            Some(id) => {
+                update.status = Some(Some(id.to_string()));
+                Mapped::Contact
+            }
+            None => Mapped::Unmapped(format!("no Inbox status is named {name:?}")),
+        },
+        (_, Value::Valuation(v)) => {
+            update.valuation = Some(*v);
+            Mapped::Contact
+        }
+        (_, Value::Notes(n)) => {
+            update.notes = Some(n.clone());
+            Mapped::Contact
+        }
+        (_, Value::Assignee(None)) => {
+            update.assignee_id = Some(None);
+            Mapped::Contact
+        }
+        (_, Value::Assignee(Some(email))) => match names.member_id(email) {
+            Some(id) => {
+                update.assignee_id = Some(Some(id.to_string()));
+                Mapped::Contact
+            }
+            None => Mapped::Unmapped(format!("no Inbox member has the e-mail {email}")),
+        },
+        (_, Value::Done(_)) => Mapped::Threads,
+        _ => Mapped::Unmapped(format!("{} cannot be written to Inbox", change.field())),
+    })
+}
+
+/// One call per tag added or removed (idempotent), under one receipt for the tags change.
+async fn push_tags(
+    client: &v2::Client,
+    contact: &ContactId,
+    change: &Change,
+    (add, remove): (&[String], &[String]),
+    row: &dyn Fn(&Change) -> ChangeRow,
+    receipts: &mut Receipts<'_>,
+    out: &mut InboxOutcome,
+) -> Result<(), PushError> {
+    let ticket = receipts.intend(&[row(change)])?;
+    for id in add {
+        client.add_tag(contact, id).await?;
+        out.writes += 1;
+    }
+    for id in remove {
+        client.remove_tag(contact, id).await?;
+        out.writes += 1;
+    }
+    receipts.settle(ticket, ChangeStatus::Applied)?;
+    out.confirmed.insert(Field::Tags);
+    Ok(())
+}
+
+/// Writes done (archive or unarchive) and the assignee (clear each thread's own, so that it
+/// shows the contact's new default) on every thread that differs, and confirms a field only
+/// when every thread took it; a thread that did not is a `fanout` conflict.
+#[allow(clippy::too_many_arguments)] // one contact's fan-out: each input used once
+async fn fan_out(
+    client: &v2::Client,
+    names: &Names,
+    plan: &LinkPlan,
+    threads: &[ThreadState],
+    fanned: &[&Change],
+    conflict: &dyn Fn(Field, &str, String) -> ConflictRecord,
+    receipts: &mut Receipts<'_>,
+    out: &mut InboxOutcome,
+) -> Result<(), PushError> {
+    let rows: Vec<ChangeRow> = fanned
+        .iter()
+        .map(|c| {
+            change_row(
+                Side::Inbox,
+                &plan.key.prospect_id,
+                &plan.key,
+                c,
+                ChangeStatus::Attempted,
+            )
+        })
+        .collect();
+    let ticket = receipts.intend(&rows)?;
+    let mut failed: HashSet<Field> = HashSet::new();
+    for thread in threads {
+        let mut update = ThreadUpdate::default();
+        for change in fanned {
+            match &change.new {
+                Value::Done(Some(done)) if thread.done != *done => update.archived = Some(*done),
+                Value::Assignee(email) if thread.assignee != *email => {
+                    update.assignee_id = Some(None);
+                }
+                _ => {}
+            }
+        }
+        if update.is_empty() {
+            continue;
+        }
+        let id = ThreadId::from(thread.thread_id.clone());
+        let answer = match client.update_thread(&id, &update).await {
+            Ok(answer) => answer,
+            Err(err) if is_refusal_v2(&err) => {
+                for change in fanned {
+                    failed.insert(change.field());
+                }
+                out.conflicts.push(conflict(
+                    fanned[0].field(),
+                    "rejected-by-api",
+                    format!(
+                        "Inbox refused thread {} on @{}: {err}",
+                        thread.thread_id, thread.account
+                    ),
+                ));
+                continue;
+            }
+            Err(err) => return Err(err.into()),
+        };
+        out.writes += 1;
+        for change in fanned {
+            if !took(&answer, &change.new, names) {
+                failed.insert(change.field());
+                out.conflicts.push(conflict(
+                    change.field(),
+                    "fanout",
+                    format!(
+                        "thread {} on @{} did not take {} = {} (contact {})",
+                        thread.thread_id,
+                        thread.account,
+                        change.field(),
+                        change.new,
+                        plan.key.prospect_id
+                    ),
+                ));
+            }
+        }
+    }
+    receipts.settle(ticket, ChangeStatus::Applied)?;
+    for change in fanned {
+        if !failed.contains(&change.field()) {
+            out.confirmed.insert(change.field());
+        }
+    }
+    Ok(())
+}
+
+/// Whether a thread, as answered, holds `value`.
+fn took(thread: &v2::Thread, value: &Value, names: &Names) -> bool {
+    match value {
+        Value::Done(Some(done)) => thread.archived == *done,
+        Value::Assignee(email) => names.assignee(thread.assignee_id.as_deref()) == *email,
+        _ => true,
+    }
+}
