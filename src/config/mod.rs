@@ -246,34 +246,48 @@ fn default_hubspot_search_per_second() -> u32 {
 }
 
 /// `[crm.hubspot.properties]`: the HubSpot contact property for each field; omitted fields are
-/// not synced (username and status have defaults).
+/// not synced, except username, status and owner, which have defaults. An empty string (TOML
+/// has no null) turns a field off, defaults included: `owner = ""` leaves owners alone.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HubspotProperties {
     /// X numeric user id.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "blank_is_none")]
     pub x_user_id: Option<String>,
     /// X handle (default `twitterhandle`).
-    #[serde(default = "default_hubspot_username")]
+    #[serde(
+        default = "default_hubspot_username",
+        deserialize_with = "blank_is_none"
+    )]
     pub username: Option<String>,
     /// A multi-checkbox property holding the tags.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "blank_is_none")]
     pub tags: Option<String>,
     /// Lead status (default `hs_lead_status`), mapped through `[mapping.status]`.
-    #[serde(default = "default_hubspot_status")]
+    #[serde(default = "default_hubspot_status", deserialize_with = "blank_is_none")]
     pub status: Option<String>,
     /// Deal value.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "blank_is_none")]
     pub valuation: Option<String>,
     /// Notes.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "blank_is_none")]
     pub notes: Option<String>,
     /// Owner (default `hubspot_owner_id`), mapped by owner e-mail to the Inbox member.
-    #[serde(default = "default_hubspot_owner")]
+    #[serde(default = "default_hubspot_owner", deserialize_with = "blank_is_none")]
     pub owner: Option<String>,
     /// Done.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "blank_is_none")]
     pub done: Option<String>,
+}
+
+/// A mapped name, where an empty (or blank) string means "not mapped": the way to turn off a
+/// default, since TOML has no null.
+fn blank_is_none<'de, D>(deserializer: D) -> Result<Option<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let name = String::deserialize(deserializer)?;
+    Ok((!name.trim().is_empty()).then_some(name))
 }
 
 fn default_hubspot_username() -> Option<String> {
@@ -400,41 +414,42 @@ fn default_delimiter() -> char {
     ','
 }
 
-/// `[crm.csv.columns]`: the CRM column header for each field; omitted fields are not synced.
+/// `[crm.csv.columns]`: the CRM column header for each field; omitted fields are not synced (no
+/// column has a default), and an empty string means the same, as in `[crm.hubspot.properties]`.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CsvColumns {
     /// Record id column (required).
     pub id: String,
     /// X user id (= Inbox prospect `platformId`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "blank_is_none")]
     pub x_user_id: Option<String>,
     /// X username / handle.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "blank_is_none")]
     pub username: Option<String>,
     /// Tags column.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "blank_is_none")]
     pub tags: Option<String>,
     /// Separator between tags inside the tags cell.
     #[serde(default = "default_tags_separator")]
     pub tags_separator: String,
     /// Lead status column.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "blank_is_none")]
     pub status: Option<String>,
     /// Deal value column.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "blank_is_none")]
     pub valuation: Option<String>,
     /// Notes column.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "blank_is_none")]
     pub notes: Option<String>,
     /// Owner e-mail column (maps to the Inbox assignee).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "blank_is_none")]
     pub owner_email: Option<String>,
     /// Done column (`true/false`, `yes/no`, `1/0`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "blank_is_none")]
     pub done: Option<String>,
     /// Per-record last-modified column (for the `newest` policy).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "blank_is_none")]
     pub updated_at: Option<String>,
 }
 
@@ -780,6 +795,13 @@ impl Config {
                         "crm.csv",
                         "delimiter",
                         "must be \",\", \";\" or a tab".into(),
+                    ));
+                }
+                if csv.columns.id.trim().is_empty() {
+                    return Err(invalid(
+                        "crm.csv.columns",
+                        "id",
+                        "must name the record id column (it is required)".into(),
                     ));
                 }
                 if csv.columns.tags_separator.is_empty() {

@@ -116,3 +116,83 @@ fn a_bad_schedule_names_the_key_and_line() {
         "{err}"
     );
 }
+
+const HUBSPOT: &str = r#"
+[inbox]
+
+[crm]
+kind = "hubspot"
+
+[crm.hubspot]
+
+[crm.hubspot.properties]
+x_user_id = "twitter_user_id"
+"#;
+
+#[test]
+fn hubspot_properties_with_a_default_are_mapped_when_omitted() {
+    let cfg = parse(HUBSPOT).unwrap();
+    let properties = &cfg.crm.hubspot.as_ref().unwrap().properties;
+    assert_eq!(properties.username.as_deref(), Some("twitterhandle"));
+    assert_eq!(properties.status.as_deref(), Some("hs_lead_status"));
+    assert_eq!(properties.owner.as_deref(), Some("hubspot_owner_id"));
+    let fields: Vec<Field> = cfg.reconcile_policy().fields.into_iter().collect();
+    assert_eq!(fields, vec![Field::Status, Field::Assignee]);
+}
+
+#[test]
+fn an_empty_hubspot_property_turns_its_field_off_defaults_included() {
+    let text = format!("{HUBSPOT}owner = \"\"\nstatus = \" \"\nnotes = \"\"\n");
+    let cfg = parse(&text).unwrap();
+    let properties = &cfg.crm.hubspot.as_ref().unwrap().properties;
+    assert_eq!(properties.owner, None);
+    assert_eq!(properties.status, None);
+    assert_eq!(properties.notes, None);
+    assert_eq!(properties.property(Field::Assignee), None);
+    assert!(cfg.reconcile_policy().fields.is_empty());
+    // Turning a default off is a mapping change: the base is not reused under it.
+    let fingerprint: serde_json::Value = serde_json::from_str(&cfg.mapping_fingerprint()).unwrap();
+    assert_eq!(fingerprint["properties"]["owner"], serde_json::Value::Null);
+    assert_ne!(
+        cfg.mapping_fingerprint(),
+        parse(HUBSPOT).unwrap().mapping_fingerprint()
+    );
+}
+
+#[test]
+fn turning_off_both_hubspot_match_keys_is_rejected() {
+    let text = HUBSPOT.replace("x_user_id = \"twitter_user_id\"", "username = \"\"");
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(
+        err.contains("crm.hubspot.properties.x_user_id") && err.contains("map at least one"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_empty_csv_column_is_the_same_as_an_omitted_one() {
+    let text = MINIMAL.replace(
+        "tags = \"Tags\"",
+        "tags = \"Tags\"\nowner_email = \"\"\ndone = \"\"",
+    );
+    let cfg = parse(&text).unwrap();
+    let columns = &cfg.csv().unwrap().columns;
+    assert_eq!(columns.owner_email, None);
+    assert_eq!(columns.done, None);
+    assert_eq!(
+        cfg.mapping_fingerprint(),
+        parse(MINIMAL).unwrap().mapping_fingerprint()
+    );
+    let fields: Vec<Field> = cfg.reconcile_policy().fields.into_iter().collect();
+    assert_eq!(fields, vec![Field::Tags]);
+}
+
+#[test]
+fn an_empty_csv_id_column_is_rejected() {
+    let text = MINIMAL.replace("id = \"Record ID\"", "id = \"\"");
+    let err = parse(&text).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "/etc/crmsync/sync.toml:12: key `crm.csv.columns.id`: must name the record id column (it is required)"
+    );
+}
