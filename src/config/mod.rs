@@ -95,7 +95,7 @@ struct RawConfig {
     inbox: InboxConfig,
     #[serde(default)]
     state: StateConfig,
-    crm: CrmConfig,
+    crm: RawCrmConfig,
     #[serde(default)]
     mapping: MappingConfig,
     #[serde(default)]
@@ -181,24 +181,51 @@ pub enum CreateRecords {
     Tagged,
 }
 
-/// `[crm]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `[crm]`, validated: the record-creation settings and the one adapter `kind` names, with its
+/// section.
+#[derive(Debug, Clone)]
 pub struct CrmConfig {
-    /// Adapter kind.
-    pub kind: CrmKind,
     /// Record creation for unlinked prospects.
-    #[serde(default)]
     pub create_records: CreateRecords,
     /// Tag name for `create_records = "tagged"`.
-    #[serde(default)]
     pub create_tag: Option<String>,
-    /// `[crm.csv]`, with `kind = "csv"`.
+    /// The adapter and its section.
+    pub adapter: CrmAdapterConfig,
+}
+
+/// The CRM adapter `[crm] kind` chose, with its section (a section for the other kind may be in
+/// the file too, and is ignored).
+#[derive(Debug, Clone)]
+pub enum CrmAdapterConfig {
+    /// `kind = "csv"` and `[crm.csv]`.
+    Csv(CsvConfig),
+    /// `kind = "hubspot"` and `[crm.hubspot]`.
+    Hubspot(HubspotConfig),
+}
+
+impl CrmAdapterConfig {
+    /// The `kind` this is.
+    pub fn kind(&self) -> CrmKind {
+        match self {
+            CrmAdapterConfig::Csv(_) => CrmKind::Csv,
+            CrmAdapterConfig::Hubspot(_) => CrmKind::Hubspot,
+        }
+    }
+}
+
+/// `[crm]` as written: `kind` and both optional sections, before validation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCrmConfig {
+    kind: CrmKind,
     #[serde(default)]
-    pub csv: Option<CsvConfig>,
-    /// `[crm.hubspot]`, with `kind = "hubspot"`.
+    create_records: CreateRecords,
     #[serde(default)]
-    pub hubspot: Option<HubspotConfig>,
+    create_tag: Option<String>,
+    #[serde(default)]
+    csv: Option<CsvConfig>,
+    #[serde(default)]
+    hubspot: Option<HubspotConfig>,
 }
 
 /// `[crm.hubspot]`: the HubSpot contacts API.
@@ -781,9 +808,9 @@ impl Config {
                     .into(),
             ));
         }
-        match raw.crm.kind {
+        let mut adapter = match raw.crm.kind {
             CrmKind::Csv => {
-                let Some(csv) = &raw.crm.csv else {
+                let Some(csv) = raw.crm.csv else {
                     return Err(invalid(
                         "crm",
                         "csv",
@@ -819,9 +846,10 @@ impl Config {
                             .into(),
                     ));
                 }
+                CrmAdapterConfig::Csv(csv)
             }
             CrmKind::Hubspot => {
-                let Some(hubspot) = &raw.crm.hubspot else {
+                let Some(hubspot) = raw.crm.hubspot else {
                     return Err(invalid(
                         "crm",
                         "hubspot",
@@ -852,8 +880,9 @@ impl Config {
                         "the rate limit must allow at least one request per window".into(),
                     ));
                 }
+                CrmAdapterConfig::Hubspot(hubspot)
             }
-        }
+        };
         if let Err(message) = crate::scheduler::parse_time_zone(&raw.schedule.timezone) {
             return Err(invalid("schedule", "timezone", message));
         }
@@ -887,14 +916,18 @@ impl Config {
         };
         let mut state = raw.state;
         state.dir = resolve(&state.dir);
-        let mut crm = raw.crm;
-        if let Some(csv) = &mut crm.csv {
+        if let CrmAdapterConfig::Csv(csv) = &mut adapter {
             csv.path = resolve(&csv.path);
             csv.import_path = Some(match &csv.import_path {
                 Some(p) => resolve(p),
                 None => state.dir.join("crm_import.csv"),
             });
         }
+        let crm = CrmConfig {
+            create_records: raw.crm.create_records,
+            create_tag: raw.crm.create_tag,
+            adapter,
+        };
         Ok(Config {
             path: path.to_path_buf(),
             inbox: raw.inbox,
@@ -928,26 +961,15 @@ impl Config {
     /// The merge policy for the reconcile core: synced fields (those the CRM maps), rules and
     /// fan-out mode.
     pub fn reconcile_policy(&self) -> Policy {
-        let fields = match self.crm.kind {
-            CrmKind::Csv => {
-                let columns = &self.crm.csv.as_ref().expect("validated in parse").columns;
-                Field::ALL
-                    .into_iter()
-                    .filter(|f| columns.column(*f).is_some())
-                    .collect()
-            }
-            CrmKind::Hubspot => {
-                let properties = &self
-                    .crm
-                    .hubspot
-                    .as_ref()
-                    .expect("validated in parse")
-                    .properties;
-                Field::ALL
-                    .into_iter()
-                    .filter(|f| properties.property(*f).is_some())
-                    .collect()
-            }
+        let fields = match &self.crm.adapter {
+            CrmAdapterConfig::Csv(csv) => Field::ALL
+                .into_iter()
+                .filter(|f| csv.columns.column(*f).is_some())
+                .collect(),
+            CrmAdapterConfig::Hubspot(hubspot) => Field::ALL
+                .into_iter()
+                .filter(|f| hubspot.properties.property(*f).is_some())
+                .collect(),
         };
         let rules = [
             (Field::Tags, self.policy.tags),
@@ -974,16 +996,28 @@ impl Config {
         }
     }
 
-    /// The `[crm.csv]` section (validated present for `kind = "csv"`).
+    /// The `[crm.csv]` section with `kind = "csv"`; `None` with the other kind (match on
+    /// [`CrmConfig::adapter`] to handle both).
     pub fn csv(&self) -> Option<&CsvConfig> {
-        self.crm.csv.as_ref()
+        match &self.crm.adapter {
+            CrmAdapterConfig::Csv(csv) => Some(csv),
+            CrmAdapterConfig::Hubspot(_) => None,
+        }
+    }
+
+    /// The `[crm.hubspot]` section with `kind = "hubspot"`; `None` with the other kind.
+    pub fn hubspot(&self) -> Option<&HubspotConfig> {
+        match &self.crm.adapter {
+            CrmAdapterConfig::Hubspot(hubspot) => Some(hubspot),
+            CrmAdapterConfig::Csv(_) => None,
+        }
     }
 
     /// The field mapping as stable text (JSON): CRM columns, tag separator and status mapping.
     /// Stored with the base; when it changes, the base no longer means what it meant.
     pub fn mapping_fingerprint(&self) -> String {
         let columns = self.csv().map(|csv| &csv.columns);
-        let properties = self.crm.hubspot.as_ref().map(|h| &h.properties);
+        let properties = self.hubspot().map(|h| &h.properties);
         serde_json::json!({
             "columns": columns,
             "properties": properties,
@@ -995,9 +1029,7 @@ impl Config {
     /// Reads the HubSpot token from the env var named by `crm.hubspot.token_env`.
     pub fn hubspot_token(&self) -> Result<SecretString, ConfigError> {
         let var = self
-            .crm
-            .hubspot
-            .as_ref()
+            .hubspot()
             .map_or_else(default_hubspot_token_env, |h| h.token_env.clone());
         match std::env::var(&var) {
             Ok(value) if !value.trim().is_empty() => {

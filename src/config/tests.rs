@@ -132,7 +132,7 @@ x_user_id = "twitter_user_id"
 #[test]
 fn hubspot_properties_with_a_default_are_mapped_when_omitted() {
     let cfg = parse(HUBSPOT).unwrap();
-    let properties = &cfg.crm.hubspot.as_ref().unwrap().properties;
+    let properties = &cfg.hubspot().unwrap().properties;
     assert_eq!(properties.username.as_deref(), Some("twitterhandle"));
     assert_eq!(properties.status.as_deref(), Some("hs_lead_status"));
     assert_eq!(properties.owner.as_deref(), Some("hubspot_owner_id"));
@@ -144,7 +144,7 @@ fn hubspot_properties_with_a_default_are_mapped_when_omitted() {
 fn an_empty_hubspot_property_turns_its_field_off_defaults_included() {
     let text = format!("{HUBSPOT}owner = \"\"\nstatus = \" \"\nnotes = \"\"\n");
     let cfg = parse(&text).unwrap();
-    let properties = &cfg.crm.hubspot.as_ref().unwrap().properties;
+    let properties = &cfg.hubspot().unwrap().properties;
     assert_eq!(properties.owner, None);
     assert_eq!(properties.status, None);
     assert_eq!(properties.notes, None);
@@ -194,5 +194,33 @@ fn an_empty_csv_id_column_is_rejected() {
     assert_eq!(
         err,
         "/etc/crmsync/sync.toml:12: key `crm.csv.columns.id`: must name the record id column (it is required)"
+    );
+}
+
+#[test]
+fn the_crm_kind_picks_its_section_and_the_other_one_is_ignored() {
+    let cfg = parse(MINIMAL).unwrap();
+    assert!(matches!(cfg.crm.adapter, CrmAdapterConfig::Csv(_)));
+    assert_eq!(cfg.crm.adapter.kind(), CrmKind::Csv);
+    assert!(cfg.hubspot().is_none());
+    let both = format!("{MINIMAL}\n[crm.hubspot]\ntoken_env = \"HS\"\n");
+    let cfg = parse(&both).unwrap();
+    assert!(cfg.csv().is_some() && cfg.hubspot().is_none());
+    let cfg = parse(HUBSPOT).unwrap();
+    assert_eq!(cfg.crm.adapter.kind(), CrmKind::Hubspot);
+    assert!(cfg.csv().is_none());
+}
+
+#[test]
+fn a_crm_kind_without_its_section_names_the_section() {
+    let text = "[inbox]\n[crm]\nkind = \"csv\"\n";
+    assert_eq!(
+        parse(text).unwrap_err().to_string(),
+        "/etc/crmsync/sync.toml:2: key `crm.csv`: a [crm.csv] section is required with kind = \"csv\""
+    );
+    let text = "[inbox]\n[crm]\nkind = \"hubspot\"\n";
+    assert_eq!(
+        parse(text).unwrap_err().to_string(),
+        "/etc/crmsync/sync.toml:2: key `crm.hubspot`: a [crm.hubspot] section is required with kind = \"hubspot\""
     );
 }
