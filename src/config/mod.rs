@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::reconcile::{FanoutMode, Field, Policy, Rule};
+use crate::scheduler::Schedule;
 
 /// A configuration problem: which file, which key, which line, and what is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -85,8 +86,8 @@ pub struct Config {
     pub pull: PullConfig,
     /// `[limits]`.
     pub limits: LimitsConfig,
-    /// `[schedule]`.
-    pub schedule: ScheduleConfig,
+    /// `[schedule]`, parsed: the crontab line read in its time zone.
+    pub schedule: Schedule,
 }
 
 #[derive(Debug, Deserialize)]
@@ -700,7 +701,7 @@ impl Default for LimitsConfig {
     }
 }
 
-/// `[schedule]`.
+/// `[schedule]` as written; [`Config::schedule`] is it parsed.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleConfig {
@@ -886,11 +887,8 @@ impl Config {
         if let Err(message) = crate::scheduler::parse_time_zone(&raw.schedule.timezone) {
             return Err(invalid("schedule", "timezone", message));
         }
-        if let Err(message) =
-            crate::scheduler::Schedule::parse(&raw.schedule.cron, &raw.schedule.timezone)
-        {
-            return Err(invalid("schedule", "cron", message));
-        }
+        let schedule = Schedule::parse(&raw.schedule.cron, &raw.schedule.timezone)
+            .map_err(|message| invalid("schedule", "cron", message))?;
         for (field, rule) in [
             ("status", raw.policy.status),
             ("valuation", raw.policy.valuation),
@@ -939,7 +937,7 @@ impl Config {
             safety: raw.safety,
             pull: raw.pull,
             limits: raw.limits,
-            schedule: raw.schedule,
+            schedule,
         })
     }
 

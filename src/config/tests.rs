@@ -224,3 +224,20 @@ fn a_crm_kind_without_its_section_names_the_section() {
         "/etc/crmsync/sync.toml:2: key `crm.hubspot`: a [crm.hubspot] section is required with kind = \"hubspot\""
     );
 }
+
+#[test]
+fn the_schedule_is_parsed_at_load() {
+    let cfg = parse(MINIMAL).unwrap();
+    assert_eq!(cfg.schedule.expression(), "0 2 * * *");
+    assert_eq!(cfg.schedule.time_zone().name(), "UTC");
+    let text =
+        format!("{MINIMAL}\n[schedule]\ncron = \" 30 3 * * 1-5 \"\ntimezone = \"Europe/Paris\"\n");
+    let cfg = parse(&text).unwrap();
+    assert_eq!(cfg.schedule.expression(), "30 3 * * 1-5");
+    assert_eq!(cfg.schedule.time_zone().name(), "Europe/Paris");
+    let text = format!("{MINIMAL}\n[schedule]\ncron = \"0 2 31 2 *\"\n");
+    assert_eq!(
+        parse(&text).unwrap_err().to_string(),
+        "/etc/crmsync/sync.toml:17: key `schedule.cron`: cron `0 2 31 2 *`: never matches a real date (check the day-of-month and month fields)"
+    );
+}
