@@ -1,6 +1,7 @@
 //! `sync.toml`: parsing, defaults, validation and the API token.
 //!
-//! This is the only module that reads environment variables. Errors name the file, the key and
+//! This is the only module that reads environment variables (through [`env`]; the one other
+//! reader is the test-only `failpoint`). Errors name the file, the key and
 //! the line. The token is held as a [`SecretString`] and never printed.
 
 use std::collections::BTreeMap;
@@ -943,17 +944,12 @@ impl Config {
 
     /// Reads the token from the env var named by `inbox.token_env`.
     pub fn inbox_token(&self) -> Result<SecretString, ConfigError> {
-        match std::env::var(&self.inbox.token_env) {
-            Ok(value) if !value.trim().is_empty() => {
-                Ok(SecretString::from(value.trim().to_string()))
-            }
-            _ => Err(ConfigError::MissingToken {
-                service: "Inbox",
-                key: "inbox.token_env",
-                var: self.inbox.token_env.clone(),
-                path: self.path.clone(),
-            }),
-        }
+        env::token(&self.inbox.token_env).ok_or_else(|| ConfigError::MissingToken {
+            service: "Inbox",
+            key: "inbox.token_env",
+            var: self.inbox.token_env.clone(),
+            path: self.path.clone(),
+        })
     }
 
     /// The merge policy for the reconcile core: synced fields (those the CRM maps), rules and
@@ -1029,25 +1025,19 @@ impl Config {
         let var = self
             .hubspot()
             .map_or_else(default_hubspot_token_env, |h| h.token_env.clone());
-        match std::env::var(&var) {
-            Ok(value) if !value.trim().is_empty() => {
-                Ok(SecretString::from(value.trim().to_string()))
-            }
-            _ => Err(ConfigError::MissingToken {
-                service: "HubSpot",
-                key: "crm.hubspot.token_env",
-                var,
-                path: self.path.clone(),
-            }),
-        }
+        env::token(&var).ok_or_else(|| ConfigError::MissingToken {
+            service: "HubSpot",
+            key: "crm.hubspot.token_env",
+            var,
+            path: self.path.clone(),
+        })
     }
 
     /// Who is resolving a conflict, for the record: `$USER`, else `$LOGNAME`, else the name of
     /// the process's uid (`id -un`, which asks NSS as `getent` does: cron and systemd units
     /// often set neither variable). The error says how to set it.
     pub fn current_user() -> Result<String, String> {
-        let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        if let Some(user) = from_env("USER").or_else(|| from_env("LOGNAME")) {
+        if let Some(user) = env::login_name() {
             return Ok(user);
         }
         std::process::Command::new("id")
@@ -1122,6 +1112,7 @@ fn line_of_key(text: &str, section: &str, key: &str) -> usize {
     section_line
 }
 
+pub mod env;
 mod suggest;
 
 #[cfg(test)]

@@ -1,3 +1,5 @@
+//! Unit tests of `Config::parse`: defaults, paths, mapped fields and the errors naming file, key and line.
+
 use std::path::Path;
 
 use super::*;
