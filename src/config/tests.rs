@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use super::*;
+use crate::reconcile::Rule;
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
     Config::parse(Path::new("/etc/crmsync/sync.toml"), text)
