@@ -45,6 +45,9 @@ fn parse(spec: &str) -> Option<(String, u64)> {
 /// module docs); otherwise does nothing.
 #[inline]
 pub fn hit(name: &str) {
+    // Read here and not through `config::env`, the home of every other env var: this is a
+    // test-only crash hook, not configuration, and must work before (and without) a config.
+    // `tests/it/tidy.rs` allows this file by name.
     let armed = ARMED.get_or_init(|| std::env::var(ENV).ok().as_deref().and_then(parse));
     let Some((armed, nth)) = armed else {
         return;

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::config::{Config, CrmKind};
+use crate::config::{Config, CrmAdapterConfig};
 use crate::crm::csv::CsvAdapter;
 use crate::crm::{CrmAdapter, RejectShares};
 use crate::engine::{Context, Progress};
@@ -131,9 +131,8 @@ pub async fn run(config_path: &Path) -> anyhow::Result<u8> {
         },
     }
 
-    match config.crm.kind {
-        CrmKind::Csv => {
-            let csv = config.csv().expect("validated: kind = csv has [crm.csv]");
+    match &config.crm.adapter {
+        CrmAdapterConfig::Csv(csv) => {
             let mut adapter = CsvAdapter::new(csv);
             match adapter.read().await {
                 Ok(snapshot) => {
@@ -183,12 +182,8 @@ pub async fn run(config_path: &Path) -> anyhow::Result<u8> {
                 }
             }
         }
-        CrmKind::Hubspot => {
-            let base_url = config
-                .crm
-                .hubspot
-                .as_ref()
-                .map_or("", |h| h.base_url.as_str());
+        CrmAdapterConfig::Hubspot(hubspot) => {
+            let base_url = &hubspot.base_url;
             let adapter = config
                 .hubspot_token()
                 .map_err(anyhow::Error::from)

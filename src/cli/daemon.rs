@@ -17,7 +17,7 @@ use clap::Args;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::Notify;
 
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::engine::{Context, Progress, SyncReport};
 use crate::scheduler::{
     self, DaemonOptions, DaemonSummary, Ended, JobOutcome, SHUTDOWN_GRACE, Schedule, SystemClock,
@@ -41,7 +41,7 @@ pub struct DaemonArgs {
 /// `crmsync daemon`.
 pub async fn run(config_path: &Path, args: DaemonArgs) -> anyhow::Result<u8> {
     let config = Config::load(config_path)?;
-    let schedule = schedule_of(&config)?;
+    let schedule = config.schedule.clone();
     let ctx = Context::new(config, Progress::hidden())?;
     // Installed before the first line is printed, so a signal sent after it is always caught.
     let mut signals = Signals::install()?;
@@ -150,20 +150,6 @@ pub async fn run(config_path: &Path, args: DaemonArgs) -> anyhow::Result<u8> {
             anyhow::bail!("the schedule {schedule} has no further run time")
         }
     }
-}
-
-/// `[schedule]` parsed, or a config error naming the key.
-fn schedule_of(config: &Config) -> Result<Schedule, ConfigError> {
-    let invalid = |key: &str, message: String| ConfigError::Invalid {
-        path: config.path.clone(),
-        line: 0,
-        key: format!("schedule.{key}"),
-        message,
-    };
-    scheduler::parse_time_zone(&config.schedule.timezone)
-        .map_err(|message| invalid("timezone", message))?;
-    Schedule::parse(&config.schedule.cron, &config.schedule.timezone)
-        .map_err(|message| invalid("cron", message))
 }
 
 /// What one run means for the scheduler, the exit code and the journal.

@@ -242,8 +242,9 @@ fn init_tracing(verbose: Option<u8>, format: LogFormat, service: bool) {
         Some(1) => "info",
         Some(_) => "debug",
     };
-    let filter = EnvFilter::try_from_env("CRMSYNC_LOG")
-        .unwrap_or_else(|_| EnvFilter::new(format!("{default},hyper=warn,reqwest=warn,h2=warn")));
+    let filter = crate::config::env::log_filter()
+        .and_then(|directives| EnvFilter::builder().parse(directives).ok())
+        .unwrap_or_else(|| EnvFilter::new(format!("{default},hyper=warn,reqwest=warn,h2=warn")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use clap::Args;
 
-use crate::config::{Config, CrmKind};
+use crate::config::{Config, CrmAdapterConfig};
 use crate::crm::csv::CsvAdapter;
 use crate::engine::{self, Context, Progress, RunOptions, SyncReport};
 use crate::store::RunMode;
@@ -128,16 +128,12 @@ pub async fn execute_with(ctx: &Context, opts: &RunOptions) -> anyhow::Result<Sy
     if opts.mode == RunMode::Pull {
         return engine::run::<CsvAdapter>(ctx, None, opts).await;
     }
-    match ctx.config.crm.kind {
-        CrmKind::Csv => {
-            let csv = ctx
-                .config
-                .csv()
-                .expect("validated: kind = csv has [crm.csv]");
+    match &ctx.config.crm.adapter {
+        CrmAdapterConfig::Csv(csv) => {
             let mut adapter = CsvAdapter::new(csv);
             engine::run(ctx, Some(&mut adapter), opts).await
         }
-        CrmKind::Hubspot => {
+        CrmAdapterConfig::Hubspot(_) => {
             let token = ctx.config.hubspot_token()?;
             let mut adapter = crate::crm::hubspot::HubspotAdapter::from_config(&ctx.config, token)?;
             engine::run(ctx, Some(&mut adapter), opts).await

@@ -29,11 +29,10 @@ pub fn run(config_path: &Path, args: JsonArg) -> anyhow::Result<u8> {
     let store = Store::open(&db)?;
     let counts = store.counts()?;
     let last = store.runs(1)?.into_iter().next();
-    let next_run =
-        crate::scheduler::Schedule::parse(&config.schedule.cron, &config.schedule.timezone)
-            .ok()
-            .and_then(|s| s.next_after(chrono::Utc::now()))
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let schedule = &config.schedule;
+    let next_run = schedule
+        .next_after(chrono::Utc::now())
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     let mirror_bytes: u64 = ["mirror.db", "mirror.db-wal"]
         .iter()
         .filter_map(|f| std::fs::metadata(config.state.dir.join(f)).ok())
@@ -59,7 +58,7 @@ pub fn run(config_path: &Path, args: JsonArg) -> anyhow::Result<u8> {
                 "mirror_bytes": mirror_bytes,
                 "last_run": last,
                 "next_scheduled_run": next_run,
-                "schedule": {"cron": config.schedule.cron, "timezone": config.schedule.timezone},
+                "schedule": {"cron": schedule.expression(), "timezone": schedule.time_zone().name()},
             })
         )?;
         return Ok(EXIT_OK);
@@ -93,8 +92,8 @@ pub fn run(config_path: &Path, args: JsonArg) -> anyhow::Result<u8> {
     say!(
         "next run       {} (`{}` in {}, for `crmsync daemon`)",
         next_run.as_deref().unwrap_or("-"),
-        config.schedule.cron,
-        config.schedule.timezone
+        schedule.expression(),
+        schedule.time_zone().name()
     )?;
     Ok(EXIT_OK)
 }

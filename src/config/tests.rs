@@ -1,6 +1,9 @@
+//! Unit tests of `Config::parse`: defaults, paths, mapped fields and the errors naming file, key and line.
+
 use std::path::Path;
 
 use super::*;
+use crate::reconcile::Rule;
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
     Config::parse(Path::new("/etc/crmsync/sync.toml"), text)
@@ -129,5 +132,130 @@ fn a_bad_schedule_names_the_key_and_line() {
     assert!(
         err.contains("schedule.timezone") && err.contains("Europe/Berlin"),
         "{err}"
+    );
+}
+
+const HUBSPOT: &str = r#"
+[inbox]
+
+[crm]
+kind = "hubspot"
+
+[crm.hubspot]
+
+[crm.hubspot.properties]
+x_user_id = "twitter_user_id"
+"#;
+
+#[test]
+fn hubspot_properties_with_a_default_are_mapped_when_omitted() {
+    let cfg = parse(HUBSPOT).unwrap();
+    let properties = &cfg.hubspot().unwrap().properties;
+    assert_eq!(properties.username.as_deref(), Some("twitterhandle"));
+    assert_eq!(properties.status.as_deref(), Some("hs_lead_status"));
+    assert_eq!(properties.owner.as_deref(), Some("hubspot_owner_id"));
+    let fields: Vec<Field> = cfg.reconcile_policy().fields.into_iter().collect();
+    assert_eq!(fields, vec![Field::Status, Field::Assignee]);
+}
+
+#[test]
+fn an_empty_hubspot_property_turns_its_field_off_defaults_included() {
+    let text = format!("{HUBSPOT}owner = \"\"\nstatus = \" \"\nnotes = \"\"\n");
+    let cfg = parse(&text).unwrap();
+    let properties = &cfg.hubspot().unwrap().properties;
+    assert_eq!(properties.owner, None);
+    assert_eq!(properties.status, None);
+    assert_eq!(properties.notes, None);
+    assert_eq!(properties.property(Field::Assignee), None);
+    assert!(cfg.reconcile_policy().fields.is_empty());
+    // Turning a default off is a mapping change: the base is not reused under it.
+    let fingerprint: serde_json::Value = serde_json::from_str(&cfg.mapping_fingerprint()).unwrap();
+    assert_eq!(fingerprint["properties"]["owner"], serde_json::Value::Null);
+    assert_ne!(
+        cfg.mapping_fingerprint(),
+        parse(HUBSPOT).unwrap().mapping_fingerprint()
+    );
+}
+
+#[test]
+fn turning_off_both_hubspot_match_keys_is_rejected() {
+    let text = HUBSPOT.replace("x_user_id = \"twitter_user_id\"", "username = \"\"");
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(
+        err.contains("crm.hubspot.properties.x_user_id") && err.contains("map at least one"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_empty_csv_column_is_the_same_as_an_omitted_one() {
+    let text = MINIMAL.replace(
+        "tags = \"Tags\"",
+        "tags = \"Tags\"\nowner_email = \"\"\ndone = \"\"",
+    );
+    let cfg = parse(&text).unwrap();
+    let columns = &cfg.csv().unwrap().columns;
+    assert_eq!(columns.owner_email, None);
+    assert_eq!(columns.done, None);
+    assert_eq!(
+        cfg.mapping_fingerprint(),
+        parse(MINIMAL).unwrap().mapping_fingerprint()
+    );
+    let fields: Vec<Field> = cfg.reconcile_policy().fields.into_iter().collect();
+    assert_eq!(fields, vec![Field::Tags]);
+}
+
+#[test]
+fn an_empty_csv_id_column_is_rejected() {
+    let text = MINIMAL.replace("id = \"Record ID\"", "id = \"\"");
+    let err = parse(&text).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "/etc/crmsync/sync.toml:12: key `crm.csv.columns.id`: must name the record id column (it is required)"
+    );
+}
+
+#[test]
+fn the_crm_kind_picks_its_section_and_the_other_one_is_ignored() {
+    let cfg = parse(MINIMAL).unwrap();
+    assert!(matches!(cfg.crm.adapter, CrmAdapterConfig::Csv(_)));
+    assert_eq!(cfg.crm.adapter.kind(), CrmKind::Csv);
+    assert!(cfg.hubspot().is_none());
+    let both = format!("{MINIMAL}\n[crm.hubspot]\ntoken_env = \"HS\"\n");
+    let cfg = parse(&both).unwrap();
+    assert!(cfg.csv().is_some() && cfg.hubspot().is_none());
+    let cfg = parse(HUBSPOT).unwrap();
+    assert_eq!(cfg.crm.adapter.kind(), CrmKind::Hubspot);
+    assert!(cfg.csv().is_none());
+}
+
+#[test]
+fn a_crm_kind_without_its_section_names_the_section() {
+    let text = "[inbox]\n[crm]\nkind = \"csv\"\n";
+    assert_eq!(
+        parse(text).unwrap_err().to_string(),
+        "/etc/crmsync/sync.toml:2: key `crm.csv`: a [crm.csv] section is required with kind = \"csv\""
+    );
+    let text = "[inbox]\n[crm]\nkind = \"hubspot\"\n";
+    assert_eq!(
+        parse(text).unwrap_err().to_string(),
+        "/etc/crmsync/sync.toml:2: key `crm.hubspot`: a [crm.hubspot] section is required with kind = \"hubspot\""
+    );
+}
+
+#[test]
+fn the_schedule_is_parsed_at_load() {
+    let cfg = parse(MINIMAL).unwrap();
+    assert_eq!(cfg.schedule.expression(), "0 2 * * *");
+    assert_eq!(cfg.schedule.time_zone().name(), "UTC");
+    let text =
+        format!("{MINIMAL}\n[schedule]\ncron = \" 30 3 * * 1-5 \"\ntimezone = \"Europe/Paris\"\n");
+    let cfg = parse(&text).unwrap();
+    assert_eq!(cfg.schedule.expression(), "30 3 * * 1-5");
+    assert_eq!(cfg.schedule.time_zone().name(), "Europe/Paris");
+    let text = format!("{MINIMAL}\n[schedule]\ncron = \"0 2 31 2 *\"\n");
+    assert_eq!(
+        parse(&text).unwrap_err().to_string(),
+        "/etc/crmsync/sync.toml:17: key `schedule.cron`: cron `0 2 31 2 *`: never matches a real date (check the day-of-month and month fields)"
     );
 }

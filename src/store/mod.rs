@@ -10,11 +10,15 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use crate::reconcile::{Amount, BaseValues, Field, Side, Value};
+use crate::reconcile::{Amount, BaseValues, Field, Value};
 
+mod changes;
 mod conflicts;
 pub mod crm_mirror;
+mod v2;
+pub use changes::{BaseBefore, ChangeRow, ChangeStatus};
 pub use conflicts::{ConflictRecord, ConflictRow, ConflictTally, Resolution};
+pub use v2::ProfileRow;
 pub mod pull_state;
 pub mod report;
 mod walk;
@@ -186,19 +190,6 @@ pub struct ThreadRow {
     pub sort_ts: Option<String>,
 }
 
-/// A v2 profile: one person's account on one platform, and the contact it belongs to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProfileRow {
-    /// `twitter`, `linkedin`, ...
-    pub platform: String,
-    /// The platform's id of the account.
-    pub platform_id: String,
-    /// The contact.
-    pub contact_id: String,
-    /// Username without its display prefix.
-    pub username: String,
-}
-
 /// How many ids one `IN (...)` query binds (SQLite allows 32,766 variables).
 const MAX_IDS_PER_QUERY: usize = 4096;
 
@@ -308,88 +299,6 @@ pub struct LinkRow {
     pub crm_id: String,
     /// State.
     pub state: LinkState,
-}
-
-/// What became of one write in the change log. Stored as text in `changes.status`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ChangeStatus {
-    /// The side holds the new value.
-    Applied,
-    /// Handed over in an import file; the CRM shows it once the user imports it.
-    Pending,
-    /// The side refused or did not take it.
-    Failed,
-    /// Undone by a later run.
-    Reverted,
-    /// Recorded before its request went out and never settled: the run stopped before the
-    /// answer (killed, or the answer was lost). The side may or may not hold the value.
-    Attempted,
-}
-
-impl ChangeStatus {
-    /// The stored text.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChangeStatus::Applied => "applied",
-            ChangeStatus::Pending => "pending",
-            ChangeStatus::Failed => "failed",
-            ChangeStatus::Reverted => "reverted",
-            ChangeStatus::Attempted => "attempted",
-        }
-    }
-
-    /// The status stored as `text`.
-    pub fn parse(text: &str) -> Option<ChangeStatus> {
-        [
-            ChangeStatus::Applied,
-            ChangeStatus::Pending,
-            ChangeStatus::Failed,
-            ChangeStatus::Reverted,
-            ChangeStatus::Attempted,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
-    }
-}
-
-/// The base a logged change was made against.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub enum BaseBefore {
-    /// Not recorded (a change logged before migration 6).
-    NotRecorded,
-    /// The link had no base for the field (a first sync).
-    Absent,
-    /// The base held this value (Inbox vocabulary).
-    Held(Value),
-}
-
-/// One applied (or attempted) write, for the change log.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ChangeRow {
-    /// The side written.
-    pub side: Side,
-    /// Prospect, thread or record id.
-    pub target: String,
-    /// Field.
-    pub field: Field,
-    /// Old value (human form).
-    pub old: String,
-    /// New value (human form).
-    pub new: String,
-    /// What became of the write.
-    pub status: ChangeStatus,
-    /// The link's prospect, when known.
-    pub prospect_id: Option<String>,
-    /// The link's CRM record, when known.
-    pub crm_id: Option<String>,
-    /// Old value, machine-readable (for undo).
-    pub old_value: Option<Value>,
-    /// New value, machine-readable (for undo).
-    pub new_value: Option<Value>,
-    /// The base the write was made against. Filled in by the store when the change is logged
-    /// (from the base table, which moves only after the run's writes), and read back by undo.
-    pub base_before: BaseBefore,
 }
 
 /// A rejected CRM row.
@@ -1007,69 +916,6 @@ impl Store {
         Ok(())
     }
 
-    /// Replaces every stored v2 profile with `profiles` (a full walk saw them all).
-    pub fn replace_profiles(&mut self, profiles: &[ProfileRow]) -> Result<()> {
-        let tx = self.conn.savepoint()?;
-        tx.execute("DELETE FROM profiles", [])?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT OR REPLACE INTO profiles (platform, platform_id, contact_id, username)
-                 VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            for p in profiles {
-                stmt.execute(params![p.platform, p.platform_id, p.contact_id, p.username])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// The number of stored v2 profiles.
-    pub fn profile_count(&self) -> Result<u64> {
-        Ok(self
-            .conn
-            .query_row("SELECT COUNT(*) FROM profiles", [], |r| r.get::<_, i64>(0))?
-            .unsigned_abs())
-    }
-
-    /// After the first pull of a v1 mirror from API v2: the links, the base and the conflict log
-    /// move from each v1 prospect to the contact that holds its X user id, and the v1 rows
-    /// (which the v2 walk marked absent) go. Returns how many prospects were re-keyed.
-    pub fn rekey_v1_prospects_to_contacts(&mut self) -> Result<u64> {
-        let tx = self.conn.savepoint()?;
-        tx.execute_batch(
-            "CREATE TEMP TABLE IF NOT EXISTS rekey (old TEXT PRIMARY KEY, new TEXT NOT NULL);
-             DELETE FROM rekey;
-             INSERT INTO rekey (old, new)
-                 SELECT o.id, MIN(n.id) FROM prospects o
-                 JOIN prospects n ON n.platform_id = o.platform_id AND n.id <> o.id
-                 WHERE o.present = 0 AND n.present = 1 AND o.platform_id <> ''
-                   AND o.id NOT IN (SELECT contact_id FROM profiles)
-                   AND n.id IN (SELECT contact_id FROM profiles)
-                 GROUP BY o.id;",
-        )?;
-        let moved: i64 = tx.query_row("SELECT COUNT(*) FROM rekey", [], |r| r.get(0))?;
-        tx.execute_batch(
-            "UPDATE links SET prospect_id = (SELECT new FROM rekey WHERE old = links.prospect_id),
-                              clean_crm = NULL
-                 WHERE prospect_id IN (SELECT old FROM rekey)
-                   AND (SELECT new FROM rekey WHERE old = links.prospect_id)
-                       NOT IN (SELECT prospect_id FROM links);
-             UPDATE OR IGNORE base
-                 SET prospect_id = (SELECT new FROM rekey WHERE old = base.prospect_id)
-                 WHERE prospect_id IN (SELECT old FROM rekey);
-             UPDATE conflicts
-                 SET prospect_id = (SELECT new FROM rekey WHERE old = conflicts.prospect_id)
-                 WHERE prospect_id IN (SELECT old FROM rekey);
-             DELETE FROM base WHERE prospect_id IN (SELECT old FROM rekey);
-             DELETE FROM threads WHERE prospect_id IN (SELECT old FROM rekey);
-             DELETE FROM prospects WHERE id IN (SELECT old FROM rekey);
-             DELETE FROM rekey;",
-        )?;
-        tx.commit()?;
-        Ok(moved.unsigned_abs())
-    }
-
     /// Replaces the whole base with `agreed` (a re-baseline after a mapping change).
     pub fn replace_base(&mut self, run: RunId, agreed: &[(String, Value)]) -> Result<()> {
         let tx = self.conn.transaction()?;
@@ -1122,115 +968,6 @@ impl Store {
         }
         tx.commit()?;
         Ok(())
-    }
-
-    /// Appends to the change log, in one transaction. Each row also records the base of its
-    /// link and field as it is now: the base moves only after a run's writes, so this is the
-    /// base the write was made against (what `undo` puts back).
-    /// Returns the rows' ids, in order.
-    pub fn record_changes(&mut self, run: RunId, changes: &[ChangeRow]) -> Result<Vec<i64>> {
-        let mut ids = Vec::with_capacity(changes.len());
-        if changes.is_empty() {
-            return Ok(ids);
-        }
-        let tx = self.conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO changes (run_id, side, target, field, old, new, status, prospect_id,
-                                      crm_id, old_value, new_value, base_before, base_known)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
-                         (SELECT value FROM base WHERE prospect_id = ?8 AND field = ?4),
-                         ?8 IS NOT NULL)",
-            )?;
-            let json = |v: &Option<Value>| {
-                v.as_ref()
-                    .map(|v| serde_json::to_string(v).expect("values serialize"))
-            };
-            for c in changes {
-                stmt.execute(params![
-                    run.0,
-                    c.side.as_str(),
-                    c.target,
-                    c.field.as_str(),
-                    c.old,
-                    c.new,
-                    c.status.as_str(),
-                    c.prospect_id,
-                    c.crm_id,
-                    json(&c.old_value),
-                    json(&c.new_value)
-                ])?;
-                ids.push(tx.last_insert_rowid());
-            }
-        }
-        tx.commit()?;
-        Ok(ids)
-    }
-
-    /// Sets the status of logged changes (a write's receipt, once it is answered).
-    pub fn settle_changes(&mut self, ids: &[i64], status: ChangeStatus) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached("UPDATE changes SET status = ?1 WHERE id = ?2")?;
-            for id in ids {
-                stmt.execute(params![status.as_str(), id])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// The logged changes of a run, oldest first.
-    pub fn applied_changes(&self, run: RunId) -> Result<Vec<ChangeRow>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT side, target, field, COALESCE(old, ''), COALESCE(new, ''), status, prospect_id,
-                    crm_id, old_value, new_value, base_before, base_known
-             FROM changes WHERE run_id = ?1 ORDER BY id",
-        )?;
-        let mut rows = stmt.query([run.0])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            let text = |idx: usize| -> Result<String> { Ok(r.get::<_, String>(idx)?) };
-            let value = |idx: usize| -> Result<Option<Value>> {
-                r.get::<_, Option<String>>(idx)?
-                    .map(|v| serde_json::from_str::<Value>(&v))
-                    .transpose()
-                    .map_err(|e| Error::Corrupt {
-                        table: "changes",
-                        detail: format!("a stored value: {e}"),
-                    })
-            };
-            let unknown = |what: &str, stored: String| Error::Corrupt {
-                table: "changes",
-                detail: format!("unknown {what} {stored:?}"),
-            };
-            let side = text(0)?;
-            let side = Side::parse(&side).ok_or_else(|| unknown("side", side.clone()))?;
-            let field = text(2)?;
-            let field = Field::parse(&field).ok_or_else(|| unknown("field", field.clone()))?;
-            let status = text(5)?;
-            let status =
-                ChangeStatus::parse(&status).ok_or_else(|| unknown("status", status.clone()))?;
-            let base_before = match (r.get::<_, bool>(11)?, value(10)?) {
-                (false, _) => BaseBefore::NotRecorded,
-                (true, None) => BaseBefore::Absent,
-                (true, Some(v)) => BaseBefore::Held(v),
-            };
-            out.push(ChangeRow {
-                side,
-                target: text(1)?,
-                field,
-                old: text(3)?,
-                new: text(4)?,
-                status,
-                prospect_id: r.get(6)?,
-                crm_id: r.get(7)?,
-                old_value: value(8)?,
-                new_value: value(9)?,
-                base_before,
-            });
-        }
-        Ok(out)
     }
 
     /// Records the CRM rows rejected in a run.

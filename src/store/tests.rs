@@ -1,3 +1,6 @@
+//! Unit tests of the mirror store on an in-memory database: upserts, loads, base, conflicts,
+//! migrations and dirty stamps. Tests only; no files outside a temp dir.
+
 use super::*;
 use crate::reconcile::Value;
 

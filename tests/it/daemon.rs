@@ -104,6 +104,11 @@ async fn daemon_with_a_bad_schedule_is_a_config_error() {
         "{}",
         stderr(&out)
     );
+    // Parsed once, at config load: the message names the file, the line and the key.
+    let text = std::fs::read_to_string(world.config()).unwrap();
+    let line = 1 + text.lines().position(|l| l.starts_with("cron =")).unwrap();
+    let at = format!("{}:{line}: key `schedule.cron`: ", world.config().display());
+    assert!(stderr(&out).contains(&at), "{at}\n{}", stderr(&out));
 
     world.write_config("\n[schedule]\ntimezone = \"Europe/Berln\"\n");
     let out = world.crmsync(&["daemon", "--once", "--now"]).await;

@@ -487,6 +487,83 @@ async fn i8_check_covers_the_hubspot_token_properties_and_owners() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_empty_owner_property_syncs_the_rest_and_never_touches_owners() {
+    let hs = HubspotWorld::start(20, 10).await;
+    let config = std::fs::read_to_string(hs.world.config()).unwrap();
+    assert!(config.contains("owner = \"hubspot_owner_id\""));
+    std::fs::write(
+        hs.world.config(),
+        config.replace("owner = \"hubspot_owner_id\"", "owner = \"\""),
+    )
+    .unwrap();
+    let report = hs.sync().await;
+    assert_eq!(report["linked"], 10, "{report}");
+    assert_eq!(report["writes"]["crm"], 0, "{report}");
+    assert_eq!(report["writes"]["inbox"], 0, "{report}");
+
+    // C: a new owner and new notes in HubSpot; D: a new assignee and new notes in Inbox.
+    let c = hs.single_thread(&[]);
+    let d = hs.single_thread(&[c]);
+    let (pc, pd) = (&hs.seeded[c].0, &hs.seeded[d].0);
+    let other_owner = |old: Option<&String>| {
+        hs.hubspot
+            .owners()
+            .into_iter()
+            .find(|(_, e)| Some(e) != old)
+            .unwrap()
+    };
+    let (owner_id, _) = other_owner(pc.threads[0].assignee_email.as_ref());
+    hs.hubspot
+        .set_property(&hs.seeded[c].1, "hubspot_owner_id", &owner_id);
+    hs.hubspot
+        .set_property(&hs.seeded[c].1, "inbox_notes", "Edited in HubSpot.");
+    let d_owner_before = hs.contact(d).get("hubspot_owner_id").map(str::to_owned);
+    let (_, new_assignee) = other_owner(pd.threads[0].assignee_email.as_ref());
+    hs.world.fake.edit_context(
+        &pd.external_id,
+        ContextEdit {
+            assignee: Some(Some(new_assignee.clone())),
+            notes: Some(Some("Edited in Inbox.".into())),
+            ..ContextEdit::default()
+        },
+    );
+
+    let report = hs.sync().await;
+    assert_eq!(report["writes"]["inbox"], 1, "{report}");
+    assert_eq!(report["writes"]["crm"], 1, "{report}");
+    assert_eq!(report["conflicts"]["opened"], 0, "{report}");
+    let now_c = hs.world.fake.prospect(&pc.external_id).unwrap();
+    assert_eq!(now_c.notes.as_deref(), Some("Edited in HubSpot."));
+    assert_eq!(
+        now_c.threads[0].assignee_email,
+        pc.threads[0].assignee_email
+    );
+    assert_eq!(hs.contact(d).get("inbox_notes"), Some("Edited in Inbox."));
+    assert_eq!(
+        hs.contact(d).get("hubspot_owner_id").map(str::to_owned),
+        d_owner_before
+    );
+    let written: BTreeSet<String> = hs
+        .hubspot
+        .write_log()
+        .into_iter()
+        .filter(|w| w.route != "ui")
+        .flat_map(|w| w.properties.into_keys())
+        .collect();
+    assert_eq!(written, BTreeSet::from(["inbox_notes".to_owned()]));
+    assert_eq!(hs.hubspot.stats().count("GET", "/crm/v3/owners"), 0);
+
+    let out = hs.crmsync(&["check"]).await;
+    assert_exit(&out, 0);
+    let text = stdout(&out);
+    assert!(!text.contains("owners readable"), "{text}");
+    assert!(!text.contains("hubspot_owner_id"), "{text}");
+    let again = hs.sync().await;
+    assert_eq!(again["writes"]["inbox"], 0, "{again}");
+    assert_eq!(again["writes"]["crm"], 0, "{again}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn i8_unreadable_contacts_are_rejected_and_the_rest_syncs() {
     let hs = HubspotWorld::start(20, 10).await;
     // A value the API would refuse today (seeded directly, e.g. from before a type change).

@@ -20,6 +20,7 @@ mod report;
 mod support;
 mod sync;
 mod systemd;
+mod tidy;
 mod trust;
 mod trust_exports;
 mod typos;

@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use crate::config::{Config, HubspotProperties};
+use crate::config::{Config, CrmAdapterConfig, HubspotProperties};
 use crate::crm::{CrmAdapter, CrmSnapshot, CrmWrite, Error, WriteReport, WriteStatus};
 use crate::reconcile::Field;
 
@@ -123,7 +123,7 @@ impl HubspotAdapter {
     /// An adapter for `[crm.hubspot]` (budget and properties) and `[limits]` (attempts and
     /// backoff), with the token read by [`Config::hubspot_token`].
     pub fn from_config(config: &Config, token: SecretString) -> Result<HubspotAdapter, Error> {
-        let Some(hubspot) = &config.crm.hubspot else {
+        let CrmAdapterConfig::Hubspot(hubspot) = &config.crm.adapter else {
             return Err(Error::Unusable {
                 source_name: config.path.display().to_string(),
                 message: "no [crm.hubspot] section".into(),
