@@ -2,8 +2,8 @@
 //! (contacts, batch answers, owners, property definitions, error and rate-limit bodies), after
 //! HubSpot's CRM v3 reference.
 //!
-//! These are the fake's own: nothing here may come from the adapter (`crate::crm::hubspot`), so
-//! the two cross-check each other. No HTTP and no model changes here.
+//! These are the fake's own: nothing here may come from the adapter (crmsync's
+//! `crm::hubspot`), so the two cross-check each other. No HTTP and no model changes here.
 
 use std::collections::BTreeMap;
 

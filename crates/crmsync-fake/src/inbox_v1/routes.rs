@@ -17,11 +17,11 @@ use rand::Rng;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::ratelimit::{Admission, LimitHeaders};
 use super::request::{self, ApiError};
 use super::state::Reject;
 use super::wire;
 use super::{RequestInfo, Script, Shared, State, WriteRecord, now_ms};
+use crate::ratelimit::{Admission, LimitHeaders};
 
 /// Request bodies above this are rejected.
 const MAX_BODY_BYTES: usize = 1 << 20;
@@ -284,6 +284,7 @@ fn decide(
         Admission::Rejected {
             retry_after_secs,
             headers,
+            ..
         } => {
             let err = rate_limited(retry_after_secs);
             let mut outcome = error_outcome(&err, headers);

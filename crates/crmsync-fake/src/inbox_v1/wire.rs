@@ -2,7 +2,7 @@
 //!
 //! These types follow the vendor OpenAPI `components.schemas` (Team, AccountLink, Member, Tag,
 //! Status, Prospect, Thread) field for field, with every required key present. They are the
-//! fake's own: this module must not import anything from `crate::inbox` (the client), so that
+//! fake's own: this module must not import anything from crmsync's `inbox` (the client), so that
 //! the two implementations cross-check each other against the docs. No undocumented keys may be
 //! added to REST responses (the schema test rejects them).
 
