@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::common::now_ms;
 use crate::server::Server;
 
 pub use seed::{PROPERTIES_TOML, STATUS_MAP, Seeded, crm_status};
@@ -179,10 +180,6 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 /// A running fake HubSpot. Dropping it stops the server.

@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::now_ms;
-use super::state::{ALWAYS_RETURNED, BatchOutcome, Contact, Model, Owner, PropertySpec, timestamp};
+use crate::common::{now_ms, timestamp};
+
+use super::state::{ALWAYS_RETURNED, BatchOutcome, Contact, Model, Owner, PropertySpec};
 
 /// Properties a contact response carries when none are requested.
 pub(crate) const DEFAULT_PROPERTIES: [&str; 3] = ["email", "firstname", "lastname"];

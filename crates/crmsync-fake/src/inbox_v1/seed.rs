@@ -9,9 +9,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Number;
 
-use super::state::{
-    AccountLink, LastMessage, Member, Model, Prospect, Status, Tag, Team, Thread, gen_id,
-};
+use crate::common::{gen_id, letters};
+
+use super::state::{AccountLink, LastMessage, Member, Model, Prospect, Status, Tag, Team, Thread};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -88,20 +88,6 @@ const MESSAGES: &[&str] = &[
     "Can you tell me more about the integration?",
     "Thanks, talk soon!",
 ];
-
-/// Base-26 letter suffix: 0 → "a", 25 → "z", 26 → "aa".
-fn letters(mut n: usize) -> String {
-    let mut out = Vec::new();
-    loop {
-        out.push(b'a' + (n % 26) as u8);
-        if n < 26 {
-            break;
-        }
-        n = n / 26 - 1;
-    }
-    out.reverse();
-    String::from_utf8(out).unwrap_or_default()
-}
 
 /// `"{smaller}:{larger}"` of two numeric X user ids.
 fn conversation_id(a: &str, b: &str) -> String {

@@ -6,18 +6,12 @@
 //! the two implementations cross-check each other against the docs. No undocumented keys may be
 //! added to REST responses (the schema test rejects them).
 
-use chrono::{DateTime, SecondsFormat};
 use serde::Serialize;
 use serde_json::{Number, Value};
 
-use super::state::{AccountLink, Member, Model, Status, Tag};
+use crate::common::{now_ms, timestamp};
 
-/// Formats epoch milliseconds as `YYYY-MM-DDTHH:MM:SS.sssZ`.
-pub(crate) fn timestamp(ms: i64) -> String {
-    DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Millis, true)
-}
+use super::state::{AccountLink, Member, Model, Status, Tag};
 
 /// `Team`.
 #[derive(Debug, Serialize)]
@@ -343,10 +337,6 @@ fn context(model: &Model, p: usize) -> WireContext {
         threads: None,
         assignee_id: None,
     }
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 /// `ProspectWithContext` including `context.threads` (GET/PATCH prospect, lookup).
