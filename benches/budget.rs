@@ -22,7 +22,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crmsync::fake::{FakeConfig, FakeInbox, RateLimit};
+use crmsync_fake::RateLimit;
+use crmsync_fake::inbox_v1::{FakeConfig, FakeInbox};
 
 const TOKEN: &str = "bench-token";
 /// The route the second client calls; crmsync's pull never does.

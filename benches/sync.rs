@@ -29,7 +29,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crmsync::fake::{ContextEdit, FakeConfig, FakeInbox, RateLimit};
+use crmsync_fake::RateLimit;
+use crmsync_fake::inbox_v1::{ContextEdit, FakeConfig, FakeInbox};
 
 const TOKEN: &str = "bench-token";
 

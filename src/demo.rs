@@ -9,11 +9,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use crate::fake::hubspot::{
+use crmsync_fake::RateLimit;
+use crmsync_fake::hubspot::{
     FakeHubspot, FakeHubspotConfig, Limits, PROPERTIES_TOML, STATUS_MAP as HUBSPOT_STATUS_MAP,
     Seeded,
 };
-use crate::fake::{ContextEdit, FakeConfig, FakeInbox, ProspectView, RateLimit};
+use crmsync_fake::inbox_v1::{ContextEdit, FakeConfig, FakeInbox, ProspectView};
 
 /// The token the demo's fake Inbox accepts (not a secret: it only opens the local fake).
 pub const DEMO_TOKEN: &str = "demo-token";

@@ -9,7 +9,6 @@ pub mod demo;
 pub(crate) mod digest;
 pub mod engine;
 pub mod failpoint;
-pub mod fake;
 pub(crate) mod http;
 pub mod inbox;
 pub mod reconcile;

@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use crmsync_fake::RateLimit;
+use crmsync_fake::inbox_v1::{FakeConfig, FakeInbox, Faults};
 use crmsync_fake::inbox_v2::{self, FakeInboxV2};
-
-use crate::fake::{FakeConfig, FakeInbox, Faults, RateLimit};
 
 use super::EXIT_OK;
 use super::out::say;
@@ -106,7 +106,7 @@ pub async fn run(args: FakeArgs) -> anyhow::Result<u8> {
 async fn run_v2(args: FakeArgs) -> anyhow::Result<u8> {
     let rate_limit = args
         .rate_limit
-        .parse::<crmsync_fake::RateLimit>()
+        .parse::<RateLimit>()
         .map_err(|e| anyhow::anyhow!("--rate-limit {}: {e}", args.rate_limit))?;
     let config = inbox_v2::FakeConfig {
         token: args.token,

@@ -5,9 +5,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-
-use crate::fake::hubspot::{FakeHubspot, FakeHubspotConfig, Limits, PROPERTIES_TOML, STATUS_MAP};
-use crate::fake::{FakeConfig, FakeInbox, RateLimit};
+use crmsync_fake::RateLimit;
+use crmsync_fake::hubspot::{
+    FakeHubspot, FakeHubspotConfig, Limits, PROPERTIES_TOML, STATUS_MAP, Seeded,
+};
+use crmsync_fake::inbox_v1::{FakeConfig, FakeInbox};
 
 use super::EXIT_OK;
 use super::out::say;
@@ -111,10 +113,7 @@ pub async fn run(args: FakeHubspotArgs) -> anyhow::Result<u8> {
 
 /// Seeds one contact per prospect of a fake Inbox with the same seed, accounts and size (built
 /// in-process on a free port, read, and stopped).
-async fn seed_matching(
-    fake: &FakeHubspot,
-    args: &FakeHubspotArgs,
-) -> anyhow::Result<crate::fake::hubspot::Seeded> {
+async fn seed_matching(fake: &FakeHubspot, args: &FakeHubspotArgs) -> anyhow::Result<Seeded> {
     let inbox = FakeInbox::start(FakeConfig {
         prospects: args.contacts,
         accounts: args.accounts,

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use crmsync::fake::ContextEdit;
+use crmsync_fake::inbox_v1::ContextEdit;
 
 use crate::support::{
     World, agreeing_rows, assert_exit, col, json, read_export, stdout, write_export,
@@ -62,7 +62,7 @@ async fn unchanged_links_are_left_out_until_a_side_or_the_context_changes() {
         .iter()
         .filter_map(|c| c["prospect_id"].as_str().map(str::to_owned))
         .collect();
-    let calm: Vec<(usize, crmsync::fake::ProspectView)> = world
+    let calm: Vec<(usize, crmsync_fake::inbox_v1::ProspectView)> = world
         .fake
         .prospects()
         .into_iter()

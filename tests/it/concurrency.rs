@@ -4,7 +4,7 @@
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crmsync::fake::Faults;
+use crmsync_fake::inbox_v1::Faults;
 
 use crate::support::{
     TOKEN, TOKEN_ENV, World, agreeing_rows, assert_exit, col, json, read_export, stderr,
@@ -221,9 +221,9 @@ async fn state_is_owner_only_and_an_in_place_rewrite_keeps_the_exports_permissio
     let id = world.fake.prospects()[1].external_id.clone();
     world.fake.edit_context(
         &id,
-        crmsync::fake::ContextEdit {
+        crmsync_fake::inbox_v1::ContextEdit {
             valuation: Some(Some(777.0)),
-            ..crmsync::fake::ContextEdit::default()
+            ..crmsync_fake::inbox_v1::ContextEdit::default()
         },
     );
     let report = json(&world.crmsync(&["sync", "--json", "--force"]).await);

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crmsync::fake::{ContextEdit, Faults};
+use crmsync_fake::inbox_v1::{ContextEdit, Faults};
 
 use crate::support::{
     TOKEN, TOKEN_ENV, World, agreeing_rows, assert_exit, col, inbox_state, json, read_export,

@@ -32,7 +32,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::time::Instant;
 
-use crmsync::fake::{ContextEdit, WriteRecord};
+use crmsync_fake::inbox_v1::{ContextEdit, WriteRecord};
 
 use crate::support::{
     InboxState, TOKEN, TOKEN_ENV, World, agreeing_rows, assert_exit, col, inbox_state, json,
@@ -113,7 +113,7 @@ async fn edited_world(scale: Scale) -> (World, Vec<Edit>) {
     let prospects = world.fake.prospects();
     let mut rows = read_export(&world);
     let mut edits = Vec::new();
-    let mut edit = |side, p: &crmsync::fake::ProspectView, row, field, value: String| {
+    let mut edit = |side, p: &crmsync_fake::inbox_v1::ProspectView, row, field, value: String| {
         edits.push(Edit {
             side,
             prospect: p.external_id.clone(),

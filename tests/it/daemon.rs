@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crmsync::fake::ContextEdit;
+use crmsync_fake::inbox_v1::ContextEdit;
 
 use crate::support::{
     TOKEN, TOKEN_ENV, World, agreeing_rows, assert_exit, json, stderr, stdout, write_export,

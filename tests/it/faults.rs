@@ -6,7 +6,7 @@
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use crmsync::fake::{ContextEdit, Faults};
+use crmsync_fake::inbox_v1::{ContextEdit, Faults};
 
 use crate::support::{
     TOKEN, World, agreeing_rows, assert_exit, col, inbox_state, json, read_export, stderr,

@@ -12,8 +12,9 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use crmsync::fake::{ContextEdit, FakeConfig, FakeInbox, RateLimit};
 use crmsync::inbox::{Client, ClientOptions, ContextUpdate, Error, ThreadUpdate};
+use crmsync_fake::RateLimit;
+use crmsync_fake::inbox_v1::{ContextEdit, FakeConfig, FakeInbox};
 use secrecy::SecretString;
 
 use crate::support::{

@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 use std::process::Output;
 
-use crmsync::fake::hubspot::{FakeHubspot, FakeHubspotConfig, Limits};
-use crmsync::fake::{ContextEdit, ProspectView};
+use crmsync_fake::hubspot::{FakeHubspot, FakeHubspotConfig, Limits};
+use crmsync_fake::inbox_v1::{ContextEdit, ProspectView};
 
 use crate::support::{TOKEN, TOKEN_ENV, World, assert_exit, json, stderr, stdout};
 
@@ -227,7 +227,7 @@ backoff_base_ms = 50
             .expect("a single-thread prospect")
     }
 
-    fn contact(&self, idx: usize) -> crmsync::fake::hubspot::ContactView {
+    fn contact(&self, idx: usize) -> crmsync_fake::hubspot::ContactView {
         self.hubspot.contact(&self.seeded[idx].1).expect("contact")
     }
 }
@@ -880,10 +880,10 @@ async fn i8_fake_hubspot_serves_contacts_matching_the_fake_inbox_seed() {
         })
         .collect();
     // The X ids of `crmsync fake-inbox --seed 4 --prospects 5`.
-    let inbox = crmsync::fake::FakeInbox::start(crmsync::fake::FakeConfig {
+    let inbox = crmsync_fake::inbox_v1::FakeInbox::start(crmsync_fake::inbox_v1::FakeConfig {
         prospects: 5,
         seed: 4,
-        ..crmsync::fake::FakeConfig::default()
+        ..crmsync_fake::inbox_v1::FakeConfig::default()
     })
     .await
     .unwrap();

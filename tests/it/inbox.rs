@@ -1,18 +1,19 @@
 //! The Inbox client against the fake Inbox: paging, retries, errors.
 //!
-//! Every test starts its own `crmsync::fake::FakeInbox` on 127.0.0.1:0 and talks to it over
+//! Every test starts its own `crmsync_fake::inbox_v1::FakeInbox` on 127.0.0.1:0 and talks to it over
 //! real HTTP with a real `crmsync::inbox::Client` (short backoff, no fixed pacing). Timing is
 //! asserted only as a lower bound, and only where `Retry-After` must have been waited out.
 
 use std::collections::{BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
-use crmsync::fake::{FakeConfig, FakeInbox, RateLimit};
 use crmsync::inbox::{
     Client, ClientOptions, ContextUpdate, Error, SortOrder, ThreadQuery, ThreadUpdate,
     TransientCause, View,
 };
 use crmsync::reconcile::Amount;
+use crmsync_fake::RateLimit;
+use crmsync_fake::inbox_v1::{FakeConfig, FakeInbox};
 use secrecy::SecretString;
 
 const TOKEN: &str = "it-token-7f3a9c";

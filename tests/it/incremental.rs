@@ -4,8 +4,8 @@
 //! changes. Also the request counts of both modes (run the 10,000-prospect measurement with
 //! `cargo test --release --test it incremental::measure -- --ignored --nocapture`).
 
-use crmsync::fake::{ContextEdit, ProspectView};
 use crmsync::store::{MirrorProspect, Store};
+use crmsync_fake::inbox_v1::{ContextEdit, ProspectView};
 use serde_json::Value;
 
 use crate::support::{World, agreeing_rows, assert_exit, col, json, read_export, write_export};

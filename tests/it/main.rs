@@ -1,5 +1,5 @@
 //! The one integration test binary: drives the real client and the real `crmsync` binary
-//! against the stateful fakes from `crmsync::fake`, started on 127.0.0.1:0.
+//! against the stateful fakes from the `crmsync-fake` crate, started on 127.0.0.1:0.
 
 mod budget;
 mod clean;

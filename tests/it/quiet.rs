@@ -3,7 +3,7 @@
 
 use std::process::Output;
 
-use crmsync::fake::ContextEdit;
+use crmsync_fake::inbox_v1::ContextEdit;
 
 use crate::support::{
     World, agreeing_rows, assert_exit, col, json, read_export, stderr, stdout, write_export,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crmsync::fake::{ContextEdit, ProspectView};
+use crmsync_fake::inbox_v1::{ContextEdit, ProspectView};
 
 use crate::support::{
     World, agreeing_rows, assert_exit, col, json, read_export, stderr, write_export,

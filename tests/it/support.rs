@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crmsync::fake::{FakeConfig, FakeInbox, RateLimit};
+use crmsync_fake::RateLimit;
+use crmsync_fake::inbox_v1::{FakeConfig, FakeInbox};
 
 /// The env var the test configs name for the token.
 pub const TOKEN_ENV: &str = "CRMSYNC_TEST_TOKEN";

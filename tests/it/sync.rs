@@ -1,6 +1,6 @@
 //! `crmsync plan` and `sync` end to end: the real binary, the fake Inbox and a CSV export.
 
-use crmsync::fake::ContextEdit;
+use crmsync_fake::inbox_v1::ContextEdit;
 
 use crate::support::{
     World, agreeing_rows, assert_exit, col, json, read_export, stderr, stdout, write_export,
@@ -19,7 +19,10 @@ async fn baseline(prospects: usize, n: usize, extra: &str) -> World {
     world
 }
 
-fn single_thread_prospect(world: &World, n: usize) -> (usize, crmsync::fake::ProspectView) {
+fn single_thread_prospect(
+    world: &World,
+    n: usize,
+) -> (usize, crmsync_fake::inbox_v1::ProspectView) {
     world
         .fake
         .prospects()
@@ -805,7 +808,7 @@ async fn a_saved_plan_is_applied_exactly_and_moved_targets_are_skipped() {
         warnings.contains("notes changed since the plan was made"),
         "{report}"
     );
-    let notes_of = |p: &crmsync::fake::ProspectView| {
+    let notes_of = |p: &crmsync_fake::inbox_v1::ProspectView| {
         read_export(&world)
             .into_iter()
             .find(|r| r[col("X User ID")] == p.platform_id)
@@ -823,7 +826,7 @@ async fn a_saved_plan_is_applied_exactly_and_moved_targets_are_skipped() {
 #[tokio::test(flavor = "multi_thread")]
 async fn undo_reverts_a_runs_writes_where_the_field_still_holds_them() {
     let world = baseline(40, 30, "").await;
-    let singles: Vec<(usize, crmsync::fake::ProspectView)> = world
+    let singles: Vec<(usize, crmsync_fake::inbox_v1::ProspectView)> = world
         .fake
         .prospects()
         .into_iter()

@@ -1,7 +1,7 @@
 //! Regression tests of the "Trust" issue: what a new user broke in the first hour. Each test
 //! is named after the broken promise it pins.
 
-use crmsync::fake::{ContextEdit, ProspectView};
+use crmsync_fake::inbox_v1::{ContextEdit, ProspectView};
 
 use crate::support::{
     World, agreeing_rows, assert_exit, col, json, read_export, stdout, write_export,

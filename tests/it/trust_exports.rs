@@ -1,7 +1,7 @@
 //! The "Trust" issue, what real exports do to it: what a user sees in an export must be what crmsync believes. A value that
 //! does not parse is refused on its own (the rest of its record syncs) and `check` says so.
 
-use crmsync::fake::ContextEdit;
+use crmsync_fake::inbox_v1::ContextEdit;
 
 use crate::support::{
     HEADER, World, agreeing_rows, assert_exit, col, json, read_export, stdout, write_export,

@@ -4,7 +4,7 @@
 
 use std::process::{Command, Output};
 
-use crmsync::fake::ContextEdit;
+use crmsync_fake::inbox_v1::ContextEdit;
 
 use crate::support::{
     TOKEN, TOKEN_ENV, World, agreeing_rows, assert_exit, col, json, read_export, stderr, stdout,

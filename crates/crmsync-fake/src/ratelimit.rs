@@ -336,4 +336,41 @@ mod tests {
         );
         assert!(matches!(limiter.admit(at(13_000)), Admission::Allowed(_)));
     }
+
+    #[test]
+    fn limiter_enforces_every_sliding_window_and_reports_the_tightest() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut limiter = Limiter::new("2/1s,3/10s".parse().unwrap());
+        let Admission::Allowed(first) = limiter.admit(at(0)) else {
+            panic!("first request rejected");
+        };
+        assert_eq!((first.limit, first.remaining), (2, 1));
+        assert!(matches!(limiter.admit(at(100)), Admission::Allowed(_)));
+        let Admission::Rejected {
+            retry_after_secs, ..
+        } = limiter.admit(at(200))
+        else {
+            panic!("third request within 1s allowed");
+        };
+        assert_eq!(retry_after_secs, 1);
+        // After the 1 s window slides past the first hit, the 10 s window still has room for one.
+        assert!(matches!(limiter.admit(at(1_000)), Admission::Allowed(_)));
+        let Admission::Rejected {
+            retry_after_secs,
+            headers,
+            ..
+        } = limiter.admit(at(2_500))
+        else {
+            panic!("fourth request within 10s allowed");
+        };
+        assert_eq!(
+            retry_after_secs, 8,
+            "until the first hit leaves the 10 s window"
+        );
+        assert_eq!((headers.limit, headers.remaining), (3, 0));
+        assert!(matches!(limiter.admit(at(10_000)), Admission::Allowed(_)));
+        limiter.set(RateLimit::Off);
+        assert!(matches!(limiter.admit(at(10_001)), Admission::Allowed(_)));
+    }
 }

@@ -30,6 +30,7 @@ use serde::Serialize;
 use serde_json::Number;
 
 use crate::RateLimit;
+use crate::common::now_ms;
 use crate::ratelimit::Limiter;
 use crate::server::Server;
 use state::{ContactPatch, Model, ThreadPatch};
@@ -314,10 +315,6 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 /// Mutable access to the fake from inside a hook (the state lock is held, so a hook must use

@@ -10,6 +10,8 @@
 
 use serde_json::{Map, Number, Value, json};
 
+use crate::common::valid_id;
+
 use super::seed::PALETTE;
 use super::state::{Folder, ThreadPatch};
 
@@ -83,14 +85,6 @@ impl ApiError {
         })
         .to_string()
     }
-}
-
-/// Whether `id` matches `Cuid2`, `^[0-9a-z]+$`.
-pub(crate) fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
 }
 
 fn hex(b: u8) -> Option<u8> {

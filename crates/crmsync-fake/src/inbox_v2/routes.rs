@@ -22,9 +22,10 @@ use super::cursor;
 use super::request::{
     self, ApiError, CONTACT_EXPAND, Expand, Issue, Page, QueryReader, THREAD_EXPAND,
 };
-use super::state::{Identity, Model, Platform, Reject, ThreadFilter, gen_id, take_page};
+use super::state::{Identity, Model, Platform, Reject, ThreadFilter, take_page};
 use super::wire;
-use super::{RequestInfo, Script, Shared, State, WriteRecord, now_ms};
+use super::{RequestInfo, Script, Shared, State, WriteRecord};
+use crate::common::{bearer_is, gen_id, now_ms, timestamp, valid_id};
 use crate::ratelimit::{Admission, LimitHeaders};
 
 /// Request bodies above this are rejected.
@@ -113,7 +114,7 @@ fn check_params(route: &str, params: &[String]) -> Result<(), ApiError> {
     let mut issues = Vec::new();
     for (name, value) in names.iter().zip(params) {
         let ok = if name.ends_with("Id") {
-            request::valid_id(value)
+            valid_id(value)
         } else {
             !value.is_empty()
         };
@@ -299,19 +300,6 @@ fn run_hook(state: &mut State, req: &Incoming<'_>, route: &'static str) {
     }
 }
 
-fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
-    let Some(value) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let Some((scheme, token)) = value.split_once(' ') else {
-        return false;
-    };
-    scheme.eq_ignore_ascii_case("bearer") && token == shared.token
-}
-
 fn error_outcome(err: &ApiError, request_id: String, limits: LimitHeaders) -> Outcome {
     Outcome {
         status: err.status,
@@ -345,7 +333,7 @@ fn rate_limited(retry_after_secs: u64, window: Duration, limit: u32) -> ApiError
     .with_details(json!({
         "window": window_name(window),
         "limit": limit,
-        "resetAt": wire::timestamp(reset_ms),
+        "resetAt": timestamp(reset_ms),
     }))
 }
 
@@ -359,7 +347,7 @@ fn decide(
 ) -> Outcome {
     let now = tokio::time::Instant::now();
     let control = &mut state.control;
-    if !authorized(shared, req.headers) {
+    if !bearer_is(req.headers, &shared.token) {
         let err = ApiError::new(401, "unauthorized", "Missing or invalid API token");
         return error_outcome(&err, request_id, control.limiter.headers(now));
     }

@@ -11,9 +11,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Number;
 
+use crate::common::{gen_id, letters};
+
 use super::state::{
     AccountLink, Contact, Member, Message, Model, Platform, Profile, Status, Tag, Team, Thread,
-    gen_id,
 };
 
 const DAY_MS: i64 = 86_400_000;
@@ -113,20 +114,6 @@ pub(crate) struct Counts {
     pub contacts: usize,
     pub x_accounts: usize,
     pub linkedin_accounts: usize,
-}
-
-/// Base-26 letter suffix: 0 → "a", 25 → "z", 26 → "aa".
-fn letters(mut n: usize) -> String {
-    let mut out = Vec::new();
-    loop {
-        out.push(b'a' + (n % 26) as u8);
-        if n < 26 {
-            break;
-        }
-        n = n / 26 - 1;
-    }
-    out.reverse();
-    String::from_utf8(out).unwrap_or_default()
 }
 
 /// A name reduced to `[a-z0-9]` (accents folded, other characters dropped).

@@ -11,9 +11,11 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::Bound;
 
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use serde_json::{Number, Value, json};
+
+use crate::common::{gen_id, same_number, timestamp};
 
 use super::{ContactView, ProfileView, ThreadView, WriteRecord};
 
@@ -315,17 +317,6 @@ pub(crate) struct Model {
     pub messages_created: u64,
 }
 
-/// A 24-char cuid2-like id: a letter, then 23 of `[0-9a-z]`.
-pub(crate) fn gen_id(rng: &mut StdRng) -> String {
-    const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut id = String::with_capacity(24);
-    id.push(char::from(b'a' + rng.random_range(0..26u8)));
-    for _ in 0..23 {
-        id.push(char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]));
-    }
-    id
-}
-
 /// A name folded the way the API compares tag and status names: "ignoring case and accents".
 pub(crate) fn fold_name(name: &str) -> String {
     name.chars()
@@ -617,7 +608,7 @@ impl Model {
             "seq": self.last_seq,
             "type": kind,
             "apiVersion": "2",
-            "createdAt": super::wire::timestamp(now_ms),
+            "createdAt": timestamp(now_ms),
             "object": { "type": object_type, "id": object_id, "url": url },
             "data": data,
         });
@@ -895,8 +886,8 @@ impl Model {
             archived: thread.archived,
             is_request: thread.is_request,
             unread: thread.unread,
-            activity_at: thread.activity_ms().map(super::wire::timestamp),
-            created_at: super::wire::timestamp(thread.created_ms),
+            activity_at: thread.activity_ms().map(timestamp),
+            created_at: timestamp(thread.created_ms),
         }
     }
 
@@ -937,8 +928,8 @@ impl Model {
                 .iter()
                 .map(|&t| self.threads[t].id.clone())
                 .collect(),
-            created_at: super::wire::timestamp(contact.created_ms),
-            updated_at: super::wire::timestamp(contact.updated_ms),
+            created_at: timestamp(contact.created_ms),
+            updated_at: timestamp(contact.updated_ms),
         }
     }
 }
@@ -951,13 +942,4 @@ pub(crate) fn take_page(
     let page: Vec<usize> = items.by_ref().take(limit).collect();
     let more = page.len() == limit && items.next().is_some();
     (page, more)
-}
-
-/// Numeric equality that treats `100` and `100.0` as the same value.
-fn same_number(a: &Option<Number>, b: &Option<Number>) -> bool {
-    match (a, b) {
-        (None, None) => true,
-        (Some(a), Some(b)) => a == b || a.as_f64() == b.as_f64(),
-        _ => false,
-    }
 }

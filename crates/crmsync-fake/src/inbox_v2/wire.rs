@@ -7,21 +7,15 @@
 //! whose reference is null (`assignee` of an unassigned thread, `status` of a contact without
 //! one) is left out: the schema types those keys as objects, never null.
 
-use chrono::{DateTime, SecondsFormat};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use serde_json::{Number, Value, json};
 
+use crate::common::timestamp;
+
 use super::request::Expand;
 use super::state::{AccountLink, Member, Model, Platform, Status, Tag};
-
-/// Formats epoch milliseconds as `YYYY-MM-DDTHH:MM:SS.sssZ`.
-pub(crate) fn timestamp(ms: i64) -> String {
-    DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Millis, true)
-}
 
 /// A `{data, nextCursor}` page.
 #[derive(Debug, Serialize)]

@@ -9,6 +9,7 @@
 mod events;
 mod limits;
 mod schema;
+#[path = "../common/schema_check.rs"]
 mod schema_check;
 mod walk;
 mod writes;

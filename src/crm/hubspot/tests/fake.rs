@@ -3,13 +3,13 @@
 
 use std::time::{Duration, Instant};
 
+use crmsync_fake::hubspot::{FakeHubspot, FakeHubspotConfig, Limits};
 use secrecy::SecretString;
 
 use super::{TOKEN, TOKEN_ENV, change, properties};
 use crate::crm::hubspot::client::ClientOptions;
 use crate::crm::hubspot::{Client, HubspotAdapter};
 use crate::crm::{CrmAdapter, CrmWrite, NewRecord, WriteStatus};
-use crate::fake::hubspot::{FakeHubspot, FakeHubspotConfig, Limits};
 use crate::reconcile::{Field, Fields, Value};
 
 async fn start_fake(contacts: usize) -> FakeHubspot {

@@ -1,12 +1,12 @@
-//! Tests of the fake HubSpot through plain HTTP (reqwest), without the adapter it exists to
-//! cross-check.
+//! Tests of the fake HubSpot through plain HTTP (reqwest against `127.0.0.1:0`), without the
+//! adapter it exists to cross-check.
 
 use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{FakeHubspot, FakeHubspotConfig, Limits, PropertySpec};
+use crmsync_fake::hubspot::{FakeHubspot, FakeHubspotConfig, Limits, PropertySpec};
 
 const TOKEN: &str = "hs-test-token";
 

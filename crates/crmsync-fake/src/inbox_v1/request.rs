@@ -7,6 +7,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::common::valid_id;
+
 use super::state::{ContextPatch, GroupFilter, ThreadPatch, ThreadQuery, View};
 
 /// An API error, rendered as `{"error":{"code","message","status"}}`.
@@ -43,14 +45,6 @@ impl ApiError {
         })
         .to_string()
     }
-}
-
-/// Whether `id` matches the spec's `^[0-9a-z]+$`.
-pub(crate) fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
 }
 
 /// Parses an RFC 3339 timestamp into epoch milliseconds.

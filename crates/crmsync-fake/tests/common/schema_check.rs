@@ -1,8 +1,8 @@
-//! A small JSON Schema (2020-12 subset) validator for the schema tests: exactly the keywords
-//! the vendor's v2 OpenAPI file uses (copied from the v1 fake's, plus `minLength`, `minItems`
-//! and `maxItems`), plus a check that objects carry no keys the schema does
-//! not declare (like `unevaluatedProperties: false`), so the fake cannot drift into
-//! undocumented fields.
+//! A small JSON Schema (2020-12 subset) validator for the schema tests of both Inbox fakes
+//! (`tests/inbox_v1/` and `tests/inbox_v2/` include it with `#[path]`): exactly the keywords the
+//! vendor's v1 and v2 OpenAPI files use (v2 adds `minLength`, `minItems` and `maxItems`), plus a
+//! check that objects carry no keys the schema does not declare (like
+//! `unevaluatedProperties: false`), so the fake cannot drift into undocumented fields.
 //!
 //! Test-only. It must not silently accept what it does not understand: an unknown keyword,
 //! `pattern` or `format` panics rather than passing.

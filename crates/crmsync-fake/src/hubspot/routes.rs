@@ -18,12 +18,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use crate::common::now_ms;
+
 use super::state::{BatchOutcome, Filter, Model, Refusal, SearchQuery};
 use super::wire::{
     self, CreateIn, IdIn, Inputs, PropertyPatchIn, SearchIn, SortIn, UpdateIn, contact_json,
     error_body, owner_json, property_json, rate_limit_body,
 };
-use super::{Shared, State, now_ms};
+use super::{Shared, State};
 
 /// Request bodies above this are refused.
 const MAX_BODY_BYTES: usize = 4 << 20;

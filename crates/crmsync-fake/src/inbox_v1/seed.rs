@@ -9,9 +9,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Number;
 
-use super::state::{
-    AccountLink, LastMessage, Member, Model, Prospect, Status, Tag, Team, Thread, gen_id,
-};
+use crate::common::{gen_id, letters};
+
+use super::state::{AccountLink, LastMessage, Member, Model, Prospect, Status, Tag, Team, Thread};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -88,20 +88,6 @@ const MESSAGES: &[&str] = &[
     "Can you tell me more about the integration?",
     "Thanks, talk soon!",
 ];
-
-/// Base-26 letter suffix: 0 → "a", 25 → "z", 26 → "aa".
-fn letters(mut n: usize) -> String {
-    let mut out = Vec::new();
-    loop {
-        out.push(b'a' + (n % 26) as u8);
-        if n < 26 {
-            break;
-        }
-        n = n / 26 - 1;
-    }
-    out.reverse();
-    String::from_utf8(out).unwrap_or_default()
-}
 
 /// `"{smaller}:{larger}"` of two numeric X user ids.
 fn conversation_id(a: &str, b: &str) -> String {
@@ -332,5 +318,78 @@ fn seed_threads(
             idle: false,
         };
         model.push_thread(thread);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    #[test]
+    fn seeding_is_deterministic_and_realistic() {
+        let anchor = 1_760_000_000_000;
+        let a = generate(2_000, 3, 7, anchor);
+        let b = generate(2_000, 3, 7, anchor);
+        let c = generate(2_000, 3, 8, anchor);
+        let key = |m: &Model| -> Vec<String> { m.threads.iter().map(|t| t.id.clone()).collect() };
+        assert_eq!(key(&a), key(&b));
+        assert_ne!(key(&a), key(&c));
+        let n = a.threads.len() as f64;
+        let per_prospect = n / 2_000.0;
+        assert!((1.3..1.7).contains(&per_prospect), "{per_prospect}");
+        let requests = a.threads.iter().filter(|t| t.is_request && !t.done).count() as f64 / n;
+        let archived = a.threads.iter().filter(|t| t.done).count() as f64 / n;
+        assert!((0.05..0.12).contains(&requests), "{requests}");
+        assert!((0.10..0.20).contains(&archived), "{archived}");
+        let disagree = a.prospects.iter().any(|p| {
+            let first = &a.threads[p.threads[0]];
+            p.threads[1..].iter().any(|&t| {
+                a.threads[t].assignee_id != first.assignee_id || a.threads[t].done != first.done
+            })
+        });
+        assert!(disagree);
+        for p in &a.prospects {
+            let links: HashSet<_> = p
+                .threads
+                .iter()
+                .map(|&t| a.threads[t].account_link)
+                .collect();
+            assert_eq!(
+                links.len(),
+                p.threads.len(),
+                "threads on distinct account links"
+            );
+            assert_eq!(p.username, p.username.to_lowercase());
+            assert!(p.platform_id.bytes().all(|b| b.is_ascii_digit()));
+        }
+        assert!(
+            a.prospects
+                .iter()
+                .any(|p| p.notes.as_deref().is_some_and(|n| n.contains('\n')))
+        );
+        assert!(
+            a.prospects
+                .iter()
+                .any(|p| p.valuation.as_ref().is_some_and(|v| v.is_f64()))
+        );
+        assert_eq!(a.prospects[42].username, "lead00042");
+        assert!((4..=6).contains(&a.members.len()));
+        assert_eq!(a.statuses.len(), 5);
+    }
+
+    #[test]
+    fn seeding_100k_prospects_is_fast() {
+        let started = Instant::now();
+        let model = generate(100_000, 3, 1, 1_760_000_000_000);
+        assert_eq!(model.prospects.len(), 100_000);
+        // Debug builds are ~10x slower than release; this bound is for the debug test profile.
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

@@ -2,16 +2,17 @@
 //! (contacts, batch answers, owners, property definitions, error and rate-limit bodies), after
 //! HubSpot's CRM v3 reference.
 //!
-//! These are the fake's own: nothing here may come from the adapter (`crate::crm::hubspot`), so
-//! the two cross-check each other. No HTTP and no model changes here.
+//! These are the fake's own: nothing here may come from the adapter (crmsync's
+//! `crm::hubspot`), so the two cross-check each other. No HTTP and no model changes here.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::now_ms;
-use super::state::{ALWAYS_RETURNED, BatchOutcome, Contact, Model, Owner, PropertySpec, timestamp};
+use crate::common::{now_ms, timestamp};
+
+use super::state::{ALWAYS_RETURNED, BatchOutcome, Contact, Model, Owner, PropertySpec};
 
 /// Properties a contact response carries when none are requested.
 pub(crate) const DEFAULT_PROPERTIES: [&str; 3] = ["email", "firstname", "lastname"];

@@ -1,6 +1,7 @@
 //! Schema tests: real responses of the fake validated against the 200-response schemas of the
-//! matching operations in the vendor's v1 OpenAPI file (`tests/data/inboxapp-v1-openapi.json`,
-//! a verbatim MIT-licensed copy), using the small validator in `schema_check.rs`.
+//! matching operations in the vendor's v1 OpenAPI file (the repository's
+//! `tests/data/inboxapp-v1-openapi.json`, a verbatim MIT-licensed copy, compiled in), using the
+//! small validator in `tests/common/schema_check.rs`.
 //!
 //! These tests must validate against the spec as shipped: they must not patch or relax the
 //! spec. The one known divergence (`prospect.assigneeChanged` is newer than the spec's event
@@ -10,10 +11,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::schema_check::Validator;
-use super::test_api::Api;
 use super::*;
 
-const SPEC: &str = include_str!("../../tests/data/inboxapp-v1-openapi.json");
+const SPEC: &str = include_str!("../../../../tests/data/inboxapp-v1-openapi.json");
 
 fn spec() -> Value {
     serde_json::from_str(SPEC).expect("the OpenAPI file is JSON")

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::fake::ProspectView;
+use crate::inbox_v1::ProspectView;
 
 use super::FakeHubspot;
 

@@ -1,23 +1,32 @@
-//! Test-only HTTP helper for the fake Inbox tests: a reqwest client bound to one fake, with
-//! response capture and a `GET /threads` walker.
+//! Tests of the fake Inbox v1 over real HTTP (reqwest against `127.0.0.1:0`): behaviour
+//! (`behaviour.rs`: pagination, strict validation, the context patch and its fan-out, events,
+//! auth, rate limits, faults, and seeding) and shapes against the vendor's v1 OpenAPI file
+//! (`schema.rs`). Here: the thin HTTP helper they share, with response capture and a
+//! `GET /threads` walker.
 //!
-//! It must stay a thin client: no knowledge of the fake's internals and no use of the Inbox
-//! client (`crate::inbox`), which the fake exists to cross-check.
+//! These tests must only talk to the fake through HTTP and its public scripting API; they must
+//! not use any Inbox client, which the fake exists to cross-check.
+
+mod behaviour;
+mod schema;
+#[path = "../common/schema_check.rs"]
+mod schema_check;
 
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::FakeInbox;
+use crmsync_fake::RateLimit;
+use crmsync_fake::inbox_v1::*;
 
 /// A tiny HTTP helper bound to one fake.
-pub(super) struct Api {
+struct Api {
     client: reqwest::Client,
     base: String,
     token: Option<String>,
 }
 
 /// A response, read fully.
-pub(super) struct Reply {
+struct Reply {
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,
     pub text: String,

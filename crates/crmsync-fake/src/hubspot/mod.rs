@@ -11,8 +11,8 @@
 //! replaces, rolling-window rate limits answering 429 with `Retry-After` and a body naming the
 //! policy, and fault knobs.
 //!
-//! It must not share types with the HubSpot adapter (`crate::crm::hubspot`): its wire shapes are
-//! its own, so the two cross-check each other against HubSpot's docs. It must not print.
+//! It must not share types with the HubSpot adapter (crmsync's `crm::hubspot`): its wire shapes
+//! are its own, so the two cross-check each other against HubSpot's docs. It must not print.
 //!
 //! Files: `state.rs` (model, validation, batch and search rules), `routes.rs` (HTTP pipeline and
 //! handlers), `wire.rs` (JSON shapes), `seed.rs` (contacts seeded from fake Inbox prospects).
@@ -22,15 +22,15 @@ mod seed;
 mod state;
 mod wire;
 
-#[cfg(test)]
-mod tests;
-
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use crate::common::now_ms;
+use crate::server::Server;
 
 pub use seed::{PROPERTIES_TOML, STATUS_MAP, Seeded, crm_status};
 pub use state::{PropertySpec, WriteRecord};
@@ -182,16 +182,12 @@ impl Shared {
     }
 }
 
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
 /// A running fake HubSpot. Dropping it stops the server.
 pub struct FakeHubspot {
     /// State shared with the server task.
     shared: Arc<Shared>,
     /// The server task.
-    server: crate::fake::server::Server,
+    server: Server,
 }
 
 impl FakeHubspot {
@@ -223,7 +219,7 @@ impl FakeHubspot {
             }),
         });
         let app = routes::router(Arc::clone(&shared));
-        let server = crate::fake::server::Server::spawn(listener, app, "fake HubSpot")?;
+        let server = Server::spawn(listener, app, "fake HubSpot")?;
         Ok(FakeHubspot { shared, server })
     }
 

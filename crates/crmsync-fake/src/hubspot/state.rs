@@ -8,6 +8,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::Value;
 
+use crate::common::timestamp;
+
 /// The properties HubSpot maintains itself; they cannot be written.
 pub(crate) const READ_ONLY: [&str; 3] = ["hs_object_id", "createdate", "lastmodifieddate"];
 
@@ -233,13 +235,6 @@ pub(crate) struct Model {
     /// Results a search can page through, when not HubSpot's [`SEARCH_CAP`] (a test playing
     /// HubSpot changing it).
     pub search_cap: Option<usize>,
-}
-
-/// Formats epoch milliseconds as HubSpot does: `2024-05-01T10:00:00.123Z`.
-pub(crate) fn timestamp(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// Parses a HubSpot date-time value: epoch ms or ISO 8601.

@@ -2,22 +2,16 @@
 //!
 //! These types follow the vendor OpenAPI `components.schemas` (Team, AccountLink, Member, Tag,
 //! Status, Prospect, Thread) field for field, with every required key present. They are the
-//! fake's own: this module must not import anything from `crate::inbox` (the client), so that
+//! fake's own: this module must not import anything from crmsync's `inbox` (the client), so that
 //! the two implementations cross-check each other against the docs. No undocumented keys may be
 //! added to REST responses (the schema test rejects them).
 
-use chrono::{DateTime, SecondsFormat};
 use serde::Serialize;
 use serde_json::{Number, Value};
 
-use super::state::{AccountLink, Member, Model, Status, Tag};
+use crate::common::{now_ms, timestamp};
 
-/// Formats epoch milliseconds as `YYYY-MM-DDTHH:MM:SS.sssZ`.
-pub(crate) fn timestamp(ms: i64) -> String {
-    DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Millis, true)
-}
+use super::state::{AccountLink, Member, Model, Status, Tag};
 
 /// `Team`.
 #[derive(Debug, Serialize)]
@@ -343,10 +337,6 @@ fn context(model: &Model, p: usize) -> WireContext {
         threads: None,
         assignee_id: None,
     }
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 /// `ProspectWithContext` including `context.threads` (GET/PATCH prospect, lookup).

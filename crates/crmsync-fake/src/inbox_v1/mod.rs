@@ -6,31 +6,20 @@
 //! `docs/inbox-api-v1.md` and the vendor OpenAPI. Where the docs leave behaviour open it is the
 //! strict one (it rejects what the real API might reject).
 //!
-//! It must not share types with the Inbox client (`crate::inbox`): its wire shapes are its own
-//! so that the two implementations cross-check each other against the docs. It must not print;
-//! it logs through `tracing` only.
+//! It must not share types with the Inbox client (crmsync's `inbox` module): its wire shapes
+//! are its own so that the two implementations cross-check each other against the docs (the
+//! crate boundary makes that a compile-time fact). It must not print; it logs through
+//! `tracing` only.
 //!
 //! Files: `state.rs` (model and domain operations), `seed.rs` (generated data), `request.rs`
-//! (strict parsing), `routes.rs` (the HTTP pipeline and handlers), `wire.rs` (JSON shapes),
-//! `ratelimit.rs` (limits).
+//! (strict parsing), `routes.rs` (the HTTP pipeline and handlers), `wire.rs` (JSON shapes); the
+//! limiter and the server lifecycle are the crate root's, shared with the other fakes.
 
-pub mod hubspot;
-mod ratelimit;
 mod request;
 mod routes;
 mod seed;
-pub(crate) mod server;
 mod state;
 mod wire;
-
-#[cfg(test)]
-mod schema_check;
-#[cfg(test)]
-mod schema_tests;
-#[cfg(test)]
-mod test_api;
-#[cfg(test)]
-mod tests;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -41,9 +30,10 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::Serialize;
 
-pub use ratelimit::{ParseRateLimitError, RateLimit};
-
-use ratelimit::Limiter;
+use crate::RateLimit;
+use crate::common::now_ms;
+use crate::ratelimit::Limiter;
+use crate::server::Server;
 use state::{ContextPatch, Model, ThreadPatch};
 
 /// How to seed and run a fake Inbox.
@@ -252,10 +242,6 @@ impl Shared {
     }
 }
 
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
 /// Mutable access to the fake from inside a hook (the state lock is held, so a hook must use
 /// this facade rather than the [`FakeInbox`] methods, which would deadlock).
 pub struct Script<'a> {
@@ -432,7 +418,7 @@ pub struct FakeInbox {
     /// State shared with the server task.
     shared: Arc<Shared>,
     /// The server task.
-    server: server::Server,
+    server: Server,
 }
 
 impl FakeInbox {
@@ -461,7 +447,7 @@ impl FakeInbox {
             state: Mutex::new(State { model, control }),
         });
         let app = routes::router(Arc::clone(&shared));
-        let server = server::Server::spawn(listener, app, "fake inbox")?;
+        let server = Server::spawn(listener, app, "fake inbox")?;
         Ok(FakeInbox { shared, server })
     }
 
@@ -592,7 +578,8 @@ impl FakeInbox {
     /// Example: bump a thread on the 3rd `GET /threads`:
     ///
     /// ```no_run
-    /// # fn demo(fake: &crmsync::fake::FakeInbox, thread_id: String) {
+    /// # use crmsync_fake::inbox_v1::FakeInbox;
+    /// # fn demo(fake: &FakeInbox, thread_id: String) {
     /// let mut seen = 0;
     /// fake.set_hook(move |script, req| {
     ///     if req.method == "GET" && req.route == "/threads" {

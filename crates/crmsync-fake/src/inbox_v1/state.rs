@@ -8,9 +8,11 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::Bound;
 
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use serde_json::{Number, Value, json};
+
+use crate::common::{gen_id, same_number, timestamp};
 
 use super::{ProspectView, ThreadView, WriteRecord, wire};
 
@@ -244,17 +246,6 @@ pub(crate) struct Model {
     pub messages_created: u64,
 }
 
-/// A 24-char cuid2-like id: a letter, then 23 of `[0-9a-z]`.
-pub(crate) fn gen_id(rng: &mut StdRng) -> String {
-    const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut id = String::with_capacity(24);
-    id.push(char::from(b'a' + rng.random_range(0..26u8)));
-    for _ in 0..23 {
-        id.push(char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]));
-    }
-    id
-}
-
 impl Model {
     /// An empty model for `team`; `seed.rs` fills it.
     pub fn empty(team: Team, seed: u64) -> Self {
@@ -408,7 +399,7 @@ impl Model {
             "seq": self.last_seq,
             "teamId": self.team.id,
             "type": kind,
-            "timestamp": wire::timestamp(now_ms),
+            "timestamp": timestamp(now_ms),
             "version": "1.0",
             "data": data,
         });
@@ -658,7 +649,7 @@ impl Model {
                         .map(|m| m.email.clone()),
                     done: thread.done,
                     is_request: thread.is_request,
-                    sort_timestamp: wire::timestamp(thread.sort_ms()),
+                    sort_timestamp: timestamp(thread.sort_ms()),
                 }
             })
             .collect();
@@ -675,17 +666,8 @@ impl Model {
                 .map(|s| s.name.clone()),
             valuation: prospect.valuation.clone(),
             notes: prospect.notes.clone(),
-            last_updated_at: wire::timestamp(prospect.last_updated_ms),
+            last_updated_at: timestamp(prospect.last_updated_ms),
             threads,
         }
-    }
-}
-
-/// Numeric equality that treats `100` and `100.0` as the same value.
-fn same_number(a: &Option<Number>, b: &Option<Number>) -> bool {
-    match (a, b) {
-        (None, None) => true,
-        (Some(a), Some(b)) => a == b || a.as_f64() == b.as_f64(),
-        _ => false,
     }
 }

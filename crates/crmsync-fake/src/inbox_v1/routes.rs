@@ -17,11 +17,12 @@ use rand::Rng;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::ratelimit::{Admission, LimitHeaders};
 use super::request::{self, ApiError};
 use super::state::Reject;
 use super::wire;
-use super::{RequestInfo, Script, Shared, State, WriteRecord, now_ms};
+use super::{RequestInfo, Script, Shared, State, WriteRecord};
+use crate::common::{bearer_is, now_ms, timestamp, valid_id};
+use crate::ratelimit::{Admission, LimitHeaders};
 
 /// Request bodies above this are rejected.
 const MAX_BODY_BYTES: usize = 1 << 20;
@@ -89,7 +90,7 @@ fn template(path: &str) -> Option<(&'static str, Vec<String>)> {
 /// Resolves method + template into an endpoint, or the error to answer.
 fn endpoint(method: &str, route: &'static str, params: Vec<String>) -> Result<Endpoint, ApiError> {
     if let Some(id) = params.first()
-        && !request::valid_id(id)
+        && !valid_id(id)
     {
         return Err(ApiError::bad_request(format!(
             "Invalid id {id:?} in path: must match ^[0-9a-z]+$"
@@ -246,19 +247,6 @@ fn run_hook(state: &mut State, req: &Incoming<'_>, route: &'static str) {
     }
 }
 
-fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
-    let Some(value) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let Some((scheme, token)) = value.split_once(' ') else {
-        return false;
-    };
-    scheme.eq_ignore_ascii_case("bearer") && token == shared.token
-}
-
 /// Auth, scripted failures, limits and random faults, then the endpoint itself.
 fn decide(
     state: &mut State,
@@ -268,7 +256,7 @@ fn decide(
 ) -> Outcome {
     let now = tokio::time::Instant::now();
     let control = &mut state.control;
-    if !authorized(shared, req.headers) {
+    if !bearer_is(req.headers, &shared.token) {
         let err = ApiError::new(
             401,
             "UNAUTHORIZED",
@@ -284,6 +272,7 @@ fn decide(
         Admission::Rejected {
             retry_after_secs,
             headers,
+            ..
         } => {
             let err = rate_limited(retry_after_secs);
             let mut outcome = error_outcome(&err, headers);
@@ -487,7 +476,7 @@ fn handle(
             let now = now_ms();
             let next_cursor = match indices.last() {
                 Some(&last) if more => Some(wire::WireCursor {
-                    timestamp: wire::timestamp(model.threads[last].sort_ms()),
+                    timestamp: timestamp(model.threads[last].sort_ms()),
                     id: model.threads[last].id.clone(),
                 }),
                 _ => None,
