@@ -43,6 +43,26 @@ fn header(out: &mut String, report: &SyncReport) {
             reject.source, reject.row, reject.reason
         );
     }
+    for u in report.unmatched.iter().take(SHOWN_PER_KIND) {
+        let _ = writeln!(
+            out,
+            "  no prospect for record {}{}: {}",
+            u.record,
+            if u.handle.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", u.handle)
+            },
+            u.reason
+        );
+    }
+    if report.unmatched.len() > SHOWN_PER_KIND {
+        let _ = writeln!(
+            out,
+            "  … and {} more records without a prospect (`--json`: \"unmatched\")",
+            report.unmatched.len() - SHOWN_PER_KIND
+        );
+    }
 }
 
 /// How many conflicts of one kind the run summary lists before pointing at `conflicts list`.
@@ -58,10 +78,42 @@ const KIND_ORDER: [&str; 6] = [
     "pending-import",
 ];
 
-fn conflicts(out: &mut String, list: &[ConflictRecord]) {
+fn conflicts(out: &mut String, all: &[ConflictRecord]) {
+    // Values waiting in the import file are not conflicts: they are listed apart.
+    let (waiting, list): (Vec<&ConflictRecord>, Vec<&ConflictRecord>) =
+        all.iter().partition(|c| c.kind == "pending-import");
+    if !waiting.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nWaiting for import ({}): they count once the CRM export shows them",
+            waiting.len()
+        );
+        for c in waiting.iter().take(SHOWN_PER_KIND) {
+            let who = c
+                .username
+                .as_ref()
+                .map(|u| format!("@{u}"))
+                .unwrap_or_else(|| c.prospect_id.clone());
+            let _ = writeln!(
+                out,
+                "  {who} -> record {}: {} = {}",
+                c.crm_id,
+                c.field,
+                c.crm.as_deref().unwrap_or("")
+            );
+        }
+        if waiting.len() > SHOWN_PER_KIND {
+            let _ = writeln!(
+                out,
+                "  … and {} more (crmsync conflicts list --kind pending-import)",
+                waiting.len() - SHOWN_PER_KIND
+            );
+        }
+    }
     if list.is_empty() {
         return;
     }
+    let list: Vec<ConflictRecord> = list.into_iter().cloned().collect();
     let _ = writeln!(out, "\nConflicts ({}):", list.len());
     for kind in KIND_ORDER {
         let of_kind: Vec<&ConflictRecord> = list.iter().filter(|c| c.kind == kind).collect();
@@ -124,16 +176,30 @@ pub fn sync(report: &SyncReport) -> String {
         let _ = writeln!(out, "STOPPED: {stopped}");
         return out;
     }
+    // In import-file mode nothing reached the CRM: say where the records are and what to do.
+    let crm = match &report.import_file {
+        Some(path) => format!(
+            "{} CRM record(s) to {path}: import it into your CRM{}{}",
+            report.writes.to_import,
+            if report.writes.crm_pending > 0 {
+                format!(
+                    " ({} of them were already waiting for import)",
+                    report.writes.crm_pending
+                )
+            } else {
+                String::new()
+            },
+            match report.writes.crm - report.writes.to_import {
+                0 => String::new(),
+                n => format!(", and wrote {n} CRM record(s)"),
+            }
+        ),
+        None => format!("{} CRM record(s)", report.writes.crm),
+    };
     let _ = writeln!(
         out,
-        "Wrote {} Inbox update(s) and {} CRM record(s){}; {} conflict(s) found ({} new, {} closed, {} open in the log); {} requests{} in {:.1}s.",
+        "Wrote {} Inbox update(s) and {crm}; {} conflict(s) found ({} new, {} closed, {} open in the log); {} requests{} in {:.1}s.",
         report.writes.inbox,
-        report.writes.crm,
-        if report.writes.crm_pending > 0 {
-            format!(" ({} still waiting for import)", report.writes.crm_pending)
-        } else {
-            String::new()
-        },
         report.conflicts.found,
         report.conflicts.opened,
         report.conflicts.closed,

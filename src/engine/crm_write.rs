@@ -26,6 +26,8 @@ pub(super) struct CrmOutcome {
     pub writes: u64,
     /// Of `writes`, records handed over again while still waiting for an import.
     pub pending_rewrites: u64,
+    /// Of `writes`, records handed over in an import file (new or again).
+    pub handed_over: u64,
 }
 
 /// Writes the plan's CRM patches (but for the prospects left `unpushed` on the Inbox side) and
@@ -71,6 +73,10 @@ pub(super) async fn write_crm<A: CrmAdapter>(
             .map_or_else(String::new, |p| p.to_string()),
         crm_id: id.to_string(),
     };
+    let prospect_of_create: HashMap<&str, &str> = creates
+        .iter()
+        .map(|(prospect, record)| (record.id.as_str(), prospect.as_str()))
+        .collect();
     let mut tickets = Vec::with_capacity(writes.len());
     for write in &writes {
         let rows: Vec<ChangeRow> = match write {
@@ -89,7 +95,9 @@ pub(super) async fn write_crm<A: CrmAdapter>(
                 old: "(no record)".into(),
                 new: format!("created for @{}", record.username),
                 status: ChangeStatus::Attempted,
-                prospect_id: None,
+                prospect_id: prospect_of_create
+                    .get(record.id.as_str())
+                    .map(|p| p.to_string()),
                 crm_id: Some(record.id.clone()),
                 old_value: None,
                 new_value: None,
@@ -147,6 +155,7 @@ pub(super) async fn write_crm<A: CrmAdapter>(
                     out.writes += 1;
                 }
                 if matches!(status, WriteStatus::Pending) {
+                    out.handed_over += 1;
                     out.new_pending
                         .extend(cs.iter().map(|c| (id.clone(), c.new.clone())));
                 }
@@ -154,6 +163,9 @@ pub(super) async fn write_crm<A: CrmAdapter>(
             CrmWrite::Create(_) => {
                 if !matches!(status, WriteStatus::Failed(_)) {
                     out.writes += 1;
+                }
+                if matches!(status, WriteStatus::Pending) {
+                    out.handed_over += 1;
                 }
             }
         }
@@ -178,6 +190,7 @@ fn is_rewrite(
 pub(super) fn pending_import_conflicts(
     new_pending: &[(String, Value)],
     links: &[LinkRow],
+    identity_of: &dyn Fn(&str) -> (String, String),
 ) -> Vec<ConflictRecord> {
     let mut out = Vec::new();
     if new_pending.is_empty() {
@@ -195,13 +208,13 @@ pub(super) fn pending_import_conflicts(
                 m
             })
     {
+        let prospect = prospect_of.get(crm_id).copied().unwrap_or_default();
+        let (username, platform_id) = identity_of(prospect);
         for value in values {
             out.push(ConflictRecord {
-                prospect_id: prospect_of
-                    .get(crm_id)
-                    .map_or_else(String::new, |p| p.to_string()),
-                username: None,
-                platform_id: None,
+                prospect_id: prospect.to_string(),
+                username: (!username.is_empty()).then(|| username.clone()),
+                platform_id: (!platform_id.is_empty()).then(|| platform_id.clone()),
                 crm_id: crm_id.to_string(),
                 field: value.field().as_str().into(),
                 kind: "pending-import".into(),

@@ -74,10 +74,27 @@ pub(super) async fn push<A: CrmAdapter>(
     report.writes.crm += crm_outcome.writes;
     report.writes.crm_pending += crm_outcome.pending_rewrites;
     conflicts.extend(crm_outcome.conflicts);
+    let identity_of = |prospect_id: &str| -> (String, String) {
+        linked
+            .loaded
+            .get(prospect_id)
+            .map(|m| (m.prospect.username.clone(), m.prospect.platform_id.clone()))
+            .unwrap_or_default()
+    };
     conflicts.extend(super::crm_write::pending_import_conflicts(
         &crm_outcome.new_pending,
         &linked.matching.links,
+        &identity_of,
     ));
+    // In import-file mode, where the records went: nothing reached the CRM yet.
+    report.writes.to_import = crm_outcome.handed_over;
+    if crm_outcome.handed_over > 0 {
+        report.import_file = ctx
+            .config
+            .csv()
+            .and_then(|c| c.import_path.as_ref())
+            .map(|p| p.display().to_string());
+    }
     crate::failpoint::hit("before-record");
     Ok(Pushed {
         inbox_confirmed: inbox.confirmed,

@@ -22,6 +22,9 @@ pub struct Writes {
     pub crm: u64,
     /// Of `crm`, records still waiting in the import file from an earlier run.
     pub crm_pending: u64,
+    /// Of `crm`, records written to the import file (new or again): not in the CRM until the
+    /// user imports the file.
+    pub to_import: u64,
 }
 
 /// Conflict counts.
@@ -89,6 +92,10 @@ pub struct SyncReport {
     pub incomplete: Option<String>,
     /// The signal (`SIGINT`, `SIGTERM`) that stopped the push at a write boundary, if one did.
     pub interrupted: Option<&'static str>,
+    /// The import file records were written to (`import-file` mode), if any were.
+    pub import_file: Option<String>,
+    /// CRM records that match no Inbox prospect, and why.
+    pub unmatched: Vec<Unmatched>,
     /// Things a human should know that are not conflicts (e.g. a resolution that could not be
     /// applied).
     pub warnings: Vec<String>,
@@ -98,6 +105,42 @@ pub struct SyncReport {
     pub phases: BTreeMap<&'static str, f64>,
     /// Peak resident memory of the process in MiB, where the OS reports it (Linux).
     pub peak_rss_mib: Option<f64>,
+}
+
+/// A CRM record that matches no Inbox prospect.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Unmatched {
+    /// The record id.
+    pub record: String,
+    /// The X user id or handle it was matched by (empty when it has neither).
+    pub handle: String,
+    /// Why it matches nothing: `unknown X user id`, `handle not found`, `no X user id or
+    /// handle`.
+    pub reason: &'static str,
+}
+
+impl Unmatched {
+    /// The unmatched records of `records` (in their order), named by `unlinked`.
+    pub fn of(records: &[crate::crm::CrmRecord], unlinked: &[String]) -> Vec<Unmatched> {
+        let unlinked: std::collections::HashSet<&str> =
+            unlinked.iter().map(String::as_str).collect();
+        records
+            .iter()
+            .filter(|r| unlinked.contains(r.id.as_str()))
+            .map(|r| {
+                let (handle, reason) = match (&r.x_user_id, &r.username) {
+                    (Some(id), _) => (id.clone(), "unknown X user id"),
+                    (None, Some(name)) => (format!("@{name}"), "handle not found"),
+                    (None, None) => (String::new(), "no X user id or handle"),
+                };
+                Unmatched {
+                    record: r.id.clone(),
+                    handle,
+                    reason,
+                }
+            })
+            .collect()
+    }
 }
 
 /// How a run ended, when it ended without an error. The exit code of each is decided here, in
@@ -152,6 +195,8 @@ impl SyncReport {
             stopped: None,
             incomplete: None,
             interrupted: None,
+            import_file: None,
+            unmatched: Vec::new(),
             warnings: Vec::new(),
             seconds: 0.0,
             phases: BTreeMap::new(),
@@ -246,6 +291,8 @@ impl SyncReport {
             "stopped": self.stopped,
             "incomplete": self.incomplete,
             "interrupted": self.interrupted,
+            "import_file": self.import_file,
+            "unmatched": self.unmatched,
             "warnings": self.warnings,
             "exit": self.outcome().exit_code(),
             "seconds": self.seconds,

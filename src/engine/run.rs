@@ -184,6 +184,8 @@ async fn run_inner<A: CrmAdapter>(
     report.warnings.append(&mut linked.warnings);
     report.unlinked_prospects = linked.matching.unlinked_prospects.len() as u64;
     report.unlinked_records = linked.matching.unlinked_records.len() as u64;
+    report.unmatched =
+        super::report::Unmatched::of(&snapshot.records, &linked.matching.unlinked_records);
     let mut names = Names::new(&linked.reference);
     let policy = ctx.config.reconcile_policy();
     let vocab = names.vocabulary(&ctx.config);

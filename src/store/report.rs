@@ -97,8 +97,8 @@ impl Store {
                          WHEN p.id IS NOT NULL THEN 'prospect'
                          WHEN t.id IS NOT NULL THEN 'thread'
                          ELSE 'unknown' END,
-                    COALESCE(p.id, tp.id, lp.id),
-                    COALESCE(p.username, tp.username, lp.username),
+                    COALESCE(p.id, tp.id, lp.id, cp.id),
+                    COALESCE(p.username, tp.username, lp.username, cp.username),
                     CASE WHEN ch.side = 'crm' THEN ch.target
                          ELSE COALESCE(pl.crm_id, tl.crm_id) END,
                     ch.field, ch.old, ch.new, ch.status
@@ -110,6 +110,7 @@ impl Store {
              LEFT JOIN prospects lp ON lp.id = l.prospect_id
              LEFT JOIN links pl     ON pl.prospect_id = p.id
              LEFT JOIN links tl     ON tl.prospect_id = tp.id
+             LEFT JOIN prospects cp ON ch.side = 'crm' AND cp.id = ch.prospect_id
              WHERE ch.run_id = ?1
              ORDER BY ch.side DESC,
                       COALESCE(p.username, tp.username, lp.username, ch.target) COLLATE NOCASE,

@@ -577,3 +577,82 @@ async fn plan_promises_exactly_what_sync_does_for_a_tag_inbox_lacks() {
     let text = stdout(&world.crmsync(&["plan"]).await);
     assert!(!text.contains("Only In The CRM"), "{text}");
 }
+
+/// Import-file mode tells the user what to do: the records went to the import file, not the
+/// CRM; the values waiting there are listed as waiting, with the prospect's handle, not as
+/// conflicts with raw ids.
+#[tokio::test(flavor = "multi_thread")]
+async fn import_file_mode_says_to_import_the_file_and_lists_what_waits() {
+    let world = baseline(30, 20, "").await;
+    import_file_mode(&world);
+    let (_, p) = world
+        .fake
+        .prospects()
+        .into_iter()
+        .take(20)
+        .enumerate()
+        .find(|(_, p)| p.threads.len() == 1)
+        .unwrap();
+    set_inbox_notes(&world, &p, "changed in Inbox, waiting for import");
+    let out = world.crmsync(&["sync"]).await;
+    assert_exit(&out, 0);
+    let text = stdout(&out);
+    let import = world.path().join("crm_import.csv");
+    assert!(
+        text.contains(&format!(
+            "1 CRM record(s) to {}: import it into your CRM",
+            import.display()
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("and 1 CRM record(s);"), "{text}");
+    assert!(text.contains("Waiting for import (1)"), "{text}");
+    assert!(
+        text.contains(&format!("@{} -> record", p.username)),
+        "{text}"
+    );
+    assert!(!text.contains("Conflicts (1)"), "{text}");
+    let report = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(
+        report["import_file"],
+        import.display().to_string(),
+        "{report}"
+    );
+}
+
+/// Records that match nothing are named, not only counted: record id, the id or handle, and
+/// why, in the text of `plan` and `sync` and in `--json` as `unmatched`.
+#[tokio::test(flavor = "multi_thread")]
+async fn records_that_match_nothing_are_listed_with_the_reason() {
+    let world = World::start(20, "").await;
+    let mut rows = agreeing_rows(&world, 5);
+    let mut unknown_id = rows[0].clone();
+    unknown_id[col("Record ID")] = "u1".into();
+    unknown_id[col("X User ID")] = "999000111".into();
+    unknown_id[col("X Handle")] = "nobody_here".into();
+    let mut unknown_handle = rows[0].clone();
+    unknown_handle[col("Record ID")] = "u2".into();
+    unknown_handle[col("X User ID")] = String::new();
+    unknown_handle[col("X Handle")] = "no_such_handle".into();
+    rows.push(unknown_id);
+    rows.push(unknown_handle);
+    write_export(&world, &rows);
+    let plan = json(&world.crmsync(&["plan", "--json"]).await);
+    let unmatched = plan["unmatched"].as_array().unwrap();
+    assert_eq!(unmatched.len(), 2, "{plan}");
+    assert_eq!(unmatched[0]["record"], "u1");
+    assert_eq!(unmatched[0]["handle"], "999000111");
+    assert_eq!(unmatched[0]["reason"], "unknown X user id");
+    assert_eq!(unmatched[1]["record"], "u2");
+    assert_eq!(unmatched[1]["handle"], "@no_such_handle");
+    assert_eq!(unmatched[1]["reason"], "handle not found");
+    let text = stdout(&world.crmsync(&["sync"]).await);
+    assert!(
+        text.contains("no prospect for record u1 (999000111): unknown X user id"),
+        "{text}"
+    );
+    assert!(
+        text.contains("no prospect for record u2 (@no_such_handle): handle not found"),
+        "{text}"
+    );
+}
