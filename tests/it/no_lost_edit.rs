@@ -3,13 +3,16 @@
 //!
 //! A property test through the real binary against the in-process fake Inbox and a CSV export,
 //! because that is where the undo bug lived (it spanned the store, the engine and the CLI).
-//! It is a `proptest` with few cases: each case is a fresh world of 1–3 linked single-thread
-//! prospects and up to 8 steps (plus a final sync), each binary run taking 20–50 ms, so a case
-//! takes about a second. Shrinking re-runs real processes, so it is bounded
-//! (`max_shrink_iters`); the cases come from a fixed seed so that `cargo test` is
-//! deterministic. `CRMSYNC_NO_LOST_EDIT_CASES=N` and `CRMSYNC_NO_LOST_EDIT_SEED=S` explore
-//! further. Nothing is persisted: a failure found this way is pinned by a small deterministic
-//! test below.
+//! It is a `proptest`, not a hand-rolled random walk: a case is a fresh world of 1–3 linked
+//! single-thread prospects and up to 12 steps plus a final sync (with 8, most resolutions and
+//! undos found nothing to act on), each binary run taking 20–50 ms, so a case takes 0.2–0.5 s
+//! and the 32 default cases about 15 s on two cores. Shrinking re-runs real processes, so it is
+//! bounded (`max_shrink_iters`), and worth it: the steps of a failure come out short and
+//! readable. The cases come from a fixed seed, so `cargo test` is deterministic;
+//! `CRMSYNC_NO_LOST_EDIT_CASES=N` and `CRMSYNC_NO_LOST_EDIT_SEED=S` explore further (800 cases
+//! take about five minutes), `CRMSYNC_NO_LOST_EDIT_VERBOSE=1` prints every case's steps.
+//! Nothing is persisted: a failure found is pinned by a small deterministic test below, the
+//! steps written out for the same oracle.
 //!
 //! **The steps.** A person edits a field on the Inbox side (`edit_context`), on the CRM side
 //! (the export cell), or both at once (two people, the same field: a conflict); `sync`;
@@ -42,12 +45,19 @@
 //! 3. after a sync, a resolution it applied holds on both sides.
 //!
 //! Judgment calls, each the stricter choice: a resolution counts from the moment the person
-//! made it, not from the sync that applies it, so an edit made between the two must survive
-//! (`a_resolution_applied_later_keeps_an_edit_made_after_it`); and the user imports every
-//! import file at once, so a value handed over in one counts as copied as soon as it is
-//! imported (`an_imported_value_is_not_copied_back_over_a_later_edit`). Both are bugs today, so
-//! the property does not generate an edit of a field whose resolution waits for its sync, and
-//! does not revert an edit in import-file mode (see the ignored tests).
+//! made it, not from the sync that applies it, so an edit made between the two must survive;
+//! the user imports every import file at once, so a value handed over in one counts as copied
+//! as soon as it is imported; an undo may take back a person's write only by reverting the
+//! resolution that made it, never anything typed.
+//!
+//! **Known bugs.** Three sequences break the promise today; each has an ignored test below
+//! (`a_resolution_applied_later_keeps_an_edit_made_after_it`,
+//! `an_imported_value_is_not_copied_back_over_a_later_edit`,
+//! `an_undo_that_reverts_one_side_of_a_resolution_keeps_the_base`). So that the property
+//! finds new bugs rather than these, it skips their steps: an edit of a field whose resolution
+//! waits for its sync, putting a value back in `import-file` mode, and an undo of a
+//! resolution's run after a person put an older value back on one of its sides.
+//! `CRMSYNC_NO_LOST_EDIT_KNOWN_BUGS=1` makes them too, to check a fix.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -335,6 +345,8 @@ struct Slot {
     writes: [Vec<Written>; 2],
     /// The values a person typed on each side (edits only): what a change of mind puts back.
     typed: [Vec<String>; 2],
+    /// Whether the last write on each side put back a value typed there before.
+    reverted: [bool; 2],
 }
 
 /// How a resolution takes its value.
@@ -372,12 +384,14 @@ struct Oracle {
     syncs: Vec<i64>,
     /// By sync run: the writes of the resolutions it applied.
     resolved_by: BTreeMap<i64, Vec<ResolutionWrite>>,
+    /// Whether to make the steps of the known bugs too (else they are skipped).
+    known_bugs: bool,
     /// What happened, for the failure message.
     log: String,
 }
 
 impl Oracle {
-    fn new(prospects: usize) -> Oracle {
+    fn new(prospects: usize, known_bugs: bool) -> Oracle {
         let start = Held {
             valuation: START_VALUATION.into(),
             notes: START_NOTES.into(),
@@ -388,6 +402,7 @@ impl Oracle {
                 last: [(v.clone(), 0), (v.clone(), 0)],
                 writes: [vec![(v.clone(), 0)], vec![(v, 0)]],
                 typed: [Vec::new(), Vec::new()],
+                reverted: [false, false],
             }
         };
         Oracle {
@@ -398,6 +413,7 @@ impl Oracle {
             waiting: Vec::new(),
             syncs: Vec::new(),
             resolved_by: BTreeMap::new(),
+            known_bugs,
             log: String::new(),
         }
     }
@@ -462,27 +478,36 @@ enum Step {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        4 => (any::<usize>(), 0..3u8, 0..3usize, proptest::option::weighted(0.33, any::<usize>()))
+        5 => (any::<usize>(), 0..3u8, 0..3usize, proptest::option::weighted(0.33, any::<usize>()))
             .prop_map(|(prospect, sides, slot, revert)| Step::Edit { prospect, sides, slot, revert }),
-        3 => Just(Step::Sync),
+        4 => Just(Step::Sync),
         2 => (any::<usize>(), 0..3u8).prop_map(|(pick, take)| Step::Resolve { pick, take }),
         2 => any::<usize>().prop_map(|pick| Step::Undo { pick }),
     ]
 }
+
+/// Steps in a case (and a final sync). Eight were too few for a resolution or an undo to find
+/// something to act on in most cases.
+const MAX_STEPS: usize = 12;
 
 /// A case: how many prospects, the write mode, the steps.
 fn case() -> impl Strategy<Value = (usize, bool, Vec<Step>)> {
     (
         1..=3usize,
         any::<bool>(),
-        proptest::collection::vec(step(), 1..=8),
+        proptest::collection::vec(step(), 1..=MAX_STEPS),
     )
 }
 
 /// Runs a case; `Err` names the broken promise, with what happened.
-async fn run_case(prospects: usize, import_file: bool, steps: &[Step]) -> Result<(), String> {
+async fn run_case(
+    prospects: usize,
+    import_file: bool,
+    steps: &[Step],
+    known_bugs: bool,
+) -> Result<(), String> {
     let linked = Linked::start(prospects, import_file).await;
-    let mut oracle = Oracle::new(prospects);
+    let mut oracle = Oracle::new(prospects, known_bugs);
     let _ = writeln!(
         oracle.log,
         "{prospects} prospect(s), {}",
@@ -515,7 +540,7 @@ async fn do_step(linked: &Linked, oracle: &mut Oracle, step: &Step) -> Result<()
         } => {
             let p = prospect % linked.prospects.len();
             let field = Field::of_slot(*slot);
-            if !known_bugs()
+            if !oracle.known_bugs
                 && oracle
                     .waiting
                     .iter()
@@ -544,7 +569,7 @@ async fn do_step(linked: &Linked, oracle: &mut Oracle, step: &Step) -> Result<()
                     .collect();
                 // Known bug (an_imported_value_is_not_copied_back_over_a_later_edit).
                 let revert = revert
-                    .filter(|_| known_bugs() || !linked.import_file)
+                    .filter(|_| oracle.known_bugs || !linked.import_file)
                     .filter(|_| !earlier.is_empty());
                 let at = oracle.tick();
                 let value = match revert {
@@ -565,6 +590,7 @@ async fn do_step(linked: &Linked, oracle: &mut Oracle, step: &Step) -> Result<()
                 model.last[side] = (value.clone(), at);
                 model.writes[side].push((value.clone(), at));
                 model.typed[side].push(value.clone());
+                model.reverted[side] = revert.is_some();
                 let _ = writeln!(
                     oracle.log,
                     "{at}: a person writes {value:?} into prospect {p}'s {} on the {} side{}",
@@ -627,6 +653,20 @@ async fn do_step(linked: &Linked, oracle: &mut Oracle, step: &Step) -> Result<()
             }
             let run = *pick(*pick_at, &oracle.syncs);
             let before = linked.held();
+            // Known bug (an_undo_that_reverts_one_side_of_a_resolution_keeps_the_base): a
+            // resolution's write that a person changed since by putting back an older value.
+            let partial = oracle.resolved_by.get(&run).into_iter().flatten().any(|w| {
+                let model = &oracle.slots[w.prospect][w.slot];
+                before[w.prospect][w.side].slot(w.slot).ok().as_ref() != Some(&w.written.0)
+                    && model.reverted[w.side]
+            });
+            if partial && !oracle.known_bugs {
+                let _ = writeln!(
+                    oracle.log,
+                    "(undo {run} of a resolution a person changed back since: skipped)"
+                );
+                return Ok(());
+            }
             let out = linked
                 .world
                 .crmsync(&["undo", &run.to_string(), "--json"])
@@ -779,6 +819,7 @@ async fn sync(linked: &Linked, oracle: &mut Oracle) -> Result<(), String> {
                     });
                 model.last[side] = written.clone();
                 model.writes[side].push(written);
+                model.reverted[side] = false;
             }
         }
     }
@@ -801,7 +842,7 @@ async fn sync(linked: &Linked, oracle: &mut Oracle) -> Result<(), String> {
 fn config() -> ProptestConfig {
     let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
     ProptestConfig {
-        cases: var("CRMSYNC_NO_LOST_EDIT_CASES").unwrap_or(12) as u32,
+        cases: var("CRMSYNC_NO_LOST_EDIT_CASES").unwrap_or(32) as u32,
         rng_seed: RngSeed::Fixed(var("CRMSYNC_NO_LOST_EDIT_SEED").unwrap_or(20_261_202)),
         max_shrink_iters: 150,
         failure_persistence: None,
@@ -822,7 +863,7 @@ proptest! {
             .enable_all()
             .build()
             .unwrap();
-        let result = rt.block_on(run_case(prospects, import_file, &steps));
+        let result = rt.block_on(run_case(prospects, import_file, &steps, known_bugs()));
         if let Err(why) = result {
             return Err(TestCaseError::fail(why));
         }
@@ -847,9 +888,10 @@ fn revert(sides: u8, slot: usize) -> Step {
     }
 }
 
-/// Runs fixed steps (then a final sync) on one prospect and asserts the oracle holds.
+/// Runs fixed steps (then a final sync) on one prospect, none skipped, and asserts the oracle
+/// holds.
 async fn holds(import_file: bool, steps: &[Step]) {
-    if let Err(why) = run_case(1, import_file, steps).await {
+    if let Err(why) = run_case(1, import_file, steps, true).await {
         panic!("{why}");
     }
 }
@@ -906,6 +948,50 @@ async fn a_resolution_applied_later_keeps_an_edit_made_after_it() {
             Step::Sync,
             Step::Resolve { pick: 0, take: 2 },
             edit(1, VALUATION),
+        ],
+    )
+    .await;
+}
+
+/// A resolution wrote both sides; then the CRM's person puts the value back to the one both
+/// sides agreed on before the conflict, and someone undoes the resolution's run. The undo
+/// reverts the Inbox side only (the CRM changed since), yet puts the base back to the old
+/// agreed value, which now only the CRM holds. The next sync reads "CRM unchanged, Inbox
+/// changed" and copies the older Inbox value over the CRM person's latest write.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "bug: undo restores the base of a field it reverted on one of the two sides only"]
+async fn an_undo_that_reverts_one_side_of_a_resolution_keeps_the_base() {
+    holds(
+        false,
+        &[
+            edit(1, VALUATION),
+            Step::Sync,
+            edit(2, VALUATION),
+            Step::Sync,
+            Step::Resolve { pick: 0, take: 2 },
+            Step::Sync,
+            revert(1, VALUATION),
+            Step::Undo { pick: 1 },
+        ],
+    )
+    .await;
+}
+
+/// The same steps with a fresh CRM value instead of the old one hold: after the undo both sides
+/// differ from the restored base, and the next sync sees a conflict and writes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_undo_after_a_new_edit_of_one_side_of_a_resolution_writes_nothing() {
+    holds(
+        false,
+        &[
+            edit(1, VALUATION),
+            Step::Sync,
+            edit(2, VALUATION),
+            Step::Sync,
+            Step::Resolve { pick: 0, take: 2 },
+            Step::Sync,
+            edit(1, VALUATION),
+            Step::Undo { pick: 1 },
         ],
     )
     .await;
