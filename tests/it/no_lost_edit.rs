@@ -34,7 +34,11 @@
 //! (`--take inbox|crm` means the value that side holds at that sync). An undo is a person's
 //! intent to restore the older values: it writes nothing of its own; where it reverted a
 //! resolution's write, that resolution's write is taken back (the side's last write is the one
-//! before the resolution again). After every run (sync or undo, and the import) it checks:
+//! before the resolution again). An edit that puts a side back to what it held at the end of
+//! the last run, or to the value both sides last held together, is no write: the person undid
+//! their own change, which no sync can tell from no change (found by the property: a CRM edit
+//! and back between two syncs, while Inbox changed, is copied over; that is the merge working).
+//! After every run (sync or undo, and the import) it checks:
 //!
 //! 1. each slot on each side holds the last value a person wrote on that side, or a value a
 //!    person wrote on the other side *later* than that (it was copied). A notes merge is
@@ -350,6 +354,10 @@ struct Slot {
     typed: [Vec<String>; 2],
     /// Whether the last write on each side put back a value typed there before.
     reverted: [bool; 2],
+    /// What each side held at the end of the last run, and its last write then.
+    at_run: [(String, Written); 2],
+    /// The value both sides last held at the end of a run, and their last writes then.
+    agreed: (String, [Written; 2]),
 }
 
 /// How a resolution takes its value.
@@ -403,9 +411,11 @@ impl Oracle {
             let v = start.slot(s).unwrap();
             Slot {
                 last: [(v.clone(), 0), (v.clone(), 0)],
-                writes: [vec![(v.clone(), 0)], vec![(v, 0)]],
+                writes: [vec![(v.clone(), 0)], vec![(v.clone(), 0)]],
                 typed: [Vec::new(), Vec::new()],
                 reverted: [false, false],
+                at_run: [(v.clone(), (v.clone(), 0)), (v.clone(), (v.clone(), 0))],
+                agreed: (v.clone(), [(v.clone(), 0), (v.clone(), 0)]),
             }
         };
         Oracle {
@@ -426,8 +436,26 @@ impl Oracle {
         self.clock
     }
 
-    /// Check 1 for every slot on both sides.
-    fn check_held(&self, held: &[[Held; 2]]) -> Result<(), String> {
+    /// Check 1 for every slot on both sides, then notes what each side holds at the end of
+    /// this run.
+    fn check_held(&mut self, held: &[[Held; 2]]) -> Result<(), String> {
+        self.check(held)?;
+        for (p, sides) in held.iter().enumerate() {
+            for slot in 0..SLOTS.len() {
+                let model = &mut self.slots[p][slot];
+                let now = [sides[INBOX].slot(slot)?, sides[CRM].slot(slot)?];
+                for side in [INBOX, CRM] {
+                    model.at_run[side] = (now[side].clone(), model.last[side].clone());
+                }
+                if now[INBOX] == now[CRM] {
+                    model.agreed = (now[INBOX].clone(), model.last.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check(&self, held: &[[Held; 2]]) -> Result<(), String> {
         for (p, sides) in held.iter().enumerate() {
             for side in [INBOX, CRM] {
                 for (slot, name) in SLOTS.iter().enumerate() {
@@ -590,8 +618,21 @@ async fn do_step(linked: &Linked, oracle: &mut Oracle, step: &Step) -> Result<()
                 }
                 linked.write(p, side, field, text.field(field));
                 let model = &mut oracle.slots[p][*slot];
-                model.last[side] = (value.clone(), at);
-                model.writes[side].push((value.clone(), at));
+                // Changed back to what the side held at the last run: as far as any sync can
+                // tell, no change since (a snapshot cannot see it), so its last write is the
+                // one of then.
+                // Changed back to the value both sides last held together: the person withdraws
+                // their change, and the side is as it was then.
+                let (then, last_then) = &model.at_run[side];
+                let back = value == *then || value == model.agreed.0;
+                if value == *then {
+                    model.last[side] = last_then.clone();
+                } else if value == model.agreed.0 {
+                    model.last[side] = model.agreed.1[side].clone();
+                } else {
+                    model.last[side] = (value.clone(), at);
+                    model.writes[side].push((value.clone(), at));
+                }
                 model.typed[side].push(value.clone());
                 model.reverted[side] = revert.is_some();
                 let _ = writeln!(
@@ -599,10 +640,10 @@ async fn do_step(linked: &Linked, oracle: &mut Oracle, step: &Step) -> Result<()
                     "{at}: a person writes {value:?} into prospect {p}'s {} on the {} side{}",
                     SLOTS[*slot],
                     SIDE[side],
-                    if revert.is_some() {
-                        " (a value typed there before)"
-                    } else {
-                        ""
+                    match (revert.is_some(), back) {
+                        (_, true) => " (back to the last run's or the agreed value: no change)",
+                        (true, false) => " (a value typed there before)",
+                        (false, false) => "",
                     }
                 );
             }
