@@ -6,11 +6,12 @@
 //! It is a `proptest`, not a hand-rolled random walk: a case is a fresh world of 1–3 linked
 //! single-thread prospects and up to 12 steps plus a final sync (with 8, most resolutions and
 //! undos found nothing to act on), each binary run taking 20–50 ms, so a case takes 0.2–0.5 s
-//! and the 32 default cases about 15 s on two cores. Shrinking re-runs real processes, so it is
-//! bounded (`max_shrink_iters`), and worth it: the steps of a failure come out short and
-//! readable. The cases come from a fixed seed, so `cargo test` is deterministic;
-//! `CRMSYNC_NO_LOST_EDIT_CASES=N` and `CRMSYNC_NO_LOST_EDIT_SEED=S` explore further (800 cases
-//! take about five minutes), `CRMSYNC_NO_LOST_EDIT_VERBOSE=1` prints every case's steps.
+//! and the 32 default cases 7 s on two idle cores (17 s beside another build). Shrinking
+//! re-runs real processes, so it is bounded (`max_shrink_iters`), and worth it: the steps of a
+//! failure come out short and readable. The cases come from a fixed seed, so `cargo test` is
+//! deterministic; `CRMSYNC_NO_LOST_EDIT_CASES=N` and `CRMSYNC_NO_LOST_EDIT_SEED=S` explore
+//! further (600 cases take two to six minutes), `CRMSYNC_NO_LOST_EDIT_VERBOSE=1` prints every
+//! case's steps.
 //! Nothing is persisted: a failure found is pinned by a small deterministic test below, the
 //! steps written out for the same oracle.
 //!
