@@ -14,6 +14,7 @@ mod hostile;
 mod hubspot;
 mod inbox;
 mod incremental;
+mod no_lost_edit;
 mod pull;
 mod quiet;
 mod report;
