@@ -70,7 +70,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crmsync::fake::{ContextEdit, ProspectView};
+use crmsync_fake::inbox_v1::{ContextEdit, ProspectView};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, RngSeed};
 
