@@ -266,6 +266,13 @@ pub trait CrmAdapter {
         None
     }
 
+    /// A run that hands nothing over to an import file: whatever file an earlier run left
+    /// is withdrawn, so that values no longer waiting are not imported by mistake. Adapters
+    /// that write the CRM directly do nothing.
+    fn withdraw_handover(&mut self) -> impl Future<Output = Result<(), Error>> + Send {
+        async { Ok(()) }
+    }
+
     /// Applies writes. An `Err` means nothing was written; per-write failures are in the report.
     fn write(
         &mut self,

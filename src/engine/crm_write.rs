@@ -64,6 +64,11 @@ pub(super) async fn write_crm<A: CrmAdapter>(
             .map(|(_, record)| CrmWrite::Create(record.clone())),
     );
     if writes.is_empty() {
+        // Nothing handed over: an import file left by an earlier run holds values that no
+        // longer wait (the rest of this run dropped them), and must not be imported.
+        crm.withdraw_handover()
+            .await
+            .context("withdrawing the import file")?;
         return Ok(out);
     }
     // Every write's receipt before the batch goes out; each is settled by its status after.

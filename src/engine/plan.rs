@@ -178,7 +178,32 @@ pub(super) fn plan(
         );
         let (reviewed, skipped) = saved.still_valid(&inputs);
         plan = reviewed;
-        applied = Default::default();
+        // A waiting resolution the reviewed plan carries out is applied by this sync (else it
+        // would stay waiting and be applied again, over a later edit); one it does not carry
+        // out still waits.
+        let carried: HashSet<(&str, Field)> = plan
+            .links
+            .iter()
+            .flat_map(|l| {
+                let fields = l
+                    .inbox
+                    .iter()
+                    .flat_map(|p| &p.changes)
+                    .chain(l.crm.iter().flat_map(|p| &p.changes))
+                    .chain(l.threads.iter().flat_map(|t| &t.changes))
+                    .map(reconcile::Change::field)
+                    .chain(l.agreed.iter().map(Value::field));
+                fields.map(|f| (l.key.prospect_id.as_str(), f))
+            })
+            .collect();
+        applied.conflict_ids.retain(|id| {
+            resolutions.iter().any(|r| {
+                r.id == *id
+                    && Field::parse(&r.field)
+                        .is_some_and(|f| carried.contains(&(r.prospect_id.as_str(), f)))
+            })
+        });
+        applied.problems.clear();
         warnings.extend(skipped);
     }
     let mut base_restores = Vec::new();

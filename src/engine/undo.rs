@@ -49,10 +49,11 @@ fn crm_to_inbox(value: &Value, vocab: &Vocabulary) -> Option<Value> {
 pub struct Undo {
     /// The reverting writes (through the normal push path).
     pub plan: Plan,
-    /// For each (prospect, field) the undo reverts: the base it returns to, the one the run's
-    /// writes were made against (`None`: no base). Never a value only one side holds: after an
-    /// undo of a run that wrote both sides (a resolution, a policy decision), each side holds
-    /// its own value again and the next sync sees both changed.
+    /// For each (prospect, field) the undo reverts on every side the run wrote it: the base it
+    /// returns to, the one the run's writes were made against (`None`: no base). Never a value
+    /// only one side holds: after an undo of a run that wrote both sides (a resolution, a policy
+    /// decision), each side holds its own value again and the next sync sees both changed; a
+    /// field the undo must leave on one side (changed since) keeps the base the run set.
     pub base: Vec<(String, Field, Option<Value>)>,
 }
 
@@ -79,6 +80,8 @@ pub fn plan_undo(
         }
     }
     let mut base: BTreeMap<(String, Field), Option<Value>> = BTreeMap::new();
+    // Fields the undo leaves on one side at least: their base does not go back.
+    let mut kept: std::collections::BTreeSet<(String, Field)> = Default::default();
     // Newest first, so that a field written twice returns to its oldest value.
     for change in changes.iter().rev().filter(|c| revertible(c)) {
         let (Some(prospect_id), Some(crm_id), Some(old), Some(new)) = (
@@ -134,6 +137,9 @@ pub fn plan_undo(
             };
             link.conflicts
                 .push(conflict(&key, change, inbox, crm, &detail));
+            // A side the undo leaves as it is: the base stays where the run put it, since the
+            // restored one would now be held by one side only (or by neither).
+            kept.insert((prospect_id.clone(), field));
             continue;
         }
         let revert = Change {
@@ -203,6 +209,7 @@ pub fn plan_undo(
         plan,
         base: base
             .into_iter()
+            .filter(|(key, _)| !kept.contains(key))
             .map(|((prospect_id, field), value)| (prospect_id, field, value))
             .collect(),
     }

@@ -698,20 +698,6 @@ async fn do_step(linked: &Linked, oracle: &mut Oracle, step: &Step) -> Result<()
             }
             let run = *pick(*pick_at, &oracle.syncs);
             let before = linked.held();
-            // Known bug (an_undo_that_reverts_one_side_of_a_resolution_keeps_the_base): a
-            // resolution's write that a person changed since by putting back an older value.
-            let partial = oracle.resolved_by.get(&run).into_iter().flatten().any(|w| {
-                let model = &oracle.slots[w.prospect][w.slot];
-                before[w.prospect][w.side].slot(w.slot).ok().as_ref() != Some(&w.written.0)
-                    && model.reverted[w.side]
-            });
-            if partial && !oracle.known_bugs {
-                let _ = writeln!(
-                    oracle.log,
-                    "(undo {run} of a resolution a person changed back since: skipped)"
-                );
-                return Ok(());
-            }
             let out = linked
                 .world
                 .crmsync(&["undo", &run.to_string(), "--json"])
@@ -1004,7 +990,6 @@ async fn a_resolution_applied_later_keeps_an_edit_made_after_it() {
 /// agreed value, which now only the CRM holds. The next sync reads "CRM unchanged, Inbox
 /// changed" and copies the older Inbox value over the CRM person's latest write.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "bug: undo restores the base of a field it reverted on one of the two sides only"]
 async fn an_undo_that_reverts_one_side_of_a_resolution_keeps_the_base() {
     holds(
         false,
@@ -1048,7 +1033,6 @@ async fn an_undo_after_a_new_edit_of_one_side_of_a_resolution_writes_nothing() {
 /// sides (and after the base moved to it). (A sync in between, before the edit, applies it
 /// once more with no write and marks it applied: then nothing is lost.)
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "bug: a resolution applied by `sync --plan` stays waiting and is applied again later"]
 async fn a_resolution_applied_by_a_saved_plan_is_not_applied_again() {
     let linked = Linked::start(1, false).await;
     linked.write(0, INBOX, Field::Valuation, "1001");
@@ -1094,7 +1078,6 @@ async fn a_resolution_applied_by_a_saved_plan_is_not_applied_again() {
 /// still offers the older Inbox value, and importing it, as the file invites, overwrites the
 /// CRM person's edit with no conflict left to show it.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "bug: a sync with no CRM write leaves the last import file, with values it no longer hands over"]
 async fn a_sync_that_hands_nothing_over_leaves_no_import_file_to_import() {
     let linked = Linked::start(1, true).await;
     linked.write(0, INBOX, Field::Valuation, "1001");

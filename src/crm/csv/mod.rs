@@ -171,4 +171,26 @@ impl CrmAdapter for CsvAdapter {
             CsvWriteMode::ImportFile => write::write_import_file(&self.settings, writes),
         }
     }
+
+    async fn withdraw_handover(&mut self) -> Result<(), Error> {
+        let (CsvWriteMode::ImportFile, Some(path)) =
+            (self.settings.write_mode, self.settings.import_path.as_ref())
+        else {
+            return Ok(());
+        };
+        match std::fs::remove_file(path) {
+            Ok(()) => {
+                tracing::info!(
+                    "removed {}: nothing waits for import any more",
+                    path.display()
+                );
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(Error::Io {
+                path: path.display().to_string(),
+                source,
+            }),
+        }
+    }
 }
