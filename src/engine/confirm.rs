@@ -45,6 +45,42 @@ pub fn confirmed_values(
     confirmed
 }
 
+/// For each value handed over in an import file (`pending`: record id, CRM value), the agreed
+/// value (Inbox vocabulary) it stands for, when the Inbox side of it is confirmed: the base it
+/// moves the link to once the export shows it. (Until then the base stays: the CRM does not
+/// hold it yet.)
+pub fn pending_bases(
+    plan: &Plan,
+    pending: &[(String, Value)],
+    unpushed: &HashSet<&str>,
+    inbox_confirmed: &HashMap<String, HashSet<Field>>,
+) -> Vec<(String, Value, Option<Value>)> {
+    let by_record: HashMap<&str, &LinkPlan> = plan
+        .links
+        .iter()
+        .map(|l| (l.key.crm_id.as_str(), l))
+        .collect();
+    pending
+        .iter()
+        .map(|(crm_id, value)| {
+            let field = value.field();
+            let base = by_record.get(crm_id.as_str()).and_then(|link| {
+                let inbox_ok = !unpushed.contains(link.key.prospect_id.as_str())
+                    && (!writes_inbox(link, field)
+                        || inbox_confirmed
+                            .get(&link.key.prospect_id)
+                            .is_some_and(|f| f.contains(&field)));
+                link.agreed
+                    .iter()
+                    .find(|v| v.field() == field)
+                    .filter(|_| inbox_ok)
+                    .cloned()
+            });
+            (crm_id.clone(), value.clone(), base)
+        })
+        .collect()
+}
+
 /// The agreed values of `plan` that no side needs a write for: what both sides already hold.
 /// A re-baseline (`sync --resync`) records only these.
 pub fn already_shared(plan: &Plan) -> Vec<(String, Value)> {

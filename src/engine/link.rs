@@ -18,6 +18,9 @@ use super::lookup::lookup_unknown_x_ids;
 use super::matching::{Matching, match_records};
 use super::run::RunOptions;
 
+/// Values waiting in an import file, by record id.
+type Pending = HashMap<String, Vec<Value>>;
+
 /// What the link phase hands to the rest of the run.
 pub(super) struct Linked {
     /// The reference data (tags, statuses, members, accounts) as pulled.
@@ -34,6 +37,10 @@ pub(super) struct Linked {
     pub pending: HashMap<String, Vec<Value>>,
     /// Look-ups the request budget left for the next run, and the like.
     pub warnings: Vec<String>,
+    /// Values an import file handed over that the export now shows: (prospect, the base they
+    /// stand for). Both sides confirmed them, so the plan reads them as the base (and a sync
+    /// saves them), even if Inbox changed again since.
+    pub imported: Vec<(String, Value)>,
 }
 
 /// Matches `records` to the mirror's prospects.
@@ -77,7 +84,7 @@ pub(super) async fn link(
         .into_iter()
         .map(|m| (m.prospect.id.clone(), m))
         .collect();
-    let pending = pending_imports(store, records, &names)?;
+    let (pending, imported) = pending_imports(store, records, &names, &matching)?;
     Ok(Linked {
         reference,
         stored_links,
@@ -85,30 +92,49 @@ pub(super) async fn link(
         loaded,
         pending,
         warnings,
+        imported,
     })
 }
 
 /// The values waiting in an import file that the export does not show yet (an unreadable cell
-/// shows nothing: its value stays pending).
+/// shows nothing: its value stays pending), and the bases of those it shows now, by prospect.
 fn pending_imports(
     store: &Store,
     records: &[CrmRecord],
     names: &Names,
-) -> anyhow::Result<HashMap<String, Vec<Value>>> {
+    matching: &Matching,
+) -> anyhow::Result<(Pending, Vec<(String, Value)>)> {
     let mut pending = store.load_pending()?;
     if pending.is_empty() {
-        return Ok(pending);
+        return Ok((pending, Vec::new()));
     }
+    let bases = store.load_pending_bases()?;
     let by_record: foldhash::HashMap<&str, &CrmRecord> =
         records.iter().map(|r| (r.id.as_str(), r)).collect();
+    let prospect_of: HashMap<&str, &str> = matching
+        .links
+        .iter()
+        .map(|l| (l.crm_id.as_str(), l.prospect_id.as_str()))
+        .collect();
+    let mut imported = Vec::new();
     for (crm_id, values) in pending.iter_mut() {
-        if let Some(record) = by_record.get(crm_id.as_str()) {
-            let current = crm_side(record, names);
-            values.retain(|v| {
-                current.unknown.contains(&v.field()) || current.fields.get(v.field()) != *v
-            });
-        }
+        let Some(record) = by_record.get(crm_id.as_str()) else {
+            continue;
+        };
+        let current = crm_side(record, names);
+        values.retain(|v| {
+            let waits = current.unknown.contains(&v.field()) || current.fields.get(v.field()) != *v;
+            if !waits
+                && let (Some(base), Some(prospect)) = (
+                    bases.get(&(crm_id.clone(), v.field())),
+                    prospect_of.get(crm_id.as_str()),
+                )
+            {
+                imported.push((prospect.to_string(), base.clone()));
+            }
+            waits
+        });
     }
     pending.retain(|_, v| !v.is_empty());
-    Ok(pending)
+    Ok((pending, imported))
 }

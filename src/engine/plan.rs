@@ -73,10 +73,19 @@ pub(super) fn plan(
         matching,
         loaded,
         pending,
+        imported,
         ..
     } = linked;
     let by_record: foldhash::HashMap<&str, &CrmRecord> =
         records.iter().map(|r| (r.id.as_str(), r)).collect();
+    // Imports the export now shows: the base they stand for replaces the stored one.
+    let mut imported_base: HashMap<&str, Vec<Value>> = HashMap::new();
+    for (prospect_id, value) in imported.iter() {
+        imported_base
+            .entry(prospect_id.as_str())
+            .or_default()
+            .push(value.clone());
+    }
     let resolutions = store.pending_resolutions()?;
     let saved = opts
         .apply_plan
@@ -96,6 +105,7 @@ pub(super) fn plan(
                 .flat_map(|s| s.links.iter().map(|l| l.plan.key.prospect_id.as_str())),
         )
         .chain(undo_changes.iter().filter_map(|c| c.prospect_id.as_deref()))
+        .chain(imported_base.keys().copied())
         .collect();
     // Links under an identity conflict are left alone on both sides until it is settled.
     let disputed = matching.disputed();
@@ -127,6 +137,7 @@ pub(super) fn plan(
         planning,
         by_record: &by_record,
         referenced: &referenced,
+        imported_base: &imported_base,
         stamps_in: &stamps_in,
         out: Reconciled::default(),
     };
@@ -252,6 +263,7 @@ struct Reconciler<'a, 'r> {
     planning: &'r Planning<'r>,
     by_record: &'r foldhash::HashMap<&'a str, &'a CrmRecord>,
     referenced: &'r HashSet<&'r str>,
+    imported_base: &'r HashMap<&'r str, Vec<Value>>,
     stamps_in: &'r clean::Stamps,
     out: Reconciled,
 }
@@ -282,7 +294,16 @@ impl<'a> Reconciler<'a, '_> {
                 base: if self.opts.resync {
                     Default::default()
                 } else {
-                    base.remove(&link.prospect_id).unwrap_or_default()
+                    let mut base = base.remove(&link.prospect_id).unwrap_or_default();
+                    for value in self
+                        .imported_base
+                        .get(link.prospect_id.as_str())
+                        .into_iter()
+                        .flatten()
+                    {
+                        base.set(value.clone());
+                    }
+                    base
                 },
             })
             .collect();

@@ -63,6 +63,8 @@ pub(super) fn record(
         }
     }
     store.save_links(run, &links)?;
+    // Values the export now shows from an import file: both sides confirmed them.
+    store.save_base(run, &linked.imported)?;
     store.save_base(run, &confirmed)?;
     // An undo puts the base of what it reverted back to what it was before the undone run.
     let restores: Vec<_> = planned
@@ -74,7 +76,13 @@ pub(super) fn record(
     store.restore_base(run, &restores)?;
     store.set_meta(MAPPING_KEY, fingerprint)?;
     if pushed.error.is_none() {
-        store.replace_pending(run, &pushed.new_pending)?;
+        let pending = super::confirm::pending_bases(
+            plan,
+            &pushed.new_pending,
+            &unpushed,
+            &pushed.inbox_confirmed,
+        );
+        store.replace_pending(run, &pending)?;
     }
     store.record_rejects(run, &report.rejected_rows)?;
     if let Some(err) = pushed.error {

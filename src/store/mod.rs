@@ -15,6 +15,7 @@ use crate::reconcile::{Amount, BaseValues, Field, Value};
 mod changes;
 mod conflicts;
 pub mod crm_mirror;
+mod pending;
 mod v2;
 pub use changes::{BaseBefore, ChangeRow, ChangeStatus};
 pub use conflicts::{ConflictRecord, ConflictRow, ConflictTally, Resolution};
@@ -45,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_5.sql"),
     include_str!("schema_6.sql"),
     include_str!("schema_7.sql"),
+    include_str!("schema_8.sql"),
 ];
 
 /// A store error. SQLite errors are bugs or a damaged file: nothing to branch on but the text.
@@ -929,41 +931,6 @@ impl Store {
             for (prospect_id, value) in agreed {
                 let json = serde_json::to_string(value).expect("values serialize");
                 stmt.execute(params![prospect_id, value.field().as_str(), json, run.0])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// Values waiting in an import file, by CRM record id.
-    pub fn load_pending(&self) -> Result<HashMap<String, Vec<Value>>> {
-        let mut out: HashMap<String, Vec<Value>> = HashMap::new();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT crm_id, value FROM pending ORDER BY crm_id, field")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-        for row in rows {
-            let (crm_id, value) = row?;
-            let value: Value = serde_json::from_str(&value).map_err(|e| Error::Corrupt {
-                table: "pending",
-                detail: format!("{crm_id}: {e}"),
-            })?;
-            out.entry(crm_id).or_default().push(value);
-        }
-        Ok(out)
-    }
-
-    /// Replaces the pending set with `pending` (crm id, value) in one transaction.
-    pub fn replace_pending(&mut self, run: RunId, pending: &[(String, Value)]) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        tx.execute("DELETE FROM pending", [])?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT OR REPLACE INTO pending (crm_id, field, value, run_id) VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            for (crm_id, value) in pending {
-                let json = serde_json::to_string(value).expect("values serialize");
-                stmt.execute(params![crm_id, value.field().as_str(), json, run.0])?;
             }
         }
         tx.commit()?;

@@ -180,7 +180,6 @@ fn integer(text: &str) -> String {
 struct Linked {
     world: World,
     prospects: Vec<(usize, ProspectView)>,
-    import_file: bool,
 }
 
 impl Linked {
@@ -216,11 +215,7 @@ impl Linked {
             rows[*idx][col("Notes")] = START_NOTES.into();
         }
         write_export(&world, &rows);
-        let linked = Linked {
-            world,
-            prospects,
-            import_file,
-        };
+        let linked = Linked { world, prospects };
         let report = linked.run(&["sync", "--json"]).await;
         assert_eq!(report["writes"]["inbox"], 0, "{report}");
         assert_eq!(report["writes"]["crm"], 0, "{report}");
@@ -599,10 +594,7 @@ async fn do_step(linked: &Linked, oracle: &mut Oracle, step: &Step) -> Result<()
                     .filter(|v| **v != current)
                     .cloned()
                     .collect();
-                // Known bug (an_imported_value_is_not_copied_back_over_a_later_edit).
-                let revert = revert
-                    .filter(|_| oracle.known_bugs || !linked.import_file)
-                    .filter(|_| !earlier.is_empty());
+                let revert = revert.filter(|_| !earlier.is_empty());
                 let at = oracle.tick();
                 let value = match revert {
                     Some(i) => pick(i, &earlier).clone(),
@@ -933,7 +925,6 @@ async fn holds(import_file: bool, steps: &[Step]) {
 /// either), so the next sync sees "Inbox unchanged, CRM changed" and copies the imported value
 /// back over the person's latest edit.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "bug: an imported value is copied back to Inbox over a later Inbox edit (the base lags)"]
 async fn an_imported_value_is_not_copied_back_over_a_later_edit() {
     holds(
         true,
