@@ -19,6 +19,31 @@ pub(super) fn link_cost(link: &LinkPlan, n_threads: usize) -> u64 {
         + if fans_out { n_threads as u64 } else { 0 }
 }
 
+/// Requests one contact's push costs on API v2: the contact PATCH (when a field other than
+/// tags and done changes), one call per tag added or removed, one PATCH per thread for a
+/// fanned-out done or assignee (at most every thread), and the per-thread PATCHes.
+pub(super) fn link_cost_v2(link: &LinkPlan, n_threads: usize) -> u64 {
+    use crate::reconcile::{Field, Value};
+    let changes = link.inbox.iter().flat_map(|p| &p.changes);
+    let patch = changes
+        .clone()
+        .any(|c| !matches!(c.field(), Field::Tags | Field::Done));
+    let tag_calls: u64 = changes
+        .clone()
+        .map(|c| match (&c.old, &c.new) {
+            (Value::Tags(old), Value::Tags(new)) => {
+                (new.difference(old).count() + old.difference(new).count()) as u64
+            }
+            _ => 0,
+        })
+        .sum();
+    let fans_out = changes.clone().any(|c| c.field().is_thread_field());
+    u64::from(patch)
+        + tag_calls
+        + if fans_out { n_threads as u64 } else { 0 }
+        + link.threads.len() as u64
+}
+
 /// The requests this run may still make: `[limits] max_requests_per_run`, and, when the
 /// `X-RateLimit-*` headers describe a long window (hour or day: a limit of 1,000 or more), what
 /// is left of it after `[limits] reserve_ratio` is kept for the team's people.

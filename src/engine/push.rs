@@ -16,7 +16,7 @@ use crate::reconcile::{Change, Field, LinkKey, LinkPlan, Plan, Side, ThreadState
 use crate::store::{BaseBefore, ChangeRow, ChangeStatus, ConflictRecord, MirrorProspect};
 
 use super::Context;
-use super::budget::{RequestBudget, link_cost};
+use super::budget::{RequestBudget, link_cost, link_cost_v2};
 use super::inputs::{Names, inbox_side};
 use super::receipts::Receipts;
 
@@ -174,7 +174,11 @@ pub(super) async fn push_plan<'p>(
             out.incomplete = Some(format!("stopped by {signal}; the next run writes the rest"));
         }
         // Whole prospects only: a prospect whose requests do not fit waits for the next run.
-        if out.incomplete.is_some() || !budget.fits(ctx, link_cost(link, threads.len())) {
+        let cost = match ctx.v2 {
+            Some(_) => link_cost_v2(link, threads.len()),
+            None => link_cost(link, threads.len()),
+        };
+        if out.incomplete.is_some() || !budget.fits(ctx, cost) {
             if out.incomplete.is_none() {
                 out.incomplete = Some(budget.message());
             }

@@ -93,6 +93,7 @@ pub(super) fn record(
     if report.incomplete.is_none() {
         store.mark_resolutions_applied(run, &planned.applied.conflict_ids)?;
     }
+    store.reopen_conflicts(&planned.applied.stale)?;
     let mut conflicts = reviewed.conflicts;
     conflicts.extend(pushed.conflicts);
     let tally = store.record_conflicts(run, now, &conflicts, !planned.partial)?;

@@ -19,6 +19,9 @@ pub struct Applied {
     pub conflict_ids: Vec<i64>,
     /// Resolutions that could not be applied, with why (they stay pending).
     pub problems: Vec<String>,
+    /// Resolutions whose values moved on either side since the human made them: not applied,
+    /// and opened again by a sync, so that the person decides with what the sides hold now.
+    pub stale: Vec<i64>,
 }
 
 /// Parses a value given on the command line for a field (`--take value V`).
@@ -142,6 +145,34 @@ pub fn apply_resolutions(
                 resolution.id, resolution.crm_id
             ));
             continue;
+        }
+        if let Some((inbox_then, crm_then)) = &resolution.resolved_against {
+            let inbox_now = inbox_value(input, field).map(|v| v.to_string());
+            let crm_now = Some(input.crm.fields.get(field).to_string());
+            // Only a side the resolution overwrites matters: taking Inbox's value takes its
+            // latest one; an edit on the side it overwrites would be lost.
+            let (check_inbox, check_crm) = match resolution.resolution.as_str() {
+                "resolved-inbox" => (false, true),
+                "resolved-crm" => (true, false),
+                _ => (true, true),
+            };
+            let moved = [
+                ("Inbox", check_inbox, inbox_then, &inbox_now),
+                ("CRM", check_crm, crm_then, &crm_now),
+            ]
+            .into_iter()
+            .find(|(_, check, then, now)| *check && then.is_some() && *then != *now)
+            .map(|(side, _, then, now)| (side, then, now));
+            if let Some((side, then, now)) = moved {
+                applied.problems.push(format!(
+                    "conflict {}: the {side}'s {field} changed since it was resolved ({} -> {}); it is open again: resolve it with what the sides hold now",
+                    resolution.id,
+                    then.as_deref().unwrap_or(""),
+                    now.as_deref().unwrap_or("")
+                ));
+                applied.stale.push(resolution.id);
+                continue;
+            }
         }
         let chosen = match resolution.resolution.as_str() {
             "resolved-inbox" => inbox_value(input, field).ok_or_else(|| {
@@ -293,6 +324,7 @@ mod tests {
             resolved_by: None,
             resolved_at: None,
             applied_run: None,
+            resolved_against: None,
         }
     }
 

@@ -105,11 +105,14 @@ pub struct ConflictRow {
     pub resolved_at: Option<String>,
     /// The sync that applied the resolution.
     pub applied_run: Option<i64>,
+    /// The (Inbox, CRM) values the human resolved it against (`None` for older rows): a
+    /// resolution is not applied once either side moved since.
+    pub resolved_against: Option<(Option<String>, Option<String>)>,
 }
 
 const COLUMNS: &str = "id, first_run, last_run, prospect_id, username, platform_id, crm_id, field,
     kind, inbox, crm, base, detail, first_seen, last_seen, resolution, resolution_value,
-    resolved_by, resolved_at, applied_run";
+    resolved_by, resolved_at, applied_run, resolved_known, resolved_inbox, resolved_crm";
 
 fn row_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConflictRow> {
     Ok(ConflictRow {
@@ -133,6 +136,11 @@ fn row_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConflictRow> {
         resolved_by: r.get(17)?,
         resolved_at: r.get(18)?,
         applied_run: r.get(19)?,
+        resolved_against: if r.get::<_, bool>(20)? {
+            Some((r.get(21)?, r.get(22)?))
+        } else {
+            None
+        },
     })
 }
 
@@ -317,7 +325,8 @@ impl Store {
     ) -> Result<bool> {
         let n = self.conn.execute(
             "UPDATE conflicts SET resolution = ?2, resolution_value = ?3, resolved_by = ?4,
-                    resolved_at = ?5
+                    resolved_at = ?5, resolved_known = 1, resolved_inbox = inbox,
+                    resolved_crm = crm
              WHERE id = ?1 AND resolution = 'open'",
             params![id, resolution.as_str(), value, by, at],
         )?;
@@ -333,6 +342,24 @@ impl Store {
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt.query_map([], row_of)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Opens resolved conflicts again whose values moved since the human resolved them: the
+    /// person decides again with what the sides hold now.
+    pub fn reopen_conflicts(&mut self, ids: &[i64]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE conflicts SET resolution = 'open', resolution_value = NULL,
+                        resolved_by = NULL, resolved_at = NULL, resolved_known = 0
+                 WHERE id = ?1 AND resolution LIKE 'resolved-%' AND applied_run IS NULL",
+            )?;
+            for id in ids {
+                stmt.execute([id])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Marks resolutions as applied by `run`.
