@@ -36,6 +36,31 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces the stored profiles of `contact_ids` with `profiles` (the contacts were read
+    /// again; a profile that moved to one of them moves).
+    pub fn replace_contact_profiles(
+        &mut self,
+        contact_ids: &[String],
+        profiles: &[ProfileRow],
+    ) -> Result<()> {
+        let tx = self.conn.savepoint()?;
+        {
+            let mut delete = tx.prepare_cached("DELETE FROM profiles WHERE contact_id = ?1")?;
+            for id in contact_ids {
+                delete.execute([id])?;
+            }
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO profiles (platform, platform_id, contact_id, username)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for p in profiles {
+                insert.execute(params![p.platform, p.platform_id, p.contact_id, p.username])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// The number of stored v2 profiles.
     pub fn profile_count(&self) -> Result<u64> {
         Ok(self
