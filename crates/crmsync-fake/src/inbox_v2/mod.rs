@@ -33,6 +33,7 @@ use crate::RateLimit;
 use crate::common::now_ms;
 use crate::ratelimit::Limiter;
 use crate::server::Server;
+pub use seed::{SeedPerson, SeedThread};
 use state::{ContactPatch, Model, ThreadPatch};
 
 /// How many account links of each platform the fake seeds.
@@ -66,6 +67,9 @@ pub struct FakeConfig {
     /// `contact.updatedAt`. The docs leave it open; the default `false` is the strict reading
     /// (a client must not take `updatedAt` for a CRM change stamp).
     pub crm_edits_touch_contact: bool,
+    /// Seed these people instead of `contacts` generated ones (the team, account links,
+    /// members, tags and statuses are generated as usual; missing names are added).
+    pub people: Option<Vec<SeedPerson>>,
 }
 
 impl Default for FakeConfig {
@@ -79,6 +83,7 @@ impl Default for FakeConfig {
             faults: Faults::default(),
             event_cap: 25_000,
             crm_edits_touch_contact: false,
+            people: None,
         }
     }
 }
@@ -515,6 +520,9 @@ impl FakeInboxV2 {
         };
         let mut model = seed::generate(counts, config.seed, anchor_ms, config.event_cap);
         model.crm_edits_touch_contact = config.crm_edits_touch_contact;
+        if let Some(people) = &config.people {
+            seed::seed_people(&mut model, people, anchor_ms);
+        }
         let control = Control {
             limiter: Limiter::new(config.rate_limit),
             faults: config.faults,
