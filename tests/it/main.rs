@@ -27,3 +27,4 @@ mod typos;
 mod unreachable;
 mod v2;
 mod v2_incremental;
+mod v2_upgrade;
