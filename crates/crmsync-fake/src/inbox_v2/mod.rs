@@ -334,6 +334,11 @@ impl Script<'_> {
         self.state.new_message(thread_id, direction)
     }
 
+    /// See [`FakeInboxV2::new_thread`].
+    pub fn new_thread(&mut self, contact_id: &str) -> String {
+        self.state.new_thread(contact_id)
+    }
+
     /// See [`FakeInboxV2::remind`].
     pub fn remind(&mut self, thread_id: &str) {
         self.state.remind(thread_id);
@@ -413,6 +418,21 @@ impl State {
         let t = self.thread_index(thread_id);
         let inbound = direction == Direction::Inbound;
         self.model.new_message(t, inbound, now_ms())
+    }
+
+    fn new_thread(&mut self, contact_id: &str) -> String {
+        let c = self.contact_index(contact_id);
+        let model = &mut self.model;
+        let p = *model.contacts[c]
+            .profiles
+            .first()
+            .expect("the contact has a profile");
+        let platform = model.profiles[p].platform;
+        let link = (model.account_links.iter())
+            .position(|l| l.platform == platform)
+            .expect("an account link on the profile's platform");
+        let t = model.new_thread(p, link, now_ms());
+        model.threads[t].id.clone()
     }
 
     fn remind(&mut self, thread_id: &str) {
@@ -672,6 +692,15 @@ impl FakeInboxV2 {
     /// On an unknown thread id.
     pub fn new_message(&self, thread_id: &str, direction: Direction) -> String {
         self.lock().new_message(thread_id, direction)
+    }
+
+    /// Someone on the team writes to the contact's first profile from the first account link
+    /// of its platform: a new thread (`thread.created`, then `message.sent`). Returns its id.
+    ///
+    /// # Panics
+    /// On an unknown contact id, or a contact without a profile or an account link for it.
+    pub fn new_thread(&self, contact_id: &str) -> String {
+        self.lock().new_thread(contact_id)
     }
 
     /// A reminder fires: the thread moves to the newest end without any change to its fields
