@@ -32,10 +32,14 @@ fn mirrored(world: &V2World, contact_id: &str) -> MirrorProspect {
     found.unwrap_or_else(|| panic!("contact {contact_id} is not in the mirror"))
 }
 
-/// A world of 40 contacts whose first pull (a walk) left a seq to replay from: the log gets
+/// A world of `contacts` contacts whose first pull (a walk) left a seq to replay from: the log gets
 /// one event first, since an empty log gives no seq to note.
 async fn walked() -> V2World {
-    let world = V2World::start(40).await;
+    walked_with(40).await
+}
+
+async fn walked_with(contacts: usize) -> V2World {
+    let world = V2World::start(contacts).await;
     let first = world.fake.threads()[0].id.clone();
     world.fake.new_message(&first, Direction::Inbound);
     let report = pull(&world, &[]).await;
@@ -43,6 +47,11 @@ async fn walked() -> V2World {
     assert_eq!(report["full_reason"], "no-cursor", "{report}");
     assert_eq!(report["event_seq"], world.fake.last_seq(), "{report}");
     world
+}
+
+/// `status --json`'s `mirror` object.
+async fn mirror_counts(world: &V2World) -> Value {
+    json(&world.crmsync(&["status", "--json"]).await)["mirror"].clone()
 }
 
 /// A tag name the contact lacks.
@@ -121,6 +130,42 @@ async fn a_v2_incremental_pull_takes_contact_values_from_events_and_re_reads_thr
     assert_eq!(walk["full_reason"], "requested", "{walk}");
     assert_eq!(mirrored(&world, &a.id), a_row);
     assert_eq!(mirrored(&world, &b.id), b_row);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_v2_thread_brings_its_contact_and_profiles_into_the_mirror() {
+    let world = walked_with(120).await;
+    let before = mirror_counts(&world).await;
+    let contacts = world.fake.contacts();
+    let imported = (contacts.iter())
+        .find(|c| c.thread_ids.is_empty())
+        .expect("the seed has a contact without a thread");
+    let talked_to = (contacts.iter())
+        .find(|c| c.thread_ids.len() == 1)
+        .expect("a contact with one thread");
+    let new_for_imported = world.fake.new_thread(&imported.id);
+    let second = world.fake.new_thread(&talked_to.id);
+    world.fake.reset_stats();
+    let report = pull(&world, &[]).await;
+    assert_eq!(report["mode"], "incremental", "{report}");
+    assert_eq!(report["events_replayed"], 4, "{report}");
+    assert_eq!(report["reread_threads"], 2, "{report}");
+    assert_eq!(world.fake.stats().count("GET", "/threads/{threadId}"), 2);
+    let after = mirror_counts(&world).await;
+    let n = |v: &Value, k: &str| v[k].as_u64().unwrap();
+    assert_eq!(n(&after, "contacts"), n(&before, "contacts") + 1, "{after}");
+    assert_eq!(n(&after, "threads"), n(&before, "threads") + 2, "{after}");
+    let profiles = imported.profiles.len() as u64;
+    assert_eq!(
+        n(&after, "profiles"),
+        n(&before, "profiles") + profiles,
+        "{after}"
+    );
+    let row = mirrored(&world, &imported.id);
+    assert_eq!(row.threads.len(), 1, "{row:?}");
+    assert_eq!(row.threads[0].id, new_for_imported);
+    let row = mirrored(&world, &talked_to.id);
+    assert!(row.threads.iter().any(|t| t.id == second), "{row:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
