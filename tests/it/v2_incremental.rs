@@ -1,7 +1,8 @@
 //! The incremental pull on Inbox API v2, through the real binary against the v2 fake: a
 //! replay of thin events (contact values taken from the events, archived threads re-read),
-//! what a quiet night costs, a retention gap, `--full`, re-reads dearer than a walk, a thread
-//! that changes during a walk, and a v2 mirror refusing `api = "v1"`.
+//! what a quiet night costs, a retention gap, `--full`, the schedule, re-reads dearer than a
+//! walk, a new thread and its contact, rows that change during a walk, and a v2 mirror
+//! refusing `api = "v1"`.
 
 use crmsync::store::{MirrorProspect, Store};
 use crmsync_fake::inbox_v2::{ContactEdit, ContactView, Direction, ThreadEdit};
@@ -46,6 +47,13 @@ async fn walked_with(contacts: usize) -> V2World {
     assert_eq!(report["mode"], "full", "{report}");
     assert_eq!(report["full_reason"], "no-cursor", "{report}");
     assert_eq!(report["event_seq"], world.fake.last_seq(), "{report}");
+    // The walk's cost: reference data, a page per 100 threads, the log's end before the walk
+    // and its replay after.
+    let stats = world.fake.stats();
+    let pages = world.fake.thread_count().div_ceil(100) as u64;
+    assert_eq!(stats.count("GET", "/threads"), pages, "{stats:?}");
+    assert_eq!(stats.count("GET", "/events"), 2, "{stats:?}");
+    assert_eq!(stats.requests, 5 + pages + 2, "{stats:?}");
     world
 }
 
@@ -193,6 +201,17 @@ async fn a_v2_log_that_no_longer_reaches_back_means_a_walk() {
     // The walk noted the seq: the next night replays again.
     let next = pull(&world, &[]).await;
     assert_eq!(next["mode"], "incremental", "{next}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_v2_walk_is_due_every_full_every_hours() {
+    let world = walked().await;
+    let mut config = std::fs::read_to_string(world.config()).unwrap();
+    config.push_str("\n[pull]\nfull_every_hours = 0\n");
+    std::fs::write(world.config(), config).unwrap();
+    let report = pull(&world, &[]).await;
+    assert_eq!(report["mode"], "full", "{report}");
+    assert_eq!(report["full_reason"], "schedule", "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
