@@ -147,7 +147,7 @@ pub struct PullReport {
     pub event_seq: Option<u64>,
     /// Threads re-read with `GET /threads/{id}`.
     pub reread_threads: u64,
-    /// Prospects re-read with `GET /prospects/{id}`.
+    /// Prospects re-read with `GET /prospects/{id}` (v2: contacts with `GET /contacts/{id}`).
     pub reread_prospects: u64,
     /// Full walk only: rows that changed since the last pull without any event naming them.
     pub unexplained_changes: u64,
