@@ -100,8 +100,8 @@ pub enum FullReason {
     LogIncomplete,
     /// Re-reading what the events name would take more requests than walking every view.
     CheaperThanReplay,
-    /// On API v2 every pull walks (its event replay is not implemented yet).
-    EveryV2PullWalks,
+    /// The stored seq is Inbox API v1's: the first pull from API v2 walks.
+    V1Mirror,
 }
 
 impl FullReason {
@@ -121,7 +121,7 @@ impl FullReason {
             FullReason::CheaperThanReplay => {
                 "re-reading what the events name would take more requests than a walk"
             }
-            FullReason::EveryV2PullWalks => "every pull on Inbox API v2 walks every thread",
+            FullReason::V1Mirror => "the mirror was pulled from Inbox API v1 until now",
         }
     }
 }
@@ -147,7 +147,7 @@ pub struct PullReport {
     pub event_seq: Option<u64>,
     /// Threads re-read with `GET /threads/{id}`.
     pub reread_threads: u64,
-    /// Prospects re-read with `GET /prospects/{id}`.
+    /// Prospects re-read with `GET /prospects/{id}` (v2: contacts with `GET /contacts/{id}`).
     pub reread_prospects: u64,
     /// Full walk only: rows that changed since the last pull without any event naming them.
     pub unexplained_changes: u64,
@@ -210,6 +210,12 @@ async fn pull_in_transaction(
     opts: &RunOptions,
 ) -> anyhow::Result<PullReport> {
     let started = Instant::now();
+    if store.meta(super::pull_v2::API_KEY)?.as_deref() == Some("v2") {
+        anyhow::bail!(
+            "the mirror in {} was pulled from Inbox API v2; set [inbox] api = \"v2\" (or start a new [state] dir)",
+            ctx.config.state.dir.display()
+        );
+    }
     let (team_id, reference) = fetch_reference(&ctx.client).await?;
     store.replace_reference(&reference)?;
     let job = Job {

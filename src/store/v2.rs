@@ -36,6 +36,31 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces the stored profiles of `contact_ids` with `profiles` (the contacts were read
+    /// again; a profile that moved to one of them moves).
+    pub fn replace_contact_profiles(
+        &mut self,
+        contact_ids: &[String],
+        profiles: &[ProfileRow],
+    ) -> Result<()> {
+        let tx = self.conn.savepoint()?;
+        {
+            let mut delete = tx.prepare_cached("DELETE FROM profiles WHERE contact_id = ?1")?;
+            for id in contact_ids {
+                delete.execute([id])?;
+            }
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO profiles (platform, platform_id, contact_id, username)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for p in profiles {
+                insert.execute(params![p.platform, p.platform_id, p.contact_id, p.username])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// The number of stored v2 profiles.
     pub fn profile_count(&self) -> Result<u64> {
         Ok(self
@@ -44,41 +69,152 @@ impl Store {
             .unsigned_abs())
     }
 
-    /// After the first pull of a v1 mirror from API v2: the links, the base and the conflict log
-    /// move from each v1 prospect to the contact that holds its X user id, and the v1 rows
-    /// (which the v2 walk marked absent) go. Returns how many prospects were re-keyed.
+    /// After the first pull of a v1 mirror from API v2: the links, the base, the conflict log
+    /// and the change log move from each v1 prospect to the contact with a profile on X of its
+    /// X user id (any of the contact's X profiles), and the v1 rows (which the v2 walk marked
+    /// absent) go. One contact takes one prospect (a linked one first, then the smallest id):
+    /// the others stay as they were, their links missing, so matching sees the contact taken.
+    /// A contact already linked takes none. The v1 look-up cache is dropped. Returns how many
+    /// prospects were re-keyed.
     pub fn rekey_v1_prospects_to_contacts(&mut self) -> Result<u64> {
         let tx = self.conn.savepoint()?;
         tx.execute_batch(
             "CREATE TEMP TABLE IF NOT EXISTS rekey (old TEXT PRIMARY KEY, new TEXT NOT NULL);
              DELETE FROM rekey;
              INSERT INTO rekey (old, new)
-                 SELECT o.id, MIN(n.id) FROM prospects o
-                 JOIN prospects n ON n.platform_id = o.platform_id AND n.id <> o.id
-                 WHERE o.present = 0 AND n.present = 1 AND o.platform_id <> ''
+                 SELECT o.id, MIN(pr.contact_id) FROM prospects o
+                 JOIN profiles pr ON pr.platform = 'twitter' AND pr.platform_id = o.platform_id
+                 JOIN prospects n ON n.id = pr.contact_id AND n.present = 1
+                 WHERE o.present = 0 AND o.platform_id <> ''
                    AND o.id NOT IN (SELECT contact_id FROM profiles)
-                   AND n.id IN (SELECT contact_id FROM profiles)
-                 GROUP BY o.id;",
+                 GROUP BY o.id;
+             DELETE FROM rekey WHERE new IN (SELECT prospect_id FROM links);
+             DELETE FROM rekey WHERE old <> (
+                 SELECT r.old FROM rekey r WHERE r.new = rekey.new
+                 ORDER BY r.old IN (SELECT prospect_id FROM links) DESC, r.old LIMIT 1);",
         )?;
         let moved: i64 = tx.query_row("SELECT COUNT(*) FROM rekey", [], |r| r.get(0))?;
         tx.execute_batch(
             "UPDATE links SET prospect_id = (SELECT new FROM rekey WHERE old = links.prospect_id),
                               clean_crm = NULL
-                 WHERE prospect_id IN (SELECT old FROM rekey)
-                   AND (SELECT new FROM rekey WHERE old = links.prospect_id)
-                       NOT IN (SELECT prospect_id FROM links);
-             UPDATE OR IGNORE base
-                 SET prospect_id = (SELECT new FROM rekey WHERE old = base.prospect_id)
+                 WHERE prospect_id IN (SELECT old FROM rekey);
+             UPDATE base SET prospect_id = (SELECT new FROM rekey WHERE old = base.prospect_id)
                  WHERE prospect_id IN (SELECT old FROM rekey);
              UPDATE conflicts
                  SET prospect_id = (SELECT new FROM rekey WHERE old = conflicts.prospect_id)
                  WHERE prospect_id IN (SELECT old FROM rekey);
-             DELETE FROM base WHERE prospect_id IN (SELECT old FROM rekey);
+             UPDATE changes SET target = (SELECT new FROM rekey WHERE old = changes.target)
+                 WHERE side = 'inbox' AND target IN (SELECT old FROM rekey);
+             UPDATE changes
+                 SET prospect_id = (SELECT new FROM rekey WHERE old = changes.prospect_id)
+                 WHERE prospect_id IN (SELECT old FROM rekey);
              DELETE FROM threads WHERE prospect_id IN (SELECT old FROM rekey);
              DELETE FROM prospects WHERE id IN (SELECT old FROM rekey);
+             DELETE FROM lookups;
              DELETE FROM rekey;",
         )?;
         tx.commit()?;
         Ok(moved.unsigned_abs())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{ProspectRow, RunMode};
+
+    fn prospect(id: &str, x_id: &str) -> ProspectRow {
+        ProspectRow {
+            id: id.into(),
+            platform_id: x_id.into(),
+            username: id.into(),
+            display_name: None,
+            tag_ids: vec![],
+            status_id: None,
+            valuation: None,
+            notes: None,
+            last_updated_at: None,
+        }
+    }
+
+    fn x(x_id: &str, contact: &str) -> ProfileRow {
+        ProfileRow {
+            platform: "twitter".into(),
+            platform_id: x_id.into(),
+            contact_id: contact.into(),
+            username: format!("u{x_id}"),
+        }
+    }
+
+    fn keyed(store: &Store, table: &str) -> Vec<String> {
+        let sql = format!("SELECT prospect_id FROM {table} ORDER BY prospect_id");
+        let mut stmt = store.conn.prepare(&sql).unwrap();
+        let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+        rows.collect::<rusqlite::Result<_>>().unwrap()
+    }
+
+    #[test]
+    fn v1_prospects_move_to_the_contact_of_any_of_its_x_profiles_one_each() {
+        let mut store = Store::open_in_memory().unwrap();
+        let run = store
+            .begin_run(RunMode::Sync, "2026-01-01T00:00:00Z")
+            .unwrap();
+        // v1: p1, p2 (one person's two X accounts), p3 (the second X profile of c2), p4 (gone).
+        let v1 = [("p1", "111"), ("p2", "222"), ("p3", "333"), ("p4", "444")];
+        let rows: Vec<ProspectRow> = v1.iter().map(|(id, x)| prospect(id, x)).collect();
+        store.upsert_page(run, &rows, &[]).unwrap();
+        for (id, crm) in [("p1", "r1"), ("p2", "r2"), ("p3", "r3"), ("p4", "r4")] {
+            store
+                .conn
+                .execute(
+                    "INSERT INTO links (prospect_id, crm_id, state, created_run)
+                     VALUES (?1, ?2, 'active', ?3)",
+                    params![id, crm, run.0],
+                )
+                .unwrap();
+            store
+                .conn
+                .execute(
+                    "INSERT INTO base (prospect_id, field, value, run_id)
+                     VALUES (?1, 'notes', '\"n\"', ?2)",
+                    params![id, run.0],
+                )
+                .unwrap();
+        }
+        store
+            .conn
+            .execute(
+                "INSERT INTO lookups (platform_id, prospect_id, checked_at) VALUES ('9', NULL, 'x')",
+                [],
+            )
+            .unwrap();
+        // The v2 walk: the v1 rows absent, c1 and c2 present.
+        store
+            .conn
+            .execute("UPDATE prospects SET present = 0", [])
+            .unwrap();
+        let run2 = store
+            .begin_run(RunMode::Sync, "2026-01-02T00:00:00Z")
+            .unwrap();
+        let contacts = [prospect("c1", "111"), prospect("c2", "555")];
+        store.upsert_page(run2, &contacts, &[]).unwrap();
+        store
+            .replace_profiles(&[
+                x("111", "c1"),
+                x("222", "c1"),
+                x("555", "c2"),
+                x("333", "c2"),
+            ])
+            .unwrap();
+
+        assert_eq!(store.rekey_v1_prospects_to_contacts().unwrap(), 2);
+        assert_eq!(keyed(&store, "links"), ["c1", "c2", "p2", "p4"]);
+        assert_eq!(keyed(&store, "base"), ["c1", "c2", "p2", "p4"]);
+        let lookups: i64 = (store.conn)
+            .query_row("SELECT COUNT(*) FROM lookups", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(lookups, 0);
+        // Done once: a second call moves nothing.
+        assert_eq!(store.rekey_v1_prospects_to_contacts().unwrap(), 0);
     }
 }

@@ -27,3 +27,5 @@ mod trust_exports;
 mod typos;
 mod unreachable;
 mod v2;
+mod v2_incremental;
+mod v2_upgrade;

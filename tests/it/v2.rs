@@ -12,45 +12,58 @@ use crate::support::{HEADER, TOKEN, TOKEN_ENV, assert_exit, col, json, stdout};
 
 /// A v2 fake and a working directory whose config points at it (no `api` key: the base URL
 /// ends in `/api/v2`).
-struct V2World {
-    fake: FakeInboxV2,
-    dir: tempfile::TempDir,
+pub(crate) struct V2World {
+    pub(crate) fake: FakeInboxV2,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl V2World {
-    async fn start(contacts: usize) -> V2World {
+    pub(crate) async fn start(contacts: usize) -> V2World {
+        V2World::start_with(FakeConfig {
+            contacts,
+            ..FakeConfig::default()
+        })
+        .await
+    }
+
+    /// Starts the fake with `config` (token, accounts, seed and rate limit set for tests).
+    pub(crate) async fn start_with(config: FakeConfig) -> V2World {
         let fake = FakeInboxV2::start(FakeConfig {
             token: TOKEN.into(),
-            contacts,
             accounts: Accounts { x: 2, linkedin: 1 },
             seed: 5,
             rate_limit: RateLimit::Off,
-            ..FakeConfig::default()
+            ..config
         })
         .await
         .expect("v2 fake starts");
         let dir = tempfile::tempdir().unwrap();
         let world = V2World { fake, dir };
-        let config = format!(
-            "[inbox]\nbase_url = \"{}\"\ntoken_env = \"{TOKEN_ENV}\"\ntimeout_secs = 10\n\n\
-             [crm]\nkind = \"csv\"\n\n[crm.csv]\npath = \"crm_export.csv\"\nwrite_mode = \"in-place\"\n\n\
-             {}\n[limits]\nmin_interval_ms = 0\nbackoff_base_ms = 50\n",
-            world.fake.base_url(),
-            crmsync::demo::CSV_COLUMNS_TOML
-        );
-        std::fs::write(world.config(), config).unwrap();
+        world.write_config("");
         world
     }
 
-    fn config(&self) -> PathBuf {
+    /// (Re)writes `sync.toml`, with `inbox_extra` added to `[inbox]`.
+    pub(crate) fn write_config(&self, inbox_extra: &str) {
+        let config = format!(
+            "[inbox]\nbase_url = \"{}\"\ntoken_env = \"{TOKEN_ENV}\"\ntimeout_secs = 10\n{inbox_extra}\n\
+             [crm]\nkind = \"csv\"\n\n[crm.csv]\npath = \"crm_export.csv\"\nwrite_mode = \"in-place\"\n\n\
+             {}\n[limits]\nmin_interval_ms = 0\nbackoff_base_ms = 50\n",
+            self.fake.base_url(),
+            crmsync::demo::CSV_COLUMNS_TOML
+        );
+        std::fs::write(self.config(), config).unwrap();
+    }
+
+    pub(crate) fn config(&self) -> PathBuf {
         self.dir.path().join("sync.toml")
     }
 
-    fn export(&self) -> PathBuf {
+    pub(crate) fn export(&self) -> PathBuf {
         self.dir.path().join("crm_export.csv")
     }
 
-    async fn crmsync(&self, args: &[&str]) -> Output {
+    pub(crate) async fn crmsync(&self, args: &[&str]) -> Output {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_crmsync"));
         cmd.arg("--config").arg(self.config()).args(args);
         cmd.env(TOKEN_ENV, TOKEN);
@@ -60,7 +73,7 @@ impl V2World {
     }
 
     /// The contacts with an X profile and exactly one thread, in the fake's order.
-    fn single_thread_x_contacts(&self) -> Vec<ContactView> {
+    pub(crate) fn single_thread_x_contacts(&self) -> Vec<ContactView> {
         self.fake
             .contacts()
             .into_iter()
@@ -69,7 +82,7 @@ impl V2World {
     }
 }
 
-fn x_profile(c: &ContactView) -> Option<(String, String)> {
+pub(crate) fn x_profile(c: &ContactView) -> Option<(String, String)> {
     c.profiles
         .iter()
         .find(|p| p.platform == "twitter")
@@ -77,7 +90,7 @@ fn x_profile(c: &ContactView) -> Option<(String, String)> {
 }
 
 /// One CSV row that agrees with the contact (record id `r` + index).
-fn agreeing_row(world: &V2World, idx: usize, c: &ContactView) -> Vec<String> {
+pub(crate) fn agreeing_row(world: &V2World, idx: usize, c: &ContactView) -> Vec<String> {
     let (x_id, username) = x_profile(c).unwrap();
     let thread = world.fake.thread(&c.thread_ids[0]).unwrap();
     let mut tags = c.tags.clone();
@@ -99,7 +112,7 @@ fn agreeing_row(world: &V2World, idx: usize, c: &ContactView) -> Vec<String> {
     ]
 }
 
-fn write_rows(path: &Path, rows: &[Vec<String>]) {
+pub(crate) fn write_rows(path: &Path, rows: &[Vec<String>]) {
     let mut writer = csv::Writer::from_path(path).unwrap();
     writer.write_record(HEADER).unwrap();
     for row in rows {
@@ -108,7 +121,7 @@ fn write_rows(path: &Path, rows: &[Vec<String>]) {
     writer.flush().unwrap();
 }
 
-fn read_rows(path: &Path) -> Vec<Vec<String>> {
+pub(crate) fn read_rows(path: &Path) -> Vec<Vec<String>> {
     let mut reader = csv::Reader::from_path(path).unwrap();
     reader
         .records()
@@ -117,7 +130,7 @@ fn read_rows(path: &Path) -> Vec<Vec<String>> {
 }
 
 /// A world of `n` linked single-thread X contacts, synced once (nothing to write).
-async fn baseline(n: usize) -> (V2World, Vec<ContactView>) {
+pub(crate) async fn baseline(n: usize) -> (V2World, Vec<ContactView>) {
     let world = V2World::start(40).await;
     let contacts: Vec<ContactView> = world
         .single_thread_x_contacts()

@@ -33,6 +33,7 @@ use crate::RateLimit;
 use crate::common::now_ms;
 use crate::ratelimit::Limiter;
 use crate::server::Server;
+pub use seed::{SeedPerson, SeedThread};
 use state::{ContactPatch, Model, ThreadPatch};
 
 /// How many account links of each platform the fake seeds.
@@ -66,6 +67,9 @@ pub struct FakeConfig {
     /// `contact.updatedAt`. The docs leave it open; the default `false` is the strict reading
     /// (a client must not take `updatedAt` for a CRM change stamp).
     pub crm_edits_touch_contact: bool,
+    /// Seed these people instead of `contacts` generated ones (the team, account links,
+    /// members, tags and statuses are generated as usual; missing names are added).
+    pub people: Option<Vec<SeedPerson>>,
 }
 
 impl Default for FakeConfig {
@@ -79,6 +83,7 @@ impl Default for FakeConfig {
             faults: Faults::default(),
             event_cap: 25_000,
             crm_edits_touch_contact: false,
+            people: None,
         }
     }
 }
@@ -329,6 +334,11 @@ impl Script<'_> {
         self.state.new_message(thread_id, direction)
     }
 
+    /// See [`FakeInboxV2::new_thread`].
+    pub fn new_thread(&mut self, contact_id: &str) -> String {
+        self.state.new_thread(contact_id)
+    }
+
     /// See [`FakeInboxV2::remind`].
     pub fn remind(&mut self, thread_id: &str) {
         self.state.remind(thread_id);
@@ -408,6 +418,21 @@ impl State {
         let t = self.thread_index(thread_id);
         let inbound = direction == Direction::Inbound;
         self.model.new_message(t, inbound, now_ms())
+    }
+
+    fn new_thread(&mut self, contact_id: &str) -> String {
+        let c = self.contact_index(contact_id);
+        let model = &mut self.model;
+        let p = *model.contacts[c]
+            .profiles
+            .first()
+            .expect("the contact has a profile");
+        let platform = model.profiles[p].platform;
+        let link = (model.account_links.iter())
+            .position(|l| l.platform == platform)
+            .expect("an account link on the profile's platform");
+        let t = model.new_thread(p, link, now_ms());
+        model.threads[t].id.clone()
     }
 
     fn remind(&mut self, thread_id: &str) {
@@ -515,6 +540,9 @@ impl FakeInboxV2 {
         };
         let mut model = seed::generate(counts, config.seed, anchor_ms, config.event_cap);
         model.crm_edits_touch_contact = config.crm_edits_touch_contact;
+        if let Some(people) = &config.people {
+            seed::seed_people(&mut model, people, anchor_ms);
+        }
         let control = Control {
             limiter: Limiter::new(config.rate_limit),
             faults: config.faults,
@@ -664,6 +692,15 @@ impl FakeInboxV2 {
     /// On an unknown thread id.
     pub fn new_message(&self, thread_id: &str, direction: Direction) -> String {
         self.lock().new_message(thread_id, direction)
+    }
+
+    /// Someone on the team writes to the contact's first profile from the first account link
+    /// of its platform: a new thread (`thread.created`, then `message.sent`). Returns its id.
+    ///
+    /// # Panics
+    /// On an unknown contact id, or a contact without a profile or an account link for it.
+    pub fn new_thread(&self, contact_id: &str) -> String {
+        self.lock().new_thread(contact_id)
     }
 
     /// A reminder fires: the thread moves to the newest end without any change to its fields

@@ -143,6 +143,40 @@ fn linkedin_member_id(rng: &mut StdRng) -> String {
     id
 }
 
+/// One person to seed instead of generated contacts ([`super::FakeConfig::people`]): a contact
+/// with one X profile, its CRM fields by name, and its threads. Tags, statuses and member
+/// e-mails the fake does not have are created.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SeedPerson {
+    /// The X user id (the profile's `platformId`).
+    pub x_user_id: String,
+    /// The X username, without `@`.
+    pub username: String,
+    /// Display name.
+    pub display_name: String,
+    /// Tag names.
+    pub tags: Vec<String>,
+    /// Status name.
+    pub status: Option<String>,
+    /// Notes.
+    pub notes: Option<String>,
+    /// Valuation.
+    pub valuation: Option<Number>,
+    /// The threads, each on an X account link (round robin).
+    pub threads: Vec<SeedThread>,
+}
+
+/// One thread of a [`SeedPerson`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeedThread {
+    /// Archived.
+    pub archived: bool,
+    /// A message request.
+    pub is_request: bool,
+    /// E-mail of the thread's own assignee.
+    pub assignee_email: Option<String>,
+}
+
 /// Builds the seeded model.
 pub(crate) fn generate(counts: Counts, seed: u64, anchor_ms: i64, event_cap: usize) -> Model {
     let mut rng = StdRng::seed_from_u64(seed);
@@ -444,4 +478,147 @@ fn seed_threads(rng: &mut StdRng, model: &mut Model, p: usize, contact_ms: i64, 
         };
         model.push_thread(thread);
     }
+}
+
+/// Replaces the generated contacts with `people` (see [`SeedPerson`]).
+pub(crate) fn seed_people(model: &mut Model, people: &[SeedPerson], anchor_ms: i64) {
+    model.contacts.clear();
+    model.profiles.clear();
+    model.threads.clear();
+    model.contact_by_id.clear();
+    model.thread_by_id.clear();
+    model.profile_by_platform_id.clear();
+    model.profiles_by_username.clear();
+    model.inbox_order.clear();
+    let x_links: Vec<usize> = (0..model.account_links.len())
+        .filter(|&l| model.account_links[l].platform == Platform::Twitter)
+        .collect();
+    assert!(
+        !x_links.is_empty(),
+        "seeding people needs an X account link"
+    );
+    let mut next_link = 0;
+    for (idx, person) in people.iter().enumerate() {
+        let created_ms = anchor_ms - (100 + idx as i64 % 200) * DAY_MS;
+        let tag_ids = person.tags.iter().map(|t| tag_id(model, t)).collect();
+        let status_id = person
+            .status
+            .as_ref()
+            .map(|s| status_id(model, s, anchor_ms));
+        let id = model.new_id();
+        let c = model.push_contact(Contact {
+            id,
+            profiles: Vec::new(),
+            tag_ids,
+            status_id,
+            notes: person.notes.clone(),
+            valuation: person.valuation.clone(),
+            assignee_id: None,
+            created_ms,
+            updated_ms: created_ms,
+            threads: Vec::new(),
+        });
+        let profile = Profile {
+            id: model.new_id(),
+            platform: Platform::Twitter,
+            platform_id: person.x_user_id.clone(),
+            username: person.username.clone(),
+            display_name: person.display_name.clone(),
+            contact: c,
+            updated_ms: created_ms,
+            platform_created_ms: created_ms - 400 * DAY_MS,
+            detail_seed: idx as u64,
+        };
+        let p = model.push_profile(profile);
+        for (k, thread) in person.threads.iter().enumerate() {
+            let link = x_links[next_link % x_links.len()];
+            next_link += 1;
+            let own_assignee =
+                (thread.assignee_email.as_ref()).map(|e| member_id(model, e, anchor_ms));
+            let at_ms = created_ms + (k as i64 + 1) * 60_000;
+            let message_id = model.new_id();
+            let thread_id = model.new_id();
+            model.push_thread(Thread {
+                id: thread_id,
+                platform_id: Some(format!(
+                    "{}:{}",
+                    model.account_links[link].platform_id, person.x_user_id
+                )),
+                account_link: link,
+                profile: p,
+                own_assignee,
+                is_request: thread.is_request,
+                acceptance_state: if thread.is_request {
+                    "required"
+                } else {
+                    "notRequired"
+                },
+                archived: thread.archived,
+                unread: false,
+                syncing: false,
+                typing_indicators: "teamDefault",
+                last_message: Some(Message {
+                    id: message_id,
+                    inbound: true,
+                    preview: MESSAGES[idx % MESSAGES.len()].to_owned(),
+                    created_ms: at_ms,
+                }),
+                created_ms: at_ms,
+                rank: at_ms,
+            });
+        }
+    }
+}
+
+/// The id of the tag named `name`, created if the fake has none (one spelled otherwise, say
+/// without its accent, takes this spelling).
+fn tag_id(model: &mut Model, name: &str) -> String {
+    if let Some(t) = model.tag_by_ref(name) {
+        name.clone_into(&mut model.tags[t].name);
+        return model.tags[t].id.clone();
+    }
+    let id = model.new_id();
+    let color = PALETTE[model.tags.len() % PALETTE.len()].1.to_owned();
+    model.tags.push(Tag {
+        id: id.clone(),
+        name: name.to_owned(),
+        color,
+    });
+    id
+}
+
+/// The id of the status named `name`, created if the fake has none (or renamed, as tags).
+fn status_id(model: &mut Model, name: &str, anchor_ms: i64) -> String {
+    if let Some(s) = model.status_by_ref(name) {
+        name.clone_into(&mut model.statuses[s].name);
+        return model.statuses[s].id.clone();
+    }
+    let id = model.new_id();
+    model.statuses.push(Status {
+        id: id.clone(),
+        name: name.to_owned(),
+        color: None,
+        created_ms: anchor_ms - 300 * DAY_MS,
+    });
+    id
+}
+
+/// The id of the member with `email`, created if the fake has none.
+fn member_id(model: &mut Model, email: &str, anchor_ms: i64) -> String {
+    if let Some(m) = model
+        .members
+        .iter()
+        .find(|m| m.email.eq_ignore_ascii_case(email))
+    {
+        return m.id.clone();
+    }
+    let id = model.new_id();
+    model.members.push(Member {
+        id: id.clone(),
+        name: None,
+        email: email.to_owned(),
+        role: "user",
+        created_ms: anchor_ms - 300 * DAY_MS,
+    });
+    id
 }

@@ -821,6 +821,31 @@ impl Model {
         id
     }
 
+    /// A first message from account link `link` to profile `p` opens a thread: it is added at
+    /// the newest end, `thread.created` then `message.sent` are emitted. Returns its index.
+    pub fn new_thread(&mut self, p: usize, link: usize, now_ms: i64) -> usize {
+        let id = self.new_id();
+        let t = self.push_thread(Thread {
+            id: id.clone(),
+            platform_id: None,
+            account_link: link,
+            profile: p,
+            own_assignee: None,
+            is_request: false,
+            acceptance_state: "notRequired",
+            archived: false,
+            unread: false,
+            syncing: false,
+            typing_indicators: "teamDefault",
+            last_message: None,
+            created_ms: now_ms,
+            rank: now_ms,
+        });
+        self.emit("thread.created", ("thread", &id), json!({}), now_ms);
+        self.new_message(t, false, now_ms);
+        t
+    }
+
     /// A reminder fires on thread `t`: it moves to the newest end without changing
     /// `activity.at`. No event is emitted (the docs list none for reminders).
     pub fn remind(&mut self, t: usize, now_ms: i64) {

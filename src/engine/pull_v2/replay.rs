@@ -1,0 +1,325 @@
+//! Incremental change capture on Inbox API v2: replaying `GET /events?afterSeq=` to learn what
+//! changed after a seq and where the log now ends, then bringing exactly that into the mirror.
+//!
+//! Payloads are thin (docs/inbox-api-v2.md §7.1). The four scalar contact events carry the new
+//! value (`contact.tagsChanged` the full set), so the mirror row takes the latest value per
+//! field without a request; a contact event of a type this client does not know means
+//! `GET /contacts/{id}`. Thread events (and `message.sent`/`message.received`, which move the
+//! thread and can answer a request) mean `GET /threads/{id}`, which embeds the contact and its
+//! profiles: a thread the mirror lacks is added, and its contact with it (`thread.created` is
+//! how a new contact appears). A changed default assignee re-reads every thread of the contact
+//! (the effective assignee is per thread). A re-read wins over event values: it is newer than
+//! every event replayed. A 404 marks the thread or contact absent.
+//!
+//! This module does not decide between a walk and a replay (`pull_v2` does) and writes the
+//! mirror only through `store`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::Context as _;
+
+use crate::inbox::v2::{self, Change, ContactId, Event, MAX_EVENT_PAGE, ThreadId};
+use crate::reconcile::Amount;
+use crate::store::{ProfileRow, ProspectRow, RunId, Store, ThreadRow};
+
+use super::super::Progress;
+use super::super::pull::PullReport;
+use super::walk::{contact_row, profile_rows, thread_row};
+
+/// The new values of a contact's synced fields that events carried; `None`: no event said.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(super) struct Delta {
+    pub tag_ids: Option<Vec<String>>,
+    pub status_id: Option<Option<String>>,
+    pub notes: Option<Option<String>>,
+    pub valuation: Option<Option<Amount>>,
+}
+
+impl Delta {
+    /// Applies the values onto a mirror row.
+    fn apply(&self, row: &mut ProspectRow) {
+        if let Some(tags) = &self.tag_ids {
+            let mut tags = tags.clone();
+            // Sorted: an equal set is equal text in the mirror.
+            tags.sort_unstable();
+            tags.dedup();
+            row.tag_ids = tags;
+        }
+        if let Some(status) = &self.status_id {
+            row.status_id.clone_from(status);
+        }
+        if let Some(notes) = &self.notes {
+            row.notes.clone_from(notes);
+        }
+        if let Some(valuation) = self.valuation {
+            row.valuation = valuation;
+        }
+    }
+}
+
+/// What replayed events name.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(super) struct Touched {
+    /// Threads to re-read with `GET /threads/{id}`.
+    pub threads: BTreeSet<String>,
+    /// Contacts to re-read with `GET /contacts/{id}` (an event type this client does not know).
+    pub contacts: BTreeSet<String>,
+    /// Contacts whose default assignee changed: every thread of theirs is re-read.
+    pub contact_threads: BTreeSet<String>,
+    /// Contact values the events carried, the latest per field.
+    pub deltas: BTreeMap<String, Delta>,
+    /// A tag or status was deleted: Inbox strips it from contacts, maybe without an event each.
+    pub reference_deleted: bool,
+}
+
+impl Touched {
+    fn delta(&mut self, event: &Event) -> &mut Delta {
+        self.deltas.entry(event.object_id.clone()).or_default()
+    }
+
+    /// Records what one event names; events in `seq` order, so a later value wins.
+    pub fn add(&mut self, event: &Event) {
+        let id = || event.object_id.clone();
+        match &event.change {
+            Change::ThreadCreated
+            | Change::ThreadDeleted { .. }
+            | Change::ThreadAssignee { .. }
+            | Change::ThreadArchived { .. } => {
+                self.threads.insert(id());
+            }
+            Change::Message { thread_id } => {
+                // Edits, deletions and reactions change nothing the mirror holds.
+                if matches!(
+                    event.event_type.as_str(),
+                    "message.sent" | "message.received"
+                ) {
+                    self.threads.insert(thread_id.as_str().to_owned());
+                }
+            }
+            Change::Target { thread_id, .. } => {
+                self.threads.insert(thread_id.as_str().to_owned());
+            }
+            Change::ContactStatus { status_id } => {
+                self.delta(event).status_id = Some(status_id.clone());
+            }
+            Change::ContactTags { tag_ids } => self.delta(event).tag_ids = Some(tag_ids.clone()),
+            Change::ContactNotes { notes } => self.delta(event).notes = Some(notes.clone()),
+            Change::ContactValuation { valuation } => {
+                self.delta(event).valuation = Some(*valuation);
+            }
+            Change::ContactAssignee { .. } => {
+                self.contact_threads.insert(id());
+            }
+            // Reference data is fetched again by every pull.
+            Change::Tag | Change::Status => {
+                self.reference_deleted |= event.event_type.ends_with(".deleted");
+            }
+            Change::Other if event.object_type == "contact" => {
+                self.contacts.insert(id());
+            }
+            Change::Other => {}
+        }
+    }
+}
+
+/// What replaying the log after a seq found.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(super) struct Replay {
+    /// Where the log ends now: the seq to replay from next time (`None`: still empty).
+    pub head: Option<u64>,
+    /// Events replayed.
+    pub events: u64,
+    /// `GET /events` requests made.
+    pub pages: u64,
+    /// What the events name.
+    pub touched: Touched,
+}
+
+/// Pages `GET /events` from `after` (the oldest retained event when `None`) until `hasMore` is
+/// false, continuing from `lastSeq` (which counts events a page leaves out). Whether the log
+/// still reaches back to `after` is not judged here: that is `Client::retention`.
+pub(super) async fn replay(client: &v2::Client, after: Option<u64>) -> Result<Replay, v2::Error> {
+    let mut out = Replay {
+        head: after,
+        ..Replay::default()
+    };
+    let mut cursor = after;
+    loop {
+        let page = client.events(cursor, MAX_EVENT_PAGE).await?;
+        out.pages += 1;
+        let floor = cursor.unwrap_or(0);
+        for event in page.events.iter().filter(|e| e.seq > floor) {
+            out.events += 1;
+            out.touched.add(event);
+        }
+        let newest = page.events.iter().map(|e| e.seq).max();
+        let next = [cursor, newest, page.last_seq].into_iter().flatten().max();
+        out.head = next;
+        // A server that says `hasMore` but does not move the cursor would be asked forever.
+        if !page.has_more || next <= cursor {
+            return Ok(out);
+        }
+        cursor = next;
+    }
+}
+
+/// Whether an error of `GET /events` means "this log cannot serve that seq" rather than a
+/// failure to report: a 4xx other than 401 and 429 (the docs do not say what an `afterSeq`
+/// older than retention gets).
+pub(super) fn is_refusal(err: &v2::Error) -> bool {
+    match err {
+        v2::Error::NotFound { .. }
+        | v2::Error::Forbidden { .. }
+        | v2::Error::InvalidRequest { .. } => true,
+        v2::Error::Api { status, .. } => (400..500).contains(status) && *status != 429,
+        _ => false,
+    }
+}
+
+/// The threads a re-read of `touched` asks for: those named, and every present thread of a
+/// contact whose default assignee changed.
+fn threads_to_read(store: &Store, touched: &Touched) -> anyhow::Result<BTreeSet<String>> {
+    let mut threads = touched.threads.clone();
+    for contact_id in &touched.contact_threads {
+        threads.extend(store.present_thread_ids(contact_id)?);
+    }
+    Ok(threads)
+}
+
+/// Whether re-reading what `touched` names (one request per thread, one per contact no thread
+/// covers; event values cost nothing) would cost more than a walk (a page per 100 threads,
+/// plus the replay after it), judged by the mirror.
+pub(super) fn rereads_cost_more(store: &Store, touched: &Touched) -> anyhow::Result<bool> {
+    let walk = store.counts()?.threads.div_ceil(100).max(1) + 1;
+    let threads = threads_to_read(store, touched)?;
+    let mut covered = BTreeSet::new();
+    for thread_id in &threads {
+        covered.extend(store.thread_prospect(thread_id)?);
+    }
+    let contacts = touched.contacts.difference(&covered).count() as u64;
+    Ok(threads.len() as u64 + contacts > walk)
+}
+
+/// What a re-read brought: the contacts read (with their threads or by id) and their profiles.
+#[derive(Debug, Default)]
+pub(super) struct Reread {
+    /// Contacts read from Inbox in this re-read: their profiles are the ones below.
+    pub contacts: Vec<String>,
+    /// The profiles of those contacts.
+    pub profiles: Vec<ProfileRow>,
+}
+
+/// Re-reads what `touched` names and stores it (see the module docs): threads, then contacts
+/// no thread covered, then the event values onto the present contacts nothing re-read.
+pub(super) async fn reread(
+    client: &v2::Client,
+    store: &mut Store,
+    run: RunId,
+    touched: &Touched,
+    progress: &Progress,
+    report: &mut PullReport,
+) -> anyhow::Result<Reread> {
+    let mut fresh = Fresh::default();
+    let bar = progress.spinner("re-reading changed threads and contacts");
+    for id in &threads_to_read(store, touched)? {
+        fresh.read_thread(client, id, report).await?;
+        bar.tick();
+    }
+    let uncovered: Vec<&String> = (touched.contacts.iter())
+        .filter(|id| !fresh.contacts.contains_key(*id))
+        .collect();
+    for id in uncovered {
+        fresh.read_contact(client, id, report).await?;
+        bar.tick();
+    }
+    bar.finish_and_clear();
+    let patched: Vec<&str> = (touched.deltas.keys())
+        .filter(|id| !fresh.contacts.contains_key(*id) && !fresh.gone_contacts.contains(*id))
+        .map(String::as_str)
+        .collect();
+    let mut rows: Vec<ProspectRow> = Vec::with_capacity(fresh.contacts.len() + patched.len());
+    for mirrored in store.load_mirror_for(&patched)? {
+        let mut row = mirrored.prospect;
+        touched.deltas[&row.id].apply(&mut row);
+        rows.push(row);
+    }
+    let contacts: Vec<String> = fresh.contacts.keys().cloned().collect();
+    rows.extend(fresh.contacts.into_values());
+    let threads: Vec<ThreadRow> = fresh.threads.into_values().collect();
+    store.upsert_page(run, &rows, &threads)?;
+    for (threads, contacts) in [
+        store.mark_threads_absent(&fresh.gone_threads)?,
+        store.mark_prospects_absent(&fresh.gone_contacts)?,
+    ] {
+        report.marked_absent.0 += threads;
+        report.marked_absent.1 += contacts;
+    }
+    Ok(Reread {
+        contacts,
+        profiles: fresh.profiles,
+    })
+}
+
+/// Rows re-read in one go, keyed by id (the latest read wins), and the ids Inbox answered 404.
+#[derive(Default)]
+struct Fresh {
+    contacts: BTreeMap<String, ProspectRow>,
+    threads: BTreeMap<String, ThreadRow>,
+    profiles: Vec<ProfileRow>,
+    gone_threads: Vec<String>,
+    gone_contacts: Vec<String>,
+}
+
+impl Fresh {
+    fn take_contact(&mut self, contact: &v2::Contact) {
+        let id = contact.id.as_str();
+        self.profiles.retain(|p| p.contact_id != id);
+        self.profiles.extend(profile_rows(contact));
+        self.contacts.insert(id.to_owned(), contact_row(contact));
+    }
+
+    async fn read_thread(
+        &mut self,
+        client: &v2::Client,
+        id: &str,
+        report: &mut PullReport,
+    ) -> anyhow::Result<()> {
+        let thread = match client.thread(&ThreadId(id.to_owned())).await {
+            Ok(thread) => thread,
+            Err(v2::Error::NotFound { .. }) => {
+                self.gone_threads.push(id.to_owned());
+                return Ok(());
+            }
+            Err(err) => return Err(err).context(format!("re-reading thread {id}")),
+        };
+        report.reread_threads += 1;
+        match &thread.contact {
+            Some(contact) => self.take_contact(contact),
+            None => report.skipped_without_id += 1,
+        }
+        if thread.contact.is_some() {
+            self.threads.insert(id.to_owned(), thread_row(&thread));
+        }
+        Ok(())
+    }
+
+    async fn read_contact(
+        &mut self,
+        client: &v2::Client,
+        id: &str,
+        report: &mut PullReport,
+    ) -> anyhow::Result<()> {
+        match client.contact(&ContactId(id.to_owned())).await {
+            Ok(contact) => {
+                report.reread_prospects += 1;
+                self.take_contact(&contact);
+                Ok(())
+            }
+            Err(v2::Error::NotFound { .. }) => {
+                self.gone_contacts.push(id.to_owned());
+                Ok(())
+            }
+            Err(err) => Err(err).context(format!("re-reading contact {id}")),
+        }
+    }
+}
