@@ -26,3 +26,4 @@ mod trust_exports;
 mod typos;
 mod unreachable;
 mod v2;
+mod v2_linkedin;
