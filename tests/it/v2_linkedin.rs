@@ -350,3 +350,54 @@ async fn v2_a_contact_no_thread_lists_is_found_by_its_linkedin_slug_in_one_finde
     assert_eq!(again["linked"], 1, "{again}");
     assert_eq!(world.fake.stats().count("GET", "/contacts"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn v2_the_demo_runs_on_api_v2_with_x_and_linkedin_contacts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_crmsync"));
+    cmd.args(["demo", "--dir"]).arg(dir.path());
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("binary runs"))
+        .await
+        .unwrap();
+    assert_exit(&out, 0);
+    let text = crate::support::stdout(&out);
+    assert!(
+        text.contains(
+            "a fake Inbox (API v2) with 300 contacts on 2 X accounts and 1 LinkedIn account"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("by LinkedIn profile URL only"), "{text}");
+    let edits = text
+        .split("== 2.")
+        .nth(1)
+        .and_then(|t| t.split("== 3.").next())
+        .expect("the demo reaches step 3");
+    assert!(
+        edits.contains("whose record has only the LinkedIn profile URL"),
+        "{edits}"
+    );
+    assert!(
+        edits.contains("thread on X archived, thread on LinkedIn still open"),
+        "{edits}"
+    );
+    // The plan copies the note to the contact the CRM knows by URL only.
+    let plan = text.split("== 3.").nth(1).expect("the demo reaches step 3");
+    assert!(
+        plan.contains("Replied on LinkedIn: send the deck."),
+        "{plan}"
+    );
+    let last = text.split("== 5.").nth(1).expect("the demo reaches step 5");
+    assert!(
+        last.contains("Wrote 0 Inbox update(s) and 0 CRM record(s)"),
+        "{last}"
+    );
+    let config = std::fs::read_to_string(dir.path().join("sync.toml")).unwrap();
+    assert!(config.contains("/api/v2"), "{config}");
+    assert!(
+        config.contains("linkedin_username = \"LinkedIn URL\""),
+        "{config}"
+    );
+    let export = std::fs::read_to_string(dir.path().join("crm_export.csv")).unwrap();
+    assert!(export.contains("https://www.linkedin.com/in/"), "{export}");
+}
