@@ -1,4 +1,4 @@
-//! `crmsync demo`: the whole loop on an embedded fake Inbox and sample CRM data (a CSV export,
+//! `crmsync demo`: the whole loop on an embedded fake Inbox (API v2) and sample CRM data (a CSV export,
 //! or with `--crm hubspot` an embedded fake HubSpot).
 
 use std::io::IsTerminal;
@@ -31,8 +31,8 @@ pub struct DemoArgs {
     /// temporary one that is removed at the end.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Number of prospects in the fake Inbox.
-    #[arg(long, default_value_t = 300)]
+    /// Number of contacts in the fake Inbox (API v2).
+    #[arg(long, alias = "contacts", default_value_t = 300)]
     pub prospects: usize,
     /// The CRM to sync with.
     #[arg(long, value_enum, default_value_t = DemoCrm::Csv)]
@@ -65,12 +65,14 @@ async fn run_in(dir: &std::path::Path, prospects: usize) -> anyhow::Result<u8> {
     let ctx = Context::with_token(config, demo::DEMO_TOKEN.to_string().into(), progress)?;
 
     say!(
-        "crmsync demo: a fake Inbox with {prospects} prospects on 3 X accounts at {},",
+        "crmsync demo: a fake Inbox (API v2) with {} at {},",
+        demo::accounts_line(prospects),
         world.fake.base_url()
     )?;
     say!(
-        "and a CRM export at {} (in-place mode).\n",
-        world.export_path.display()
+        "and a CRM export at {} (in-place mode): {}.\n",
+        world.export_path.display(),
+        crm_line(&world.crm)
     )?;
 
     say!("== 1. First sync: link records, fill what one side lacks, set the base ==")?;
@@ -118,13 +120,15 @@ async fn run_hubspot_in(dir: &std::path::Path, prospects: usize) -> anyhow::Resu
     };
 
     say!(
-        "crmsync demo: a fake Inbox with {prospects} prospects on 3 X accounts at {},",
+        "crmsync demo: a fake Inbox (API v2) with {} at {},",
+        demo::accounts_line(prospects),
         world.fake.base_url()
     )?;
     say!(
-        "and a fake HubSpot with {} contacts at {} (contacts API v3).\n",
+        "and a fake HubSpot with {} contacts at {} (contacts API v3): {}.\n",
         world.hubspot.contacts().len(),
-        world.hubspot.base_url()
+        world.hubspot.base_url(),
+        crm_line(&world.crm)
     )?;
 
     say!("== 1. First sync: link records, fill what one side lacks, set the base ==")?;
@@ -167,4 +171,12 @@ async fn run_hubspot_in(dir: &std::path::Path, prospects: usize) -> anyhow::Resu
         "\nTry it on your HubSpot: copy sync.toml.example to sync.toml, set [crm] kind = \"hubspot\", INBOX_API_TOKEN and HUBSPOT_TOKEN, run `crmsync plan`."
     )?;
     Ok(EXIT_OK)
+}
+
+/// What the demo's CRM holds, in one phrase.
+fn crm_line(crm: &demo::CrmSummary) -> String {
+    format!(
+        "{} records of Inbox contacts, {} keyed by X handle only, {} by LinkedIn id, {} by LinkedIn profile URL only",
+        crm.records, crm.by_handle, crm.by_linkedin_id, crm.by_linkedin_url
+    )
 }

@@ -125,6 +125,21 @@ pub struct HubspotProperties {
         deserialize_with = "blank_is_none"
     )]
     pub username: Option<String>,
+    /// LinkedIn member id (no default). Left out of the serialized mapping when unmapped, so
+    /// that configs without it keep their fingerprint.
+    #[serde(
+        default,
+        deserialize_with = "blank_is_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub linkedin_id: Option<String>,
+    /// LinkedIn public-profile slug or profile URL (no default).
+    #[serde(
+        default,
+        deserialize_with = "blank_is_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub linkedin_username: Option<String>,
     /// A multi-checkbox property holding the tags.
     #[serde(default, deserialize_with = "blank_is_none")]
     pub tags: Option<String>,
@@ -170,6 +185,8 @@ impl Default for HubspotProperties {
         HubspotProperties {
             x_user_id: None,
             username: default_hubspot_username(),
+            linkedin_id: None,
+            linkedin_username: None,
             tags: None,
             status: default_hubspot_status(),
             valuation: None,
@@ -292,6 +309,21 @@ pub struct CsvColumns {
     /// X username / handle.
     #[serde(default, deserialize_with = "blank_is_none")]
     pub username: Option<String>,
+    /// LinkedIn member id (= the `platformId` of an Inbox v2 LinkedIn profile). Left out of
+    /// the serialized mapping when unmapped, so that configs without it keep their fingerprint.
+    #[serde(
+        default,
+        deserialize_with = "blank_is_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub linkedin_id: Option<String>,
+    /// LinkedIn public-profile slug, or a profile URL (`https://www.linkedin.com/in/slug/`).
+    #[serde(
+        default,
+        deserialize_with = "blank_is_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub linkedin_username: Option<String>,
     /// Tags column.
     #[serde(default, deserialize_with = "blank_is_none")]
     pub tags: Option<String>,

@@ -123,11 +123,21 @@ pub(super) fn validate(path: &Path, text: &str, mut raw: RawConfig) -> Result<Co
                     "must not be empty".into(),
                 ));
             }
-            if csv.columns.x_user_id.is_none() && csv.columns.username.is_none() {
+            let c = &csv.columns;
+            if [
+                &c.x_user_id,
+                &c.username,
+                &c.linkedin_id,
+                &c.linkedin_username,
+            ]
+            .iter()
+            .all(|column| column.is_none())
+            {
                 return Err(invalid(
                     "crm.csv.columns",
                     "x_user_id",
-                    "map at least one of x_user_id and username, or no record can be matched"
+                    "map at least one of x_user_id, username, linkedin_id and linkedin_username, \
+                     or no record can be matched"
                         .into(),
                 ));
             }
@@ -149,11 +159,21 @@ pub(super) fn validate(path: &Path, text: &str, mut raw: RawConfig) -> Result<Co
                     "must start with http:// or https://".into(),
                 ));
             }
-            if hubspot.properties.x_user_id.is_none() && hubspot.properties.username.is_none() {
+            let p = &hubspot.properties;
+            if [
+                &p.x_user_id,
+                &p.username,
+                &p.linkedin_id,
+                &p.linkedin_username,
+            ]
+            .iter()
+            .all(|property| property.is_none())
+            {
                 return Err(invalid(
                     "crm.hubspot.properties",
                     "x_user_id",
-                    "map at least one of x_user_id and username, or no contact can be matched"
+                    "map at least one of x_user_id, username, linkedin_id and linkedin_username, \
+                     or no contact can be matched"
                         .into(),
                 ));
             }

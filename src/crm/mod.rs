@@ -13,6 +13,7 @@ use crate::reconcile::{Change, Field, Fields};
 
 pub mod csv;
 pub mod hubspot;
+pub mod identity;
 
 /// One CRM record as read.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,8 +22,13 @@ pub struct CrmRecord {
     pub id: String,
     /// X numeric user id (= Inbox prospect `platformId`), if the CRM has it.
     pub x_user_id: Option<String>,
-    /// X username without `@`, as written in the CRM.
+    /// X username without `@` (a profile URL reduced to its handle, see [`identity::x_handle`]).
     pub username: Option<String>,
+    /// LinkedIn member id (= the `platformId` of an Inbox v2 LinkedIn profile), if the CRM has it.
+    pub linkedin_id: Option<String>,
+    /// LinkedIn public-profile slug (a profile URL reduced to it, see
+    /// [`identity::linkedin_slug`]).
+    pub linkedin_username: Option<String>,
     /// Synced values in the CRM's vocabulary.
     pub fields: Fields,
     /// Fields whose value could not be read (each has a [`Reject`] naming its column): unknown
@@ -127,10 +133,14 @@ impl RejectShares {
 pub struct NewRecord {
     /// The id to give the record (in-place mode) — adapters whose CRM assigns ids may ignore it.
     pub id: String,
-    /// X numeric user id.
+    /// X numeric user id (empty when the contact has no X profile).
     pub x_user_id: String,
-    /// X username.
+    /// X username (empty when the contact has no X profile).
     pub username: String,
+    /// LinkedIn member id, when the contact has a LinkedIn profile.
+    pub linkedin_id: Option<String>,
+    /// LinkedIn public-profile slug, when the contact has a LinkedIn profile.
+    pub linkedin_username: Option<String>,
     /// Values in the CRM's vocabulary.
     pub fields: Fields,
 }
@@ -300,6 +310,8 @@ mod tests {
             id: format!("r{row}"),
             x_user_id: None,
             username: None,
+            linkedin_id: None,
+            linkedin_username: None,
             fields: Fields::default(),
             unknown: BTreeSet::new(),
             updated_at: None,

@@ -209,6 +209,8 @@ mod tests {
             id: "r1".into(),
             x_user_id: Some("42".into()),
             username: Some("ada".into()),
+            linkedin_id: None,
+            linkedin_username: None,
             fields: Fields {
                 tags: ["Investor".to_string()].into(),
                 status: Some("Lead".into()),

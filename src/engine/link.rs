@@ -1,6 +1,6 @@
 //! Phase 4 of a run, link: match the CRM's records to Inbox prospects (stored links first,
-//! then the X identity, looking up ids the mirror lacks), and settle the pending imports the
-//! export now shows.
+//! then each profile's id, then usernames, looking up identities the mirror lacks), and settle
+//! the pending imports the export now shows.
 //!
 //! The matching itself is pure (`matching`); this phase reads the mirror, asks Inbox about
 //! unknown X ids (`lookup`) and hands the result on. It writes nothing to either side.
@@ -9,12 +9,12 @@ use std::collections::HashMap;
 
 use crate::crm::CrmRecord;
 use crate::reconcile::Value;
-use crate::store::{LinkRow, MirrorProspect, ProspectKey, Reference, Store};
+use crate::store::{LinkRow, MirrorProspect, ProfileRow, ProspectKey, Reference, Store};
 
 use super::Context;
 use super::budget::RequestBudget;
 use super::inputs::{Names, crm_side};
-use super::lookup::lookup_unknown_x_ids;
+use super::lookup::lookup_unknown;
 use super::matching::{Matching, match_records};
 use super::run::RunOptions;
 
@@ -33,6 +33,9 @@ pub(super) struct Linked {
     /// by later phases) those of links that write, of records to create and of identity
     /// conflicts.
     pub loaded: HashMap<String, MirrorProspect>,
+    /// The v2 contacts' profiles on every platform, those the look-ups found included (none
+    /// on v1): what new CRM records take their LinkedIn identity from.
+    pub profiles: Vec<ProfileRow>,
     /// Values still waiting in an import file (the export does not show them yet), by record.
     pub pending: HashMap<String, Vec<Value>>,
     /// Look-ups the request budget left for the next run, and the like.
@@ -53,34 +56,38 @@ pub(super) async fn link(
 ) -> anyhow::Result<Linked> {
     let reference = store.reference()?;
     let names = Names::new(&reference);
-    // Matching needs only the prospects' X identity; the rest of the mirror is loaded a chunk
-    // of links at a time by the plan phase, so that the run never holds all of it.
+    // Matching needs only the prospects' identities (their X identity, and on v2 every
+    // profile); the rest of the mirror is loaded a chunk of links at a time by the plan phase,
+    // so that the run never holds all of it.
     let prospect_keys = store.load_prospect_keys()?;
+    let mut profiles = store.load_profiles()?;
     let stored_links = store.links()?;
     let mut budget = RequestBudget::new(ctx, run_start_requests);
     let mut warnings = Vec::new();
-    let found = lookup_unknown_x_ids(
+    let found = lookup_unknown(
         ctx,
         store,
         records,
         &stored_links,
-        &prospect_keys,
+        (&prospect_keys, &profiles),
         (opts, &mut budget),
         &mut warnings,
     )
     .await?;
+    profiles.extend(found.profiles);
     let keys: Vec<ProspectKey<'_>> = prospect_keys
         .iter()
-        .chain(found.iter().map(|m| ProspectKey {
+        .chain(found.prospects.iter().map(|m| ProspectKey {
             id: &m.prospect.id,
             platform_id: &m.prospect.platform_id,
             username: &m.prospect.username,
         }))
         .collect();
-    let matching = match_records(&keys, records, &stored_links);
+    let matching = match_records(&keys, &profiles, records, &stored_links);
     drop(keys);
     drop(prospect_keys);
     let loaded = found
+        .prospects
         .into_iter()
         .map(|m| (m.prospect.id.clone(), m))
         .collect();
@@ -90,6 +97,7 @@ pub(super) async fn link(
         stored_links,
         matching,
         loaded,
+        profiles,
         pending,
         warnings,
         imported,

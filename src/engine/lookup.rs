@@ -2,28 +2,45 @@
 //! with `GET /prospects/lookup`, or by id for links whose prospect left every view), and the
 //! CRM records to create for unlinked prospects.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::config::CreateRecords;
 use crate::crm::{CrmRecord, NewRecord};
 use crate::reconcile::{Field, Fields};
-use crate::store::{MirrorProspect, ProspectKeys, Store};
+use crate::store::{MirrorProspect, ProfileRow, ProspectKeys, Store};
 
 use super::budget::RequestBudget;
 use super::inputs::{Names, inbox_side};
+use super::matching::{
+    IdentityKind, LINKEDIN_PLATFORM, X_PLATFORM, normalize_username, record_identities,
+};
 use super::merge::SortedCursor;
 use super::{Context, RunOptions};
 
 /// How long a lookup miss is trusted before the X id is looked up again.
 const LOOKUP_MISS_TTL_DAYS: i64 = 7;
 
-/// CRM records to create for unlinked prospects, per `[crm] create_records`.
+/// CRM records to create for unlinked prospects, per `[crm] create_records`, each with every
+/// identity its contact has: the X id and handle the mirror row holds, and the LinkedIn id and
+/// slug of its LinkedIn profile in `profiles` (the first by id if it has several).
 pub(super) fn planned_creates(
     ctx: &Context,
     unlinked: &[&MirrorProspect],
+    profiles: &[ProfileRow],
     names: &Names,
     fields: &BTreeSet<Field>,
 ) -> Vec<(String, NewRecord)> {
+    let mut linkedin: HashMap<&str, &ProfileRow> = HashMap::new();
+    for p in profiles.iter().filter(|p| p.platform == LINKEDIN_PLATFORM) {
+        linkedin
+            .entry(p.contact_id.as_str())
+            .and_modify(|first| {
+                if p.platform_id < first.platform_id {
+                    *first = p;
+                }
+            })
+            .or_insert(p);
+    }
     let wanted = |tags: &BTreeSet<String>| match ctx.config.crm.create_records {
         CreateRecords::None => false,
         CreateRecords::All => true,
@@ -81,6 +98,12 @@ pub(super) fn planned_creates(
                 id: format!("inbox-{}", m.prospect.id),
                 x_user_id: m.prospect.platform_id.clone(),
                 username: m.prospect.username.clone(),
+                linkedin_id: linkedin
+                    .get(m.prospect.id.as_str())
+                    .map(|p| p.platform_id.clone()),
+                linkedin_username: linkedin
+                    .get(m.prospect.id.as_str())
+                    .map(|p| p.username.clone()),
                 fields: values,
             },
         ));
@@ -88,24 +111,38 @@ pub(super) fn planned_creates(
     out
 }
 
-/// Prospects that exist in Inbox but have no thread in any view: CRM records whose X id is not
-/// in the mirror are looked up once (misses are remembered for a week), and linked prospects
-/// missing from the walk are fetched by id. The prospects found are returned, to join this run's
-/// view of the mirror without threads (so assignee and done are not synced for them).
+/// What the look-ups found outside the mirror.
+#[derive(Default)]
+pub(super) struct Found {
+    /// Prospects (v2: contacts) the mirror lacks, without threads.
+    pub prospects: Vec<MirrorProspect>,
+    /// The profiles of the contacts the v2 finder returned (those in the mirror included: the
+    /// identity asked for was not among their stored profiles).
+    pub profiles: Vec<ProfileRow>,
+}
+
+/// Prospects that exist in Inbox but have no thread in any view: the identities of CRM records
+/// the mirror does not know are looked up once (misses are remembered for a week), and linked
+/// prospects missing from the walk are fetched by id. The prospects found are returned, to join
+/// this run's view of the mirror without threads (so assignee and done are not synced for them).
+///
+/// On API v1 only X ids are looked up (`/prospects/lookup`, one per request). On v2 every
+/// identity [`record_identities`] gives (X id, else X handle; LinkedIn id, else LinkedIn slug)
+/// goes to the finder (`GET /contacts`), per platform and kind, 100 per request.
 ///
 /// Every look-up counts against the run's request budget (`[limits] max_requests_per_run`,
-/// `reserve_ratio`): the ones left when it runs out wait for the next run, with a warning. On
-/// API v2 unknown X ids are asked 100 at a time (`GET /contacts`).
-pub(super) async fn lookup_unknown_x_ids(
+/// `reserve_ratio`): the ones left when it runs out wait for the next run, with a warning.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn lookup_unknown(
     ctx: &Context,
     store: &mut Store,
     records: &[CrmRecord],
     stored_links: &[crate::store::LinkRow],
-    keys: &ProspectKeys,
+    (keys, profiles): (&ProspectKeys, &[ProfileRow]),
     (opts, budget): (&RunOptions, &mut RequestBudget),
     warnings: &mut Vec<String>,
-) -> anyhow::Result<Vec<MirrorProspect>> {
-    let mut found_prospects = Vec::new();
+) -> anyhow::Result<Found> {
+    let mut found = Found::default();
     let linked_records: foldhash::HashSet<&str> =
         stored_links.iter().map(|l| l.crm_id.as_str()).collect();
     // The keys and the stored links both come in prospect order: one merge finds the links
@@ -124,67 +161,144 @@ pub(super) async fn lookup_unknown_x_ids(
             left += 1;
             continue;
         }
-        if let Some(found) = read_by_id(ctx, &link.prospect_id).await? {
-            found_prospects.push(found);
+        if let Some(prospect) = read_by_id(ctx, &link.prospect_id).await? {
+            found.prospects.push(prospect);
         }
     }
-    let mut known: HashSet<String> = found_prospects
-        .iter()
-        .map(|m| m.prospect.platform_id.clone())
-        .collect();
+    let mut known: HashSet<(String, IdentityKind, String)> = HashSet::new();
+    let remember = |known: &mut HashSet<_>, platform: &str, id: &str, username: &str| {
+        if !id.is_empty() {
+            known.insert((
+                platform.to_string(),
+                IdentityKind::PlatformId,
+                id.to_string(),
+            ));
+        }
+        if !username.is_empty() {
+            known.insert((
+                platform.to_string(),
+                IdentityKind::Username,
+                normalize_username(username),
+            ));
+        }
+    };
+    for p in &found.prospects {
+        remember(
+            &mut known,
+            X_PLATFORM,
+            &p.prospect.platform_id,
+            &p.prospect.username,
+        );
+    }
     // Built only if a record needs it: a nightly run's records are all linked.
-    let mut known_in_mirror: Option<foldhash::HashSet<&str>> = None;
+    let mut known_in_mirror: Option<HashSet<(String, IdentityKind, String)>> = None;
     let now = opts
         .now
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let fresh_after = (opts.now - chrono::Duration::days(LOOKUP_MISS_TTL_DAYS))
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let mut asked: HashSet<&str> = HashSet::new();
-    let mut to_ask: Vec<&str> = Vec::new();
+    // What to ask, per platform and kind, in the order first met.
+    let mut to_ask: BTreeMap<(&'static str, IdentityKind), Vec<String>> = BTreeMap::new();
+    let mut asked: HashSet<(&'static str, IdentityKind, String)> = HashSet::new();
     for record in records {
-        let Some(x_id) = record.x_user_id.as_deref() else {
-            continue;
-        };
         if linked_records.contains(record.id.as_str()) {
             continue;
         }
-        let known_in_mirror =
-            known_in_mirror.get_or_insert_with(|| keys.iter().map(|k| k.platform_id).collect());
-        if known_in_mirror.contains(x_id) || known.contains(x_id) || !asked.insert(x_id) {
-            continue;
+        for (platform, kind, value) in record_identities(record) {
+            // v1 looks up X ids only.
+            if ctx.v2.is_none() && (platform, kind) != (X_PLATFORM, IdentityKind::PlatformId) {
+                continue;
+            }
+            let value = match kind {
+                IdentityKind::PlatformId => value.trim().to_string(),
+                IdentityKind::Username => normalize_username(value),
+            };
+            let in_mirror = known_in_mirror.get_or_insert_with(|| {
+                let mut set = HashSet::new();
+                for k in keys.iter() {
+                    remember(&mut set, X_PLATFORM, k.platform_id, k.username);
+                }
+                for p in profiles {
+                    remember(&mut set, &p.platform, &p.platform_id, &p.username);
+                }
+                set
+            });
+            let key = (platform.to_string(), kind, value.clone());
+            if value.is_empty()
+                || in_mirror.contains(&key)
+                || known.contains(&key)
+                || !asked.insert((platform, kind, value.clone()))
+            {
+                continue;
+            }
+            if store.lookup(&cache_key(platform, kind, &value), &fresh_after)? == Some(None) {
+                continue;
+            }
+            to_ask.entry((platform, kind)).or_default().push(value);
         }
-        if store.lookup(x_id, &fresh_after)? == Some(None) {
-            continue;
-        }
-        to_ask.push(x_id);
     }
     let batch = if ctx.v2.is_some() {
         crate::inbox::v2::FINDER_BATCH
     } else {
         1
     };
-    let mut chunks = to_ask.chunks(batch);
-    for ids in chunks.by_ref() {
-        if !budget.fits(ctx, 1) {
-            left += ids.len();
-            break;
-        }
-        for (x_id, found) in look_up(ctx, ids).await? {
-            store.save_lookup(x_id, found.as_ref().map(|m| m.prospect.id.as_str()), &now)?;
-            if let Some(prospect) = found {
-                known.insert(prospect.prospect.platform_id.clone());
-                found_prospects.push(prospect);
+    let mut mirror_ids: Option<HashSet<&str>> = None;
+    let mut found_ids: HashSet<String> = found
+        .prospects
+        .iter()
+        .map(|m| m.prospect.id.clone())
+        .collect();
+    let mut out_of_budget = false;
+    for ((platform, kind), values) in &to_ask {
+        for chunk in values.chunks(batch) {
+            if out_of_budget || !budget.fits(ctx, 1) {
+                out_of_budget = true;
+                left += chunk.len();
+                continue;
+            }
+            for (value, contact) in look_up(ctx, platform, *kind, chunk).await? {
+                let id = contact.as_ref().map(|c| c.prospect.prospect.id.clone());
+                store.save_lookup(&cache_key(platform, *kind, value), id.as_deref(), &now)?;
+                let Some(contact) = contact else { continue };
+                let in_mirror = mirror_ids
+                    .get_or_insert_with(|| keys.iter().map(|k| k.id).collect())
+                    .contains(contact.prospect.prospect.id.as_str());
+                if !found_ids.insert(contact.prospect.prospect.id.clone()) {
+                    continue;
+                }
+                for p in &contact.profiles {
+                    remember(&mut known, &p.platform, &p.platform_id, &p.username);
+                }
+                found.profiles.extend(contact.profiles);
+                if !in_mirror {
+                    found.prospects.push(contact.prospect);
+                }
             }
         }
     }
-    left += chunks.map(<[&str]>::len).sum::<usize>();
     if left > 0 {
         warnings.push(format!(
             "{left} look-up(s) of records Inbox may know wait for the next run: {}",
             budget.reason()
         ));
     }
-    Ok(found_prospects)
+    Ok(found)
+}
+
+/// The `lookups` key of an identity: an X id as itself (as before other identities were
+/// looked up), anything else as `platform:kind:value`.
+fn cache_key(platform: &str, kind: IdentityKind, value: &str) -> String {
+    match (platform, kind) {
+        (X_PLATFORM, IdentityKind::PlatformId) => value.to_string(),
+        (_, IdentityKind::PlatformId) => format!("{platform}:id:{value}"),
+        (_, IdentityKind::Username) => format!("{platform}:username:{value}"),
+    }
+}
+
+/// A contact the finder returned: its mirror row and its profiles.
+struct FoundContact {
+    prospect: MirrorProspect,
+    profiles: Vec<ProfileRow>,
 }
 
 /// A linked prospect (v2: contact) missing from the walk, read by id; `None` if Inbox has it
@@ -210,49 +324,69 @@ async fn read_by_id(ctx: &Context, id: &str) -> anyhow::Result<Option<MirrorPros
     }
 }
 
-/// Looks up X user ids (one request: one id on v1, up to 100 on v2): each id with the prospect
-/// or contact that has it, if any.
+/// Looks up identities of one platform and kind (one request: one X id on v1, up to 100
+/// identities on v2): each with a contact (v1: prospect) that has it, if any. A username
+/// several contacts have gives the first; matching sees them all through the profiles.
 async fn look_up<'a>(
     ctx: &Context,
-    ids: &[&'a str],
-) -> anyhow::Result<Vec<(&'a str, Option<MirrorProspect>)>> {
-    if let Some(v2) = &ctx.v2 {
-        let wanted: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
-        let contacts = v2
-            .find_contacts(
-                &crate::inbox::v2::Platform::Twitter,
-                crate::inbox::v2::IdentityKind::PlatformId,
-                &wanted,
-            )
+    platform: &str,
+    kind: IdentityKind,
+    values: &'a [String],
+) -> anyhow::Result<Vec<(&'a str, Option<FoundContact>)>> {
+    use crate::inbox::v2;
+    if let Some(client) = &ctx.v2 {
+        let v2_kind = match kind {
+            IdentityKind::PlatformId => v2::IdentityKind::PlatformId,
+            IdentityKind::Username => v2::IdentityKind::Username,
+        };
+        let contacts = client
+            .find_contacts(&v2::Platform::from(platform), v2_kind, values)
             .await?;
-        return Ok(ids
+        let has = |c: &v2::Contact, value: &str| {
+            c.profiles.iter().any(|p| {
+                p.platform.as_str() == platform
+                    && match kind {
+                        IdentityKind::PlatformId => p.platform_id == value,
+                        IdentityKind::Username => normalize_username(&p.username) == value,
+                    }
+            })
+        };
+        return Ok(values
             .iter()
-            .map(|id| {
+            .map(|value| {
                 let found = contacts
                     .iter()
-                    .find(|c| {
-                        c.profiles.iter().any(|p| {
-                            p.platform == crate::inbox::v2::Platform::Twitter
-                                && p.platform_id == *id
-                        })
-                    })
-                    .map(|c| MirrorProspect {
-                        prospect: super::pull_v2::contact_row(c),
-                        threads: Vec::new(),
+                    .find(|c| has(c, value))
+                    .map(|c| FoundContact {
+                        prospect: MirrorProspect {
+                            prospect: super::pull_v2::contact_row(c),
+                            threads: Vec::new(),
+                        },
+                        profiles: c
+                            .profiles
+                            .iter()
+                            .map(|p| ProfileRow {
+                                platform: p.platform.as_str().to_string(),
+                                platform_id: p.platform_id.clone(),
+                                contact_id: c.id.as_str().to_string(),
+                                username: p.username.clone(),
+                            })
+                            .collect(),
                     });
-                (*id, found)
+                (value.as_str(), found)
             })
             .collect());
     }
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
+    let mut out = Vec::with_capacity(values.len());
+    for id in values {
         let found = ctx.client.lookup_prospect(id).await?;
         let prospect = found.and_then(|p| {
-            p.external_id
-                .clone()
-                .map(|external| mirror_prospect(external, p))
+            p.external_id.clone().map(|external| FoundContact {
+                prospect: mirror_prospect(external, p),
+                profiles: Vec::new(),
+            })
         });
-        out.push((*id, prospect));
+        out.push((id.as_str(), prospect));
     }
     Ok(out)
 }

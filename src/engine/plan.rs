@@ -377,6 +377,7 @@ pub(super) fn review(
     let Linked {
         matching,
         loaded,
+        profiles,
         pending,
         ..
     } = linked;
@@ -405,7 +406,7 @@ pub(super) fn review(
             .filter_map(|id| loaded.get(id))
             .collect();
         let fields = &ctx.config.reconcile_policy().fields;
-        super::lookup::planned_creates(ctx, &unlinked, names, fields)
+        super::lookup::planned_creates(ctx, &unlinked, profiles, names, fields)
     } else {
         Vec::new()
     };

@@ -325,9 +325,15 @@ pub(super) fn render_writes(
     let mut out = String::new();
     for link in plan.links.iter().filter(|l| !l.is_noop()) {
         let (username, _) = identity_of(&link.key.prospect_id);
+        // A v2 contact without an X profile has no handle to show.
+        let handle = if username.is_empty() {
+            String::new()
+        } else {
+            format!("@{username} ")
+        };
         let _ = writeln!(
             out,
-            "@{username} (Inbox {}) <-> CRM record {}",
+            "{handle}(Inbox {}) <-> CRM record {}",
             link.key.prospect_id, link.key.crm_id
         );
         let inbox = link
@@ -367,8 +373,11 @@ pub(super) fn conflict_records(
         let first = c.prospect_ids.first().map(|p| identity_of(p));
         out.push(ConflictRecord {
             prospect_id: c.prospect_ids.join(","),
-            username: first.as_ref().map(|f| f.0.clone()),
-            platform_id: first.map(|f| f.1),
+            username: first
+                .as_ref()
+                .map(|f| f.0.clone())
+                .filter(|u| !u.is_empty()),
+            platform_id: first.map(|f| f.1).filter(|p| !p.is_empty()),
             crm_id: c.crm_ids.join(","),
             field: "record".into(),
             kind: "identity".into(),

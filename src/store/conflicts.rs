@@ -106,7 +106,8 @@ pub struct ConflictRow {
     /// The sync that applied the resolution.
     pub applied_run: Option<i64>,
     /// The (Inbox, CRM) values the human resolved it against (`None` for older rows): a
-    /// resolution is not applied once either side moved since.
+    /// resolution is not applied once either side moved since. Internal: not exported.
+    #[serde(skip)]
     pub resolved_against: Option<(Option<String>, Option<String>)>,
 }
 

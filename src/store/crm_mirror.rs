@@ -140,6 +140,8 @@ impl Store {
                         id,
                         x_user_id,
                         username,
+                        linkedin_id: stored.linkedin_id,
+                        linkedin_username: stored.linkedin_username,
                         updated_at: updated_at.as_deref().and_then(parse_time),
                         row,
                     });
@@ -187,6 +189,8 @@ fn upsert(tx: &Transaction<'_>, snapshot: &CrmSnapshot) -> Result<()> {
                     reason: reject.reason.clone(),
                 })
                 .collect(),
+            linkedin_id: record.linkedin_id.clone(),
+            linkedin_username: record.linkedin_username.clone(),
         };
         let fields = serde_json::to_string(&stored).expect("fields serialize");
         stmt.execute(params![
@@ -263,8 +267,8 @@ fn replay_crm_writes(tx: &Transaction<'_>, since: i64) -> Result<()> {
     Ok(())
 }
 
-/// A record's `fields` column: its values, plus its unknown fields and the rejects of its
-/// unreadable values (both absent in rows written before they existed).
+/// A record's `fields` column: its values, plus its unknown fields, the rejects of its
+/// unreadable values and its LinkedIn identity (all absent in rows written before they existed).
 #[derive(Debug, Serialize, Deserialize)]
 struct StoredFields {
     /// The values read.
@@ -276,6 +280,13 @@ struct StoredFields {
     /// The rejects of the record's unreadable values.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     rejected: Vec<StoredReject>,
+    /// The record's LinkedIn id (kept here rather than in a column of its own: absent in rows
+    /// written before LinkedIn identities existed, and in records without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    linkedin_id: Option<String>,
+    /// The record's LinkedIn slug.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    linkedin_username: Option<String>,
 }
 
 /// One unreadable value of a stored record.
@@ -337,6 +348,8 @@ mod tests {
             id: id.into(),
             x_user_id: Some(format!("x{id}")),
             username: Some(format!("user{id}")),
+            linkedin_id: None,
+            linkedin_username: None,
             fields: Fields {
                 tags: BTreeSet::from(["VIP".to_owned()]),
                 notes: Some(notes.into()),

@@ -61,6 +61,25 @@ impl Store {
         Ok(())
     }
 
+    /// Every stored v2 profile of a present contact, in contact order (none on v1): what
+    /// matching reads besides the contacts' X identity.
+    pub fn load_profiles(&self) -> Result<Vec<ProfileRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT p.platform, p.platform_id, p.contact_id, p.username FROM profiles p
+             JOIN prospects c ON c.id = p.contact_id AND c.present = 1
+             ORDER BY p.contact_id, p.platform, p.platform_id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(ProfileRow {
+                platform: r.get(0)?,
+                platform_id: r.get(1)?,
+                contact_id: r.get(2)?,
+                username: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// The number of stored v2 profiles.
     pub fn profile_count(&self) -> Result<u64> {
         Ok(self

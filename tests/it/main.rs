@@ -28,4 +28,5 @@ mod typos;
 mod unreachable;
 mod v2;
 mod v2_incremental;
+mod v2_linkedin;
 mod v2_upgrade;

@@ -33,6 +33,10 @@ pub(super) struct Layout {
     pub x_user_id: Option<usize>,
     /// Username column.
     pub username: Option<usize>,
+    /// LinkedIn member id column.
+    pub linkedin_id: Option<usize>,
+    /// LinkedIn slug (or profile URL) column.
+    pub linkedin_username: Option<usize>,
     /// Synced fields' columns.
     pub fields: BTreeMap<Field, usize>,
     /// Last-modified column.
@@ -72,6 +76,8 @@ impl Layout {
         let id = find(&columns.id);
         let x_user_id = columns.x_user_id.as_deref().and_then(&mut find);
         let username = columns.username.as_deref().and_then(&mut find);
+        let linkedin_id = columns.linkedin_id.as_deref().and_then(&mut find);
+        let linkedin_username = columns.linkedin_username.as_deref().and_then(&mut find);
         let mut fields = BTreeMap::new();
         for field in Field::ALL {
             if let Some(column) = columns.column(field)
@@ -109,6 +115,8 @@ impl Layout {
             id: id.unwrap_or_default(),
             x_user_id,
             username,
+            linkedin_id,
+            linkedin_username,
             fields,
             updated_at,
         })
@@ -353,11 +361,21 @@ fn parse_row(
         _ => None,
     };
     let username = match (layout.username, columns.username.as_deref()) {
+        (Some(idx), Some(column)) => crate::crm::identity::x_handle(identity(idx, column)?),
+        _ => None,
+    };
+    let linkedin_id = match (layout.linkedin_id, columns.linkedin_id.as_deref()) {
         (Some(idx), Some(column)) => {
             let value = identity(idx, column)?.trim();
-            let value = value.strip_prefix('@').unwrap_or(value).trim();
             (!value.is_empty()).then(|| value.to_string())
         }
+        _ => None,
+    };
+    let linkedin_username = match (
+        layout.linkedin_username,
+        columns.linkedin_username.as_deref(),
+    ) {
+        (Some(idx), Some(column)) => crate::crm::identity::linkedin_slug(identity(idx, column)?),
         _ => None,
     };
 
@@ -420,6 +438,8 @@ fn parse_row(
         id: record_id,
         x_user_id,
         username,
+        linkedin_id,
+        linkedin_username,
         fields,
         unknown,
         updated_at,

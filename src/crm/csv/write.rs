@@ -281,7 +281,8 @@ fn planned_update(
     Ok((row, cells))
 }
 
-/// The escaped cells of a new record: its id, X id, username and mapped fields; other columns
+/// The escaped cells of a new record: its id, X id, username, LinkedIn id and slug and mapped
+/// fields; other columns
 /// empty.
 fn new_row(settings: &Settings, layout: &Layout, record: &NewRecord, width: usize) -> Vec<String> {
     let mut cells = vec![String::new(); width];
@@ -292,6 +293,18 @@ fn new_row(settings: &Settings, layout: &Layout, record: &NewRecord, width: usiz
     }
     if let Some(idx) = layout.username {
         cells[idx] = escaped(record.username.trim().trim_start_matches('@'));
+    }
+    if let Some(idx) = layout.linkedin_id {
+        cells[idx] = escaped(record.linkedin_id.as_deref().unwrap_or_default().trim());
+    }
+    if let Some(idx) = layout.linkedin_username {
+        cells[idx] = escaped(
+            record
+                .linkedin_username
+                .as_deref()
+                .unwrap_or_default()
+                .trim(),
+        );
     }
     for (&field, &idx) in &layout.fields {
         let text = value_text(
@@ -519,16 +532,28 @@ enum ImportColumn {
     Id,
     XUserId,
     Username,
+    LinkedinId,
+    LinkedinUsername,
     Field(Field),
 }
 
-/// The import file's columns with their index in the export: the id, X id, username and every
+/// The import file's columns with their index in the export: the id, the identities and every
 /// synced field (not the last-modified column: it is the CRM's own bookkeeping, and imports
 /// often refuse to set it).
 fn import_columns(layout: &Layout) -> Vec<(ImportColumn, usize)> {
     let mut columns = vec![(ImportColumn::Id, layout.id)];
     columns.extend(layout.x_user_id.map(|idx| (ImportColumn::XUserId, idx)));
     columns.extend(layout.username.map(|idx| (ImportColumn::Username, idx)));
+    columns.extend(
+        layout
+            .linkedin_id
+            .map(|idx| (ImportColumn::LinkedinId, idx)),
+    );
+    columns.extend(
+        layout
+            .linkedin_username
+            .map(|idx| (ImportColumn::LinkedinUsername, idx)),
+    );
     columns.extend(
         layout
             .fields
@@ -584,6 +609,18 @@ fn import_row(
                     ImportColumn::Username => {
                         record.username.trim().trim_start_matches('@').to_string()
                     }
+                    ImportColumn::LinkedinId => record
+                        .linkedin_id
+                        .as_deref()
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string(),
+                    ImportColumn::LinkedinUsername => record
+                        .linkedin_username
+                        .as_deref()
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string(),
                     ImportColumn::Field(field) => value_text(
                         &record.fields.get(field),
                         separator,

@@ -398,7 +398,9 @@ impl CrmAdapter for HubspotAdapter {
             .properties
             .x_user_id
             .as_deref()
-            .or(self.properties.username.as_deref());
+            .or(self.properties.username.as_deref())
+            .or(self.properties.linkedin_id.as_deref())
+            .or(self.properties.linkedin_username.as_deref());
         write::write_creates(&self.client, creates, key, &mut statuses, &mut state)
             .await
             .map_err(|e| self.error(e))?;
@@ -441,7 +443,7 @@ fn validate(
     properties: &HubspotProperties,
     definitions: &[PropertyDefinition],
 ) -> Result<Vec<(String, String, String)>, String> {
-    let mapped: [(&str, &Option<String>, &[&str], bool); 8] = [
+    let mapped: [(&str, &Option<String>, &[&str], bool); 10] = [
         (
             "x_user_id",
             &properties.x_user_id,
@@ -449,6 +451,13 @@ fn validate(
             false,
         ),
         ("username", &properties.username, &["string"], false),
+        ("linkedin_id", &properties.linkedin_id, &["string"], false),
+        (
+            "linkedin_username",
+            &properties.linkedin_username,
+            &["string"],
+            false,
+        ),
         ("tags", &properties.tags, &["enumeration", "string"], true),
         (
             "status",

@@ -140,6 +140,8 @@ pub(crate) fn requested_properties(properties: &HubspotProperties) -> Vec<String
         .collect();
     names.extend(properties.x_user_id.as_deref());
     names.extend(properties.username.as_deref());
+    names.extend(properties.linkedin_id.as_deref());
+    names.extend(properties.linkedin_username.as_deref());
     names.insert(LAST_MODIFIED);
     names.into_iter().map(str::to_owned).collect()
 }
@@ -199,9 +201,12 @@ pub(crate) fn to_record(
     let record = CrmRecord {
         id: contact.id.clone(),
         x_user_id: value(&properties.x_user_id).map(|v| v.trim().to_owned()),
-        username: value(&properties.username)
-            .map(|v| v.trim().trim_start_matches('@').to_owned())
+        username: value(&properties.username).and_then(crate::crm::identity::x_handle),
+        linkedin_id: value(&properties.linkedin_id)
+            .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty()),
+        linkedin_username: value(&properties.linkedin_username)
+            .and_then(crate::crm::identity::linkedin_slug),
         fields,
         unknown,
         updated_at,
@@ -264,18 +269,28 @@ pub(crate) fn update_properties(
     Ok(out)
 }
 
-/// The properties of a new contact: its X id and handle plus every non-empty mapped field.
+/// The properties of a new contact: its X id and handle, its LinkedIn id and slug (those it has)
+/// plus every non-empty mapped field.
 pub(crate) fn create_properties(
     record: &NewRecord,
     properties: &HubspotProperties,
     lookups: &Lookups,
 ) -> Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
-    if let Some(property) = &properties.x_user_id {
-        out.insert(property.clone(), record.x_user_id.clone());
-    }
-    if let Some(property) = &properties.username {
-        out.insert(property.clone(), record.username.clone());
+    let identities = [
+        (&properties.x_user_id, Some(&record.x_user_id)),
+        (&properties.username, Some(&record.username)),
+        (&properties.linkedin_id, record.linkedin_id.as_ref()),
+        (
+            &properties.linkedin_username,
+            record.linkedin_username.as_ref(),
+        ),
+    ];
+    for (property, value) in identities {
+        // A contact without a profile on a platform leaves its properties unset.
+        if let (Some(property), Some(value)) = (property, value.filter(|v| !v.is_empty())) {
+            out.insert(property.clone(), value.clone());
+        }
     }
     for field in Field::ALL {
         let (Some(property), value) = (properties.property(field), record.fields.get(field)) else {

@@ -34,6 +34,8 @@ fn columns() -> CsvColumns {
         id: "Record ID".into(),
         x_user_id: Some("X User ID".into()),
         username: Some("X Handle".into()),
+        linkedin_id: None,
+        linkedin_username: None,
         tags: Some("Tags".into()),
         tags_separator: ";".into(),
         status: Some("Lead Status".into()),

@@ -220,6 +220,8 @@ proptest! {
             id: "zz-new".into(),
             x_user_id: "777".into(),
             username: "newbie".into(),
+            linkedin_id: None,
+            linkedin_username: None,
             fields: Fields { notes: Some("made, \"here\"".into()), ..Fields::default() },
         })];
         if let Some(id) = &target {

@@ -333,6 +333,8 @@ fn only_mapped_columns_are_required() {
         id: "id".into(),
         x_user_id: None,
         username: Some("handle".into()),
+        linkedin_id: None,
+        linkedin_username: None,
         tags: None,
         tags_separator: ";".into(),
         status: None,

@@ -34,6 +34,8 @@ fn create(id: &str, x_user_id: &str, username: &str, fields: Fields) -> CrmWrite
         id: id.into(),
         x_user_id: x_user_id.into(),
         username: username.into(),
+        linkedin_id: None,
+        linkedin_username: None,
         fields,
     })
 }

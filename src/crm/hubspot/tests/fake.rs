@@ -240,6 +240,8 @@ async fn creates_are_pending_until_the_next_read_links_them() {
             id: "inbox-abc".into(),
             x_user_id: "4242".into(),
             username: "newbie".into(),
+            linkedin_id: None,
+            linkedin_username: None,
             fields,
         })])
         .await

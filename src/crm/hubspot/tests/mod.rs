@@ -25,6 +25,8 @@ fn properties() -> HubspotProperties {
     HubspotProperties {
         x_user_id: Some("twitter_user_id".into()),
         username: Some("twitterhandle".into()),
+        linkedin_id: None,
+        linkedin_username: None,
         tags: Some("inbox_tags".into()),
         status: Some("hs_lead_status".into()),
         valuation: Some("inbox_valuation".into()),
