@@ -24,8 +24,8 @@ pub enum FakeApi {
 /// `fake-inbox` options.
 #[derive(Debug, Args)]
 pub struct FakeArgs {
-    /// The API version to serve.
-    #[arg(long, value_enum, default_value_t = FakeApi::V1)]
+    /// The API version to serve (v2, as crmsync speaks by default; v1 while it answers).
+    #[arg(long, value_enum, default_value_t = FakeApi::V2)]
     pub api: FakeApi,
     /// Port on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 8765)]
@@ -33,8 +33,8 @@ pub struct FakeArgs {
     /// Bearer token the fake accepts.
     #[arg(long, default_value = "fake-token")]
     pub token: String,
-    /// Number of seeded prospects (v1), or contacts (v2).
-    #[arg(long, default_value_t = 50)]
+    /// Number of seeded contacts (v2), or prospects (v1).
+    #[arg(long, visible_alias = "contacts", default_value_t = 50)]
     pub prospects: usize,
     /// Number of connected X accounts (account links).
     #[arg(long, default_value_t = 3)]

@@ -18,9 +18,15 @@ fn shorten(text: &str, max: usize) -> String {
 }
 
 fn header(out: &mut String, report: &SyncReport) {
+    // On Inbox API v2 the people are contacts (with X and LinkedIn profiles).
+    let (people, person) = if report.inbox_api == "v2" {
+        ("contacts", "contact")
+    } else {
+        ("prospects", "prospect")
+    };
     let _ = writeln!(
         out,
-        "Inbox: {} prospects, {} threads | CRM: {} records, {} rejected | {} linked, {} prospects without a CRM record, {} records without a prospect",
+        "Inbox: {} {people}, {} threads | CRM: {} records, {} rejected | {} linked, {} {people} without a CRM record, {} records without a {person}",
         report.pull.prospects,
         report.pull.threads,
         report.crm_records,
@@ -200,7 +206,11 @@ pub fn sync(report: &SyncReport) -> String {
         out,
         "Wrote {} Inbox update(s) and {crm}; {} conflict(s) found ({} new, {} closed, {} open in the log); {} requests{} in {:.1}s.",
         report.writes.inbox,
-        report.conflicts.found,
+        report
+            .conflict_list
+            .iter()
+            .filter(|c| c.kind != "pending-import")
+            .count(),
         report.conflicts.opened,
         report.conflicts.closed,
         report.conflicts.open,

@@ -96,6 +96,8 @@ pub struct SyncReport {
     pub import_file: Option<String>,
     /// CRM records that match no Inbox prospect, and why.
     pub unmatched: Vec<Unmatched>,
+    /// The Inbox API the run spoke (`v1`, `v2`): on v2 a prospect is a contact.
+    pub inbox_api: &'static str,
     /// Things a human should know that are not conflicts (e.g. a resolution that could not be
     /// applied).
     pub warnings: Vec<String>,
@@ -197,6 +199,7 @@ impl SyncReport {
             interrupted: None,
             import_file: None,
             unmatched: Vec::new(),
+            inbox_api: "v1",
             warnings: Vec::new(),
             seconds: 0.0,
             phases: BTreeMap::new(),
@@ -293,6 +296,7 @@ impl SyncReport {
             "interrupted": self.interrupted,
             "import_file": self.import_file,
             "unmatched": self.unmatched,
+            "inbox_api": self.inbox_api,
             "warnings": self.warnings,
             "exit": self.outcome().exit_code(),
             "seconds": self.seconds,

@@ -152,6 +152,7 @@ async fn run_inner<A: CrmAdapter>(
     let stats_at_start = ctx.inbox_stats();
     let pulled = pull(ctx, store, run_id, opts).await?;
     let mut report = SyncReport::new(run_id.0, opts.mode, pulled);
+    report.inbox_api = ctx.config.inbox.api().as_str();
     clock.lap(&mut report, "pull");
     let Some(crm) = crm else {
         return finish(store, report, Vec::new());
