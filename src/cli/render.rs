@@ -52,7 +52,7 @@ fn header(out: &mut String, report: &SyncReport) {
     for u in report.unmatched.iter().take(SHOWN_PER_KIND) {
         let _ = writeln!(
             out,
-            "  no prospect for record {}{}: {}",
+            "  no {person} for record {}{}: {}",
             u.record,
             if u.handle.is_empty() {
                 String::new()
@@ -65,7 +65,7 @@ fn header(out: &mut String, report: &SyncReport) {
     if report.unmatched.len() > SHOWN_PER_KIND {
         let _ = writeln!(
             out,
-            "  … and {} more records without a prospect (`--json`: \"unmatched\")",
+            "  … and {} more records without a {person} (`--json`: \"unmatched\")",
             report.unmatched.len() - SHOWN_PER_KIND
         );
     }

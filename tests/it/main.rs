@@ -18,6 +18,7 @@ mod no_lost_edit;
 mod pull;
 mod quiet;
 mod report;
+mod snapshots;
 mod support;
 mod sync;
 mod systemd;
