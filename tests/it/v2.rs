@@ -293,3 +293,71 @@ async fn both_sides_edited_on_v2_is_a_conflict_that_writes_nothing() {
         "{list}"
     );
 }
+
+/// Killed right after a contact's PATCH was answered, before its tag calls: the rerun ends
+/// where an uninterrupted run ends, with the PATCH not sent again and the tag written once,
+/// and `runs` counts the killed run's write.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_killed_between_a_contacts_patch_and_its_tag_calls_resumes_without_doubling() {
+    let (world, contacts) = baseline(3).await;
+    let (_, tag_name) = world
+        .fake
+        .tags()
+        .into_iter()
+        .find(|(_, name)| !contacts[0].tags.contains(name))
+        .unwrap();
+    let mut rows = read_rows(&world.export());
+    rows[0][col("Notes")] = "notes and a tag from the CRM".into();
+    let mut tags: Vec<String> = rows[0][col("Tags")]
+        .split(';')
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect();
+    tags.push(tag_name.clone());
+    rows[0][col("Tags")] = tags.join(";");
+    write_rows(&world.export(), &rows);
+
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_crmsync"));
+    cmd.arg("--config")
+        .arg(world.config())
+        .args(["sync"])
+        .env(TOKEN_ENV, TOKEN)
+        .env("CRMSYNC_FAILPOINT", "inbox-after-patch:1");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert!(!out.status.success(), "the failpoint aborts the run");
+    let routes = |world: &V2World| -> Vec<String> {
+        world
+            .fake
+            .write_log()
+            .into_iter()
+            .map(|w| w.route)
+            .collect()
+    };
+    let patches = |r: &[String]| {
+        r.iter()
+            .filter(|r| r.starts_with("PATCH /contacts"))
+            .count()
+    };
+    let tag_puts = |r: &[String]| r.iter().filter(|r| r.starts_with("PUT /contacts")).count();
+    assert_eq!(patches(&routes(&world)), 1);
+    assert_eq!(tag_puts(&routes(&world)), 0);
+    let runs = json(&world.crmsync(&["runs", "--json"]).await);
+    assert_eq!(runs[0]["writes"]["inbox"], 1, "{runs}");
+
+    let report = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(report["exit"], 0, "{report}");
+    let after = routes(&world);
+    assert_eq!(patches(&after), 1, "the PATCH is not sent again: {after:?}");
+    assert_eq!(tag_puts(&after), 1, "{after:?}");
+    let contact = world.fake.contact(&contacts[0].id).unwrap();
+    assert_eq!(
+        contact.notes.as_deref(),
+        Some("notes and a tag from the CRM")
+    );
+    assert!(contact.tags.contains(&tag_name), "{:?}", contact.tags);
+    let again = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(again["writes"]["inbox"], 0, "{again}");
+    assert_eq!(again["writes"]["crm"], 0, "{again}");
+}
