@@ -101,7 +101,8 @@ pub enum Command {
     Runs(runs::RunsArgs),
     /// One run as a readable report (changes per side, conflicts, rejects, requests): HTML or JSON.
     Report(report::ReportArgs),
-    /// Check the config, the Inbox token and rate-limit headroom, and the CRM source.
+    /// Check the config, the Inbox API in use (v2: platforms; v1: its retirement), token and
+    /// rate-limit headroom, and the CRM source.
     Check,
     /// The conflict log.
     #[command(subcommand)]
