@@ -28,6 +28,10 @@ async fn check_on_v2_names_the_api_the_platforms_and_reads_the_v2_statuses() {
     assert!(text.contains("ok    Inbox: team"), "{text}");
     assert!(text.contains("(API v2)"), "{text}");
     assert!(
+        text.contains("requests left in the current window"),
+        "{text}"
+    );
+    assert!(
         text.contains("ok    Inbox platforms: X (twitter), LinkedIn (linkedin)"),
         "{text}"
     );
