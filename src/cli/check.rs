@@ -1,5 +1,6 @@
-//! `crmsync check`: is everything in place for a run? Config, Inbox token and budget, CRM source
-//! (and, for a CSV export, whether its rows and cells read).
+//! `crmsync check`: is everything in place for a run? Config, Inbox token and budget through
+//! the client of the `[inbox] api` in use (on v2 the platforms enabled, on v1 what v1 says of
+//! its retirement), CRM source (and, for a CSV export, whether its rows and cells read).
 
 use std::path::Path;
 
@@ -47,17 +48,21 @@ impl Lines {
     }
 }
 
-/// `[mapping.status]` against the team's statuses: a typo would otherwise become a conflict on
-/// every prospect with that status.
-async fn check_status_names(lines: &mut Lines, ctx: &Context) -> Result<(), out::Closed> {
-    let mapped = ctx.config.mapping.status.len();
+/// `[mapping.status]` against the team's statuses (`names`, or why they could not be read): a
+/// typo would otherwise become a conflict on every prospect with that status.
+fn check_status_names(
+    lines: &mut Lines,
+    config: &Config,
+    names: Result<Vec<String>, anyhow::Error>,
+) -> Result<(), out::Closed> {
+    let mapped = config.mapping.status.len();
     if mapped == 0 {
         return Ok(());
     }
-    match ctx.client.statuses().await {
-        Ok(statuses) => {
-            let names: Vec<&str> = statuses.iter().map(|s| s.name.as_str()).collect();
-            let unknown = ctx.config.unknown_status_names(&names);
+    match names {
+        Ok(names) => {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            let unknown = config.unknown_status_names(&names);
             if unknown.is_empty() {
                 lines.ok(format_args!(
                     "[mapping.status]: {mapped} name(s), each an Inbox status"
@@ -68,13 +73,137 @@ async fn check_status_names(lines: &mut Lines, ctx: &Context) -> Result<(), out:
             }
         }
         Err(err) => {
-            let err = anyhow::Error::new(err);
             lines.fail(format!(
                 "[mapping.status]: cannot read the Inbox statuses: {err:#}"
             ))?;
         }
     }
     Ok(())
+}
+
+/// `; rate limit: N of M requests left in the current window`, when the last answer said.
+fn headroom(stats: &crate::inbox::RequestStats) -> String {
+    stats
+        .last_limit
+        .map(|l| {
+            format!(
+                "; rate limit: {} of {} requests left in the current window",
+                l.remaining, l.limit
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// The Inbox checks through the client of the `[inbox] api` in use.
+async fn check_inbox(lines: &mut Lines, ctx: &Context) -> Result<(), out::Closed> {
+    match &ctx.v2 {
+        Some(v2) => check_inbox_v2(lines, ctx, v2).await,
+        None => check_inbox_v1(lines, ctx).await,
+    }
+}
+
+/// v2: the team, the platforms enabled for it, the status names.
+async fn check_inbox_v2(
+    lines: &mut Lines,
+    ctx: &Context,
+    v2: &crate::inbox::v2::Client,
+) -> Result<(), out::Closed> {
+    let base_url = &ctx.config.inbox.base_url;
+    let team = match v2.team().await {
+        Ok(team) => team,
+        Err(err @ crate::inbox::v2::Error::Unreachable { .. }) => {
+            return lines.fail(format!("Inbox: {err}"));
+        }
+        Err(err) => {
+            let err = anyhow::Error::new(err);
+            return lines.fail(format!("Inbox at {base_url} (API v2): {err:#}"));
+        }
+    };
+    let headroom = headroom(&v2.stats());
+    lines.ok(format_args!(
+        "Inbox: team {:?} at {base_url} (API v2){headroom}",
+        team.name
+    ))?;
+    match v2.platforms().await {
+        Ok(platforms) if platforms.is_empty() => {
+            lines.fail("Inbox platforms: none enabled for the team".to_owned())?;
+        }
+        Ok(platforms) => {
+            let names: Vec<String> = platforms
+                .iter()
+                .map(|p| format!("{} ({})", p.name, p.platform))
+                .collect();
+            lines.ok(format_args!("Inbox platforms: {}", names.join(", ")))?;
+        }
+        Err(err) => {
+            let err = anyhow::Error::new(err);
+            lines.fail(format!("Inbox platforms: cannot read them: {err:#}"))?;
+        }
+    }
+    if !ctx.config.mapping.status.is_empty() {
+        let names = v2.statuses().await.map_err(anyhow::Error::new);
+        let names = names.map(|s| s.into_iter().map(|s| s.name).collect());
+        check_status_names(lines, &ctx.config, names)?;
+    }
+    Ok(())
+}
+
+/// v1: the team, what v1 says of its own retirement, the status names.
+async fn check_inbox_v1(lines: &mut Lines, ctx: &Context) -> Result<(), out::Closed> {
+    let base_url = &ctx.config.inbox.base_url;
+    let team = match ctx.client.team().await {
+        Ok(team) => team,
+        Err(crate::inbox::Error::Retired) => return lines.fail(crate::inbox::RETIRED.to_owned()),
+        // The error names the URL itself when it could not reach it.
+        Err(err @ crate::inbox::Error::Unreachable { .. }) => {
+            return lines.fail(format!("Inbox: {err}"));
+        }
+        // With its causes: "failed after 5 attempts" alone does not say what to fix.
+        Err(err) => {
+            let err = anyhow::Error::new(err);
+            return lines.fail(format!("Inbox at {base_url} (API v1): {err:#}"));
+        }
+    };
+    let headroom = headroom(&ctx.client.stats());
+    lines.ok(format_args!(
+        "Inbox: team {:?} at {base_url} (API v1){headroom}",
+        team.name
+    ))?;
+    let retirement = ctx.client.retirement();
+    if retirement.announced() {
+        say!("warn  {}", retirement_line(&retirement, chrono::Utc::now()))?;
+    }
+    if !ctx.config.mapping.status.is_empty() {
+        let names = ctx.client.statuses().await.map_err(anyhow::Error::new);
+        let names = names.map(|s| s.into_iter().map(|s| s.name).collect());
+        check_status_names(lines, &ctx.config, names)?;
+    }
+    Ok(())
+}
+
+/// What v1's `Deprecation` / `Sunset` headers announce, and what to do about it.
+fn retirement_line(
+    retirement: &crate::inbox::Retirement,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
+    const MOVE: &str = "set [inbox] api = \"v2\"";
+    let Some(sunset) = &retirement.sunset else {
+        let deprecation = retirement.deprecation.as_deref().unwrap_or("true");
+        return format!("Inbox API v1 is deprecated (Deprecation: {deprecation}): {MOVE}");
+    };
+    match chrono::DateTime::parse_from_rfc2822(sunset) {
+        Ok(date) if date > now => format!(
+            "Inbox API v1 is deprecated and stops answering on {} (Sunset: {sunset}): {MOVE} \
+             before then",
+            date.format("%Y-%m-%d")
+        ),
+        Ok(date) => format!(
+            "Inbox API v1 is past its sunset of {} (Sunset: {sunset}) and may stop answering \
+             at any time: {MOVE}",
+            date.format("%Y-%m-%d")
+        ),
+        Err(_) => format!("Inbox API v1 is deprecated and stops answering on {sunset}: {MOVE}"),
+    }
 }
 
 /// `check` fails when more than this share of the export's rows, or of one column's cells, is
@@ -100,35 +229,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<u8> {
         Err(err) => {
             lines.fail(format!("Inbox: {err:#}"))?;
         }
-        Ok(ctx) => match ctx.client.team().await {
-            Ok(team) => {
-                let headroom = ctx
-                    .client
-                    .stats()
-                    .last_limit
-                    .map(|l| {
-                        format!(
-                            "; rate limit: {} of {} requests left in the current window",
-                            l.remaining, l.limit
-                        )
-                    })
-                    .unwrap_or_default();
-                lines.ok(format_args!(
-                    "Inbox: team {:?} at {}{headroom}",
-                    team.name, config.inbox.base_url
-                ))?;
-                check_status_names(&mut lines, &ctx).await?;
-            }
-            // The error names the URL itself when it could not reach it.
-            Err(err @ crate::inbox::Error::Unreachable { .. }) => {
-                lines.fail(format!("Inbox: {err}"))?;
-            }
-            // With its causes: "failed after 5 attempts" alone does not say what to fix.
-            Err(err) => {
-                let err = anyhow::Error::new(err);
-                lines.fail(format!("Inbox at {}: {err:#}", config.inbox.base_url))?;
-            }
-        },
+        Ok(ctx) => check_inbox(&mut lines, &ctx).await?,
     }
 
     match &config.crm.adapter {
@@ -206,4 +307,38 @@ pub async fn run(config_path: &Path) -> anyhow::Result<u8> {
         }
     }
     Ok(lines.finish(EXIT_ERROR))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retirement_line;
+    use crate::inbox::Retirement;
+
+    #[test]
+    fn the_retirement_line_names_the_sunset_date_or_says_it_has_passed() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        let with = |deprecation: Option<&str>, sunset: Option<&str>| {
+            let retirement = Retirement {
+                deprecation: deprecation.map(str::to_owned),
+                sunset: sunset.map(str::to_owned),
+            };
+            retirement_line(&retirement, now)
+        };
+        let coming = with(Some("true"), Some("Thu, 03 Dec 2026 00:00:00 GMT"));
+        assert!(coming.contains("stops answering on 2026-12-03"), "{coming}");
+        let passed = with(None, Some("Mon, 01 Dec 2025 00:00:00 GMT"));
+        assert!(passed.contains("past its sunset of 2025-12-01"), "{passed}");
+        let deprecated = with(Some("@1764720000"), None);
+        assert!(
+            deprecated.contains("(Deprecation: @1764720000)"),
+            "{deprecated}"
+        );
+        let odd = with(None, Some("soon"));
+        assert!(odd.contains("stops answering on soon"), "{odd}");
+        for line in [coming, passed, deprecated, odd] {
+            assert!(line.contains("set [inbox] api = \"v2\""), "{line}");
+        }
+    }
 }

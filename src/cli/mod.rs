@@ -101,7 +101,8 @@ pub enum Command {
     Runs(runs::RunsArgs),
     /// One run as a readable report (changes per side, conflicts, rejects, requests): HTML or JSON.
     Report(report::ReportArgs),
-    /// Check the config, the Inbox token and rate-limit headroom, and the CRM source.
+    /// Check the config, the Inbox API in use (v2: platforms; v1: its retirement), token and
+    /// rate-limit headroom, and the CRM source.
     Check,
     /// The conflict log.
     #[command(subcommand)]
@@ -185,6 +186,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
 /// The error and its causes as printed by `main`; under `-q` on exactly one line (cron mails
 /// it), however many lines a cause's message has.
 fn error_line(err: &anyhow::Error) -> String {
+    // A retired v1 fails every call alike: what the run was doing says nothing more.
+    let retired = err.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<crate::inbox::Error>(),
+            Some(crate::inbox::Error::Retired)
+        )
+    });
+    if retired {
+        return crate::inbox::RETIRED.to_owned();
+    }
     let text = format!("{err:#}");
     if !out::quiet() {
         return text;

@@ -91,6 +91,38 @@ pub struct RequestStats {
     pub last_limit: Option<RateLimitInfo>,
 }
 
+/// What v1 said about its own retirement: the last `Deprecation` and `Sunset` response headers
+/// seen (RFC 9745 and RFC 8594), as sent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Retirement {
+    /// `Deprecation`, e.g. `true` or `@1764720000`.
+    pub deprecation: Option<String>,
+    /// `Sunset`, an HTTP date such as `Thu, 03 Dec 2026 00:00:00 GMT`.
+    pub sunset: Option<String>,
+}
+
+impl Retirement {
+    /// Whether either header was seen.
+    pub fn announced(&self) -> bool {
+        self.deprecation.is_some() || self.sunset.is_some()
+    }
+
+    /// Records the headers of `headers` that are present (a response without them keeps
+    /// what an earlier one said).
+    fn observe(&mut self, headers: &reqwest::header::HeaderMap) {
+        let text = |name: &str| {
+            let value = headers.get(name)?.to_str().ok()?.trim();
+            (!value.is_empty()).then(|| snippet(value.as_bytes()))
+        };
+        if let Some(value) = text("deprecation") {
+            self.deprecation = Some(value);
+        }
+        if let Some(value) = text("sunset") {
+            self.sunset = Some(value);
+        }
+    }
+}
+
 /// The Inbox v1 client. Cheap to clone; clones share pacing and statistics.
 #[derive(Clone)]
 pub struct Client {
@@ -111,6 +143,8 @@ struct Inner {
     backoff_base: Duration,
     pacer: Pacer,
     stats: Stats,
+    /// The `Deprecation` / `Sunset` headers seen.
+    retirement: Mutex<Retirement>,
 }
 
 /// The live counters behind [`RequestStats`], shared by the v1 and v2 clients.
@@ -211,6 +245,7 @@ impl Client {
                 backoff_base: opts.backoff_base,
                 pacer: Pacer::new(opts.min_interval, opts.reserve_ratio),
                 stats: Stats::default(),
+                retirement: Mutex::default(),
             }),
         })
     }
@@ -374,6 +409,12 @@ impl Client {
         self.inner.stats.snapshot()
     }
 
+    /// The last `Deprecation` / `Sunset` headers Inbox sent (shared by clones).
+    pub fn retirement(&self) -> Retirement {
+        let seen = self.inner.retirement.lock();
+        seen.unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// Runs a call with retries and decodes the body.
     async fn fetch<T: DeserializeOwned>(&self, call: Call) -> Result<T, Error> {
         let body = self.execute(&call).await?;
@@ -452,6 +493,13 @@ impl Client {
             inner.pacer.observe(started, info, status.is_success());
             inner.stats.set_last_limit(info);
         }
+        if ["deprecation", "sunset"]
+            .iter()
+            .any(|name| response.headers().contains_key(*name))
+        {
+            let mut seen = inner.retirement.lock().unwrap_or_else(|e| e.into_inner());
+            seen.observe(response.headers());
+        }
         let retry_after = crate::http::retry_after(response.headers());
         let body = match crate::http::read_body(response).await {
             Ok(body) => body,
@@ -481,6 +529,9 @@ impl Client {
         let mut parsed = parse_error_body(status.as_u16(), body);
         parsed.code = parsed.code.map(|code| self.scrub(code));
         parsed.message = self.scrub(parsed.message);
+        if status == StatusCode::GONE || says_retired(parsed.code.as_deref()) {
+            return Attempt::Fatal(Error::Retired);
+        }
         if status.is_server_error() {
             stats.server_errors.fetch_add(1, Ordering::Relaxed);
             return Attempt::Retry {
@@ -544,6 +595,15 @@ fn network_failure(error: reqwest::Error) -> Attempt {
         failure: RetryableFailure::Network(error),
         retry_after: None,
     }
+}
+
+/// Whether an error code says the API version itself is retired (e.g. `API_VERSION_RETIRED`,
+/// `API_SUNSET`), whatever the status it came with.
+fn says_retired(code: Option<&str>) -> bool {
+    code.is_some_and(|code| {
+        let code = code.to_ascii_uppercase();
+        code.contains("RETIRED") || code.contains("SUNSET")
+    })
 }
 
 /// Rejects ids that do not match the API's `^[0-9a-z]+$`, so a malformed id never reaches a

@@ -7,6 +7,9 @@
 use std::fmt;
 use std::time::Duration;
 
+/// What a run or `check` says when Inbox answers that v1 is retired (`410 Gone`).
+pub const RETIRED: &str = "Inbox API v1 is retired: set [inbox] api = \"v2\"";
+
 /// How many characters of a response body an error may quote.
 const SNIPPET_CHARS: usize = 200;
 
@@ -42,6 +45,10 @@ pub enum Error {
         /// The server's last `Retry-After`, if any.
         retry_after: Option<Duration>,
     },
+    /// 410, or an error whose code says the API version is retired: v1 no longer answers, and
+    /// only moving to v2 helps. Not retried; printed as the one line an operator reads.
+    #[error("{RETIRED}")]
+    Retired,
     /// Any other non-success status (400, 409, 422, ...). Not retried.
     #[error("Inbox API error ({status}{}): {message}", fmt_code(code))]
     Api {

@@ -15,8 +15,8 @@ pub mod v2;
 #[cfg(test)]
 mod tests;
 
-pub use client::{Client, ClientOptions, RequestStats};
-pub use error::{Error, TransientCause};
+pub use client::{Client, ClientOptions, RequestStats, Retirement};
+pub use error::{Error, RETIRED, TransientCause};
 pub use pacing::RateLimitInfo;
 pub use types::{
     AccountLink, Context, ContextThread, ContextUpdate, Cursor, Event, EventPage, Member, Prospect,

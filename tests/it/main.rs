@@ -2,6 +2,7 @@
 //! against the stateful fakes from the `crmsync-fake` crate, started on 127.0.0.1:0.
 
 mod budget;
+mod check_api;
 mod clean;
 mod cli;
 mod closed_stdout;

@@ -218,6 +218,10 @@ pub(crate) struct Control {
     request_counter: u64,
     /// Called before each request; taken out while it runs.
     hook: Option<Hook>,
+    /// Every request answers `410 Gone` (see [`FakeInbox::retire`]).
+    retired: bool,
+    /// Every response carries `Deprecation: true` and this `Sunset`.
+    sunset: Option<String>,
 }
 
 /// Everything behind the lock.
@@ -441,6 +445,8 @@ impl FakeInbox {
             stats: Stats::default(),
             request_counter: 0,
             hook: None,
+            retired: false,
+            sunset: None,
         };
         let shared = Arc::new(Shared {
             token: cfg.token,
@@ -625,6 +631,18 @@ impl FakeInbox {
     /// Drops events with `seq <= seq` (simulates the 7-day retention window passing).
     pub fn expire_events_through(&self, seq: u64) {
         self.lock().model.expire_events_through(seq);
+    }
+
+    /// v1 is switched off: from now on every request, authenticated or not, answers
+    /// `410 Gone` with the documented error body (code `GONE`) and nothing is handled.
+    pub fn retire(&self) {
+        self.lock().control.retired = true;
+    }
+
+    /// v1 announces its end: every response from now on carries `Deprecation: true` and
+    /// `Sunset: <sunset>` (an HTTP date, e.g. `Thu, 03 Dec 2026 00:00:00 GMT`); `None` stops.
+    pub fn announce_sunset(&self, sunset: Option<&str>) {
+        self.lock().control.sunset = sunset.map(str::to_owned);
     }
 
     /// The retained event log, envelopes exactly as `GET /events` serves them.

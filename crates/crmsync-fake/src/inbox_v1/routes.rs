@@ -161,6 +161,8 @@ struct Outcome {
     retry_after: Option<u64>,
     truncate: bool,
     latency: std::time::Duration,
+    /// `Sunset` to send along with `Deprecation: true` (see `FakeInbox::announce_sunset`).
+    sunset: Option<String>,
 }
 
 /// The fallback handler: every request enters here.
@@ -189,6 +191,7 @@ fn error_outcome(err: &ApiError, limits: LimitHeaders) -> Outcome {
         retry_after: None,
         truncate: false,
         latency: std::time::Duration::ZERO,
+        sunset: None,
     }
 }
 
@@ -217,8 +220,22 @@ fn process(shared: &Shared, req: &Incoming<'_>) -> Outcome {
         .or_default() += 1;
     run_hook(state, req, route);
     let latency = state.control.faults.latency;
-    let mut outcome = decide(state, shared, req, routed);
+    let mut outcome = if state.control.retired {
+        // A retired version answers nothing else, whoever asks.
+        let gone = ApiError::new(
+            410,
+            "GONE",
+            "API v1 has been retired. Use https://inboxapp.com/api/v2",
+        );
+        error_outcome(
+            &gone,
+            state.control.limiter.headers(tokio::time::Instant::now()),
+        )
+    } else {
+        decide(state, shared, req, routed)
+    };
     outcome.latency = latency;
+    outcome.sunset = state.control.sunset.clone();
     let stats = &mut state.control.stats;
     match outcome.status {
         401 => stats.unauthorized += 1,
@@ -313,6 +330,7 @@ fn decide(
             retry_after: None,
             truncate: random_malformed,
             latency: std::time::Duration::ZERO,
+            sunset: None,
         },
         Err(err) => error_outcome(&err, limits),
     };
@@ -384,6 +402,10 @@ fn respond(outcome: Outcome) -> Response {
     headers.insert("x-ratelimit-reset", HeaderValue::from(limits.reset_unix));
     if let Some(secs) = outcome.retry_after {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    if let Some(sunset) = outcome.sunset.and_then(|s| HeaderValue::from_str(&s).ok()) {
+        headers.insert("deprecation", HeaderValue::from_static("true"));
+        headers.insert("sunset", sunset);
     }
     response
 }
