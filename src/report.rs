@@ -29,6 +29,8 @@ pub struct RunReport {
     pub conflicts_closed: Vec<ConflictRow>,
     /// CRM rows this run could not read.
     pub rejects: Vec<RejectRow>,
+    /// CRM records that matched no Inbox contact or prospect: (record, id or handle, why).
+    pub unmatched: Vec<(String, String, String)>,
     /// Requests to Inbox.
     pub budget: RequestBudget,
     /// When the report was made (RFC 3339).
@@ -154,6 +156,15 @@ pub fn assemble(
         conflicts_opened,
         conflicts_closed,
         rejects,
+        unmatched: summary["unmatched"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|u| {
+                let field = |key: &str| u[key].as_str().unwrap_or_default().to_string();
+                (field("record"), field("handle"), field("reason"))
+            })
+            .collect(),
         budget: RequestBudget {
             requests: summary["requests"].as_u64(),
             rate_limited: summary["rate_limited"].as_u64(),
@@ -277,6 +288,7 @@ pub fn render_html(report: &RunReport) -> String {
     opened_section(&mut out, &report.conflicts_opened);
     closed_section(&mut out, &report.conflicts_closed);
     rejects_section(&mut out, &report.rejects);
+    unmatched_section(&mut out, &report.unmatched);
     budget_section(&mut out, &report.budget);
     let _ = write!(
         out,
@@ -548,6 +560,33 @@ fn rejects_section(out: &mut String, rejects: &[RejectRow]) {
             out,
             "</td><td class=\"val\">{}</td></tr>",
             escape(&r.reason)
+        );
+    }
+    out.push_str("</tbody>\n</table>\n</section>\n");
+}
+
+fn unmatched_section(out: &mut String, unmatched: &[(String, String, String)]) {
+    section_start(
+        out,
+        "unmatched",
+        "CRM records without an Inbox match",
+        unmatched.len(),
+        "Records no Inbox contact matches: by X user id, handle or LinkedIn profile. They are \
+         left as they are.",
+    );
+    if unmatched.is_empty() {
+        return none(out);
+    }
+    out.push_str(
+        "<table>\n<thead><tr><th>Record</th><th>Matched by</th><th>Why</th></tr></thead>\n<tbody>\n",
+    );
+    for (record, handle, reason) in unmatched {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td class=\"val\">{}</td><td>{}</td></tr>",
+            escape(record),
+            escape(handle),
+            escape(reason)
         );
     }
     out.push_str("</tbody>\n</table>\n</section>\n");

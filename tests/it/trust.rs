@@ -655,4 +655,21 @@ async fn records_that_match_nothing_are_listed_with_the_reason() {
         text.contains("no prospect for record u2 (@no_such_handle): handle not found"),
         "{text}"
     );
+    // And the run's HTML report lists them.
+    let html = world.path().join("report.html");
+    assert_exit(
+        &world
+            .crmsync(&["report", "--html", html.to_str().unwrap()])
+            .await,
+        0,
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("CRM records without an Inbox match"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<td>u1</td>") && page.contains("unknown X user id"),
+        "{page}"
+    );
 }
