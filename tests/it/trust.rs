@@ -673,3 +673,37 @@ async fn records_that_match_nothing_are_listed_with_the_reason() {
         "{page}"
     );
 }
+
+/// The hard cap on requests is hard: an export with 300 X user ids Inbox does not know, and
+/// `max_requests_per_run = 100`: the run stops looking them up at the cap (they wait for the
+/// next run, with a warning), and makes at most 100 requests in all.
+#[tokio::test(flavor = "multi_thread")]
+async fn look_ups_of_unknown_x_ids_count_against_the_request_cap() {
+    let world = World::start(20, "").await;
+    let text = std::fs::read_to_string(world.config()).unwrap().replace(
+        "min_interval_ms = 0",
+        "min_interval_ms = 0\nmax_requests_per_run = 100",
+    );
+    std::fs::write(world.config(), text).unwrap();
+    let mut rows = agreeing_rows(&world, 5);
+    for i in 0..300 {
+        let mut row = rows[0].clone();
+        row[col("Record ID")] = format!("u{i:03}");
+        row[col("X User ID")] = format!("{}", 900_000_000_000u64 + i);
+        row[col("X Handle")] = format!("unknown_{i}");
+        rows.push(row);
+    }
+    write_export(&world, &rows);
+    world.fake.reset_stats();
+    let out = world.crmsync(&["sync", "--json"]).await;
+    assert_exit(&out, 0);
+    let report = json(&out);
+    let requests = world.fake.stats().requests;
+    assert!(requests <= 100, "{requests} requests: {report}");
+    assert!(report["requests"].as_u64().unwrap() <= 100, "{report}");
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains("wait for the next run"),
+        "the look-ups left are said: {report}"
+    );
+}
