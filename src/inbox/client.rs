@@ -57,6 +57,27 @@ pub struct ClientOptions {
 }
 
 impl ClientOptions {
+    /// Refuses options out of range (both API clients build from them): no attempt, a pause
+    /// between requests over an hour, a reserve outside [0, 1).
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if self.max_attempts == 0 {
+            return Err("max_attempts must be at least 1".into());
+        }
+        if let Some(interval) = self.min_interval.filter(|i| *i > MAX_MIN_INTERVAL) {
+            return Err(format!(
+                "min_interval of {} ms is longer than the maximum of one hour",
+                interval.as_millis()
+            ));
+        }
+        if !(0.0..1.0).contains(&self.reserve_ratio) {
+            return Err(format!(
+                "reserve_ratio must be at least 0 and below 1, not {}",
+                self.reserve_ratio
+            ));
+        }
+        Ok(())
+    }
+
     /// Options with the defaults above.
     pub fn new(
         base_url: impl Into<String>,
@@ -216,21 +237,7 @@ impl Client {
     /// header value. Installs the process-wide rustls crypto provider (ring) if none is set.
     pub fn new(opts: ClientOptions) -> Result<Client, Error> {
         let base_url = crate::http::base_url("Inbox", &opts.base_url).map_err(Error::Config)?;
-        if opts.max_attempts == 0 {
-            return Err(Error::Config("max_attempts must be at least 1".into()));
-        }
-        if let Some(interval) = opts.min_interval.filter(|i| *i > MAX_MIN_INTERVAL) {
-            return Err(Error::Config(format!(
-                "min_interval of {} ms is longer than the maximum of one hour",
-                interval.as_millis()
-            )));
-        }
-        if !(0.0..1.0).contains(&opts.reserve_ratio) {
-            return Err(Error::Config(format!(
-                "reserve_ratio must be at least 0 and below 1, not {}",
-                opts.reserve_ratio
-            )));
-        }
+        opts.check().map_err(Error::Config)?;
         let auth = crate::http::bearer(&opts.token, &opts.token_env).map_err(Error::Config)?;
         let http = crate::http::json_client(opts.timeout).map_err(Error::Config)?;
 

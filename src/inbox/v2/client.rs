@@ -34,9 +34,6 @@ use super::types::{
 };
 use super::wire;
 
-/// The longest fixed gap between two requests the client accepts (as v1).
-const MAX_MIN_INTERVAL: Duration = Duration::from_secs(3600);
-
 /// Tokens at least this long are scrubbed from server-provided text (as v1).
 pub(super) const MIN_SCRUBBED_TOKEN: usize = 8;
 
@@ -90,21 +87,7 @@ impl Client {
     /// that cannot be a header value, or options out of range.
     pub fn new(opts: ClientOptions) -> Result<Client, Error> {
         let base_url = crate::http::base_url("Inbox", &opts.base_url).map_err(Error::Config)?;
-        if opts.max_attempts == 0 {
-            return Err(Error::Config("max_attempts must be at least 1".into()));
-        }
-        if let Some(interval) = opts.min_interval.filter(|i| *i > MAX_MIN_INTERVAL) {
-            return Err(Error::Config(format!(
-                "min_interval of {} ms is longer than the maximum of one hour",
-                interval.as_millis()
-            )));
-        }
-        if !(0.0..1.0).contains(&opts.reserve_ratio) {
-            return Err(Error::Config(format!(
-                "reserve_ratio must be at least 0 and below 1, not {}",
-                opts.reserve_ratio
-            )));
-        }
+        opts.check().map_err(Error::Config)?;
         let auth = crate::http::bearer(&opts.token, &opts.token_env).map_err(Error::Config)?;
         let http = crate::http::json_client(opts.timeout).map_err(Error::Config)?;
         Ok(Client {
