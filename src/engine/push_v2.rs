@@ -287,8 +287,11 @@ async fn fan_out(
     receipts: &mut Receipts<'_>,
     out: &mut InboxOutcome,
 ) -> Result<(), PushError> {
+    // A fanned-out assignee is the contact default the PATCH before wrote: its receipt is that
+    // PATCH's. The threads' writes carry done's.
     let rows: Vec<ChangeRow> = fanned
         .iter()
+        .filter(|c| c.field() != Field::Assignee)
         .map(|c| {
             change_row(
                 Side::Inbox,
