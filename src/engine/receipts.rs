@@ -27,16 +27,11 @@ impl<'s> Receipts<'s> {
         Receipts { store, run }
     }
 
-    /// Records the rows of a write about to be sent, as `attempted`.
+    /// Records the rows of a write about to be sent; they come marked `attempted` (the callers
+    /// build them so).
     pub fn intend(&mut self, rows: &[ChangeRow]) -> Result<Ticket, crate::store::Error> {
-        let attempted: Vec<ChangeRow> = rows
-            .iter()
-            .map(|r| ChangeRow {
-                status: ChangeStatus::Attempted,
-                ..r.clone()
-            })
-            .collect();
-        Ok(Ticket(self.store.record_changes(self.run, &attempted)?))
+        debug_assert!(rows.iter().all(|r| r.status == ChangeStatus::Attempted));
+        Ok(Ticket(self.store.record_changes(self.run, rows)?))
     }
 
     /// Settles a write's rows once it is answered.
