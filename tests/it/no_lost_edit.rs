@@ -64,7 +64,7 @@
 //! (`an_undo_that_reverts_one_side_of_a_resolution_keeps_the_base`), and, outside the property's
 //! steps, a saved plan (`a_resolution_applied_by_a_saved_plan_is_not_applied_again`) and a user
 //! who imports late (`a_sync_that_hands_nothing_over_leaves_no_import_file_to_import`).
-//! `CRMSYNC_NO_LOST_EDIT_KNOWN_BUGS=1` is kept for the next known bug, should one be pinned.
+//! None of their steps is skipped any more.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -393,9 +393,6 @@ struct Oracle {
     syncs: Vec<i64>,
     /// By sync run: the writes of the resolutions it applied.
     resolved_by: BTreeMap<i64, Vec<ResolutionWrite>>,
-    /// Whether to make the steps of the known bugs too (else they are skipped).
-    #[allow(dead_code)] // no known bug left to skip; kept for the next one
-    known_bugs: bool,
     /// The time of the last sync.
     synced_at: u64,
     /// What happened, for the failure message.
@@ -403,7 +400,7 @@ struct Oracle {
 }
 
 impl Oracle {
-    fn new(prospects: usize, known_bugs: bool) -> Oracle {
+    fn new(prospects: usize) -> Oracle {
         let start = Held {
             valuation: START_VALUATION.into(),
             notes: START_NOTES.into(),
@@ -427,7 +424,6 @@ impl Oracle {
             waiting: Vec::new(),
             syncs: Vec::new(),
             resolved_by: BTreeMap::new(),
-            known_bugs,
             synced_at: 0,
             log: String::new(),
         }
@@ -538,14 +534,9 @@ fn case() -> impl Strategy<Value = (usize, bool, Vec<Step>)> {
 }
 
 /// Runs a case; `Err` names the broken promise, with what happened.
-async fn run_case(
-    prospects: usize,
-    import_file: bool,
-    steps: &[Step],
-    known_bugs: bool,
-) -> Result<(), String> {
+async fn run_case(prospects: usize, import_file: bool, steps: &[Step]) -> Result<(), String> {
     let linked = Linked::start(prospects, import_file).await;
-    let mut oracle = Oracle::new(prospects, known_bugs);
+    let mut oracle = Oracle::new(prospects);
     let _ = writeln!(
         oracle.log,
         "{prospects} prospect(s), {}",
@@ -721,12 +712,6 @@ async fn do_step(linked: &Linked, oracle: &mut Oracle, step: &Step) -> Result<()
             oracle.check_held(&after)
         }
     }
-}
-
-/// `CRMSYNC_NO_LOST_EDIT_KNOWN_BUGS=1`: generate the patterns of the known bugs too (the
-/// ignored tests below), to check a fix with the property.
-fn known_bugs() -> bool {
-    std::env::var_os("CRMSYNC_NO_LOST_EDIT_KNOWN_BUGS").is_some()
 }
 
 /// The `i`-th element, modulo the length (not empty).
@@ -924,7 +909,7 @@ proptest! {
             .enable_all()
             .build()
             .unwrap();
-        let result = rt.block_on(run_case(prospects, import_file, &steps, known_bugs()));
+        let result = rt.block_on(run_case(prospects, import_file, &steps));
         if let Err(why) = result {
             return Err(TestCaseError::fail(why));
         }
@@ -952,7 +937,7 @@ fn revert(sides: u8, slot: usize) -> Step {
 /// Runs fixed steps (then a final sync) on one prospect, none skipped, and asserts the oracle
 /// holds.
 async fn holds(import_file: bool, steps: &[Step]) {
-    if let Err(why) = run_case(1, import_file, steps, true).await {
+    if let Err(why) = run_case(1, import_file, steps).await {
         panic!("{why}");
     }
 }
