@@ -8,6 +8,7 @@ use crate::config::{Config, CrmAdapterConfig};
 use crate::crm::csv::CsvAdapter;
 use crate::crm::{CrmAdapter, RejectShares};
 use crate::engine::{Context, Progress};
+use crate::inbox::Inbox;
 
 use super::out::{self, say};
 use super::{EXIT_CONFIG, EXIT_ERROR, EXIT_OK};
@@ -96,9 +97,9 @@ fn headroom(stats: &crate::inbox::RequestStats) -> String {
 
 /// The Inbox checks through the client of the `[inbox] api` in use.
 async fn check_inbox(lines: &mut Lines, ctx: &Context) -> Result<(), out::Closed> {
-    match &ctx.v2 {
-        Some(v2) => check_inbox_v2(lines, ctx, v2).await,
-        None => check_inbox_v1(lines, ctx).await,
+    match &ctx.inbox {
+        Inbox::V2(client) => check_inbox_v2(lines, ctx, client).await,
+        Inbox::V1(client) => check_inbox_v1(lines, ctx, client).await,
     }
 }
 
@@ -149,9 +150,13 @@ async fn check_inbox_v2(
 }
 
 /// v1: the team, what v1 says of its own retirement, the status names.
-async fn check_inbox_v1(lines: &mut Lines, ctx: &Context) -> Result<(), out::Closed> {
+async fn check_inbox_v1(
+    lines: &mut Lines,
+    ctx: &Context,
+    client: &crate::inbox::Client,
+) -> Result<(), out::Closed> {
     let base_url = &ctx.config.inbox.base_url;
-    let team = match ctx.client.team().await {
+    let team = match client.team().await {
         Ok(team) => team,
         Err(crate::inbox::Error::Retired) => return lines.fail(crate::inbox::RETIRED.to_owned()),
         // The error names the URL itself when it could not reach it.
@@ -164,17 +169,17 @@ async fn check_inbox_v1(lines: &mut Lines, ctx: &Context) -> Result<(), out::Clo
             return lines.fail(format!("Inbox at {base_url} (API v1): {err:#}"));
         }
     };
-    let headroom = headroom(&ctx.client.stats());
+    let headroom = headroom(&client.stats());
     lines.ok(format_args!(
         "Inbox: team {:?} at {base_url} (API v1){headroom}",
         team.name
     ))?;
-    let retirement = ctx.client.retirement();
+    let retirement = client.retirement();
     if retirement.announced() {
         say!("warn  {}", retirement_line(&retirement, chrono::Utc::now()))?;
     }
     if !ctx.config.mapping.status.is_empty() {
-        let names = ctx.client.statuses().await.map_err(anyhow::Error::new);
+        let names = client.statuses().await.map_err(anyhow::Error::new);
         let names = names.map(|s| s.into_iter().map(|s| s.name).collect());
         check_status_names(lines, &ctx.config, names)?;
     }

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use anyhow::Context as _;
 
-use crate::inbox::{self, Event};
+use crate::inbox::{self, Event, EventMeaning};
 use crate::store::{ProspectRow, RunId, Store, ThreadRow};
 
 use super::Progress;
@@ -23,53 +23,35 @@ pub(super) const PAGE_SIZE: u16 = 1000;
 /// Ids named by replayed events.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct Touched {
-    /// Threads to re-read (`data.thread.id`, or `data.message.threadId`).
+    /// Threads to re-read.
     pub threads: BTreeSet<String>,
-    /// Prospects to re-read (`data.prospect.externalId`).
+    /// Prospects to re-read.
     pub prospects: BTreeSet<String>,
-    /// Prospects whose every thread must be re-read: `prospect.assigneeChanged` changes
-    /// thread-level assignees, and the per-thread events for it are deprecated.
+    /// Prospects whose every thread must be re-read (a prospect-wide assignee change).
     pub prospect_threads: BTreeSet<String>,
-    /// A tag or status was deleted: Inbox strips it from every prospect, and no per-prospect
-    /// event for that is documented.
+    /// A tag or status was deleted (Inbox strips it from every prospect).
     pub reference_deleted: bool,
 }
 
 impl Touched {
-    /// Records what one event names. Events that change nothing the mirror holds (typing,
-    /// message edits and reactions) are ignored; events of unknown types count by the ids
-    /// they carry, so a new event type errs towards a re-read.
+    /// Records what one event names (see [`EventMeaning`]).
     pub fn add(&mut self, event: &Event) {
-        let kind = event.event_type.as_str();
-        match kind {
-            "thread.typing"
-            | "message.edited"
-            | "message.deleted"
-            | "message.reactionAdded"
-            | "message.reactionRemoved" => return,
-            "tag.deleted" | "status.deleted" => {
-                self.reference_deleted = true;
-                return;
-            }
-            // Reference data is fetched again by every pull.
-            _ if kind.starts_with("tag.") || kind.starts_with("status.") => return,
-            _ => {}
-        }
-        let data = &event.data;
-        let thread = id_at(data, "/thread/id").or_else(|| id_at(data, "/message/threadId"));
-        if let Some(id) = thread {
-            self.threads.insert(id);
-        }
-        if let Some(id) = id_at(data, "/prospect/externalId") {
-            if kind == "prospect.assigneeChanged" {
-                self.prospect_threads.insert(id.clone());
-                // Newer payloads may list the threads; they are re-read either way.
-                if let Some(threads) = data.pointer("/prospect/context/threads") {
-                    let ids = threads.as_array().into_iter().flatten();
-                    self.threads.extend(ids.filter_map(|t| id_at(t, "/id")));
+        match event.meaning() {
+            EventMeaning::Nothing => {}
+            EventMeaning::ReferenceDeleted => self.reference_deleted = true,
+            EventMeaning::Reread {
+                threads,
+                prospect,
+                all_threads,
+            } => {
+                self.threads.extend(threads);
+                if let Some(id) = prospect {
+                    if all_threads {
+                        self.prospect_threads.insert(id.clone());
+                    }
+                    self.prospects.insert(id);
                 }
             }
-            self.prospects.insert(id);
         }
     }
 
@@ -87,17 +69,6 @@ impl Touched {
         self.prospect_threads.extend(other.prospect_threads);
         self.reference_deleted |= other.reference_deleted;
     }
-}
-
-/// A string id at `pointer` in an event payload, if it is a valid Inbox id (`^[0-9a-z]+$`);
-/// anything else is ignored rather than sent to a URL.
-fn id_at(data: &serde_json::Value, pointer: &str) -> Option<String> {
-    let id = data.pointer(pointer)?.as_str()?;
-    let valid = !id.is_empty()
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    valid.then(|| id.to_owned())
 }
 
 /// What replaying the log after a seq found.

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::config::CreateRecords;
 use crate::crm::{CrmRecord, NewRecord};
+use crate::inbox::Inbox;
 use crate::reconcile::{Field, Fields};
 use crate::store::{MirrorProspect, ProfileRow, ProspectKeys, Store};
 
@@ -206,7 +207,7 @@ pub(super) async fn lookup_unknown(
         }
         for (platform, kind, value) in record_identities(record) {
             // v1 looks up X ids only.
-            if ctx.v2.is_none() && (platform, kind) != (X_PLATFORM, IdentityKind::PlatformId) {
+            if !ctx.inbox.is_v2() && (platform, kind) != (X_PLATFORM, IdentityKind::PlatformId) {
                 continue;
             }
             let value = match kind {
@@ -237,7 +238,7 @@ pub(super) async fn lookup_unknown(
             to_ask.entry((platform, kind)).or_default().push(value);
         }
     }
-    let batch = if ctx.v2.is_some() {
+    let batch = if ctx.inbox.is_v2() {
         crate::inbox::v2::FINDER_BATCH
     } else {
         1
@@ -304,20 +305,23 @@ struct FoundContact {
 /// A linked prospect (v2: contact) missing from the walk, read by id; `None` if Inbox has it
 /// no more.
 async fn read_by_id(ctx: &Context, id: &str) -> anyhow::Result<Option<MirrorProspect>> {
-    if let Some(v2) = &ctx.v2 {
-        return match v2
-            .contact(&crate::inbox::v2::ContactId::from(id.to_string()))
-            .await
-        {
-            Ok(c) => Ok(Some(MirrorProspect {
-                prospect: super::pull_v2::contact_row(&c),
-                threads: Vec::new(),
-            })),
-            Err(crate::inbox::v2::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e.into()),
-        };
-    }
-    match ctx.client.prospect(id).await {
+    let client = match &ctx.inbox {
+        Inbox::V1(client) => client,
+        Inbox::V2(v2) => {
+            return match v2
+                .contact(&crate::inbox::v2::ContactId::from(id.to_string()))
+                .await
+            {
+                Ok(c) => Ok(Some(MirrorProspect {
+                    prospect: super::pull_v2::contact_row(&c),
+                    threads: Vec::new(),
+                })),
+                Err(crate::inbox::v2::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e.into()),
+            };
+        }
+    };
+    match client.prospect(id).await {
         Ok(p) => Ok(Some(mirror_prospect(id.to_string(), p))),
         Err(crate::inbox::Error::NotFound { .. }) => Ok(None),
         Err(e) => Err(e.into()),
@@ -333,53 +337,13 @@ async fn look_up<'a>(
     kind: IdentityKind,
     values: &'a [String],
 ) -> anyhow::Result<Vec<(&'a str, Option<FoundContact>)>> {
-    use crate::inbox::v2;
-    if let Some(client) = &ctx.v2 {
-        let v2_kind = match kind {
-            IdentityKind::PlatformId => v2::IdentityKind::PlatformId,
-            IdentityKind::Username => v2::IdentityKind::Username,
-        };
-        let contacts = client
-            .find_contacts(&v2::Platform::from(platform), v2_kind, values)
-            .await?;
-        let has = |c: &v2::Contact, value: &str| {
-            c.profiles.iter().any(|p| {
-                p.platform.as_str() == platform
-                    && match kind {
-                        IdentityKind::PlatformId => p.platform_id == value,
-                        IdentityKind::Username => normalize_username(&p.username) == value,
-                    }
-            })
-        };
-        return Ok(values
-            .iter()
-            .map(|value| {
-                let found = contacts
-                    .iter()
-                    .find(|c| has(c, value))
-                    .map(|c| FoundContact {
-                        prospect: MirrorProspect {
-                            prospect: super::pull_v2::contact_row(c),
-                            threads: Vec::new(),
-                        },
-                        profiles: c
-                            .profiles
-                            .iter()
-                            .map(|p| ProfileRow {
-                                platform: p.platform.as_str().to_string(),
-                                platform_id: p.platform_id.clone(),
-                                contact_id: c.id.as_str().to_string(),
-                                username: p.username.clone(),
-                            })
-                            .collect(),
-                    });
-                (value.as_str(), found)
-            })
-            .collect());
-    }
+    let v1 = match &ctx.inbox {
+        Inbox::V1(client) => client,
+        Inbox::V2(client) => return find_on_v2(client, platform, kind, values).await,
+    };
     let mut out = Vec::with_capacity(values.len());
     for id in values {
-        let found = ctx.client.lookup_prospect(id).await?;
+        let found = v1.lookup_prospect(id).await?;
         let prospect = found.and_then(|p| {
             p.external_id.clone().map(|external| FoundContact {
                 prospect: mirror_prospect(external, p),
@@ -389,6 +353,46 @@ async fn look_up<'a>(
         out.push((id.as_str(), prospect));
     }
     Ok(out)
+}
+
+/// [`look_up`] on v2: one finder request for up to 100 identities.
+async fn find_on_v2<'a>(
+    client: &crate::inbox::v2::Client,
+    platform: &str,
+    kind: IdentityKind,
+    values: &'a [String],
+) -> anyhow::Result<Vec<(&'a str, Option<FoundContact>)>> {
+    use crate::inbox::v2;
+    let v2_kind = match kind {
+        IdentityKind::PlatformId => v2::IdentityKind::PlatformId,
+        IdentityKind::Username => v2::IdentityKind::Username,
+    };
+    let contacts = client
+        .find_contacts(&v2::Platform::from(platform), v2_kind, values)
+        .await?;
+    let has = |c: &v2::Contact, value: &str| {
+        c.profiles.iter().any(|p| {
+            p.platform.as_str() == platform
+                && match kind {
+                    IdentityKind::PlatformId => p.platform_id == value,
+                    IdentityKind::Username => normalize_username(&p.username) == value,
+                }
+        })
+    };
+    let found = |c: &v2::Contact| FoundContact {
+        prospect: MirrorProspect {
+            prospect: super::pull_v2::contact_row(c),
+            threads: Vec::new(),
+        },
+        profiles: super::pull_v2::profile_rows(c).collect(),
+    };
+    Ok(values
+        .iter()
+        .map(|value| {
+            let contact = contacts.iter().find(|c| has(c, value)).map(found);
+            (value.as_str(), contact)
+        })
+        .collect())
 }
 
 fn mirror_prospect(id: String, p: crate::inbox::Prospect) -> MirrorProspect {

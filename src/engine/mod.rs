@@ -109,10 +109,8 @@ impl Progress {
 pub struct Context {
     /// The validated config.
     pub config: Config,
-    /// The Inbox v1 client (the one in use with `[inbox] api = "v1"`).
-    pub client: inbox::Client,
-    /// The Inbox v2 client, with `[inbox] api = "v2"` (the default).
-    pub v2: Option<inbox::v2::Client>,
+    /// The Inbox client of the `[inbox] api` in use (v2 by default).
+    pub inbox: inbox::Inbox,
     /// Progress display.
     pub progress: Progress,
     /// A request to stop the run at the next write boundary (Ctrl-C, SIGTERM).
@@ -145,17 +143,17 @@ impl Context {
             0 => None,
             ms => Some(Duration::from_millis(ms)),
         };
-        let v2 = match config.inbox.api() {
-            crate::config::InboxApi::V2 => {
-                Some(inbox::v2::Client::new(options.clone()).context("building the Inbox client")?)
+        let inbox = match config.inbox.api() {
+            crate::config::InboxApi::V2 => inbox::Inbox::V2(
+                inbox::v2::Client::new(options).context("building the Inbox client")?,
+            ),
+            crate::config::InboxApi::V1 => {
+                inbox::Inbox::V1(inbox::Client::new(options).context("building the Inbox client")?)
             }
-            crate::config::InboxApi::V1 => None,
         };
-        let client = inbox::Client::new(options).context("building the Inbox client")?;
         Ok(Context {
             config,
-            client,
-            v2,
+            inbox,
             progress,
             interrupt: Default::default(),
         })
@@ -163,10 +161,7 @@ impl Context {
 
     /// The request counters of the Inbox client in use.
     pub fn inbox_stats(&self) -> inbox::RequestStats {
-        match &self.v2 {
-            Some(v2) => v2.stats(),
-            None => self.client.stats(),
-        }
+        self.inbox.stats()
     }
 
     /// Creates the state dir (owner-only) and returns the mirror path.

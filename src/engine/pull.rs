@@ -168,9 +168,9 @@ pub async fn pull(
     opts: &RunOptions,
 ) -> anyhow::Result<PullReport> {
     store.begin_pull()?;
-    let pulled = match &ctx.v2 {
-        Some(v2) => super::pull_v2::pull(ctx, v2, store, run, opts).await,
-        None => pull_in_transaction(ctx, store, run, opts).await,
+    let pulled = match &ctx.inbox {
+        inbox::Inbox::V2(client) => super::pull_v2::pull(ctx, client, store, run, opts).await,
+        inbox::Inbox::V1(client) => pull_in_transaction(ctx, client, store, run, opts).await,
     };
     match pulled {
         Ok(report) => {
@@ -187,6 +187,7 @@ pub async fn pull(
 /// What every step of one pull needs.
 struct Job<'a> {
     ctx: &'a Context,
+    client: &'a inbox::Client,
     run: RunId,
     opts: &'a RunOptions,
     /// The state the previous pull stored.
@@ -205,6 +206,7 @@ enum Choice {
 
 async fn pull_in_transaction(
     ctx: &Context,
+    client: &inbox::Client,
     store: &mut Store,
     run: RunId,
     opts: &RunOptions,
@@ -216,10 +218,11 @@ async fn pull_in_transaction(
             ctx.config.state.dir.display()
         );
     }
-    let (team_id, reference) = fetch_reference(&ctx.client).await?;
+    let (team_id, reference) = fetch_reference(client).await?;
     store.replace_reference(&reference)?;
     let job = Job {
         ctx,
+        client,
         run,
         opts,
         state: store.pull_state()?,
@@ -242,7 +245,7 @@ async fn choose(job: &Job<'_>, store: &Store, report: &mut PullReport) -> anyhow
         Ok(seq) => seq,
         Err(reason) => return Ok(Choice::Full(reason, None)),
     };
-    let replay = match events::replay(&job.ctx.client, Some(seq)).await {
+    let replay = match events::replay(job.client, Some(seq)).await {
         Ok(replay) => replay,
         Err(err) if events::is_refusal(&err) => {
             tracing::info!("the Inbox event log refused seq {seq} ({err}); walking");
@@ -328,7 +331,7 @@ async fn incremental(
     report.mode = PullMode::Incremental;
     report.events_replayed = replay.events;
     let touched = &replay.touched;
-    reread(&ctx.client, store, job.run, touched, &ctx.progress, report).await?;
+    reread(job.client, store, job.run, touched, &ctx.progress, report).await?;
     let event_log = match state.event_log {
         EventLog::Unproven if replay.events > 0 => EventLog::Proven,
         other => other,
@@ -355,7 +358,7 @@ async fn full(
     report: &mut PullReport,
 ) -> anyhow::Result<()> {
     let (ctx, state, run) = (job.ctx, &job.state, job.run);
-    let client = &ctx.client;
+    let client = job.client;
     report.mode = PullMode::Full;
     report.full_reason = Some(reason);
     let same_team = state.team_id.as_ref() == Some(&job.team_id);

@@ -11,7 +11,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::crm::{CrmAdapter, WriteStatus};
-use crate::inbox::{self, ContextUpdate, ThreadUpdate};
+use crate::inbox::{self, ContextUpdate, Inbox, ThreadUpdate};
 use crate::reconcile::{Change, Field, LinkKey, LinkPlan, Plan, Side, ThreadState, Value};
 use crate::store::{BaseBefore, ChangeRow, ChangeStatus, ConflictRecord, MirrorProspect};
 
@@ -174,9 +174,9 @@ pub(super) async fn push_plan<'p>(
             out.incomplete = Some(format!("stopped by {signal}; the next run writes the rest"));
         }
         // Whole prospects only: a prospect whose requests do not fit waits for the next run.
-        let cost = match ctx.v2 {
-            Some(_) => link_cost_v2(link, threads.len()),
-            None => link_cost(link, threads.len()),
+        let cost = match ctx.inbox {
+            Inbox::V2(_) => link_cost_v2(link, threads.len()),
+            Inbox::V1(_) => link_cost(link, threads.len()),
         };
         if out.incomplete.is_some() || !budget.fits(ctx, cost) {
             if out.incomplete.is_none() {
@@ -193,8 +193,8 @@ pub(super) async fn push_plan<'p>(
                 )
             })
             .unwrap_or_default();
-        let pushed = match &ctx.v2 {
-            Some(v2) => {
+        let pushed = match &ctx.inbox {
+            Inbox::V2(v2) => {
                 let conflict = |field: Field, kind: &str, detail: String| ConflictRecord {
                     prospect_id: link.key.prospect_id.clone(),
                     username: Some(username.to_string()),
@@ -212,9 +212,9 @@ pub(super) async fn push_plan<'p>(
                 )
                 .await
             }
-            None => {
+            Inbox::V1(client) => {
                 push_link(
-                    &ctx.client,
+                    client,
                     names,
                     &settings,
                     link,

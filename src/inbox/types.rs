@@ -209,6 +209,78 @@ pub struct Event {
     pub data: serde_json::Value,
 }
 
+/// What one event means for a mirror of prospects and threads. Events are pointers: they say
+/// what to re-read, never the values to store (payloads may be trimmed, and a later change may
+/// already have overtaken them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventMeaning {
+    /// Nothing a mirror holds changed: typing, message edits and reactions, and reference
+    /// data that every pull fetches again (tags and statuses created or renamed).
+    Nothing,
+    /// A tag or status was deleted: Inbox strips it from every prospect, and no per-prospect
+    /// event for that is documented.
+    ReferenceDeleted,
+    /// Objects to re-read. Events of unknown types count by the ids they carry, so a new
+    /// event type errs towards a re-read.
+    Reread {
+        /// Threads (`data.thread.id`, `data.message.threadId`, and the threads a changed
+        /// prospect assignee lists).
+        threads: Vec<String>,
+        /// The prospect (`data.prospect.externalId`).
+        prospect: Option<String>,
+        /// Every thread of `prospect` too: a prospect-wide assignee change changes thread-level
+        /// assignees, and the per-thread events for it are deprecated.
+        all_threads: bool,
+    },
+}
+
+impl Event {
+    /// What this event means for the mirror (see [`EventMeaning`]). Ids that are not valid
+    /// Inbox ids (`^[0-9a-z]+$`) are left out rather than sent to a URL.
+    pub fn meaning(&self) -> EventMeaning {
+        let kind = self.event_type.as_str();
+        match kind {
+            "thread.typing"
+            | "message.edited"
+            | "message.deleted"
+            | "message.reactionAdded"
+            | "message.reactionRemoved" => return EventMeaning::Nothing,
+            "tag.deleted" | "status.deleted" => return EventMeaning::ReferenceDeleted,
+            _ if kind.starts_with("tag.") || kind.starts_with("status.") => {
+                return EventMeaning::Nothing;
+            }
+            _ => {}
+        }
+        let data = &self.data;
+        let thread = id_at(data, "/thread/id").or_else(|| id_at(data, "/message/threadId"));
+        let mut threads: Vec<String> = thread.into_iter().collect();
+        let prospect = id_at(data, "/prospect/externalId");
+        let all_threads = prospect.is_some() && kind == "prospect.assigneeChanged";
+        if all_threads {
+            // Newer payloads may list the threads; they are re-read either way.
+            if let Some(listed) = data.pointer("/prospect/context/threads") {
+                let listed = listed.as_array().into_iter().flatten();
+                threads.extend(listed.filter_map(|t| id_at(t, "/id")));
+            }
+        }
+        EventMeaning::Reread {
+            threads,
+            prospect,
+            all_threads,
+        }
+    }
+}
+
+/// A string id at `pointer` in an event payload, if it is a valid Inbox id (`^[0-9a-z]+$`).
+fn id_at(data: &serde_json::Value, pointer: &str) -> Option<String> {
+    let id = data.pointer(pointer)?.as_str()?;
+    let valid = !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    valid.then(|| id.to_owned())
+}
+
 /// Which inbox view `GET /threads` lists (`inbox=`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum View {

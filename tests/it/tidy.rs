@@ -5,6 +5,8 @@
 //!   hook); code under `crates/` is not checked.
 //! - `src/reconcile/` is the pure core: no tokio, reqwest, rusqlite, csv, axum, `std::fs`,
 //!   `std::net`, no clock (`Utc::now`), and no `crate::` module other than `crate::reconcile`.
+//! - Only `src/inbox/` knows Inbox's wire format: no event-type strings and no JSON pointers
+//!   in the product code of any other module.
 //! - Every `.rs` file opens with a `//!` module header.
 //! - No file is over [`MAX_LINES`] lines, except today's offenders in [`OVERSIZED`], each capped
 //!   at its size when the list was made: the list can only shrink.
@@ -152,6 +154,79 @@ fn the_reconcile_core_is_pure() {
          result in; move a type the core needs into src/reconcile/",
         &problems,
     );
+}
+
+/// Event-type prefixes of Inbox's wire format (v1 and v2): `"thread.archived"`, ...
+const EVENT_PREFIXES: &[&str] = &[
+    "thread.",
+    "prospect.",
+    "contact.",
+    "message.",
+    "target.",
+    "campaign.",
+    "tag.",
+    "status.",
+];
+
+/// The lines of `source` that are product code: outside test files and before the first
+/// `#[cfg(test)]` (test modules close a file).
+fn product_lines(source: &Source) -> Vec<(usize, &str)> {
+    let path = source.path.as_str();
+    if path.ends_with("/tests.rs") || path.contains("/tests/") || path.ends_with("proptests.rs") {
+        return Vec::new();
+    }
+    source
+        .code_lines()
+        .take_while(|(_, code)| !code.contains("#[cfg(test)]"))
+        .collect()
+}
+
+/// What in `code` reads Inbox's wire format: a quoted event type, or a JSON pointer.
+fn wire_knowledge(code: &str) -> Option<String> {
+    if code.contains(".pointer(") {
+        return Some("a JSON pointer into a payload".into());
+    }
+    code.split('"').skip(1).step_by(2).find_map(|quoted| {
+        let event = EVENT_PREFIXES.iter().any(|prefix| {
+            quoted
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_lowercase()))
+        });
+        event.then(|| format!("the event type \"{quoted}\""))
+    })
+}
+
+#[test]
+fn only_inbox_knows_the_wire_format() {
+    let mut problems = Vec::new();
+    for source in sources() {
+        if source.path.starts_with("src/inbox/") {
+            continue;
+        }
+        for (line, code) in product_lines(&source) {
+            if let Some(what) = wire_knowledge(code) {
+                problems.push(format!(
+                    "{}:{line}: {what}: give `inbox::Event` (or `inbox::v2::Change`) a typed \
+                     answer and use that",
+                    source.path
+                ));
+            }
+        }
+    }
+    report(
+        "only src/inbox/ knows Inbox's wire format (event types, payload paths)",
+        &problems,
+    );
+}
+
+#[test]
+fn the_wire_format_reader_finds_event_types_and_pointers() {
+    assert!(wire_knowledge(r#"    "thread.typing" | "message.edited" => {}"#).is_some());
+    assert!(wire_knowledge(r#"let id = data.pointer("/thread/id");"#).is_some());
+    assert!(wire_knowledge(r#"kind == "prospect.assigneeChanged""#).is_some());
+    assert!(wire_knowledge(r#"format!("status.{x}")"#).is_none());
+    assert!(wire_knowledge(r#"say!("thread. Done")"#).is_none());
+    assert!(wire_knowledge("let thread = status.name;").is_none());
 }
 
 #[test]

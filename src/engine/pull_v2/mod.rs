@@ -36,7 +36,7 @@ use super::pull::{FullReason, PullMode, PullReport};
 use super::{Context, RunOptions};
 use replay::Replay;
 
-pub(in crate::engine) use walk::contact_row;
+pub(in crate::engine) use walk::{contact_row, profile_rows};
 
 /// `meta` key of the API the mirror was pulled from (absent: v1).
 pub(super) const API_KEY: &str = "inbox_api";

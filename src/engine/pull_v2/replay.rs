@@ -87,12 +87,12 @@ impl Touched {
             | Change::ThreadArchived { .. } => {
                 self.threads.insert(id());
             }
-            Change::Message { thread_id } => {
+            Change::Message {
+                thread_id,
+                new_message,
+            } => {
                 // Edits, deletions and reactions change nothing the mirror holds.
-                if matches!(
-                    event.event_type.as_str(),
-                    "message.sent" | "message.received"
-                ) {
+                if *new_message {
                     self.threads.insert(thread_id.as_str().to_owned());
                 }
             }
@@ -111,10 +111,10 @@ impl Touched {
                 self.contact_threads.insert(id());
             }
             // Reference data is fetched again by every pull.
-            Change::Tag | Change::Status => {
-                self.reference_deleted |= event.event_type.ends_with(".deleted");
+            Change::Tag { deleted } | Change::Status { deleted } => {
+                self.reference_deleted |= *deleted;
             }
-            Change::Other if event.object_type == "contact" => {
+            Change::ContactOther => {
                 self.contacts.insert(id());
             }
             Change::Other => {}

@@ -95,11 +95,13 @@ fn contact_events_carry_values_and_thread_events_name_re_reads() {
     touched.add(&event(4, "thread.archived", ("thread", "t1"), archived));
     let sent = Change::Message {
         thread_id: thread("t2"),
+        new_message: true,
     };
     touched.add(&event(5, "message.sent", ("message", "m1"), sent.clone()));
     touched.add(&event(6, "message.reactionAdded", ("message", "m2"), {
         Change::Message {
             thread_id: thread("t3"),
+            new_message: false,
         }
     }));
     let assignee = Change::ContactAssignee { assignee_id: None };
@@ -113,10 +115,15 @@ fn contact_events_carry_values_and_thread_events_name_re_reads() {
         8,
         "contact.merged",
         ("contact", "c3"),
-        Change::Other,
+        Change::ContactOther,
     ));
     touched.add(&event(9, "thread.typing", ("thread", "t4"), Change::Other));
-    touched.add(&event(10, "tag.updated", ("tag", "g1"), Change::Tag));
+    touched.add(&event(
+        10,
+        "tag.updated",
+        ("tag", "g1"),
+        Change::Tag { deleted: false },
+    ));
     assert!(!touched.reference_deleted);
     let target = Change::Target {
         thread_id: thread("t5"),
@@ -138,7 +145,7 @@ fn contact_events_carry_values_and_thread_events_name_re_reads() {
         12,
         "status.deleted",
         ("status", "s1"),
-        Change::Status,
+        Change::Status { deleted: true },
     ));
     assert!(touched.reference_deleted);
     let _ = json!({});

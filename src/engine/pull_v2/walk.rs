@@ -91,7 +91,7 @@ fn page_rows(
 }
 
 /// The `profiles` rows of a contact.
-pub(super) fn profile_rows(contact: &Contact) -> impl Iterator<Item = ProfileRow> + '_ {
+pub(in crate::engine) fn profile_rows(contact: &Contact) -> impl Iterator<Item = ProfileRow> + '_ {
     contact.profiles.iter().map(|p| ProfileRow {
         platform: p.platform.as_str().to_string(),
         platform_id: p.platform_id.clone(),

@@ -575,7 +575,7 @@ impl Event {
             | Change::ThreadDeleted { .. }
             | Change::ThreadAssignee { .. }
             | Change::ThreadArchived { .. } => Some(ThreadId(self.object_id.clone())),
-            Change::Message { thread_id } | Change::Target { thread_id, .. } => {
+            Change::Message { thread_id, .. } | Change::Target { thread_id, .. } => {
                 Some(thread_id.clone())
             }
             _ => None,
@@ -605,10 +605,14 @@ pub enum Change {
         /// `true` for `thread.archived`.
         archived: bool,
     },
-    /// `message.*`: activity in a thread (moves it in inbox order).
+    /// `message.*`: activity in a thread.
     Message {
         /// The message's thread.
         thread_id: ThreadId,
+        /// `message.sent` / `message.received`: the thread moved in inbox order and may have
+        /// left the requests folder; `false` for edits, deletions and reactions, which change
+        /// nothing a mirror holds.
+        new_message: bool,
     },
     /// `contact.statusChanged`.
     ContactStatus {
@@ -636,9 +640,17 @@ pub enum Change {
         assignee_id: Option<String>,
     },
     /// `tag.created` / `tag.updated` / `tag.deleted`: re-read `GET /tags`.
-    Tag,
+    Tag {
+        /// `tag.deleted`: Inbox strips the tag from contacts, maybe without an event each.
+        deleted: bool,
+    },
     /// `status.created` / `status.updated` / `status.deleted`: re-read `GET /statuses`.
-    Status,
+    Status {
+        /// `status.deleted`: Inbox clears the status on contacts, maybe without an event each.
+        deleted: bool,
+    },
+    /// A `contact.*` event of a type this client does not know: re-read the contact.
+    ContactOther,
     /// `target.*`: a campaign contacted, followed up or got a reply.
     Target {
         /// The thread.
@@ -646,6 +658,7 @@ pub enum Change {
         /// The contact, when there is one.
         contact_id: Option<ContactId>,
     },
-    /// `thread.typing`, `campaign.*`, or a type added later: nothing to sync.
+    /// `thread.typing`, `campaign.*`, or a type added later that is not about a contact:
+    /// nothing to sync.
     Other,
 }

@@ -443,6 +443,7 @@ impl Event {
             "thread.unarchived" => Change::ThreadArchived { archived: false },
             _ if kind.starts_with("message.") => Change::Message {
                 thread_id: types::ThreadId(data::<MessageData>(kind, value)?.thread_id),
+                new_message: matches!(kind, "message.sent" | "message.received"),
             },
             "contact.statusChanged" => Change::ContactStatus {
                 status_id: data::<StatusData>(kind, value)?.status_id,
@@ -459,8 +460,12 @@ impl Event {
             "contact.assigneeChanged" => Change::ContactAssignee {
                 assignee_id: data::<AssigneeData>(kind, value)?.assignee_id,
             },
-            _ if kind.starts_with("tag.") => Change::Tag,
-            _ if kind.starts_with("status.") => Change::Status,
+            _ if kind.starts_with("tag.") => Change::Tag {
+                deleted: kind == "tag.deleted",
+            },
+            _ if kind.starts_with("status.") => Change::Status {
+                deleted: kind == "status.deleted",
+            },
             _ if kind.starts_with("target.") => {
                 let target = data::<TargetData>(kind, value)?;
                 Change::Target {
@@ -468,6 +473,7 @@ impl Event {
                     contact_id: target.contact_id.map(types::ContactId),
                 }
             }
+            _ if self.object.object_type == "contact" => Change::ContactOther,
             _ => Change::Other,
         };
         Ok(types::Event {

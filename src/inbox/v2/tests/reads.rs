@@ -48,11 +48,12 @@ async fn events_are_typed_and_name_their_contact_or_thread() {
             &Change::ContactStatus { status_id: None },
             &Change::ThreadAssignee { assignee_id: None },
             &Change::Message {
-                thread_id: ThreadId::from("th2")
+                thread_id: ThreadId::from("th2"),
+                new_message: true,
             },
             &Change::ThreadCreated,
             &Change::Other,
-            &Change::Other,
+            &Change::ContactOther,
         ]
     );
     let named: Vec<(Option<String>, Option<String>)> = got
