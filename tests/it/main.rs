@@ -1,6 +1,7 @@
 //! The one integration test binary: drives the real client and the real `crmsync` binary
 //! against the stateful fakes from the `crmsync-fake` crate, started on 127.0.0.1:0.
 
+mod boundary;
 mod budget;
 mod check_api;
 mod clean;

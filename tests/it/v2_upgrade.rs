@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::support::{TOKEN, World, agreeing_rows, assert_exit, json, write_export};
 
 /// The v2 fake's view of a v1 prospect: the same X id, username, context and threads.
-fn person(p: &ProspectView) -> SeedPerson {
+pub(crate) fn person(p: &ProspectView) -> SeedPerson {
     SeedPerson {
         x_user_id: p.platform_id.clone(),
         username: p.username.clone(),
