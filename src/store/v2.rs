@@ -1,6 +1,8 @@
 //! What the mirror keeps only for Inbox API v2: the profiles of each contact, and the one-time
 //! re-keying of a v1 mirror's links to contacts.
 
+use std::collections::HashMap;
+
 use rusqlite::params;
 
 use super::{Result, Store};
@@ -22,14 +24,40 @@ impl Store {
     /// Replaces every stored v2 profile with `profiles` (a full walk saw them all).
     pub fn replace_profiles(&mut self, profiles: &[ProfileRow]) -> Result<()> {
         let tx = self.conn.savepoint()?;
-        tx.execute("DELETE FROM profiles", [])?;
         {
-            let mut stmt = tx.prepare_cached(
+            // Only what changed is written: a walk that brings nothing new writes nothing here.
+            let mut stored: HashMap<(String, String), (String, String)> = HashMap::new();
+            let mut select =
+                tx.prepare("SELECT platform, platform_id, contact_id, username FROM profiles")?;
+            let rows =
+                select.query_map([], |r| Ok(((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?))))?;
+            for row in rows {
+                let (key, value) = row?;
+                stored.insert(key, value);
+            }
+            let mut insert = tx.prepare_cached(
                 "INSERT OR REPLACE INTO profiles (platform, platform_id, contact_id, username)
                  VALUES (?1, ?2, ?3, ?4)",
             )?;
             for p in profiles {
-                stmt.execute(params![p.platform, p.platform_id, p.contact_id, p.username])?;
+                let key = (p.platform.clone(), p.platform_id.clone());
+                match stored.remove(&key) {
+                    Some((contact, username))
+                        if contact == p.contact_id && username == p.username => {}
+                    _ => {
+                        insert.execute(params![
+                            p.platform,
+                            p.platform_id,
+                            p.contact_id,
+                            p.username
+                        ])?;
+                    }
+                }
+            }
+            let mut delete =
+                tx.prepare_cached("DELETE FROM profiles WHERE platform = ?1 AND platform_id = ?2")?;
+            for (platform, platform_id) in stored.into_keys() {
+                delete.execute(params![platform, platform_id])?;
             }
         }
         tx.commit()?;
@@ -235,5 +263,54 @@ mod tests {
         assert_eq!(lookups, 0);
         // Done once: a second call moves nothing.
         assert_eq!(store.rekey_v1_prospects_to_contacts().unwrap(), 0);
+    }
+
+    #[test]
+    fn replacing_the_profiles_keeps_exactly_the_walk_s_set() {
+        let mut store = Store::open_in_memory().unwrap();
+        let all = |store: &Store| {
+            let mut stmt = (store.conn)
+                .prepare("SELECT platform_id, contact_id, username FROM profiles ORDER BY 1")
+                .unwrap();
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)));
+            rows.unwrap()
+                .map(|r| r.unwrap())
+                .collect::<Vec<(String, String, String)>>()
+        };
+        let row = |id: &str, contact: &str, username: &str| ProfileRow {
+            platform: "twitter".into(),
+            platform_id: id.into(),
+            contact_id: contact.into(),
+            username: username.into(),
+        };
+        let first = [
+            row("1", "c1", "a"),
+            row("2", "c1", "b"),
+            row("3", "c2", "c"),
+        ];
+        store.replace_profiles(&first).unwrap();
+        store.replace_profiles(&first).unwrap();
+        assert_eq!(all(&store).len(), 3);
+        // 1 unchanged, 2 moved to another contact, 3 renamed, 4 new; none of 5 is stored.
+        let second = [
+            row("1", "c1", "a"),
+            row("2", "c3", "b"),
+            row("3", "c2", "cc"),
+            row("4", "c4", "d"),
+        ];
+        store.replace_profiles(&second).unwrap();
+        let expected: Vec<(String, String, String)> = second
+            .iter()
+            .map(|p| {
+                (
+                    p.platform_id.clone(),
+                    p.contact_id.clone(),
+                    p.username.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(all(&store), expected);
+        store.replace_profiles(&second[..1]).unwrap();
+        assert_eq!(all(&store), expected[..1]);
     }
 }
