@@ -32,4 +32,5 @@ mod v2;
 mod v2_incremental;
 mod v2_linkedin;
 mod v2_matrix;
+mod v2_matrix_ops;
 mod v2_upgrade;
