@@ -71,20 +71,18 @@ pub(crate) fn edit_inbox(world: &V2World, c: &ContactView, edit: ContactEdit) {
 
 /// A status name other than the contact's.
 pub(crate) fn other_status(world: &V2World, c: &ContactView, not: &[&str]) -> String {
-    let statuses = world.fake.statuses().into_iter().map(|(_, name)| name);
+    let mut statuses = world.fake.statuses().into_iter().map(|(_, name)| name);
     statuses
-        .filter(|s| Some(s) != c.status.as_ref() && !not.contains(&s.as_str()))
-        .next()
+        .find(|s| Some(s) != c.status.as_ref() && !not.contains(&s.as_str()))
         .unwrap()
 }
 
 /// A member e-mail other than the contact's thread's assignee (and other than `not`).
 pub(crate) fn other_member(world: &V2World, c: &ContactView, not: &[&str]) -> String {
     let current = world.fake.thread(&c.thread_ids[0]).unwrap().assignee_email;
-    let members = world.fake.members().into_iter().map(|(_, email)| email);
+    let mut members = world.fake.members().into_iter().map(|(_, email)| email);
     members
-        .filter(|e| Some(e) != current.as_ref() && !not.contains(&e.as_str()))
-        .next()
+        .find(|e| Some(e) != current.as_ref() && !not.contains(&e.as_str()))
         .unwrap()
 }
 
