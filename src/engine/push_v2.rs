@@ -89,16 +89,13 @@ pub(super) async fn push_contact(
         }
     }
     if let Some((change, add, remove)) = tags {
-        push_tags(
-            client,
-            &contact,
-            change,
-            (&add, &remove),
-            &row,
-            receipts,
-            &mut out,
-        )
-        .await?;
+        let deltas = (add.as_slice(), remove.as_slice());
+        let pushed = push_tags(client, &contact, change, deltas, &row, receipts, &mut out);
+        if let Some(err) = pushed.await? {
+            let detail = format!("Inbox refused tags -> {}: {err}", change.new);
+            out.conflicts
+                .push(conflict(Field::Tags, "rejected-by-api", detail));
+        }
     }
     if !fanned.is_empty() {
         fan_out(
@@ -250,6 +247,8 @@ async fn map(
 }
 
 /// One call per tag added or removed (idempotent), under one receipt for the tags change.
+/// A call Inbox refuses (or the client refuses to send) stops the contact's tag calls and is
+/// returned, for a conflict: the other contacts are still pushed.
 async fn push_tags(
     client: &v2::Client,
     contact: &ContactId,
@@ -258,19 +257,36 @@ async fn push_tags(
     row: &dyn Fn(&Change) -> ChangeRow,
     receipts: &mut Receipts<'_>,
     out: &mut InboxOutcome,
-) -> Result<(), PushError> {
+) -> Result<Option<v2::Error>, PushError> {
     let ticket = receipts.intend(&[row(change)])?;
-    for id in add {
-        client.add_tag(contact, id).await?;
-        out.writes += 1;
-    }
-    for id in remove {
-        client.remove_tag(contact, id).await?;
+    let calls = (add.iter().map(|id| (true, id))).chain(remove.iter().map(|id| (false, id)));
+    let mut written = false;
+    for (adding, id) in calls {
+        let call = if adding {
+            client.add_tag(contact, id).await
+        } else {
+            client.remove_tag(contact, id).await
+        };
+        match call {
+            Ok(()) => {}
+            Err(err) if is_refusal_v2(&err) => {
+                // Nothing sent yet: nothing to undo. Otherwise what was sent stays recorded.
+                let status = if written {
+                    ChangeStatus::Applied
+                } else {
+                    ChangeStatus::Failed
+                };
+                receipts.settle(ticket, status)?;
+                return Ok(Some(err));
+            }
+            Err(err) => return Err(err.into()),
+        }
+        written = true;
         out.writes += 1;
     }
     receipts.settle(ticket, ChangeStatus::Applied)?;
     out.confirmed.insert(Field::Tags);
-    Ok(())
+    Ok(None)
 }
 
 /// Writes done (archive or unarchive) and the assignee (clear each thread's own, so that it

@@ -32,4 +32,8 @@ mod unreachable;
 mod v2;
 mod v2_incremental;
 mod v2_linkedin;
+mod v2_matrix;
+mod v2_matrix_crm;
+mod v2_matrix_hostile;
+mod v2_matrix_ops;
 mod v2_upgrade;

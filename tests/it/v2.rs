@@ -45,10 +45,15 @@ impl V2World {
 
     /// (Re)writes `sync.toml`, with `inbox_extra` added to `[inbox]`.
     pub(crate) fn write_config(&self, inbox_extra: &str) {
+        self.write_config_with(inbox_extra, "");
+    }
+
+    /// Like `write_config`, with `extra` (more `[limits]` keys, then other sections) appended.
+    pub(crate) fn write_config_with(&self, inbox_extra: &str, extra: &str) {
         let config = format!(
             "[inbox]\nbase_url = \"{}\"\ntoken_env = \"{TOKEN_ENV}\"\ntimeout_secs = 10\n{inbox_extra}\n\
              [crm]\nkind = \"csv\"\n\n[crm.csv]\npath = \"crm_export.csv\"\nwrite_mode = \"in-place\"\n\n\
-             {}\n[limits]\nmin_interval_ms = 0\nbackoff_base_ms = 50\n",
+             {}\n[limits]\nmin_interval_ms = 0\nbackoff_base_ms = 50\n{extra}\n",
             self.fake.base_url(),
             crmsync::demo::CSV_COLUMNS_TOML
         );
@@ -131,7 +136,13 @@ pub(crate) fn read_rows(path: &Path) -> Vec<Vec<String>> {
 
 /// A world of `n` linked single-thread X contacts, synced once (nothing to write).
 pub(crate) async fn baseline(n: usize) -> (V2World, Vec<ContactView>) {
-    let world = V2World::start(40).await;
+    baseline_in(40, n, "").await
+}
+
+/// Like `baseline`, in a fake of `size` contacts, with `extra` appended to the config.
+pub(crate) async fn baseline_in(size: usize, n: usize, extra: &str) -> (V2World, Vec<ContactView>) {
+    let world = V2World::start(size).await;
+    world.write_config_with("", extra);
     let contacts: Vec<ContactView> = world
         .single_thread_x_contacts()
         .into_iter()

@@ -434,7 +434,7 @@ impl Client {
 }
 
 /// A walk over `GET /threads`: yields the pages of one query, passing each `nextCursor` back
-/// with the same filters, until a page has no cursor (or repeats the last one). The caller
+/// with the same filters, until a page has no cursor (one that repeats the last is an error). The caller
 /// dedupes what it yields ([`super::WalkMerge`]): with `order=asc`, a thread that moves during
 /// the walk comes back near its end.
 #[derive(Debug)]
@@ -457,8 +457,19 @@ impl Walk {
             .threads_page(&self.query, self.cursor.as_ref())
             .await?;
         match page.next_cursor {
-            Some(next) if Some(&next) != self.cursor.as_ref() => self.cursor = Some(next),
-            _ => self.done = true,
+            // The position just read, handed back: the list would page forever. Not an end
+            // either: the rest of the list was never read.
+            Some(next) if Some(&next) == self.cursor.as_ref() => {
+                self.done = true;
+                return Err(Error::Decode {
+                    endpoint: "GET /threads",
+                    detail: "the next cursor is the one just sent: the list does not advance"
+                        .into(),
+                    request_id: None,
+                });
+            }
+            Some(next) => self.cursor = Some(next),
+            None => self.done = true,
         }
         Ok(Some(page.data))
     }
@@ -486,10 +497,12 @@ fn paged(mut call: Call) -> Call {
     call
 }
 
-/// Rejects an empty reference and one with control characters, so that nothing odd reaches a
-/// path or a body.
+/// Rejects an empty reference, one with control characters, and the path steps `.` and `..`
+/// (which no encoding hides: URL parsing removes `%2E%2E` too, so `/contacts/..` would reach
+/// the parent resource), so that nothing odd reaches a path or a body.
 fn check_ref(what: &str, reference: &str) -> Result<(), Error> {
-    if reference.is_empty() || reference.chars().any(char::is_control) {
+    let step = matches!(reference, "." | "..");
+    if reference.is_empty() || step || reference.chars().any(char::is_control) {
         return Err(Error::Config(format!(
             "invalid {what} {}",
             ShortId(reference)

@@ -72,7 +72,7 @@ async fn the_walk_repeats_expand_and_passes_cursors_back_with_identical_filters(
 }
 
 #[tokio::test]
-async fn a_walk_stops_at_an_empty_or_repeated_cursor_and_resumes_from_a_saved_one() {
+async fn a_walk_ends_at_an_empty_cursor_fails_at_a_repeated_one_and_resumes_from_a_saved_one() {
     let c = contact_json("c1", "2026-10-01T00:00:00.000Z");
     let server = Server::start(vec![
         reply(200, page(vec![thread_json("th1", c.clone())], Some("same"))),
@@ -83,12 +83,12 @@ async fn a_walk_stops_at_an_empty_or_repeated_cursor_and_resumes_from_a_saved_on
     let client = server.client();
     let mut walk = client.walk();
     assert!(walk.next_page().await.unwrap().is_some());
-    assert!(walk.next_page().await.unwrap().is_some());
-    assert_eq!(
-        walk.next_page().await.unwrap(),
-        None,
-        "a repeated cursor ends it"
+    let repeated = walk.next_page().await;
+    assert!(
+        matches!(&repeated, Err(Error::Decode { detail, .. }) if detail.contains("does not advance")),
+        "a repeated cursor is an error, not the end: {repeated:?}"
     );
+    assert_eq!(walk.next_page().await.unwrap(), None, "and ends the walk");
     let query = ThreadQuery::of_contact(ContactId::from("c1"));
     let mut resumed = client.walk_from(query, Some(Cursor("saved".into())));
     assert_eq!(resumed.next_page().await.unwrap(), Some(vec![]));
@@ -121,6 +121,18 @@ async fn tag_refs_are_one_url_encoded_path_segment_and_answer_204() {
         Err(Error::Config(_))
     ));
     assert_eq!(segment("a-b.c_d~9").unwrap(), "a-b.c_d~9");
+    // Path steps: `/contacts/..` would be `/` once the URL is parsed, encoded or not.
+    for step in [".", ".."] {
+        assert!(matches!(segment(step), Err(Error::Config(_))), "{step}");
+        let update = ContactUpdate {
+            notes: Some(Some("x".into())),
+            ..ContactUpdate::default()
+        };
+        let id = ContactId::from(step);
+        let refused = client.update_contact(&id, &update).await;
+        assert!(matches!(refused, Err(Error::Config(_))), "{step}");
+    }
+    assert_eq!(server.seen().len(), 2, "nothing more was sent");
 }
 
 #[tokio::test]
