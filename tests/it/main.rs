@@ -31,4 +31,5 @@ mod unreachable;
 mod v2;
 mod v2_incremental;
 mod v2_linkedin;
+mod v2_quota;
 mod v2_upgrade;

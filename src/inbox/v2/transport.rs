@@ -178,6 +178,9 @@ impl Client {
             |attempt| {
                 let request_id = &request_id;
                 async move {
+                    if let Some(spent) = inner.pacer.spent() {
+                        return Attempt::Fatal(spent_error(spent));
+                    }
                     let started = inner.pacer.acquire().await;
                     let span = tracing::debug_span!(
                         "inbox_request",
@@ -438,6 +441,22 @@ fn network_failure(error: reqwest::Error) -> Attempt {
     Attempt::Retry {
         failure: Failure::Network(error),
         retry_after: None,
+    }
+}
+
+/// The error of a request not sent because its long window is spent (see [`Pacer::spent`]).
+///
+/// [`Pacer::spent`]: crate::inbox::pacing::Pacer::spent
+fn spent_error(spent: crate::inbox::pacing::Spent) -> Error {
+    let now = chrono::Utc::now();
+    let now_unix = u64::try_from(now.timestamp()).unwrap_or(0);
+    Error::WindowSpent {
+        window: RateWindow::parse(spent.window_name(now_unix)),
+        remaining: spent.remaining,
+        limit: spent.limit,
+        reset_at: i64::try_from(spent.refills_unix)
+            .ok()
+            .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0)),
     }
 }
 
