@@ -240,3 +240,41 @@ async fn a_v2_sync_killed_at_any_moment_converges_to_the_fault_free_result() {
         eprintln!("{at}: converged");
     }
 }
+
+/// A truncated answer to a read (a proxy cutting the body) is read again, like a 5xx: the
+/// sync succeeds. A truncated answer to a write is not: the write was applied, the run stops
+/// with one line, and the next run finds the value in place and writes nothing more.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_truncated_read_is_read_again_and_a_truncated_write_stops_the_run_cleanly() {
+    let (world, contacts) = crate::v2::baseline(2).await;
+    world.fake.malformed_next(2);
+    let out = world.crmsync(&["sync", "--json"]).await;
+    assert_exit(&out, 0);
+    assert_eq!(json(&out)["linked"], 2);
+
+    let mut rows = read_rows(&world.export());
+    rows[0][col("Notes")] = "sent once".into();
+    write_rows(&world.export(), &rows);
+    let mut patched = false;
+    world.fake.set_hook(move |script, info| {
+        if info.method == "PATCH" && !patched {
+            patched = true;
+            script.malformed_next(1);
+        }
+    });
+    let out = world.crmsync(&["sync"]).await;
+    assert_exit(&out, 1);
+    let line = assert_clean_outcome(&out, 0).unwrap();
+    assert!(line.contains("could not be decoded"), "{line}");
+    world.fake.clear_hook();
+    converge(&world, "after a truncated write").await;
+    let patches = world
+        .fake
+        .write_log()
+        .iter()
+        .filter(|w| w.route.starts_with("PATCH /contacts"))
+        .count();
+    assert_eq!(patches, 1, "the PATCH is not sent again");
+    let contact = world.fake.contact(&contacts[0].id).unwrap();
+    assert_eq!(contact.notes.as_deref(), Some("sent once"));
+}
