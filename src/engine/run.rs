@@ -150,7 +150,9 @@ async fn run_inner<A: CrmAdapter>(
 ) -> anyhow::Result<SyncReport> {
     let mut clock = PhaseClock::start();
     let stats_at_start = ctx.inbox_stats();
-    let pulled = pull(ctx, store, run_id, opts).await.map_err(before_writing)?;
+    let pulled = pull(ctx, store, run_id, opts)
+        .await
+        .map_err(before_writing)?;
     let mut report = SyncReport::new(run_id.0, opts.mode, pulled);
     report.inbox_api = ctx.config.inbox.api().as_str();
     clock.lap(&mut report, "pull");

@@ -64,13 +64,21 @@ async fn edited_world() -> V2World {
     let mut rows = read_rows(&world.export());
     for (idx, c) in contacts.iter().enumerate() {
         let row = &mut rows[idx];
-        assert_eq!(Some(row[col("X User ID")].clone()), x_profile(c).map(|p| p.0));
+        assert_eq!(
+            Some(row[col("X User ID")].clone()),
+            x_profile(c).map(|p| p.0)
+        );
         match idx % 4 {
             0 => world.fake.edit_contact(
                 &c.id,
                 ContactEdit {
                     notes: Some(Some(format!("Inbox edit {idx}: called, wants a demo ✓"))),
-                    tags_add: tags.iter().filter(|t| !c.tags.contains(t)).take(1).cloned().collect(),
+                    tags_add: tags
+                        .iter()
+                        .filter(|t| !c.tags.contains(t))
+                        .take(1)
+                        .cloned()
+                        .collect(),
                     ..ContactEdit::default()
                 },
             ),
@@ -195,7 +203,10 @@ async fn a_v2_soak_under_random_faults_converges_to_the_fault_free_result() {
         started.elapsed().as_secs_f64(),
         failures
     );
-    assert!(stats.server_errors > 10, "the faults did not bite: {stats:?}");
+    assert!(
+        stats.server_errors > 10,
+        "the faults did not bite: {stats:?}"
+    );
 }
 
 /// SIGKILL at fractions of an uninterrupted run's duration (pull, read, push, CRM rewrite,

@@ -78,9 +78,7 @@ impl Server {
             admitted,
             remaining: self.limit.saturating_sub(used),
             reset_at: self.whole_second_after(frees_at),
-            retry_after: Duration::from_secs(
-                (frees_at - now).as_secs_f64().ceil().max(1.0) as u64
-            ),
+            retry_after: Duration::from_secs((frees_at - now).as_secs_f64().ceil().max(1.0) as u64),
         }
     }
 }
@@ -401,7 +399,13 @@ fn a_long_window_is_spent_not_waited_for() {
         assert_eq!(state.spent(t, 0.2), None);
         state.reserve(at);
         t += Duration::from_millis(5);
-        state.record(at, t, hour(remaining), t0 + Duration::from_secs(3_600), true);
+        state.record(
+            at,
+            t,
+            hour(remaining),
+            t0 + Duration::from_secs(3_600),
+            true,
+        );
     }
     let spent = state.spent(t, 0.2).expect("down to the reserve: spent");
     assert_eq!((spent.limit, spent.remaining), (10, 2));
@@ -423,5 +427,8 @@ fn a_long_window_is_spent_not_waited_for() {
     };
     minute.record(t0, t0, info, t0 + Duration::from_secs(30), true);
     assert_eq!(minute.spent(t0, 0.2), None);
-    assert!(minute.next_start(t0, None, 0.2) > t0, "the minute window is waited for");
+    assert!(
+        minute.next_start(t0, None, 0.2) > t0,
+        "the minute window is waited for"
+    );
 }
