@@ -45,8 +45,9 @@ pub(super) fn link_cost_v2(link: &LinkPlan, n_threads: usize) -> u64 {
 }
 
 /// The requests this run may still make: `[limits] max_requests_per_run`, and, when the
-/// `X-RateLimit-*` headers describe a long window (hour or day: a limit of 1,000 or more), what
-/// is left of it after `[limits] reserve_ratio` is kept for the team's people.
+/// `X-RateLimit-*` headers describe a long window (hour or day: a limit of 1,000 or more, or a
+/// reset minutes away), what is left of it after `[limits] reserve_ratio` is kept for the team's
+/// people.
 pub(super) struct RequestBudget {
     run_start_requests: u64,
     max_per_run: u64,
@@ -74,14 +75,20 @@ impl RequestBudget {
             );
             return false;
         }
+        let now_unix = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
         if let Some(limit) = stats.last_limit
-            && limit.limit >= 1000
+            && limit.is_long_window(now_unix)
         {
             let reserve = (limit.limit as f64 * self.reserve_ratio).ceil() as u64;
             let available = limit.remaining.saturating_sub(reserve);
             if cost > available {
+                let refills = i64::try_from(limit.reset_unix)
+                    .ok()
+                    .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))
+                    .map(|at| format!(", it refills from {}", at.format("%H:%M:%SZ")))
+                    .unwrap_or_default();
                 self.reason = format!(
-                    "the team's API budget is down to {} of {} requests and {:.0}% is kept for people (limits.reserve_ratio)",
+                    "the team's API budget is down to {} of {} requests and {:.0}% is kept for people (limits.reserve_ratio){refills}",
                     limit.remaining,
                     limit.limit,
                     self.reserve_ratio * 100.0

@@ -141,6 +141,14 @@ pub(super) enum PushError {
     Receipt(#[from] crate::store::Error),
 }
 
+impl PushError {
+    /// Whether the push ends here like at the request budget, the run going on: the team's
+    /// hour or day window is spent (a `429 rateLimited` for it, or the headers said so).
+    pub(super) fn ends_push(&self) -> bool {
+        matches!(self, PushError::InboxV2(err) if err.quota_exhausted().is_some())
+    }
+}
+
 /// Pushes every link of `plan` that writes to Inbox, whole prospects only while `budget`
 /// allows. `loaded` holds the prospects of those links (their threads and names).
 pub(super) async fn push_plan<'p>(
@@ -185,54 +193,24 @@ pub(super) async fn push_plan<'p>(
             out.unpushed.insert(link.key.prospect_id.as_str());
             continue;
         }
-        let (username, platform_id) = prospect
-            .map(|m| {
-                (
-                    m.prospect.username.as_str(),
-                    m.prospect.platform_id.as_str(),
-                )
-            })
-            .unwrap_or_default();
-        let pushed = match &ctx.inbox {
-            Inbox::V2(v2) => {
-                let conflict = |field: Field, kind: &str, detail: String| ConflictRecord {
-                    prospect_id: link.key.prospect_id.clone(),
-                    username: Some(username.to_string()),
-                    platform_id: Some(platform_id.to_string()),
-                    crm_id: link.key.crm_id.clone(),
-                    field: field.as_str().to_string(),
-                    kind: kind.to_string(),
-                    inbox: None,
-                    crm: None,
-                    base: None,
-                    detail,
-                };
-                super::push_v2::push_contact(
-                    v2, names, &settings, link, &threads, &conflict, receipts,
-                )
-                .await
-            }
-            Inbox::V1(client) => {
-                push_link(
-                    client,
-                    names,
-                    &settings,
-                    link,
-                    &threads,
-                    (username, platform_id),
-                    receipts,
-                )
-                .await
-            }
-        };
-        match pushed {
-            Ok(outcome) => {
-                out.writes += outcome.writes;
-                out.conflicts.extend(outcome.conflicts);
+        let (outcome, error) =
+            push_one(ctx, names, &settings, link, &threads, prospect, receipts).await;
+        out.writes += outcome.writes;
+        out.conflicts.extend(outcome.conflicts);
+        match error {
+            None => {
                 out.confirmed
                     .insert(link.key.prospect_id.clone(), outcome.confirmed);
             }
-            Err(err) => {
+            // The team's hour or day window is spent: this contact (whatever of it was
+            // written is in the change log, and agreed on the next run) and the rest wait.
+            Some(err) if err.ends_push() => {
+                out.incomplete = Some(format!(
+                    "stopped pushing: {err}; the contacts not pushed are left for the next run"
+                ));
+                out.unpushed.insert(link.key.prospect_id.as_str());
+            }
+            Some(err) => {
                 out.error = Some(err);
                 break;
             }
@@ -241,6 +219,72 @@ pub(super) async fn push_plan<'p>(
     }
     bar.finish_and_clear();
     out
+}
+
+/// Pushes one link to Inbox on the API in use: what it wrote (also when it then failed) and
+/// the error that stopped it, if one did.
+async fn push_one(
+    ctx: &Context,
+    names: &mut Names,
+    settings: &PushSettings,
+    link: &LinkPlan,
+    threads: &[ThreadState],
+    prospect: Option<&MirrorProspect>,
+    receipts: &mut Receipts<'_>,
+) -> (InboxOutcome, Option<PushError>) {
+    let (username, platform_id) = prospect
+        .map(|m| {
+            (
+                m.prospect.username.as_str(),
+                m.prospect.platform_id.as_str(),
+            )
+        })
+        .unwrap_or_default();
+    match &ctx.inbox {
+        Inbox::V2(v2) => {
+            let conflict = |field: Field, kind: &str, detail: String| ConflictRecord {
+                prospect_id: link.key.prospect_id.clone(),
+                username: Some(username.to_string()),
+                platform_id: Some(platform_id.to_string()),
+                crm_id: link.key.crm_id.clone(),
+                field: field.as_str().to_string(),
+                kind: kind.to_string(),
+                inbox: None,
+                crm: None,
+                base: None,
+                detail,
+            };
+            let mut outcome = InboxOutcome::default();
+            let result = super::push_v2::push_contact(
+                v2,
+                names,
+                settings,
+                link,
+                threads,
+                &conflict,
+                receipts,
+                &mut outcome,
+            )
+            .await;
+            (outcome, result.err())
+        }
+        Inbox::V1(client) => {
+            let result = push_link(
+                client,
+                names,
+                settings,
+                link,
+                threads,
+                (username, platform_id),
+                receipts,
+            )
+            .await;
+            match result {
+                Ok(outcome) => (outcome, None),
+                Err(err) => (InboxOutcome::default(), Some(err)),
+            }
+        }
+    }
 }
 
 /// What pushing one link to Inbox did.

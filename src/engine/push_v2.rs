@@ -19,8 +19,9 @@ use super::inputs::Names;
 use super::push::{InboxOutcome, PushError, PushSettings, change_row, is_refusal_v2};
 use super::receipts::Receipts;
 
-/// Pushes one link's Inbox changes to a v2 contact. `threads` are the contact's threads as
-/// pulled.
+/// Pushes one link's Inbox changes to a v2 contact, into `out`. `threads` are the contact's
+/// threads as pulled. On an error `out` holds what was written before it.
+#[allow(clippy::too_many_arguments)] // one contact's push: each input used once
 pub(super) async fn push_contact(
     client: &v2::Client,
     names: &mut Names,
@@ -29,8 +30,8 @@ pub(super) async fn push_contact(
     threads: &[ThreadState],
     conflict: &dyn Fn(Field, &str, String) -> ConflictRecord,
     receipts: &mut Receipts<'_>,
-) -> Result<InboxOutcome, PushError> {
-    let mut out = InboxOutcome::default();
+    out: &mut InboxOutcome,
+) -> Result<(), PushError> {
     let contact = ContactId::from(plan.key.prospect_id.clone());
     let mut contact_fields: Vec<&Change> = Vec::new();
     let mut update = ContactUpdate::default();
@@ -90,7 +91,7 @@ pub(super) async fn push_contact(
     }
     if let Some((change, add, remove)) = tags {
         let deltas = (add.as_slice(), remove.as_slice());
-        let pushed = push_tags(client, &contact, change, deltas, &row, receipts, &mut out);
+        let pushed = push_tags(client, &contact, change, deltas, &row, receipts, out);
         if let Some(err) = pushed.await? {
             let detail = format!("Inbox refused tags -> {}: {err}", change.new);
             out.conflicts
@@ -99,7 +100,7 @@ pub(super) async fn push_contact(
     }
     if !fanned.is_empty() {
         fan_out(
-            client, names, plan, threads, &fanned, conflict, receipts, &mut out,
+            client, names, plan, threads, &fanned, conflict, receipts, out,
         )
         .await?;
     }
@@ -162,7 +163,7 @@ pub(super) async fn push_contact(
             Err(err) => return Err(err.into()),
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Where a change of the contact goes.

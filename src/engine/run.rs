@@ -150,7 +150,9 @@ async fn run_inner<A: CrmAdapter>(
 ) -> anyhow::Result<SyncReport> {
     let mut clock = PhaseClock::start();
     let stats_at_start = ctx.inbox_stats();
-    let pulled = pull(ctx, store, run_id, opts).await?;
+    let pulled = pull(ctx, store, run_id, opts)
+        .await
+        .map_err(before_writing)?;
     let mut report = SyncReport::new(run_id.0, opts.mode, pulled);
     report.inbox_api = ctx.config.inbox.api().as_str();
     clock.lap(&mut report, "pull");
@@ -181,7 +183,9 @@ async fn run_inner<A: CrmAdapter>(
     clock.lap(&mut report, "crm_read");
 
     let mut linked =
-        super::link::link(ctx, store, &snapshot.records, opts, stats_at_start.requests).await?;
+        super::link::link(ctx, store, &snapshot.records, opts, stats_at_start.requests)
+            .await
+            .map_err(before_writing)?;
     report.warnings.append(&mut linked.warnings);
     report.unlinked_prospects = linked.matching.unlinked_prospects.len() as u64;
     report.unlinked_records = linked.matching.unlinked_records.len() as u64;
@@ -263,6 +267,23 @@ async fn run_inner<A: CrmAdapter>(
     )?;
     let report = finish(store, report, conflicts)?;
     Ok(report)
+}
+
+/// An error that ended a run before its push, said plainly when it is the team's hour or day
+/// window (`429 rateLimited`, or the headers showed it spent): nothing was written.
+fn before_writing(err: anyhow::Error) -> anyhow::Error {
+    let spent = err.chain().any(|cause| {
+        cause
+            .downcast_ref::<crate::inbox::v2::Error>()
+            .is_some_and(|e| e.quota_exhausted().is_some())
+    });
+    if spent {
+        err.context(
+            "the team's Inbox rate limit stopped the run before its push, nothing was written; run again once the window reopens",
+        )
+    } else {
+        err
+    }
 }
 
 /// Every way out of a run that did not fail: the conflicts it found go into its report (but

@@ -63,7 +63,7 @@ async fn edited_world() -> World {
 
 /// Exit 0, or exit 1 with exactly one `error:` line; never a panic or a backtrace, never the
 /// token. Returns the error line, if any.
-fn assert_clean_outcome(out: &Output, run: usize) -> Option<String> {
+pub(crate) fn assert_clean_outcome(out: &Output, run: usize) -> Option<String> {
     let err = stderr(out);
     assert!(
         matches!(out.status.code(), Some(0 | 1)),

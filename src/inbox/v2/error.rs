@@ -100,6 +100,23 @@ pub enum Error {
         /// The server's request id.
         request_id: Option<String>,
     },
+    /// No request was sent: the `hour` or `day` window the headers describe is down to the
+    /// share kept for people (`[limits] reserve_ratio`), and waiting for it to refill would
+    /// take up to a day. Like an `hour`/`day` [`Error::RateLimited`], it ends the push.
+    #[error(
+        "Inbox v2: the team's {window} window is down to {remaining} of {limit} requests, the share kept for people (limits.reserve_ratio){}",
+        fmt_reset(reset_at)
+    )]
+    WindowSpent {
+        /// The window (`hour` or `day`), as the headers' reset and limit suggest.
+        window: RateWindow,
+        /// Requests left in it.
+        remaining: u64,
+        /// Its limit.
+        limit: u64,
+        /// When its `remaining` next grows.
+        reset_at: Option<DateTime<Utc>>,
+    },
     /// Any other API error: 409 `nameTaken`, 422 `tagLimitReached`, `platformRateLimited`
     /// after every attempt, `sendUnconfirmed`, a code added later, or a status without a code.
     #[error(
@@ -203,6 +220,7 @@ impl Error {
             Error::RateLimited {
                 window, reset_at, ..
             } if window.ends_push() => Some(*reset_at),
+            Error::WindowSpent { reset_at, .. } => Some(*reset_at),
             _ => None,
         }
     }
@@ -222,7 +240,10 @@ impl Error {
                 source: TransientCause::Status { request_id, .. },
                 ..
             } => request_id.as_deref(),
-            Error::Transient { .. } | Error::Unreachable { .. } | Error::Config(_) => None,
+            Error::Transient { .. }
+            | Error::Unreachable { .. }
+            | Error::WindowSpent { .. }
+            | Error::Config(_) => None,
         }
     }
 }

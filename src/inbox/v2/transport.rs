@@ -150,14 +150,33 @@ impl Client {
         &self,
         call: Call,
     ) -> Result<(T, Option<String>), Error> {
-        let (body, request_id) = self.execute(&call).await?;
-        match crate::http::decode_json(&body) {
-            Ok(value) => Ok((value, request_id)),
-            Err(e) => Err(Error::Decode {
+        let mut reads = 1;
+        loop {
+            let (body, request_id) = self.execute(&call).await?;
+            let error = match crate::http::decode_json(&body) {
+                Ok(value) => return Ok((value, request_id)),
+                Err(e) => e,
+            };
+            // A body cut short (a proxy, a dropped connection) of a read is read again, as a
+            // 5xx would be; a write's answer is not: the write was applied. Well-formed JSON of
+            // the wrong shape is not transient.
+            let cut = error.is_eof() || error.is_syntax();
+            if cut && call.method == reqwest::Method::GET && reads < self.inner.max_attempts {
+                tracing::warn!(
+                    endpoint = call.endpoint,
+                    "Inbox v2 {}: the answer could not be read ({error}); reading again (attempt {} of {})",
+                    call.endpoint,
+                    reads + 1,
+                    self.inner.max_attempts
+                );
+                reads += 1;
+                continue;
+            }
+            return Err(Error::Decode {
                 endpoint: call.endpoint,
-                detail: self.scrub(format!("{e}; body: {}", snippet(&body))),
+                detail: self.scrub(format!("{error}; body: {}", snippet(&body))),
                 request_id,
-            }),
+            });
         }
     }
 
@@ -178,6 +197,9 @@ impl Client {
             |attempt| {
                 let request_id = &request_id;
                 async move {
+                    if let Some(spent) = inner.pacer.spent() {
+                        return Attempt::Fatal(spent_error(spent));
+                    }
                     let started = inner.pacer.acquire().await;
                     let span = tracing::debug_span!(
                         "inbox_request",
@@ -438,6 +460,22 @@ fn network_failure(error: reqwest::Error) -> Attempt {
     Attempt::Retry {
         failure: Failure::Network(error),
         retry_after: None,
+    }
+}
+
+/// The error of a request not sent because its long window is spent (see [`Pacer::spent`]).
+///
+/// [`Pacer::spent`]: crate::inbox::pacing::Pacer::spent
+fn spent_error(spent: crate::inbox::pacing::Spent) -> Error {
+    let now = chrono::Utc::now();
+    let now_unix = u64::try_from(now.timestamp()).unwrap_or(0);
+    Error::WindowSpent {
+        window: RateWindow::parse(spent.window_name(now_unix)),
+        remaining: spent.remaining,
+        limit: spent.limit,
+        reset_at: i64::try_from(spent.refills_unix)
+            .ok()
+            .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0)),
     }
 }
 

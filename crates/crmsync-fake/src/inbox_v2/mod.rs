@@ -369,6 +369,12 @@ impl Script<'_> {
         self.state.fail_next(n, status);
     }
 
+    /// See [`FakeInboxV2::set_rate_limit`]; from a hook it also decides the current request
+    /// (as another client of the team spending the budget would).
+    pub fn set_rate_limit(&mut self, rate_limit: RateLimit) {
+        self.state.control.limiter.set(rate_limit);
+    }
+
     /// See [`FakeInboxV2::malformed_next`]; from a hook it also affects the current request.
     pub fn malformed_next(&mut self, n: usize) {
         self.state.control.malformed_next += n;
