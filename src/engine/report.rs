@@ -114,10 +114,10 @@ pub struct SyncReport {
 pub struct Unmatched {
     /// The record id.
     pub record: String,
-    /// The X user id or handle it was matched by (empty when it has neither).
+    /// The X user id, handle or LinkedIn profile it was matched by (empty when it has none).
     pub handle: String,
-    /// Why it matches nothing: `unknown X user id`, `handle not found`, `no X user id or
-    /// handle`.
+    /// Why it matches nothing: `unknown X user id`, `handle not found`, `LinkedIn profile not
+    /// found`, `no X or LinkedIn identity`.
     pub reason: &'static str,
 }
 
@@ -130,10 +130,12 @@ impl Unmatched {
             .iter()
             .filter(|r| unlinked.contains(r.id.as_str()))
             .map(|r| {
-                let (handle, reason) = match (&r.x_user_id, &r.username) {
-                    (Some(id), _) => (id.clone(), "unknown X user id"),
-                    (None, Some(name)) => (format!("@{name}"), "handle not found"),
-                    (None, None) => (String::new(), "no X user id or handle"),
+                let linkedin = (r.linkedin_id.as_ref()).or(r.linkedin_username.as_ref());
+                let (handle, reason) = match (&r.x_user_id, &r.username, linkedin) {
+                    (Some(id), _, _) => (id.clone(), "unknown X user id"),
+                    (None, Some(name), _) => (format!("@{name}"), "handle not found"),
+                    (None, None, Some(profile)) => (profile.clone(), "LinkedIn profile not found"),
+                    (None, None, None) => (String::new(), "no X or LinkedIn identity"),
                 };
                 Unmatched {
                     record: r.id.clone(),

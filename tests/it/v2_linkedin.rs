@@ -213,6 +213,24 @@ async fn v2_a_record_with_only_a_linkedin_id_is_matched_by_it() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn v2_a_linkedin_profile_no_contact_has_is_listed_as_unmatched_by_it() {
+    let world = World::start(20, "").await;
+    let mut row = vec![String::new(); HEADER.len()];
+    row[col("Record ID")] = "nobody".into();
+    row[col("LinkedIn URL")] = "https://www.linkedin.com/in/no-such-person-9z9z/".into();
+    write_rows(&world.export(), &[row]);
+    let report = world.sync().await;
+    assert_eq!(report["linked"], 0, "{report}");
+    let unmatched = &report["unmatched"][0];
+    assert_eq!(unmatched["record"], "nobody", "{report}");
+    assert_eq!(unmatched["handle"], "no-such-person-9z9z", "{report}");
+    assert_eq!(
+        unmatched["reason"], "LinkedIn profile not found",
+        "{report}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn v2_an_x_id_and_a_linkedin_id_of_two_contacts_is_an_identity_conflict_that_writes_nothing()
 {
     let world = World::start(40, "").await;

@@ -7,7 +7,7 @@
 //! again; a contact embedded in several threads keeps the copy with the greatest `updatedAt`.
 //! This module does not print, decide walk against replay, or write SQL itself.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
@@ -18,7 +18,7 @@ use super::super::Context;
 use super::super::pull::PullReport;
 
 /// Profiles by their key, `(platform, platform id)`.
-pub(super) type Profiles = BTreeMap<(String, String), ProfileRow>;
+pub(super) type Profiles = HashMap<(String, String), ProfileRow>;
 
 /// Walks every thread into the mirror; returns every profile of the contacts seen.
 pub(super) async fn walk(
