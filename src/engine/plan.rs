@@ -210,7 +210,7 @@ pub(super) fn plan(
         applied.conflict_ids.retain(|id| {
             resolutions.iter().any(|r| {
                 r.id == *id
-                    && Field::parse(&r.field)
+                    && (r.field.field())
                         .is_some_and(|f| carried.contains(&(r.prospect_id.as_str(), f)))
             })
         });

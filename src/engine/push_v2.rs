@@ -12,7 +12,7 @@
 use std::collections::HashSet;
 
 use crate::inbox::v2::{self, ContactId, ContactUpdate, ThreadId, ThreadUpdate};
-use crate::reconcile::{Change, Field, LinkPlan, Side, ThreadState, Value};
+use crate::reconcile::{Change, ConflictKind, Field, LinkPlan, Side, ThreadState, Value};
 use crate::store::{ChangeRow, ChangeStatus, ConflictRecord};
 
 use super::inputs::Names;
@@ -27,7 +27,7 @@ pub(super) async fn push_contact(
     settings: &PushSettings,
     plan: &LinkPlan,
     threads: &[ThreadState],
-    conflict: &dyn Fn(Field, &str, String) -> ConflictRecord,
+    conflict: &dyn Fn(Field, ConflictKind, String) -> ConflictRecord,
     receipts: &mut Receipts<'_>,
 ) -> Result<InboxOutcome, PushError> {
     let mut out = InboxOutcome::default();
@@ -43,7 +43,7 @@ pub(super) async fn push_contact(
             Mapped::Threads => fanned.push(change),
             Mapped::Unmapped(detail) => {
                 out.conflicts
-                    .push(conflict(change.field(), "unmapped", detail));
+                    .push(conflict(change.field(), ConflictKind::Unmapped, detail));
             }
         }
         if change.field() == Field::Assignee && update.assignee_id.is_some() {
@@ -78,7 +78,7 @@ pub(super) async fn push_contact(
                 for change in &contact_fields {
                     out.conflicts.push(conflict(
                         change.field(),
-                        "rejected-by-api",
+                        ConflictKind::RejectedByApi,
                         format!("Inbox refused {} -> {}: {err}", change.field(), change.new),
                     ));
                 }
@@ -116,7 +116,7 @@ pub(super) async fn push_contact(
                     Some(id) => update.assignee_id = Some(Some(id.to_string())),
                     None => out.conflicts.push(conflict(
                         Field::Assignee,
-                        "unmapped",
+                        ConflictKind::Unmapped,
                         format!("no Inbox member has the e-mail {email}"),
                     )),
                 },
@@ -157,7 +157,7 @@ pub(super) async fn push_contact(
                 for change in &patch.changes {
                     out.conflicts.push(conflict(
                         change.field(),
-                        "rejected-by-api",
+                        ConflictKind::RejectedByApi,
                         format!("Inbox refused thread {}: {err}", patch.thread_id),
                     ));
                 }
@@ -283,7 +283,7 @@ async fn fan_out(
     plan: &LinkPlan,
     threads: &[ThreadState],
     fanned: &[&Change],
-    conflict: &dyn Fn(Field, &str, String) -> ConflictRecord,
+    conflict: &dyn Fn(Field, ConflictKind, String) -> ConflictRecord,
     receipts: &mut Receipts<'_>,
     out: &mut InboxOutcome,
 ) -> Result<(), PushError> {
@@ -327,7 +327,7 @@ async fn fan_out(
                 }
                 out.conflicts.push(conflict(
                     fanned[0].field(),
-                    "rejected-by-api",
+                    ConflictKind::RejectedByApi,
                     format!(
                         "Inbox refused thread {} on @{}: {err}",
                         thread.thread_id, thread.account
@@ -343,7 +343,7 @@ async fn fan_out(
                 failed.insert(change.field());
                 out.conflicts.push(conflict(
                     change.field(),
-                    "fanout",
+                    ConflictKind::Fanout,
                     format!(
                         "thread {} on @{} did not take {} = {} (contact {})",
                         thread.thread_id,

@@ -8,8 +8,8 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::reconcile::{self, Conflict, Field, Value};
-use crate::store::{ConflictRecord, RejectRow, RunMode};
+use crate::reconcile::{self, Conflict, ConflictKind, Field, Value};
+use crate::store::{ConflictField, ConflictRecord, RejectRow, RunMode};
 
 use super::pull::PullReport;
 
@@ -383,8 +383,8 @@ pub(super) fn conflict_records(
                 .filter(|u| !u.is_empty()),
             platform_id: first.map(|f| f.1).filter(|p| !p.is_empty()),
             crm_id: c.crm_ids.join(","),
-            field: "record".into(),
-            kind: "identity".into(),
+            field: ConflictField::Record,
+            kind: ConflictKind::Identity,
             inbox: None,
             crm: None,
             base: None,
@@ -422,8 +422,8 @@ fn conflict_record(c: &Conflict, username: String, platform_id: String) -> Confl
         username: Some(username).filter(|u| !u.is_empty()),
         platform_id: Some(platform_id).filter(|p| !p.is_empty()),
         crm_id: c.key.crm_id.clone(),
-        field: c.field.as_str().into(),
-        kind: c.kind.as_str().into(),
+        field: c.field.into(),
+        kind: c.kind,
         inbox: c.inbox.as_ref().map(Value::to_string),
         crm: c.crm.as_ref().map(Value::to_string),
         base: c.base.as_ref().map(Value::to_string),

@@ -18,10 +18,11 @@ pub mod crm_mirror;
 mod pending;
 mod v2;
 pub use changes::{BaseBefore, ChangeRow, ChangeStatus};
-pub use conflicts::{ConflictRecord, ConflictRow, ConflictTally, Resolution};
+pub use conflicts::{ConflictField, ConflictRecord, ConflictRow, ConflictTally, Resolution};
 pub use v2::ProfileRow;
 pub mod pull_state;
 pub mod report;
+mod text;
 mod walk;
 
 #[cfg(test)]
@@ -91,12 +92,26 @@ pub enum RunMode {
 }
 
 impl RunMode {
-    fn as_str(self) -> &'static str {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
         match self {
             RunMode::Pull => "pull",
             RunMode::Plan => "plan",
             RunMode::Sync => "sync",
         }
+    }
+
+    /// The mode stored as `text`.
+    pub fn parse(text: &str) -> Option<RunMode> {
+        [RunMode::Pull, RunMode::Plan, RunMode::Sync]
+            .into_iter()
+            .find(|m| m.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for RunMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
     }
 }
 
@@ -115,13 +130,32 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
-    fn as_str(self) -> &'static str {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Running => "running",
             RunStatus::Ok => "ok",
             RunStatus::Failed => "failed",
             RunStatus::Stopped => "stopped",
         }
+    }
+
+    /// The status stored as `text`.
+    pub fn parse(text: &str) -> Option<RunStatus> {
+        [
+            RunStatus::Running,
+            RunStatus::Ok,
+            RunStatus::Failed,
+            RunStatus::Stopped,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
     }
 }
 
@@ -276,7 +310,8 @@ pub enum LinkState {
 }
 
 impl LinkState {
-    fn as_str(self) -> &'static str {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
         match self {
             LinkState::Active => "active",
             LinkState::MissingCrm => "missing-crm",
@@ -284,12 +319,15 @@ impl LinkState {
         }
     }
 
-    fn parse(s: &str) -> LinkState {
-        match s {
-            "missing-crm" => LinkState::MissingCrm,
-            "missing-inbox" => LinkState::MissingInbox,
-            _ => LinkState::Active,
-        }
+    /// The state stored as `text`.
+    pub fn parse(text: &str) -> Option<LinkState> {
+        [
+            LinkState::Active,
+            LinkState::MissingCrm,
+            LinkState::MissingInbox,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
     }
 }
 
@@ -322,14 +360,14 @@ pub struct RejectRow {
 pub struct RunRow {
     /// Id.
     pub id: i64,
-    /// pull | plan | sync.
-    pub mode: String,
+    /// What the run did.
+    pub mode: RunMode,
     /// Start (RFC 3339).
     pub started_at: String,
     /// End, if it ended.
     pub finished_at: Option<String>,
-    /// running | ok | failed | stopped.
-    pub status: String,
+    /// How it ended (or `running`).
+    pub status: RunStatus,
     /// Exit code.
     pub exit_code: Option<i64>,
     /// The run's JSON summary.
@@ -403,7 +441,7 @@ impl Store {
     pub fn begin_run(&self, mode: RunMode, started_at: &str) -> Result<RunId> {
         self.conn.execute(
             "INSERT INTO runs (mode, started_at, status) VALUES (?1, ?2, 'running')",
-            params![mode.as_str(), started_at],
+            params![mode, started_at],
         )?;
         Ok(RunId(self.conn.last_insert_rowid()))
     }
@@ -434,7 +472,7 @@ impl Store {
              WHERE id = ?1",
             params![
                 run.0,
-                status.as_str(),
+                status,
                 exit_code,
                 finished_at,
                 summary.to_string(),
@@ -732,7 +770,7 @@ impl Store {
             Ok(LinkRow {
                 prospect_id: r.get(0)?,
                 crm_id: r.get(1)?,
-                state: LinkState::parse(&r.get::<_, String>(2)?),
+                state: r.get(2)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -812,12 +850,7 @@ impl Store {
                  WHERE links.crm_id <> excluded.crm_id OR links.state <> excluded.state",
             )?;
             for link in links {
-                stmt.execute(params![
-                    link.prospect_id,
-                    link.crm_id,
-                    link.state.as_str(),
-                    run.0
-                ])?;
+                stmt.execute(params![link.prospect_id, link.crm_id, link.state, run.0])?;
             }
         }
         tx.commit()?;

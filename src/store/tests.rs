@@ -2,7 +2,7 @@
 //! migrations and dirty stamps. Tests only; no files outside a temp dir.
 
 use super::*;
-use crate::reconcile::Value;
+use crate::reconcile::{ConflictKind, Value};
 
 fn prospect(id: &str) -> ProspectRow {
     ProspectRow {
@@ -169,8 +169,8 @@ fn conflicts_are_updated_not_duplicated_and_closed_when_gone() {
         username: Some("ana".into()),
         platform_id: Some("1".into()),
         crm_id: "r1".into(),
-        field: "notes".into(),
-        kind: "both-changed".into(),
+        field: Field::Notes.into(),
+        kind: ConflictKind::BothChanged,
         inbox: Some("a".into()),
         crm: Some("b".into()),
         base: None,
@@ -191,7 +191,10 @@ fn conflicts_are_updated_not_duplicated_and_closed_when_gone() {
     let tally = store.record_conflicts(run3, "t3", &[], true).unwrap();
     assert_eq!(tally.closed, 1);
     assert!(store.conflicts(false).unwrap().is_empty());
-    assert_eq!(store.conflicts(true).unwrap()[0].resolution, "closed");
+    assert_eq!(
+        store.conflicts(true).unwrap()[0].resolution,
+        Resolution::Closed
+    );
 }
 
 #[test]
