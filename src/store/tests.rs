@@ -2,7 +2,7 @@
 //! migrations and dirty stamps. Tests only; no files outside a temp dir.
 
 use super::*;
-use crate::reconcile::{ConflictKind, Value};
+use crate::reconcile::{ConflictKind, Field, Value};
 
 fn prospect(id: &str) -> ProspectRow {
     ProspectRow {

@@ -14,8 +14,18 @@ use hashbrown::HashTable;
 
 use rusqlite::params;
 
-use super::{ChangedRow, Error, ProspectRow, Result, RunId, Store, ThreadRow};
+use super::{Error, ProspectRow, Result, RunId, Store, ThreadRow};
 use crate::digest::Digest;
+
+/// A row of the mirror whose synced values an upsert changed (rows new to the mirror, or back
+/// after being absent, are not changes): what a full walk checks the event log against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangedRow {
+    /// The thread, when a thread's assignee, done or sort key changed.
+    pub thread: Option<String>,
+    /// The prospect (of the thread, or whose context changed).
+    pub prospect: String,
+}
 
 /// What a pull knows of the mirror's rows during one run.
 #[derive(Default)]
@@ -210,6 +220,31 @@ fn changed_in(run: RunId, returned: Option<&rusqlite::Row<'_>>) -> Result<bool> 
 }
 
 impl Store {
+    /// Opens the transaction that holds a whole pull, so that a pull that fails half-way
+    /// leaves the mirror as it was. The per-step methods nest inside it as savepoints.
+    pub fn begin_pull(&mut self) -> Result<()> {
+        self.seen = Seen::default();
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(())
+    }
+
+    /// Commits the pull transaction.
+    pub fn commit_pull(&mut self) -> Result<()> {
+        self.seen = Seen::default();
+        crate::failpoint::hit("pull-before-commit");
+        self.conn.execute_batch("COMMIT")?;
+        Ok(())
+    }
+
+    /// Rolls the pull transaction back.
+    pub fn rollback_pull(&mut self) -> Result<()> {
+        self.seen = Seen::default();
+        if !self.conn.is_autocommit() {
+            self.conn.execute_batch("ROLLBACK")?;
+        }
+        Ok(())
+    }
+
     /// Before a full walk: loads the digests of the present rows, so that the walk's upserts
     /// skip the rows it finds unchanged (see the module docs).
     pub fn index_for_walk(&mut self, run: RunId) -> Result<()> {
