@@ -31,7 +31,7 @@ pub use mirror::{
 };
 pub use runs::{LoggedWrites, RejectRow, RunId, RunMode, RunRow, RunStatus};
 pub use v2::ProfileRow;
-pub use walk::ChangedRow;
+pub use walk::{ChangedRow, Pull, Walk};
 
 #[cfg(test)]
 mod tests;
@@ -63,6 +63,9 @@ pub enum Error {
         /// What.
         detail: String,
     },
+    /// A caller broke the order of a protocol, such as a walk's (a bug).
+    #[error("internal error: {0}; please report it")]
+    Protocol(&'static str),
 }
 
 type Result<T> = std::result::Result<T, Error>;
@@ -73,8 +76,8 @@ const MAX_IDS_PER_QUERY: usize = 4096;
 /// The mirror database.
 pub struct Store {
     conn: Connection,
-    /// Ids the pull upserted in the current run (see [`Store::upsert_page`]).
-    seen: walk::Seen,
+    /// The walk in progress, if any (see [`Store::begin_walk`]).
+    walk: Option<walk::Seen>,
 }
 
 impl Store {
@@ -100,10 +103,7 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "OFF")?;
         migrate(&mut conn)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        Ok(Store {
-            conn,
-            seen: walk::Seen::default(),
-        })
+        Ok(Store { conn, walk: None })
     }
 
     /// A value from `meta`.
