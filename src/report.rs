@@ -45,7 +45,7 @@ pub struct RunReport {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RunHeader {
     /// Run id.
-    pub id: i64,
+    pub id: RunId,
     /// What the run did.
     pub mode: RunMode,
     /// Start (RFC 3339).
@@ -105,7 +105,7 @@ pub fn load(
             .run_by_id(id)?
             .with_context(|| format!("the mirror has no run {id} (see `crmsync runs`)"))?,
     };
-    let id = RunId(run.id);
+    let id = run.id;
     let changes = store.report_changes(id)?;
     let opened = store.conflicts_opened_in(id)?;
     let closed = store.conflicts_closed_in(id)?;

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::reconcile::{self, Conflict, ConflictKind, Field, Value};
-use crate::store::{ConflictField, ConflictRecord, RejectRow, RunMode};
+use crate::store::{ConflictField, ConflictRecord, RejectRow, RunId, RunMode};
 
 use super::pull::PullReport;
 
@@ -44,7 +44,7 @@ pub struct ConflictCounts {
 #[derive(Clone, Debug, Serialize)]
 pub struct SyncReport {
     /// Run id.
-    pub run_id: i64,
+    pub run_id: RunId,
     /// Mode.
     pub mode: RunMode,
     /// The pull.
@@ -172,7 +172,7 @@ impl RunOutcome {
 
 impl SyncReport {
     /// An empty report of run `run_id` in `mode`, after its pull.
-    pub fn new(run_id: i64, mode: RunMode, pull: PullReport) -> SyncReport {
+    pub fn new(run_id: RunId, mode: RunMode, pull: PullReport) -> SyncReport {
         SyncReport {
             run_id,
             mode,

@@ -301,8 +301,8 @@ mod tests {
     fn resolution(field: Field, how: Resolution, value: Option<&str>) -> ConflictRow {
         ConflictRow {
             id: 7,
-            first_run: 1,
-            last_run: 1,
+            first_run: crate::store::RunId(1),
+            last_run: crate::store::RunId(1),
             prospect_id: "p1".into(),
             username: Some("ana".into()),
             platform_id: None,

@@ -8,7 +8,7 @@ use crate::store::report::TargetKind;
 
 fn run_row(summary: serde_json::Value) -> RunRow {
     RunRow {
-        id: 7,
+        id: RunId(7),
         mode: RunMode::Sync,
         started_at: "2026-11-01T10:00:00.000Z".into(),
         finished_at: Some("2026-11-01T10:01:30.500Z".into()),
@@ -173,7 +173,7 @@ fn conflicts_are_opened_by_their_first_run_and_closed_by_the_run_that_no_longer_
 fn load_defaults_to_the_last_sync_run_and_names_a_missing_run() {
     let store = two_runs();
     let report = load(&store, Which::LastSync, None, "now").unwrap();
-    assert_eq!(report.run.id, 2, "the pull run 3 is not a sync");
+    assert_eq!(report.run.id, RunId(2), "the pull run 3 is not a sync");
     assert_eq!(report.conflicts_closed.len(), 1);
     let err = load(&store, Which::Run(RunId(99)), None, "now").unwrap_err();
     assert!(err.to_string().contains("no run 99"), "{err}");

@@ -157,9 +157,9 @@ pub struct ConflictRow {
     /// Id.
     pub id: i64,
     /// Run that first saw it.
-    pub first_run: i64,
+    pub first_run: RunId,
     /// Run that last saw it.
-    pub last_run: i64,
+    pub last_run: RunId,
     /// Prospect id.
     pub prospect_id: String,
     /// Username.
@@ -193,7 +193,7 @@ pub struct ConflictRow {
     /// When.
     pub resolved_at: Option<String>,
     /// The sync that applied the resolution.
-    pub applied_run: Option<i64>,
+    pub applied_run: Option<RunId>,
     /// The (Inbox, CRM) values the human resolved it against (`None` for older rows): a
     /// resolution is not applied once either side moved since. Internal: not exported.
     #[serde(skip)]

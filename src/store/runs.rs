@@ -1,7 +1,8 @@
 //! The run log: a row per run (mode, start, end, status, exit code, summary, error), and the
 //! CRM rows each run rejected.
 
-use rusqlite::params;
+use rusqlite::types::{FromSql, FromSqlResult, ToSqlOutput, ValueRef};
+use rusqlite::{ToSql, params};
 use serde::Serialize;
 
 use super::{Result, Store, report};
@@ -13,6 +14,18 @@ pub struct RunId(pub i64);
 impl std::fmt::Display for RunId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.0.fmt(f)
+    }
+}
+
+impl ToSql for RunId {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.0))
+    }
+}
+
+impl FromSql for RunId {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        value.as_i64().map(RunId)
     }
 }
 
@@ -100,7 +113,7 @@ impl std::fmt::Display for RunStatus {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RunRow {
     /// Id.
-    pub id: i64,
+    pub id: RunId,
     /// What the run did.
     pub mode: RunMode,
     /// Start (RFC 3339).
