@@ -89,50 +89,33 @@ pub struct ProspectKey<'a> {
     pub username: &'a str,
 }
 
-/// The identity of every present prospect, in id order, with its text in one buffer: 100k
-/// prospects make a few allocations rather than 300k strings, and a run that walks them in
-/// order reads memory in order.
+/// The identity of every present prospect, in id order.
 #[derive(Debug, Default)]
 pub struct ProspectKeys {
-    text: String,
-    /// Where each prospect's id, X user id and username end in `text` (each starts where the
-    /// one before it ends).
-    ends: Vec<[u32; 3]>,
+    /// (id, X user id, username) of each prospect.
+    keys: Vec<(String, String, String)>,
 }
 
 impl ProspectKeys {
     /// How many prospects.
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.keys.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.keys.is_empty()
     }
 
     /// The prospects, in id order.
     pub fn iter(&self) -> impl Iterator<Item = ProspectKey<'_>> + '_ {
-        let mut start = 0;
-        self.ends.iter().map(move |ends| {
-            let [id, platform_id, username] = ends.map(|end| end as usize);
-            let key = ProspectKey {
-                id: &self.text[start..id],
-                platform_id: &self.text[id..platform_id],
-                username: &self.text[platform_id..username],
-            };
-            start = username;
-            key
-        })
-    }
-
-    fn push(&mut self, key: ProspectKey<'_>) {
-        let mut ends = [0; 3];
-        for (end, part) in ends.iter_mut().zip([key.id, key.platform_id, key.username]) {
-            self.text.push_str(part);
-            *end = u32::try_from(self.text.len()).expect("under 4 GiB of prospect ids and names");
-        }
-        self.ends.push(ends);
+        self.keys
+            .iter()
+            .map(|(id, platform_id, username)| ProspectKey {
+                id,
+                platform_id,
+                username,
+            })
     }
 }
 
@@ -263,21 +246,10 @@ impl Store {
         let mut stmt = self.conn.prepare(
             "SELECT id, platform_id, username FROM prospects WHERE present = 1 ORDER BY id",
         )?;
-        let mut out = ProspectKeys::default();
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let text = |idx| -> Result<&str> {
-                Ok(row.get_ref(idx)?.as_str().map_err(rusqlite::Error::from)?)
-            };
-            out.push(ProspectKey {
-                id: text(0)?,
-                platform_id: text(1)?,
-                username: text(2)?,
-            });
-        }
-        out.text.shrink_to_fit();
-        out.ends.shrink_to_fit();
-        Ok(out)
+        let keys = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(ProspectKeys { keys })
     }
 
     /// Present prospects (and their present threads) passing `filter`, a condition on the
