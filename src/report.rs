@@ -11,8 +11,12 @@ use std::fmt::Write as _;
 use anyhow::Context as _;
 use serde::Serialize;
 
+use crate::reconcile::{ConflictKind, Field, Side};
 use crate::store::report::LoggedChange;
-use crate::store::{ConflictRow, RejectRow, RunId, RunMode, RunRow, Store};
+use crate::store::{
+    ChangeStatus, ConflictField, ConflictRow, RejectRow, Resolution, RunId, RunMode, RunRow,
+    RunStatus, Store,
+};
 
 /// Everything the report shows about one run; also the `--json` output.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -41,17 +45,17 @@ pub struct RunReport {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RunHeader {
     /// Run id.
-    pub id: i64,
-    /// `pull`, `plan` or `sync`.
-    pub mode: String,
+    pub id: RunId,
+    /// What the run did.
+    pub mode: RunMode,
     /// Start (RFC 3339).
     pub started_at: String,
     /// End (RFC 3339), unless the run never finished.
     pub finished_at: Option<String>,
     /// Seconds from start to end.
     pub duration_seconds: Option<f64>,
-    /// `running`, `ok`, `failed` or `stopped`.
-    pub status: String,
+    /// How it ended (or `running`).
+    pub status: RunStatus,
     /// Exit code.
     pub exit_code: Option<i64>,
     /// Error text of a failed run.
@@ -101,7 +105,7 @@ pub fn load(
             .run_by_id(id)?
             .with_context(|| format!("the mirror has no run {id} (see `crmsync runs`)"))?,
     };
-    let id = RunId(run.id);
+    let id = run.id;
     let changes = store.report_changes(id)?;
     let opened = store.conflicts_opened_in(id)?;
     let closed = store.conflicts_closed_in(id)?;
@@ -135,7 +139,7 @@ pub fn assemble(
         let end = chrono::DateTime::parse_from_rfc3339(end).ok()?;
         Some((end - start).num_milliseconds() as f64 / 1000.0)
     });
-    let (inbox_changes, crm_changes) = changes.into_iter().partition(|c| c.side != "crm");
+    let (inbox_changes, crm_changes) = changes.into_iter().partition(|c| c.side != Side::Crm);
     RunReport {
         run: RunHeader {
             id: run.id,
@@ -258,7 +262,7 @@ footer { margin-top: 36px; color: var(--muted); font-size: 12px; border-top: 1px
 pub fn render_html(report: &RunReport) -> String {
     let mut out = String::with_capacity(16 * 1024);
     let run = &report.run;
-    let title = format!("{} run {}", capitalized(&run.mode), run.id);
+    let title = format!("{} run {}", capitalized(run.mode.as_str()), run.id);
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -301,12 +305,11 @@ pub fn render_html(report: &RunReport) -> String {
 
 fn header(out: &mut String, report: &RunReport, title: &str) {
     let run = &report.run;
-    let (status_class, status_text) = match run.status.as_str() {
-        "ok" => ("ok", "completed"),
-        "stopped" => ("warn", "stopped before writing"),
-        "failed" => ("bad", "failed"),
-        "running" => ("warn", "running or interrupted"),
-        other => ("", other),
+    let (status_class, status_text) = match run.status {
+        RunStatus::Ok => ("ok", "completed"),
+        RunStatus::Stopped => ("warn", "stopped before writing"),
+        RunStatus::Failed => ("bad", "failed"),
+        RunStatus::Running => ("warn", "running or interrupted"),
     };
     let _ = write!(
         out,
@@ -323,8 +326,8 @@ fn header(out: &mut String, report: &RunReport, title: &str) {
         .map_or_else(|| "none".to_string(), |c| c.to_string());
     let facts = [
         ("Run", run.id.to_string()),
-        ("Mode", run.mode.clone()),
-        ("Status", run.status.clone()),
+        ("Mode", run.mode.to_string()),
+        ("Status", run.status.to_string()),
         ("Started", human_time(&run.started_at)),
         ("Duration", duration),
         ("Exit code", exit),
@@ -438,13 +441,13 @@ fn changes_section(
         let field = if change.old.as_deref() == Some("(no record)") {
             "New record"
         } else {
-            field_label(&change.field)
+            field_label(ConflictField::Field(change.field))
         };
-        let (class, label) = match change.status.as_str() {
-            "applied" => ("ok", "applied"),
-            "pending" => ("warn", "pending import"),
-            "failed" => ("bad", "failed"),
-            other => ("", other),
+        let (class, label) = match change.status {
+            ChangeStatus::Applied => ("ok", "applied"),
+            ChangeStatus::Pending => ("warn", "pending import"),
+            ChangeStatus::Failed => ("bad", "failed"),
+            other @ (ChangeStatus::Reverted | ChangeStatus::Attempted) => ("", other.as_str()),
         };
         let _ = write!(out, "</td><td>{}</td><td>", escape(field));
         value(out, "old", change.old.as_deref());
@@ -481,15 +484,15 @@ fn opened_section(out: &mut String, conflicts: &[ConflictRow]) {
         let _ = write!(
             out,
             "</td><td>{}</td><td>{}</td><td>",
-            escape(field_label(&c.field)),
-            escape(kind_label(&c.kind))
+            escape(field_label(c.field)),
+            escape(kind_label(c.kind))
         );
         value(out, "", c.inbox.as_deref());
         out.push_str("</td><td>");
         value(out, "", c.crm.as_deref());
         out.push_str("</td><td>");
         value(out, "old", c.base.as_deref());
-        let (class, now) = resolution_label(&c.resolution);
+        let (class, now) = resolution_label(c.resolution);
         let _ = writeln!(
             out,
             "</td><td class=\"val detail\">{}</td><td><span class=\"pill {class}\">{}</span></td></tr>",
@@ -522,8 +525,8 @@ fn closed_section(out: &mut String, conflicts: &[ConflictRow]) {
             out,
             "</td><td>{}</td><td>{}</td><td>run {}<span class=\"id\">{}</span></td>\
              <td>run {}<span class=\"id\">{}</span></td><td class=\"val detail\">{}</td></tr>",
-            escape(field_label(&c.field)),
-            escape(kind_label(&c.kind)),
+            escape(field_label(c.field)),
+            escape(kind_label(c.kind)),
             c.first_run,
             escape(&human_time(&c.first_seen)),
             c.last_run,
@@ -658,40 +661,37 @@ fn value(out: &mut String, class: &str, text: Option<&str>) {
     }
 }
 
-fn field_label(field: &str) -> &str {
+fn field_label(field: ConflictField) -> &'static str {
     match field {
-        "tags" => "Tags",
-        "status" => "Pipeline status",
-        "valuation" => "Deal value",
-        "notes" => "Notes",
-        "assignee" => "Assignee",
-        "done" => "Done",
-        "record" => "Record",
-        other => other,
+        ConflictField::Field(Field::Tags) => "Tags",
+        ConflictField::Field(Field::Status) => "Pipeline status",
+        ConflictField::Field(Field::Valuation) => "Deal value",
+        ConflictField::Field(Field::Notes) => "Notes",
+        ConflictField::Field(Field::Assignee) => "Assignee",
+        ConflictField::Field(Field::Done) => "Done",
+        ConflictField::Record => "Record",
     }
 }
 
-fn kind_label(kind: &str) -> &str {
+fn kind_label(kind: ConflictKind) -> &'static str {
     match kind {
-        "both-changed" => "Changed on both sides",
-        "fanout" => "Threads disagree",
-        "identity" => "Ambiguous match",
-        "unmapped" => "No mapping for the value",
-        "rejected-by-api" => "Refused by the CRM",
-        "pending-import" => "Waiting for the CRM import",
-        other => other,
+        ConflictKind::BothChanged => "Changed on both sides",
+        ConflictKind::Fanout => "Threads disagree",
+        ConflictKind::Identity => "Ambiguous match",
+        ConflictKind::Unmapped => "No mapping for the value",
+        ConflictKind::RejectedByApi => "Refused by the CRM",
+        ConflictKind::PendingImport => "Waiting for the CRM import",
     }
 }
 
-fn resolution_label(resolution: &str) -> (&'static str, &str) {
+fn resolution_label(resolution: Resolution) -> (&'static str, &'static str) {
     match resolution {
-        "open" => ("warn", "still open"),
-        "closed" => ("ok", "gone"),
-        "resolved-inbox" => ("ok", "resolved: Inbox kept"),
-        "resolved-crm" => ("ok", "resolved: CRM kept"),
-        "resolved-value" => ("ok", "resolved: value set"),
-        "dismissed" => ("", "dismissed"),
-        other => ("", other),
+        Resolution::Open => ("warn", "still open"),
+        Resolution::Closed => ("ok", "gone"),
+        Resolution::ResolvedInbox => ("ok", "resolved: Inbox kept"),
+        Resolution::ResolvedCrm => ("ok", "resolved: CRM kept"),
+        Resolution::ResolvedValue => ("ok", "resolved: value set"),
+        Resolution::Dismissed => ("", "dismissed"),
     }
 }
 

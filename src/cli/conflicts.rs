@@ -4,13 +4,13 @@ use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::Path;
 
-use clap::builder::PossibleValuesParser;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Subcommand, ValueEnum};
 
 use crate::config::Config;
 use crate::engine::resolve::parse_value;
 use crate::reconcile::{ConflictKind, Field};
-use crate::store::{ConflictRow, Resolution, Store};
+use crate::store::{ConflictField, ConflictRow, Resolution, Store};
 
 use super::out::{self, emit, say};
 use super::{EXIT_CONFIG, EXIT_ERROR, EXIT_OK, render};
@@ -33,10 +33,10 @@ pub enum ConflictsCommand {
 pub struct Filters {
     /// Only this kind.
     #[arg(long, value_parser = kinds())]
-    pub kind: Option<String>,
+    pub kind: Option<ConflictKind>,
     /// Only this field (`record` for conflicts about a whole record).
     #[arg(long, value_parser = fields())]
-    pub field: Option<String>,
+    pub field: Option<ConflictField>,
     /// Only conflicts first seen at least this many days ago.
     #[arg(long, value_name = "DAYS")]
     pub older_than: Option<u32>,
@@ -44,19 +44,21 @@ pub struct Filters {
 
 /// The conflict kinds `--kind` takes: a typo is refused with this list, not answered with
 /// "no open conflicts".
-fn kinds() -> PossibleValuesParser {
+fn kinds() -> impl TypedValueParser<Value = ConflictKind> {
     PossibleValuesParser::new(ConflictKind::ALL.map(ConflictKind::as_str))
+        .try_map(|kind| ConflictKind::parse(&kind).ok_or("not a conflict kind"))
 }
 
 /// The fields `--field` takes: the synced fields, and `record` (identity, rejected writes).
-fn fields() -> PossibleValuesParser {
-    PossibleValuesParser::new(Field::ALL.map(Field::as_str).into_iter().chain(["record"]))
+fn fields() -> impl TypedValueParser<Value = ConflictField> {
+    PossibleValuesParser::new(ConflictField::ALL.map(ConflictField::as_str))
+        .try_map(|field| ConflictField::parse(&field).ok_or("not a conflict field"))
 }
 
 impl Filters {
     fn keep(&self, c: &ConflictRow, now: chrono::DateTime<chrono::Utc>) -> bool {
-        self.kind.as_ref().is_none_or(|k| &c.kind == k)
-            && self.field.as_ref().is_none_or(|f| &c.field == f)
+        self.kind.is_none_or(|k| c.kind == k)
+            && self.field.is_none_or(|f| c.field == f)
             && self.older_than.is_none_or(|days| {
                 chrono::DateTime::parse_from_rfc3339(&c.first_seen).is_ok_and(|t| {
                     now - t.with_timezone(&chrono::Utc) >= chrono::Duration::days(days.into())
@@ -233,7 +235,7 @@ fn show(c: &ConflictRow) -> String {
     );
     let _ = writeln!(out, "detail     {}", c.detail);
     let value = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-    if c.field == "notes" {
+    if c.field == ConflictField::Field(Field::Notes) {
         let base = c.base.clone().unwrap_or_default();
         for (side, text) in [("Inbox", &c.inbox), ("CRM", &c.crm)] {
             let _ = writeln!(out, "\n{side} vs base:");
@@ -282,7 +284,7 @@ fn resolve(
             store
                 .conflicts(false)?
                 .into_iter()
-                .filter(|c| c.resolution == "open" && args.filters.keep(c, now))
+                .filter(|c| c.resolution == Resolution::Open && args.filters.keep(c, now))
                 .collect()
         }
     };
@@ -292,9 +294,9 @@ fn resolve(
     }
     // Taking the CRM's tags where Inbox lacks one of them cannot be applied: say how to fix it.
     if resolution == Resolution::ResolvedCrm
-        && let Some(c) = targets
-            .iter()
-            .find(|c| c.kind == "unmapped" && c.field == "tags")
+        && let Some(c) = targets.iter().find(|c| {
+            c.kind == ConflictKind::Unmapped && c.field == ConflictField::Field(Field::Tags)
+        })
     {
         eprintln!(
             "error: conflict {}: Inbox has no such tag, so the CRM's tags cannot be taken; create the tag in Inbox or set [safety] create_missing_tags = true, and the next sync writes it (or --dismiss)",
@@ -304,7 +306,7 @@ fn resolve(
     }
     if let Some(v) = &value {
         for c in &targets {
-            let Some(field) = Field::ALL.into_iter().find(|f| f.as_str() == c.field) else {
+            let Some(field) = c.field.field() else {
                 eprintln!(
                     "error: conflict {} ({}) takes no value; fix the records instead",
                     c.id, c.field

@@ -5,6 +5,7 @@ use std::fmt::Write;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
 use crate::engine::SyncReport;
+use crate::reconcile::ConflictKind;
 use crate::store::{ConflictRecord, ConflictRow};
 
 fn shorten(text: &str, max: usize) -> String {
@@ -75,19 +76,20 @@ fn header(out: &mut String, report: &SyncReport) {
 const SHOWN_PER_KIND: usize = 6;
 
 /// Kinds in the order a human should look at them.
-const KIND_ORDER: [&str; 6] = [
-    "both-changed",
-    "unmapped",
-    "identity",
-    "rejected-by-api",
-    "fanout",
-    "pending-import",
+const KIND_ORDER: [ConflictKind; 6] = [
+    ConflictKind::BothChanged,
+    ConflictKind::Unmapped,
+    ConflictKind::Identity,
+    ConflictKind::RejectedByApi,
+    ConflictKind::Fanout,
+    ConflictKind::PendingImport,
 ];
 
 fn conflicts(out: &mut String, all: &[ConflictRecord]) {
     // Values waiting in the import file are not conflicts: they are listed apart.
-    let (waiting, list): (Vec<&ConflictRecord>, Vec<&ConflictRecord>) =
-        all.iter().partition(|c| c.kind == "pending-import");
+    let (waiting, list): (Vec<&ConflictRecord>, Vec<&ConflictRecord>) = all
+        .iter()
+        .partition(|c| c.kind == ConflictKind::PendingImport);
     if !waiting.is_empty() {
         let _ = writeln!(
             out,
@@ -146,8 +148,8 @@ fn conflict_line(out: &mut String, c: &ConflictRecord) {
         let _ = writeln!(
             out,
             "  {:<15} {:<9} {who} <-> {}: {}",
-            c.kind,
-            c.field,
+            c.kind.as_str(),
+            c.field.as_str(),
             if c.crm_id.is_empty() { "-" } else { &c.crm_id },
             shorten(&c.detail, 140)
         );
@@ -209,7 +211,7 @@ pub fn sync(report: &SyncReport) -> String {
         report
             .conflict_list
             .iter()
-            .filter(|c| c.kind != "pending-import")
+            .filter(|c| c.kind != ConflictKind::PendingImport)
             .count(),
         report.conflicts.opened,
         report.conflicts.closed,
@@ -251,8 +253,8 @@ pub fn conflict_table(rows: &[ConflictRow]) -> String {
     for c in rows {
         table.add_row(vec![
             c.id.to_string(),
-            c.kind.clone(),
-            c.field.clone(),
+            c.kind.to_string(),
+            c.field.to_string(),
             c.username
                 .as_ref()
                 .map(|u| format!("@{u}"))

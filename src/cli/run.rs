@@ -118,7 +118,7 @@ pub struct Interrupted {
     /// `SIGINT` or `SIGTERM`.
     pub signal: &'static str,
     /// The run.
-    pub run_id: i64,
+    pub run_id: crate::store::RunId,
     /// Inbox write requests that were answered before the stop.
     pub inbox_writes: u64,
 }
@@ -289,7 +289,7 @@ pub async fn undo(config_path: &Path, args: UndoArgs) -> anyhow::Result<u8> {
     };
     let opts = RunOptions {
         force: args.force,
-        undo: Some(args.run_id),
+        undo: Some(crate::store::RunId(args.run_id)),
         ..RunOptions::new(mode)
     };
     let report = execute_one_off(&ctx, &opts).await?;

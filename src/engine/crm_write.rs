@@ -7,8 +7,8 @@ use std::collections::{HashMap, HashSet};
 use anyhow::Context as _;
 
 use crate::crm::{CrmAdapter, CrmWrite, NewRecord, WriteStatus};
-use crate::reconcile::{self, Field, LinkKey, Plan, Side, Value};
-use crate::store::{BaseBefore, ChangeRow, ChangeStatus, ConflictRecord, LinkRow};
+use crate::reconcile::{self, ConflictKind, Field, LinkKey, Plan, Side, Value};
+use crate::store::{BaseBefore, ChangeRow, ChangeStatus, ConflictField, ConflictRecord, LinkRow};
 
 use super::push::change_row;
 use super::receipts::Receipts;
@@ -129,12 +129,15 @@ pub(super) async fn write_crm<A: CrmAdapter>(
                         let (kind, field, detail) = match status.unmapped_detail() {
                             // A value with no counterpart in the CRM: the detail names the
                             // field and the value.
-                            Some(detail) => {
-                                ("unmapped", unmapped_field(cs, detail), detail.to_string())
-                            }
+                            Some(detail) => (
+                                ConflictKind::Unmapped,
+                                unmapped_field(cs, detail),
+                                detail.to_string(),
+                            ),
                             None => (
-                                "rejected-by-api",
-                                cs.first().map_or("record", |c| c.field().as_str()),
+                                ConflictKind::RejectedByApi,
+                                cs.first()
+                                    .map_or(ConflictField::Record, |c| c.field().into()),
                                 format!("the CRM refused the update of {id}: {reason}"),
                             ),
                         };
@@ -143,8 +146,8 @@ pub(super) async fn write_crm<A: CrmAdapter>(
                             username: None,
                             platform_id: None,
                             crm_id: id.clone(),
-                            field: field.into(),
-                            kind: kind.into(),
+                            field,
+                            kind,
                             inbox: None,
                             crm: None,
                             base: None,
@@ -221,8 +224,8 @@ pub(super) fn pending_import_conflicts(
                 username: (!username.is_empty()).then(|| username.clone()),
                 platform_id: (!platform_id.is_empty()).then(|| platform_id.clone()),
                 crm_id: crm_id.to_string(),
-                field: value.field().as_str().into(),
-                kind: "pending-import".into(),
+                field: value.field().into(),
+                kind: ConflictKind::PendingImport,
                 inbox: None,
                 crm: Some(value.to_string()),
                 base: None,
@@ -239,14 +242,14 @@ pub(super) fn pending_import_conflicts(
 
 /// The field an unmapped-value refusal is about: the changed field its detail names (the
 /// adapter names the field, e.g. "tag \"X\" is not an option…"), else the first change.
-fn unmapped_field(changes: &[reconcile::Change], detail: &str) -> &'static str {
+fn unmapped_field(changes: &[reconcile::Change], detail: &str) -> ConflictField {
     changes
         .iter()
-        .map(|c| c.field().as_str())
+        .map(|c| c.field())
         .find(|f| {
-            let singular = f.strip_suffix('s').unwrap_or(f);
-            detail.starts_with(singular)
+            let name = f.as_str();
+            detail.starts_with(name.strip_suffix('s').unwrap_or(name))
         })
-        .or_else(|| changes.first().map(|c| c.field().as_str()))
-        .unwrap_or("record")
+        .or_else(|| changes.first().map(|c| c.field()))
+        .map_or(ConflictField::Record, ConflictField::Field)
 }

@@ -149,6 +149,10 @@ pub(super) async fn lookup_unknown(
     // The keys and the stored links both come in prospect order: one merge finds the links
     // whose prospect the mirror lacks. (Out of order it could only take a prospect for
     // missing, never the other way: an extra read, not a lost link.)
+    debug_assert!(
+        stored_links.is_sorted_by_key(|l| l.prospect_id.as_str()),
+        "the store's links are not in Rust's string order"
+    );
     let mut in_mirror = SortedCursor::new(keys.iter());
     let mut left = 0usize;
     for link in stored_links {

@@ -6,7 +6,9 @@ use std::iter::Peekable;
 /// A cursor over items in ascending key order, walked beside another ascending sequence:
 /// [`SortedCursor::seek`] moves past the smaller keys and finds the item with the key sought.
 /// Fed out of order it only fails to find items, never finds a wrong one; callers rely on that
-/// (a miss costs them work, not correctness).
+/// (a miss costs them work, not correctness). The sequences often come from SQLite
+/// (`ORDER BY` a text id, which compares bytes as Rust's `str` does): debug builds check that
+/// the items do ascend, and callers check the keys they seek.
 pub(super) struct SortedCursor<I: Iterator> {
     items: Peekable<I>,
 }
@@ -25,7 +27,14 @@ impl<I: Iterator> SortedCursor<I> {
         key: &K,
         key_of: impl Fn(&I::Item) -> &'k K,
     ) -> Option<&I::Item> {
-        while self.items.next_if(|item| key_of(item) < key).is_some() {}
+        while let Some(passed) = self.items.next_if(|item| key_of(item) < key) {
+            debug_assert!(
+                self.items
+                    .peek()
+                    .is_none_or(|next| key_of(&passed) <= key_of(next)),
+                "a sorted merge was fed items out of order (SQLite's order is not Rust's?)"
+            );
+        }
         self.items.peek().filter(|item| key_of(item) == key)
     }
 }
@@ -46,5 +55,14 @@ mod tests {
         let mut cursor = SortedCursor::new(["a", "c"]);
         assert_eq!(cursor.seek("c", id), Some(&"c"));
         assert_eq!(cursor.seek("a", id), None);
+    }
+
+    #[test]
+    #[cfg_attr(debug_assertions, should_panic(expected = "out of order"))]
+    fn items_out_of_order_are_caught_in_debug_builds() {
+        let mut cursor = SortedCursor::new(["b", "a", "c"]);
+        let id = |s: &&'static str| -> &'static str { s };
+        // Release builds: only misses ("a" was passed by), never a wrong item.
+        assert_eq!(cursor.seek("c", id), Some(&"c"));
     }
 }

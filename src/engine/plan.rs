@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::crm::CrmRecord;
 use crate::reconcile::{self, Field, LinkInput, LinkKey, Policy, Value, Vocabulary};
-use crate::store::{ChangeRow, LinkRow, LinkState, MirrorProspect, RunId, Store};
+use crate::store::{ChangeRow, LinkRow, LinkState, MirrorProspect, Store};
 
 use super::clean;
 use super::inputs::{Names, crm_side, inbox_side};
@@ -93,7 +93,7 @@ pub(super) fn plan(
         .map(SavedPlan::load)
         .transpose()?;
     let undo_changes: Vec<ChangeRow> = match opts.undo {
-        Some(run) => store.applied_changes(RunId(run))?,
+        Some(run) => store.applied_changes(run)?,
         None => Vec::new(),
     };
     let referenced: HashSet<&str> = resolutions
@@ -210,7 +210,7 @@ pub(super) fn plan(
         applied.conflict_ids.retain(|id| {
             resolutions.iter().any(|r| {
                 r.id == *id
-                    && Field::parse(&r.field)
+                    && (r.field.field())
                         .is_some_and(|f| carried.contains(&(r.prospect_id.as_str(), f)))
             })
         });

@@ -52,7 +52,9 @@ use serde::Serialize;
 
 use crate::inbox::{self, SortOrder, ThreadQuery, View};
 use crate::store::pull_state::{EventLog, PullState};
-use crate::store::{AccountLinkRow, ChangedRow, ProspectRow, Reference, RunId, Store, ThreadRow};
+use crate::store::{
+    AccountLinkRow, ChangedRow, ProspectRow, Reference, RunId, Store, ThreadRow, Walk,
+};
 
 use super::events::{self, Replay, Touched, reread, rereads_cost_more};
 use super::{Context, Progress, RunOptions};
@@ -167,18 +169,18 @@ pub async fn pull(
     run: RunId,
     opts: &RunOptions,
 ) -> anyhow::Result<PullReport> {
-    store.begin_pull()?;
+    let mut tx = store.begin_pull()?;
     let pulled = match &ctx.inbox {
-        inbox::Inbox::V2(client) => super::pull_v2::pull(ctx, client, store, run, opts).await,
-        inbox::Inbox::V1(client) => pull_in_transaction(ctx, client, store, run, opts).await,
+        inbox::Inbox::V2(client) => super::pull_v2::pull(ctx, client, &mut tx, run, opts).await,
+        inbox::Inbox::V1(client) => pull_in_transaction(ctx, client, &mut tx, run, opts).await,
     };
     match pulled {
         Ok(report) => {
-            store.commit_pull()?;
+            tx.commit()?;
             Ok(report)
         }
         Err(err) => {
-            store.rollback_pull()?;
+            tx.rollback()?;
             Err(err)
         }
     }
@@ -380,7 +382,8 @@ async fn full(
         start: client.stats().requests,
         max: ctx.config.limits.max_requests_per_run,
     };
-    let changes = walk(client, store, run, &ctx.progress, report, &budget).await?;
+    let mut walk = store.begin_walk(run)?;
+    let changes = walk_views(client, &mut walk, &ctx.progress, report, &budget).await?;
 
     // Replay what happened during the walk: threads that changed view behind the cursor.
     let mut after = None;
@@ -390,7 +393,15 @@ async fn full(
             Ok(replay) => {
                 report.event_pages += replay.pages;
                 report.events_replayed += replay.events;
-                reread(client, store, run, &replay.touched, &ctx.progress, report).await?;
+                reread(
+                    client,
+                    &mut walk,
+                    run,
+                    &replay.touched,
+                    &ctx.progress,
+                    report,
+                )
+                .await?;
                 after = Some(replay);
             }
             Err(err) if events::is_refusal(&err) => {
@@ -401,8 +412,10 @@ async fn full(
     }
     // A gap after the walk may hide a thread that moved between views behind the cursor:
     // it would be wrongly marked absent, so leave absence to the next full walk.
-    if !after.as_ref().is_some_and(|r| r.gap) {
-        let (threads, prospects) = store.mark_unseen_absent(run)?;
+    if after.as_ref().is_some_and(|r| r.gap) {
+        walk.abandon();
+    } else {
+        let (threads, prospects) = walk.finish()?;
         report.marked_absent.0 += threads;
         report.marked_absent.1 += prospects;
     }
@@ -512,17 +525,14 @@ struct RunBudget {
 const MAX_PAGES_WITHOUT_NEW_THREADS: u32 = 50;
 
 /// Walks every view into the mirror; returns the rows whose synced values it changed.
-async fn walk(
+async fn walk_views(
     client: &inbox::Client,
-    store: &mut Store,
-    run: RunId,
+    walk: &mut Walk<'_>,
     progress: &Progress,
     report: &mut PullReport,
     budget: &RunBudget,
 ) -> anyhow::Result<Vec<ChangedRow>> {
     let mut changes = Vec::new();
-    // Unchanged rows then cost a digest lookup instead of an upsert.
-    store.index_for_walk(run)?;
     let bar = progress.spinner("pulling threads");
     for view in VIEWS {
         let query = ThreadQuery {
@@ -545,7 +555,7 @@ async fn walk(
             );
             let page = client.threads_page(&query, cursor.as_ref()).await?;
             report.pages += 1;
-            let seen_before = store.seen_counts(run).1;
+            let seen_before = walk.seen_counts().1;
             let mut prospects = Vec::with_capacity(page.threads.len());
             let mut threads = Vec::with_capacity(page.threads.len());
             for thread in page.threads {
@@ -557,8 +567,8 @@ async fn walk(
                 prospects.push(prospect);
                 threads.push(thread);
             }
-            changes.extend(store.upsert_page(run, &prospects, &threads)?);
-            let (seen_prospects, seen_threads) = store.seen_counts(run);
+            changes.extend(walk.upsert_page(&prospects, &threads)?);
+            let (seen_prospects, seen_threads) = walk.seen_counts();
             pages_without_new = if seen_threads > seen_before {
                 0
             } else {

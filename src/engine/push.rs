@@ -12,7 +12,9 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::crm::{CrmAdapter, WriteStatus};
 use crate::inbox::{self, ContextUpdate, Inbox, ThreadUpdate};
-use crate::reconcile::{Change, Field, LinkKey, LinkPlan, Plan, Side, ThreadState, Value};
+use crate::reconcile::{
+    Change, ConflictKind, Field, LinkKey, LinkPlan, Plan, Side, ThreadState, Value,
+};
 use crate::store::{BaseBefore, ChangeRow, ChangeStatus, ConflictRecord, MirrorProspect};
 
 use super::Context;
@@ -242,13 +244,13 @@ async fn push_one(
         .unwrap_or_default();
     match &ctx.inbox {
         Inbox::V2(v2) => {
-            let conflict = |field: Field, kind: &str, detail: String| ConflictRecord {
+            let conflict = |field: Field, kind: ConflictKind, detail: String| ConflictRecord {
                 prospect_id: link.key.prospect_id.clone(),
                 username: Some(username.to_string()),
                 platform_id: Some(platform_id.to_string()),
                 crm_id: link.key.crm_id.clone(),
-                field: field.as_str().to_string(),
-                kind: kind.to_string(),
+                field: field.into(),
+                kind,
                 inbox: None,
                 crm: None,
                 base: None,
@@ -315,13 +317,13 @@ pub(super) async fn push_link(
     receipts: &mut Receipts<'_>,
 ) -> Result<InboxOutcome, PushError> {
     let mut out = InboxOutcome::default();
-    let conflict = |field: Field, kind: &str, detail: String| ConflictRecord {
+    let conflict = |field: Field, kind: ConflictKind, detail: String| ConflictRecord {
         prospect_id: plan.key.prospect_id.clone(),
         username: Some(identity.0.to_string()),
         platform_id: Some(identity.1.to_string()),
         crm_id: plan.key.crm_id.clone(),
-        field: field.as_str().to_string(),
-        kind: kind.to_string(),
+        field: field.into(),
+        kind,
         inbox: None,
         crm: None,
         base: None,
@@ -338,7 +340,7 @@ pub(super) async fn push_link(
                 Mapped::Unmapped(detail) => {
                     blocked.insert(change.field());
                     out.conflicts
-                        .push(conflict(change.field(), "unmapped", detail));
+                        .push(conflict(change.field(), ConflictKind::Unmapped, detail));
                 }
             }
         }
@@ -383,7 +385,7 @@ pub(super) async fn push_link(
                     for change in fields {
                         out.conflicts.push(conflict(
                             change.field(),
-                            "rejected-by-api",
+                            ConflictKind::RejectedByApi,
                             format!("Inbox refused {} -> {}: {err}", change.field(), change.new),
                         ));
                     }
@@ -409,7 +411,7 @@ pub(super) async fn push_link(
                             ok = false;
                             out.conflicts.push(conflict(
                                 Field::Assignee,
-                                "unmapped",
+                                ConflictKind::Unmapped,
                                 format!("no Inbox member has the e-mail {email}"),
                             ));
                         }
@@ -462,7 +464,7 @@ pub(super) async fn push_link(
                 for change in &thread_patch.changes {
                     out.conflicts.push(conflict(
                         change.field(),
-                        "rejected-by-api",
+                        ConflictKind::RejectedByApi,
                         format!("Inbox refused thread {}: {err}", thread_patch.thread_id),
                     ));
                 }
@@ -581,7 +583,7 @@ async fn read_back(
     threads: &[ThreadState],
     fanned: &[&Change],
     out: &mut InboxOutcome,
-    conflict: &impl Fn(Field, &str, String) -> ConflictRecord,
+    conflict: &impl Fn(Field, ConflictKind, String) -> ConflictRecord,
 ) -> Result<(), inbox::Error> {
     let mut failed: BTreeSet<Field> = BTreeSet::new();
     for thread in threads {
@@ -600,7 +602,7 @@ async fn read_back(
                 failed.insert(change.field());
                 out.conflicts.push(conflict(
                     change.field(),
-                    "fanout",
+                    ConflictKind::Fanout,
                     format!(
                         "thread {} on @{} did not take {} = {} (prospect {})",
                         thread.thread_id,

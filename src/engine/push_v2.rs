@@ -12,7 +12,7 @@
 use std::collections::HashSet;
 
 use crate::inbox::v2::{self, ContactId, ContactUpdate, ThreadId, ThreadUpdate};
-use crate::reconcile::{Change, Field, LinkPlan, Side, ThreadState, Value};
+use crate::reconcile::{Change, ConflictKind, Field, LinkPlan, Side, ThreadState, Value};
 use crate::store::{ChangeRow, ChangeStatus, ConflictRecord};
 
 use super::inputs::Names;
@@ -28,7 +28,7 @@ pub(super) async fn push_contact(
     settings: &PushSettings,
     plan: &LinkPlan,
     threads: &[ThreadState],
-    conflict: &dyn Fn(Field, &str, String) -> ConflictRecord,
+    conflict: &dyn Fn(Field, ConflictKind, String) -> ConflictRecord,
     receipts: &mut Receipts<'_>,
     out: &mut InboxOutcome,
 ) -> Result<(), PushError> {
@@ -44,7 +44,7 @@ pub(super) async fn push_contact(
             Mapped::Threads => fanned.push(change),
             Mapped::Unmapped(detail) => {
                 out.conflicts
-                    .push(conflict(change.field(), "unmapped", detail));
+                    .push(conflict(change.field(), ConflictKind::Unmapped, detail));
             }
         }
         if change.field() == Field::Assignee && update.assignee_id.is_some() {
@@ -79,7 +79,7 @@ pub(super) async fn push_contact(
                 for change in &contact_fields {
                     out.conflicts.push(conflict(
                         change.field(),
-                        "rejected-by-api",
+                        ConflictKind::RejectedByApi,
                         format!("Inbox refused {} -> {}: {err}", change.field(), change.new),
                     ));
                 }
@@ -95,7 +95,7 @@ pub(super) async fn push_contact(
         if let Some(err) = pushed.await? {
             let detail = format!("Inbox refused tags -> {}: {err}", change.new);
             out.conflicts
-                .push(conflict(Field::Tags, "rejected-by-api", detail));
+                .push(conflict(Field::Tags, ConflictKind::RejectedByApi, detail));
         }
     }
     if !fanned.is_empty() {
@@ -114,7 +114,7 @@ pub(super) async fn push_contact(
                     Some(id) => update.assignee_id = Some(Some(id.to_string())),
                     None => out.conflicts.push(conflict(
                         Field::Assignee,
-                        "unmapped",
+                        ConflictKind::Unmapped,
                         format!("no Inbox member has the e-mail {email}"),
                     )),
                 },
@@ -155,7 +155,7 @@ pub(super) async fn push_contact(
                 for change in &patch.changes {
                     out.conflicts.push(conflict(
                         change.field(),
-                        "rejected-by-api",
+                        ConflictKind::RejectedByApi,
                         format!("Inbox refused thread {}: {err}", patch.thread_id),
                     ));
                 }
@@ -300,7 +300,7 @@ async fn fan_out(
     plan: &LinkPlan,
     threads: &[ThreadState],
     fanned: &[&Change],
-    conflict: &dyn Fn(Field, &str, String) -> ConflictRecord,
+    conflict: &dyn Fn(Field, ConflictKind, String) -> ConflictRecord,
     receipts: &mut Receipts<'_>,
     out: &mut InboxOutcome,
 ) -> Result<(), PushError> {
@@ -344,7 +344,7 @@ async fn fan_out(
                 }
                 out.conflicts.push(conflict(
                     fanned[0].field(),
-                    "rejected-by-api",
+                    ConflictKind::RejectedByApi,
                     format!(
                         "Inbox refused thread {} on @{}: {err}",
                         thread.thread_id, thread.account
@@ -360,7 +360,7 @@ async fn fan_out(
                 failed.insert(change.field());
                 out.conflicts.push(conflict(
                     change.field(),
-                    "fanout",
+                    ConflictKind::Fanout,
                     format!(
                         "thread {} on @{} did not take {} = {} (contact {})",
                         thread.thread_id,

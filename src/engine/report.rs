@@ -8,8 +8,8 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::reconcile::{self, Conflict, Field, Value};
-use crate::store::{ConflictRecord, RejectRow, RunMode};
+use crate::reconcile::{self, Conflict, ConflictKind, Field, Value};
+use crate::store::{ConflictField, ConflictRecord, RejectRow, RunId, RunMode};
 
 use super::pull::PullReport;
 
@@ -44,7 +44,7 @@ pub struct ConflictCounts {
 #[derive(Clone, Debug, Serialize)]
 pub struct SyncReport {
     /// Run id.
-    pub run_id: i64,
+    pub run_id: RunId,
     /// Mode.
     pub mode: RunMode,
     /// The pull.
@@ -174,7 +174,7 @@ impl RunOutcome {
 
 impl SyncReport {
     /// An empty report of run `run_id` in `mode`, after its pull.
-    pub fn new(run_id: i64, mode: RunMode, pull: PullReport) -> SyncReport {
+    pub fn new(run_id: RunId, mode: RunMode, pull: PullReport) -> SyncReport {
         SyncReport {
             run_id,
             mode,
@@ -385,8 +385,8 @@ pub(super) fn conflict_records(
                 .filter(|u| !u.is_empty()),
             platform_id: first.map(|f| f.1).filter(|p| !p.is_empty()),
             crm_id: c.crm_ids.join(","),
-            field: "record".into(),
-            kind: "identity".into(),
+            field: ConflictField::Record,
+            kind: ConflictKind::Identity,
             inbox: None,
             crm: None,
             base: None,
@@ -424,8 +424,8 @@ fn conflict_record(c: &Conflict, username: String, platform_id: String) -> Confl
         username: Some(username).filter(|u| !u.is_empty()),
         platform_id: Some(platform_id).filter(|p| !p.is_empty()),
         crm_id: c.key.crm_id.clone(),
-        field: c.field.as_str().into(),
-        kind: c.kind.as_str().into(),
+        field: c.field.into(),
+        kind: c.kind,
         inbox: c.inbox.as_ref().map(Value::to_string),
         crm: c.crm.as_ref().map(Value::to_string),
         base: c.base.as_ref().map(Value::to_string),

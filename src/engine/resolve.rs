@@ -10,7 +10,7 @@ use crate::reconcile::{
     Amount, Change, CrmPatch, Field, InboxPatch, LinkInput, LinkKey, LinkPlan, Plan, Value,
     Vocabulary,
 };
-use crate::store::ConflictRow;
+use crate::store::{ConflictRow, Resolution};
 
 /// The outcome of applying resolutions to a plan.
 #[derive(Debug, Default)]
@@ -54,10 +54,6 @@ pub fn parse_value(field: Field, text: &str) -> Result<Value, String> {
             _ => return Err(format!("not true/false: {text:?}")),
         }),
     })
-}
-
-fn field_of(name: &str) -> Option<Field> {
-    Field::ALL.into_iter().find(|f| f.as_str() == name)
 }
 
 /// The Inbox value of a field: thread fields only when every thread agrees.
@@ -121,7 +117,7 @@ pub fn apply_resolutions(
 ) -> Applied {
     let mut applied = Applied::default();
     for resolution in resolutions {
-        let Some(field) = field_of(&resolution.field) else {
+        let Some(field) = resolution.field.field() else {
             // Identity conflicts (field `record`) are settled by fixing the records.
             applied.conflict_ids.push(resolution.id);
             continue;
@@ -151,9 +147,9 @@ pub fn apply_resolutions(
             let crm_now = Some(input.crm.fields.get(field).to_string());
             // Only a side the resolution overwrites matters: taking Inbox's value takes its
             // latest one; an edit on the side it overwrites would be lost.
-            let (check_inbox, check_crm) = match resolution.resolution.as_str() {
-                "resolved-inbox" => (false, true),
-                "resolved-crm" => (true, false),
+            let (check_inbox, check_crm) = match resolution.resolution {
+                Resolution::ResolvedInbox => (false, true),
+                Resolution::ResolvedCrm => (true, false),
                 _ => (true, true),
             };
             let moved = [
@@ -174,13 +170,13 @@ pub fn apply_resolutions(
                 continue;
             }
         }
-        let chosen = match resolution.resolution.as_str() {
-            "resolved-inbox" => inbox_value(input, field).ok_or_else(|| {
+        let chosen = match resolution.resolution {
+            Resolution::ResolvedInbox => inbox_value(input, field).ok_or_else(|| {
                 "the prospect's threads disagree, so there is no single Inbox value: resolve with --take crm or --take value".to_string()
             }),
-            "resolved-crm" => crm_value_as_inbox(input, field, vocab),
-            "resolved-value" => parse_value(field, resolution.resolution_value.as_deref().unwrap_or("")),
-            _ => continue,
+            Resolution::ResolvedCrm => crm_value_as_inbox(input, field, vocab),
+            Resolution::ResolvedValue => parse_value(field, resolution.resolution_value.as_deref().unwrap_or("")),
+            Resolution::Open | Resolution::Dismissed | Resolution::Closed => continue,
         };
         let target = match chosen {
             Ok(value) => value,
@@ -258,7 +254,7 @@ fn set_field(plan: &mut Plan, input: &LinkInput, field: Field, target: &Value, v
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::{CrmSide, Fields, InboxSide, ThreadState};
+    use crate::reconcile::{ConflictKind, CrmSide, Fields, InboxSide, ThreadState};
 
     fn input() -> LinkInput {
         LinkInput {
@@ -302,24 +298,24 @@ mod tests {
         }
     }
 
-    fn resolution(field: &str, how: &str, value: Option<&str>) -> ConflictRow {
+    fn resolution(field: Field, how: Resolution, value: Option<&str>) -> ConflictRow {
         ConflictRow {
             id: 7,
-            first_run: 1,
-            last_run: 1,
+            first_run: crate::store::RunId(1),
+            last_run: crate::store::RunId(1),
             prospect_id: "p1".into(),
             username: Some("ana".into()),
             platform_id: None,
             crm_id: "r1".into(),
             field: field.into(),
-            kind: "both-changed".into(),
+            kind: ConflictKind::BothChanged,
             inbox: None,
             crm: None,
             base: None,
             detail: String::new(),
             first_seen: String::new(),
             last_seen: String::new(),
-            resolution: how.into(),
+            resolution: how,
             resolution_value: value.map(Into::into),
             resolved_by: None,
             resolved_at: None,
@@ -334,7 +330,7 @@ mod tests {
         let applied = apply_resolutions(
             &mut plan,
             &[input()],
-            &[resolution("notes", "resolved-inbox", None)],
+            &[resolution(Field::Notes, Resolution::ResolvedInbox, None)],
             &Vocabulary::default(),
         );
         assert_eq!(applied.conflict_ids, vec![7]);
@@ -353,7 +349,11 @@ mod tests {
         apply_resolutions(
             &mut plan,
             &[input()],
-            &[resolution("notes", "resolved-value", Some("agreed text"))],
+            &[resolution(
+                Field::Notes,
+                Resolution::ResolvedValue,
+                Some("agreed text"),
+            )],
             &Vocabulary::default(),
         );
         let link = &plan.links[0];
@@ -367,7 +367,7 @@ mod tests {
         let applied = apply_resolutions(
             &mut plan,
             &[input()],
-            &[resolution("done", "resolved-inbox", None)],
+            &[resolution(Field::Done, Resolution::ResolvedInbox, None)],
             &Vocabulary::default(),
         );
         assert!(applied.conflict_ids.is_empty());
@@ -376,7 +376,7 @@ mod tests {
         let applied = apply_resolutions(
             &mut plan,
             &[input()],
-            &[resolution("done", "resolved-crm", None)],
+            &[resolution(Field::Done, Resolution::ResolvedCrm, None)],
             &Vocabulary::default(),
         );
         assert_eq!(applied.conflict_ids, vec![7]);

@@ -39,7 +39,7 @@ pub struct RunOptions {
     /// `sync --plan`: apply exactly this saved plan instead of a fresh one.
     pub apply_plan: Option<std::path::PathBuf>,
     /// `undo RUN_ID`: revert that run's writes instead of syncing (with mode `Plan`: a dry run).
-    pub undo: Option<i64>,
+    pub undo: Option<RunId>,
     /// The run's clock reading.
     pub now: DateTime<Utc>,
 }
@@ -153,7 +153,7 @@ async fn run_inner<A: CrmAdapter>(
     let pulled = pull(ctx, store, run_id, opts)
         .await
         .map_err(before_writing)?;
-    let mut report = SyncReport::new(run_id.0, opts.mode, pulled);
+    let mut report = SyncReport::new(run_id, opts.mode, pulled);
     report.inbox_api = ctx.config.inbox.api().as_str();
     clock.lap(&mut report, "pull");
     let Some(crm) = crm else {

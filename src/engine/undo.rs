@@ -13,7 +13,7 @@ use crate::reconcile::{
     Change, Conflict, ConflictKind, CrmPatch, Field, InboxPatch, LinkInput, LinkKey, LinkPlan,
     Plan, Side, ThreadPatch, Value, Vocabulary,
 };
-use crate::store::{BaseBefore, ChangeRow, ChangeStatus};
+use crate::store::{BaseBefore, ChangeRow, ChangeStatus, RunId};
 
 /// The Inbox value a change's target holds now: the prospect field, one thread's value, or
 /// (for a fanned-out write to a prospect) the value all its threads share.
@@ -59,7 +59,7 @@ pub struct Undo {
 
 /// Builds the plan that undoes `changes` (one run's change log).
 pub fn plan_undo(
-    run: i64,
+    run: RunId,
     changes: &[ChangeRow],
     inputs: &[LinkInput],
     vocab: &Vocabulary,

@@ -500,6 +500,11 @@ impl ConflictKind {
             ConflictKind::PendingImport => "pending-import",
         }
     }
+
+    /// The kind named `text` (as `as_str` writes it).
+    pub fn parse(text: &str) -> Option<ConflictKind> {
+        ConflictKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
 }
 
 impl fmt::Display for ConflictKind {

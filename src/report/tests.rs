@@ -3,15 +3,16 @@
 
 use super::*;
 
-use crate::store::{ConflictRecord, RunStatus};
+use crate::store::ConflictRecord;
+use crate::store::report::TargetKind;
 
 fn run_row(summary: serde_json::Value) -> RunRow {
     RunRow {
-        id: 7,
-        mode: "sync".into(),
+        id: RunId(7),
+        mode: RunMode::Sync,
         started_at: "2026-11-01T10:00:00.000Z".into(),
         finished_at: Some("2026-11-01T10:01:30.500Z".into()),
-        status: "ok".into(),
+        status: RunStatus::Ok,
         exit_code: Some(0),
         summary: Some(summary),
         error: None,
@@ -21,16 +22,24 @@ fn run_row(summary: serde_json::Value) -> RunRow {
 
 fn change(side: &str, target: &str, field: &str, old: &str, new: &str) -> LoggedChange {
     LoggedChange {
-        side: side.into(),
+        side: Side::parse(side).unwrap(),
         target: target.into(),
-        target_kind: if side == "crm" { "record" } else { "prospect" }.into(),
+        target_kind: if side == "crm" {
+            TargetKind::Record
+        } else {
+            TargetKind::Prospect
+        },
         prospect_id: Some("p1".into()),
         username: Some("ada".into()),
         crm_id: Some("r00001".into()),
-        field: field.into(),
+        field: Field::parse(field).unwrap(),
         old: Some(old.into()),
         new: Some(new.into()),
-        status: if side == "crm" { "pending" } else { "applied" }.into(),
+        status: if side == "crm" {
+            ChangeStatus::Pending
+        } else {
+            ChangeStatus::Applied
+        },
     }
 }
 
@@ -40,8 +49,8 @@ fn record(prospect: &str, username: &str, field: &str, detail: &str) -> Conflict
         username: Some(username.into()),
         platform_id: Some("42".into()),
         crm_id: format!("r-{prospect}"),
-        field: field.into(),
-        kind: "both-changed".into(),
+        field: ConflictField::parse(field).unwrap(),
+        kind: ConflictKind::BothChanged,
         inbox: Some("Negotiating".into()),
         crm: Some("Lost".into()),
         base: Some("New".into()),
@@ -164,7 +173,7 @@ fn conflicts_are_opened_by_their_first_run_and_closed_by_the_run_that_no_longer_
 fn load_defaults_to_the_last_sync_run_and_names_a_missing_run() {
     let store = two_runs();
     let report = load(&store, Which::LastSync, None, "now").unwrap();
-    assert_eq!(report.run.id, 2, "the pull run 3 is not a sync");
+    assert_eq!(report.run.id, RunId(2), "the pull run 3 is not a sync");
     assert_eq!(report.conflicts_closed.len(), 1);
     let err = load(&store, Which::Run(RunId(99)), None, "now").unwrap_err();
     assert!(err.to_string().contains("no run 99"), "{err}");
@@ -232,7 +241,7 @@ fn stored_text_is_escaped() {
 #[test]
 fn empty_sections_say_none() {
     let mut run = run_row(serde_json::json!({}));
-    run.status = "failed".into();
+    run.status = RunStatus::Failed;
     run.exit_code = Some(1);
     run.error = Some("pushing to Inbox: <timeout>".into());
     let report = assemble(run, vec![], vec![], vec![], vec![], None, "now");
@@ -257,7 +266,7 @@ fn empty_sections_say_none() {
 #[test]
 fn a_created_record_reads_as_a_new_record() {
     let mut created = change("crm", "r00009", "tags", "(no record)", "created for @ada");
-    created.status = "applied".into();
+    created.status = ChangeStatus::Applied;
     let run = run_row(serde_json::json!({}));
     let report = assemble(run, vec![created], vec![], vec![], vec![], None, "now");
     let crm = section(&render_html(&report), "crm-changes").to_string();

@@ -118,12 +118,12 @@ impl Store {
             for c in changes {
                 stmt.execute(params![
                     run.0,
-                    c.side.as_str(),
+                    c.side,
                     c.target,
-                    c.field.as_str(),
+                    c.field,
                     c.old,
                     c.new,
-                    c.status.as_str(),
+                    c.status,
                     c.prospect_id,
                     c.crm_id,
                     json(&c.old_value),
@@ -142,7 +142,7 @@ impl Store {
         {
             let mut stmt = tx.prepare_cached("UPDATE changes SET status = ?1 WHERE id = ?2")?;
             for id in ids {
-                stmt.execute(params![status.as_str(), id])?;
+                stmt.execute(params![status, id])?;
             }
         }
         tx.commit()?;
@@ -169,29 +169,18 @@ impl Store {
                         detail: format!("a stored value: {e}"),
                     })
             };
-            let unknown = |what: &str, stored: String| Error::Corrupt {
-                table: "changes",
-                detail: format!("unknown {what} {stored:?}"),
-            };
-            let side = text(0)?;
-            let side = Side::parse(&side).ok_or_else(|| unknown("side", side.clone()))?;
-            let field = text(2)?;
-            let field = Field::parse(&field).ok_or_else(|| unknown("field", field.clone()))?;
-            let status = text(5)?;
-            let status =
-                ChangeStatus::parse(&status).ok_or_else(|| unknown("status", status.clone()))?;
             let base_before = match (r.get::<_, bool>(11)?, value(10)?) {
                 (false, _) => BaseBefore::NotRecorded,
                 (true, None) => BaseBefore::Absent,
                 (true, Some(v)) => BaseBefore::Held(v),
             };
             out.push(ChangeRow {
-                side,
+                side: r.get(0)?,
                 target: text(1)?,
-                field,
+                field: r.get(2)?,
                 old: text(3)?,
                 new: text(4)?,
-                status,
+                status: r.get(5)?,
                 prospect_id: r.get(6)?,
                 crm_id: r.get(7)?,
                 old_value: value(8)?,

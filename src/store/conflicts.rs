@@ -1,9 +1,78 @@
 //! The conflict log: open conflicts are updated when seen again, closed when gone.
 
+use std::fmt;
+
 use rusqlite::params;
 use serde::Serialize;
 
+use crate::reconcile::{ConflictKind, Field};
+
 use super::{Result, RunId, Store};
+
+/// What a conflict is about: one field, or the whole record (identity conflicts, writes the
+/// CRM refused as a whole). Stored as the field's name, or `record`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ConflictField {
+    /// One synced field.
+    Field(Field),
+    /// The whole record.
+    Record,
+}
+
+impl ConflictField {
+    /// Every value `--field` takes: the synced fields, then `record`.
+    pub const ALL: [ConflictField; 7] = [
+        ConflictField::Field(Field::Tags),
+        ConflictField::Field(Field::Status),
+        ConflictField::Field(Field::Valuation),
+        ConflictField::Field(Field::Notes),
+        ConflictField::Field(Field::Assignee),
+        ConflictField::Field(Field::Done),
+        ConflictField::Record,
+    ];
+
+    /// The stored text (a field's name, or `record`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConflictField::Field(field) => field.as_str(),
+            ConflictField::Record => "record",
+        }
+    }
+
+    /// The value stored as `text`.
+    pub fn parse(text: &str) -> Option<ConflictField> {
+        ConflictField::ALL.into_iter().find(|f| f.as_str() == text)
+    }
+
+    /// The field, unless the conflict is about the whole record.
+    pub fn field(self) -> Option<Field> {
+        match self {
+            ConflictField::Field(field) => Some(field),
+            ConflictField::Record => None,
+        }
+    }
+}
+
+impl From<Field> for ConflictField {
+    fn from(field: Field) -> ConflictField {
+        ConflictField::Field(field)
+    }
+}
+
+impl fmt::Display for ConflictField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl Serialize for ConflictField {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
 
 /// A conflict as the engine reports it (values already in human form).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -16,10 +85,10 @@ pub struct ConflictRecord {
     pub platform_id: Option<String>,
     /// CRM record id (empty when none).
     pub crm_id: String,
-    /// Field name, or `record` for identity conflicts.
-    pub field: String,
+    /// The field, or `record` for identity conflicts.
+    pub field: ConflictField,
     /// Kind (`both-changed`, `fanout`, ...).
-    pub kind: String,
+    pub kind: ConflictKind,
     /// Inbox value.
     pub inbox: Option<String>,
     /// CRM value.
@@ -60,6 +129,26 @@ impl Resolution {
             Resolution::Closed => "closed",
         }
     }
+
+    /// The resolution stored as `text`.
+    pub fn parse(text: &str) -> Option<Resolution> {
+        [
+            Resolution::Open,
+            Resolution::ResolvedInbox,
+            Resolution::ResolvedCrm,
+            Resolution::ResolvedValue,
+            Resolution::Dismissed,
+            Resolution::Closed,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == text)
+    }
+}
+
+impl fmt::Display for Resolution {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
 }
 
 /// A stored conflict.
@@ -68,9 +157,9 @@ pub struct ConflictRow {
     /// Id.
     pub id: i64,
     /// Run that first saw it.
-    pub first_run: i64,
+    pub first_run: RunId,
     /// Run that last saw it.
-    pub last_run: i64,
+    pub last_run: RunId,
     /// Prospect id.
     pub prospect_id: String,
     /// Username.
@@ -80,9 +169,9 @@ pub struct ConflictRow {
     /// CRM record id.
     pub crm_id: String,
     /// Field.
-    pub field: String,
+    pub field: ConflictField,
     /// Kind.
-    pub kind: String,
+    pub kind: ConflictKind,
     /// Inbox value.
     pub inbox: Option<String>,
     /// CRM value.
@@ -95,8 +184,8 @@ pub struct ConflictRow {
     pub first_seen: String,
     /// Last seen.
     pub last_seen: String,
-    /// `open`, `resolved-inbox`, `resolved-crm`, `resolved-value`, `dismissed`, `closed`.
-    pub resolution: String,
+    /// How it ended (or not).
+    pub resolution: Resolution,
     /// The value given with `resolved-value`.
     pub resolution_value: Option<String>,
     /// Who resolved it (`$USER`, or `crmsync` for closed).
@@ -104,7 +193,7 @@ pub struct ConflictRow {
     /// When.
     pub resolved_at: Option<String>,
     /// The sync that applied the resolution.
-    pub applied_run: Option<i64>,
+    pub applied_run: Option<RunId>,
     /// The (Inbox, CRM) values the human resolved it against (`None` for older rows): a
     /// resolution is not applied once either side moved since. Internal: not exported.
     #[serde(skip)]
@@ -329,7 +418,7 @@ impl Store {
                     resolved_at = ?5, resolved_known = 1, resolved_inbox = inbox,
                     resolved_crm = crm
              WHERE id = ?1 AND resolution = 'open'",
-            params![id, resolution.as_str(), value, by, at],
+            params![id, resolution, value, by, at],
         )?;
         Ok(n == 1)
     }

@@ -8,32 +8,78 @@ use std::collections::HashSet;
 use rusqlite::{OptionalExtension, Row};
 use serde::Serialize;
 
-use super::{ConflictRow, RejectRow, Result, RunId, RunMode, RunRow, Store};
+use crate::reconcile::{Field, Side};
+
+use super::{ChangeStatus, ConflictRow, RejectRow, Result, RunId, RunMode, RunRow, Store};
+
+/// What a logged change's target names, as far as the mirror knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    /// An Inbox prospect (or contact).
+    Prospect,
+    /// An Inbox thread.
+    Thread,
+    /// A CRM record.
+    Record,
+    /// An Inbox id the mirror holds no row for.
+    Unknown,
+}
+
+impl TargetKind {
+    /// The word people read.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::Prospect => "prospect",
+            TargetKind::Thread => "thread",
+            TargetKind::Record => "record",
+            TargetKind::Unknown => "unknown",
+        }
+    }
+
+    /// The kind the report query names `text`.
+    fn parse(text: &str) -> Option<TargetKind> {
+        [
+            TargetKind::Prospect,
+            TargetKind::Thread,
+            TargetKind::Record,
+            TargetKind::Unknown,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
 
 /// One row of the change log, with the prospect it belongs to when the mirror knows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LoggedChange {
-    /// `inbox` or `crm`.
-    pub side: String,
+    /// The side written.
+    pub side: Side,
     /// Prospect, thread or CRM record id, as logged.
     pub target: String,
     /// What `target` names: `prospect`, `thread` or `record` (`unknown` when the mirror has
     /// no row for it).
-    pub target_kind: String,
+    pub target_kind: TargetKind,
     /// The prospect's `externalId`, when known.
     pub prospect_id: Option<String>,
     /// The prospect's X username, when known.
     pub username: Option<String>,
     /// The linked CRM record id, when known.
     pub crm_id: Option<String>,
-    /// Field name (`tags`, `status`, ...).
-    pub field: String,
+    /// The field.
+    pub field: Field,
     /// Value before (human form).
     pub old: Option<String>,
     /// Value written (human form).
     pub new: Option<String>,
-    /// `applied`, `pending` or `failed`.
-    pub status: String,
+    /// What became of the write.
+    pub status: ChangeStatus,
 }
 
 /// A run's columns, with the targets its change log holds per side (see `LoggedWrites`).
@@ -81,7 +127,7 @@ impl Store {
             .conn
             .query_row(
                 &format!("SELECT {RUN_COLUMNS} WHERE mode = ?1 ORDER BY id DESC LIMIT 1"),
-                [mode.as_str()],
+                [mode],
                 run_row,
             )
             .optional()?)
@@ -120,7 +166,16 @@ impl Store {
             Ok(LoggedChange {
                 side: r.get(0)?,
                 target: r.get(1)?,
-                target_kind: r.get(2)?,
+                target_kind: {
+                    let text = r.get_ref(2)?.as_str()?;
+                    TargetKind::parse(text).ok_or_else(|| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            2,
+                            rusqlite::types::Type::Text,
+                            format!("unknown target kind {text:?}").into(),
+                        )
+                    })?
+                },
                 prospect_id: r.get(3)?,
                 username: r.get(4)?,
                 crm_id: r.get(5)?,

@@ -2,7 +2,7 @@
 //! migrations and dirty stamps. Tests only; no files outside a temp dir.
 
 use super::*;
-use crate::reconcile::Value;
+use crate::reconcile::{ConflictKind, Field, Value};
 
 fn prospect(id: &str) -> ProspectRow {
     ProspectRow {
@@ -53,10 +53,10 @@ fn pages_round_trip_and_unseen_become_absent() {
     assert_eq!(mirror[0].threads, vec![thread("t1", "p1")]);
 
     let run2 = store.begin_run(RunMode::Pull, "t").unwrap();
-    store
-        .upsert_page(run2, &[prospect("p1")], &[thread("t1", "p1")])
+    let mut walk = store.begin_walk(run2).unwrap();
+    walk.upsert_page(&[prospect("p1")], &[thread("t1", "p1")])
         .unwrap();
-    assert_eq!(store.mark_unseen_absent(run2).unwrap(), (1, 1));
+    assert_eq!(walk.finish().unwrap(), (1, 1));
     let counts = store.counts().unwrap();
     assert_eq!((counts.prospects, counts.threads), (1, 1));
 }
@@ -169,8 +169,8 @@ fn conflicts_are_updated_not_duplicated_and_closed_when_gone() {
         username: Some("ana".into()),
         platform_id: Some("1".into()),
         crm_id: "r1".into(),
-        field: "notes".into(),
-        kind: "both-changed".into(),
+        field: Field::Notes.into(),
+        kind: ConflictKind::BothChanged,
         inbox: Some("a".into()),
         crm: Some("b".into()),
         base: None,
@@ -191,7 +191,10 @@ fn conflicts_are_updated_not_duplicated_and_closed_when_gone() {
     let tally = store.record_conflicts(run3, "t3", &[], true).unwrap();
     assert_eq!(tally.closed, 1);
     assert!(store.conflicts(false).unwrap().is_empty());
-    assert_eq!(store.conflicts(true).unwrap()[0].resolution, "closed");
+    assert_eq!(
+        store.conflicts(true).unwrap()[0].resolution,
+        Resolution::Closed
+    );
 }
 
 #[test]
@@ -306,7 +309,7 @@ fn moving_the_base_or_the_link_voids_the_stamp() {
 fn a_walk_skips_unchanged_rows_but_still_sees_them() {
     let (mut store, run1) = two_prospects(RunMode::Pull);
     let run2 = store.begin_run(RunMode::Pull, "t").unwrap();
-    store.index_for_walk(run2).unwrap();
+    let mut walk = store.begin_walk(run2).unwrap();
     let seen_run = |store: &Store, id: &str| -> i64 {
         store
             .conn
@@ -317,16 +320,16 @@ fn a_walk_skips_unchanged_rows_but_still_sees_them() {
     };
     let mut done = thread("t2", "p2");
     done.done = true;
-    let changed = store
-        .upsert_page(run2, &[prospect("p1")], &[thread("t1", "p1"), done])
+    let changed = walk
+        .upsert_page(&[prospect("p1")], &[thread("t1", "p1"), done])
         .unwrap();
     assert_eq!(changed.len(), 1, "{changed:?}");
     // The unchanged thread was not written; the changed one was.
-    assert_eq!(seen_run(&store, "t1"), run1.0);
-    assert_eq!(seen_run(&store, "t2"), run2.0);
-    assert_eq!(store.seen_counts(run2), (1, 2));
+    assert_eq!(seen_run(&walk, "t1"), run1.0);
+    assert_eq!(seen_run(&walk, "t2"), run2.0);
+    assert_eq!(walk.seen_counts(), (1, 2));
     // Seen though not written: not marked absent. p2 was not on any page.
-    assert_eq!(store.mark_unseen_absent(run2).unwrap(), (0, 1));
+    assert_eq!(walk.finish().unwrap(), (0, 1));
 }
 
 #[test]
@@ -337,11 +340,67 @@ fn a_row_marked_absent_mid_run_is_written_again_when_a_page_holds_it() {
         .upsert_page(run1, &[prospect("p1")], &[thread("t1", "p1")])
         .unwrap();
     let run2 = store.begin_run(RunMode::Pull, "t").unwrap();
-    store.index_for_walk(run2).unwrap();
-    store.mark_threads_absent(&["t1".to_string()]).unwrap();
-    store
-        .upsert_page(run2, &[prospect("p1")], &[thread("t1", "p1")])
+    let mut walk = store.begin_walk(run2).unwrap();
+    walk.mark_threads_absent(&["t1".to_string()]).unwrap();
+    walk.upsert_page(&[prospect("p1")], &[thread("t1", "p1")])
         .unwrap();
-    let counts = store.counts().unwrap();
+    let counts = walk.counts().unwrap();
     assert_eq!((counts.prospects, counts.threads), (1, 1));
+    assert_eq!(walk.finish().unwrap(), (0, 0));
+}
+
+#[test]
+fn rows_re_read_between_a_walks_pages_and_its_end_count_as_seen() {
+    let (mut store, _) = two_prospects(RunMode::Pull);
+    let run2 = store.begin_run(RunMode::Pull, "t").unwrap();
+    let mut walk = store.begin_walk(run2).unwrap();
+    walk.upsert_page(&[prospect("p1")], &[thread("t1", "p1")])
+        .unwrap();
+    // A re-read of what moved during the walk goes through the store, not the walk.
+    let store_in_walk: &mut Store = &mut walk;
+    store_in_walk
+        .upsert_page(run2, &[prospect("p2")], &[thread("t2", "p2")])
+        .unwrap();
+    assert_eq!(walk.seen_counts(), (2, 2));
+    assert_eq!(walk.finish().unwrap(), (0, 0));
+}
+
+#[test]
+fn a_walk_keeps_to_its_run_and_marks_nothing_unless_finished() {
+    let (mut store, run1) = two_prospects(RunMode::Pull);
+    let run2 = store.begin_run(RunMode::Pull, "t").unwrap();
+    let mut walk = store.begin_walk(run2).unwrap();
+    assert!(matches!(walk.begin_walk(run2), Err(Error::Protocol(_))));
+    let err = Store::upsert_page(&mut walk, run1, &[prospect("p1")], &[]).unwrap_err();
+    assert!(matches!(err, Error::Protocol(_)), "{err}");
+    walk.upsert_page(&[prospect("p1")], &[thread("t1", "p1")])
+        .unwrap();
+    walk.abandon();
+    let counts = store.counts().unwrap();
+    assert_eq!(
+        (counts.prospects, counts.threads),
+        (2, 2),
+        "nothing marked absent"
+    );
+    // The next walk starts from nothing: what the abandoned one saw does not count.
+    let run3 = store.begin_run(RunMode::Pull, "t").unwrap();
+    let walk = store.begin_walk(run3).unwrap();
+    assert_eq!(walk.seen_counts(), (0, 0));
+    assert_eq!(walk.finish().unwrap(), (2, 2));
+}
+
+#[test]
+fn a_pull_dropped_uncommitted_leaves_the_mirror_as_it_was() {
+    let (mut store, _) = two_prospects(RunMode::Pull);
+    let run2 = store.begin_run(RunMode::Pull, "t").unwrap();
+    {
+        let mut pull = store.begin_pull().unwrap();
+        let walk = pull.begin_walk(run2).unwrap();
+        assert_eq!(walk.finish().unwrap(), (2, 2));
+        // Dropped: an error left the pull half-way.
+    }
+    let counts = store.counts().unwrap();
+    assert_eq!((counts.prospects, counts.threads), (2, 2));
+    let pull = store.begin_pull().unwrap();
+    pull.commit().unwrap();
 }

@@ -1,33 +1,150 @@
-//! Writing pulled pages into the mirror: upserts that skip unchanged rows, and what a full walk
-//! has seen.
+//! Writing pulled pages into the mirror: the pull's transaction, upserts that skip unchanged
+//! rows, and what a full walk has seen.
+//!
+//! The order is kept by types: [`Store::begin_pull`] opens a [`Pull`], the transaction the
+//! whole pull runs in (committed by [`Pull::commit`], rolled back when dropped).
+//! [`Store::begin_walk`] opens a [`Walk`] for one run; its pages go through
+//! [`Walk::upsert_page`], and only [`Walk::finish`], which consumes it, marks the rows no page
+//! held absent. A walk dropped unfinished marks nothing. Between pages and `finish`, the walk
+//! hands out the store (re-reads of rows that moved during the walk): their upserts count as
+//! seen by the walk.
 //!
 //! A nightly walk of an unchanged inbox reads every thread and finds nothing new. To make that
 //! cheap, every prospect and thread row carries a digest of the values it was written with
-//! (`row_digest`), and a walk starts by loading the digests of the present rows
-//! ([`Store::index_for_walk`]): a pulled row with the same digest costs a map lookup instead of
-//! an upsert. Rows whose digest differs, or that the index does not know, go through the SQL
-//! upsert, which still compares every column, so a stale or missing digest only costs time.
+//! (`row_digest`), and a walk starts by loading the digests of the present rows: a pulled row
+//! with the same digest costs a map lookup instead of an upsert. Rows whose digest differs, or
+//! that the index does not know, go through the SQL upsert, which still compares every column,
+//! so a stale or missing digest only costs time.
 
 use std::hash::BuildHasher;
+use std::ops::{Deref, DerefMut};
 
 use hashbrown::HashTable;
 
 use rusqlite::params;
 
-use super::{ChangedRow, Error, ProspectRow, Result, RunId, Store, ThreadRow};
+use super::{Error, ProspectRow, Result, RunId, Store, ThreadRow};
 use crate::digest::Digest;
 
-/// What a pull knows of the mirror's rows during one run.
-#[derive(Default)]
+/// A row of the mirror whose synced values an upsert changed (rows new to the mirror, or back
+/// after being absent, are not changes): what a full walk checks the event log against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangedRow {
+    /// The thread, when a thread's assignee, done or sort key changed.
+    pub thread: Option<String>,
+    /// The prospect (of the thread, or whose context changed).
+    pub prospect: String,
+}
+
+/// The pull's transaction: every step of a pull runs inside it (as savepoints), so a pull that
+/// fails half-way leaves the mirror as it was. Rolled back when dropped uncommitted.
+pub struct Pull<'s> {
+    store: &'s mut Store,
+}
+
+impl Pull<'_> {
+    /// Commits the pull.
+    pub fn commit(self) -> Result<()> {
+        crate::failpoint::hit("pull-before-commit");
+        self.store.conn.execute_batch("COMMIT")?;
+        Ok(())
+    }
+
+    /// Rolls the pull back (as dropping it does, but saying whether that worked).
+    pub fn rollback(self) -> Result<()> {
+        self.store.rollback_open_transaction()
+    }
+}
+
+impl Drop for Pull<'_> {
+    fn drop(&mut self) {
+        // Committed or rolled back already, the connection is back in autocommit: a no-op.
+        // Otherwise (an error or a panic left it open) the mirror stays as it was.
+        let _ = self.store.rollback_open_transaction();
+    }
+}
+
+impl Deref for Pull<'_> {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        self.store
+    }
+}
+
+impl DerefMut for Pull<'_> {
+    fn deref_mut(&mut self) -> &mut Store {
+        self.store
+    }
+}
+
+/// A full walk of one run: its index of the mirror's rows and which of them its pages held.
+/// Only [`Walk::finish`] marks the rows it did not see absent.
+pub struct Walk<'s> {
+    store: &'s mut Store,
+    run: RunId,
+}
+
+impl Walk<'_> {
+    /// Upserts one page of the walk (see [`Store::upsert_page`]).
+    pub fn upsert_page(
+        &mut self,
+        prospects: &[ProspectRow],
+        threads: &[ThreadRow],
+    ) -> Result<Vec<ChangedRow>> {
+        self.store.upsert_page(self.run, prospects, threads)
+    }
+
+    /// How many distinct prospects and threads the walk's pages (and re-reads) have held.
+    pub fn seen_counts(&self) -> (usize, usize) {
+        self.store
+            .walk
+            .as_ref()
+            .map_or((0, 0), |seen| (seen.prospects.seen, seen.threads.seen))
+    }
+
+    /// Ends a complete walk: threads and prospects it did not see are marked absent (never
+    /// deleted). Returns (threads, prospects) marked absent.
+    pub fn finish(self) -> Result<(u64, u64)> {
+        let seen = self
+            .store
+            .walk
+            .take()
+            .ok_or(Error::Protocol("a walk was finished without its index"))?;
+        self.store.mark_unseen_absent(&seen)
+    }
+
+    /// Ends a walk that cannot tell what is gone (it may have missed rows that moved): nothing
+    /// is marked absent. Dropping the walk does the same.
+    pub fn abandon(self) {}
+}
+
+impl Drop for Walk<'_> {
+    fn drop(&mut self) {
+        self.store.walk = None;
+    }
+}
+
+impl Deref for Walk<'_> {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        self.store
+    }
+}
+
+impl DerefMut for Walk<'_> {
+    fn deref_mut(&mut self) -> &mut Store {
+        self.store
+    }
+}
+
+/// What a walk knows of the mirror's rows.
 pub(super) struct Seen {
-    run: Option<RunId>,
+    run: RunId,
     prospects: Marks,
     threads: Marks,
     /// Whether the digests in the marks may be trusted to skip an upsert: rows marked absent
     /// behind their back (a 404 on a re-read) make them stale.
     trusted: bool,
-    /// Whether [`Store::index_for_walk`] loaded every present row with a digest.
-    indexed: bool,
 }
 
 /// Rows of one table, by id. A walk looks up every pulled row here, ~250k lookups at 100k
@@ -55,20 +172,6 @@ struct Mark {
     digest: u64,
     /// Whether this run's pages held the row.
     seen: bool,
-}
-
-impl Seen {
-    /// The marks for `run`, emptied if they belonged to another run.
-    fn for_run(&mut self, run: RunId) -> &mut Seen {
-        if self.run != Some(run) {
-            *self = Seen {
-                run: Some(run),
-                trusted: true,
-                ..Seen::default()
-            };
-        }
-        self
-    }
 }
 
 impl Mark {
@@ -178,12 +281,12 @@ fn thread_digest(t: &ThreadRow) -> u64 {
     d.finish()
 }
 
-/// Writes the rows of one table that the marks do not show unchanged, and marks every row
-/// seen. `key` gives a row's id and digest; `upsert` writes it and says whether that changed a
-/// synced value (a [`ChangedRow`] for `changed`).
+/// Writes the rows of one table that the marks (a walk's) do not show unchanged, and marks
+/// every row seen. `key` gives a row's id and digest; `upsert` writes it and says whether that
+/// changed a synced value (a [`ChangedRow`] for `changed`).
 fn write_changed<'r, R>(
     rows: &'r [R],
-    marks: &mut Marks,
+    mut marks: Option<&mut Marks>,
     trusted: bool,
     mut key: impl FnMut(&'r R) -> (&'r str, u64),
     mut upsert: impl FnMut(&'r R, u64) -> Result<Option<ChangedRow>>,
@@ -192,7 +295,7 @@ fn write_changed<'r, R>(
     for row in rows {
         let (id, digest) = key(row);
         // Marked before the upsert: if it fails, the pull is rolled back and the marks with it.
-        let unchanged = marks.see(id, digest);
+        let unchanged = marks.as_deref_mut().is_some_and(|m| m.see(id, digest));
         if !(trusted && unchanged) {
             changed.extend(upsert(row, digest)?);
         }
@@ -210,11 +313,33 @@ fn changed_in(run: RunId, returned: Option<&rusqlite::Row<'_>>) -> Result<bool> 
 }
 
 impl Store {
-    /// Before a full walk: loads the digests of the present rows, so that the walk's upserts
-    /// skip the rows it finds unchanged (see the module docs).
-    pub fn index_for_walk(&mut self, run: RunId) -> Result<()> {
-        let seen = self.seen.for_run(run);
-        seen.indexed = true;
+    /// Opens the transaction that holds a whole pull, so that a pull that fails half-way
+    /// leaves the mirror as it was. The per-step methods nest inside it as savepoints.
+    pub fn begin_pull(&mut self) -> Result<Pull<'_>> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(Pull { store: self })
+    }
+
+    fn rollback_open_transaction(&mut self) -> Result<()> {
+        self.walk = None;
+        if !self.conn.is_autocommit() {
+            self.conn.execute_batch("ROLLBACK")?;
+        }
+        Ok(())
+    }
+
+    /// Starts the full walk of `run`: loads the digests of the present rows, so that the walk's
+    /// upserts skip the rows it finds unchanged (see the module docs).
+    pub fn begin_walk(&mut self, run: RunId) -> Result<Walk<'_>> {
+        if self.walk.is_some() {
+            return Err(Error::Protocol("a walk was started inside another walk"));
+        }
+        let mut seen = Seen {
+            run,
+            prospects: Marks::default(),
+            threads: Marks::default(),
+            trusted: true,
+        };
         for (table, marks) in [
             ("prospects", &mut seen.prospects),
             ("threads", &mut seen.threads),
@@ -237,18 +362,22 @@ impl Store {
                 marks.insert(id, id_hash, digest, false);
             }
         }
-        Ok(())
+        self.walk = Some(seen);
+        Ok(Walk { store: self, run })
     }
 
-    /// The digests loaded by [`Store::index_for_walk`] no longer match the rows (some were
-    /// marked absent): later upserts of this run go to SQL.
+    /// The digests a walk loaded no longer match the rows (some were marked absent): its later
+    /// upserts go to SQL.
     pub(super) fn distrust_digests(&mut self) {
-        self.seen.trusted = false;
+        if let Some(seen) = &mut self.walk {
+            seen.trusted = false;
+        }
     }
 
     /// Upserts one page of pulled threads and their prospects, in one transaction. Rows that
     /// hold these values already are not rewritten (a nightly walk of an unchanged inbox writes
-    /// nothing); the ids are remembered for [`Store::mark_unseen_absent`].
+    /// nothing). During a walk (of the same run: anything else is refused), the rows count as
+    /// seen by it, and rows its index shows unchanged are not even sent to SQL.
     pub fn upsert_page(
         &mut self,
         run: RunId,
@@ -256,8 +385,19 @@ impl Store {
         threads: &[ThreadRow],
     ) -> Result<Vec<ChangedRow>> {
         let mut changed = Vec::new();
-        let seen = self.seen.for_run(run);
-        let trusted = seen.trusted;
+        let (prospect_marks, thread_marks, trusted) = match &mut self.walk {
+            Some(seen) if seen.run != run => {
+                return Err(Error::Protocol(
+                    "a page of another run was upserted during a walk",
+                ));
+            }
+            Some(seen) => (
+                Some(&mut seen.prospects),
+                Some(&mut seen.threads),
+                seen.trusted,
+            ),
+            None => (None, None, false),
+        };
         let tx = self.conn.savepoint()?;
         {
             // `RETURNING changed_run` yields a row only when the row was inserted (NULL) or
@@ -295,7 +435,7 @@ impl Store {
             let mut scratch = String::new();
             write_changed(
                 prospects,
-                &mut seen.prospects,
+                prospect_marks,
                 trusted,
                 |p| (p.id.as_str(), prospect_digest(p, &mut scratch)),
                 |p, digest| {
@@ -346,7 +486,7 @@ impl Store {
             )?;
             write_changed(
                 threads,
-                &mut seen.threads,
+                thread_marks,
                 trusted,
                 |t| (t.id.as_str(), thread_digest(t)),
                 |t, digest| {
@@ -373,37 +513,20 @@ impl Store {
         Ok(changed)
     }
 
-    /// How many distinct prospects and threads the pages of `run` have held so far.
-    pub fn seen_counts(&self, run: RunId) -> (usize, usize) {
-        if self.seen.run == Some(run) {
-            (self.seen.prospects.seen, self.seen.threads.seen)
-        } else {
-            (0, 0)
-        }
-    }
-
-    /// After a complete full walk: threads and prospects not seen by `run` are marked absent
-    /// (never deleted). Returns (threads, prospects) marked absent.
-    pub fn mark_unseen_absent(&mut self, run: RunId) -> Result<(u64, u64)> {
-        let seen = std::mem::take(self.seen.for_run(run));
+    /// After a complete walk: threads and prospects `seen` does not hold are marked absent.
+    /// Returns (threads, prospects) marked absent.
+    fn mark_unseen_absent(&mut self, seen: &Seen) -> Result<(u64, u64)> {
         let tx = self.conn.savepoint()?;
         let mark = |table: &str, marks: &Marks| -> Result<u64> {
-            // Rows written this run carry its `seen_run`; unchanged rows it saw are marked seen.
-            // After `index_for_walk` the marks hold every present row with a digest, so only
-            // rows without one (none after the first walk) need to be looked for in SQL.
-            let mut unseen: Vec<String> = Vec::new();
-            if seen.indexed {
-                unseen.extend(marks.unseen().map(str::to_owned));
-            }
-            let candidates = if seen.indexed {
-                "AND row_digest IS NULL"
-            } else {
-                ""
-            };
+            // The marks hold every present row with a digest; only rows without one (none after
+            // the first walk) need to be looked for in SQL. Rows written this run carry its
+            // `seen_run`; unchanged rows it saw are marked seen.
+            let mut unseen: Vec<String> = marks.unseen().map(str::to_owned).collect();
             let mut stmt = tx.prepare(&format!(
-                "SELECT id FROM {table} WHERE present = 1 AND seen_run < ?1 {candidates}"
+                "SELECT id FROM {table}
+                 WHERE present = 1 AND seen_run < ?1 AND row_digest IS NULL"
             ))?;
-            for id in stmt.query_map([run.0], |r| r.get::<_, String>(0))? {
+            for id in stmt.query_map([seen.run.0], |r| r.get::<_, String>(0))? {
                 let id = id?;
                 if !marks.was_seen(&id) {
                     unseen.push(id);

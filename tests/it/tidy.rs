@@ -8,18 +8,13 @@
 //! - Only `src/inbox/` knows Inbox's wire format: no event-type strings and no JSON pointers
 //!   in the product code of any other module.
 //! - Every `.rs` file opens with a `//!` module header.
-//! - No file is over [`MAX_LINES`] lines, except today's offenders in [`OVERSIZED`], each capped
-//!   at its size when the list was made: the list can only shrink.
+//! - No file is over [`MAX_LINES`] lines (the last exceptions, `store/mod.rs` and
+//!   `reconcile/tests.rs`, were split by concern).
 
 use std::path::{Path, PathBuf};
 
 /// The house limit on the length of a source file.
 const MAX_LINES: usize = 800;
-
-/// Files over [`MAX_LINES`] when this test was written, each with its line count then as its
-/// ceiling. A file may shrink but not grow past its ceiling; once it is within the limit (or is
-/// gone) its entry must be removed. Never add an entry: split the file instead.
-const OVERSIZED: &[(&str, usize)] = &[("src/reconcile/tests.rs", 813), ("src/store/mod.rs", 1078)];
 
 /// Files outside `src/config/` allowed to read environment variables, with why.
 const ENV_READERS: &[&str] = &[
@@ -262,34 +257,13 @@ fn no_source_file_is_over_the_line_limit() {
         if lines <= MAX_LINES {
             continue;
         }
-        match OVERSIZED.iter().find(|(path, _)| *path == source.path) {
-            None => problems.push(format!(
-                "{}: {lines} lines, over {MAX_LINES}: split it by concern (e.g. src/config/); \
-                 do not add it to OVERSIZED",
-                source.path
-            )),
-            Some((_, ceiling)) if lines > *ceiling => problems.push(format!(
-                "{}: {lines} lines, grown past its OVERSIZED ceiling of {ceiling}: move code out \
-                 of it rather than raising the ceiling",
-                source.path
-            )),
-            Some(_) => {}
-        }
-    }
-    for (path, _) in OVERSIZED {
-        match sources.iter().find(|s| s.path == *path) {
-            None => problems.push(format!(
-                "{path} is in OVERSIZED but no longer exists: remove its entry"
-            )),
-            Some(s) if s.text.lines().count() <= MAX_LINES => problems.push(format!(
-                "{path}: {} lines, within the limit now: remove its OVERSIZED entry",
-                s.text.lines().count()
-            )),
-            Some(_) => {}
-        }
+        problems.push(format!(
+            "{}: {lines} lines, over {MAX_LINES}: split it by concern (e.g. src/config/, src/store/)",
+            source.path
+        ));
     }
     report(
-        &format!("source files are at most {MAX_LINES} lines (OVERSIZED lists today's exceptions)"),
+        &format!("source files are at most {MAX_LINES} lines"),
         &problems,
     );
 }

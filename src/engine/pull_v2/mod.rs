@@ -247,7 +247,8 @@ async fn full(
             latest.context("reading where the Inbox event log ends")?
         }
     };
-    let mut profiles = walk::walk(job.ctx, client, store, job.run, report).await?;
+    let mut walk = store.begin_walk(job.run)?;
+    let mut profiles = walk::walk(job.ctx, client, &mut walk, report).await?;
     // What changed during the walk, behind the cursor or in rows already read.
     let after = match replay::replay(client, bookmark).await {
         Ok(after) => Some(after),
@@ -261,14 +262,14 @@ async fn full(
         report.event_pages += after.pages;
         report.events_replayed += after.events;
         let progress = &job.ctx.progress;
-        let fresh = replay::reread(client, store, job.run, &after.touched, progress, report);
+        let fresh = replay::reread(client, &mut walk, job.run, &after.touched, progress, report);
         let fresh = fresh.await?;
         profiles.retain(|_, p| !fresh.contacts.contains(&p.contact_id));
         profiles.extend(
             (fresh.profiles.into_iter()).map(|p| ((p.platform.clone(), p.platform_id.clone()), p)),
         );
     }
-    let (threads, contacts) = store.mark_unseen_absent(job.run)?;
+    let (threads, contacts) = walk.finish()?;
     report.marked_absent.0 += threads;
     report.marked_absent.1 += contacts;
     store.replace_profiles(&profiles.into_values().collect::<Vec<_>>())?;

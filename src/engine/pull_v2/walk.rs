@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 
 use crate::inbox::v2::{self, Contact, Platform, Thread};
-use crate::store::{ProfileRow, ProspectRow, RunId, Store, ThreadRow};
+use crate::store::{ProfileRow, ProspectRow, ThreadRow, Walk};
 
 use super::super::Context;
 use super::super::pull::PullReport;
@@ -24,19 +24,17 @@ pub(super) type Profiles = HashMap<(String, String), ProfileRow>;
 pub(super) async fn walk(
     ctx: &Context,
     client: &v2::Client,
-    store: &mut Store,
-    run: RunId,
+    walk: &mut Walk<'_>,
     report: &mut PullReport,
 ) -> anyhow::Result<Profiles> {
-    store.index_for_walk(run)?;
     let start = client.stats().requests;
     let max = ctx.config.limits.max_requests_per_run;
     let bar = ctx.progress.spinner("pulling threads");
     // The newest copy of each contact seen so far, and every profile.
     let mut newest: HashMap<String, DateTime<Utc>> = HashMap::new();
     let mut profiles = Profiles::new();
-    let mut walk = client.walk();
-    while let Some(page) = walk.next_page().await? {
+    let mut pages = client.walk();
+    while let Some(page) = pages.next_page().await? {
         report.pages += 1;
         let used = client.stats().requests.saturating_sub(start);
         anyhow::ensure!(
@@ -44,8 +42,8 @@ pub(super) async fn walk(
             "GET /threads was still paging after {used} requests, limits.max_requests_per_run = {max}; stopping"
         );
         let (prospects, threads) = page_rows(page, &mut newest, &mut profiles, report);
-        store.upsert_page(run, &prospects, &threads)?;
-        let (seen_contacts, seen_threads) = store.seen_counts(run);
+        walk.upsert_page(&prospects, &threads)?;
+        let (seen_contacts, seen_threads) = walk.seen_counts();
         bar.set_message(format!(
             "pulling threads: {seen_threads} threads, {seen_contacts} contacts"
         ));
