@@ -300,7 +300,10 @@ fn finish(
         .zip(dismissed)
         .filter_map(|(c, dismissed)| (!dismissed).then_some(c))
         .collect();
-    report.conflicts.found = report.conflict_list.len() as u64;
+    // Values waiting for import are listed with the conflicts but decided by nobody.
+    report.conflicts.found = (report.conflict_list.iter())
+        .filter(|c| c.kind != crate::reconcile::ConflictKind::PendingImport)
+        .count() as u64;
     report.conflicts.open = store.open_conflict_count()?;
     Ok(report)
 }

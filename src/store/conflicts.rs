@@ -358,7 +358,10 @@ impl Store {
                             c.detail,
                             now
                         ])?;
-                        tally.opened += 1;
+                        // A value waiting for import is listed, but it is nobody's decision.
+                        if c.kind != ConflictKind::PendingImport {
+                            tally.opened += 1;
+                        }
                     }
                 }
             }

@@ -362,14 +362,16 @@ impl Store {
             prospects: count("SELECT COUNT(*) FROM prospects WHERE present = 1")?,
             threads: count("SELECT COUNT(*) FROM threads WHERE present = 1")?,
             links: count("SELECT COUNT(*) FROM links WHERE state = 'active'")?,
-            open_conflicts: count("SELECT COUNT(*) FROM conflicts WHERE resolution = 'open'")?,
+            open_conflicts: count(
+                "SELECT COUNT(*) FROM conflicts WHERE resolution = 'open' AND kind <> 'pending-import'",
+            )?,
         })
     }
 
-    /// Open conflicts in the log.
+    /// Open conflicts in the log (not the values waiting for import it also lists).
     pub fn open_conflict_count(&self) -> Result<u64> {
         Ok(self.conn.query_row(
-            "SELECT COUNT(*) FROM conflicts WHERE resolution = 'open'",
+            "SELECT COUNT(*) FROM conflicts WHERE resolution = 'open' AND kind <> 'pending-import'",
             [],
             |r| r.get::<_, i64>(0),
         )? as u64)

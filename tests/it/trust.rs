@@ -612,6 +612,17 @@ async fn import_file_mode_says_to_import_the_file_and_lists_what_waits() {
         "{text}"
     );
     assert!(!text.contains("Conflicts (1)"), "{text}");
+    // A value waiting for import is no conflict in the counts either.
+    assert!(
+        text.contains("2 conflict(s) found (0 new, 0 closed, 2 open in the log)"),
+        "{text}"
+    );
+    let status = json(&world.crmsync(&["status", "--json"]).await);
+    assert_eq!(status["mirror"]["open_conflicts"], 2, "{status}");
+    assert_eq!(
+        status["last_run"]["summary"]["conflicts"]["found"], 2,
+        "{status}"
+    );
     let report = json(&world.crmsync(&["sync", "--json"]).await);
     assert_eq!(
         report["import_file"],

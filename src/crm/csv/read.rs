@@ -89,7 +89,7 @@ impl Layout {
         let updated_at = columns.updated_at.as_deref().and_then(&mut find);
         if !missing.is_empty() {
             return Err(settings.unusable(format!(
-                "mapped column{} {} not in the header (line {}); the header has: {}",
+                "mapped column{} {} not in the header (line {}); the header has: {}{}",
                 if missing.len() == 1 { " is" } else { "s are" },
                 missing.join(", "),
                 header.line,
@@ -97,7 +97,8 @@ impl Layout {
                     .iter()
                     .map(|n| format!("{n:?}"))
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
+                delimiter_hint(&names, settings.delimiter),
             )));
         }
         if !repeated.is_empty() {
@@ -451,4 +452,25 @@ fn parse_row(
 /// The reason of a refused field value: it says what becomes of the field.
 fn field_reason(reason: String) -> String {
     format!("{reason}; the field is not synced until the cell reads")
+}
+
+/// When the header read as one column holds another usual delimiter, the fix to name.
+fn delimiter_hint(names: &[String], delimiter: u8) -> String {
+    let [only] = names else {
+        return String::new();
+    };
+    let found = [b';', b',', b'\t']
+        .into_iter()
+        .filter(|d| *d != delimiter)
+        .max_by_key(|d| only.bytes().filter(|b| b == d).count())
+        .filter(|d| only.as_bytes().contains(d));
+    match found {
+        Some(b'\t') => "; the file looks tab-separated: set [crm.csv] delimiter = \"\\t\"".into(),
+        Some(d) => format!(
+            "; the file looks {:?}-separated: set [crm.csv] delimiter = {:?}",
+            d as char,
+            (d as char).to_string()
+        ),
+        None => String::new(),
+    }
 }

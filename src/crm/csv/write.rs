@@ -510,8 +510,7 @@ pub(super) fn write_import_file(
         .collect();
     push_row(&mut out, &header, delimiter, export.terminator);
     for row in &rows {
-        let escaped: Vec<String> = row.iter().map(|c| escape_formula(c).into_owned()).collect();
-        push_row(&mut out, &escaped, delimiter, export.terminator);
+        push_row(&mut out, row, delimiter, export.terminator);
     }
 
     let import_io = |source: io::Error| Error::Io {
@@ -563,8 +562,9 @@ fn import_columns(layout: &Layout) -> Vec<(ImportColumn, usize)> {
     columns
 }
 
-/// The unescaped cells of one import row: the current row (`so_far`, or the export's row for
-/// an update, or the new record) with the write applied.
+/// The cells of one import row as written: the current row (`so_far`, or the export's row for
+/// an update, copied as it is, or the new record) with the write applied, each cell crmsync
+/// wrote escaped against formulas.
 fn import_row(
     settings: &Settings,
     export: &Export,
@@ -582,9 +582,10 @@ fn import_row(
                     let cells = export.cells(export.row_of(settings, id)?);
                     columns
                         .iter()
+                        // The CRM's own cells, exactly as its export has them: a handle
+                        // such as `@jane` is not a formula crmsync wrote.
                         .map(|&(_, idx)| {
-                            let bytes = cells.get(idx).unwrap_or_default();
-                            unescape_formula(&String::from_utf8_lossy(bytes)).to_string()
+                            String::from_utf8_lossy(cells.get(idx).unwrap_or_default()).into_owned()
                         })
                         .collect()
                 }
@@ -593,7 +594,8 @@ fn import_row(
                 let field = change.field();
                 let pos = position(ImportColumn::Field(field))
                     .ok_or_else(|| format!("field {field} has no column in {}", settings.source))?;
-                row[pos] = value_text(&change.new, separator, settings.formats.decimal);
+                let text = value_text(&change.new, separator, settings.formats.decimal);
+                row[pos] = escape_formula(&text).into_owned();
             }
             Ok(row)
         }
@@ -627,6 +629,7 @@ fn import_row(
                         settings.formats.decimal,
                     ),
                 })
+                .map(|text| escape_formula(&text).into_owned())
                 .collect();
             Ok(row)
         }

@@ -460,3 +460,13 @@ fn trust_decimal_separator_comma_reads_european_amounts_and_dmy_dates() {
         ]
     );
 }
+
+#[test]
+fn a_semicolon_header_read_with_commas_names_the_delimiter_to_set() {
+    let fixture = Fixture::new("Record ID;X User ID;Tags\r\nr1;1;\r\n".as_bytes());
+    let message = fixture.read().unwrap_err().to_string();
+    assert!(
+        message.ends_with("the file looks ';'-separated: set [crm.csv] delimiter = \";\""),
+        "{message}"
+    );
+}

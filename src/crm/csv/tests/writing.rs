@@ -468,6 +468,23 @@ fn import_file_holds_complete_rows_and_leaves_the_export() {
 }
 
 #[test]
+fn import_file_copies_the_crm_s_own_cells_as_they_are_and_escapes_only_what_it_writes() {
+    let export = "Record ID,X User ID,X Handle,Tags,Lead Status,Deal Value,Notes,Owner Email,Done,Last Modified\n\
+                  r1,,@noah,+vip,Open,5,old,,no,2026-01-01\n";
+    let fixture = Fixture::with(export.as_bytes(), CsvWriteMode::ImportFile, ',');
+    fixture
+        .write(&[update("r1", vec![notes("@here: call back")])])
+        .unwrap();
+    let import_path = fixture.cfg.import_path.clone().unwrap();
+    let import = String::from_utf8(std::fs::read(&import_path).unwrap()).unwrap();
+    assert_eq!(
+        import.lines().nth(1),
+        Some("r1,,@noah,+vip,Open,5,'@here: call back,,no"),
+        "{import}"
+    );
+}
+
+#[test]
 fn import_file_must_not_be_the_export() {
     let mut fixture = Fixture::with(ORIGINAL.as_bytes(), CsvWriteMode::ImportFile, ',');
     fixture.cfg.import_path = Some(fixture.path().clone());
