@@ -366,6 +366,13 @@ impl Store {
                 }
             }
             if close_unseen {
+                // Values that waited for import and now show are settled, not counted.
+                tx.execute(
+                    "UPDATE conflicts SET resolution = 'closed', resolved_at = ?2,
+                            resolved_by = 'crmsync'
+                     WHERE resolution = 'open' AND last_run < ?1 AND kind = 'pending-import'",
+                    params![run.0, now],
+                )?;
                 tally.closed = tx.execute(
                     "UPDATE conflicts SET resolution = 'closed', resolved_at = ?2,
                             resolved_by = 'crmsync'

@@ -629,6 +629,24 @@ async fn import_file_mode_says_to_import_the_file_and_lists_what_waits() {
         import.display().to_string(),
         "{report}"
     );
+
+    // Once the CRM's export shows the imported value, it is settled: not a closed conflict.
+    let notes = col("Notes");
+    let mut rows = read_export(&world);
+    let row = rows
+        .iter_mut()
+        .find(|r| r[col("X User ID")] == p.platform_id)
+        .unwrap();
+    row[notes] = "changed in Inbox, waiting for import".into();
+    write_export(&world, &rows);
+    let settled = json(&world.crmsync(&["sync", "--json"]).await);
+    assert_eq!(settled["conflicts"]["closed"], 0, "{settled}");
+    assert_eq!(settled["writes"]["to_import"], 0, "{settled}");
+    let open = json(&world.crmsync(&["conflicts", "list", "--json"]).await);
+    assert!(
+        (open.as_array().unwrap().iter()).all(|c| c["kind"] != "pending-import"),
+        "{open}"
+    );
 }
 
 /// Records that match nothing are named, not only counted: record id, the id or handle, and
