@@ -43,6 +43,9 @@ fn the_api_version_is_as_given_else_what_an_older_base_url_says_else_v2() {
     assert_eq!(v1.inbox.base_url, "https://inboxapp.com/api/v1");
     let v2_url = with("base_url = \"http://127.0.0.1:9/api/v2\"").unwrap();
     assert_eq!(v2_url.inbox.api(), InboxApi::V2);
+    let half = with("api = \"v2\"\nbase_url = \"http://127.0.0.1:9/api/v1\"");
+    let err = half.unwrap_err().to_string();
+    assert!(err.contains("set api = \"v1\""), "{err}");
     let err = with("api = \"v3\"").unwrap_err().to_string();
     assert!(err.contains(":3:") && err.contains("`v1` or `v2`"), "{err}");
 }

@@ -61,6 +61,24 @@ pub(super) fn validate(path: &Path, text: &str, mut raw: RawConfig) -> Result<Co
         }
     });
     raw.inbox.api = Some(api);
+    // A base URL naming the other version is a half-done switch: say which key to change.
+    let path_version = ["v1", "v2"]
+        .into_iter()
+        .find(|v| (raw.inbox.base_url.trim_end_matches('/')).ends_with(&format!("/api/{v}")));
+    if let Some(version) = path_version
+        && version != api.as_str()
+    {
+        return Err(invalid(
+            "inbox",
+            "base_url",
+            format!(
+                "ends in /api/{version} but api = \"{}\": set api = \"{version}\", or point \
+                 base_url at /api/{}",
+                api.as_str(),
+                api.as_str()
+            ),
+        ));
+    }
     if raw.inbox.base_url.is_empty() {
         raw.inbox.base_url = api.default_base_url().to_string();
     }

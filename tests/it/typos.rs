@@ -213,3 +213,23 @@ async fn resolved_by_falls_back_to_logname_then_the_uid_name_when_user_is_unset(
     assert_exit(&resolve_without_user(&world, ids[1], None).await, 0);
     assert_eq!(resolved_by(&world, ids[1]).await, whoami.as_str());
 }
+
+/// Switching API versions half-way (`api = "v2"` kept, `base_url` pointed back at `/api/v1`,
+/// as editing the example config does) is one line naming the key to change, before any request.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_base_url_naming_the_other_api_version_is_a_config_error_that_names_the_fix() {
+    let world = World::start(5, "").await;
+    let config = std::fs::read_to_string(world.config()).unwrap();
+    let config = config.replacen("[inbox]\n", "[inbox]\napi = \"v2\"\n", 1);
+    std::fs::write(world.config(), config).unwrap();
+    for command in ["check", "sync"] {
+        let out = world.crmsync(&[command]).await;
+        assert_exit(&out, 2);
+        let text = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(
+            text.contains("ends in /api/v1 but api = \"v2\": set api = \"v1\""),
+            "{text}"
+        );
+    }
+    assert_eq!(world.fake.stats().requests, 0);
+}

@@ -298,7 +298,10 @@ async fn a_v2_walk_replays_what_changed_behind_its_cursor() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_v2_mirror_refuses_a_v1_pull_in_one_line() {
     let world = walked().await;
+    // The same host as v1 would have it (a base URL naming the other version is refused).
     world.write_config("api = \"v1\"");
+    let config = std::fs::read_to_string(world.config()).unwrap();
+    std::fs::write(world.config(), config.replace("/api/v2", "/api/v1")).unwrap();
     world.fake.reset_stats();
     let out = world.crmsync(&["pull"]).await;
     assert_exit(&out, 1);
