@@ -68,7 +68,11 @@ fn set_notes(world: &V2World, idx: usize, notes: &str) {
 /// A linked world in which a sync flipped done on the first five threads and wrote notes to
 /// the sixth contact (the thread count is such that five re-reads cost less than a walk).
 async fn synced_own_writes() -> (V2World, Vec<ContactView>, Vec<bool>) {
-    let (world, contacts) = linked(400, 7).await;
+    synced_own_writes_in(400).await
+}
+
+async fn synced_own_writes_in(size: usize) -> (V2World, Vec<ContactView>, Vec<bool>) {
+    let (world, contacts) = linked(size, 7).await;
     let flipped = flip_done(&world, 5);
     set_notes(&world, 5, "written by the CRM");
     let report = sync(&world).await;
@@ -97,6 +101,11 @@ async fn the_run_after_a_sync_that_archived_threads_re_reads_none_of_them() {
     assert_eq!(pull["event_seq"], seq, "{report}");
     let stats = world.fake.stats();
     assert_eq!(stats.count("GET", "/threads/{threadId}"), 0, "{stats:?}");
+    assert_eq!(
+        stats.requests,
+        5 + 2,
+        "reference data + 2 event pages: {stats:?}"
+    );
     assert_eq!(report["writes"]["inbox"], 0, "{report}");
     assert_eq!(report["writes"]["crm"], 0, "{report}");
     assert_eq!(world.fake.write_log().len(), writes);
@@ -105,6 +114,25 @@ async fn the_run_after_a_sync_that_archived_threads_re_reads_none_of_them() {
     assert_exit(&out, 0);
     let walk = json(&out);
     assert_eq!(walk["pull"]["unexplained_changes"], 0, "{walk}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_small_mirror_echoes_no_longer_make_the_pull_after_a_sync_a_walk() {
+    // 58 threads: a walk is 1 page (+ 1 event page); 5 re-reads used to cost more.
+    let (world, _, _) = synced_own_writes_in(40).await;
+    world.fake.reset_stats();
+    let report = sync(&world).await;
+    assert_eq!(report["pull"]["mode"], "incremental", "{report}");
+    assert_eq!(report["pull"]["echoes"], 6, "{report}");
+    let stats = world.fake.stats();
+    assert_eq!(stats.count("GET", "/threads"), 0, "{stats:?}");
+    assert_eq!(
+        stats.requests,
+        5 + 2,
+        "reference data + 2 event pages: {stats:?}"
+    );
+    assert_eq!(report["writes"]["inbox"], 0, "{report}");
+    assert_eq!(report["writes"]["crm"], 0, "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
