@@ -151,6 +151,9 @@ pub struct PullReport {
     pub reread_threads: u64,
     /// Prospects re-read with `GET /prospects/{id}` (v2: contacts with `GET /contacts/{id}`).
     pub reread_prospects: u64,
+    /// v2: events recognised by their receipts as the echo of crmsync's own writes (their
+    /// values taken without a re-read).
+    pub echoes: u64,
     /// Full walk only: rows that changed since the last pull without any event naming them.
     pub unexplained_changes: u64,
     /// Threads whose prospect has no Inbox id (cannot be addressed; skipped).

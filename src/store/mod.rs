@@ -12,6 +12,7 @@ mod base;
 mod changes;
 mod conflicts;
 pub mod crm_mirror;
+mod echoes;
 mod links;
 mod mirror;
 mod pending;
@@ -24,6 +25,7 @@ mod walk;
 
 pub use changes::{BaseBefore, ChangeRow, ChangeStatus};
 pub use conflicts::{ConflictField, ConflictRecord, ConflictRow, ConflictTally, Resolution};
+pub use echoes::InboxReceipt;
 pub use links::{LinkRow, LinkState};
 pub use mirror::{
     AccountLinkRow, MirrorCounts, MirrorProspect, ProspectKey, ProspectKeys, ProspectRow,

@@ -220,6 +220,7 @@ async fn incremental(
         event_log: job.state.event_log,
     };
     store.save_pull_state(&next)?;
+    store.note_event_seq_run(job.run)?;
     report.event_seq = next.event_seq;
     Ok(())
 }
@@ -284,6 +285,7 @@ async fn full(
         event_log: job.state.event_log,
     };
     store.save_pull_state(&next)?;
+    store.note_event_seq_run(job.run)?;
     report.event_seq = next.event_seq;
     Ok(())
 }

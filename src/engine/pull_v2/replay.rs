@@ -11,18 +11,30 @@
 //! (the effective assignee is per thread). A re-read wins over event values: it is newer than
 //! every event replayed. A 404 marks the thread or contact absent.
 //!
+//! **Echoes.** Events carry no actor, so after a sync the log holds the events of crmsync's own
+//! writes. A thread whose every event is `thread.archived`/`unarchived` or
+//! `thread.assigned`/`unassigned` with the value a receipt of the last runs wrote (to the
+//! thread, or to its contact by fan-out: `store::echoes`) is not re-read: the event values go
+//! onto its mirror row, the latest last. Any other event on the thread (a message, a value no
+//! receipt wrote, such as a person's edit right after crmsync's, or a cleared own assignee
+//! that shows the contact default) means a re-read as above. `contact.assigneeChanged` always
+//! re-reads the contact's threads: which of them inherit the default the API does not say.
+//! Contact value events matching a receipt are counted as echoes too; they cost nothing either
+//! way.
+//!
 //! This module does not decide between a walk and a replay (`pull_v2` does) and writes the
 //! mirror only through `store`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::Context as _;
 
 use crate::inbox::v2::{self, Change, ContactId, Event, MAX_EVENT_PAGE, ThreadId};
-use crate::reconcile::Amount;
+use crate::reconcile::{Amount, Value};
 use crate::store::{ProfileRow, ProspectRow, RunId, Store, ThreadRow};
 
 use super::super::Progress;
+use super::super::inputs::Names;
 use super::super::pull::PullReport;
 use super::walk::{contact_row, profile_rows, thread_row};
 
@@ -57,11 +69,62 @@ impl Delta {
     }
 }
 
+/// A value an event carried, to be matched against crmsync's receipts (raw Inbox ids).
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum Said {
+    /// `thread.archived` (`true`) or `thread.unarchived`.
+    Done(bool),
+    /// `thread.assigned`/`unassigned`: the thread's new effective assignee.
+    Assignee(Option<String>),
+    /// `contact.statusChanged`.
+    Status(Option<String>),
+    /// `contact.tagsChanged`: the full set.
+    Tags(Vec<String>),
+    /// `contact.notesChanged`.
+    Notes(Option<String>),
+    /// `contact.valuationChanged`.
+    Valuation(Option<Amount>),
+}
+
+impl Said {
+    /// Whether a receipt's value (Inbox vocabulary: names and e-mails) is what the event says.
+    pub(super) fn is(&self, value: &Value, names: &Names) -> bool {
+        match (self, value) {
+            (Said::Done(said), Value::Done(Some(wrote))) => said == wrote,
+            // A name no id has (a member or status gone since) explains nothing.
+            (Said::Assignee(said), Value::Assignee(wrote)) => match (said, wrote) {
+                (None, None) => true,
+                (Some(id), Some(email)) => names.member_id(email) == Some(id.as_str()),
+                _ => false,
+            },
+            (Said::Status(said), Value::Status(wrote)) => match (said, wrote) {
+                (None, None) => true,
+                (Some(id), Some(name)) => names.status_id(name) == Some(id.as_str()),
+                _ => false,
+            },
+            (Said::Tags(said), Value::Tags(wrote)) => {
+                let wrote: Option<BTreeSet<&str>> = wrote.iter().map(|n| names.tag_id(n)).collect();
+                wrote == Some(said.iter().map(String::as_str).collect())
+            }
+            (Said::Notes(said), Value::Notes(wrote)) => {
+                said.as_deref().filter(|n| !n.is_empty()) == wrote.as_deref()
+            }
+            (Said::Valuation(said), Value::Valuation(wrote)) => said == wrote,
+            _ => false,
+        }
+    }
+}
+
 /// What replayed events name.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(super) struct Touched {
     /// Threads to re-read with `GET /threads/{id}`.
     pub threads: BTreeSet<String>,
+    /// Thread events a receipt may explain, in seq order: the thread is re-read unless every
+    /// one of them is an echo.
+    pub said: BTreeMap<String, Vec<Said>>,
+    /// Contact value events, in seq order, to count the echoes among them.
+    pub contact_said: BTreeMap<String, Vec<Said>>,
     /// Contacts to re-read with `GET /contacts/{id}` (an event type this client does not know).
     pub contacts: BTreeSet<String>,
     /// Contacts whose default assignee changed: every thread of theirs is re-read.
@@ -77,16 +140,28 @@ impl Touched {
         self.deltas.entry(event.object_id.clone()).or_default()
     }
 
+    fn said(&mut self, event: &Event, said: Said) {
+        let by_object = match said {
+            Said::Done(_) | Said::Assignee(_) => &mut self.said,
+            _ => &mut self.contact_said,
+        };
+        by_object
+            .entry(event.object_id.clone())
+            .or_default()
+            .push(said);
+    }
+
     /// Records what one event names; events in `seq` order, so a later value wins.
     pub fn add(&mut self, event: &Event) {
         let id = || event.object_id.clone();
         match &event.change {
-            Change::ThreadCreated
-            | Change::ThreadDeleted { .. }
-            | Change::ThreadAssignee { .. }
-            | Change::ThreadArchived { .. } => {
+            Change::ThreadCreated | Change::ThreadDeleted { .. } => {
                 self.threads.insert(id());
             }
+            Change::ThreadAssignee { assignee_id } => {
+                self.said(event, Said::Assignee(assignee_id.clone()));
+            }
+            Change::ThreadArchived { archived } => self.said(event, Said::Done(*archived)),
             Change::Message {
                 thread_id,
                 new_message,
@@ -101,11 +176,19 @@ impl Touched {
             }
             Change::ContactStatus { status_id } => {
                 self.delta(event).status_id = Some(status_id.clone());
+                self.said(event, Said::Status(status_id.clone()));
             }
-            Change::ContactTags { tag_ids } => self.delta(event).tag_ids = Some(tag_ids.clone()),
-            Change::ContactNotes { notes } => self.delta(event).notes = Some(notes.clone()),
+            Change::ContactTags { tag_ids } => {
+                self.delta(event).tag_ids = Some(tag_ids.clone());
+                self.said(event, Said::Tags(tag_ids.clone()));
+            }
+            Change::ContactNotes { notes } => {
+                self.delta(event).notes = Some(notes.clone());
+                self.said(event, Said::Notes(notes.clone()));
+            }
             Change::ContactValuation { valuation } => {
                 self.delta(event).valuation = Some(*valuation);
+                self.said(event, Said::Valuation(*valuation));
             }
             Change::ContactAssignee { .. } => {
                 self.contact_threads.insert(id());
@@ -176,14 +259,93 @@ pub(super) fn is_refusal(err: &v2::Error) -> bool {
     }
 }
 
-/// The threads a re-read of `touched` asks for: those named, and every present thread of a
-/// contact whose default assignee changed.
-fn threads_to_read(store: &Store, touched: &Touched) -> anyhow::Result<BTreeSet<String>> {
+/// What `touched` costs: the threads to re-read (those named, every present thread of a
+/// contact whose default assignee changed, and those with an event no receipt explains), and
+/// the echoes.
+fn plan_reads(store: &Store, touched: &Touched) -> anyhow::Result<(BTreeSet<String>, Echoes)> {
     let mut threads = touched.threads.clone();
     for contact_id in &touched.contact_threads {
         threads.extend(store.present_thread_ids(contact_id)?);
     }
-    Ok(threads)
+    let echoes = Echoes::find(store, touched, &threads)?;
+    let unexplained = touched
+        .said
+        .keys()
+        .filter(|id| !echoes.threads.contains_key(*id));
+    threads.extend(unexplained.cloned());
+    Ok((threads, echoes))
+}
+
+/// Events explained by crmsync's receipts (see the module docs).
+#[derive(Debug, Default)]
+struct Echoes {
+    /// Present threads not re-read, by their contact: (thread id, what its events said).
+    threads: BTreeMap<String, (String, Vec<Said>)>,
+    /// How many of their events.
+    thread_events: u64,
+    /// How many contact value events each contact's echoes are.
+    contact_events: BTreeMap<String, u64>,
+}
+
+impl Echoes {
+    /// The echoes among `touched`'s events; threads in `read` are re-read anyway.
+    fn find(store: &Store, touched: &Touched, read: &BTreeSet<String>) -> anyhow::Result<Echoes> {
+        let mut out = Echoes::default();
+        if touched.said.is_empty() && touched.contact_said.is_empty() {
+            return Ok(out);
+        }
+        let receipts = store.echo_receipts()?;
+        if receipts.is_empty() {
+            return Ok(out);
+        }
+        let names = Names::new(&store.reference()?);
+        let mut wrote: HashMap<&str, Vec<&Value>> = HashMap::new();
+        for receipt in &receipts {
+            (wrote.entry(receipt.target.as_str()).or_default()).push(&receipt.value);
+        }
+        let echoed = |targets: &[&str], said: &Said| {
+            (targets.iter().filter_map(|t| wrote.get(t)))
+                .any(|values| values.iter().any(|v| said.is(v, &names)))
+        };
+        for (thread_id, said) in touched.said.iter().filter(|(id, _)| !read.contains(*id)) {
+            let Some(contact) = store.thread_prospect(thread_id)? else {
+                continue;
+            };
+            let explained = said.iter().all(|s| echoed(&[thread_id, &contact], s));
+            if explained && store.present_thread_ids(&contact)?.contains(thread_id) {
+                out.thread_events += said.len() as u64;
+                (out.threads).insert(thread_id.clone(), (contact, said.clone()));
+            }
+        }
+        for (contact_id, said) in &touched.contact_said {
+            let n = said.iter().filter(|s| echoed(&[contact_id], s)).count();
+            out.contact_events.insert(contact_id.clone(), n as u64);
+        }
+        Ok(out)
+    }
+
+    /// The mirror rows of the echoed threads, with the values their events said.
+    fn thread_rows(&self, store: &Store) -> anyhow::Result<Vec<ThreadRow>> {
+        let contacts: BTreeSet<&str> = self.threads.values().map(|(c, _)| c.as_str()).collect();
+        let contacts: Vec<&str> = contacts.into_iter().collect();
+        let mut rows = Vec::with_capacity(self.threads.len());
+        for mirrored in store.load_mirror_for(&contacts)? {
+            for mut row in mirrored.threads {
+                let Some((_, said)) = self.threads.get(&row.id) else {
+                    continue;
+                };
+                for said in said {
+                    match said {
+                        Said::Done(done) => row.done = *done,
+                        Said::Assignee(id) => row.assignee_id.clone_from(id),
+                        _ => {}
+                    }
+                }
+                rows.push(row);
+            }
+        }
+        Ok(rows)
+    }
 }
 
 /// Whether re-reading what `touched` names (one request per thread, one per contact no thread
@@ -191,7 +353,7 @@ fn threads_to_read(store: &Store, touched: &Touched) -> anyhow::Result<BTreeSet<
 /// plus the replay after it), judged by the mirror.
 pub(super) fn rereads_cost_more(store: &Store, touched: &Touched) -> anyhow::Result<bool> {
     let walk = store.counts()?.threads.div_ceil(100).max(1) + 1;
-    let threads = threads_to_read(store, touched)?;
+    let (threads, _) = plan_reads(store, touched)?;
     let mut covered = BTreeSet::new();
     for thread_id in &threads {
         covered.extend(store.thread_prospect(thread_id)?);
@@ -220,8 +382,9 @@ pub(super) async fn reread(
     report: &mut PullReport,
 ) -> anyhow::Result<Reread> {
     let mut fresh = Fresh::default();
+    let (threads, echoes) = plan_reads(store, touched)?;
     let bar = progress.spinner("re-reading changed threads and contacts");
-    for id in &threads_to_read(store, touched)? {
+    for id in &threads {
         fresh.read_thread(client, id, report).await?;
         bar.tick();
     }
@@ -241,11 +404,14 @@ pub(super) async fn reread(
     for mirrored in store.load_mirror_for(&patched)? {
         let mut row = mirrored.prospect;
         touched.deltas[&row.id].apply(&mut row);
+        report.echoes += echoes.contact_events.get(&row.id).copied().unwrap_or(0);
         rows.push(row);
     }
     let contacts: Vec<String> = fresh.contacts.keys().cloned().collect();
     rows.extend(fresh.contacts.into_values());
-    let threads: Vec<ThreadRow> = fresh.threads.into_values().collect();
+    let mut threads: Vec<ThreadRow> = echoes.thread_rows(store)?;
+    report.echoes += echoes.thread_events;
+    threads.extend(fresh.threads.into_values());
     store.upsert_page(run, &rows, &threads)?;
     for (threads, contacts) in [
         store.mark_threads_absent(&fresh.gone_threads)?,

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::replay::{Delta, Touched};
+use super::replay::{Delta, Said, Touched};
 use super::*;
 use crate::inbox::v2::{Change, ContactId, Event, ThreadId};
 use crate::store::pull_state::EventLog;
@@ -131,7 +131,13 @@ fn contact_events_carry_values_and_thread_events_name_re_reads() {
     };
     touched.add(&event(11, "target.replied", ("campaign", "k1"), target));
 
-    assert_eq!(touched.threads, ["t1", "t2", "t5"].map(String::from).into());
+    assert_eq!(touched.threads, ["t2", "t5"].map(String::from).into());
+    // Archived and assignee events wait for the receipts: re-read unless crmsync wrote them.
+    let said: Vec<(&str, &[Said])> = (touched.said.iter())
+        .map(|(id, said)| (id.as_str(), said.as_slice()))
+        .collect();
+    assert_eq!(said, [("t1", &[Said::Done(true)][..])]);
+    assert_eq!(touched.contact_said["c1"].len(), 3);
     assert_eq!(touched.contacts, ["c3"].map(String::from).into());
     assert_eq!(touched.contact_threads, ["c2"].map(String::from).into());
     let delta = Delta {
@@ -149,4 +155,37 @@ fn contact_events_carry_values_and_thread_events_name_re_reads() {
     ));
     assert!(touched.reference_deleted);
     let _ = json!({});
+}
+
+#[test]
+fn an_event_is_an_echo_only_of_the_value_a_receipt_wrote() {
+    use crate::engine::inputs::Names;
+    use crate::reconcile::Value;
+    use crate::store::Reference;
+    let names = Names::new(&Reference {
+        members: vec![("m1".into(), "Ann@Example.com".into(), None)],
+        tags: vec![("g1".into(), "VIP".into()), ("g2".into(), "lead".into())],
+        statuses: vec![("s1".into(), "Won".into())],
+        ..Reference::default()
+    });
+    let ann = || Value::Assignee(Some("ann@example.com".into()));
+    assert!(Said::Done(true).is(&Value::Done(Some(true)), &names));
+    assert!(!Said::Done(false).is(&Value::Done(Some(true)), &names));
+    assert!(!Said::Done(true).is(&Value::Done(None), &names));
+    assert!(Said::Assignee(Some("m1".into())).is(&ann(), &names));
+    // crmsync cleared a thread's own assignee; the thread shows the contact default instead.
+    assert!(!Said::Assignee(Some("m1".into())).is(&Value::Assignee(None), &names));
+    assert!(Said::Assignee(None).is(&Value::Assignee(None), &names));
+    let nobody = Value::Assignee(Some("nobody@example.com".into()));
+    assert!(!Said::Assignee(Some(String::new())).is(&nobody, &names));
+    assert!(!Said::Assignee(Some("m1".into())).is(&Value::Done(Some(true)), &names));
+    let tags = Value::Tags(["VIP".to_string(), "lead".to_string()].into());
+    assert!(Said::Tags(vec!["g2".into(), "g1".into()]).is(&tags, &names));
+    assert!(!Said::Tags(vec!["g1".into()]).is(&tags, &names));
+    let unknown = Value::Tags(["new".to_string()].into());
+    assert!(!Said::Tags(vec![]).is(&unknown, &names));
+    assert!(Said::Status(Some("s1".into())).is(&Value::Status(Some("Won".into())), &names));
+    assert!(!Said::Status(None).is(&Value::Status(Some("Won".into())), &names));
+    assert!(Said::Notes(Some(String::new())).is(&Value::Notes(None), &names));
+    assert!(!Said::Notes(Some("a".into())).is(&Value::Notes(Some("b".into())), &names));
 }
