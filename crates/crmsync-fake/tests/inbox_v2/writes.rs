@@ -377,7 +377,7 @@ async fn a_sticky_thread_answers_a_write_with_200_and_keeps_its_values() {
     let log = fake.write_log();
     assert_eq!(log.len(), writes + 1);
     assert_eq!(log[writes].route, "PATCH /threads/{threadId}");
-    assert_eq!(log[writes].params, [thread_id.clone()]);
+    assert_eq!(log[writes].params, [thread_id.as_str()]);
 
     fake.edit_thread(&thread_id, sticky(false));
     let reply = api
