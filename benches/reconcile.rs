@@ -193,6 +193,7 @@ fn link(i: usize, rng: &mut Rng) -> LinkInput {
             thread_id: format!("th_{i}_{t}"),
             account_link_id: format!("al_{t}"),
             account: format!("sales_{t}"),
+            platform: "twitter".to_owned(),
             // A second thread sometimes has its own owner: a fan-out conflict.
             assignee: Some(if t == 1 && rng.chance(30) {
                 rng.pick(&MEMBERS).to_owned()
@@ -219,6 +220,7 @@ fn link(i: usize, rng: &mut Rng) -> LinkInput {
             fields: inbox,
             threads,
             updated_at: None,
+            retry: Default::default(),
         },
         crm: CrmSide {
             fields: crm,

@@ -186,15 +186,6 @@ pub fn edit_both_sides_hubspot(demo: &HubspotDemo) -> anyhow::Result<EditLog> {
     Ok(scripted_edits(&demo.fake, &mut crm))
 }
 
-/// How the narration names a platform.
-fn platform_name(platform: &str) -> &str {
-    match platform {
-        "twitter" => "X",
-        "linkedin" => "LinkedIn",
-        other => other,
-    }
-}
-
 /// The day's edits on both sides: in Inbox through the fake, in the CRM through `crm`.
 fn scripted_edits<C: DemoCrm>(inbox: &FakeInboxV2, crm: &mut C) -> EditLog {
     let mut log = EditLog::new();
@@ -360,8 +351,8 @@ fn scripted_edits<C: DemoCrm>(inbox: &FakeInboxV2, crm: &mut C) -> EditLog {
         log.push(format!(
             "{}: thread on {} archived, thread on {} still open",
             label(c),
-            platform_name(&threads[0].platform),
-            platform_name(&threads[1].platform)
+            crate::reconcile::platform_label(&threads[0].platform),
+            crate::reconcile::platform_label(&threads[1].platform)
         ));
     }
     log

@@ -23,6 +23,7 @@ pub struct Names {
     member_email: HashMap<String, String>,
     member_by_email: HashMap<String, String>,
     account_username: HashMap<String, String>,
+    account_platform: HashMap<String, String>,
 }
 
 impl Names {
@@ -49,6 +50,9 @@ impl Names {
             names
                 .account_username
                 .insert(link.id.clone(), link.username.clone());
+            names
+                .account_platform
+                .insert(link.id.clone(), link.platform.clone());
         }
         names
     }
@@ -85,6 +89,14 @@ impl Names {
             .get(account_link_id)
             .cloned()
             .unwrap_or_else(|| account_link_id.to_string())
+    }
+
+    /// Platform of an account link (`twitter`, `linkedin`; empty when unknown).
+    pub fn platform(&self, account_link_id: &str) -> String {
+        self.account_platform
+            .get(account_link_id)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The member e-mail for an assignee id, or the raw id when it maps to no member.
@@ -154,6 +166,7 @@ pub fn inbox_side(mirror: &MirrorProspect, names: &Names) -> InboxSide {
             thread_id: t.id.clone(),
             account_link_id: t.account_link_id.clone(),
             account: names.account(&t.account_link_id),
+            platform: names.platform(&t.account_link_id),
             assignee: names.assignee(t.assignee_id.as_deref()),
             done: t.done,
         })
@@ -161,6 +174,7 @@ pub fn inbox_side(mirror: &MirrorProspect, names: &Names) -> InboxSide {
     InboxSide {
         fields,
         threads,
+        retry: BTreeSet::new(),
         updated_at: p
             .last_updated_at
             .as_deref()

@@ -11,7 +11,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::crm::CrmRecord;
-use crate::reconcile::{self, Field, LinkInput, LinkKey, Policy, Value, Vocabulary};
+use crate::reconcile::{self, Field, InboxSide, LinkInput, LinkKey, Policy, Value, Vocabulary};
 use crate::store::{ChangeRow, LinkRow, LinkState, MirrorProspect, Store};
 
 use super::clean;
@@ -282,6 +282,7 @@ impl<'a> Reconciler<'a, '_> {
         let names = self.planning.names;
         let ids: Vec<&str> = batch.iter().map(|(l, _)| l.prospect_id.as_str()).collect();
         let mut base = self.store.load_base_for(&ids)?;
+        let mut retries = self.store.fanout_retries_for(&ids)?;
         let chunk_inputs: Vec<LinkInput> = batch
             .iter()
             .map(|(link, prospect)| LinkInput {
@@ -289,7 +290,10 @@ impl<'a> Reconciler<'a, '_> {
                     prospect_id: link.prospect_id.clone(),
                     crm_id: link.crm_id.clone(),
                 },
-                inbox: inbox_side(prospect, names),
+                inbox: InboxSide {
+                    retry: retries.remove(&link.prospect_id).unwrap_or_default(),
+                    ..inbox_side(prospect, names)
+                },
                 crm: crm_side(self.by_record[link.crm_id.as_str()], names),
                 base: if self.opts.resync {
                     Default::default()

@@ -651,6 +651,8 @@ async fn fetch_reference(client: &inbox::Client) -> anyhow::Result<(String, Refe
             username: a.username,
             name: Some(a.name),
             status: a.status,
+            // API v1 serves X accounts only.
+            platform: "twitter".to_string(),
         })
         .collect();
     let members = client

@@ -58,6 +58,7 @@ pub(super) async fn push<A: CrmAdapter>(
     report.writes.inbox += inbox.writes;
     report.incomplete = inbox.incomplete;
     report.interrupted = inbox.interrupted;
+    report.warnings.extend(inbox.warnings);
     let mut conflicts = inbox.conflicts;
     crate::failpoint::hit("between-inbox-and-crm");
     let crm_outcome = if inbox.error.is_none() && report.interrupted.is_none() {
@@ -115,6 +116,8 @@ pub(super) struct PlanPush<'p> {
     pub writes: u64,
     /// Conflicts found while pushing.
     pub conflicts: Vec<ConflictRecord>,
+    /// Lines for the run's warnings (a thread that did not take a value, retried next run).
+    pub warnings: Vec<String>,
     /// The fields confirmed per prospect.
     pub confirmed: HashMap<String, HashSet<Field>>,
     /// Prospects left for the next run (the request budget ran out): nothing of theirs is
@@ -199,6 +202,7 @@ pub(super) async fn push_plan<'p>(
             push_one(ctx, names, &settings, link, &threads, prospect, receipts).await;
         out.writes += outcome.writes;
         out.conflicts.extend(outcome.conflicts);
+        out.warnings.extend(outcome.warnings);
         match error {
             None => {
                 out.confirmed
@@ -220,6 +224,13 @@ pub(super) async fn push_plan<'p>(
         bar.inc(1);
     }
     bar.finish_and_clear();
+    // A thread's miss counts twice only on consecutive pushes: those this one did not retry
+    // are forgotten (a push stopped by an error may not have reached them).
+    if out.error.is_none()
+        && let Err(err) = receipts.forget_stale_fanout_misses(&out.unpushed)
+    {
+        out.error = Some(err.into());
+    }
     out
 }
 
@@ -298,6 +309,8 @@ pub struct InboxOutcome {
     pub writes: u64,
     /// Conflicts found while pushing (refusals, unmapped names, threads that did not take a value).
     pub conflicts: Vec<ConflictRecord>,
+    /// Warnings: a thread that did not take a value the first time (retried next run).
+    pub warnings: Vec<String>,
 }
 
 /// Settings for pushing.
@@ -604,9 +617,9 @@ async fn read_back(
                     change.field(),
                     ConflictKind::Fanout,
                     format!(
-                        "thread {} on @{} did not take {} = {} (prospect {})",
+                        "thread {} on {} did not take {} = {} (prospect {})",
                         thread.thread_id,
-                        thread.account,
+                        crate::reconcile::thread_account(thread),
                         change.field(),
                         change.new,
                         key.prospect_id

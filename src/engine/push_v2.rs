@@ -12,8 +12,10 @@
 use std::collections::HashSet;
 
 use crate::inbox::v2::{self, ContactId, ContactUpdate, ThreadId, ThreadUpdate};
-use crate::reconcile::{Change, ConflictKind, Field, LinkPlan, Side, ThreadState, Value};
-use crate::store::{ChangeRow, ChangeStatus, ConflictRecord};
+use crate::reconcile::{
+    Change, ConflictKind, Field, LinkPlan, Side, ThreadState, Value, thread_account,
+};
+use crate::store::{ChangeRow, ChangeStatus, ConflictRecord, FanoutMiss};
 
 use super::inputs::Names;
 use super::push::{InboxOutcome, PushError, PushSettings, change_row, is_refusal_v2};
@@ -104,6 +106,8 @@ pub(super) async fn push_contact(
         )
         .await?;
     }
+    // Per-thread mode: a field is confirmed only if none of its threads missed it.
+    let mut missed: HashSet<Field> = HashSet::new();
     for patch in &plan.threads {
         let mut update = ThreadUpdate::default();
         for change in &patch.changes {
@@ -144,9 +148,20 @@ pub(super) async fn push_contact(
                 crate::failpoint::hit("inbox-after-thread-patch");
                 receipts.settle(ticket, ChangeStatus::Applied)?;
                 out.writes += 1;
+                let state = threads.iter().find(|t| t.thread_id == patch.thread_id);
                 for change in &patch.changes {
                     if took(&thread, &change.new, names) {
+                        receipts.fanout_took(&patch.thread_id, change.field())?;
                         out.confirmed.insert(change.field());
+                    } else if let Some(thread) = state {
+                        missed.insert(change.field());
+                        let contact = &plan.key.prospect_id;
+                        let miss = Missed {
+                            contact,
+                            thread,
+                            change,
+                        };
+                        miss.record(conflict, receipts, out)?;
                     }
                 }
             }
@@ -162,6 +177,9 @@ pub(super) async fn push_contact(
             }
             Err(err) => return Err(err.into()),
         }
+    }
+    for field in missed {
+        out.confirmed.remove(&field);
     }
     Ok(())
 }
@@ -292,7 +310,8 @@ async fn push_tags(
 
 /// Writes done (archive or unarchive) and the assignee (clear each thread's own, so that it
 /// shows the contact's new default) on every thread that differs, and confirms a field only
-/// when every thread took it; a thread that did not is a `fanout` conflict.
+/// when every thread took it; a thread that did not is retried next run, then a conflict
+/// ([`Missed`]).
 #[allow(clippy::too_many_arguments)] // one contact's fan-out: each input used once
 async fn fan_out(
     client: &v2::Client,
@@ -346,8 +365,9 @@ async fn fan_out(
                     fanned[0].field(),
                     ConflictKind::RejectedByApi,
                     format!(
-                        "Inbox refused thread {} on @{}: {err}",
-                        thread.thread_id, thread.account
+                        "Inbox refused thread {} on {}: {err}",
+                        thread.thread_id,
+                        thread_account(thread)
                     ),
                 ));
                 continue;
@@ -356,20 +376,16 @@ async fn fan_out(
         };
         out.writes += 1;
         for change in fanned {
-            if !took(&answer, &change.new, names) {
+            if took(&answer, &change.new, names) {
+                receipts.fanout_took(&thread.thread_id, change.field())?;
+            } else {
                 failed.insert(change.field());
-                out.conflicts.push(conflict(
-                    change.field(),
-                    ConflictKind::Fanout,
-                    format!(
-                        "thread {} on @{} did not take {} = {} (contact {})",
-                        thread.thread_id,
-                        thread.account,
-                        change.field(),
-                        change.new,
-                        plan.key.prospect_id
-                    ),
-                ));
+                let miss = Missed {
+                    contact: &plan.key.prospect_id,
+                    thread,
+                    change,
+                };
+                miss.record(conflict, receipts, out)?;
             }
         }
     }
@@ -380,6 +396,45 @@ async fn fan_out(
         }
     }
     Ok(())
+}
+
+/// A thread that answered a write without taking its value.
+struct Missed<'a> {
+    contact: &'a str,
+    thread: &'a ThreadState,
+    change: &'a Change,
+}
+
+impl Missed<'_> {
+    /// The first miss of a value is a warning, and the next run retries the thread (the field
+    /// is not confirmed, so the base does not move); a second consecutive miss of the same
+    /// value is a `fanout` conflict naming the thread.
+    fn record(
+        &self,
+        conflict: &dyn Fn(Field, ConflictKind, String) -> ConflictRecord,
+        receipts: &mut Receipts<'_>,
+        out: &mut InboxOutcome,
+    ) -> Result<(), PushError> {
+        let (field, value) = (self.change.field(), &self.change.new);
+        let what = format!(
+            "thread {} on {} did not take {field} = {value} (contact {})",
+            self.thread.thread_id,
+            thread_account(self.thread),
+            self.contact
+        );
+        let key = (self.contact, self.thread.thread_id.as_str());
+        match receipts.fanout_miss(key, field, &value.to_string())? {
+            FanoutMiss::First => out
+                .warnings
+                .push(format!("{what}; the next run retries it")),
+            FanoutMiss::Again => out.conflicts.push(conflict(
+                field,
+                ConflictKind::Fanout,
+                format!("{what}, again after a retry"),
+            )),
+        }
+        Ok(())
+    }
 }
 
 /// Whether a thread, as answered, holds `value`.

@@ -9,7 +9,10 @@
 //!
 //! Each receipt is its own small transaction: one per write request, not one per run.
 
-use crate::store::{ChangeRow, ChangeStatus, RunId, Store};
+use std::collections::HashSet;
+
+use crate::reconcile::Field;
+use crate::store::{ChangeRow, ChangeStatus, FanoutMiss, RunId, Store};
 
 /// Where a run's writes leave their receipts.
 pub(super) struct Receipts<'s> {
@@ -44,5 +47,34 @@ impl<'s> Receipts<'s> {
             return Ok(());
         }
         self.store.settle_changes(&ticket.0, status)
+    }
+
+    /// Records that a thread of a contact (`(contact, thread)`) answered a fanned-out write
+    /// without taking `value`: whether it missed that value on the push before too.
+    pub fn fanout_miss(
+        &mut self,
+        key: (&str, &str),
+        field: Field,
+        value: &str,
+    ) -> Result<FanoutMiss, crate::store::Error> {
+        self.store.note_fanout_miss(self.run, key, field, value)
+    }
+
+    /// A thread took a fanned-out value: its earlier miss, if any, is forgotten.
+    pub fn fanout_took(
+        &mut self,
+        thread_id: &str,
+        field: Field,
+    ) -> Result<(), crate::store::Error> {
+        self.store.clear_fanout_miss(thread_id, field)
+    }
+
+    /// At the end of a push: forgets the misses of earlier runs it did not retry, except those
+    /// of the contacts in `kept` (left for the next run).
+    pub fn forget_stale_fanout_misses(
+        &mut self,
+        kept: &HashSet<&str>,
+    ) -> Result<(), crate::store::Error> {
+        self.store.forget_stale_fanout_misses(self.run, kept)
     }
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::reconcile::{self, Conflict, ConflictKind, Field, Value};
+use crate::reconcile::{self, Conflict, ConflictKind, Value};
 use crate::store::{ConflictField, ConflictRecord, RejectRow, RunId, RunMode};
 
 use super::pull::PullReport;
@@ -406,18 +406,7 @@ fn conflict_record(c: &Conflict, username: String, platform_id: String) -> Confl
     let detail = if c.threads.is_empty() {
         c.detail.clone()
     } else {
-        let threads: Vec<String> = c
-            .threads
-            .iter()
-            .map(|t| {
-                let value = match c.field {
-                    Field::Done => t.done.to_string(),
-                    _ => t.assignee.clone().unwrap_or_else(|| "(unassigned)".into()),
-                };
-                format!("@{}: {value}", t.account)
-            })
-            .collect();
-        format!("threads disagree on {}: {}", c.field, threads.join(", "))
+        reconcile::disagreement(c.field, &c.threads)
     };
     ConflictRecord {
         prospect_id: c.key.prospect_id.clone(),

@@ -272,6 +272,7 @@ mod tests {
                         thread_id: "t1".into(),
                         account_link_id: "a1".into(),
                         account: "sales_a".into(),
+                        platform: "twitter".into(),
                         assignee: None,
                         done: true,
                     },
@@ -279,11 +280,13 @@ mod tests {
                         thread_id: "t2".into(),
                         account_link_id: "a2".into(),
                         account: "sales_b".into(),
+                        platform: "linkedin".into(),
                         assignee: None,
                         done: false,
                     },
                 ],
                 updated_at: None,
+                retry: Default::default(),
             },
             crm: CrmSide {
                 fields: Fields {

@@ -110,11 +110,38 @@ pub(crate) fn account_name(thread: &ThreadState) -> &str {
     thread.account.trim().trim_start_matches('@')
 }
 
-/// One line naming each thread's account and value of `field`.
-pub(crate) fn disagreement(field: Field, threads: &[ThreadState]) -> String {
+/// How people read a platform the API names `platform`: `X`, `LinkedIn`, or the name itself.
+pub fn platform_label(platform: &str) -> &str {
+    match platform {
+        "twitter" => "X",
+        "linkedin" => "LinkedIn",
+        other => other,
+    }
+}
+
+/// A thread's account and platform for people: `@sales_a (X)`, `@jane-li (LinkedIn)`; just
+/// `@account` when the platform is not known.
+pub fn thread_account(thread: &ThreadState) -> String {
+    match thread.platform.as_str() {
+        "" => format!("@{}", account_name(thread)),
+        platform => format!("@{} ({})", account_name(thread), platform_label(platform)),
+    }
+}
+
+/// One line naming each thread's account, platform and value of `field`:
+/// `threads disagree on done: @sales_a (X): true, @jane-li (LinkedIn): false`.
+pub fn disagreement(field: Field, threads: &[ThreadState]) -> String {
     let listed: Vec<String> = threads
         .iter()
-        .map(|thread| format!("@{} {}", account_name(thread), thread_value(field, thread)))
+        .map(|thread| format!("{}: {}", thread_account(thread), shown(field, thread)))
         .collect();
     format!("threads disagree on {field}: {}", listed.join(", "))
+}
+
+/// A thread's value of `field` as a conflict shows it (no assignee reads `(unassigned)`).
+fn shown(field: Field, thread: &ThreadState) -> String {
+    match thread_value(field, thread) {
+        Value::Assignee(None) => "(unassigned)".to_string(),
+        value => value.to_string(),
+    }
 }

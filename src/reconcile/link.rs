@@ -8,8 +8,8 @@
 use super::fanout::{InboxView, Target, disagreement, inbox_view};
 use super::merge::{Decision, Sides, Times, decide};
 use super::model::{
-    Change, Conflict, ConflictKind, CrmPatch, Field, InboxPatch, LinkInput, LinkPlan, Plan, Policy,
-    ThreadPatch, ThreadState, Value, Vocabulary,
+    Change, Conflict, ConflictKind, CrmPatch, FanoutMode, Field, InboxPatch, LinkInput, LinkPlan,
+    Plan, Policy, ThreadPatch, ThreadState, Value, Vocabulary,
 };
 use super::notes;
 use super::vocab::{Unmapped, canonical, check_inbox, crm_equivalent, crm_to_inbox, inbox_to_crm};
@@ -167,7 +167,15 @@ fn reconcile_field(
     };
 
     let (inbox, target) = if field.is_thread_field() {
-        match inbox_view(field, &input.inbox.threads, &policy.fanout) {
+        // A thread that did not take the last write is retried: as in `force` mode.
+        let retry = input.inbox.retry.contains(&field)
+            && !matches!(policy.fanout, FanoutMode::PerThread { .. });
+        let mode = if retry {
+            &FanoutMode::Force
+        } else {
+            &policy.fanout
+        };
+        match inbox_view(field, &input.inbox.threads, mode) {
             InboxView::Absent | InboxView::Skip => return Outcome::Skipped,
             InboxView::Force(threads) => return force(&view, vocab, threads),
             InboxView::Disagree(threads) => {

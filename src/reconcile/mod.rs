@@ -22,6 +22,7 @@ mod vocab;
 #[cfg(test)]
 mod tests;
 
+pub use fanout::{disagreement, platform_label, thread_account};
 pub use link::{plan, reconcile_link};
 pub use model::*;
 pub use notes::notes_diff;

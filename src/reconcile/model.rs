@@ -302,6 +302,10 @@ pub struct ThreadState {
     pub account_link_id: String,
     /// Username of that account link (for humans).
     pub account: String,
+    /// Platform of that account link as the API names it (`twitter`, `linkedin`); empty when
+    /// the account link is not known.
+    #[serde(default)]
+    pub platform: String,
     /// Assignee e-mail (lowercase), or the raw member id when it maps to no member.
     pub assignee: Option<String>,
     /// Done flag of this thread.
@@ -318,6 +322,11 @@ pub struct InboxSide {
     pub threads: Vec<ThreadState>,
     /// The prospect's `lastUpdatedAt`, for the `newest` policy.
     pub updated_at: Option<DateTime<Utc>>,
+    /// Thread fields a thread did not take on the last push (API v2): while the threads
+    /// disagree on one, the CRM value is written to the threads that differ again (a retry)
+    /// rather than logged as a `fanout` conflict, except in `per-thread` mode.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub retry: BTreeSet<Field>,
 }
 
 /// The CRM side of a link, in the CRM's vocabulary (status is the CRM value, assignee the owner

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::fanout::{account_name, thread_value};
+use super::fanout::{thread_account, thread_value};
 use super::model::{Change, Conflict, ConflictKind, LinkPlan, Plan, Value};
 
 /// Renders a plan as text: one block per link that writes something or has a conflict, then a
@@ -98,7 +98,7 @@ fn render_conflict(out: &mut String, conflict: &Conflict) {
             .iter()
             .map(|thread| {
                 let value = thread_value(conflict.field, thread).to_string();
-                format!("@{} {value:?}", account_name(thread))
+                format!("{} {value:?}", thread_account(thread))
             })
             .collect();
         let _ = write!(out, "{}", listed.join(", "));

@@ -53,6 +53,7 @@ pub(super) fn thread(id: &str, account: &str, assignee: Option<&str>, done: bool
         thread_id: id.to_owned(),
         account_link_id: format!("al-{account}"),
         account: account.to_owned(),
+        platform: "twitter".to_owned(),
         assignee: assignee.map(str::to_owned),
         done,
     }

@@ -15,18 +15,20 @@ use super::{Error, MAX_IDS_PER_QUERY, Result, Store};
 pub struct AccountLinkRow {
     /// Id.
     pub id: String,
-    /// X username.
+    /// Username on its platform (without a prefix such as `@`).
     pub username: String,
     /// Display name.
     pub name: Option<String>,
     /// active | offline | paused.
     pub status: String,
+    /// Its platform as the API names it: `twitter` (always, on v1), `linkedin`, ...
+    pub platform: String,
 }
 
 /// Reference data of the team, replaced as a whole on each pull.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Reference {
-    /// Connected X accounts.
+    /// Connected platform accounts.
     pub account_links: Vec<AccountLinkRow>,
     /// (id, e-mail, name).
     pub members: Vec<(String, String, Option<String>)>,
@@ -150,10 +152,17 @@ impl Store {
         )?;
         {
             let mut stmt = tx.prepare(
-                "INSERT INTO account_links (id, username, name, status) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO account_links (id, username, name, status, platform)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             for link in &reference.account_links {
-                stmt.execute(params![link.id, link.username, link.name, link.status])?;
+                stmt.execute(params![
+                    link.id,
+                    link.username,
+                    link.name,
+                    link.status,
+                    link.platform
+                ])?;
             }
             let mut stmt =
                 tx.prepare("INSERT INTO members (id, email, name) VALUES (?1, ?2, ?3)")?;
@@ -176,9 +185,9 @@ impl Store {
     /// Loads the reference data.
     pub fn reference(&self) -> Result<Reference> {
         let mut reference = Reference::default();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, username, name, status FROM account_links ORDER BY username")?;
+        let mut stmt = self.conn.prepare(
+            "SELECT id, username, name, status, platform FROM account_links ORDER BY username",
+        )?;
         reference.account_links = stmt
             .query_map([], |r| {
                 Ok(AccountLinkRow {
@@ -186,6 +195,7 @@ impl Store {
                     username: r.get(1)?,
                     name: r.get(2)?,
                     status: r.get(3)?,
+                    platform: r.get(4)?,
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;

@@ -13,6 +13,7 @@ mod changes;
 mod conflicts;
 pub mod crm_mirror;
 mod echoes;
+mod fanout;
 mod links;
 mod mirror;
 mod pending;
@@ -26,6 +27,7 @@ mod walk;
 pub use changes::{BaseBefore, ChangeRow, ChangeStatus};
 pub use conflicts::{ConflictField, ConflictRecord, ConflictRow, ConflictTally, Resolution};
 pub use echoes::InboxReceipt;
+pub use fanout::Miss as FanoutMiss;
 pub use links::{LinkRow, LinkState};
 pub use mirror::{
     AccountLinkRow, MirrorCounts, MirrorProspect, ProspectKey, ProspectKeys, ProspectRow,
@@ -49,6 +51,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_7.sql"),
     include_str!("schema_8.sql"),
     include_str!("schema_9.sql"),
+    include_str!("schema_10.sql"),
 ];
 
 /// A store error. SQLite errors are bugs or a damaged file: nothing to branch on but the text.

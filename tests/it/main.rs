@@ -31,6 +31,7 @@ mod typos;
 mod unreachable;
 mod v2;
 mod v2_echoes;
+mod v2_fanout;
 mod v2_faults;
 mod v2_incremental;
 mod v2_linkedin;

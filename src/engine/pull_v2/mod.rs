@@ -303,6 +303,7 @@ async fn fetch_reference(client: &v2::Client) -> anyhow::Result<(String, Referen
             id: a.id,
             name: a.display_name,
             status: a.status.as_str().to_string(),
+            platform: a.platform.as_str().to_string(),
         })
         .collect();
     let members = client

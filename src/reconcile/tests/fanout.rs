@@ -59,9 +59,30 @@ fn fanout_log_records_a_conflict_and_writes_nothing() {
     assert_eq!(accounts, ["sales_a", "sales_b"]);
     assert_eq!(
         conflict.detail,
-        "threads disagree on assignee: @sales_a ana@acme.io, @sales_b ben@acme.io"
+        "threads disagree on assignee: @sales_a (X): ana@acme.io, @sales_b (X): ben@acme.io"
     );
     assert_eq!(conflict.inbox, None);
+}
+
+#[test]
+fn a_disagreement_names_each_threads_account_platform_and_value() {
+    let mut linkedin = thread("t2", "jane-li", None, false);
+    linkedin.platform = "linkedin".into();
+    let mut unknown = thread("t3", "al-9", None, true);
+    unknown.platform = String::new();
+    let threads = [
+        thread("t1", "@sales_a", Some("ana@acme.io"), true),
+        linkedin,
+        unknown,
+    ];
+    assert_eq!(
+        crate::reconcile::disagreement(Field::Done, &threads),
+        "threads disagree on done: @sales_a (X): true, @jane-li (LinkedIn): false, @al-9: true"
+    );
+    assert_eq!(
+        crate::reconcile::disagreement(Field::Assignee, &threads[..2]),
+        "threads disagree on assignee: @sales_a (X): ana@acme.io, @jane-li (LinkedIn): (unassigned)"
+    );
 }
 
 #[test]
@@ -79,6 +100,37 @@ fn fanout_force_writes_the_crm_value_to_every_thread() {
             "inbox assignee: (empty) -> ben@acme.io",
             "agreed assignee: ben@acme.io",
         ]
+    );
+}
+
+#[test]
+fn a_thread_to_retry_gets_the_crm_value_again_in_log_and_skip_mode_not_per_thread() {
+    // t1 did not take done = true on the last push; t2 did.
+    let mut link = input();
+    link.inbox.threads = vec![
+        thread("t1", "sales_a", None, false),
+        thread("t2", "sales_b", None, true),
+    ];
+    link.crm.fields.done = Some(true);
+    link.base.done = Some(Some(false));
+    link.inbox.retry.insert(Field::Done);
+    for mode in [FanoutMode::Log, FanoutMode::Skip] {
+        let policy = with_fanout(policy(&[Field::Done]), mode);
+        assert_summary!(
+            run(&link, &policy),
+            ["inbox done: (empty) -> true", "agreed done: true"]
+        );
+    }
+    let per_thread = FanoutMode::PerThread {
+        account: "sales_b".into(),
+    };
+    let chosen = with_fanout(policy(&[Field::Done]), per_thread);
+    assert_summary!(run(&link, &chosen), ["agreed done: true"]);
+    // Without a retry, the disagreement is a conflict.
+    link.inbox.retry.clear();
+    assert_summary!(
+        run(&link, &policy(&[Field::Done])),
+        ["conflict fanout done"]
     );
 }
 

@@ -178,6 +178,9 @@ pub struct ThreadEdit {
     /// Member email of the thread's own assignee; `Some(None)` clears it, so the thread falls
     /// back to its contact's default.
     pub assignee: Option<Option<String>>,
+    /// Make the thread sticky (`true`): from now on `PATCH /threads/{id}` answers 200 with the
+    /// thread as it was and changes nothing (edits through the fake still apply).
+    pub sticky: Option<bool>,
 }
 
 /// A profile as tests see it.
@@ -481,6 +484,9 @@ impl State {
 
     fn edit_thread(&mut self, thread_id: &str, edit: ThreadEdit) {
         let t = self.thread_index(thread_id);
+        if let Some(sticky) = edit.sticky {
+            self.model.threads[t].sticky = sticky;
+        }
         let patch = ThreadPatch {
             archived: edit.archived,
             unread: edit.unread,

@@ -670,7 +670,10 @@ fn handle(model: &mut Model, endpoint: Endpoint, call: &Call<'_>) -> Result<Repl
             let t = thread_index(model, &id)?;
             let map = call.body()?;
             let patch = request::thread_update(&map)?;
-            model.patch_thread(t, &patch, now_ms()).map_err(reject)?;
+            // A sticky thread (a test knob) answers as if written and keeps its values.
+            if !model.threads[t].sticky {
+                model.patch_thread(t, &patch, now_ms()).map_err(reject)?;
+            }
             record(
                 model,
                 "PATCH /threads/{threadId}",

@@ -175,6 +175,9 @@ pub(crate) struct Thread {
     pub unread: bool,
     pub syncing: bool,
     pub typing_indicators: &'static str,
+    /// A test knob: API writes answer 200 and change nothing (a thread that does not take a
+    /// value, as on an offline account).
+    pub sticky: bool,
     pub last_message: Option<Message>,
     pub created_ms: i64,
     /// The hidden inbox-order position: the activity time when the thread was last moved, or
@@ -837,6 +840,7 @@ impl Model {
             unread: false,
             syncing: false,
             typing_indicators: "teamDefault",
+            sticky: false,
             last_message: None,
             created_ms: now_ms,
             rank: now_ms,

@@ -349,3 +349,39 @@ async fn post_tags_creates_a_tag_and_refuses_a_taken_name() {
     assert_eq!(bad.issue_paths().len(), 2);
     assert_eq!(api.ok("/tags/warm").await["name"], "Warm");
 }
+
+#[tokio::test]
+async fn a_sticky_thread_answers_a_write_with_200_and_keeps_its_values() {
+    let (fake, api) = start(20).await;
+    let (_, thread_id) = contact_with_thread(&fake);
+    let thread_path = format!("/threads/{thread_id}");
+    let before = fake.thread(&thread_id).unwrap();
+    let sticky = |on: bool| ThreadEdit {
+        sticky: Some(on),
+        ..ThreadEdit::default()
+    };
+    fake.edit_thread(&thread_id, sticky(true));
+    let (seq, writes) = (fake.last_seq(), fake.write_log().len());
+    let reply = api
+        .patch(&thread_path, json!({ "archived": !before.archived }))
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.json()["archived"],
+        before.archived,
+        "the answer shows it kept"
+    );
+    assert_eq!(fake.thread(&thread_id).unwrap(), before);
+    assert_eq!(fake.last_seq(), seq, "nothing changed: no event");
+    // The write was answered, so the log has it (a retry shows as a second entry).
+    let log = fake.write_log();
+    assert_eq!(log.len(), writes + 1);
+    assert_eq!(log[writes].route, "PATCH /threads/{threadId}");
+    assert_eq!(log[writes].params, [thread_id.as_str()]);
+
+    fake.edit_thread(&thread_id, sticky(false));
+    let reply = api
+        .patch(&thread_path, json!({ "archived": !before.archived }))
+        .await;
+    assert_eq!(reply.json()["archived"], !before.archived);
+}
