@@ -38,7 +38,7 @@
 //! * `minimum`, computed by the bench from the fake and its own edits, not from crmsync's plan:
 //!   5 reference calls (team, members, account links, tags, statuses), plus for a walk
 //!   ⌈threads / 100⌉ `GET /threads` pages, or for an incremental run
-//!   max(1, ⌈events since the previous run / 1000⌉) `GET /events` pages plus one
+//!   max(1, ⌈events after the seq the previous run stored / 1000⌉) `GET /events` pages plus one
 //!   `GET /threads/{id}` per thread the Inbox side archived (thread events are thin: the
 //!   thread must be read); plus the writes the CRM edits need: one `PATCH /contacts/{id}` per
 //!   CRM-edited contact, one tag call per added tag, one `PATCH /threads/{id}` per flipped Done.
@@ -539,7 +539,11 @@ async fn main() {
                 .await
                 .unwrap();
             let report = &run.report;
-            let counted = by_kind(&fake.stats());
+            let stats = fake.stats();
+            let counted = by_kind(&stats);
+            let by_route: serde_json::Map<String, serde_json::Value> = (stats.by_route.iter())
+                .map(|((method, route), n)| (format!("{method} {route}"), (*n).into()))
+                .collect();
             let echoes = last_thread_patches;
             stored_seq = report["pull"]["event_seq"].as_u64().unwrap_or(0);
             last_thread_patches = counted[5];
@@ -632,6 +636,7 @@ async fn main() {
                     "thread_patches": counted[5],
                     "all": counted[6],
                 },
+                "requests_by_route": by_route,
                 "needed": {
                     "thread_rereads": needed.thread_reads,
                     "contact_patches": needed.contact_patches,
