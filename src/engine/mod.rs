@@ -17,10 +17,8 @@ use crate::inbox;
 pub mod run;
 // 1. lock: one run at a time.
 pub mod lock;
-// 2. pull: Inbox into the mirror (a full walk, or `events` replayed).
-mod events;
+// 2. pull: Inbox into the mirror (a full walk, or the event log replayed), `v1` or `v2`.
 pub mod pull;
-mod pull_v2;
 // 3. read the CRM: the export, or HubSpot in full or incrementally.
 pub mod crm_read;
 // 4. link: match records to prospects (`matching`, pure), looking up unknown X ids (`lookup`).
@@ -42,7 +40,6 @@ mod budget;
 mod crm_write;
 pub mod interrupt;
 mod push;
-mod push_v2;
 mod receipts;
 // 8. record: the base moves for confirmed values (`confirm`), links, conflicts, stamps.
 pub mod confirm;

@@ -9,7 +9,8 @@
 //!
 //! Each receipt is its own small transaction: one per write request, not one per run.
 
-use crate::store::{ChangeRow, ChangeStatus, RunId, Store};
+use crate::reconcile::{Change, LinkKey, Side};
+use crate::store::{BaseBefore, ChangeRow, ChangeStatus, RunId, Store};
 
 /// Where a run's writes leave their receipts.
 pub(super) struct Receipts<'s> {
@@ -44,5 +45,28 @@ impl<'s> Receipts<'s> {
             return Ok(());
         }
         self.store.settle_changes(&ticket.0, status)
+    }
+}
+
+/// A change-log row for one field of a link.
+pub(super) fn change_row(
+    side: Side,
+    target: &str,
+    key: &LinkKey,
+    change: &Change,
+    status: ChangeStatus,
+) -> ChangeRow {
+    ChangeRow {
+        side,
+        target: target.to_string(),
+        field: change.field(),
+        old: change.old.to_string(),
+        new: change.new.to_string(),
+        status,
+        prospect_id: Some(key.prospect_id.clone()),
+        crm_id: Some(key.crm_id.clone()),
+        old_value: Some(change.old.clone()),
+        new_value: Some(change.new.clone()),
+        base_before: BaseBefore::NotRecorded,
     }
 }

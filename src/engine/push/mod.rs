@@ -1,6 +1,7 @@
-//! Phase 7 of a run, push: Inbox first (one context PATCH per changed prospect, thread
-//! PATCHes in per-thread mode, and a read-back of fanned-out assignee/done writes), then the
-//! CRM (`crm_write`), skipped when the Inbox push failed or was stopped.
+//! Phase 7 of a run, push: Inbox first, whole prospects (contacts) only while the request
+//! budget allows, each dispatched once (`push_one`) to the API in use (`v1`: a context PATCH,
+//! thread PATCHes, a read-back; `v2`: the contact, its tags, its threads); then the CRM
+//! (`crm_write`), skipped when the Inbox push failed or was stopped.
 //!
 //! Every write leaves its receipt in the change log before it is sent and is settled when it
 //! is answered ([`Receipts`]), so a run that is stopped or killed mid-push still shows, in `runs`, the
@@ -8,14 +9,15 @@
 //! caller moves the base only for confirmed values. A 4xx refusal becomes a `rejected-by-api` conflict and the run goes on; an error that
 //! retries could not cure (401, network, exhausted 429/5xx) stops the push.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+mod v1;
+mod v2;
+
+use std::collections::{HashMap, HashSet};
 
 use crate::crm::{CrmAdapter, WriteStatus};
-use crate::inbox::{self, ContextUpdate, Inbox, ThreadUpdate};
-use crate::reconcile::{
-    Change, ConflictKind, Field, LinkKey, LinkPlan, Plan, Side, ThreadState, Value,
-};
-use crate::store::{BaseBefore, ChangeRow, ChangeStatus, ConflictRecord, MirrorProspect};
+use crate::inbox::{self, Inbox};
+use crate::reconcile::{ConflictKind, Field, LinkPlan, Plan, ThreadState, Value};
+use crate::store::{ConflictRecord, MirrorProspect};
 
 use super::Context;
 use super::budget::{RequestBudget, link_cost, link_cost_v2};
@@ -257,7 +259,7 @@ async fn push_one(
                 detail,
             };
             let mut outcome = InboxOutcome::default();
-            let result = super::push_v2::push_contact(
+            let result = v2::push_contact(
                 v2,
                 names,
                 settings,
@@ -271,7 +273,7 @@ async fn push_one(
             (outcome, result.err())
         }
         Inbox::V1(client) => {
-            let result = push_link(
+            let result = v1::push_link(
                 client,
                 names,
                 settings,
@@ -306,175 +308,6 @@ pub(super) struct PushSettings {
     pub create_missing_tags: bool,
 }
 
-/// Pushes one link's Inbox changes. `threads` are the prospect's threads as pulled.
-pub(super) async fn push_link(
-    client: &inbox::Client,
-    names: &mut Names,
-    settings: &PushSettings,
-    plan: &LinkPlan,
-    threads: &[ThreadState],
-    identity: (&str, &str),
-    receipts: &mut Receipts<'_>,
-) -> Result<InboxOutcome, PushError> {
-    let mut out = InboxOutcome::default();
-    let conflict = |field: Field, kind: ConflictKind, detail: String| ConflictRecord {
-        prospect_id: plan.key.prospect_id.clone(),
-        username: Some(identity.0.to_string()),
-        platform_id: Some(identity.1.to_string()),
-        crm_id: plan.key.crm_id.clone(),
-        field: field.into(),
-        kind,
-        inbox: None,
-        crm: None,
-        base: None,
-        detail,
-    };
-
-    if let Some(patch) = &plan.inbox {
-        let mut update = ContextUpdate::default();
-        let mut fields = Vec::new();
-        let mut blocked: HashSet<Field> = HashSet::new();
-        for change in &patch.changes {
-            match map_change(client, names, settings, change, &mut update).await? {
-                Mapped::Ok => fields.push(change),
-                Mapped::Unmapped(detail) => {
-                    blocked.insert(change.field());
-                    out.conflicts
-                        .push(conflict(change.field(), ConflictKind::Unmapped, detail));
-                }
-            }
-        }
-        if !update.is_empty() {
-            let rows: Vec<ChangeRow> = fields
-                .iter()
-                .map(|change| {
-                    change_row(
-                        Side::Inbox,
-                        &plan.key.prospect_id,
-                        &plan.key,
-                        change,
-                        ChangeStatus::Attempted,
-                    )
-                })
-                .collect();
-            let ticket = receipts.intend(&rows)?;
-            match client.patch_context(&plan.key.prospect_id, &update).await {
-                Ok(_) => {
-                    crate::failpoint::hit("inbox-after-patch");
-                    receipts.settle(ticket, ChangeStatus::Applied)?;
-                    out.writes += 1;
-                    for change in fields {
-                        if !blocked.contains(&change.field()) {
-                            out.confirmed.insert(change.field());
-                        }
-                    }
-                    let fanned: Vec<&Change> = patch
-                        .changes
-                        .iter()
-                        .filter(|c| c.field().is_thread_field())
-                        .collect();
-                    if !fanned.is_empty() {
-                        read_back(
-                            client, names, &plan.key, threads, &fanned, &mut out, &conflict,
-                        )
-                        .await?;
-                    }
-                }
-                Err(err) if is_refusal(&err) => {
-                    receipts.settle(ticket, ChangeStatus::Failed)?;
-                    for change in fields {
-                        out.conflicts.push(conflict(
-                            change.field(),
-                            ConflictKind::RejectedByApi,
-                            format!("Inbox refused {} -> {}: {err}", change.field(), change.new),
-                        ));
-                    }
-                }
-                // The answer is lost (network, exhausted retries): the receipt stays
-                // `attempted`, since the write may have landed.
-                Err(err) => return Err(err.into()),
-            }
-        }
-    }
-
-    for thread_patch in &plan.threads {
-        let mut update = ThreadUpdate::default();
-        let mut ok = true;
-        for change in &thread_patch.changes {
-            match &change.new {
-                Value::Done(Some(done)) => update.done = Some(*done),
-                Value::Assignee(email) => match email {
-                    None => update.assignee_id = Some(None),
-                    Some(email) => match names.member_id(email) {
-                        Some(id) => update.assignee_id = Some(Some(id.to_string())),
-                        None => {
-                            ok = false;
-                            out.conflicts.push(conflict(
-                                Field::Assignee,
-                                ConflictKind::Unmapped,
-                                format!("no Inbox member has the e-mail {email}"),
-                            ));
-                        }
-                    },
-                },
-                _ => {}
-            }
-        }
-        if !ok || (update.done.is_none() && update.assignee_id.is_none()) {
-            continue;
-        }
-        let rows: Vec<ChangeRow> = thread_patch
-            .changes
-            .iter()
-            .map(|change| {
-                change_row(
-                    Side::Inbox,
-                    &thread_patch.thread_id,
-                    &plan.key,
-                    change,
-                    ChangeStatus::Attempted,
-                )
-            })
-            .collect();
-        let ticket = receipts.intend(&rows)?;
-        match client.patch_thread(&thread_patch.thread_id, &update).await {
-            Ok(thread) => {
-                crate::failpoint::hit("inbox-after-thread-patch");
-                receipts.settle(ticket, ChangeStatus::Applied)?;
-                out.writes += 1;
-                for change in &thread_patch.changes {
-                    let took = match &change.new {
-                        Value::Done(d) => *d == Some(thread.done),
-                        Value::Assignee(_) => {
-                            names.assignee(thread.assignee_id.as_deref())
-                                == match &change.new {
-                                    Value::Assignee(e) => e.clone(),
-                                    _ => None,
-                                }
-                        }
-                        _ => false,
-                    };
-                    if took {
-                        out.confirmed.insert(change.field());
-                    }
-                }
-            }
-            Err(err) if is_refusal(&err) => {
-                receipts.settle(ticket, ChangeStatus::Failed)?;
-                for change in &thread_patch.changes {
-                    out.conflicts.push(conflict(
-                        change.field(),
-                        ConflictKind::RejectedByApi,
-                        format!("Inbox refused thread {}: {err}", thread_patch.thread_id),
-                    ));
-                }
-            }
-            Err(err) => return Err(err.into()),
-        }
-    }
-    Ok(out)
-}
-
 /// A v2 error that is about this request (a 4xx other than auth and rate limits): skip it, go
 /// on with the next contact.
 pub(super) fn is_refusal_v2(err: &inbox::v2::Error) -> bool {
@@ -486,160 +319,4 @@ pub(super) fn is_refusal_v2(err: &inbox::v2::Error) -> bool {
             | Error::Forbidden { .. }
             | Error::Config(_)
     ) || matches!(err, Error::Api { status, .. } if (400..500).contains(status) && *status != 429)
-}
-
-/// A client error that is about this request (4xx but auth/rate limit): skip it, go on.
-fn is_refusal(err: &inbox::Error) -> bool {
-    matches!(
-        err,
-        inbox::Error::Api { status, .. } if (400..500).contains(status)
-    ) || matches!(
-        err,
-        // `Config`: the client refused to send (e.g. an id that is not `^[0-9a-z]+$`): that
-        // prospect is skipped, the others are pushed.
-        inbox::Error::NotFound { .. } | inbox::Error::Forbidden { .. } | inbox::Error::Config(_)
-    )
-}
-
-enum Mapped {
-    Ok,
-    Unmapped(String),
-}
-
-async fn map_change(
-    client: &inbox::Client,
-    names: &mut Names,
-    settings: &PushSettings,
-    change: &Change,
-    update: &mut ContextUpdate,
-) -> Result<Mapped, inbox::Error> {
-    match (&change.old, &change.new) {
-        (Value::Tags(old), Value::Tags(new)) => {
-            let mut missing = Vec::new();
-            for name in new.difference(old) {
-                let id = match names.tag_id(name) {
-                    Some(id) => Some(id.to_string()),
-                    None if settings.create_missing_tags => {
-                        let tag = client.create_tag(name).await?;
-                        names.add_tag(&tag.id, &tag.name);
-                        Some(tag.id)
-                    }
-                    None => None,
-                };
-                match id {
-                    Some(id) => update.add_tags.push(id),
-                    None => missing.push(name.clone()),
-                }
-            }
-            for name in old.difference(new) {
-                if let Some(id) = names.tag_id(name) {
-                    update.remove_tags.push(id.to_string());
-                }
-            }
-            if !missing.is_empty() {
-                return Ok(Mapped::Unmapped(format!(
-                    "tag(s) {} do not exist in Inbox (set safety.create_missing_tags = true to create them)",
-                    missing.join(", ")
-                )));
-            }
-        }
-        (_, Value::Status(name)) => match name {
-            None => update.status_id = Some(None),
-            Some(name) => match names.status_id(name) {
-                Some(id) => update.status_id = Some(Some(id.to_string())),
-                None => {
-                    return Ok(Mapped::Unmapped(format!(
-                        "no Inbox status is named {name:?}"
-                    )));
-                }
-            },
-        },
-        (_, Value::Valuation(v)) => update.valuation = Some(*v),
-        (_, Value::Notes(n)) => update.notes = Some(n.clone()),
-        (_, Value::Assignee(email)) => match email {
-            None => update.assignee_id = Some(None),
-            Some(email) => match names.member_id(email) {
-                Some(id) => update.assignee_id = Some(Some(id.to_string())),
-                None => {
-                    return Ok(Mapped::Unmapped(format!(
-                        "no Inbox member has the e-mail {email}"
-                    )));
-                }
-            },
-        },
-        (_, Value::Done(d)) => update.done = *d,
-        _ => {}
-    }
-    Ok(Mapped::Ok)
-}
-
-/// Reads back every thread of a prospect after a fanned-out assignee/done write; a thread that
-/// did not take the value (offline or paused account) is a conflict and the field stays
-/// unconfirmed.
-async fn read_back(
-    client: &inbox::Client,
-    names: &Names,
-    key: &LinkKey,
-    threads: &[ThreadState],
-    fanned: &[&Change],
-    out: &mut InboxOutcome,
-    conflict: &impl Fn(Field, ConflictKind, String) -> ConflictRecord,
-) -> Result<(), inbox::Error> {
-    let mut failed: BTreeSet<Field> = BTreeSet::new();
-    for thread in threads {
-        let fresh = match client.thread(&thread.thread_id).await {
-            Ok(t) => t,
-            Err(inbox::Error::NotFound { .. }) => continue,
-            Err(e) => return Err(e),
-        };
-        for change in fanned {
-            let took = match &change.new {
-                Value::Done(Some(d)) => fresh.done == *d,
-                Value::Assignee(email) => names.assignee(fresh.assignee_id.as_deref()) == *email,
-                _ => true,
-            };
-            if !took {
-                failed.insert(change.field());
-                out.conflicts.push(conflict(
-                    change.field(),
-                    ConflictKind::Fanout,
-                    format!(
-                        "thread {} on @{} did not take {} = {} (prospect {})",
-                        thread.thread_id,
-                        thread.account,
-                        change.field(),
-                        change.new,
-                        key.prospect_id
-                    ),
-                ));
-            }
-        }
-    }
-    for field in failed {
-        out.confirmed.remove(&field);
-    }
-    Ok(())
-}
-
-/// A change-log row for one field of a link.
-pub fn change_row(
-    side: Side,
-    target: &str,
-    key: &LinkKey,
-    change: &Change,
-    status: ChangeStatus,
-) -> ChangeRow {
-    ChangeRow {
-        side,
-        target: target.to_string(),
-        field: change.field(),
-        old: change.old.to_string(),
-        new: change.new.to_string(),
-        status,
-        prospect_id: Some(key.prospect_id.clone()),
-        crm_id: Some(key.crm_id.clone()),
-        old_value: Some(change.old.clone()),
-        new_value: Some(change.new.clone()),
-        base_before: BaseBefore::NotRecorded,
-    }
 }

@@ -15,9 +15,10 @@ use crate::inbox::v2::{self, ContactId, ContactUpdate, ThreadId, ThreadUpdate};
 use crate::reconcile::{Change, ConflictKind, Field, LinkPlan, Side, ThreadState, Value};
 use crate::store::{ChangeRow, ChangeStatus, ConflictRecord};
 
-use super::inputs::Names;
-use super::push::{InboxOutcome, PushError, PushSettings, change_row, is_refusal_v2};
-use super::receipts::Receipts;
+use crate::engine::inputs::Names;
+use crate::engine::receipts::{Receipts, change_row};
+
+use super::{InboxOutcome, PushError, PushSettings, is_refusal_v2};
 
 /// Pushes one link's Inbox changes to a v2 contact, into `out`. `threads` are the contact's
 /// threads as pulled. On an error `out` holds what was written before it.

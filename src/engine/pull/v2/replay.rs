@@ -11,7 +11,7 @@
 //! (the effective assignee is per thread). A re-read wins over event values: it is newer than
 //! every event replayed. A 404 marks the thread or contact absent.
 //!
-//! This module does not decide between a walk and a replay (`pull_v2` does) and writes the
+//! This module does not decide between a walk and a replay (`pull::v2` does) and writes the
 //! mirror only through `store`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,9 +22,9 @@ use crate::inbox::v2::{self, Change, ContactId, Event, MAX_EVENT_PAGE, ThreadId}
 use crate::reconcile::Amount;
 use crate::store::{ProfileRow, ProspectRow, RunId, Store, ThreadRow};
 
-use super::super::Progress;
-use super::super::pull::PullReport;
 use super::walk::{contact_row, profile_rows, thread_row};
+use crate::engine::Progress;
+use crate::engine::pull::PullReport;
 
 /// The new values of a contact's synced fields that events carried; `None`: no event said.
 #[derive(Clone, Debug, Default, PartialEq)]
