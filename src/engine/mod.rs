@@ -13,7 +13,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::config::Config;
 use crate::inbox;
 
-// One run (`run`), phase by phase, in the order a run goes through them:
+// One run (`run`), phase by phase, in the order a run goes through them, as `options` ask:
+pub mod options;
 pub mod run;
 // 1. lock: one run at a time.
 pub mod lock;
@@ -51,9 +52,10 @@ pub mod report;
 
 pub use interrupt::{Interrupt, StopNow};
 pub use lock::{LockError, RunLock};
+pub use options::RunOptions;
 pub use pull::PullReport;
 pub use report::SyncReport;
-pub use run::{RunOptions, run};
+pub use run::run;
 
 /// Progress bars on a terminal only; hidden otherwise (pipes, `--json`, tests).
 #[derive(Clone, Debug)]

@@ -14,11 +14,11 @@ use crate::crm::CrmRecord;
 use crate::reconcile::{self, Field, LinkInput, LinkKey, Policy, Value, Vocabulary};
 use crate::store::{ChangeRow, LinkRow, LinkState, MirrorProspect, Store};
 
+use super::RunOptions;
 use super::clean;
 use super::inputs::{Names, crm_side, inbox_side};
 use super::link::Linked;
 use super::resolve::{self, Applied};
-use super::run::RunOptions;
 use super::saved_plan::SavedPlan;
 use super::undo;
 
