@@ -15,7 +15,7 @@ use super::inputs::{Names, inbox_side};
 use super::matching::{
     IdentityKind, LINKEDIN_PLATFORM, X_PLATFORM, normalize_username, record_identities,
 };
-use super::merge::SortedCursor;
+use super::sorted::SortedCursor;
 use super::{Context, RunOptions};
 
 /// How long a lookup miss is trusted before the X id is looked up again.

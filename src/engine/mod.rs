@@ -45,17 +45,18 @@ mod receipts;
 // 8. record: the base moves for confirmed values (`confirm`), links, conflicts, stamps.
 pub mod confirm;
 mod record;
-// Shared by the phases: ids <-> names (`inputs`), sorted merges (`merge`), the report.
+// Shared by the phases: ids <-> names (`inputs`), sorted merges (`sorted`), the run's
+// summary (`summary`).
 pub mod inputs;
-mod merge;
-pub mod report;
+mod sorted;
+pub mod summary;
 
 pub use interrupt::{Interrupt, StopNow};
 pub use lock::{LockError, RunLock};
 pub use options::RunOptions;
 pub use pull::PullReport;
-pub use report::SyncReport;
 pub use run::run;
+pub use summary::SyncReport;
 
 /// Progress bars on a terminal only; hidden otherwise (pipes, `--json`, tests).
 #[derive(Clone, Debug)]

@@ -416,8 +416,8 @@ pub(super) fn review(
             .map(|m| (m.prospect.username.clone(), m.prospect.platform_id.clone()))
             .unwrap_or_default()
     };
-    let conflicts = super::report::conflict_records(&matching.identity, plan, &identity_of);
-    report.plan_text = super::report::render_writes(plan, &identity_of);
+    let conflicts = super::summary::conflict_records(&matching.identity, plan, &identity_of);
+    report.plan_text = super::summary::render_writes(plan, &identity_of);
     // Pending imports handed over again are not new writes.
     let only_pending_rewrite = |l: &reconcile::LinkPlan| {
         l.inbox.is_none() && l.threads.is_empty() && is_pending_rewrite(l, pending)

@@ -19,7 +19,7 @@ use super::inputs::Names;
 use super::plan::Planning;
 use super::pull::pull;
 use super::receipts::Receipts;
-use super::report::{PhaseClock, RunOutcome, SyncReport, peak_rss_mib};
+use super::summary::{PhaseClock, RunOutcome, SyncReport, peak_rss_mib};
 use super::{Context, RunLock, RunOptions};
 
 /// Runs one pull, plan or sync under the run lock, recording it in the mirror.
@@ -152,7 +152,7 @@ async fn run_inner<A: CrmAdapter>(
     report.unlinked_prospects = linked.matching.unlinked_prospects.len() as u64;
     report.unlinked_records = linked.matching.unlinked_records.len() as u64;
     report.unmatched =
-        super::report::Unmatched::of(&snapshot.records, &linked.matching.unlinked_records);
+        super::summary::Unmatched::of(&snapshot.records, &linked.matching.unlinked_records);
     let mut names = Names::new(&linked.reference);
     let policy = ctx.config.reconcile_policy();
     let vocab = names.vocabulary(&ctx.config);

@@ -23,7 +23,7 @@
 //! name would take more requests than the walk (one request per changed thread or prospect
 //! against one per 100 threads per view: a walk is cheaper once more than about 1% of the
 //! threads changed). [`FullReason`] says which. Reading the log and re-reading what it names
-//! live in `events`.
+//! live in `replay`.
 //!
 //! **Cost of learning the head.** `GET /events` has no "latest seq" call, so a full walk pages the
 //! log from the stored seq (or, on the first pull, from the oldest retained event) to its end:
