@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::reconcile::{ConflictKind, Field, Side};
-use crate::store::report::LoggedChange;
+use crate::store::history::LoggedChange;
 use crate::store::{
     ChangeStatus, ConflictField, ConflictRow, RejectRow, Resolution, RunId, RunMode, RunRow,
     RunStatus, Store,

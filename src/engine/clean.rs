@@ -22,7 +22,7 @@ use crate::digest::Digest;
 use crate::reconcile::{Plan, Policy, Value, Vocabulary};
 use crate::store::{LinkRow, Reference, Store};
 
-use super::merge::SortedCursor;
+use super::sorted::SortedCursor;
 
 /// Meta key of the context digest the stored stamps were made under.
 pub const CONTEXT_KEY: &str = "clean_context";

@@ -10,8 +10,8 @@ use crate::crm::{CrmAdapter, CrmWrite, NewRecord, WriteStatus};
 use crate::reconcile::{self, ConflictKind, Field, LinkKey, Plan, Side, Value};
 use crate::store::{BaseBefore, ChangeRow, ChangeStatus, ConflictField, ConflictRecord, LinkRow};
 
-use super::push::change_row;
 use super::receipts::Receipts;
+use super::receipts::change_row;
 
 /// What the CRM write did.
 #[derive(Debug, Default)]

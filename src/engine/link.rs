@@ -12,11 +12,11 @@ use crate::reconcile::Value;
 use crate::store::{LinkRow, MirrorProspect, ProfileRow, ProspectKey, Reference, Store};
 
 use super::Context;
+use super::RunOptions;
 use super::budget::RequestBudget;
 use super::inputs::{Names, crm_side};
 use super::lookup::lookup_unknown;
 use super::matching::{Matching, match_records};
-use super::run::RunOptions;
 
 /// Values waiting in an import file, by record id.
 type Pending = HashMap<String, Vec<Value>>;

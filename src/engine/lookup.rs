@@ -15,7 +15,7 @@ use super::inputs::{Names, inbox_side};
 use super::matching::{
     IdentityKind, LINKEDIN_PLATFORM, X_PLATFORM, normalize_username, record_identities,
 };
-use super::merge::SortedCursor;
+use super::sorted::SortedCursor;
 use super::{Context, RunOptions};
 
 /// How long a lookup miss is trusted before the X id is looked up again.
@@ -317,7 +317,7 @@ async fn read_by_id(ctx: &Context, id: &str) -> anyhow::Result<Option<MirrorPros
                 .await
             {
                 Ok(c) => Ok(Some(MirrorProspect {
-                    prospect: super::pull_v2::contact_row(&c),
+                    prospect: super::pull::v2::contact_row(&c),
                     threads: Vec::new(),
                 })),
                 Err(crate::inbox::v2::Error::NotFound { .. }) => Ok(None),
@@ -385,10 +385,10 @@ async fn find_on_v2<'a>(
     };
     let found = |c: &v2::Contact| FoundContact {
         prospect: MirrorProspect {
-            prospect: super::pull_v2::contact_row(c),
+            prospect: super::pull::v2::contact_row(c),
             threads: Vec::new(),
         },
-        profiles: super::pull_v2::profile_rows(c).collect(),
+        profiles: super::pull::v2::profile_rows(c).collect(),
     };
     Ok(values
         .iter()
@@ -401,7 +401,7 @@ async fn find_on_v2<'a>(
 
 fn mirror_prospect(id: String, p: crate::inbox::Prospect) -> MirrorProspect {
     MirrorProspect {
-        prospect: super::pull::prospect_row(id, p),
+        prospect: super::pull::v1::prospect_row(id, p),
         threads: Vec::new(),
     }
 }

@@ -13,7 +13,7 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use crate::crm::CrmRecord;
 use crate::store::{LinkRow, LinkState, ProfileRow, ProspectKey};
 
-use super::merge::SortedCursor;
+use super::sorted::SortedCursor;
 
 /// An ambiguous match: logged, neither side touched.
 #[derive(Clone, Debug, PartialEq, Eq)]

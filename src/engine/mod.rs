@@ -13,14 +13,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::config::Config;
 use crate::inbox;
 
-// One run (`run`), phase by phase, in the order a run goes through them:
+// One run (`run`), phase by phase, in the order a run goes through them, as `options` ask:
+pub mod options;
 pub mod run;
 // 1. lock: one run at a time.
 pub mod lock;
-// 2. pull: Inbox into the mirror (a full walk, or `events` replayed).
-mod events;
+// 2. pull: Inbox into the mirror (a full walk, or the event log replayed), `v1` or `v2`.
 pub mod pull;
-mod pull_v2;
 // 3. read the CRM: the export, or HubSpot in full or incrementally.
 pub mod crm_read;
 // 4. link: match records to prospects (`matching`, pure), looking up unknown X ids (`lookup`).
@@ -42,21 +41,22 @@ mod budget;
 mod crm_write;
 pub mod interrupt;
 mod push;
-mod push_v2;
 mod receipts;
 // 8. record: the base moves for confirmed values (`confirm`), links, conflicts, stamps.
 pub mod confirm;
 mod record;
-// Shared by the phases: ids <-> names (`inputs`), sorted merges (`merge`), the report.
+// Shared by the phases: ids <-> names (`inputs`), sorted merges (`sorted`), the run's
+// summary (`summary`).
 pub mod inputs;
-mod merge;
-pub mod report;
+mod sorted;
+pub mod summary;
 
 pub use interrupt::{Interrupt, StopNow};
 pub use lock::{LockError, RunLock};
+pub use options::RunOptions;
 pub use pull::PullReport;
-pub use report::SyncReport;
-pub use run::{RunOptions, run};
+pub use run::run;
+pub use summary::SyncReport;
 
 /// Progress bars on a terminal only; hidden otherwise (pipes, `--json`, tests).
 #[derive(Clone, Debug)]

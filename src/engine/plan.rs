@@ -14,11 +14,11 @@ use crate::crm::CrmRecord;
 use crate::reconcile::{self, Field, InboxSide, LinkInput, LinkKey, Policy, Value, Vocabulary};
 use crate::store::{ChangeRow, LinkRow, LinkState, MirrorProspect, Store};
 
+use super::RunOptions;
 use super::clean;
 use super::inputs::{Names, crm_side, inbox_side};
 use super::link::Linked;
 use super::resolve::{self, Applied};
-use super::run::RunOptions;
 use super::saved_plan::SavedPlan;
 use super::undo;
 
@@ -420,8 +420,8 @@ pub(super) fn review(
             .map(|m| (m.prospect.username.clone(), m.prospect.platform_id.clone()))
             .unwrap_or_default()
     };
-    let conflicts = super::report::conflict_records(&matching.identity, plan, &identity_of);
-    report.plan_text = super::report::render_writes(plan, &identity_of);
+    let conflicts = super::summary::conflict_records(&matching.identity, plan, &identity_of);
+    report.plan_text = super::summary::render_writes(plan, &identity_of);
     // Pending imports handed over again are not new writes.
     let only_pending_rewrite = |l: &reconcile::LinkPlan| {
         l.inbox.is_none() && l.threads.is_empty() && is_pending_rewrite(l, pending)

@@ -11,8 +11,8 @@
 
 use std::collections::HashSet;
 
-use crate::reconcile::Field;
-use crate::store::{ChangeRow, ChangeStatus, FanoutMiss, RunId, Store};
+use crate::reconcile::{Change, Field, LinkKey, Side};
+use crate::store::{BaseBefore, ChangeRow, ChangeStatus, FanoutMiss, RunId, Store};
 
 /// Where a run's writes leave their receipts.
 pub(super) struct Receipts<'s> {
@@ -76,5 +76,28 @@ impl<'s> Receipts<'s> {
         kept: &HashSet<&str>,
     ) -> Result<(), crate::store::Error> {
         self.store.forget_stale_fanout_misses(self.run, kept)
+    }
+}
+
+/// A change-log row for one field of a link.
+pub(super) fn change_row(
+    side: Side,
+    target: &str,
+    key: &LinkKey,
+    change: &Change,
+    status: ChangeStatus,
+) -> ChangeRow {
+    ChangeRow {
+        side,
+        target: target.to_string(),
+        field: change.field(),
+        old: change.old.to_string(),
+        new: change.new.to_string(),
+        status,
+        prospect_id: Some(key.prospect_id.clone()),
+        crm_id: Some(key.crm_id.clone()),
+        old_value: Some(change.old.clone()),
+        new_value: Some(change.new.clone()),
+        base_before: BaseBefore::NotRecorded,
     }
 }

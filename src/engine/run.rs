@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use anyhow::Context as _;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde_json::json;
 
 use crate::crm::CrmAdapter;
@@ -19,46 +19,8 @@ use super::inputs::Names;
 use super::plan::Planning;
 use super::pull::pull;
 use super::receipts::Receipts;
-use super::report::{PhaseClock, RunOutcome, SyncReport, peak_rss_mib};
-use super::{Context, RunLock};
-
-/// What to run.
-#[derive(Clone, Debug)]
-pub struct RunOptions {
-    /// Pull only, plan, or sync.
-    pub mode: RunMode,
-    /// Override the safety limit.
-    pub force: bool,
-    /// Walk every thread even when an incremental pull (events) would do.
-    pub full_pull: bool,
-    /// Re-baseline after a mapping change: record as agreed only what both sides already hold,
-    /// forget the rest of the base, push nothing.
-    pub resync: bool,
-    /// `plan --out`: save the plan (with the values it was made from) to this file.
-    pub save_plan: Option<std::path::PathBuf>,
-    /// `sync --plan`: apply exactly this saved plan instead of a fresh one.
-    pub apply_plan: Option<std::path::PathBuf>,
-    /// `undo RUN_ID`: revert that run's writes instead of syncing (with mode `Plan`: a dry run).
-    pub undo: Option<RunId>,
-    /// The run's clock reading.
-    pub now: DateTime<Utc>,
-}
-
-impl RunOptions {
-    /// Options for `mode` with everything else off, at the current time.
-    pub fn new(mode: RunMode) -> RunOptions {
-        RunOptions {
-            mode,
-            force: false,
-            full_pull: false,
-            resync: false,
-            save_plan: None,
-            apply_plan: None,
-            undo: None,
-            now: Utc::now(),
-        }
-    }
-}
+use super::summary::{PhaseClock, RunOutcome, SyncReport, peak_rss_mib};
+use super::{Context, RunLock, RunOptions};
 
 /// Runs one pull, plan or sync under the run lock, recording it in the mirror.
 pub async fn run<A: CrmAdapter>(
@@ -190,7 +152,7 @@ async fn run_inner<A: CrmAdapter>(
     report.unlinked_prospects = linked.matching.unlinked_prospects.len() as u64;
     report.unlinked_records = linked.matching.unlinked_records.len() as u64;
     report.unmatched =
-        super::report::Unmatched::of(&snapshot.records, &linked.matching.unlinked_records);
+        super::summary::Unmatched::of(&snapshot.records, &linked.matching.unlinked_records);
     let mut names = Names::new(&linked.reference);
     let policy = ctx.config.reconcile_policy();
     let vocab = names.vocabulary(&ctx.config);

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use crate::reconcile::{self, Field, LinkPlan};
 use crate::store::Store;
 
-use super::run::RunOptions;
+use super::RunOptions;
 
 /// `meta` key of the field mapping the base was recorded under.
 pub(super) const MAPPING_KEY: &str = "mapping";

@@ -4,7 +4,7 @@
 use super::*;
 
 use crate::store::ConflictRecord;
-use crate::store::report::TargetKind;
+use crate::store::history::TargetKind;
 
 fn run_row(summary: serde_json::Value) -> RunRow {
     RunRow {

@@ -5,7 +5,7 @@ use rusqlite::types::{FromSql, FromSqlResult, ToSqlOutput, ValueRef};
 use rusqlite::{ToSql, params};
 use serde::Serialize;
 
-use super::{Result, Store, report};
+use super::{Result, Store, history};
 
 /// A run's id (`runs.id`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -205,9 +205,9 @@ impl Store {
     pub fn runs(&self, limit: usize) -> Result<Vec<RunRow>> {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT {} ORDER BY id DESC LIMIT ?1",
-            report::RUN_COLUMNS
+            history::RUN_COLUMNS
         ))?;
-        let rows = stmt.query_map([limit as i64], report::run_row)?;
+        let rows = stmt.query_map([limit as i64], history::run_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 

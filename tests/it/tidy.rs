@@ -7,10 +7,13 @@
 //!   `std::net`, no clock (`Utc::now`), and no `crate::` module other than `crate::reconcile`.
 //! - Only `src/inbox/` knows Inbox's wire format: no event-type strings and no JSON pointers
 //!   in the product code of any other module.
+//! - No two sibling modules of `src/engine/` use each other, directly or around a circle (a
+//!   module using its parent's items is fine: that is what a parent is for).
 //! - Every `.rs` file opens with a `//!` module header.
 //! - No file is over [`MAX_LINES`] lines (the last exceptions, `store/mod.rs` and
 //!   `reconcile/tests.rs`, were split by concern).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The house limit on the length of a source file.
@@ -450,4 +453,264 @@ fn the_use_tree_reader_expands_braces_and_resolves_super() {
     assert_eq!(inline_impure("crate::crm::csv::read(x)").len(), 1);
     assert!(inline_impure("let x = crate::reconcile::Field::Tags;").is_empty());
     assert!(inline_impure("let v: Vec<u8> = Vec::new();").is_empty());
+}
+
+/// A module under `src/engine/` as segments below `engine`: `pull/v1/walk.rs` is
+/// `pull::v1::walk`, `pull/mod.rs` is `pull`, `mod.rs` is the engine itself (no segment).
+fn engine_module(inside: &str) -> Vec<String> {
+    let stem = inside.strip_suffix(".rs").unwrap_or(inside);
+    let mut segments: Vec<String> = stem.split('/').map(str::to_owned).collect();
+    if segments.last().is_some_and(|s| s == "mod") {
+        segments.pop();
+    }
+    segments
+}
+
+/// Paths written out in code without a `use` that start with `super::`, `self::` or
+/// `crate::engine::` (`super::crm_write::write_crm(..)`).
+fn inline_engine_paths(code: &str) -> Vec<String> {
+    code.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+        .filter(|token| {
+            ["super::", "self::", "crate::engine::"]
+                .iter()
+                .any(|root| token.starts_with(root))
+        })
+        .map(|token| token.trim_end_matches(':').to_owned())
+        .collect()
+}
+
+/// `path` as written in engine module `module`, as segments below `engine`; `None` for a path
+/// outside the engine (`crate::store::Store`, `std::..`, `anyhow::..`).
+fn engine_target(module: &[String], path: &str) -> Option<Vec<String>> {
+    let mut current = module.to_vec();
+    let mut rest = path;
+    if let Some(tail) = rest.strip_prefix("crate::engine::") {
+        current.clear();
+        rest = tail;
+    } else if !rest.starts_with("super::") && !rest.starts_with("self::") {
+        return None;
+    }
+    loop {
+        if let Some(tail) = rest.strip_prefix("super::") {
+            current.pop()?;
+            rest = tail;
+        } else if let Some(tail) = rest.strip_prefix("self::") {
+            rest = tail;
+        } else {
+            break;
+        }
+    }
+    current.extend(
+        rest.split("::")
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
+    );
+    Some(current)
+}
+
+/// The engine modules that the product code of each engine module names, by `use` or written
+/// out. A name a module imports or re-exports (`pub use run::RunOptions` in `engine/mod.rs`)
+/// counts as the module it comes from, so `use super::RunOptions` is a use of `run`. Test
+/// modules (after the first `#[cfg(test)]`, and test files) are left out.
+fn engine_uses() -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
+    let sources: Vec<Source> = sources()
+        .into_iter()
+        .filter(|s| s.path.starts_with("src/engine/"))
+        .collect();
+    let modules: BTreeSet<Vec<String>> = sources
+        .iter()
+        .map(|s| engine_module(&s.path["src/engine/".len()..]))
+        .collect();
+    // Per module: what it names, raw, and what each name it imports stands for.
+    let mut named: BTreeMap<Vec<String>, Vec<Vec<String>>> = BTreeMap::new();
+    let mut imports: BTreeMap<Vec<String>, BTreeMap<String, Vec<String>>> = BTreeMap::new();
+    for source in &sources {
+        let module = engine_module(&source.path["src/engine/".len()..]);
+        let product: BTreeSet<usize> = product_lines(source).iter().map(|(l, _)| *l).collect();
+        let mut paths: Vec<String> = use_paths(source)
+            .into_iter()
+            .filter(|(line, _)| product.contains(line))
+            .map(|(_, path)| path)
+            .collect();
+        for (_, code) in product_lines(source) {
+            if !code.trim_start().starts_with("use ") && !code.contains(" use ") {
+                paths.extend(inline_engine_paths(code));
+            }
+        }
+        for path in &paths {
+            let Some(target) = engine_target(&module, path) else {
+                continue;
+            };
+            if let Some(name) = target.last().filter(|n| n.as_str() != "*") {
+                imports
+                    .entry(module.clone())
+                    .or_default()
+                    .insert(name.clone(), target.clone());
+            }
+            named.entry(module.clone()).or_default().push(target);
+        }
+    }
+    // The module a path names: its longest prefix that is a module, followed through the
+    // imports of that module when the next segment is a name it imported.
+    let owner = |path: &[String]| -> Vec<String> {
+        let mut path = path.to_vec();
+        for _ in 0..8 {
+            let len = (0..=path.len())
+                .rev()
+                .find(|len| modules.contains(&path[..*len]))
+                .unwrap_or(0);
+            let module = path[..len].to_vec();
+            let imported = path
+                .get(len)
+                .and_then(|name| imports.get(&module).and_then(|i| i.get(name)))
+                .filter(|target| **target != path);
+            match imported {
+                Some(target) => path = target.clone(),
+                None => return module,
+            }
+        }
+        path
+    };
+    named
+        .into_iter()
+        .map(|(module, paths)| {
+            let targets = paths
+                .iter()
+                .map(|p| owner(p))
+                .filter(|t| *t != module)
+                .collect();
+            (module, targets)
+        })
+        .collect()
+}
+
+/// The uses between siblings: a use of `b::..` from inside `a` (or a module below `a`), where
+/// `a` and `b` have the same parent, is the edge `a -> b`. A module using its parent's (or any
+/// ancestor's) items, or a parent dispatching into its children, is no edge: that is how a
+/// module tree is meant to be used.
+fn sibling_edges(
+    uses: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>,
+) -> BTreeMap<String, BTreeSet<String>> {
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (from, targets) in uses {
+        for to in targets {
+            let common = from.iter().zip(to).take_while(|(a, b)| a == b).count();
+            if common == from.len() || common == to.len() {
+                continue; // an ancestor or a descendant
+            }
+            let name = |m: &[String]| m[..=common].join("::");
+            edges.entry(name(from)).or_default().insert(name(to));
+        }
+    }
+    edges
+}
+
+/// The circles of `edges`: each set of two or more modules that all reach each other (a
+/// strongly connected component), smallest module first, with the edges inside it.
+fn cycles(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<(String, String)>> {
+    let reach = |from: &str| -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![from.to_owned()];
+        while let Some(next) = todo.pop() {
+            for to in edges.get(&next).into_iter().flatten() {
+                if seen.insert(to.clone()) {
+                    todo.push(to.clone());
+                }
+            }
+        }
+        seen
+    };
+    let reached: BTreeMap<&String, BTreeSet<String>> =
+        edges.keys().map(|m| (m, reach(m))).collect();
+    let mut done = BTreeSet::new();
+    let mut found = Vec::new();
+    for (module, reaches) in &reached {
+        if done.contains(*module) || !reaches.contains(*module) {
+            continue;
+        }
+        let circle: BTreeSet<&String> = reaches
+            .iter()
+            .filter(|other| reached.get(other).is_some_and(|r| r.contains(*module)))
+            .collect();
+        done.extend(circle.iter().map(|m| (*m).clone()));
+        found.push(
+            circle
+                .iter()
+                .flat_map(|from| {
+                    edges[*from]
+                        .iter()
+                        .filter(|to| circle.contains(to))
+                        .map(|to| ((*from).clone(), to.clone()))
+                })
+                .collect(),
+        );
+    }
+    found
+}
+
+#[test]
+fn no_engine_modules_import_each_other_in_a_circle() {
+    let problems: Vec<String> = cycles(&sibling_edges(&engine_uses()))
+        .into_iter()
+        .map(|circle| {
+            let uses: Vec<String> = circle.iter().map(|(a, b)| format!("{a} -> {b}")).collect();
+            format!("a circle: {}", uses.join(", "))
+        })
+        .collect();
+    report(
+        "no two src/engine modules with the same parent use each other, directly or around a \
+         circle (a child using its parent's items is fine). Move what both need into a module \
+         below them both (e.g. pull/v1/rows.rs, receipts.rs) or into their parent",
+        &problems,
+    );
+}
+
+#[test]
+fn the_cycle_finder_finds_circles_between_siblings_only() {
+    let module = |m: &str| m.split("::").map(str::to_owned).collect::<Vec<_>>();
+    let uses = |pairs: &[(&str, &str)]| {
+        let mut uses: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = BTreeMap::new();
+        for (from, to) in pairs {
+            uses.entry(module(from)).or_default().insert(module(to));
+        }
+        uses
+    };
+    let found = |pairs: &[(&str, &str)]| -> Vec<Vec<String>> {
+        cycles(&sibling_edges(&uses(pairs)))
+            .into_iter()
+            .map(|circle| circle.iter().map(|(a, b)| format!("{a}>{b}")).collect())
+            .collect()
+    };
+    assert_eq!(found(&[("a", "b"), ("b", "a")]), [["a>b", "b>a"]]);
+    assert_eq!(
+        found(&[("c", "a"), ("a", "b"), ("b", "c"), ("b", "d"), ("d", "e")]),
+        [["a>b", "b>c", "c>a"]]
+    );
+    // Two circles apart, one joined to the other by a one-way use.
+    assert_eq!(
+        found(&[("a", "b"), ("b", "a"), ("b", "x"), ("x", "y"), ("y", "x")]),
+        [vec!["a>b", "b>a"], vec!["x>y", "y>x"]]
+    );
+    assert!(found(&[("a", "b"), ("b", "c"), ("a", "c")]).is_empty());
+    // A child using its parent, a parent its child: no circle.
+    assert!(found(&[("pull::v1::replay", "pull"), ("pull", "pull::v1::replay")]).is_empty());
+    // A use from below a module counts for the module: push -> crm_write -> push::v2.
+    assert_eq!(
+        found(&[("push", "crm_write"), ("crm_write", "push::v2")]),
+        [["crm_write>push", "push>crm_write"]]
+    );
+    assert!(found(&[("push::v1", "push::v2"), ("push::v2", "receipts")]).is_empty());
+    assert_eq!(
+        engine_target(&module("pull::v2::replay"), "super::super::PullReport"),
+        Some(module("pull::PullReport"))
+    );
+    assert_eq!(
+        engine_target(&module("push"), "crate::engine::receipts::Receipts"),
+        Some(module("receipts::Receipts"))
+    );
+    assert_eq!(engine_target(&module("push"), "crate::store::Store"), None);
+    assert_eq!(
+        inline_engine_paths("let x = super::crm_write::write_crm(a, crate::store::X);"),
+        ["super::crm_write::write_crm"]
+    );
 }

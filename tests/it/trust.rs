@@ -397,6 +397,10 @@ async fn ctrl_c_during_a_sync_stops_at_a_write_boundary_and_records_the_writes()
                 let _ = std::process::Command::new("kill")
                     .args(["-INT", &pid])
                     .status();
+                // The signal is seen by crmsync's signal task, not at once: hold the answer
+                // until it is, so that the write boundary after this PATCH is where it stops
+                // (without the wait, a loaded machine sometimes let a fourth write start).
+                std::thread::sleep(std::time::Duration::from_millis(300));
             }
         }
     });

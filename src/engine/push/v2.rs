@@ -17,9 +17,10 @@ use crate::reconcile::{
 };
 use crate::store::{ChangeRow, ChangeStatus, ConflictRecord, FanoutMiss};
 
-use super::inputs::Names;
-use super::push::{InboxOutcome, PushError, PushSettings, change_row, is_refusal_v2};
-use super::receipts::Receipts;
+use crate::engine::inputs::Names;
+use crate::engine::receipts::{Receipts, change_row};
+
+use super::{InboxOutcome, PushError, PushSettings, is_refusal_v2};
 
 /// Pushes one link's Inbox changes to a v2 contact, into `out`. `threads` are the contact's
 /// threads as pulled. On an error `out` holds what was written before it.

@@ -4,7 +4,7 @@
 //!
 //! Events are only used as *pointers*: they name what to re-read, never the values to store
 //! (payloads may be trimmed, and a later change may already have overtaken them). This module
-//! does not decide between a full walk and an incremental pull (`pull` does), and its only
+//! does not decide between a full walk and an incremental pull (`pull::v1` does), and its only
 //! mirror writes are the re-read rows and the absence of rows Inbox answered 404 for.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -14,8 +14,10 @@ use anyhow::Context as _;
 use crate::inbox::{self, Event, EventMeaning};
 use crate::store::{ProspectRow, RunId, Store, ThreadRow};
 
-use super::Progress;
-use super::pull::{PullReport, prospect_row, rows};
+use crate::engine::Progress;
+use crate::engine::pull::PullReport;
+
+use super::rows::{prospect_row, rows};
 
 /// Events per `GET /events` page: the API's maximum.
 pub(super) const PAGE_SIZE: u16 = 1000;

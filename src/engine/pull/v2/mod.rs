@@ -32,8 +32,8 @@ use crate::inbox::v2::{self, Retention};
 use crate::store::pull_state::PullState;
 use crate::store::{AccountLinkRow, Reference, RunId, Store};
 
-use super::pull::{FullReason, PullMode, PullReport};
-use super::{Context, RunOptions};
+use super::{FullReason, PullMode, PullReport};
+use crate::engine::{Context, RunOptions};
 use replay::Replay;
 
 pub(in crate::engine) use walk::{contact_row, profile_rows};

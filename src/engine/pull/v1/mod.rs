@@ -1,5 +1,5 @@
-//! Pull: Inbox reference data and threads into the mirror, by a full walk or incrementally by
-//! replaying the event log.
+//! Pull on Inbox API v1: reference data and threads into the mirror, by a full walk (`walk`)
+//! or incrementally by replaying the event log (`replay`).
 //!
 //! **Full walk.** Every thread of every view (`VIEWS`), oldest first (`filters[sortOrder]=asc`):
 //! a thread that gets a message during the walk moves *behind* the cursor and is seen again
@@ -23,7 +23,7 @@
 //! name would take more requests than the walk (one request per changed thread or prospect
 //! against one per 100 threads per view: a walk is cheaper once more than about 1% of the
 //! threads changed). [`FullReason`] says which. Reading the log and re-reading what it names
-//! live in `events`.
+//! live in `replay`.
 //!
 //! **Cost of learning the head.** `GET /events` has no "latest seq" call, so a full walk pages the
 //! log from the stored seq (or, on the first pull, from the oldest retained event) to its end:
@@ -43,151 +43,28 @@
 //! Everything happens in one transaction: a pull that fails half-way leaves the mirror (and the
 //! stored seq) as they were. This module does not print; SQL stays in `store`.
 
-use std::collections::HashSet;
+mod replay;
+mod rows;
+mod walk;
+
 use std::time::Instant;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
-use crate::inbox::{self, SortOrder, ThreadQuery, View};
+use crate::inbox;
 use crate::store::pull_state::{EventLog, PullState};
-use crate::store::{
-    AccountLinkRow, ChangedRow, ProspectRow, Reference, RunId, Store, ThreadRow, Walk,
-};
+use crate::store::{AccountLinkRow, ChangedRow, Reference, RunId, Store};
 
-use super::events::{self, Replay, Touched, reread, rereads_cost_more};
-use super::{Context, Progress, RunOptions};
+use super::{FullReason, PullMode, PullReport};
+use crate::engine::{Context, RunOptions};
+use replay::{Replay, Touched, reread, rereads_cost_more};
+use walk::{RunBudget, walk_views};
 
-/// The views walked by a full pull. `no-reply` is a subset of `default`.
-pub const VIEWS: [View; 3] = [View::Default, View::Requests, View::Archived];
+pub(in crate::engine) use rows::prospect_row;
 
 /// Events are stored for 7 days: a seq last read longer ago may have lost events after it.
 const EVENT_RETENTION_DAYS: i64 = 7;
-
-/// How a pull read Inbox.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PullMode {
-    /// Every thread of every view.
-    #[default]
-    Full,
-    /// Only what the event log named since the stored seq.
-    Incremental,
-}
-
-/// Why a pull walked every thread instead of replaying the event log.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FullReason {
-    /// `--full`.
-    Requested,
-    /// No event seq stored: the first pull, or the event log was unavailable last time.
-    NoCursor,
-    /// The stored seq belongs to another team (the token changed).
-    TeamChanged,
-    /// The last full walk is older than `[pull] full_every_hours`.
-    Schedule,
-    /// The event log was last read more than 7 days ago: events after the seq may be gone.
-    Retention,
-    /// The first retained event comes after the stored seq + 1: events were dropped.
-    Gap,
-    /// `GET /events` refused the stored seq (a 4xx).
-    EventsRefused,
-    /// A tag or status was deleted; Inbox strips it from prospects without per-prospect events.
-    ReferenceDeleted,
-    /// The event log has never returned an event (and returned none now): it may be silent.
-    LogUnproven,
-    /// A full walk found changes the event log did not record.
-    LogIncomplete,
-    /// Re-reading what the events name would take more requests than walking every view.
-    CheaperThanReplay,
-    /// The stored seq is Inbox API v1's: the first pull from API v2 walks.
-    V1Mirror,
-}
-
-impl FullReason {
-    /// One line for humans.
-    pub fn describe(self) -> &'static str {
-        match self {
-            FullReason::Requested => "--full was given",
-            FullReason::NoCursor => "no event seq stored yet",
-            FullReason::TeamChanged => "the stored event seq belongs to another team",
-            FullReason::Schedule => "the last full walk is older than pull.full_every_hours",
-            FullReason::Retention => "the event log was last read more than 7 days ago",
-            FullReason::Gap => "the stored event seq fell out of the retained event log",
-            FullReason::EventsRefused => "the event log refused the stored seq",
-            FullReason::ReferenceDeleted => "a tag or status was deleted",
-            FullReason::LogUnproven => "the event log has not returned any event yet",
-            FullReason::LogIncomplete => "the event log missed changes a full walk found",
-            FullReason::CheaperThanReplay => {
-                "re-reading what the events name would take more requests than a walk"
-            }
-            FullReason::V1Mirror => "the mirror was pulled from Inbox API v1 until now",
-        }
-    }
-}
-
-/// What a pull did.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct PullReport {
-    /// `full` or `incremental`.
-    pub mode: PullMode,
-    /// Why a full walk was chosen (`None` for an incremental pull).
-    pub full_reason: Option<FullReason>,
-    /// Prospects present in the mirror after the pull.
-    pub prospects: u64,
-    /// Threads present in the mirror after the pull.
-    pub threads: u64,
-    /// Thread-list pages fetched (0 when incremental).
-    pub pages: u64,
-    /// Events replayed (before and after a full walk, or since the stored seq).
-    pub events_replayed: u64,
-    /// `GET /events` requests.
-    pub event_pages: u64,
-    /// The event seq stored for the next pull (`None`: the log was unavailable).
-    pub event_seq: Option<u64>,
-    /// Threads re-read with `GET /threads/{id}`.
-    pub reread_threads: u64,
-    /// Prospects re-read with `GET /prospects/{id}` (v2: contacts with `GET /contacts/{id}`).
-    pub reread_prospects: u64,
-    /// v2: events recognised by their receipts as the echo of crmsync's own writes (their
-    /// values taken without a re-read).
-    pub echoes: u64,
-    /// Full walk only: rows that changed since the last pull without any event naming them.
-    pub unexplained_changes: u64,
-    /// Threads whose prospect has no Inbox id (cannot be addressed; skipped).
-    pub skipped_without_id: u64,
-    /// Threads and prospects marked absent (no view lists them any more, or a 404).
-    pub marked_absent: (u64, u64),
-    /// Seconds spent.
-    pub seconds: f64,
-}
-
-/// Fetches reference data, then walks every view or replays the event log (see the module
-/// docs), in one transaction: a pull that fails half-way leaves the mirror as it was.
-pub async fn pull(
-    ctx: &Context,
-    store: &mut Store,
-    run: RunId,
-    opts: &RunOptions,
-) -> anyhow::Result<PullReport> {
-    let mut tx = store.begin_pull()?;
-    let pulled = match &ctx.inbox {
-        inbox::Inbox::V2(client) => super::pull_v2::pull(ctx, client, &mut tx, run, opts).await,
-        inbox::Inbox::V1(client) => pull_in_transaction(ctx, client, &mut tx, run, opts).await,
-    };
-    match pulled {
-        Ok(report) => {
-            tx.commit()?;
-            Ok(report)
-        }
-        Err(err) => {
-            tx.rollback()?;
-            Err(err)
-        }
-    }
-}
 
 /// What every step of one pull needs.
 struct Job<'a> {
@@ -209,7 +86,7 @@ enum Choice {
     Full(FullReason, Option<Replay>),
 }
 
-async fn pull_in_transaction(
+pub(super) async fn pull(
     ctx: &Context,
     client: &inbox::Client,
     store: &mut Store,
@@ -217,7 +94,7 @@ async fn pull_in_transaction(
     opts: &RunOptions,
 ) -> anyhow::Result<PullReport> {
     let started = Instant::now();
-    if store.meta(super::pull_v2::API_KEY)?.as_deref() == Some("v2") {
+    if store.meta(super::v2::API_KEY)?.as_deref() == Some("v2") {
         anyhow::bail!(
             "the mirror in {} was pulled from Inbox API v2; set [inbox] api = \"v2\" (or start a new [state] dir)",
             ctx.config.state.dir.display()
@@ -250,9 +127,9 @@ async fn choose(job: &Job<'_>, store: &Store, report: &mut PullReport) -> anyhow
         Ok(seq) => seq,
         Err(reason) => return Ok(Choice::Full(reason, None)),
     };
-    let replay = match events::replay(job.client, Some(seq)).await {
+    let replay = match replay::replay(job.client, Some(seq)).await {
         Ok(replay) => replay,
-        Err(err) if events::is_refusal(&err) => {
+        Err(err) if replay::is_refusal(&err) => {
             tracing::info!("the Inbox event log refused seq {seq} ({err}); walking");
             return Ok(Choice::Full(FullReason::EventsRefused, None));
         }
@@ -392,7 +269,7 @@ async fn full(
     let mut after = None;
     if let Some(before) = &before {
         report.events_replayed += before.events;
-        match events::replay(client, before.head).await {
+        match replay::replay(client, before.head).await {
             Ok(replay) => {
                 report.event_pages += replay.pages;
                 report.events_replayed += replay.events;
@@ -407,7 +284,7 @@ async fn full(
                 .await?;
                 after = Some(replay);
             }
-            Err(err) if events::is_refusal(&err) => {
+            Err(err) if replay::is_refusal(&err) => {
                 tracing::info!("the Inbox event log refused the seq noted before the walk: {err}");
             }
             Err(err) => return Err(err).context("reading the Inbox event log after the walk"),
@@ -499,142 +376,18 @@ async fn learn_head(
 ) -> anyhow::Result<Option<Replay>> {
     let mut start = from;
     loop {
-        match events::replay(client, start).await {
+        match replay::replay(client, start).await {
             Ok(replay) => {
                 report.event_pages += replay.pages;
                 return Ok(Some(replay));
             }
-            Err(err) if events::is_refusal(&err) && start.is_some() => start = None,
-            Err(err) if events::is_refusal(&err) => {
+            Err(err) if replay::is_refusal(&err) && start.is_some() => start = None,
+            Err(err) if replay::is_refusal(&err) => {
                 tracing::info!("the Inbox event log is unavailable ({err}); pulls walk");
                 return Ok(None);
             }
             Err(err) => return Err(err).context("reading the Inbox event log"),
         }
-    }
-}
-
-/// The requests a run may make (`[limits] max_requests_per_run`); bounds a walk that a
-/// misbehaving server keeps feeding.
-struct RunBudget {
-    /// The client's request count when the pull started.
-    start: u64,
-    /// The cap.
-    max: u64,
-}
-
-/// Pages in a row that bring no thread new to the walk before it is called endless: movers
-/// (threads that got a message during the walk) are seen twice, but not thousands of them.
-const MAX_PAGES_WITHOUT_NEW_THREADS: u32 = 50;
-
-/// Walks every view into the mirror; returns the rows whose synced values it changed.
-async fn walk_views(
-    client: &inbox::Client,
-    walk: &mut Walk<'_>,
-    progress: &Progress,
-    report: &mut PullReport,
-    budget: &RunBudget,
-) -> anyhow::Result<Vec<ChangedRow>> {
-    let mut changes = Vec::new();
-    let bar = progress.spinner("pulling threads");
-    for view in VIEWS {
-        let query = ThreadQuery {
-            view,
-            sort: SortOrder::Asc,
-            limit: 100,
-        };
-        let mut cursor = None;
-        // A server that hands back a cursor it already gave would make the walk endless.
-        let mut used = HashSet::new();
-        let mut pages_without_new = 0;
-        loop {
-            let used_requests = client.stats().requests.saturating_sub(budget.start);
-            anyhow::ensure!(
-                used_requests < budget.max,
-                "GET /threads (view {}) was still paging after {used_requests} requests, \
-                 limits.max_requests_per_run = {}; stopping (does the API keep returning new cursors?)",
-                view.as_str(),
-                budget.max
-            );
-            let page = client.threads_page(&query, cursor.as_ref()).await?;
-            report.pages += 1;
-            let seen_before = walk.seen_counts().1;
-            let mut prospects = Vec::with_capacity(page.threads.len());
-            let mut threads = Vec::with_capacity(page.threads.len());
-            for thread in page.threads {
-                let Some((prospect, thread)) = rows(thread) else {
-                    report.skipped_without_id += 1;
-                    continue;
-                };
-                // Every thread embeds the same prospect context; the latest page wins.
-                prospects.push(prospect);
-                threads.push(thread);
-            }
-            changes.extend(walk.upsert_page(&prospects, &threads)?);
-            let (seen_prospects, seen_threads) = walk.seen_counts();
-            pages_without_new = if seen_threads > seen_before {
-                0
-            } else {
-                pages_without_new + 1
-            };
-            anyhow::ensure!(
-                page.next_cursor.is_none() || pages_without_new < MAX_PAGES_WITHOUT_NEW_THREADS,
-                "GET /threads (view {}) returned {MAX_PAGES_WITHOUT_NEW_THREADS} pages in a row \
-                 without a new thread; the walk does not advance",
-                view.as_str()
-            );
-            bar.set_message(format!(
-                "pulling threads: {seen_threads} threads, {seen_prospects} prospects"
-            ));
-            bar.tick();
-            match page.next_cursor {
-                Some(next) if !used.insert(next.clone()) => anyhow::bail!(
-                    "GET /threads (view {}) returned a cursor it had already returned; \
-                     the walk would never end",
-                    view.as_str()
-                ),
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
-    }
-    bar.finish_and_clear();
-    Ok(changes)
-}
-
-/// The mirror rows of a thread and its embedded prospect; `None` when the prospect has no
-/// Inbox id (it cannot be addressed).
-pub(super) fn rows(thread: inbox::Thread) -> Option<(ProspectRow, ThreadRow)> {
-    let prospect_id = thread.prospect.external_id.clone()?;
-    let row = ThreadRow {
-        id: thread.id,
-        prospect_id: prospect_id.clone(),
-        account_link_id: thread.account_link_id,
-        assignee_id: thread.assignee_id,
-        done: thread.done,
-        is_request: thread.is_request,
-        sort_ts: thread.computed_sort_timestamp,
-    };
-    Some((prospect_row(prospect_id, thread.prospect), row))
-}
-
-/// The mirror row of a prospect read with the Inbox id `id`.
-pub(super) fn prospect_row(id: String, p: inbox::Prospect) -> ProspectRow {
-    ProspectRow {
-        id,
-        platform_id: p.platform_id,
-        username: p.username,
-        display_name: Some(p.display_name),
-        // Sorted: an equal set is equal text in the mirror.
-        tag_ids: {
-            let mut tags = p.context.tags;
-            tags.sort_unstable();
-            tags
-        },
-        status_id: p.context.status_id,
-        valuation: p.context.valuation,
-        notes: p.context.notes,
-        last_updated_at: p.last_updated_at.map(|t| t.to_rfc3339()),
     }
 }
 

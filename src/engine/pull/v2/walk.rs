@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use crate::inbox::v2::{self, Contact, Platform, Thread};
 use crate::store::{ProfileRow, ProspectRow, ThreadRow, Walk};
 
-use super::super::Context;
-use super::super::pull::PullReport;
+use crate::engine::Context;
+use crate::engine::pull::PullReport;
 
 /// Profiles by their key, `(platform, platform id)`.
 pub(super) type Profiles = HashMap<(String, String), ProfileRow>;

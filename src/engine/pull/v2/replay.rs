@@ -22,7 +22,7 @@
 //! Contact value events matching a receipt are counted as echoes too; they cost nothing either
 //! way.
 //!
-//! This module does not decide between a walk and a replay (`pull_v2` does) and writes the
+//! This module does not decide between a walk and a replay (`pull::v2` does) and writes the
 //! mirror only through `store`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -33,10 +33,10 @@ use crate::inbox::v2::{self, Change, ContactId, Event, MAX_EVENT_PAGE, ThreadId}
 use crate::reconcile::{Amount, Value};
 use crate::store::{ProfileRow, ProspectRow, RunId, Store, ThreadRow};
 
-use super::super::Progress;
-use super::super::inputs::Names;
-use super::super::pull::PullReport;
 use super::walk::{contact_row, profile_rows, thread_row};
+use crate::engine::Progress;
+use crate::engine::inputs::Names;
+use crate::engine::pull::PullReport;
 
 /// The new values of a contact's synced fields that events carried; `None`: no event said.
 #[derive(Clone, Debug, Default, PartialEq)]
