@@ -30,6 +30,7 @@ mod trust_exports;
 mod typos;
 mod unreachable;
 mod v2;
+mod v2_crash;
 mod v2_echoes;
 mod v2_fanout;
 mod v2_faults;

@@ -18,9 +18,9 @@ const CONTACTS: usize = 160;
 
 /// What a test compares of Inbox: each contact's fields and each thread's archived and
 /// effective assignee (no timestamps).
-type InboxState = Vec<String>;
+pub(crate) type InboxState = Vec<String>;
 
-fn inbox_state(world: &V2World) -> InboxState {
+pub(crate) fn inbox_state(world: &V2World) -> InboxState {
     let mut out: Vec<String> = world
         .fake
         .contacts()

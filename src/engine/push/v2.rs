@@ -288,7 +288,7 @@ async fn push_tags(
             client.remove_tag(contact, id).await
         };
         match call {
-            Ok(()) => {}
+            Ok(()) => crate::failpoint::hit("inbox-after-tag-call"),
             Err(err) if is_refusal_v2(&err) => {
                 // Nothing sent yet: nothing to undo. Otherwise what was sent stays recorded.
                 let status = if written {
@@ -357,7 +357,10 @@ async fn fan_out(
         }
         let id = ThreadId::from(thread.thread_id.clone());
         let answer = match client.update_thread(&id, &update).await {
-            Ok(answer) => answer,
+            Ok(answer) => {
+                crate::failpoint::hit("inbox-after-thread-patch");
+                answer
+            }
             Err(err) if is_refusal_v2(&err) => {
                 for change in fanned {
                     failed.insert(change.field());
