@@ -1,4 +1,4 @@
-//! `crmsync fake-inbox`: serve the stateful fake Inbox (API v1, or v2 with `--api v2`) on
+//! `crmsync fake-inbox`: serve the stateful fake Inbox (API v2, or v1 with `--api v1`) on
 //! localhost.
 
 use std::net::SocketAddr;

@@ -1,5 +1,6 @@
 //! `crmsync fake-hubspot`: serve the stateful fake HubSpot on localhost, its contacts matching
-//! the prospects of `crmsync fake-inbox` with the same seed, so the two can be tried together.
+//! the contacts of `crmsync fake-inbox` with the same seed and accounts (API v2, or the
+//! prospects of API v1 with `--api v1`), so the two can be tried together.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -10,8 +11,10 @@ use crmsync_fake::hubspot::{
     FakeHubspot, FakeHubspotConfig, Limits, PROPERTIES_TOML, STATUS_MAP, Seeded,
 };
 use crmsync_fake::inbox_v1::{FakeConfig, FakeInbox};
+use crmsync_fake::inbox_v2::{self, FakeInboxV2};
 
 use super::EXIT_OK;
+use super::fake::FakeApi;
 use super::out::say;
 
 /// `fake-hubspot` options.
@@ -23,22 +26,30 @@ pub struct FakeHubspotArgs {
     /// Bearer token (private-app token) the fake accepts.
     #[arg(long, default_value = "fake-hubspot-token")]
     pub token: String,
-    /// Number of contacts: one per prospect of the fake Inbox seeded with --seed and
-    /// --accounts, in its order (`crmsync fake-inbox --seed S --prospects N` matches them).
+    /// Number of contacts: one per contact (v1: prospect) of the fake Inbox seeded with --seed
+    /// and --accounts, in its order (`crmsync fake-inbox --seed S --contacts N` matches them).
     #[arg(long, default_value_t = 50)]
     pub contacts: usize,
     /// Seed of the fake Inbox the contacts match (`crmsync fake-inbox --seed`).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Account links of the fake Inbox the contacts match (`crmsync fake-inbox --accounts`).
+    /// Which fake Inbox the contacts match: its API version (`crmsync fake-inbox --api`).
+    #[arg(long, value_enum, default_value_t = FakeApi::V2)]
+    pub api: FakeApi,
+    /// X account links of the fake Inbox the contacts match (`crmsync fake-inbox --accounts`).
     #[arg(long, default_value_t = 3)]
     pub accounts: usize,
+    /// LinkedIn account links of the fake Inbox the contacts match (v2 only;
+    /// `crmsync fake-inbox --linkedin-accounts`).
+    #[arg(long, default_value_t = 1)]
+    pub linkedin_accounts: usize,
     /// Generated contacts (`@lead00001`.. with X ids 900000001..) instead of ones matching the
     /// fake Inbox.
     #[arg(long)]
     pub unmatched: bool,
-    /// Give the contacts a real CRM's blemishes: some missing, some keyed by handle only, some
-    /// without tags, plus one Inbox does not know and one that cannot be read.
+    /// Give the contacts a real CRM's blemishes: some missing, some keyed by handle (v2: or
+    /// LinkedIn profile URL) only, some without tags, plus one Inbox does not know and one that
+    /// cannot be read.
     #[arg(long, conflicts_with = "unmatched")]
     pub blemishes: bool,
     /// Rate limits to enforce.
@@ -83,10 +94,16 @@ pub async fn run(args: FakeHubspotArgs) -> anyhow::Result<u8> {
     let mut extra = String::new();
     if !args.unmatched {
         let seeded = seed_matching(&fake, &args).await?;
-        extra = format!(
-            " matching `crmsync fake-inbox --seed {} --accounts {}`",
-            args.seed, args.accounts
-        );
+        extra = match args.api {
+            FakeApi::V2 => format!(
+                " matching `crmsync fake-inbox --seed {} --accounts {} --linkedin-accounts {}`",
+                args.seed, args.accounts, args.linkedin_accounts
+            ),
+            FakeApi::V1 => format!(
+                " matching `crmsync fake-inbox --api v1 --seed {} --accounts {}`",
+                args.seed, args.accounts
+            ),
+        };
         if !seeded.others.is_empty() {
             extra.push_str(&format!(
                 " (with blemishes; {} not on Inbox)",
@@ -102,7 +119,7 @@ pub async fn run(args: FakeHubspotArgs) -> anyhow::Result<u8> {
     let _ = say!(
         "set crm.hubspot.base_url to that URL and the token env var (crm.hubspot.token_env) to the --token value; Ctrl-C stops it. Config:\n"
     );
-    let _ = say!("{}", config_snippet(&fake.base_url()));
+    let _ = say!("{}", config_snippet(&fake.base_url(), args.api));
     // A server keeps serving when whoever read its first lines goes away (a closed stdout).
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
@@ -111,9 +128,25 @@ pub async fn run(args: FakeHubspotArgs) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-/// Seeds one contact per prospect of a fake Inbox with the same seed, accounts and size (built
-/// in-process on a free port, read, and stopped).
+/// Seeds one contact per contact (v1: prospect) of a fake Inbox with the same seed, accounts
+/// and size (built in-process on a free port, read, and stopped).
 async fn seed_matching(fake: &FakeHubspot, args: &FakeHubspotArgs) -> anyhow::Result<Seeded> {
+    if args.api == FakeApi::V2 {
+        let inbox = FakeInboxV2::start(inbox_v2::FakeConfig {
+            contacts: args.contacts,
+            accounts: inbox_v2::Accounts {
+                x: args.accounts,
+                linkedin: args.linkedin_accounts,
+            },
+            seed: args.seed,
+            rate_limit: RateLimit::Off,
+            ..inbox_v2::FakeConfig::default()
+        })
+        .await?;
+        let seeded = crate::demo::seed_hubspot_from(fake, &inbox, args.blemishes);
+        inbox.shutdown().await;
+        return Ok(seeded);
+    }
     let inbox = FakeInbox::start(FakeConfig {
         prospects: args.contacts,
         accounts: args.accounts,
@@ -128,12 +161,16 @@ async fn seed_matching(fake: &FakeHubspot, args: &FakeHubspotArgs) -> anyhow::Re
 }
 
 /// The `[crm]` part of a config for this fake.
-fn config_snippet(base_url: &str) -> String {
+fn config_snippet(base_url: &str, api: FakeApi) -> String {
+    let linkedin = match api {
+        FakeApi::V2 => "linkedin_id = \"linkedin_id\"\nlinkedin_username = \"linkedin_url\"\n",
+        FakeApi::V1 => "",
+    };
     let statuses: String = STATUS_MAP
         .iter()
         .map(|(inbox, crm)| format!("\"{inbox}\" = \"{crm}\"\n"))
         .collect();
     format!(
-        "[crm]\nkind = \"hubspot\"\n\n[crm.hubspot]\nbase_url = \"{base_url}\"\ntoken_env = \"HUBSPOT_TOKEN\"\n\n[crm.hubspot.properties]\n{PROPERTIES_TOML}\n[mapping.status]\n{statuses}"
+        "[crm]\nkind = \"hubspot\"\n\n[crm.hubspot]\nbase_url = \"{base_url}\"\ntoken_env = \"HUBSPOT_TOKEN\"\n\n[crm.hubspot.properties]\n{PROPERTIES_TOML}{linkedin}\n[mapping.status]\n{statuses}"
     )
 }

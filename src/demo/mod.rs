@@ -152,7 +152,7 @@ pub async fn setup(dir: &Path, contacts: usize) -> anyhow::Result<Demo> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let fake = start_inbox(contacts).await?;
     let export_path = dir.join("crm_export.csv");
-    let records = crm_records(&fake);
+    let records = crm_records(&fake, true);
     write_export(&export_path, &records)?;
     let config_path = dir.join("sync.toml");
     std::fs::write(&config_path, config_text(&fake.base_url()))
@@ -179,7 +179,7 @@ pub async fn setup_hubspot(dir: &Path, contacts: usize) -> anyhow::Result<Hubspo
     })
     .await
     .context("starting the embedded fake HubSpot")?;
-    let records = crm_records(&fake);
+    let records = crm_records(&fake, true);
     let seeded = seed_hubspot(&hubspot, &fake, &records);
     // The contacts were last edited yesterday, not at the demo's start: later runs then search
     // only the contacts the demo edits.
@@ -238,6 +238,13 @@ async fn start_inbox(contacts: usize) -> anyhow::Result<FakeInboxV2> {
         );
     }
     Ok(fake)
+}
+
+/// Seeds `hubspot` with one contact per contact of `fake` (the way the demo does: a LinkedIn id
+/// and URL property, every Inbox tag an option), agreeing with it, or with the demo's
+/// blemishes. For `crmsync fake-hubspot`.
+pub fn seed_hubspot_from(hubspot: &FakeHubspot, fake: &FakeInboxV2, blemishes: bool) -> Seeded {
+    seed_hubspot(hubspot, fake, &crm_records(fake, blemishes))
 }
 
 /// How the narration names a contact: `@handle` on X, else its LinkedIn slug.

@@ -33,8 +33,9 @@ pub(super) struct DemoRecord {
 
 /// Records that agree with Inbox for most contacts, with the usual blemishes of a real CRM:
 /// some keyed by handle only, some LinkedIn contacts by their profile URL only, some contacts
-/// missing, records Inbox does not know, and one that cannot be read.
-pub(super) fn crm_records(fake: &FakeInboxV2) -> Vec<DemoRecord> {
+/// missing, records Inbox does not know, and one that cannot be read. Without `blemishes`:
+/// one record per contact, agreeing with it and keyed by every id it has.
+pub(super) fn crm_records(fake: &FakeInboxV2, blemishes: bool) -> Vec<DemoRecord> {
     let threads: BTreeMap<String, ThreadView> = fake
         .threads()
         .into_iter()
@@ -43,7 +44,7 @@ pub(super) fn crm_records(fake: &FakeInboxV2) -> Vec<DemoRecord> {
     let mut out = Vec::new();
     for (idx, c) in fake.contacts().iter().enumerate() {
         // Every 12th contact has no CRM record yet.
-        if idx % 12 == 11 {
+        if blemishes && idx % 12 == 11 {
             continue;
         }
         let first = c.thread_ids.first().and_then(|id| threads.get(id));
@@ -51,7 +52,7 @@ pub(super) fn crm_records(fake: &FakeInboxV2) -> Vec<DemoRecord> {
             .map(|p| (p.platform_id.clone(), p.username.clone()))
             .unwrap_or_default();
         // Every 15th row was typed in by hand: handle only, with an @ and different case.
-        if idx % 15 == 4 && !handle.is_empty() {
+        if blemishes && idx % 15 == 4 && !handle.is_empty() {
             x_id.clear();
             handle = format!("@{}", handle.to_uppercase());
         }
@@ -59,7 +60,8 @@ pub(super) fn crm_records(fake: &FakeInboxV2) -> Vec<DemoRecord> {
             .map(|p| (p.platform_id.clone(), String::new()))
             .unwrap_or_default();
         // Every third LinkedIn record was pasted from the browser: the profile URL, no id.
-        if idx % 3 == 0
+        if blemishes
+            && idx % 3 == 0
             && let Some(p) = profile(c, "linkedin")
         {
             linkedin_id.clear();
@@ -77,7 +79,7 @@ pub(super) fn crm_records(fake: &FakeInboxV2) -> Vec<DemoRecord> {
                 .map(|p| p.display_name.clone())
                 .unwrap_or_default(),
             // Every 20th record has not got its tags yet (the first sync fills them in).
-            tags: if idx % 20 == 7 {
+            tags: if blemishes && idx % 20 == 7 {
                 Vec::new()
             } else {
                 c.tags.clone()
@@ -94,6 +96,9 @@ pub(super) fn crm_records(fake: &FakeInboxV2) -> Vec<DemoRecord> {
                 .unwrap_or_default(),
             done: first.map(|t| t.archived.to_string()).unwrap_or_default(),
         });
+    }
+    if !blemishes {
+        return out;
     }
     let unknown = |x_id: &str, handle: &str, name: &str, valuation: &str| DemoRecord {
         contact: None,

@@ -820,12 +820,63 @@ async fn i8_a_tag_without_an_option_is_unmapped_unless_create_missing_options_ad
 
 #[tokio::test(flavor = "multi_thread")]
 async fn i8_fake_hubspot_serves_contacts_matching_the_fake_inbox_seed() {
+    // API v2 (the default): one contact per fake Inbox contact, X and LinkedIn ids.
+    let served = fake_hubspot_identities(&[]).await;
+    let inbox = crmsync_fake::inbox_v2::FakeInboxV2::start(crmsync_fake::inbox_v2::FakeConfig {
+        contacts: 5,
+        seed: 4,
+        accounts: crmsync_fake::inbox_v2::Accounts { x: 3, linkedin: 1 },
+        ..crmsync_fake::inbox_v2::FakeConfig::default()
+    })
+    .await
+    .unwrap();
+    let id_on = |c: &crmsync_fake::inbox_v2::ContactView, platform: &str| {
+        c.profiles
+            .iter()
+            .find(|p| p.platform == platform)
+            .map(|p| p.platform_id.clone())
+            .unwrap_or_default()
+    };
+    let mut expected: Vec<(String, String)> = inbox
+        .contacts()
+        .iter()
+        .map(|c| (id_on(c, "twitter"), id_on(c, "linkedin")))
+        .collect();
+    expected.sort();
+    assert!(
+        expected.iter().any(|(_, li)| !li.is_empty()),
+        "{expected:?}"
+    );
+    assert_eq!(served, expected);
+
+    // `--api v1`: one contact per prospect of `crmsync fake-inbox --api v1 --seed 4`.
+    let served = fake_hubspot_identities(&["--api", "v1"]).await;
+    let inbox = crmsync_fake::inbox_v1::FakeInbox::start(crmsync_fake::inbox_v1::FakeConfig {
+        prospects: 5,
+        seed: 4,
+        ..crmsync_fake::inbox_v1::FakeConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut expected: Vec<(String, String)> = inbox
+        .prospects()
+        .into_iter()
+        .map(|p| (p.platform_id, String::new()))
+        .collect();
+    expected.sort();
+    assert_eq!(served, expected);
+}
+
+/// Starts `crmsync fake-hubspot` (5 contacts, seed 4, and `extra`), checks that it wants the
+/// token, and returns the (X user id, LinkedIn id) of every contact it serves, sorted.
+async fn fake_hubspot_identities(extra: &[&str]) -> Vec<(String, String)> {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_crmsync"))
         .args(["fake-hubspot", "--port", "0", "--token", HS_TOKEN])
         .args(["--contacts", "5", "--seed", "4", "--rate-limit", "off"])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -856,7 +907,8 @@ async fn i8_fake_hubspot_serves_contacts_matching_the_fake_inbox_seed() {
 
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::new();
-    let url = format!("{base}/crm/v3/objects/contacts?limit=100&properties=twitter_user_id");
+    let url =
+        format!("{base}/crm/v3/objects/contacts?limit=100&properties=twitter_user_id,linkedin_id");
     let refused = http.get(&url).send().await.expect("answer");
     assert_eq!(refused.status(), 401);
     let page: serde_json::Value = http
@@ -868,33 +920,16 @@ async fn i8_fake_hubspot_serves_contacts_matching_the_fake_inbox_seed() {
         .json()
         .await
         .expect("JSON");
-    let mut served: Vec<String> = page["results"]
+    let property =
+        |c: &serde_json::Value, name: &str| c["properties"][name].as_str().unwrap_or("").to_owned();
+    let mut served: Vec<(String, String)> = page["results"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| {
-            c["properties"]["twitter_user_id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
-    // The X ids of `crmsync fake-inbox --seed 4 --prospects 5`.
-    let inbox = crmsync_fake::inbox_v1::FakeInbox::start(crmsync_fake::inbox_v1::FakeConfig {
-        prospects: 5,
-        seed: 4,
-        ..crmsync_fake::inbox_v1::FakeConfig::default()
-    })
-    .await
-    .unwrap();
-    let mut expected: Vec<String> = inbox
-        .prospects()
-        .into_iter()
-        .map(|p| p.platform_id)
+        .map(|c| (property(c, "twitter_user_id"), property(c, "linkedin_id")))
         .collect();
     served.sort();
-    expected.sort();
-    assert_eq!(served, expected);
+    served
 }
 
 #[tokio::test(flavor = "multi_thread")]
