@@ -42,11 +42,32 @@ pub(super) async fn write_crm<A: CrmAdapter>(
     receipts: &mut Receipts<'_>,
 ) -> anyhow::Result<CrmOutcome> {
     let mut out = CrmOutcome::default();
-    let prospect_of_record: HashMap<&str, &str> = plan
-        .links
-        .iter()
-        .map(|l| (l.key.crm_id.as_str(), l.key.prospect_id.as_str()))
-        .collect();
+    let writes = batch(plan, creates, unpushed);
+    if writes.is_empty() {
+        // Nothing handed over: an import file left by an earlier run holds values that no
+        // longer wait (the rest of this run dropped them), and must not be imported.
+        crm.withdraw_handover()
+            .await
+            .context("withdrawing the import file")?;
+        return Ok(out);
+    }
+    let owners = Owners::new(plan, creates);
+    // Every write's receipt before the batch goes out; each is settled by its status after.
+    let mut tickets = Vec::with_capacity(writes.len());
+    for write in &writes {
+        tickets.push(receipts.intend(&owners.receipt_rows(write, pending))?);
+    }
+    let outcome = crm.write(&writes).await.context("writing the CRM")?;
+    for ((write, status), ticket) in writes.iter().zip(outcome.statuses).zip(tickets) {
+        receipts.settle(ticket, receipt_status(&status))?;
+        out.count(write, &status, pending, &owners);
+        out.status.insert(write.id().to_string(), status);
+    }
+    Ok(out)
+}
+
+/// The batch: an update per CRM patch of a prospect pushed on the Inbox side, then the creates.
+fn batch(plan: &Plan, creates: &[(String, NewRecord)], unpushed: &HashSet<&str>) -> Vec<CrmWrite> {
     let mut writes: Vec<CrmWrite> = plan
         .links
         .iter()
@@ -63,32 +84,63 @@ pub(super) async fn write_crm<A: CrmAdapter>(
             .iter()
             .map(|(_, record)| CrmWrite::Create(record.clone())),
     );
-    if writes.is_empty() {
-        // Nothing handed over: an import file left by an earlier run holds values that no
-        // longer wait (the rest of this run dropped them), and must not be imported.
-        crm.withdraw_handover()
-            .await
-            .context("withdrawing the import file")?;
-        return Ok(out);
+    writes
+}
+
+/// The receipt status of a write's answer.
+fn receipt_status(status: &WriteStatus) -> ChangeStatus {
+    match status {
+        WriteStatus::Confirmed => ChangeStatus::Applied,
+        WriteStatus::Pending => ChangeStatus::Pending,
+        WriteStatus::Failed(_) => ChangeStatus::Failed,
     }
-    // Every write's receipt before the batch goes out; each is settled by its status after.
-    let key_of = |id: &str| LinkKey {
-        prospect_id: prospect_of_record
-            .get(id)
-            .map_or_else(String::new, |p| p.to_string()),
-        crm_id: id.to_string(),
-    };
-    let prospect_of_create: HashMap<&str, &str> = creates
-        .iter()
-        .map(|(prospect, record)| (record.id.as_str(), prospect.as_str()))
-        .collect();
-    let mut tickets = Vec::with_capacity(writes.len());
-    for write in &writes {
-        let rows: Vec<ChangeRow> = match write {
+}
+
+/// The prospect each write of the batch is for, by record id.
+struct Owners<'p> {
+    /// Of the records the plan updates.
+    of_record: HashMap<&'p str, &'p str>,
+    /// Of the records created.
+    of_create: HashMap<&'p str, &'p str>,
+}
+
+impl<'p> Owners<'p> {
+    fn new(plan: &'p Plan, creates: &'p [(String, NewRecord)]) -> Self {
+        Owners {
+            of_record: plan
+                .links
+                .iter()
+                .map(|l| (l.key.crm_id.as_str(), l.key.prospect_id.as_str()))
+                .collect(),
+            of_create: creates
+                .iter()
+                .map(|(prospect, record)| (record.id.as_str(), prospect.as_str()))
+                .collect(),
+        }
+    }
+
+    /// The link of an updated record (no prospect id if the plan has none for it).
+    fn key_of(&self, id: &str) -> LinkKey {
+        LinkKey {
+            prospect_id: self
+                .of_record
+                .get(id)
+                .map_or_else(String::new, |p| p.to_string()),
+            crm_id: id.to_string(),
+        }
+    }
+
+    /// The receipt rows of one write, recorded before the batch goes out.
+    fn receipt_rows(
+        &self,
+        write: &CrmWrite,
+        pending: &HashMap<String, Vec<Value>>,
+    ) -> Vec<ChangeRow> {
+        match write {
             // Values handed over again while still waiting for an import are not new changes.
             CrmWrite::Update { id, changes: cs } if is_rewrite(pending, id, cs) => Vec::new(),
             CrmWrite::Update { id, changes: cs } => {
-                let key = key_of(id);
+                let key = self.key_of(id);
                 cs.iter()
                     .map(|c| change_row(Side::Crm, id, &key, c, ChangeStatus::Attempted))
                     .collect()
@@ -100,7 +152,8 @@ pub(super) async fn write_crm<A: CrmAdapter>(
                 old: "(no record)".into(),
                 new: format!("created for @{}", record.username),
                 status: ChangeStatus::Attempted,
-                prospect_id: prospect_of_create
+                prospect_id: self
+                    .of_create
                     .get(record.id.as_str())
                     .map(|p| p.to_string()),
                 crm_id: Some(record.id.clone()),
@@ -108,78 +161,83 @@ pub(super) async fn write_crm<A: CrmAdapter>(
                 new_value: None,
                 base_before: BaseBefore::NotRecorded,
             }],
-        };
-        tickets.push(receipts.intend(&rows)?);
+        }
     }
-    let outcome = crm.write(&writes).await.context("writing the CRM")?;
-    for ((write, status), ticket) in writes.iter().zip(outcome.statuses).zip(tickets) {
-        receipts.settle(
-            ticket,
-            match &status {
-                WriteStatus::Confirmed => ChangeStatus::Applied,
-                WriteStatus::Pending => ChangeStatus::Pending,
-                WriteStatus::Failed(_) => ChangeStatus::Failed,
-            },
-        )?;
-        match write {
-            CrmWrite::Update { id, changes: cs } => {
-                match &status {
-                    WriteStatus::Failed(reason) => {
-                        let prospect = prospect_of_record.get(id.as_str());
-                        let (kind, field, detail) = match status.unmapped_detail() {
-                            // A value with no counterpart in the CRM: the detail names the
-                            // field and the value.
-                            Some(detail) => (
-                                ConflictKind::Unmapped,
-                                unmapped_field(cs, detail),
-                                detail.to_string(),
-                            ),
-                            None => (
-                                ConflictKind::RejectedByApi,
-                                cs.first()
-                                    .map_or(ConflictField::Record, |c| c.field().into()),
-                                format!("the CRM refused the update of {id}: {reason}"),
-                            ),
-                        };
-                        out.conflicts.push(ConflictRecord {
-                            prospect_id: prospect.map_or_else(String::new, |p| p.to_string()),
-                            username: None,
-                            platform_id: None,
-                            crm_id: id.clone(),
-                            field,
-                            kind,
-                            inbox: None,
-                            crm: None,
-                            base: None,
-                            detail,
-                        });
-                    }
-                    WriteStatus::Pending if is_rewrite(pending, id, cs) => {
-                        out.pending_rewrites += 1;
-                    }
-                    WriteStatus::Pending | WriteStatus::Confirmed => {}
+}
+
+impl CrmOutcome {
+    /// Counts what became of one write: written, handed over (its values pending), or refused
+    /// (a conflict, for updates).
+    fn count(
+        &mut self,
+        write: &CrmWrite,
+        status: &WriteStatus,
+        pending: &HashMap<String, Vec<Value>>,
+        owners: &Owners<'_>,
+    ) {
+        let handed_over = matches!(status, WriteStatus::Pending);
+        if let CrmWrite::Update { id, changes: cs } = write {
+            match status {
+                WriteStatus::Failed(reason) => {
+                    let prospect = owners.of_record.get(id.as_str()).copied();
+                    let conflict = update_refused(id, cs, status, reason, prospect);
+                    self.conflicts.push(conflict);
                 }
-                if !matches!(status, WriteStatus::Failed(_)) {
-                    out.writes += 1;
+                WriteStatus::Pending if is_rewrite(pending, id, cs) => {
+                    self.pending_rewrites += 1;
                 }
-                if matches!(status, WriteStatus::Pending) {
-                    out.handed_over += 1;
-                    out.new_pending
-                        .extend(cs.iter().map(|c| (id.clone(), c.new.clone())));
-                }
+                WriteStatus::Pending | WriteStatus::Confirmed => {}
             }
-            CrmWrite::Create(_) => {
-                if !matches!(status, WriteStatus::Failed(_)) {
-                    out.writes += 1;
-                }
-                if matches!(status, WriteStatus::Pending) {
-                    out.handed_over += 1;
-                }
+            if handed_over {
+                self.new_pending
+                    .extend(cs.iter().map(|c| (id.clone(), c.new.clone())));
             }
         }
-        out.status.insert(write.id().to_string(), status);
+        if !matches!(status, WriteStatus::Failed(_)) {
+            self.writes += 1;
+        }
+        if handed_over {
+            self.handed_over += 1;
+        }
     }
-    Ok(out)
+}
+
+/// The conflict of an update the CRM refused (`status`, for `reason`): `unmapped` for a value
+/// with no counterpart in the CRM, else `rejected-by-api`.
+fn update_refused(
+    id: &str,
+    changes: &[reconcile::Change],
+    status: &WriteStatus,
+    reason: &str,
+    prospect: Option<&str>,
+) -> ConflictRecord {
+    let (kind, field, detail) = match status.unmapped_detail() {
+        // A value with no counterpart in the CRM: the detail names the field and the value.
+        Some(detail) => (
+            ConflictKind::Unmapped,
+            unmapped_field(changes, detail),
+            detail.to_string(),
+        ),
+        None => (
+            ConflictKind::RejectedByApi,
+            changes
+                .first()
+                .map_or(ConflictField::Record, |c| c.field().into()),
+            format!("the CRM refused the update of {id}: {reason}"),
+        ),
+    };
+    ConflictRecord {
+        prospect_id: prospect.map_or_else(String::new, |p| p.to_string()),
+        username: None,
+        platform_id: None,
+        crm_id: id.to_string(),
+        field,
+        kind,
+        inbox: None,
+        crm: None,
+        base: None,
+        detail,
+    }
 }
 
 /// Whether an update only hands over again values already waiting in an import file.

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use crate::config::CreateRecords;
 use crate::crm::{CrmRecord, NewRecord};
 use crate::inbox::Inbox;
-use crate::reconcile::{Field, Fields};
-use crate::store::{MirrorProspect, ProfileRow, ProspectKeys, Store};
+use crate::reconcile::{Field, Fields, InboxSide, ThreadState};
+use crate::store::{LinkRow, MirrorProspect, ProfileRow, ProspectKeys, Store};
 
 use super::budget::RequestBudget;
 use super::inputs::{Names, inbox_side};
@@ -31,6 +31,38 @@ pub(super) fn planned_creates(
     names: &Names,
     fields: &BTreeSet<Field>,
 ) -> Vec<(String, NewRecord)> {
+    let linkedin = first_linkedin_profiles(profiles);
+    let reverse_status: HashMap<&str, &str> = ctx
+        .config
+        .mapping
+        .status
+        .iter()
+        .map(|(inbox, crm)| (inbox.as_str(), crm.as_str()))
+        .collect();
+    let mut out = Vec::new();
+    for &m in unlinked {
+        let side = inbox_side(m, names);
+        if !create_wanted(ctx, &side.fields.tags) {
+            continue;
+        }
+        let profile = linkedin.get(m.prospect.id.as_str());
+        out.push((
+            m.prospect.id.clone(),
+            NewRecord {
+                id: format!("inbox-{}", m.prospect.id),
+                x_user_id: m.prospect.platform_id.clone(),
+                username: m.prospect.username.clone(),
+                linkedin_id: profile.map(|p| p.platform_id.clone()),
+                linkedin_username: profile.map(|p| p.username.clone()),
+                fields: record_values(&side, fields, &reverse_status),
+            },
+        ));
+    }
+    out
+}
+
+/// Each contact's LinkedIn profile, the first by id if it has several.
+fn first_linkedin_profiles(profiles: &[ProfileRow]) -> HashMap<&str, &ProfileRow> {
     let mut linkedin: HashMap<&str, &ProfileRow> = HashMap::new();
     for p in profiles.iter().filter(|p| p.platform == LINKEDIN_PLATFORM) {
         linkedin
@@ -42,7 +74,12 @@ pub(super) fn planned_creates(
             })
             .or_insert(p);
     }
-    let wanted = |tags: &BTreeSet<String>| match ctx.config.crm.create_records {
+    linkedin
+}
+
+/// Whether `[crm] create_records` wants a record for a prospect with `tags`.
+fn create_wanted(ctx: &Context, tags: &BTreeSet<String>) -> bool {
+    match ctx.config.crm.create_records {
         CreateRecords::None => false,
         CreateRecords::All => true,
         CreateRecords::Tagged => ctx
@@ -51,65 +88,45 @@ pub(super) fn planned_creates(
             .create_tag
             .as_ref()
             .is_some_and(|t| tags.iter().any(|x| x.eq_ignore_ascii_case(t))),
-    };
-    let reverse_status: HashMap<&str, &str> = ctx
-        .config
-        .mapping
-        .status
-        .iter()
-        .map(|(inbox, crm)| (inbox.as_str(), crm.as_str()))
-        .collect();
-    let mut out = Vec::new();
-    for &m in unlinked {
-        let side = inbox_side(m, names);
-        if !wanted(&side.fields.tags) {
-            continue;
-        }
-        let mut values = Fields::default();
-        for field in fields {
-            match field {
-                Field::Status => {
-                    values.status = side
-                        .fields
-                        .status
-                        .as_deref()
-                        .map(|s| reverse_status.get(s).copied().unwrap_or(s).to_string())
-                }
-                Field::Assignee | Field::Done => {
-                    // Only when every thread agrees (one prospect-level value).
-                    let first = side.threads.first();
-                    let agree = |f: &dyn Fn(&crate::reconcile::ThreadState) -> String| {
-                        side.threads.iter().all(|t| Some(f(t)) == first.map(f))
-                    };
-                    if let Some(first) = first {
-                        if *field == Field::Assignee && agree(&|t| format!("{:?}", t.assignee)) {
-                            values.assignee = first.assignee.clone();
-                        }
-                        if *field == Field::Done && agree(&|t| t.done.to_string()) {
-                            values.done = Some(first.done);
-                        }
+    }
+}
+
+/// The synced `fields` of a record to create, from the prospect's Inbox side: the status in
+/// CRM vocabulary (`reverse_status`), assignee and done only when every thread agrees.
+fn record_values(
+    side: &InboxSide,
+    fields: &BTreeSet<Field>,
+    reverse_status: &HashMap<&str, &str>,
+) -> Fields {
+    let mut values = Fields::default();
+    for field in fields {
+        match field {
+            Field::Status => {
+                values.status = side
+                    .fields
+                    .status
+                    .as_deref()
+                    .map(|s| reverse_status.get(s).copied().unwrap_or(s).to_string())
+            }
+            Field::Assignee | Field::Done => {
+                // Only when every thread agrees (one prospect-level value).
+                let first = side.threads.first();
+                let agree = |f: &dyn Fn(&ThreadState) -> String| {
+                    side.threads.iter().all(|t| Some(f(t)) == first.map(f))
+                };
+                if let Some(first) = first {
+                    if *field == Field::Assignee && agree(&|t| format!("{:?}", t.assignee)) {
+                        values.assignee = first.assignee.clone();
+                    }
+                    if *field == Field::Done && agree(&|t| t.done.to_string()) {
+                        values.done = Some(first.done);
                     }
                 }
-                other => values.set(side.fields.get(*other)),
             }
+            other => values.set(side.fields.get(*other)),
         }
-        out.push((
-            m.prospect.id.clone(),
-            NewRecord {
-                id: format!("inbox-{}", m.prospect.id),
-                x_user_id: m.prospect.platform_id.clone(),
-                username: m.prospect.username.clone(),
-                linkedin_id: linkedin
-                    .get(m.prospect.id.as_str())
-                    .map(|p| p.platform_id.clone()),
-                linkedin_username: linkedin
-                    .get(m.prospect.id.as_str())
-                    .map(|p| p.username.clone()),
-                fields: values,
-            },
-        ));
     }
-    out
+    values
 }
 
 /// What the look-ups found outside the mirror.
@@ -138,156 +155,229 @@ pub(super) async fn lookup_unknown(
     ctx: &Context,
     store: &mut Store,
     records: &[CrmRecord],
-    stored_links: &[crate::store::LinkRow],
+    stored_links: &[LinkRow],
     (keys, profiles): (&ProspectKeys, &[ProfileRow]),
     (opts, budget): (&RunOptions, &mut RequestBudget),
     warnings: &mut Vec<String>,
 ) -> anyhow::Result<Found> {
-    let mut found = Found::default();
-    let linked_records: foldhash::HashSet<&str> =
-        stored_links.iter().map(|l| l.crm_id.as_str()).collect();
-    // The keys and the stored links both come in prospect order: one merge finds the links
-    // whose prospect the mirror lacks. (Out of order it could only take a prospect for
-    // missing, never the other way: an extra read, not a lost link.)
-    debug_assert!(
-        stored_links.is_sorted_by_key(|l| l.prospect_id.as_str()),
-        "the store's links are not in Rust's string order"
-    );
-    let mut in_mirror = SortedCursor::new(keys.iter());
-    let mut left = 0usize;
-    for link in stored_links {
-        if in_mirror
-            .seek(link.prospect_id.as_str(), |k| k.id)
-            .is_some()
-        {
-            continue;
-        }
-        if !budget.fits(ctx, 1) {
-            left += 1;
-            continue;
-        }
-        if let Some(prospect) = read_by_id(ctx, &link.prospect_id).await? {
-            found.prospects.push(prospect);
-        }
-    }
-    let mut known: HashSet<(String, IdentityKind, String)> = HashSet::new();
-    let remember = |known: &mut HashSet<_>, platform: &str, id: &str, username: &str| {
-        if !id.is_empty() {
-            known.insert((
-                platform.to_string(),
-                IdentityKind::PlatformId,
-                id.to_string(),
-            ));
-        }
-        if !username.is_empty() {
-            known.insert((
-                platform.to_string(),
-                IdentityKind::Username,
-                normalize_username(username),
-            ));
-        }
+    let mut lookups = Lookups {
+        ctx,
+        store,
+        keys,
+        budget,
+        found: Found::default(),
+        known: HashSet::new(),
+        left: 0,
     };
-    for p in &found.prospects {
-        remember(
-            &mut known,
-            X_PLATFORM,
-            &p.prospect.platform_id,
-            &p.prospect.username,
-        );
+    lookups.read_missing_linked(stored_links).await?;
+    for p in &lookups.found.prospects {
+        let (id, username) = (&p.prospect.platform_id, &p.prospect.username);
+        remember(&mut lookups.known, X_PLATFORM, id, username);
     }
-    // Built only if a record needs it: a nightly run's records are all linked.
-    let mut known_in_mirror: Option<HashSet<(String, IdentityKind, String)>> = None;
     let now = opts
         .now
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let fresh_after = (opts.now - chrono::Duration::days(LOOKUP_MISS_TTL_DAYS))
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    // What to ask, per platform and kind, in the order first met.
-    let mut to_ask: BTreeMap<(&'static str, IdentityKind), Vec<String>> = BTreeMap::new();
-    let mut asked: HashSet<(&'static str, IdentityKind, String)> = HashSet::new();
-    for record in records {
-        if linked_records.contains(record.id.as_str()) {
-            continue;
-        }
-        for (platform, kind, value) in record_identities(record) {
-            // v1 looks up X ids only.
-            if !ctx.inbox.is_v2() && (platform, kind) != (X_PLATFORM, IdentityKind::PlatformId) {
-                continue;
-            }
-            let value = match kind {
-                IdentityKind::PlatformId => value.trim().to_string(),
-                IdentityKind::Username => normalize_username(value),
-            };
-            let in_mirror = known_in_mirror.get_or_insert_with(|| {
-                let mut set = HashSet::new();
-                for k in keys.iter() {
-                    remember(&mut set, X_PLATFORM, k.platform_id, k.username);
-                }
-                for p in profiles {
-                    remember(&mut set, &p.platform, &p.platform_id, &p.username);
-                }
-                set
-            });
-            let key = (platform.to_string(), kind, value.clone());
-            if value.is_empty()
-                || in_mirror.contains(&key)
-                || known.contains(&key)
-                || !asked.insert((platform, kind, value.clone()))
+    let to_ask = lookups.identities_to_ask(records, stored_links, profiles, &fresh_after)?;
+    lookups.ask(&to_ask, &now).await?;
+    if lookups.left > 0 {
+        warnings.push(format!(
+            "{} look-up(s) of records Inbox may know wait for the next run: {}",
+            lookups.left,
+            lookups.budget.reason()
+        ));
+    }
+    Ok(lookups.found)
+}
+
+/// An identity of a profile: platform, kind, value (a username normalized).
+type Identity = (String, IdentityKind, String);
+
+/// Adds a profile's identities (those it has) to `set`.
+fn remember(set: &mut HashSet<Identity>, platform: &str, id: &str, username: &str) {
+    if !id.is_empty() {
+        set.insert((
+            platform.to_string(),
+            IdentityKind::PlatformId,
+            id.to_string(),
+        ));
+    }
+    if !username.is_empty() {
+        set.insert((
+            platform.to_string(),
+            IdentityKind::Username,
+            normalize_username(username),
+        ));
+    }
+}
+
+/// The identities to ask for, per platform and kind, in the order first met.
+type ToAsk = BTreeMap<(&'static str, IdentityKind), Vec<String>>;
+
+/// One run's look-ups, and what they found so far.
+struct Lookups<'a> {
+    ctx: &'a Context,
+    store: &'a mut Store,
+    /// The prospects (v2: contacts) in the mirror.
+    keys: &'a ProspectKeys,
+    budget: &'a mut RequestBudget,
+    found: Found,
+    /// The identities of the prospects found: not asked for.
+    known: HashSet<Identity>,
+    /// Look-ups left for the next run (the budget ran out).
+    left: usize,
+}
+
+impl<'a> Lookups<'a> {
+    /// Reads by id the linked prospects the mirror lacks, while the budget allows.
+    async fn read_missing_linked(&mut self, stored_links: &[LinkRow]) -> anyhow::Result<()> {
+        // The keys and the stored links both come in prospect order: one merge finds the links
+        // whose prospect the mirror lacks. (Out of order it could only take a prospect for
+        // missing, never the other way: an extra read, not a lost link.)
+        debug_assert!(
+            stored_links.is_sorted_by_key(|l| l.prospect_id.as_str()),
+            "the store's links are not in Rust's string order"
+        );
+        let keys = self.keys;
+        let mut in_mirror = SortedCursor::new(keys.iter());
+        for link in stored_links {
+            if in_mirror
+                .seek(link.prospect_id.as_str(), |k| k.id)
+                .is_some()
             {
                 continue;
             }
-            if store.lookup(&cache_key(platform, kind, &value), &fresh_after)? == Some(None) {
+            if !self.budget.fits(self.ctx, 1) {
+                self.left += 1;
                 continue;
             }
-            to_ask.entry((platform, kind)).or_default().push(value);
+            if let Some(prospect) = read_by_id(self.ctx, &link.prospect_id).await? {
+                self.found.prospects.push(prospect);
+            }
         }
+        Ok(())
     }
-    let batch = if ctx.inbox.is_v2() {
-        crate::inbox::v2::FINDER_BATCH
-    } else {
-        1
-    };
-    let mut mirror_ids: Option<HashSet<&str>> = None;
-    let mut found_ids: HashSet<String> = found
-        .prospects
-        .iter()
-        .map(|m| m.prospect.id.clone())
-        .collect();
-    let mut out_of_budget = false;
-    for ((platform, kind), values) in &to_ask {
-        for chunk in values.chunks(batch) {
-            if out_of_budget || !budget.fits(ctx, 1) {
-                out_of_budget = true;
-                left += chunk.len();
-                continue;
-            }
-            for (value, contact) in look_up(ctx, platform, *kind, chunk).await? {
-                let id = contact.as_ref().map(|c| c.prospect.prospect.id.clone());
-                store.save_lookup(&cache_key(platform, *kind, value), id.as_deref(), &now)?;
-                let Some(contact) = contact else { continue };
-                let in_mirror = mirror_ids
-                    .get_or_insert_with(|| keys.iter().map(|k| k.id).collect())
-                    .contains(contact.prospect.prospect.id.as_str());
-                if !found_ids.insert(contact.prospect.prospect.id.clone()) {
+
+    /// The identities of unlinked `records` that no prospect in the mirror (or found) has, not
+    /// asked for already, and not a miss fresher than `fresh_after`. v1 looks up X ids only.
+    fn identities_to_ask(
+        &mut self,
+        records: &[CrmRecord],
+        stored_links: &[LinkRow],
+        profiles: &[ProfileRow],
+        fresh_after: &str,
+    ) -> anyhow::Result<ToAsk> {
+        let linked_records: foldhash::HashSet<&str> =
+            stored_links.iter().map(|l| l.crm_id.as_str()).collect();
+        // Built only if a record needs it: a nightly run's records are all linked.
+        let mut known_in_mirror: Option<HashSet<Identity>> = None;
+        let mut to_ask = ToAsk::new();
+        let mut asked: HashSet<(&'static str, IdentityKind, String)> = HashSet::new();
+        let unlinked = records
+            .iter()
+            .filter(|r| !linked_records.contains(r.id.as_str()));
+        for record in unlinked {
+            for (platform, kind, value) in record_identities(record) {
+                if !self.ctx.inbox.is_v2()
+                    && (platform, kind) != (X_PLATFORM, IdentityKind::PlatformId)
+                {
                     continue;
                 }
-                for p in &contact.profiles {
-                    remember(&mut known, &p.platform, &p.platform_id, &p.username);
+                let value = match kind {
+                    IdentityKind::PlatformId => value.trim().to_string(),
+                    IdentityKind::Username => normalize_username(value),
+                };
+                let in_mirror =
+                    known_in_mirror.get_or_insert_with(|| mirror_identities(self.keys, profiles));
+                let key = (platform.to_string(), kind, value.clone());
+                if value.is_empty()
+                    || in_mirror.contains(&key)
+                    || self.known.contains(&key)
+                    || !asked.insert((platform, kind, value.clone()))
+                {
+                    continue;
                 }
-                found.profiles.extend(contact.profiles);
-                if !in_mirror {
-                    found.prospects.push(contact.prospect);
+                let cached = self
+                    .store
+                    .lookup(&cache_key(platform, kind, &value), fresh_after)?;
+                if cached == Some(None) {
+                    continue;
+                }
+                to_ask.entry((platform, kind)).or_default().push(value);
+            }
+        }
+        Ok(to_ask)
+    }
+
+    /// Asks for `to_ask` (one request per batch: 100 on v2, one on v1) while the budget
+    /// allows, remembering each answer at `now`.
+    async fn ask(&mut self, to_ask: &ToAsk, now: &str) -> anyhow::Result<()> {
+        let batch = if self.ctx.inbox.is_v2() {
+            crate::inbox::v2::FINDER_BATCH
+        } else {
+            1
+        };
+        let mut mirror_ids: Option<HashSet<&'a str>> = None;
+        let mut found_ids: HashSet<String> = (self.found.prospects.iter())
+            .map(|m| m.prospect.id.clone())
+            .collect();
+        let mut out_of_budget = false;
+        for ((platform, kind), values) in to_ask {
+            for chunk in values.chunks(batch) {
+                if out_of_budget || !self.budget.fits(self.ctx, 1) {
+                    out_of_budget = true;
+                    self.left += chunk.len();
+                    continue;
+                }
+                for (value, contact) in look_up(self.ctx, platform, *kind, chunk).await? {
+                    let id = contact.as_ref().map(|c| c.prospect.prospect.id.clone());
+                    let key = cache_key(platform, *kind, value);
+                    self.store.save_lookup(&key, id.as_deref(), now)?;
+                    if let Some(contact) = contact {
+                        self.take(contact, &mut mirror_ids, &mut found_ids);
+                    }
                 }
             }
         }
+        Ok(())
     }
-    if left > 0 {
-        warnings.push(format!(
-            "{left} look-up(s) of records Inbox may know wait for the next run: {}",
-            budget.reason()
-        ));
+
+    /// Takes a contact the finder returned, unless found already: its profiles, and itself if
+    /// the mirror lacks it (`mirror_ids`, built at the first).
+    fn take(
+        &mut self,
+        contact: FoundContact,
+        mirror_ids: &mut Option<HashSet<&'a str>>,
+        found_ids: &mut HashSet<String>,
+    ) {
+        let keys = self.keys;
+        let in_mirror = mirror_ids
+            .get_or_insert_with(|| keys.iter().map(|k| k.id).collect())
+            .contains(contact.prospect.prospect.id.as_str());
+        if !found_ids.insert(contact.prospect.prospect.id.clone()) {
+            return;
+        }
+        for p in &contact.profiles {
+            remember(&mut self.known, &p.platform, &p.platform_id, &p.username);
+        }
+        self.found.profiles.extend(contact.profiles);
+        if !in_mirror {
+            self.found.prospects.push(contact.prospect);
+        }
     }
-    Ok(found)
+}
+
+/// The identities of the prospects in the mirror (`keys`) and of their `profiles`.
+fn mirror_identities(keys: &ProspectKeys, profiles: &[ProfileRow]) -> HashSet<Identity> {
+    let mut set = HashSet::new();
+    for k in keys.iter() {
+        remember(&mut set, X_PLATFORM, k.platform_id, k.username);
+    }
+    for p in profiles {
+        remember(&mut set, &p.platform, &p.platform_id, &p.username);
+    }
+    set
 }
 
 /// The `lookups` key of an identity: an X id as itself (as before other identities were

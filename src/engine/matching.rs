@@ -177,120 +177,177 @@ pub fn match_records(
     records: &[CrmRecord],
     stored: &[LinkRow],
 ) -> Matching {
-    let mut out = Matching::default();
-    let prospect_ids: HashSet<&str> = prospects.iter().map(|p| p.id).collect();
-    let record_ids: HashSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
-    let mut linked_prospects: HashSet<&str> = HashSet::with_capacity(stored.len());
-    let mut linked_records: HashSet<&str> = HashSet::with_capacity(records.len());
-
+    let mut matcher = Matcher {
+        out: Matching::default(),
+        linked_prospects: HashSet::with_capacity(stored.len()),
+        linked_records: HashSet::with_capacity(records.len()),
+    };
     // 1. Stored links keep their pairing; a side that disappeared marks the link missing.
-    for link in stored {
-        let state = match (
-            prospect_ids.contains(link.prospect_id.as_str()),
-            record_ids.contains(link.crm_id.as_str()),
-        ) {
-            (true, true) => LinkState::Active,
-            (true, false) => LinkState::MissingCrm,
-            (false, _) => LinkState::MissingInbox,
-        };
-        linked_prospects.insert(&link.prospect_id);
-        linked_records.insert(&link.crm_id);
-        out.links.push(LinkRow {
-            prospect_id: link.prospect_id.clone(),
-            crm_id: link.crm_id.clone(),
-            state,
-        });
-    }
-
-    // 2 + 3. Candidate prospect per unlinked record, by id then username on each platform. A
-    // nightly run has none: the index is built only when there is something to look up.
+    matcher.keep_stored(prospects, records, stored);
+    // 2 + 3. Candidate prospect per unlinked record, by id then username on each platform.
     let unlinked: Vec<&CrmRecord> = records
         .iter()
-        .filter(|r| !linked_records.contains(r.id.as_str()))
+        .filter(|r| !matcher.linked_records.contains(r.id.as_str()))
         .collect();
-    let index = if unlinked.is_empty() {
-        None
-    } else {
+    let claims = matcher.claims(prospects, profiles, &unlinked);
+    matcher.link_claims(claims, stored);
+    matcher.finish(prospects, &unlinked)
+}
+
+/// One matching under way: the links and conflicts so far, and which prospects and records
+/// they took.
+struct Matcher<'a> {
+    out: Matching,
+    linked_prospects: HashSet<&'a str>,
+    linked_records: HashSet<&'a str>,
+}
+
+impl<'a> Matcher<'a> {
+    /// Keeps every stored link, in the state its sides are in now.
+    fn keep_stored(
+        &mut self,
+        prospects: &[ProspectKey<'_>],
+        records: &[CrmRecord],
+        stored: &'a [LinkRow],
+    ) {
+        let prospect_ids: HashSet<&str> = prospects.iter().map(|p| p.id).collect();
+        let record_ids: HashSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
+        for link in stored {
+            let state = match (
+                prospect_ids.contains(link.prospect_id.as_str()),
+                record_ids.contains(link.crm_id.as_str()),
+            ) {
+                (true, true) => LinkState::Active,
+                (true, false) => LinkState::MissingCrm,
+                (false, _) => LinkState::MissingInbox,
+            };
+            self.linked_prospects.insert(&link.prospect_id);
+            self.linked_records.insert(&link.crm_id);
+            self.out.links.push(LinkRow {
+                prospect_id: link.prospect_id.clone(),
+                crm_id: link.crm_id.clone(),
+                state,
+            });
+        }
+    }
+
+    /// The records that claim each prospect, of the `unlinked`; a record whose identities
+    /// disagree is an identity conflict. A nightly run has none: the index is built only when
+    /// there is something to look up.
+    fn claims(
+        &mut self,
+        prospects: &'a [ProspectKey<'a>],
+        profiles: &'a [ProfileRow],
+        unlinked: &[&'a CrmRecord],
+    ) -> BTreeMap<&'a str, Vec<&'a CrmRecord>> {
+        let mut claims: BTreeMap<&str, Vec<&CrmRecord>> = BTreeMap::new();
+        if unlinked.is_empty() {
+            return claims;
+        }
         let names = unlinked.iter().any(|r| {
             record_identities(r)
                 .iter()
                 .any(|(_, kind, _)| *kind == IdentityKind::Username)
         });
-        Some(Index::build(prospects, profiles, names))
-    };
-    let mut claims: BTreeMap<&str, Vec<&CrmRecord>> = BTreeMap::new();
-    if let Some(index) = &index {
-        for &record in &unlinked {
-            match candidate(record, index) {
+        let index = Index::build(prospects, profiles, names);
+        for &record in unlinked {
+            match candidate(record, &index) {
                 Candidate::None => {}
                 Candidate::One(prospect_id) => claims.entry(prospect_id).or_default().push(record),
                 Candidate::Conflict(conflict) => {
-                    out.identity.push(conflict);
-                    linked_records.insert(&record.id);
+                    self.out.identity.push(conflict);
+                    self.linked_records.insert(&record.id);
                 }
             }
         }
-    }
-    // The record each stored link pairs with its prospect: only needed for claims, which a
-    // nightly run has none of.
-    let stored_record: HashMap<&str, &str> = if claims.is_empty() {
-        HashMap::new()
-    } else {
-        stored
-            .iter()
-            .map(|l| (l.prospect_id.as_str(), l.crm_id.as_str()))
-            .collect()
-    };
-    for (prospect_id, claimants) in claims {
-        let already = stored_record.get(prospect_id).map(|id| id.to_string());
-        if claimants.len() > 1 || already.is_some() {
-            let mut crm_ids: Vec<String> = claimants.iter().map(|r| r.id.clone()).collect();
-            crm_ids.extend(already);
-            crm_ids.sort();
-            out.identity.push(IdentityConflict {
-                detail: format!(
-                    "{} CRM records ({}) match Inbox prospect {prospect_id}",
-                    crm_ids.len(),
-                    crm_ids.join(", ")
-                ),
-                prospect_ids: vec![prospect_id.to_string()],
-                crm_ids,
-            });
-            for r in claimants {
-                linked_records.insert(&r.id);
-            }
-            continue;
-        }
-        let record = claimants[0];
-        linked_prospects.insert(prospect_id);
-        linked_records.insert(&record.id);
-        out.links.push(LinkRow {
-            prospect_id: prospect_id.to_string(),
-            crm_id: record.id.clone(),
-            state: LinkState::Active,
-        });
+        claims
     }
 
-    // Prospects claimed in an identity conflict are not "unlinked" (they need a human).
-    let disputed: HashSet<&str> = out
-        .identity
-        .iter()
-        .flat_map(|c| c.prospect_ids.iter().map(String::as_str))
-        .collect();
-    out.unlinked_prospects = prospects
-        .iter()
-        .filter(|p| !linked_prospects.contains(p.id) && !disputed.contains(p.id))
-        .map(|p| p.id.to_string())
-        .collect();
-    out.unlinked_prospects.sort();
-    // Only records unlinked before the claims can be unlinked after them.
-    out.unlinked_records = unlinked
-        .iter()
-        .filter(|r| !linked_records.contains(r.id.as_str()))
-        .map(|r| r.id.clone())
-        .collect();
-    out.links.sort_by(|a, b| a.prospect_id.cmp(&b.prospect_id));
-    out
+    /// Links each prospect claimed by one record, unless a stored link pairs it already; more
+    /// claimants (the stored one included) are an identity conflict.
+    fn link_claims(
+        &mut self,
+        claims: BTreeMap<&'a str, Vec<&'a CrmRecord>>,
+        stored: &'a [LinkRow],
+    ) {
+        // The record each stored link pairs with its prospect: only needed for claims, which a
+        // nightly run has none of.
+        let stored_record: HashMap<&str, &str> = if claims.is_empty() {
+            HashMap::new()
+        } else {
+            stored
+                .iter()
+                .map(|l| (l.prospect_id.as_str(), l.crm_id.as_str()))
+                .collect()
+        };
+        for (prospect_id, claimants) in claims {
+            let already = stored_record.get(prospect_id).map(|id| id.to_string());
+            if claimants.len() > 1 || already.is_some() {
+                self.out
+                    .identity
+                    .push(claim_conflict(prospect_id, &claimants, already));
+                for r in claimants {
+                    self.linked_records.insert(&r.id);
+                }
+                continue;
+            }
+            let record = claimants[0];
+            self.linked_prospects.insert(prospect_id);
+            self.linked_records.insert(&record.id);
+            self.out.links.push(LinkRow {
+                prospect_id: prospect_id.to_string(),
+                crm_id: record.id.clone(),
+                state: LinkState::Active,
+            });
+        }
+    }
+
+    /// The matching: what is left unlinked of `prospects` and of the records `unlinked`
+    /// before the claims, and the links in prospect order.
+    fn finish(self, prospects: &[ProspectKey<'_>], unlinked: &[&CrmRecord]) -> Matching {
+        let mut out = self.out;
+        // Prospects claimed in an identity conflict are not "unlinked" (they need a human).
+        let disputed: HashSet<&str> = out
+            .identity
+            .iter()
+            .flat_map(|c| c.prospect_ids.iter().map(String::as_str))
+            .collect();
+        out.unlinked_prospects = prospects
+            .iter()
+            .filter(|p| !self.linked_prospects.contains(p.id) && !disputed.contains(p.id))
+            .map(|p| p.id.to_string())
+            .collect();
+        out.unlinked_prospects.sort();
+        // Only records unlinked before the claims can be unlinked after them.
+        out.unlinked_records = unlinked
+            .iter()
+            .filter(|r| !self.linked_records.contains(r.id.as_str()))
+            .map(|r| r.id.clone())
+            .collect();
+        out.links.sort_by(|a, b| a.prospect_id.cmp(&b.prospect_id));
+        out
+    }
+}
+
+/// The identity conflict of a prospect that several records claim (`already`: the record a
+/// stored link pairs it with).
+fn claim_conflict(
+    prospect_id: &str,
+    claimants: &[&CrmRecord],
+    already: Option<String>,
+) -> IdentityConflict {
+    let mut crm_ids: Vec<String> = claimants.iter().map(|r| r.id.clone()).collect();
+    crm_ids.extend(already);
+    crm_ids.sort();
+    IdentityConflict {
+        detail: format!(
+            "{} CRM records ({}) match Inbox prospect {prospect_id}",
+            crm_ids.len(),
+            crm_ids.join(", ")
+        ),
+        prospect_ids: vec![prospect_id.to_string()],
+        crm_ids,
+    }
 }
 
 /// What a record's identities point to.

@@ -5,11 +5,13 @@
 use std::collections::{BTreeSet, HashSet};
 
 use crate::inbox::{self, ContextUpdate, ThreadUpdate};
-use crate::reconcile::{Change, ConflictKind, Field, LinkKey, LinkPlan, Side, ThreadState, Value};
+use crate::reconcile::{
+    Change, ConflictKind, Field, InboxPatch, LinkPlan, Side, ThreadPatch, ThreadState, Value,
+};
 use crate::store::{ChangeRow, ChangeStatus, ConflictRecord};
 
 use crate::engine::inputs::Names;
-use crate::engine::receipts::{Receipts, change_row};
+use crate::engine::receipts::{Receipts, Ticket, change_row};
 
 use super::{InboxOutcome, PushError, PushSettings};
 
@@ -23,163 +25,286 @@ pub(super) async fn push_link(
     identity: (&str, &str),
     receipts: &mut Receipts<'_>,
 ) -> Result<InboxOutcome, PushError> {
-    let mut out = InboxOutcome::default();
-    let conflict = |field: Field, kind: ConflictKind, detail: String| ConflictRecord {
-        prospect_id: plan.key.prospect_id.clone(),
-        username: Some(identity.0.to_string()),
-        platform_id: Some(identity.1.to_string()),
-        crm_id: plan.key.crm_id.clone(),
-        field: field.into(),
-        kind,
-        inbox: None,
-        crm: None,
-        base: None,
-        detail,
+    let mut push = LinkPush {
+        client,
+        names,
+        settings,
+        plan,
+        threads,
+        identity,
+        receipts,
+        out: InboxOutcome::default(),
     };
-
     if let Some(patch) = &plan.inbox {
-        let mut update = ContextUpdate::default();
-        let mut fields = Vec::new();
-        let mut blocked: HashSet<Field> = HashSet::new();
-        for change in &patch.changes {
-            match map_change(client, names, settings, change, &mut update).await? {
-                Mapped::Ok => fields.push(change),
-                Mapped::Unmapped(detail) => {
-                    blocked.insert(change.field());
-                    out.conflicts
-                        .push(conflict(change.field(), ConflictKind::Unmapped, detail));
-                }
-            }
-        }
-        if !update.is_empty() {
-            let rows: Vec<ChangeRow> = fields
-                .iter()
-                .map(|change| {
-                    change_row(
-                        Side::Inbox,
-                        &plan.key.prospect_id,
-                        &plan.key,
-                        change,
-                        ChangeStatus::Attempted,
-                    )
-                })
-                .collect();
-            let ticket = receipts.intend(&rows)?;
-            match client.patch_context(&plan.key.prospect_id, &update).await {
-                Ok(_) => {
-                    crate::failpoint::hit("inbox-after-patch");
-                    receipts.settle(ticket, ChangeStatus::Applied)?;
-                    out.writes += 1;
-                    for change in fields {
-                        if !blocked.contains(&change.field()) {
-                            out.confirmed.insert(change.field());
-                        }
-                    }
-                    let fanned: Vec<&Change> = patch
-                        .changes
-                        .iter()
-                        .filter(|c| c.field().is_thread_field())
-                        .collect();
-                    if !fanned.is_empty() {
-                        read_back(
-                            client, names, &plan.key, threads, &fanned, &mut out, &conflict,
-                        )
-                        .await?;
-                    }
-                }
-                Err(err) if is_refusal(&err) => {
-                    receipts.settle(ticket, ChangeStatus::Failed)?;
-                    for change in fields {
-                        out.conflicts.push(conflict(
-                            change.field(),
-                            ConflictKind::RejectedByApi,
-                            format!("Inbox refused {} -> {}: {err}", change.field(), change.new),
-                        ));
-                    }
-                }
-                // The answer is lost (network, exhausted retries): the receipt stays
-                // `attempted`, since the write may have landed.
-                Err(err) => return Err(err.into()),
-            }
+        push.context(patch).await?;
+    }
+    for thread_patch in &plan.threads {
+        push.thread(thread_patch).await?;
+    }
+    Ok(push.out)
+}
+
+/// The state of one prospect's push: its inputs and what it did so far.
+struct LinkPush<'a, 'r> {
+    client: &'a inbox::Client,
+    names: &'a mut Names,
+    settings: &'a PushSettings,
+    plan: &'a LinkPlan,
+    threads: &'a [ThreadState],
+    /// The prospect's username and platform id, for its conflicts.
+    identity: (&'a str, &'a str),
+    receipts: &'a mut Receipts<'r>,
+    out: InboxOutcome,
+}
+
+/// A prospect's context PATCH as mapped: the update, the changes it carries, and the fields
+/// that had a change Inbox has no counterpart for.
+struct MappedContext<'p> {
+    update: ContextUpdate,
+    fields: Vec<&'p Change>,
+    blocked: HashSet<Field>,
+}
+
+impl<'a> LinkPush<'a, '_> {
+    /// A conflict of this prospect.
+    fn conflict(&self, field: Field, kind: ConflictKind, detail: String) -> ConflictRecord {
+        ConflictRecord {
+            prospect_id: self.plan.key.prospect_id.clone(),
+            username: Some(self.identity.0.to_string()),
+            platform_id: Some(self.identity.1.to_string()),
+            crm_id: self.plan.key.crm_id.clone(),
+            field: field.into(),
+            kind,
+            inbox: None,
+            crm: None,
+            base: None,
+            detail,
         }
     }
 
-    for thread_patch in &plan.threads {
-        let mut update = ThreadUpdate::default();
-        let mut ok = true;
-        for change in &thread_patch.changes {
-            match &change.new {
-                Value::Done(Some(done)) => update.done = Some(*done),
-                Value::Assignee(email) => match email {
-                    None => update.assignee_id = Some(None),
-                    Some(email) => match names.member_id(email) {
-                        Some(id) => update.assignee_id = Some(Some(id.to_string())),
-                        None => {
-                            ok = false;
-                            out.conflicts.push(conflict(
-                                Field::Assignee,
-                                ConflictKind::Unmapped,
-                                format!("no Inbox member has the e-mail {email}"),
-                            ));
-                        }
-                    },
-                },
-                _ => {}
-            }
+    /// Records a conflict of this prospect.
+    fn push_conflict(&mut self, field: Field, kind: ConflictKind, detail: String) {
+        let conflict = self.conflict(field, kind, detail);
+        self.out.conflicts.push(conflict);
+    }
+
+    /// The context PATCH (receipt first), then the read-back of a fanned-out value.
+    async fn context(&mut self, patch: &'a InboxPatch) -> Result<(), PushError> {
+        let mapped = self.map_context(patch).await?;
+        if mapped.update.is_empty() {
+            return Ok(());
         }
-        if !ok || (update.done.is_none() && update.assignee_id.is_none()) {
-            continue;
-        }
-        let rows: Vec<ChangeRow> = thread_patch
-            .changes
+        let plan = self.plan;
+        let rows: Vec<ChangeRow> = mapped
+            .fields
             .iter()
             .map(|change| {
                 change_row(
                     Side::Inbox,
-                    &thread_patch.thread_id,
+                    &plan.key.prospect_id,
                     &plan.key,
                     change,
                     ChangeStatus::Attempted,
                 )
             })
             .collect();
-        let ticket = receipts.intend(&rows)?;
-        match client.patch_thread(&thread_patch.thread_id, &update).await {
+        let ticket = self.receipts.intend(&rows)?;
+        let sent = self
+            .client
+            .patch_context(&plan.key.prospect_id, &mapped.update);
+        match sent.await {
+            Ok(_) => self.context_applied(ticket, patch, &mapped).await,
+            Err(err) if is_refusal(&err) => {
+                self.receipts.settle(ticket, ChangeStatus::Failed)?;
+                for change in mapped.fields {
+                    self.push_conflict(
+                        change.field(),
+                        ConflictKind::RejectedByApi,
+                        format!("Inbox refused {} -> {}: {err}", change.field(), change.new),
+                    );
+                }
+                Ok(())
+            }
+            // The answer is lost (network, exhausted retries): the receipt stays
+            // `attempted`, since the write may have landed.
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Maps the context changes to one update; an unmapped one is a conflict.
+    async fn map_context(&mut self, patch: &'a InboxPatch) -> Result<MappedContext<'a>, PushError> {
+        let mut mapped = MappedContext {
+            update: ContextUpdate::default(),
+            fields: Vec::new(),
+            blocked: HashSet::new(),
+        };
+        for change in &patch.changes {
+            let names = &mut *self.names;
+            match map_change(
+                self.client,
+                names,
+                self.settings,
+                change,
+                &mut mapped.update,
+            )
+            .await?
+            {
+                Mapped::Ok => mapped.fields.push(change),
+                Mapped::Unmapped(detail) => {
+                    mapped.blocked.insert(change.field());
+                    self.push_conflict(change.field(), ConflictKind::Unmapped, detail);
+                }
+            }
+        }
+        Ok(mapped)
+    }
+
+    /// The context PATCH was applied: its fields are confirmed, and a fanned-out value is read
+    /// back from every thread.
+    async fn context_applied(
+        &mut self,
+        ticket: Ticket,
+        patch: &InboxPatch,
+        mapped: &MappedContext<'_>,
+    ) -> Result<(), PushError> {
+        crate::failpoint::hit("inbox-after-patch");
+        self.receipts.settle(ticket, ChangeStatus::Applied)?;
+        self.out.writes += 1;
+        for change in &mapped.fields {
+            if !mapped.blocked.contains(&change.field()) {
+                self.out.confirmed.insert(change.field());
+            }
+        }
+        let fanned: Vec<&Change> = patch
+            .changes
+            .iter()
+            .filter(|c| c.field().is_thread_field())
+            .collect();
+        if !fanned.is_empty() {
+            self.read_back(&fanned).await?;
+        }
+        Ok(())
+    }
+
+    /// One thread PATCH of per-thread mode (receipt first), unless a value is unmapped.
+    async fn thread(&mut self, patch: &ThreadPatch) -> Result<(), PushError> {
+        let Some(update) = self.thread_update(patch) else {
+            return Ok(());
+        };
+        let rows: Vec<ChangeRow> = patch
+            .changes
+            .iter()
+            .map(|change| {
+                change_row(
+                    Side::Inbox,
+                    &patch.thread_id,
+                    &self.plan.key,
+                    change,
+                    ChangeStatus::Attempted,
+                )
+            })
+            .collect();
+        let ticket = self.receipts.intend(&rows)?;
+        match self.client.patch_thread(&patch.thread_id, &update).await {
             Ok(thread) => {
                 crate::failpoint::hit("inbox-after-thread-patch");
-                receipts.settle(ticket, ChangeStatus::Applied)?;
-                out.writes += 1;
-                for change in &thread_patch.changes {
-                    let took = match &change.new {
-                        Value::Done(d) => *d == Some(thread.done),
-                        Value::Assignee(_) => {
-                            names.assignee(thread.assignee_id.as_deref())
-                                == match &change.new {
-                                    Value::Assignee(e) => e.clone(),
-                                    _ => None,
-                                }
-                        }
-                        _ => false,
-                    };
-                    if took {
-                        out.confirmed.insert(change.field());
+                self.receipts.settle(ticket, ChangeStatus::Applied)?;
+                self.out.writes += 1;
+                for change in &patch.changes {
+                    if thread_took(&thread, &change.new, self.names) {
+                        self.out.confirmed.insert(change.field());
                     }
                 }
             }
             Err(err) if is_refusal(&err) => {
-                receipts.settle(ticket, ChangeStatus::Failed)?;
-                for change in &thread_patch.changes {
-                    out.conflicts.push(conflict(
+                self.receipts.settle(ticket, ChangeStatus::Failed)?;
+                for change in &patch.changes {
+                    self.push_conflict(
                         change.field(),
                         ConflictKind::RejectedByApi,
-                        format!("Inbox refused thread {}: {err}", thread_patch.thread_id),
-                    ));
+                        format!("Inbox refused thread {}: {err}", patch.thread_id),
+                    );
                 }
             }
             Err(err) => return Err(err.into()),
         }
+        Ok(())
     }
-    Ok(out)
+
+    /// A thread patch's update; `None` when there is nothing to send or an assignee has no
+    /// Inbox member (a conflict).
+    fn thread_update(&mut self, patch: &ThreadPatch) -> Option<ThreadUpdate> {
+        let mut update = ThreadUpdate::default();
+        let mut ok = true;
+        for change in &patch.changes {
+            match &change.new {
+                Value::Done(Some(done)) => update.done = Some(*done),
+                Value::Assignee(None) => update.assignee_id = Some(None),
+                Value::Assignee(Some(email)) => match self.names.member_id(email) {
+                    Some(id) => update.assignee_id = Some(Some(id.to_string())),
+                    None => {
+                        ok = false;
+                        self.push_conflict(
+                            Field::Assignee,
+                            ConflictKind::Unmapped,
+                            format!("no Inbox member has the e-mail {email}"),
+                        );
+                    }
+                },
+                _ => {}
+            }
+        }
+        let empty = update.done.is_none() && update.assignee_id.is_none();
+        (ok && !empty).then_some(update)
+    }
+
+    /// Reads back every thread of the prospect after a fanned-out assignee/done write; a
+    /// thread that did not take the value (offline or paused account) is a conflict and the
+    /// field stays unconfirmed.
+    async fn read_back(&mut self, fanned: &[&Change]) -> Result<(), inbox::Error> {
+        let mut failed: BTreeSet<Field> = BTreeSet::new();
+        for thread in self.threads {
+            let fresh = match self.client.thread(&thread.thread_id).await {
+                Ok(t) => t,
+                Err(inbox::Error::NotFound { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            for change in fanned {
+                let took = match &change.new {
+                    Value::Done(Some(d)) => fresh.done == *d,
+                    Value::Assignee(email) => {
+                        self.names.assignee(fresh.assignee_id.as_deref()) == *email
+                    }
+                    _ => true,
+                };
+                if !took {
+                    failed.insert(change.field());
+                    let detail = format!(
+                        "thread {} on {} did not take {} = {} (prospect {})",
+                        thread.thread_id,
+                        crate::reconcile::thread_account(thread),
+                        change.field(),
+                        change.new,
+                        self.plan.key.prospect_id
+                    );
+                    self.push_conflict(change.field(), ConflictKind::Fanout, detail);
+                }
+            }
+        }
+        for field in failed {
+            self.out.confirmed.remove(&field);
+        }
+        Ok(())
+    }
+}
+
+/// Whether a thread, as a thread PATCH answered it, holds `value`.
+fn thread_took(thread: &inbox::Thread, value: &Value, names: &Names) -> bool {
+    match value {
+        Value::Done(done) => *done == Some(thread.done),
+        Value::Assignee(email) => names.assignee(thread.assignee_id.as_deref()) == *email,
+        _ => false,
+    }
 }
 
 /// A client error that is about this request (4xx but auth/rate limit): skip it, go on.
@@ -265,52 +390,4 @@ async fn map_change(
         _ => {}
     }
     Ok(Mapped::Ok)
-}
-
-/// Reads back every thread of a prospect after a fanned-out assignee/done write; a thread that
-/// did not take the value (offline or paused account) is a conflict and the field stays
-/// unconfirmed.
-async fn read_back(
-    client: &inbox::Client,
-    names: &Names,
-    key: &LinkKey,
-    threads: &[ThreadState],
-    fanned: &[&Change],
-    out: &mut InboxOutcome,
-    conflict: &impl Fn(Field, ConflictKind, String) -> ConflictRecord,
-) -> Result<(), inbox::Error> {
-    let mut failed: BTreeSet<Field> = BTreeSet::new();
-    for thread in threads {
-        let fresh = match client.thread(&thread.thread_id).await {
-            Ok(t) => t,
-            Err(inbox::Error::NotFound { .. }) => continue,
-            Err(e) => return Err(e),
-        };
-        for change in fanned {
-            let took = match &change.new {
-                Value::Done(Some(d)) => fresh.done == *d,
-                Value::Assignee(email) => names.assignee(fresh.assignee_id.as_deref()) == *email,
-                _ => true,
-            };
-            if !took {
-                failed.insert(change.field());
-                out.conflicts.push(conflict(
-                    change.field(),
-                    ConflictKind::Fanout,
-                    format!(
-                        "thread {} on {} did not take {} = {} (prospect {})",
-                        thread.thread_id,
-                        crate::reconcile::thread_account(thread),
-                        change.field(),
-                        change.new,
-                        key.prospect_id
-                    ),
-                ));
-            }
-        }
-    }
-    for field in failed {
-        out.confirmed.remove(&field);
-    }
-    Ok(())
 }

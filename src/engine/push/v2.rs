@@ -13,7 +13,7 @@ use std::collections::HashSet;
 
 use crate::inbox::v2::{self, ContactId, ContactUpdate, ThreadId, ThreadUpdate};
 use crate::reconcile::{
-    Change, ConflictKind, Field, LinkPlan, Side, ThreadState, Value, thread_account,
+    Change, ConflictKind, Field, LinkPlan, Side, ThreadPatch, ThreadState, Value, thread_account,
 };
 use crate::store::{ChangeRow, ChangeStatus, ConflictRecord, FanoutMiss};
 
@@ -35,99 +35,286 @@ pub(super) async fn push_contact(
     receipts: &mut Receipts<'_>,
     out: &mut InboxOutcome,
 ) -> Result<(), PushError> {
-    let contact = ContactId::from(plan.key.prospect_id.clone());
-    let mut contact_fields: Vec<&Change> = Vec::new();
-    let mut update = ContactUpdate::default();
-    let mut tags: Option<(&Change, Vec<String>, Vec<String>)> = None;
-    let mut fanned: Vec<&Change> = Vec::new();
-    for change in plan.inbox.iter().flat_map(|p| &p.changes) {
-        match map(client, names, settings, change, &mut update).await? {
-            Mapped::Contact => contact_fields.push(change),
-            Mapped::Tags(add, remove) => tags = Some((change, add, remove)),
-            Mapped::Threads => fanned.push(change),
-            Mapped::Unmapped(detail) => {
-                out.conflicts
-                    .push(conflict(change.field(), ConflictKind::Unmapped, detail));
-            }
-        }
-        if change.field() == Field::Assignee && update.assignee_id.is_some() {
-            fanned.push(change);
-        }
+    let mut push = ContactPush {
+        client,
+        names,
+        plan,
+        threads,
+        contact: ContactId::from(plan.key.prospect_id.clone()),
+        conflict,
+        receipts,
+        out,
+    };
+    let mut changes = push.map_changes(settings).await?;
+    if !changes.update.is_empty() {
+        push.contact_patch(&mut changes).await?;
     }
-    let row = |change: &Change| {
+    if let Some((change, add, remove)) = &changes.tags {
+        push.tags(change, (add.as_slice(), remove.as_slice()))
+            .await?;
+    }
+    if !changes.fanned.is_empty() {
+        push.fan_out(&changes.fanned).await?;
+    }
+    push.thread_patches().await
+}
+
+/// The state of one contact's push: its inputs, and `out`, what it did so far.
+struct ContactPush<'a, 'r> {
+    client: &'a v2::Client,
+    names: &'a mut Names,
+    plan: &'a LinkPlan,
+    threads: &'a [ThreadState],
+    contact: ContactId,
+    conflict: &'a dyn Fn(Field, ConflictKind, String) -> ConflictRecord,
+    receipts: &'a mut Receipts<'r>,
+    out: &'a mut InboxOutcome,
+}
+
+/// The contact's changes, by where each goes ([`Mapped`]).
+struct ContactChanges<'p> {
+    /// The contact PATCH.
+    update: ContactUpdate,
+    /// The changes the contact PATCH carries.
+    fields: Vec<&'p Change>,
+    /// The tags change, with the tag ids to add and to remove.
+    tags: Option<(&'p Change, Vec<String>, Vec<String>)>,
+    /// The changes written onto every thread (done, and the default assignee).
+    fanned: Vec<&'p Change>,
+}
+
+impl<'a> ContactPush<'a, '_> {
+    /// Records a conflict of this contact.
+    fn push_conflict(&mut self, field: Field, kind: ConflictKind, detail: String) {
+        self.out
+            .conflicts
+            .push((self.conflict)(field, kind, detail));
+    }
+
+    /// The receipt row of a change written on the contact.
+    fn contact_row(&self, change: &Change) -> ChangeRow {
         change_row(
             Side::Inbox,
-            &plan.key.prospect_id,
-            &plan.key,
+            &self.plan.key.prospect_id,
+            &self.plan.key,
             change,
             ChangeStatus::Attempted,
         )
-    };
-    if !update.is_empty() {
-        let rows: Vec<ChangeRow> = contact_fields.iter().map(|c| row(c)).collect();
-        let ticket = receipts.intend(&rows)?;
-        match client.update_contact(&contact, &update).await {
+    }
+
+    /// Sorts the contact's changes by where they go (creating missing tags if `settings`
+    /// say so); an unmapped one is a conflict.
+    async fn map_changes(
+        &mut self,
+        settings: &PushSettings,
+    ) -> Result<ContactChanges<'a>, PushError> {
+        let mut changes = ContactChanges {
+            update: ContactUpdate::default(),
+            fields: Vec::new(),
+            tags: None,
+            fanned: Vec::new(),
+        };
+        let plan = self.plan;
+        for change in plan.inbox.iter().flat_map(|p| &p.changes) {
+            let names = &mut *self.names;
+            match map(self.client, names, settings, change, &mut changes.update).await? {
+                Mapped::Contact => changes.fields.push(change),
+                Mapped::Tags(add, remove) => changes.tags = Some((change, add, remove)),
+                Mapped::Threads => changes.fanned.push(change),
+                Mapped::Unmapped(detail) => {
+                    self.push_conflict(change.field(), ConflictKind::Unmapped, detail);
+                }
+            }
+            if change.field() == Field::Assignee && changes.update.assignee_id.is_some() {
+                changes.fanned.push(change);
+            }
+        }
+        Ok(changes)
+    }
+
+    /// The contact PATCH, receipt first. A refusal is a conflict for each of its fields, and a
+    /// default assignee that did not move is not fanned out.
+    async fn contact_patch(&mut self, changes: &mut ContactChanges<'_>) -> Result<(), PushError> {
+        let rows: Vec<ChangeRow> = changes.fields.iter().map(|c| self.contact_row(c)).collect();
+        let ticket = self.receipts.intend(&rows)?;
+        match self
+            .client
+            .update_contact(&self.contact, &changes.update)
+            .await
+        {
             Ok(_) => {
                 crate::failpoint::hit("inbox-after-patch");
-                receipts.settle(ticket, ChangeStatus::Applied)?;
-                out.writes += 1;
-                for change in &contact_fields {
+                self.receipts.settle(ticket, ChangeStatus::Applied)?;
+                self.out.writes += 1;
+                for change in &changes.fields {
                     if change.field() != Field::Assignee {
-                        out.confirmed.insert(change.field());
+                        self.out.confirmed.insert(change.field());
                     }
                 }
             }
             Err(err) if is_refusal_v2(&err) => {
-                receipts.settle(ticket, ChangeStatus::Failed)?;
-                for change in &contact_fields {
-                    out.conflicts.push(conflict(
+                self.receipts.settle(ticket, ChangeStatus::Failed)?;
+                for change in &changes.fields {
+                    self.push_conflict(
                         change.field(),
                         ConflictKind::RejectedByApi,
                         format!("Inbox refused {} -> {}: {err}", change.field(), change.new),
-                    ));
+                    );
                 }
                 // The default assignee did not move: the threads are left as they are.
-                fanned.retain(|c| c.field() != Field::Assignee);
+                changes.fanned.retain(|c| c.field() != Field::Assignee);
             }
             Err(err) => return Err(err.into()),
         }
+        Ok(())
     }
-    if let Some((change, add, remove)) = tags {
-        let deltas = (add.as_slice(), remove.as_slice());
-        let pushed = push_tags(client, &contact, change, deltas, &row, receipts, out);
-        if let Some(err) = pushed.await? {
+
+    /// The tag calls of the tags change; a refused one is a conflict.
+    async fn tags(
+        &mut self,
+        change: &Change,
+        (add, remove): (&[String], &[String]),
+    ) -> Result<(), PushError> {
+        if let Some(err) = self.push_tags(change, (add, remove)).await? {
             let detail = format!("Inbox refused tags -> {}: {err}", change.new);
-            out.conflicts
-                .push(conflict(Field::Tags, ConflictKind::RejectedByApi, detail));
+            self.push_conflict(Field::Tags, ConflictKind::RejectedByApi, detail);
         }
+        Ok(())
     }
-    if !fanned.is_empty() {
-        fan_out(
-            client, names, plan, threads, &fanned, conflict, receipts, out,
-        )
-        .await?;
+
+    /// One call per tag added or removed (idempotent), under one receipt for the tags change.
+    /// A call Inbox refuses (or the client refuses to send) stops the contact's tag calls and
+    /// is returned, for a conflict: the other contacts are still pushed.
+    async fn push_tags(
+        &mut self,
+        change: &Change,
+        (add, remove): (&[String], &[String]),
+    ) -> Result<Option<v2::Error>, PushError> {
+        let ticket = self.receipts.intend(&[self.contact_row(change)])?;
+        let calls = (add.iter().map(|id| (true, id))).chain(remove.iter().map(|id| (false, id)));
+        let mut written = false;
+        for (adding, id) in calls {
+            let call = if adding {
+                self.client.add_tag(&self.contact, id).await
+            } else {
+                self.client.remove_tag(&self.contact, id).await
+            };
+            match call {
+                Ok(()) => crate::failpoint::hit("inbox-after-tag-call"),
+                Err(err) if is_refusal_v2(&err) => {
+                    // Nothing sent yet: nothing to undo. Otherwise what was sent stays recorded.
+                    let status = if written {
+                        ChangeStatus::Applied
+                    } else {
+                        ChangeStatus::Failed
+                    };
+                    self.receipts.settle(ticket, status)?;
+                    return Ok(Some(err));
+                }
+                Err(err) => return Err(err.into()),
+            }
+            written = true;
+            self.out.writes += 1;
+        }
+        self.receipts.settle(ticket, ChangeStatus::Applied)?;
+        self.out.confirmed.insert(Field::Tags);
+        Ok(None)
     }
-    // Per-thread mode: a field is confirmed only if none of its threads missed it.
-    let mut missed: HashSet<Field> = HashSet::new();
-    for patch in &plan.threads {
-        let mut update = ThreadUpdate::default();
-        for change in &patch.changes {
-            match &change.new {
-                Value::Done(Some(done)) => update.archived = Some(*done),
-                Value::Assignee(None) => update.assignee_id = Some(None),
-                Value::Assignee(Some(email)) => match names.member_id(email) {
-                    Some(id) => update.assignee_id = Some(Some(id.to_string())),
-                    None => out.conflicts.push(conflict(
-                        Field::Assignee,
-                        ConflictKind::Unmapped,
-                        format!("no Inbox member has the e-mail {email}"),
-                    )),
-                },
-                _ => {}
+
+    /// Writes done (archive or unarchive) and the assignee (clear each thread's own, so that
+    /// it shows the contact's new default) on every thread that differs, and confirms a field
+    /// only when every thread took it; a thread that did not is retried next run, then a
+    /// conflict ([`Missed`]).
+    async fn fan_out(&mut self, fanned: &[&Change]) -> Result<(), PushError> {
+        // A fanned-out assignee is the contact default the PATCH before wrote: its receipt is
+        // that PATCH's. The threads' writes carry done's.
+        let rows: Vec<ChangeRow> = fanned
+            .iter()
+            .filter(|c| c.field() != Field::Assignee)
+            .map(|c| self.contact_row(c))
+            .collect();
+        let ticket = self.receipts.intend(&rows)?;
+        let mut failed: HashSet<Field> = HashSet::new();
+        for thread in self.threads {
+            self.fan_out_to(thread, fanned, &mut failed).await?;
+        }
+        self.receipts.settle(ticket, ChangeStatus::Applied)?;
+        for change in fanned {
+            if !failed.contains(&change.field()) {
+                self.out.confirmed.insert(change.field());
             }
         }
+        Ok(())
+    }
+
+    /// The fan-out's write to one thread, if it differs; a field the thread refused or did
+    /// not take goes into `failed`.
+    async fn fan_out_to(
+        &mut self,
+        thread: &ThreadState,
+        fanned: &[&Change],
+        failed: &mut HashSet<Field>,
+    ) -> Result<(), PushError> {
+        let update = fan_out_update(thread, fanned);
         if update.is_empty() {
-            continue;
+            return Ok(());
+        }
+        let id = ThreadId::from(thread.thread_id.clone());
+        let answer = match self.client.update_thread(&id, &update).await {
+            Ok(answer) => {
+                crate::failpoint::hit("inbox-after-thread-patch");
+                answer
+            }
+            Err(err) if is_refusal_v2(&err) => {
+                for change in fanned {
+                    failed.insert(change.field());
+                }
+                let detail = format!(
+                    "Inbox refused thread {} on {}: {err}",
+                    thread.thread_id,
+                    thread_account(thread)
+                );
+                self.push_conflict(fanned[0].field(), ConflictKind::RejectedByApi, detail);
+                return Ok(());
+            }
+            Err(err) => return Err(err.into()),
+        };
+        self.out.writes += 1;
+        for change in fanned {
+            if took(&answer, &change.new, self.names) {
+                self.receipts
+                    .fanout_took(&thread.thread_id, change.field())?;
+            } else {
+                failed.insert(change.field());
+                self.missed(thread, change)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The thread PATCHes of per-thread mode: a field is confirmed only if none of its threads
+    /// missed it.
+    async fn thread_patches(&mut self) -> Result<(), PushError> {
+        let mut missed: HashSet<Field> = HashSet::new();
+        let plan = self.plan;
+        for patch in &plan.threads {
+            self.thread_patch(patch, &mut missed).await?;
+        }
+        for field in missed {
+            self.out.confirmed.remove(&field);
+        }
+        Ok(())
+    }
+
+    /// One thread PATCH, receipt first; a field the thread did not take goes into `missed`.
+    async fn thread_patch(
+        &mut self,
+        patch: &ThreadPatch,
+        missed: &mut HashSet<Field>,
+    ) -> Result<(), PushError> {
+        let update = self.thread_update(patch);
+        if update.is_empty() {
+            return Ok(());
         }
         let rows: Vec<ChangeRow> = patch
             .changes
@@ -136,53 +323,103 @@ pub(super) async fn push_contact(
                 change_row(
                     Side::Inbox,
                     &patch.thread_id,
-                    &plan.key,
+                    &self.plan.key,
                     c,
                     ChangeStatus::Attempted,
                 )
             })
             .collect();
-        let ticket = receipts.intend(&rows)?;
+        let ticket = self.receipts.intend(&rows)?;
         let id = ThreadId::from(patch.thread_id.clone());
-        match client.update_thread(&id, &update).await {
+        match self.client.update_thread(&id, &update).await {
             Ok(thread) => {
                 crate::failpoint::hit("inbox-after-thread-patch");
-                receipts.settle(ticket, ChangeStatus::Applied)?;
-                out.writes += 1;
-                let state = threads.iter().find(|t| t.thread_id == patch.thread_id);
-                for change in &patch.changes {
-                    if took(&thread, &change.new, names) {
-                        receipts.fanout_took(&patch.thread_id, change.field())?;
-                        out.confirmed.insert(change.field());
-                    } else if let Some(thread) = state {
-                        missed.insert(change.field());
-                        let contact = &plan.key.prospect_id;
-                        let miss = Missed {
-                            contact,
-                            thread,
-                            change,
-                        };
-                        miss.record(conflict, receipts, out)?;
-                    }
-                }
+                self.receipts.settle(ticket, ChangeStatus::Applied)?;
+                self.out.writes += 1;
+                self.thread_answered(patch, &thread, missed)?;
             }
             Err(err) if is_refusal_v2(&err) => {
-                receipts.settle(ticket, ChangeStatus::Failed)?;
+                self.receipts.settle(ticket, ChangeStatus::Failed)?;
                 for change in &patch.changes {
-                    out.conflicts.push(conflict(
+                    self.push_conflict(
                         change.field(),
                         ConflictKind::RejectedByApi,
                         format!("Inbox refused thread {}: {err}", patch.thread_id),
-                    ));
+                    );
                 }
             }
             Err(err) => return Err(err.into()),
         }
+        Ok(())
     }
-    for field in missed {
-        out.confirmed.remove(&field);
+
+    /// A thread patch's update; an assignee with no Inbox member is a conflict, and left out.
+    fn thread_update(&mut self, patch: &ThreadPatch) -> ThreadUpdate {
+        let mut update = ThreadUpdate::default();
+        for change in &patch.changes {
+            match &change.new {
+                Value::Done(Some(done)) => update.archived = Some(*done),
+                Value::Assignee(None) => update.assignee_id = Some(None),
+                Value::Assignee(Some(email)) => match self.names.member_id(email) {
+                    Some(id) => update.assignee_id = Some(Some(id.to_string())),
+                    None => self.push_conflict(
+                        Field::Assignee,
+                        ConflictKind::Unmapped,
+                        format!("no Inbox member has the e-mail {email}"),
+                    ),
+                },
+                _ => {}
+            }
+        }
+        update
     }
-    Ok(())
+
+    /// Confirms what a thread took of its patch; a field it did not take goes into `missed`
+    /// (and is recorded, if the thread was pulled).
+    fn thread_answered(
+        &mut self,
+        patch: &ThreadPatch,
+        thread: &v2::Thread,
+        missed: &mut HashSet<Field>,
+    ) -> Result<(), PushError> {
+        let state = self.threads.iter().find(|t| t.thread_id == patch.thread_id);
+        for change in &patch.changes {
+            if took(thread, &change.new, self.names) {
+                self.receipts
+                    .fanout_took(&patch.thread_id, change.field())?;
+                self.out.confirmed.insert(change.field());
+            } else if let Some(state) = state {
+                missed.insert(change.field());
+                self.missed(state, change)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records that `thread` answered without taking `change` ([`Missed`]).
+    fn missed(&mut self, thread: &ThreadState, change: &Change) -> Result<(), PushError> {
+        let miss = Missed {
+            contact: &self.plan.key.prospect_id,
+            thread,
+            change,
+        };
+        miss.record(self.conflict, self.receipts, self.out)
+    }
+}
+
+/// The fan-out's update of one thread: what of `fanned` it does not hold yet.
+fn fan_out_update(thread: &ThreadState, fanned: &[&Change]) -> ThreadUpdate {
+    let mut update = ThreadUpdate::default();
+    for change in fanned {
+        match &change.new {
+            Value::Done(Some(done)) if thread.done != *done => update.archived = Some(*done),
+            Value::Assignee(email) if thread.assignee != *email => {
+                update.assignee_id = Some(None);
+            }
+            _ => {}
+        }
+    }
+    update
 }
 
 /// Where a change of the contact goes.
@@ -264,142 +501,6 @@ async fn map(
         (_, Value::Done(_)) => Mapped::Threads,
         _ => Mapped::Unmapped(format!("{} cannot be written to Inbox", change.field())),
     })
-}
-
-/// One call per tag added or removed (idempotent), under one receipt for the tags change.
-/// A call Inbox refuses (or the client refuses to send) stops the contact's tag calls and is
-/// returned, for a conflict: the other contacts are still pushed.
-async fn push_tags(
-    client: &v2::Client,
-    contact: &ContactId,
-    change: &Change,
-    (add, remove): (&[String], &[String]),
-    row: &dyn Fn(&Change) -> ChangeRow,
-    receipts: &mut Receipts<'_>,
-    out: &mut InboxOutcome,
-) -> Result<Option<v2::Error>, PushError> {
-    let ticket = receipts.intend(&[row(change)])?;
-    let calls = (add.iter().map(|id| (true, id))).chain(remove.iter().map(|id| (false, id)));
-    let mut written = false;
-    for (adding, id) in calls {
-        let call = if adding {
-            client.add_tag(contact, id).await
-        } else {
-            client.remove_tag(contact, id).await
-        };
-        match call {
-            Ok(()) => crate::failpoint::hit("inbox-after-tag-call"),
-            Err(err) if is_refusal_v2(&err) => {
-                // Nothing sent yet: nothing to undo. Otherwise what was sent stays recorded.
-                let status = if written {
-                    ChangeStatus::Applied
-                } else {
-                    ChangeStatus::Failed
-                };
-                receipts.settle(ticket, status)?;
-                return Ok(Some(err));
-            }
-            Err(err) => return Err(err.into()),
-        }
-        written = true;
-        out.writes += 1;
-    }
-    receipts.settle(ticket, ChangeStatus::Applied)?;
-    out.confirmed.insert(Field::Tags);
-    Ok(None)
-}
-
-/// Writes done (archive or unarchive) and the assignee (clear each thread's own, so that it
-/// shows the contact's new default) on every thread that differs, and confirms a field only
-/// when every thread took it; a thread that did not is retried next run, then a conflict
-/// ([`Missed`]).
-#[allow(clippy::too_many_arguments)] // one contact's fan-out: each input used once
-async fn fan_out(
-    client: &v2::Client,
-    names: &Names,
-    plan: &LinkPlan,
-    threads: &[ThreadState],
-    fanned: &[&Change],
-    conflict: &dyn Fn(Field, ConflictKind, String) -> ConflictRecord,
-    receipts: &mut Receipts<'_>,
-    out: &mut InboxOutcome,
-) -> Result<(), PushError> {
-    // A fanned-out assignee is the contact default the PATCH before wrote: its receipt is that
-    // PATCH's. The threads' writes carry done's.
-    let rows: Vec<ChangeRow> = fanned
-        .iter()
-        .filter(|c| c.field() != Field::Assignee)
-        .map(|c| {
-            change_row(
-                Side::Inbox,
-                &plan.key.prospect_id,
-                &plan.key,
-                c,
-                ChangeStatus::Attempted,
-            )
-        })
-        .collect();
-    let ticket = receipts.intend(&rows)?;
-    let mut failed: HashSet<Field> = HashSet::new();
-    for thread in threads {
-        let mut update = ThreadUpdate::default();
-        for change in fanned {
-            match &change.new {
-                Value::Done(Some(done)) if thread.done != *done => update.archived = Some(*done),
-                Value::Assignee(email) if thread.assignee != *email => {
-                    update.assignee_id = Some(None);
-                }
-                _ => {}
-            }
-        }
-        if update.is_empty() {
-            continue;
-        }
-        let id = ThreadId::from(thread.thread_id.clone());
-        let answer = match client.update_thread(&id, &update).await {
-            Ok(answer) => {
-                crate::failpoint::hit("inbox-after-thread-patch");
-                answer
-            }
-            Err(err) if is_refusal_v2(&err) => {
-                for change in fanned {
-                    failed.insert(change.field());
-                }
-                out.conflicts.push(conflict(
-                    fanned[0].field(),
-                    ConflictKind::RejectedByApi,
-                    format!(
-                        "Inbox refused thread {} on {}: {err}",
-                        thread.thread_id,
-                        thread_account(thread)
-                    ),
-                ));
-                continue;
-            }
-            Err(err) => return Err(err.into()),
-        };
-        out.writes += 1;
-        for change in fanned {
-            if took(&answer, &change.new, names) {
-                receipts.fanout_took(&thread.thread_id, change.field())?;
-            } else {
-                failed.insert(change.field());
-                let miss = Missed {
-                    contact: &plan.key.prospect_id,
-                    thread,
-                    change,
-                };
-                miss.record(conflict, receipts, out)?;
-            }
-        }
-    }
-    receipts.settle(ticket, ChangeStatus::Applied)?;
-    for change in fanned {
-        if !failed.contains(&change.field()) {
-            out.confirmed.insert(change.field());
-        }
-    }
-    Ok(())
 }
 
 /// A thread that answered a write without taking its value.
