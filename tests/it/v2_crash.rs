@@ -3,7 +3,8 @@
 //! its tag calls, between two tag calls, between the thread PATCHes of one contact's fan-out,
 //! between the Inbox push and the CRM write, around the export's rename, before the base and
 //! the record commit), then rerun until quiet. Every rerun ends where an uninterrupted sync
-//! ends, on both sides, and no write request is sent twice.
+//! ends, on both sides, and no write request is sent twice. And `undo` of a run killed inside
+//! a fan-out reverts exactly the threads it wrote.
 use std::collections::BTreeMap;
 
 use crmsync_fake::inbox_v2::ContactEdit;
@@ -185,4 +186,38 @@ async fn a_v2_sync_killed_at_every_kill_point_converges_without_a_doubled_write(
             "{point}: the writes of one uninterrupted run"
         );
     }
+}
+
+/// Killed between two thread PATCHes of one contact's fan-out: `undo` of that run reverts the
+/// thread it wrote (its receipt says `attempted`: the answer never reached the mirror), and
+/// touches nothing else; the next sync writes the fan-out again, whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn undo_of_a_run_killed_mid_fan_out_reverts_the_thread_it_wrote() {
+    let world = edited_world().await;
+    let inbox_before = inbox_state(&world);
+    let before = world.fake.write_log().len();
+    let out = killed_sync(&world, "inbox-after-thread-patch:1").await;
+    assert!(!out.status.success());
+    let sent = world.fake.write_log()[before..].to_vec();
+    let threads: Vec<_> = sent
+        .iter()
+        .filter(|w| w.route.contains("/threads/"))
+        .collect();
+    assert_eq!(threads.len(), 1, "{sent:?}");
+    let runs = json(&world.crmsync(&["runs", "--json"]).await);
+    let run = runs[0]["id"].as_i64().unwrap().to_string();
+    let undo = world.crmsync(&["undo", &run, "--json"]).await;
+    assert_exit(&undo, 0);
+    let after = inbox_state(&world);
+    let differ: Vec<(&String, &String)> = inbox_before
+        .iter()
+        .zip(&after)
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "undo reverts what the killed run wrote, nothing else: {differ:#?}\n{}",
+        json(&undo)
+    );
+    rerun_until_quiet(&world, "after undo").await;
 }

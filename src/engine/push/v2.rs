@@ -226,19 +226,10 @@ impl<'a> ContactPush<'a, '_> {
     /// only when every thread took it; a thread that did not is retried next run, then a
     /// conflict ([`Missed`]).
     async fn fan_out(&mut self, fanned: &[&Change]) -> Result<(), PushError> {
-        // A fanned-out assignee is the contact default the PATCH before wrote: its receipt is
-        // that PATCH's. The threads' writes carry done's.
-        let rows: Vec<ChangeRow> = fanned
-            .iter()
-            .filter(|c| c.field() != Field::Assignee)
-            .map(|c| self.contact_row(c))
-            .collect();
-        let ticket = self.receipts.intend(&rows)?;
         let mut failed: HashSet<Field> = HashSet::new();
         for thread in self.threads {
             self.fan_out_to(thread, fanned, &mut failed).await?;
         }
-        self.receipts.settle(ticket, ChangeStatus::Applied)?;
         for change in fanned {
             if !failed.contains(&change.field()) {
                 self.out.confirmed.insert(change.field());
@@ -259,13 +250,37 @@ impl<'a> ContactPush<'a, '_> {
         if update.is_empty() {
             return Ok(());
         }
+        // Done's receipt names the thread and the value it held, so that an undo, even of a
+        // fan-out cut short, reverts exactly the threads written. A fanned-out assignee is the
+        // contact default the PATCH before wrote: its receipt is that PATCH's.
+        let rows: Vec<ChangeRow> = fanned
+            .iter()
+            .filter(|c| c.field() == Field::Done && update.archived.is_some())
+            .map(|c| {
+                let change = Change {
+                    old: Value::Done(Some(thread.done)),
+                    new: c.new.clone(),
+                };
+                let key = &self.plan.key;
+                change_row(
+                    Side::Inbox,
+                    &thread.thread_id,
+                    key,
+                    &change,
+                    ChangeStatus::Attempted,
+                )
+            })
+            .collect();
+        let ticket = self.receipts.intend(&rows)?;
         let id = ThreadId::from(thread.thread_id.clone());
         let answer = match self.client.update_thread(&id, &update).await {
             Ok(answer) => {
                 crate::failpoint::hit("inbox-after-thread-patch");
+                self.receipts.settle(ticket, ChangeStatus::Applied)?;
                 answer
             }
             Err(err) if is_refusal_v2(&err) => {
+                self.receipts.settle(ticket, ChangeStatus::Failed)?;
                 for change in fanned {
                     failed.insert(change.field());
                 }
