@@ -1,11 +1,36 @@
 //! What the mirror keeps only for Inbox API v2: the profiles of each contact, and the one-time
 //! re-keying of a v1 mirror's links to contacts.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
+use foldhash::HashMapExt as _;
 
 use rusqlite::params;
 
 use super::{Result, Store};
+use crate::digest::Digest;
+
+/// Column `i` of `row` as text, without copying it.
+fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<&'r str> {
+    row.get_ref(i)?.as_str().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+/// The digest of a profile's key, `(platform, platform id)`.
+fn key_digest(platform: &str, platform_id: &str) -> u64 {
+    let mut d = Digest::new();
+    d.str(platform);
+    d.str(platform_id);
+    d.finish()
+}
+
+/// The digest of what a profile row holds besides its key.
+fn value_digest(contact_id: &str, username: &str) -> u64 {
+    let mut d = Digest::new();
+    d.str(contact_id);
+    d.str(username);
+    d.finish()
+}
 
 /// A v2 profile: one person's account on one platform, and the contact it belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,42 +47,51 @@ pub struct ProfileRow {
 
 impl Store {
     /// Replaces every stored v2 profile with `profiles` (a full walk saw them all).
+    ///
+    /// Only what changed is written: a walk that brings nothing new writes nothing here. The
+    /// stored rows are compared by digest (`digest.rs`), as the walk compares its rows, so that
+    /// comparing 140k profiles does not build 140k pairs of strings.
     pub fn replace_profiles(&mut self, profiles: &[ProfileRow]) -> Result<()> {
         let tx = self.conn.savepoint()?;
         {
-            // Only what changed is written: a walk that brings nothing new writes nothing here.
-            let mut stored: HashMap<(String, String), (String, String)> = HashMap::new();
+            // Key digest → value digest of every stored profile.
+            let mut stored: HashMap<u64, u64> = HashMap::new();
             let mut select =
                 tx.prepare("SELECT platform, platform_id, contact_id, username FROM profiles")?;
-            let rows =
-                select.query_map([], |r| Ok(((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?))))?;
-            for row in rows {
-                let (key, value) = row?;
+            let mut rows = select.query([])?;
+            while let Some(r) = rows.next()? {
+                let key = key_digest(text(r, 0)?, text(r, 1)?);
+                let value = value_digest(text(r, 2)?, text(r, 3)?);
                 stored.insert(key, value);
             }
+            drop(rows);
             let mut insert = tx.prepare_cached(
                 "INSERT OR REPLACE INTO profiles (platform, platform_id, contact_id, username)
                  VALUES (?1, ?2, ?3, ?4)",
             )?;
             for p in profiles {
-                let key = (p.platform.clone(), p.platform_id.clone());
-                match stored.remove(&key) {
-                    Some((contact, username))
-                        if contact == p.contact_id && username == p.username => {}
-                    _ => {
-                        insert.execute(params![
-                            p.platform,
-                            p.platform_id,
-                            p.contact_id,
-                            p.username
-                        ])?;
-                    }
+                let key = key_digest(&p.platform, &p.platform_id);
+                if stored.remove(&key) != Some(value_digest(&p.contact_id, &p.username)) {
+                    insert.execute(params![p.platform, p.platform_id, p.contact_id, p.username])?;
                 }
             }
-            let mut delete =
-                tx.prepare_cached("DELETE FROM profiles WHERE platform = ?1 AND platform_id = ?2")?;
-            for (platform, platform_id) in stored.into_keys() {
-                delete.execute(params![platform, platform_id])?;
+            // What is left was not walked: its rows go.
+            if !stored.is_empty() {
+                let mut gone: Vec<(String, String)> = Vec::new();
+                let mut rows = select.query([])?;
+                while let Some(r) = rows.next()? {
+                    let (platform, platform_id) = (text(r, 0)?, text(r, 1)?);
+                    if stored.contains_key(&key_digest(platform, platform_id)) {
+                        gone.push((platform.to_owned(), platform_id.to_owned()));
+                    }
+                }
+                drop(rows);
+                let mut delete = tx.prepare_cached(
+                    "DELETE FROM profiles WHERE platform = ?1 AND platform_id = ?2",
+                )?;
+                for (platform, platform_id) in gone {
+                    delete.execute(params![platform, platform_id])?;
+                }
             }
         }
         tx.commit()?;

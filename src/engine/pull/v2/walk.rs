@@ -7,7 +7,7 @@
 //! again; a contact embedded in several threads keeps the copy with the greatest `updatedAt`.
 //! This module does not print, decide walk against replay, or write SQL itself.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt as _, HashSet, HashSetExt as _};
 
 use chrono::{DateTime, Utc};
 
