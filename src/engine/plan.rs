@@ -98,7 +98,7 @@ pub(super) fn plan(
         |l| referenced.contains(l.prospect_id.as_str()) || pending.contains_key(&l.crm_id),
     )?;
     let dirty_links = dirty.len();
-    let mut reconciler = Reconciler {
+    let reconciler = Reconciler {
         store,
         opts,
         planning,
@@ -108,19 +108,8 @@ pub(super) fn plan(
         stamps_in: &stamps_in,
         out: Reconciled::default(),
     };
-    reconciler.reconcile_all(dirty, loaded)?;
-    let Reconciled {
-        mut inputs,
-        mut plan,
-        stamps,
-    } = reconciler.out;
-    inputs.sort_by(|a, b| a.key.cmp(&b.key));
-    plan.links.sort_by(|a, b| a.key.cmp(&b.key));
-    let mut reshaped = decisions.reshape(opts, now, planning, &inputs, plan)?;
-    // Tags Inbox does not have are not written there (unless they may be created): the plan
-    // says so, as the sync will.
-    let create_missing_tags = planning.create_missing_tags;
-    super::inputs::hold_back_unknown_tags(&mut reshaped.plan, planning.names, create_missing_tags);
+    let reconciled = reconciler.reconcile_all(dirty, loaded)?;
+    let reshaped = decisions.reshape(opts, now, planning, &reconciled.inputs, reconciled.plan)?;
     Ok(Planned {
         plan: reshaped.plan,
         applied: reshaped.applied,
@@ -129,7 +118,7 @@ pub(super) fn plan(
         stamps_in,
         linked: active.len() as u64,
         unchanged: (active.len() - dirty_links) as u64,
-        stamps,
+        stamps: reconciled.stamps,
         warnings: reshaped.warnings,
     })
 }
@@ -221,7 +210,7 @@ impl Decisions {
     }
 
     /// Applies the resolutions, saves the plan (`plan --out`), then replaces it with the
-    /// reviewed plan or the undo, as the options say.
+    /// reviewed plan or the undo, as the options say; last, holds back the tags Inbox lacks.
     fn reshape(
         &self,
         opts: &RunOptions,
@@ -261,6 +250,10 @@ impl Decisions {
             base_restores = undo.base;
             applied = Default::default();
         }
+        // Tags Inbox does not have are not written there (unless they may be created): the
+        // plan says so, as the sync will.
+        let create_missing_tags = planning.create_missing_tags;
+        super::inputs::hold_back_unknown_tags(&mut plan, planning.names, create_missing_tags);
         Ok(Reshaped {
             plan,
             applied,
@@ -325,12 +318,13 @@ struct Reconciler<'a, 'r> {
 
 impl<'a> Reconciler<'a, '_> {
     /// Reconciles the links in `dirty`: those whose prospect was found outside the mirror
-    /// first, then the mirror's, a chunk at a time in id order.
+    /// first, then the mirror's, a chunk at a time in id order. The inputs and the plan come
+    /// out in link order.
     fn reconcile_all(
-        &mut self,
+        mut self,
         mut dirty: Vec<&'a LinkRow>,
         loaded: &mut HashMap<String, MirrorProspect>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Reconciled> {
         let outside: Vec<_> = dirty
             .iter()
             .filter_map(|l| loaded.remove(&l.prospect_id).map(|m| (*l, m)))
@@ -349,7 +343,9 @@ impl<'a> Reconciler<'a, '_> {
                 .collect();
             self.reconcile(batch, loaded)?;
         }
-        Ok(())
+        self.out.inputs.sort_by(|a, b| a.key.cmp(&b.key));
+        self.out.plan.links.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(self.out)
     }
 
     /// Reconciles one chunk, then keeps only what the rest of the run needs: the links that
