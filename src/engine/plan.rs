@@ -12,12 +12,13 @@ use std::collections::{HashMap, HashSet};
 
 use crate::crm::CrmRecord;
 use crate::reconcile::{self, Field, InboxSide, LinkInput, LinkKey, Policy, Value, Vocabulary};
-use crate::store::{ChangeRow, LinkRow, LinkState, MirrorProspect, Store};
+use crate::store::{ChangeRow, ConflictRow, LinkRow, LinkState, MirrorProspect, Store};
 
 use super::RunOptions;
 use super::clean;
 use super::inputs::{Names, crm_side, inbox_side};
 use super::link::Linked;
+use super::matching::Matching;
 use super::resolve::{self, Applied};
 use super::saved_plan::SavedPlan;
 use super::undo;
@@ -78,46 +79,12 @@ pub(super) fn plan(
     } = linked;
     let by_record: foldhash::HashMap<&str, &CrmRecord> =
         records.iter().map(|r| (r.id.as_str(), r)).collect();
-    // Imports the export now shows: the base they stand for replaces the stored one.
-    let mut imported_base: HashMap<&str, Vec<Value>> = HashMap::new();
-    for (prospect_id, value) in imported.iter() {
-        imported_base
-            .entry(prospect_id.as_str())
-            .or_default()
-            .push(value.clone());
-    }
-    let resolutions = store.pending_resolutions()?;
-    let saved = opts
-        .apply_plan
-        .as_deref()
-        .map(SavedPlan::load)
-        .transpose()?;
-    let undo_changes: Vec<ChangeRow> = match opts.undo {
-        Some(run) => store.applied_changes(run)?,
-        None => Vec::new(),
-    };
-    let referenced: HashSet<&str> = resolutions
-        .iter()
-        .map(|r| r.prospect_id.as_str())
-        .chain(
-            saved
-                .iter()
-                .flat_map(|s| s.links.iter().map(|l| l.plan.key.prospect_id.as_str())),
-        )
-        .chain(undo_changes.iter().filter_map(|c| c.prospect_id.as_deref()))
-        .chain(imported_base.keys().copied())
-        .collect();
-    // Links under an identity conflict are left alone on both sides until it is settled.
-    let disputed = matching.disputed();
-    let active: Vec<&LinkRow> = matching
-        .links
-        .iter()
-        .filter(|l| l.state == LinkState::Active)
-        .filter(|l| by_record.contains_key(l.crm_id.as_str()))
-        .filter(|l| !disputed.contains(l))
-        .collect();
+    let imported_base = imported_base(imported);
+    let decisions = Decisions::load(store, opts)?;
+    let referenced = decisions.named(&imported_base);
+    let active = active_links(matching, &by_record);
     // Links whose inputs are what an earlier sync found clean are left out (see `clean`).
-    let (stamps_in, mut dirty) = clean::Stamps::select(
+    let (stamps_in, dirty) = clean::Stamps::select(
         store,
         clean::context_digest(
             planning.fingerprint,
@@ -131,7 +98,7 @@ pub(super) fn plan(
         |l| referenced.contains(l.prospect_id.as_str()) || pending.contains_key(&l.crm_id),
     )?;
     let dirty_links = dirty.len();
-    let mut chunks = Reconciler {
+    let reconciler = Reconciler {
         store,
         opts,
         planning,
@@ -141,57 +108,164 @@ pub(super) fn plan(
         stamps_in: &stamps_in,
         out: Reconciled::default(),
     };
-    // Prospects found outside the mirror first, then the mirror's, a chunk at a time in id
-    // order.
-    let outside: Vec<_> = dirty
-        .iter()
-        .filter_map(|l| loaded.remove(&l.prospect_id).map(|m| (*l, m)))
-        .collect();
-    chunks.reconcile(outside, loaded)?;
-    dirty.sort_unstable_by(|a, b| a.prospect_id.cmp(&b.prospect_id));
-    for chunk in dirty.chunks(CHUNK) {
-        let link_of: HashMap<&str, &LinkRow> =
-            chunk.iter().map(|l| (l.prospect_id.as_str(), *l)).collect();
-        let ids: Vec<&str> = chunk.iter().map(|l| l.prospect_id.as_str()).collect();
-        let batch = store
-            .load_mirror_for(&ids)?
-            .into_iter()
-            .map(|m| (link_of[m.prospect.id.as_str()], m))
-            .collect();
-        chunks.reconcile(batch, loaded)?;
-    }
-    let Reconciled {
-        mut inputs,
-        mut plan,
-        stamps,
-    } = chunks.out;
-    inputs.sort_by(|a, b| a.key.cmp(&b.key));
-    plan.links.sort_by(|a, b| a.key.cmp(&b.key));
+    let reconciled = reconciler.reconcile_all(dirty, loaded)?;
+    let reshaped = decisions.reshape(opts, now, planning, &reconciled.inputs, reconciled.plan)?;
+    Ok(Planned {
+        plan: reshaped.plan,
+        applied: reshaped.applied,
+        base_restores: reshaped.base_restores,
+        partial: opts.apply_plan.is_some() || opts.undo.is_some(),
+        stamps_in,
+        linked: active.len() as u64,
+        unchanged: (active.len() - dirty_links) as u64,
+        stamps: reconciled.stamps,
+        warnings: reshaped.warnings,
+    })
+}
 
-    // Humans' resolutions replace their conflicts with writes of the chosen value.
-    let mut applied = resolve::apply_resolutions(&mut plan, &inputs, &resolutions, planning.vocab);
-    let mut warnings = applied.problems.clone();
-    if let Some(path) = &opts.save_plan {
-        SavedPlan::new(
-            &inputs,
-            &plan,
-            planning.fingerprint.to_string(),
-            now.to_string(),
-        )
-        .save(path)?;
+/// Imports the export now shows, by prospect: the base they stand for replaces the stored one.
+fn imported_base(imported: &[(String, Value)]) -> HashMap<&str, Vec<Value>> {
+    let mut imported_base: HashMap<&str, Vec<Value>> = HashMap::new();
+    for (prospect_id, value) in imported {
+        imported_base
+            .entry(prospect_id.as_str())
+            .or_default()
+            .push(value.clone());
     }
-    if let (Some(path), Some(saved)) = (&opts.apply_plan, &saved) {
-        // Exactly the reviewed plan: nothing new, and nothing whose target moved since.
-        anyhow::ensure!(
-            saved.mapping == planning.fingerprint,
-            "{} was made under another field mapping; make a new plan",
-            path.display()
-        );
-        let (reviewed, skipped) = saved.still_valid(&inputs);
-        plan = reviewed;
-        // A waiting resolution the reviewed plan carries out is applied by this sync (else it
-        // would stay waiting and be applied again, over a later edit); one it does not carry
-        // out still waits.
+    imported_base
+}
+
+/// The links to reconcile: active ones whose record the CRM read shows. Links under an
+/// identity conflict are left alone on both sides until it is settled.
+fn active_links<'m>(
+    matching: &'m Matching,
+    by_record: &foldhash::HashMap<&str, &CrmRecord>,
+) -> Vec<&'m LinkRow> {
+    let disputed = matching.disputed();
+    matching
+        .links
+        .iter()
+        .filter(|l| l.state == LinkState::Active)
+        .filter(|l| by_record.contains_key(l.crm_id.as_str()))
+        .filter(|l| !disputed.contains(l))
+        .collect()
+}
+
+/// The decisions of humans that reshape this run's plan: the resolutions waiting, the reviewed
+/// plan `--apply-plan` names, the change log of the run an undo reverts.
+struct Decisions {
+    /// Resolutions waiting to be applied.
+    resolutions: Vec<ConflictRow>,
+    /// The reviewed plan, with `--apply-plan`.
+    saved: Option<SavedPlan>,
+    /// The change log of the run to undo (empty when not undoing).
+    undo_changes: Vec<ChangeRow>,
+}
+
+/// The plan once the humans' decisions reshaped it.
+struct Reshaped {
+    plan: reconcile::Plan,
+    applied: Applied,
+    base_restores: Vec<(String, Field, Option<Value>)>,
+    warnings: Vec<String>,
+}
+
+impl Decisions {
+    /// Reads the decisions the options and the mirror hold.
+    fn load(store: &Store, opts: &RunOptions) -> anyhow::Result<Decisions> {
+        let resolutions = store.pending_resolutions()?;
+        let saved = opts
+            .apply_plan
+            .as_deref()
+            .map(SavedPlan::load)
+            .transpose()?;
+        let undo_changes = match opts.undo {
+            Some(run) => store.applied_changes(run)?,
+            None => Vec::new(),
+        };
+        Ok(Decisions {
+            resolutions,
+            saved,
+            undo_changes,
+        })
+    }
+
+    /// The prospects a decision or an import names: always reconciled, their inputs kept.
+    fn named<'a>(&'a self, imported_base: &HashMap<&'a str, Vec<Value>>) -> HashSet<&'a str> {
+        self.resolutions
+            .iter()
+            .map(|r| r.prospect_id.as_str())
+            .chain(
+                self.saved
+                    .iter()
+                    .flat_map(|s| s.links.iter().map(|l| l.plan.key.prospect_id.as_str())),
+            )
+            .chain(
+                self.undo_changes
+                    .iter()
+                    .filter_map(|c| c.prospect_id.as_deref()),
+            )
+            .chain(imported_base.keys().copied())
+            .collect()
+    }
+
+    /// Applies the resolutions, saves the plan (`plan --out`), then replaces it with the
+    /// reviewed plan or the undo, as the options say; last, holds back the tags Inbox lacks.
+    fn reshape(
+        &self,
+        opts: &RunOptions,
+        now: &str,
+        planning: &Planning<'_>,
+        inputs: &[LinkInput],
+        mut plan: reconcile::Plan,
+    ) -> anyhow::Result<Reshaped> {
+        // Humans' resolutions replace their conflicts with writes of the chosen value.
+        let mut applied =
+            resolve::apply_resolutions(&mut plan, inputs, &self.resolutions, planning.vocab);
+        let mut warnings = applied.problems.clone();
+        if let Some(path) = &opts.save_plan {
+            let (mapping, created_at) = (planning.fingerprint.to_string(), now.to_string());
+            SavedPlan::new(inputs, &plan, mapping, created_at).save(path)?;
+        }
+        if let (Some(path), Some(saved)) = (&opts.apply_plan, &self.saved) {
+            // Exactly the reviewed plan: nothing new, and nothing whose target moved since.
+            anyhow::ensure!(
+                saved.mapping == planning.fingerprint,
+                "{} was made under another field mapping; make a new plan",
+                path.display()
+            );
+            let (reviewed, skipped) = saved.still_valid(inputs);
+            plan = reviewed;
+            self.keep_carried_out(&plan, &mut applied);
+            warnings.extend(skipped);
+        }
+        let mut base_restores = Vec::new();
+        if let Some(undo_run) = opts.undo {
+            anyhow::ensure!(
+                self.undo_changes.iter().any(undo::revertible),
+                "run {undo_run} applied no write that can be undone"
+            );
+            let undo = undo::plan_undo(undo_run, &self.undo_changes, inputs, planning.vocab);
+            plan = undo.plan;
+            base_restores = undo.base;
+            applied = Default::default();
+        }
+        // Tags Inbox does not have are not written there (unless they may be created): the
+        // plan says so, as the sync will.
+        let create_missing_tags = planning.create_missing_tags;
+        super::inputs::hold_back_unknown_tags(&mut plan, planning.names, create_missing_tags);
+        Ok(Reshaped {
+            plan,
+            applied,
+            base_restores,
+            warnings,
+        })
+    }
+
+    /// Under a reviewed plan: a waiting resolution the plan carries out is applied by this sync
+    /// (else it would stay waiting and be applied again, over a later edit); one it does not
+    /// carry out still waits.
+    fn keep_carried_out(&self, plan: &reconcile::Plan, applied: &mut Applied) {
         let carried: HashSet<(&str, Field)> = plan
             .links
             .iter()
@@ -208,40 +282,14 @@ pub(super) fn plan(
             })
             .collect();
         applied.conflict_ids.retain(|id| {
-            resolutions.iter().any(|r| {
+            self.resolutions.iter().any(|r| {
                 r.id == *id
                     && (r.field.field())
                         .is_some_and(|f| carried.contains(&(r.prospect_id.as_str(), f)))
             })
         });
         applied.problems.clear();
-        warnings.extend(skipped);
     }
-    let mut base_restores = Vec::new();
-    if let Some(undo_run) = opts.undo {
-        anyhow::ensure!(
-            undo_changes.iter().any(undo::revertible),
-            "run {undo_run} applied no write that can be undone"
-        );
-        let undo = undo::plan_undo(undo_run, &undo_changes, &inputs, planning.vocab);
-        plan = undo.plan;
-        base_restores = undo.base;
-        applied = Default::default();
-    }
-    // Tags Inbox does not have are not written there (unless they may be created): the plan
-    // says so, as the sync will.
-    super::inputs::hold_back_unknown_tags(&mut plan, planning.names, planning.create_missing_tags);
-    Ok(Planned {
-        plan,
-        applied,
-        base_restores,
-        partial: opts.apply_plan.is_some() || opts.undo.is_some(),
-        stamps_in,
-        linked: active.len() as u64,
-        unchanged: (active.len() - dirty_links) as u64,
-        stamps,
-        warnings,
-    })
 }
 
 /// What the chunks reconciled so far keep.
@@ -269,6 +317,37 @@ struct Reconciler<'a, 'r> {
 }
 
 impl<'a> Reconciler<'a, '_> {
+    /// Reconciles the links in `dirty`: those whose prospect was found outside the mirror
+    /// first, then the mirror's, a chunk at a time in id order. The inputs and the plan come
+    /// out in link order.
+    fn reconcile_all(
+        mut self,
+        mut dirty: Vec<&'a LinkRow>,
+        loaded: &mut HashMap<String, MirrorProspect>,
+    ) -> anyhow::Result<Reconciled> {
+        let outside: Vec<_> = dirty
+            .iter()
+            .filter_map(|l| loaded.remove(&l.prospect_id).map(|m| (*l, m)))
+            .collect();
+        self.reconcile(outside, loaded)?;
+        dirty.sort_unstable_by(|a, b| a.prospect_id.cmp(&b.prospect_id));
+        for chunk in dirty.chunks(CHUNK) {
+            let link_of: HashMap<&str, &LinkRow> =
+                chunk.iter().map(|l| (l.prospect_id.as_str(), *l)).collect();
+            let ids: Vec<&str> = chunk.iter().map(|l| l.prospect_id.as_str()).collect();
+            let batch = self
+                .store
+                .load_mirror_for(&ids)?
+                .into_iter()
+                .map(|m| (link_of[m.prospect.id.as_str()], m))
+                .collect();
+            self.reconcile(batch, loaded)?;
+        }
+        self.out.inputs.sort_by(|a, b| a.key.cmp(&b.key));
+        self.out.plan.links.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(self.out)
+    }
+
     /// Reconciles one chunk, then keeps only what the rest of the run needs: the links that
     /// write, conflict or move the base; the prospects of links that write (for the push) and
     /// of links in conflict (the log names them), moved into `loaded`; the inputs of links a

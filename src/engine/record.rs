@@ -5,11 +5,11 @@
 //! (`receipts`). The base never moves to a value only one side confirmed (`confirm`); an
 //! undo puts it back to what the undone run's writes were made against.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use crate::crm::WriteStatus;
 use crate::reconcile::{Field, Value};
-use crate::store::{LinkRow, LinkState, RunId, Store};
+use crate::store::{ConflictRecord, LinkRow, LinkState, RunId, Store};
 
 use super::inputs::{Names, inbox_side};
 use super::link::Linked;
@@ -31,10 +31,9 @@ pub(super) fn record(
     reviewed: Reviewed,
     pushed: Pushed,
     report: &mut super::SyncReport,
-) -> anyhow::Result<Vec<crate::store::ConflictRecord>> {
+) -> anyhow::Result<Vec<ConflictRecord>> {
     let plan = &planned.plan;
-    let unpushed: std::collections::HashSet<&str> =
-        pushed.unpushed.iter().map(String::as_str).collect();
+    let unpushed: HashSet<&str> = pushed.unpushed.iter().map(String::as_str).collect();
     let mut confirmed = super::confirm::confirmed_values(
         plan,
         &unpushed,
@@ -47,21 +46,9 @@ pub(super) fn record(
         super::matching::changed_links(&linked.stored_links, &linked.matching.links)
             .cloned()
             .collect();
-    for (prospect_id, record) in &reviewed.creates {
-        if matches!(
-            pushed.crm_status.get(&record.id),
-            Some(WriteStatus::Confirmed)
-        ) {
-            links.push(LinkRow {
-                prospect_id: prospect_id.clone(),
-                crm_id: record.id.clone(),
-                state: LinkState::Active,
-            });
-            if let Some(m) = linked.loaded.get(prospect_id.as_str()) {
-                confirmed.extend(created_base(prospect_id, m, names, synced));
-            }
-        }
-    }
+    let (created, created_bases) = created_links(&reviewed.creates, &pushed, linked, names, synced);
+    links.extend(created);
+    confirmed.extend(created_bases);
     store.save_links(run, &links)?;
     // Values the export now shows from an import file: both sides confirmed them.
     store.save_base(run, &linked.imported)?;
@@ -90,21 +77,63 @@ pub(super) fn record(
             anyhow::Error::new(err).context("pushing to Inbox (the next run continues from here)")
         );
     }
+    let mut conflicts = reviewed.conflicts;
+    conflicts.extend(pushed.conflicts);
+    record_conflicts(store, run, now, planned, &confirmed, conflicts, report)
+}
+
+/// The links of the records created for prospects that the CRM confirmed, and the base each
+/// starts from (see [`created_base`]).
+fn created_links(
+    creates: &[(String, crate::crm::NewRecord)],
+    pushed: &Pushed,
+    linked: &Linked,
+    names: &Names,
+    synced: &BTreeSet<Field>,
+) -> (Vec<LinkRow>, Vec<(String, Value)>) {
+    let mut links = Vec::new();
+    let mut bases = Vec::new();
+    for (prospect_id, record) in creates {
+        if matches!(
+            pushed.crm_status.get(&record.id),
+            Some(WriteStatus::Confirmed)
+        ) {
+            links.push(LinkRow {
+                prospect_id: prospect_id.clone(),
+                crm_id: record.id.clone(),
+                state: LinkState::Active,
+            });
+            if let Some(m) = linked.loaded.get(prospect_id.as_str()) {
+                bases.extend(created_base(prospect_id, m, names, synced));
+            }
+        }
+    }
+    (links, bases)
+}
+
+/// Settles the conflicts of a sync that pushed all it could: the resolutions it carried out
+/// are applied (once the push is complete), stale ones open again, the conflicts found are
+/// logged and the links found clean stamped.
+fn record_conflicts(
+    store: &mut Store,
+    run: RunId,
+    now: &str,
+    planned: Planned,
+    confirmed: &[(String, Value)],
+    conflicts: Vec<ConflictRecord>,
+    report: &mut super::SyncReport,
+) -> anyhow::Result<Vec<ConflictRecord>> {
     if report.incomplete.is_none() {
         store.mark_resolutions_applied(run, &planned.applied.conflict_ids)?;
     }
     store.reopen_conflicts(&planned.applied.stale)?;
-    let mut conflicts = reviewed.conflicts;
-    conflicts.extend(pushed.conflicts);
     let tally = store.record_conflicts(run, now, &conflicts, !planned.partial)?;
     let stamps: Vec<(&str, Option<u64>)> = planned
         .stamps
         .iter()
         .map(|(id, digest)| (id.as_str(), *digest))
         .collect();
-    planned
-        .stamps_in
-        .record(store, stamps, planned.partial, plan, &confirmed)?;
+    (planned.stamps_in).record(store, stamps, planned.partial, &planned.plan, confirmed)?;
     report.conflicts.opened = tally.opened;
     report.conflicts.closed = tally.closed;
     Ok(conflicts)

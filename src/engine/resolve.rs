@@ -117,81 +117,125 @@ pub fn apply_resolutions(
 ) -> Applied {
     let mut applied = Applied::default();
     for resolution in resolutions {
-        let Some(field) = resolution.field.field() else {
-            // Identity conflicts (field `record`) are settled by fixing the records.
-            applied.conflict_ids.push(resolution.id);
-            continue;
-        };
-        let Some(input) = inputs.iter().find(|i| {
-            i.key.prospect_id == resolution.prospect_id && i.key.crm_id == resolution.crm_id
-        }) else {
-            applied.problems.push(format!(
-                "conflict {}: the link @{} <-> {} is not active any more",
-                resolution.id,
-                resolution.username.as_deref().unwrap_or("?"),
-                resolution.crm_id
-            ));
-            continue;
-        };
-        if input.crm.unknown.contains(&field) {
-            // Writing either side would act on a CRM value nobody can read; it stays pending.
-            applied.problems.push(format!(
-                "conflict {}: the CRM's {field} of record {} does not read (see the run's \
-                 rejects); fix it in the CRM first",
-                resolution.id, resolution.crm_id
-            ));
-            continue;
-        }
-        if let Some((inbox_then, crm_then)) = &resolution.resolved_against {
-            let inbox_now = inbox_value(input, field).map(|v| v.to_string());
-            let crm_now = Some(input.crm.fields.get(field).to_string());
-            // Only a side the resolution overwrites matters: taking Inbox's value takes its
-            // latest one; an edit on the side it overwrites would be lost.
-            let (check_inbox, check_crm) = match resolution.resolution {
-                Resolution::ResolvedInbox => (false, true),
-                Resolution::ResolvedCrm => (true, false),
-                _ => (true, true),
-            };
-            let moved = [
-                ("Inbox", check_inbox, inbox_then, &inbox_now),
-                ("CRM", check_crm, crm_then, &crm_now),
-            ]
-            .into_iter()
-            .find(|(_, check, then, now)| *check && then.is_some() && *then != *now)
-            .map(|(side, _, then, now)| (side, then, now));
-            if let Some((side, then, now)) = moved {
-                applied.problems.push(format!(
-                    "conflict {}: the {side}'s {field} changed since it was resolved ({} -> {}); it is open again: resolve it with what the sides hold now",
-                    resolution.id,
-                    then.as_deref().unwrap_or(""),
-                    now.as_deref().unwrap_or("")
-                ));
+        match verdict(resolution, inputs, vocab) {
+            Verdict::Settled => applied.conflict_ids.push(resolution.id),
+            Verdict::Write {
+                input,
+                field,
+                target,
+            } => {
+                set_field(plan, input, field, &target, vocab);
+                applied.conflict_ids.push(resolution.id);
+            }
+            Verdict::Refused(why) => applied.problems.push(why),
+            Verdict::Stale(why) => {
+                applied.problems.push(why);
                 applied.stale.push(resolution.id);
-                continue;
             }
+            Verdict::NotResolved => {}
         }
-        let chosen = match resolution.resolution {
-            Resolution::ResolvedInbox => inbox_value(input, field).ok_or_else(|| {
-                "the prospect's threads disagree, so there is no single Inbox value: resolve with --take crm or --take value".to_string()
-            }),
-            Resolution::ResolvedCrm => crm_value_as_inbox(input, field, vocab),
-            Resolution::ResolvedValue => parse_value(field, resolution.resolution_value.as_deref().unwrap_or("")),
-            Resolution::Open | Resolution::Dismissed | Resolution::Closed => continue,
-        };
-        let target = match chosen {
-            Ok(value) => value,
-            Err(why) => {
-                applied
-                    .problems
-                    .push(format!("conflict {}: {why}", resolution.id));
-                continue;
-            }
-        };
-        set_field(plan, input, field, &target, vocab);
-        applied.conflict_ids.push(resolution.id);
     }
     plan.links.sort_by(|a, b| a.key.cmp(&b.key));
     applied
+}
+
+/// What one resolution comes to.
+enum Verdict<'i> {
+    /// Settled without a write: identity conflicts (field `record`) are settled by fixing the
+    /// records.
+    Settled,
+    /// The chosen value, to write to one field of the link of `input`.
+    Write {
+        input: &'i LinkInput,
+        field: Field,
+        target: Value,
+    },
+    /// Not applied, with why: it stays pending.
+    Refused(String),
+    /// Not applied because the values moved since the human decided, with why: open again.
+    Stale(String),
+    /// Not a resolution (open, dismissed, closed): nothing to apply.
+    NotResolved,
+}
+
+/// Decides what `resolution` comes to against the link's current inputs.
+fn verdict<'i>(
+    resolution: &ConflictRow,
+    inputs: &'i [LinkInput],
+    vocab: &Vocabulary,
+) -> Verdict<'i> {
+    let Some(field) = resolution.field.field() else {
+        return Verdict::Settled;
+    };
+    let Some(input) = inputs
+        .iter()
+        .find(|i| i.key.prospect_id == resolution.prospect_id && i.key.crm_id == resolution.crm_id)
+    else {
+        return Verdict::Refused(format!(
+            "conflict {}: the link @{} <-> {} is not active any more",
+            resolution.id,
+            resolution.username.as_deref().unwrap_or("?"),
+            resolution.crm_id
+        ));
+    };
+    if input.crm.unknown.contains(&field) {
+        // Writing either side would act on a CRM value nobody can read; it stays pending.
+        return Verdict::Refused(format!(
+            "conflict {}: the CRM's {field} of record {} does not read (see the run's \
+             rejects); fix it in the CRM first",
+            resolution.id, resolution.crm_id
+        ));
+    }
+    if let Some(why) = moved_since_resolved(resolution, input, field) {
+        return Verdict::Stale(why);
+    }
+    let chosen = match resolution.resolution {
+        Resolution::ResolvedInbox => inbox_value(input, field).ok_or_else(|| {
+            "the prospect's threads disagree, so there is no single Inbox value: resolve with --take crm or --take value".to_string()
+        }),
+        Resolution::ResolvedCrm => crm_value_as_inbox(input, field, vocab),
+        Resolution::ResolvedValue => parse_value(field, resolution.resolution_value.as_deref().unwrap_or("")),
+        Resolution::Open | Resolution::Dismissed | Resolution::Closed => return Verdict::NotResolved,
+    };
+    match chosen {
+        Ok(target) => Verdict::Write {
+            input,
+            field,
+            target,
+        },
+        Err(why) => Verdict::Refused(format!("conflict {}: {why}", resolution.id)),
+    }
+}
+
+/// Why a resolution is stale, if it is: a side it overwrites changed since the human resolved
+/// it. Only a side the resolution overwrites matters: taking Inbox's value takes its latest
+/// one; an edit on the side it overwrites would be lost.
+fn moved_since_resolved(
+    resolution: &ConflictRow,
+    input: &LinkInput,
+    field: Field,
+) -> Option<String> {
+    let (inbox_then, crm_then) = resolution.resolved_against.as_ref()?;
+    let inbox_now = inbox_value(input, field).map(|v| v.to_string());
+    let crm_now = Some(input.crm.fields.get(field).to_string());
+    let (check_inbox, check_crm) = match resolution.resolution {
+        Resolution::ResolvedInbox => (false, true),
+        Resolution::ResolvedCrm => (true, false),
+        _ => (true, true),
+    };
+    let (side, then, now) = [
+        ("Inbox", check_inbox, inbox_then, &inbox_now),
+        ("CRM", check_crm, crm_then, &crm_now),
+    ]
+    .into_iter()
+    .find(|(_, check, then, now)| *check && then.is_some() && *then != *now)
+    .map(|(side, _, then, now)| (side, then, now))?;
+    Some(format!(
+        "conflict {}: the {side}'s {field} changed since it was resolved ({} -> {}); it is open again: resolve it with what the sides hold now",
+        resolution.id,
+        then.as_deref().unwrap_or(""),
+        now.as_deref().unwrap_or("")
+    ))
 }
 
 /// Makes `target` the plan's outcome for one field of one link.

@@ -1,9 +1,10 @@
 //! One run, phase by phase: lock, pull, read the CRM, link, plan, safety, push, record.
 //!
 //! [`run`] takes the lock, records the run in the mirror and its outcome at the end;
-//! `run_inner` is the sequence of phases, each in its own module and each handing a typed
-//! result to the next. A `pull` stops after the pull, a `plan` after the plan, a sync stopped
-//! by a safety limit before the push; every way out goes through [`finish`].
+//! `run_inner` is the sequence of phases, each in its own module (called through `Phases`,
+//! which holds what they share) and each handing a typed result to the next. A `pull` stops
+//! after the pull, a `plan` after the plan, a sync stopped by a safety limit before the push;
+//! every way out goes through [`finish`].
 
 use std::time::Instant;
 
@@ -11,13 +12,16 @@ use anyhow::Context as _;
 use chrono::Utc;
 use serde_json::json;
 
-use crate::crm::CrmAdapter;
+use crate::crm::{CrmAdapter, CrmRecord, CrmSnapshot};
+use crate::reconcile::{Policy, Vocabulary};
 use crate::store::{ConflictRecord, RejectRow, RunId, RunMode, RunStatus, Store};
 
 use super::budget::RequestBudget;
 use super::inputs::Names;
-use super::plan::Planning;
+use super::link::Linked;
+use super::plan::{Planned, Planning, Reviewed};
 use super::pull::pull;
+use super::push::Pushed;
 use super::receipts::Receipts;
 use super::summary::{PhaseClock, RunOutcome, SyncReport, peak_rss_mib};
 use super::{Context, RunLock, RunOptions};
@@ -102,6 +106,10 @@ pub async fn run<A: CrmAdapter>(
     }
 }
 
+/// The phases of one run after the lock is taken, in order. Each phase hands a typed result to
+/// the next; a run that stops early (no CRM, a changed mapping, `pull`, `plan`, `--resync`, a
+/// safety limit) leaves the block with the conflicts found so far, and every way out that did
+/// not fail goes through [`finish`] once.
 async fn run_inner<A: CrmAdapter>(
     ctx: &Context,
     crm: Option<&mut A>,
@@ -110,125 +118,262 @@ async fn run_inner<A: CrmAdapter>(
     run_id: RunId,
     now: &str,
 ) -> anyhow::Result<SyncReport> {
-    let mut clock = PhaseClock::start();
-    let stats_at_start = ctx.inbox_stats();
-    let pulled = pull(ctx, store, run_id, opts)
-        .await
-        .map_err(before_writing)?;
-    let mut report = SyncReport::new(run_id, opts.mode, pulled);
-    report.inbox_api = ctx.config.inbox.api().as_str();
-    clock.lap(&mut report, "pull");
-    let Some(crm) = crm else {
-        return finish(store, report, Vec::new());
+    let mut phases = Phases::start(ctx, opts, run_id, now);
+    let mut report = phases.pull(store).await?;
+    // From the first write to the end of the run a stop request (Ctrl-C) waits for the next
+    // write boundary: what is written stays written and recorded.
+    let mut writing = None;
+    let conflicts = 'run: {
+        let Some(crm) = crm else {
+            break 'run Vec::new();
+        };
+        let fingerprint = ctx.config.mapping_fingerprint();
+        if let Some(stop) = super::safety::mapping_changed(store, &fingerprint, opts)? {
+            report.stopped = Some(stop);
+            break 'run Vec::new();
+        }
+        let snapshot = phases.read_crm(crm, store, &mut report).await?;
+        let records = &snapshot.records;
+        let mut matched = phases.link(store, records, &mut report).await?;
+        let (planned, reviewed) =
+            phases.plan(store, &fingerprint, records, &mut matched, &mut report)?;
+        if phases.stops_before_push(
+            store,
+            &fingerprint,
+            &planned,
+            &reviewed,
+            &matched,
+            &mut report,
+        )? {
+            break 'run reviewed.conflicts;
+        }
+        writing = Some(ctx.interrupt.writing());
+        let pushed = phases
+            .push(crm, store, &mut matched, &planned, &reviewed, &mut report)
+            .await?;
+        let recorded = (planned, reviewed, pushed);
+        phases.record(store, &fingerprint, &matched, recorded, &mut report)?
     };
-    let fingerprint = ctx.config.mapping_fingerprint();
-    if let Some(stop) = super::safety::mapping_changed(store, &fingerprint, opts)? {
-        report.stopped = Some(stop);
-        return finish(store, report, Vec::new());
+    let report = finish(store, report, conflicts)?;
+    drop(writing);
+    Ok(report)
+}
+
+/// What the phases of one run share: its options and clock, the time it started, and the
+/// Inbox requests made before it (the request budget counts from there).
+struct Phases<'r> {
+    ctx: &'r Context,
+    opts: &'r RunOptions,
+    run_id: RunId,
+    now: &'r str,
+    clock: PhaseClock,
+    requests_at_start: u64,
+}
+
+/// What the link phase hands on: the links, and the names, policy and vocabulary the plan
+/// reconciles with (and the push writes with).
+struct Matched {
+    linked: Linked,
+    names: Names,
+    policy: Policy,
+    vocab: Vocabulary,
+}
+
+impl<'r> Phases<'r> {
+    /// Starts the clock of a run's phases.
+    fn start(ctx: &'r Context, opts: &'r RunOptions, run_id: RunId, now: &'r str) -> Phases<'r> {
+        let clock = PhaseClock::start();
+        Phases {
+            ctx,
+            opts,
+            run_id,
+            now,
+            clock,
+            requests_at_start: ctx.inbox_stats().requests,
+        }
     }
 
-    let full_every = ctx.config.pull.full_every_hours;
-    let snapshot = super::crm_read::read_crm(crm, store, opts.full_pull, full_every, opts.now)
-        .await
-        .context("reading the CRM")?;
-    report.crm_records = snapshot.records.len() as u64;
-    report.rejected_rows = snapshot
-        .rejects
-        .iter()
-        .map(|r| RejectRow {
-            source: r.source.clone(),
-            row: r.row,
-            record_id: r.record_id.clone(),
-            reason: r.reason.clone(),
-        })
-        .collect();
-    clock.lap(&mut report, "crm_read");
-
-    let mut linked =
-        super::link::link(ctx, store, &snapshot.records, opts, stats_at_start.requests)
+    /// Pulls Inbox into the mirror; the report starts with what the pull did.
+    async fn pull(&mut self, store: &mut Store) -> anyhow::Result<SyncReport> {
+        let pulled = pull(self.ctx, store, self.run_id, self.opts)
             .await
             .map_err(before_writing)?;
-    report.warnings.append(&mut linked.warnings);
-    report.unlinked_prospects = linked.matching.unlinked_prospects.len() as u64;
-    report.unlinked_records = linked.matching.unlinked_records.len() as u64;
-    report.unmatched =
-        super::summary::Unmatched::of(&snapshot.records, &linked.matching.unlinked_records);
-    let mut names = Names::new(&linked.reference);
-    let policy = ctx.config.reconcile_policy();
-    let vocab = names.vocabulary(&ctx.config);
-    clock.lap(&mut report, "match");
+        let mut report = SyncReport::new(self.run_id, self.opts.mode, pulled);
+        report.inbox_api = self.ctx.config.inbox.api().as_str();
+        self.clock.lap(&mut report, "pull");
+        Ok(report)
+    }
 
-    let planning = Planning {
-        names: &names,
-        policy: &policy,
-        vocab: &vocab,
-        fingerprint: &fingerprint,
-        create_missing_tags: ctx.config.safety.create_missing_tags,
-    };
-    let mut planned =
-        super::plan::plan(store, opts, now, &planning, &snapshot.records, &mut linked)?;
-    report.linked = planned.linked;
-    report.unchanged_links = planned.unchanged;
-    report.warnings.append(&mut planned.warnings);
-    let mut reviewed = super::plan::review(ctx, store, &planned, &mut linked, &names, &mut report)?;
-    clock.lap(&mut report, "reconcile");
-    if opts.mode == RunMode::Sync && opts.resync {
-        super::record::rebaseline(
-            store,
-            run_id,
-            &fingerprint,
-            &planned.plan,
-            &linked.matching.links,
-        )?;
-        return finish(store, report, reviewed.conflicts);
+    /// Reads the CRM (in full or what changed), noting its records and rejected rows.
+    async fn read_crm<A: CrmAdapter>(
+        &mut self,
+        crm: &mut A,
+        store: &mut Store,
+        report: &mut SyncReport,
+    ) -> anyhow::Result<CrmSnapshot> {
+        let (opts, full_every) = (self.opts, self.ctx.config.pull.full_every_hours);
+        let snapshot = super::crm_read::read_crm(crm, store, opts.full_pull, full_every, opts.now)
+            .await
+            .context("reading the CRM")?;
+        report.crm_records = snapshot.records.len() as u64;
+        report.rejected_rows = snapshot
+            .rejects
+            .iter()
+            .map(|r| RejectRow {
+                source: r.source.clone(),
+                row: r.row,
+                record_id: r.record_id.clone(),
+                reason: r.reason.clone(),
+            })
+            .collect();
+        self.clock.lap(report, "crm_read");
+        Ok(snapshot)
     }
-    if opts.mode != RunMode::Sync {
-        return finish(store, report, reviewed.conflicts);
+
+    /// Links prospects and records, noting what stayed unlinked.
+    async fn link(
+        &mut self,
+        store: &mut Store,
+        records: &[CrmRecord],
+        report: &mut SyncReport,
+    ) -> anyhow::Result<Matched> {
+        let ctx = self.ctx;
+        let mut linked = super::link::link(ctx, store, records, self.opts, self.requests_at_start)
+            .await
+            .map_err(before_writing)?;
+        report.warnings.append(&mut linked.warnings);
+        report.unlinked_prospects = linked.matching.unlinked_prospects.len() as u64;
+        report.unlinked_records = linked.matching.unlinked_records.len() as u64;
+        report.unmatched =
+            super::summary::Unmatched::of(records, &linked.matching.unlinked_records);
+        let names = Names::new(&linked.reference);
+        let policy = ctx.config.reconcile_policy();
+        let vocab = names.vocabulary(&ctx.config);
+        self.clock.lap(report, "match");
+        Ok(Matched {
+            linked,
+            names,
+            policy,
+            vocab,
+        })
     }
-    if !opts.force
-        && let Some(stop) = super::safety::safety_stop(
-            &planned.plan,
-            reviewed.overwriting,
-            report.linked,
-            &ctx.config.safety,
+
+    /// Plans the writes and reviews the plan (what it creates, the conflicts it logs).
+    fn plan(
+        &mut self,
+        store: &Store,
+        fingerprint: &str,
+        records: &[CrmRecord],
+        matched: &mut Matched,
+        report: &mut SyncReport,
+    ) -> anyhow::Result<(Planned, Reviewed)> {
+        let Matched {
+            linked,
+            names,
+            policy,
+            vocab,
+        } = matched;
+        let planning = Planning {
+            names,
+            policy,
+            vocab,
+            fingerprint,
+            create_missing_tags: self.ctx.config.safety.create_missing_tags,
+        };
+        let (opts, now) = (self.opts, self.now);
+        let mut planned = super::plan::plan(store, opts, now, &planning, records, linked)?;
+        report.linked = planned.linked;
+        report.unchanged_links = planned.unchanged;
+        report.warnings.append(&mut planned.warnings);
+        let reviewed = super::plan::review(self.ctx, store, &planned, linked, names, report)?;
+        self.clock.lap(report, "reconcile");
+        Ok((planned, reviewed))
+    }
+
+    /// Whether the run ends before its push: a `pull` or `plan`, a `sync --resync` (which
+    /// saves the base both sides hold first), or a sync a safety limit stops.
+    fn stops_before_push(
+        &self,
+        store: &mut Store,
+        fingerprint: &str,
+        planned: &Planned,
+        reviewed: &Reviewed,
+        matched: &Matched,
+        report: &mut SyncReport,
+    ) -> anyhow::Result<bool> {
+        let opts = self.opts;
+        if opts.mode == RunMode::Sync && opts.resync {
+            let links = &matched.linked.matching.links;
+            super::record::rebaseline(store, self.run_id, fingerprint, &planned.plan, links)?;
+            return Ok(true);
+        }
+        if opts.mode != RunMode::Sync {
+            return Ok(true);
+        }
+        if !opts.force
+            && let Some(stop) = super::safety::safety_stop(
+                &planned.plan,
+                reviewed.overwriting,
+                report.linked,
+                &self.ctx.config.safety,
+            )
+        {
+            report.stopped = Some(stop);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Pushes the plan to both sides, each write leaving its receipt.
+    async fn push<A: CrmAdapter>(
+        &mut self,
+        crm: &mut A,
+        store: &mut Store,
+        matched: &mut Matched,
+        planned: &Planned,
+        reviewed: &Reviewed,
+        report: &mut SyncReport,
+    ) -> anyhow::Result<Pushed> {
+        let mut budget = RequestBudget::new(self.ctx, self.requests_at_start);
+        let mut receipts = Receipts::new(store, self.run_id);
+        let pushed = super::push::push(
+            self.ctx,
+            crm,
+            &mut matched.names,
+            planned,
+            reviewed,
+            &matched.linked,
+            &mut receipts,
+            &mut budget,
+            report,
         )
-    {
-        report.stopped = Some(stop);
-        return finish(store, report, std::mem::take(&mut reviewed.conflicts));
+        .await?;
+        self.clock.lap(report, "push");
+        Ok(pushed)
     }
 
-    // From the first write to the end of the record phase a stop request (Ctrl-C) waits for
-    // the next write boundary: what is written stays written and recorded.
-    let _writing = ctx.interrupt.writing();
-    let mut budget = RequestBudget::new(ctx, stats_at_start.requests);
-    let mut receipts = Receipts::new(store, run_id);
-    let pushed = super::push::push(
-        ctx,
-        crm,
-        &mut names,
-        &planned,
-        &reviewed,
-        &linked,
-        &mut receipts,
-        &mut budget,
-        &mut report,
-    )
-    .await?;
-    clock.lap(&mut report, "push");
-    let conflicts = super::record::record(
-        store,
-        run_id,
-        now,
-        &fingerprint,
-        (&names, &policy.fields),
-        &linked,
-        planned,
-        reviewed,
-        pushed,
-        &mut report,
-    )?;
-    let report = finish(store, report, conflicts)?;
-    Ok(report)
+    /// Records what the sync did (see `record`); returns the conflicts for the report.
+    fn record(
+        &self,
+        store: &mut Store,
+        fingerprint: &str,
+        matched: &Matched,
+        (planned, reviewed, pushed): (Planned, Reviewed, Pushed),
+        report: &mut SyncReport,
+    ) -> anyhow::Result<Vec<ConflictRecord>> {
+        super::record::record(
+            store,
+            self.run_id,
+            self.now,
+            fingerprint,
+            (&matched.names, &matched.policy.fields),
+            &matched.linked,
+            planned,
+            reviewed,
+            pushed,
+            report,
+        )
+    }
 }
 
 /// An error that ended a run before its push, said plainly when it is the team's hour or day

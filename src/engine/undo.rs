@@ -7,7 +7,7 @@
 //!
 //! Pure: the run's change log and the current values in, a plan and base restorations out.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::reconcile::{
     Change, Conflict, ConflictKind, CrmPatch, Field, InboxPatch, LinkInput, LinkKey, LinkPlan,
@@ -64,12 +64,27 @@ pub fn plan_undo(
     inputs: &[LinkInput],
     vocab: &Vocabulary,
 ) -> Undo {
-    let by_key: BTreeMap<(&str, &str), &LinkInput> = inputs
-        .iter()
-        .map(|i| ((i.key.prospect_id.as_str(), i.key.crm_id.as_str()), i))
-        .collect();
-    let mut links: BTreeMap<LinkKey, LinkPlan> = BTreeMap::new();
-    // The sides each (prospect, field) was written on by the run.
+    let mut undoing = Undoing {
+        run,
+        vocab,
+        inputs: inputs
+            .iter()
+            .map(|i| ((i.key.prospect_id.as_str(), i.key.crm_id.as_str()), i))
+            .collect(),
+        written: sides_written(changes),
+        links: BTreeMap::new(),
+        base: BTreeMap::new(),
+        kept: BTreeSet::new(),
+    };
+    // Newest first, so that a field written twice returns to its oldest value.
+    for change in changes.iter().rev().filter(|c| revertible(c)) {
+        undoing.undo(change);
+    }
+    undoing.finish()
+}
+
+/// The sides each (prospect, field) was written on by the run.
+fn sides_written(changes: &[ChangeRow]) -> BTreeMap<(&str, Field), Vec<Side>> {
     let mut written: BTreeMap<(&str, Field), Vec<Side>> = BTreeMap::new();
     for change in changes.iter().filter(|c| revertible(c)) {
         if let Some(prospect_id) = &change.prospect_id {
@@ -79,24 +94,42 @@ pub fn plan_undo(
                 .push(change.side);
         }
     }
-    let mut base: BTreeMap<(String, Field), Option<Value>> = BTreeMap::new();
-    // Fields the undo leaves on one side at least: their base does not go back.
-    let mut kept: std::collections::BTreeSet<(String, Field)> = Default::default();
-    // Newest first, so that a field written twice returns to its oldest value.
-    for change in changes.iter().rev().filter(|c| revertible(c)) {
+    written
+}
+
+/// An undo being built, one logged change at a time (newest first).
+struct Undoing<'c> {
+    run: RunId,
+    vocab: &'c Vocabulary,
+    /// The current inputs of the active links, by (prospect, record).
+    inputs: BTreeMap<(&'c str, &'c str), &'c LinkInput>,
+    /// The sides each (prospect, field) was written on by the run.
+    written: BTreeMap<(&'c str, Field), Vec<Side>>,
+    /// The reverting writes and the conflicts so far, by link.
+    links: BTreeMap<LinkKey, LinkPlan>,
+    /// Where the base of each reverted field goes.
+    base: BTreeMap<(String, Field), Option<Value>>,
+    /// Fields the undo leaves on one side at least: their base does not go back.
+    kept: BTreeSet<(String, Field)>,
+}
+
+impl<'c> Undoing<'c> {
+    /// Reverts one logged change where its target still holds the value the run wrote; a
+    /// conflict where it does not (or where the link is gone).
+    fn undo(&mut self, change: &'c ChangeRow) {
         let (Some(prospect_id), Some(crm_id), Some(old), Some(new)) = (
             &change.prospect_id,
             &change.crm_id,
             &change.old_value,
             &change.new_value,
         ) else {
-            continue;
+            return;
         };
         let key = LinkKey {
             prospect_id: prospect_id.clone(),
             crm_id: crm_id.clone(),
         };
-        let link = links.entry(key.clone()).or_insert_with(|| LinkPlan {
+        let link = self.links.entry(key.clone()).or_insert_with(|| LinkPlan {
             key: key.clone(),
             inbox: None,
             threads: Vec::new(),
@@ -104,114 +137,145 @@ pub fn plan_undo(
             agreed: Vec::new(),
             conflicts: Vec::new(),
         });
-        let Some(input) = by_key.get(&(prospect_id.as_str(), crm_id.as_str())) else {
-            link.conflicts.push(conflict(
-                &key,
-                change,
-                None,
-                None,
-                "the link is not active any more",
-            ));
-            continue;
+        let Some(input) = self.inputs.get(&(prospect_id.as_str(), crm_id.as_str())) else {
+            let gone = "the link is not active any more";
+            link.conflicts
+                .push(conflict(&key, change, None, None, gone));
+            return;
         };
         let field = change.field;
-        let now = match change.side {
-            Side::Inbox => inbox_now(input, &change.target, field),
-            // A CRM value that does not read is not the value the run wrote.
-            Side::Crm => (!input.crm.unknown.contains(&field)).then(|| input.crm.fields.get(field)),
-        };
+        let now = value_now(input, change);
         if now.as_ref() != Some(new) {
-            let (inbox, crm) = match change.side {
-                Side::Inbox => (now.clone(), None),
-                Side::Crm => (None, now.clone()),
-            };
-            let detail = if change.status == ChangeStatus::Pending && now.as_ref() == Some(old) {
-                format!(
-                    "{field} = {new} from run {run} is still waiting in the import file, not in the CRM; undo leaves it (do not import that row)"
-                )
-            } else {
-                format!(
-                    "{field} changed on the {} side since run {run} wrote {new}; undo leaves it",
-                    change.side.label()
-                )
-            };
             link.conflicts
-                .push(conflict(&key, change, inbox, crm, &detail));
+                .push(moved_since(self.run, &key, change, (old, new), now));
             // A side the undo leaves as it is: the base stays where the run put it, since the
             // restored one would now be held by one side only (or by neither).
-            kept.insert((prospect_id.clone(), field));
-            continue;
+            self.kept.insert((prospect_id.clone(), field));
+            return;
         }
         let revert = Change {
             old: new.clone(),
             new: old.clone(),
         };
-        if change.side == Side::Crm {
-            link.crm
-                .get_or_insert_with(|| CrmPatch {
-                    changes: Vec::new(),
-                })
-                .changes
-                .push(revert);
-        } else if field.is_thread_field() && change.target != *prospect_id {
-            match link
-                .threads
-                .iter_mut()
-                .find(|t| t.thread_id == change.target)
-            {
-                Some(patch) => patch.changes.push(revert),
-                None => link.threads.push(ThreadPatch {
-                    thread_id: change.target.clone(),
-                    changes: vec![revert],
-                }),
-            }
-        } else {
-            link.inbox
-                .get_or_insert_with(|| InboxPatch {
-                    changes: Vec::new(),
-                })
-                .changes
-                .push(revert);
-        }
-        let sides = written
+        add_revert(link, change, revert);
+        let sides = self
+            .written
             .get(&(prospect_id.as_str(), field))
             .map_or(&[][..], Vec::as_slice);
-        if let Some(value) = base_to_restore(change, sides, vocab) {
+        if let Some(value) = base_to_restore(change, sides, self.vocab) {
             // The oldest change of the field comes last and wins.
-            base.insert((prospect_id.clone(), field), value);
+            self.base.insert((prospect_id.clone(), field), value);
         }
     }
-    let mut plan = Plan {
-        links: links.into_values().collect(),
+
+    /// The undo: the plan, one change per field and side, and the bases to restore (but of
+    /// the fields it leaves on a side).
+    fn finish(self) -> Undo {
+        let mut plan = Plan {
+            links: self.links.into_values().collect(),
+        };
+        for link in &mut plan.links {
+            keep_oldest(link);
+        }
+        let kept = self.kept;
+        Undo {
+            plan,
+            base: (self.base.into_iter())
+                .filter(|(key, _)| !kept.contains(key))
+                .map(|((prospect_id, field), value)| (prospect_id, field, value))
+                .collect(),
+        }
+    }
+}
+
+/// The value a change's target holds now, on the side the change wrote.
+fn value_now(input: &LinkInput, change: &ChangeRow) -> Option<Value> {
+    let field = change.field;
+    match change.side {
+        Side::Inbox => inbox_now(input, &change.target, field),
+        // A CRM value that does not read is not the value the run wrote.
+        Side::Crm => (!input.crm.unknown.contains(&field)).then(|| input.crm.fields.get(field)),
+    }
+}
+
+/// The conflict of a change whose target no longer holds what the run wrote (`now`): changed
+/// since, or still waiting in an import file. Undo leaves it.
+fn moved_since(
+    run: RunId,
+    key: &LinkKey,
+    change: &ChangeRow,
+    (old, new): (&Value, &Value),
+    now: Option<Value>,
+) -> Conflict {
+    let field = change.field;
+    let (inbox, crm) = match change.side {
+        Side::Inbox => (now.clone(), None),
+        Side::Crm => (None, now.clone()),
     };
-    for link in &mut plan.links {
-        // One change per field and side: the oldest value wins (it was pushed last above).
-        for changes in link
-            .inbox
+    let detail = if change.status == ChangeStatus::Pending && now.as_ref() == Some(old) {
+        format!(
+            "{field} = {new} from run {run} is still waiting in the import file, not in the CRM; undo leaves it (do not import that row)"
+        )
+    } else {
+        format!(
+            "{field} changed on the {} side since run {run} wrote {new}; undo leaves it",
+            change.side.label()
+        )
+    };
+    conflict(key, change, inbox, crm, &detail)
+}
+
+/// Adds `revert` to the patch of the side and target that `change` wrote: the CRM record,
+/// one thread, or the prospect (a prospect field, or a thread field fanned out to all).
+fn add_revert(link: &mut LinkPlan, change: &ChangeRow, revert: Change) {
+    if change.side == Side::Crm {
+        link.crm
+            .get_or_insert_with(|| CrmPatch {
+                changes: Vec::new(),
+            })
+            .changes
+            .push(revert);
+    } else if change.field.is_thread_field() && change.target != link.key.prospect_id {
+        match link
+            .threads
             .iter_mut()
-            .map(|p| &mut p.changes)
-            .chain(link.crm.iter_mut().map(|p| &mut p.changes))
-            .chain(link.threads.iter_mut().map(|t| &mut t.changes))
+            .find(|t| t.thread_id == change.target)
         {
-            let mut seen: Vec<Field> = Vec::new();
-            let mut kept: Vec<Change> = Vec::new();
-            for c in changes.drain(..).rev() {
-                if !seen.contains(&c.field()) {
-                    seen.push(c.field());
-                    kept.push(c);
-                }
-            }
-            kept.sort_by_key(Change::field);
-            *changes = kept;
+            Some(patch) => patch.changes.push(revert),
+            None => link.threads.push(ThreadPatch {
+                thread_id: change.target.clone(),
+                changes: vec![revert],
+            }),
         }
+    } else {
+        link.inbox
+            .get_or_insert_with(|| InboxPatch {
+                changes: Vec::new(),
+            })
+            .changes
+            .push(revert);
     }
-    Undo {
-        plan,
-        base: base
-            .into_iter()
-            .filter(|(key, _)| !kept.contains(key))
-            .map(|((prospect_id, field), value)| (prospect_id, field, value))
-            .collect(),
+}
+
+/// One change per field and side: the oldest value wins (it was pushed last).
+fn keep_oldest(link: &mut LinkPlan) {
+    for changes in link
+        .inbox
+        .iter_mut()
+        .map(|p| &mut p.changes)
+        .chain(link.crm.iter_mut().map(|p| &mut p.changes))
+        .chain(link.threads.iter_mut().map(|t| &mut t.changes))
+    {
+        let mut seen: Vec<Field> = Vec::new();
+        let mut kept: Vec<Change> = Vec::new();
+        for c in changes.drain(..).rev() {
+            if !seen.contains(&c.field()) {
+                seen.push(c.field());
+                kept.push(c);
+            }
+        }
+        kept.sort_by_key(Change::field);
+        *changes = kept;
     }
 }
 
@@ -252,6 +316,7 @@ fn base_to_restore(
     }
 }
 
+/// A both-changed conflict of one logged change that undo leaves, saying why in `detail`.
 fn conflict(
     key: &LinkKey,
     change: &ChangeRow,

@@ -266,30 +266,7 @@ async fn full(
     let changes = walk_views(client, &mut walk, &ctx.progress, report, &budget).await?;
 
     // Replay what happened during the walk: threads that changed view behind the cursor.
-    let mut after = None;
-    if let Some(before) = &before {
-        report.events_replayed += before.events;
-        match replay::replay(client, before.head).await {
-            Ok(replay) => {
-                report.event_pages += replay.pages;
-                report.events_replayed += replay.events;
-                reread(
-                    client,
-                    &mut walk,
-                    run,
-                    &replay.touched,
-                    &ctx.progress,
-                    report,
-                )
-                .await?;
-                after = Some(replay);
-            }
-            Err(err) if replay::is_refusal(&err) => {
-                tracing::info!("the Inbox event log refused the seq noted before the walk: {err}");
-            }
-            Err(err) => return Err(err).context("reading the Inbox event log after the walk"),
-        }
-    }
+    let after = replay_during_walk(job, &mut walk, before.as_ref(), report).await?;
     // A gap after the walk may hide a thread that moved between views behind the cursor:
     // it would be wrongly marked absent, so leave absence to the next full walk.
     if after.as_ref().is_some_and(|r| r.gap) {
@@ -307,21 +284,61 @@ async fn full(
         &changes,
         report,
     );
-    let head = after.as_ref().or(before.as_ref()).and_then(|r| r.head);
+    let next = state_after_walk(job, event_log, before.as_ref(), after.as_ref());
+    store.save_pull_state(&next)?;
+    report.event_seq = next.event_seq;
+    Ok(())
+}
+
+/// Replays the log from where it ended before the walk (`before`) and re-reads what it names:
+/// threads that changed view behind the cursor. `None` without a log before the walk, or
+/// when the log refuses that seq now.
+async fn replay_during_walk(
+    job: &Job<'_>,
+    store: &mut Store,
+    before: Option<&Replay>,
+    report: &mut PullReport,
+) -> anyhow::Result<Option<Replay>> {
+    let Some(before) = before else {
+        return Ok(None);
+    };
+    let client = job.client;
+    report.events_replayed += before.events;
+    match replay::replay(client, before.head).await {
+        Ok(replay) => {
+            report.event_pages += replay.pages;
+            report.events_replayed += replay.events;
+            let progress = &job.ctx.progress;
+            reread(client, store, job.run, &replay.touched, progress, report).await?;
+            Ok(Some(replay))
+        }
+        Err(err) if replay::is_refusal(&err) => {
+            tracing::info!("the Inbox event log refused the seq noted before the walk: {err}");
+            Ok(None)
+        }
+        Err(err) => Err(err).context("reading the Inbox event log after the walk"),
+    }
+}
+
+/// The state a full walk leaves for the next pull, from the replays before and after it.
+fn state_after_walk(
+    job: &Job<'_>,
+    event_log: EventLog,
+    before: Option<&Replay>,
+    after: Option<&Replay>,
+) -> PullState {
+    let head = after.or(before).and_then(|r| r.head);
     // Without a continuous replay after the walk, rows that moved during it may be stale:
     // store no seq, so that the next pull walks again.
-    let events_usable = after.as_ref().is_some_and(|r| !r.gap);
-    let next = PullState {
+    let events_usable = after.is_some_and(|r| !r.gap);
+    PullState {
         // An empty log has no head yet: replay from its start next time.
         event_seq: events_usable.then(|| head.unwrap_or(0)),
         team_id: Some(job.team_id.clone()),
         last_full_at: Some(job.opts.now),
         events_read_at: events_usable.then_some(job.opts.now),
         event_log,
-    };
-    store.save_pull_state(&next)?;
-    report.event_seq = next.event_seq;
-    Ok(())
+    }
 }
 
 /// The event log's trust after a full walk: proven once it has returned events; incomplete
