@@ -255,6 +255,8 @@ fn show(c: &ConflictRow) -> String {
     out
 }
 
+/// `conflicts resolve`: checks the decision against its targets, asks before a bulk one, then
+/// records it for the next sync to apply.
 fn resolve(
     store: Option<Store>,
     args: ResolveArgs,
@@ -264,60 +266,21 @@ fn resolve(
         eprintln!("error: no mirror yet: run `crmsync sync` first");
         return Ok(EXIT_ERROR);
     };
-    let (resolution, value) = match (args.dismiss, args.take.as_deref()) {
-        (true, _) => (Resolution::Dismissed, None),
-        (false, Some([side])) if side == "inbox" => (Resolution::ResolvedInbox, None),
-        (false, Some([side])) if side == "crm" => (Resolution::ResolvedCrm, None),
-        (false, Some([side, v])) if side == "value" => (Resolution::ResolvedValue, Some(v.clone())),
-        _ => {
-            eprintln!("error: say --take inbox, --take crm, --take value V, or --dismiss");
-            return Ok(EXIT_CONFIG);
-        }
+    let Some((resolution, value)) = decision(&args) else {
+        eprintln!("error: say --take inbox, --take crm, --take value V, or --dismiss");
+        return Ok(EXIT_CONFIG);
     };
-    let targets: Vec<ConflictRow> = match args.id {
-        Some(id) => store.conflict(id)?.into_iter().collect(),
-        None => {
-            if args.filters.kind.is_none() && args.filters.field.is_none() {
-                eprintln!("error: give a conflict id, or --kind and/or --field to resolve in bulk");
-                return Ok(EXIT_CONFIG);
-            }
-            store
-                .conflicts(false)?
-                .into_iter()
-                .filter(|c| c.resolution == Resolution::Open && args.filters.keep(c, now))
-                .collect()
-        }
+    let Some(targets) = targets(&store, &args, now)? else {
+        eprintln!("error: give a conflict id, or --kind and/or --field to resolve in bulk");
+        return Ok(EXIT_CONFIG);
     };
     if targets.is_empty() {
         eprintln!("error: no open conflict matches");
         return Ok(EXIT_ERROR);
     }
-    // Taking the CRM's tags where Inbox lacks one of them cannot be applied: say how to fix it.
-    if resolution == Resolution::ResolvedCrm
-        && let Some(c) = targets.iter().find(|c| {
-            c.kind == ConflictKind::Unmapped && c.field == ConflictField::Field(Field::Tags)
-        })
-    {
-        eprintln!(
-            "error: conflict {}: Inbox has no such tag, so the CRM's tags cannot be taken; create the tag in Inbox or set [safety] create_missing_tags = true, and the next sync writes it (or --dismiss)",
-            c.id
-        );
+    if let Some(why) = refusal(resolution, value.as_deref(), &targets) {
+        eprintln!("error: {why}");
         return Ok(EXIT_CONFIG);
-    }
-    if let Some(v) = &value {
-        for c in &targets {
-            let Some(field) = c.field.field() else {
-                eprintln!(
-                    "error: conflict {} ({}) takes no value; fix the records instead",
-                    c.id, c.field
-                );
-                return Ok(EXIT_CONFIG);
-            };
-            if let Err(why) = parse_value(field, v) {
-                eprintln!("error: --take value for {}: {why}", c.field);
-                return Ok(EXIT_CONFIG);
-            }
-        }
     }
     let by = match Config::current_user() {
         Ok(by) => by,
@@ -326,33 +289,115 @@ fn resolve(
             return Ok(EXIT_CONFIG);
         }
     };
-    if args.id.is_none() {
-        let matched = format!(
-            "{} conflict(s) match: {}",
-            targets.len(),
-            describe(&resolution)
-        );
-        if args.yes {
-            say!("{matched}")?;
-        } else {
-            if !std::io::stdin().is_terminal() {
-                eprintln!("error: bulk resolution needs --yes when not on a terminal");
-                return Ok(EXIT_CONFIG);
+    if args.id.is_none()
+        && let Some(exit) = bulk_declined(targets.len(), resolution, args.yes)?
+    {
+        return Ok(exit);
+    }
+    record_resolutions(&store, &targets, resolution, value.as_deref(), &by, now)
+}
+
+/// The resolution `--take` or `--dismiss` asks for, with the value of `--take value V`; `None`
+/// when they say none.
+fn decision(args: &ResolveArgs) -> Option<(Resolution, Option<String>)> {
+    Some(match (args.dismiss, args.take.as_deref()) {
+        (true, _) => (Resolution::Dismissed, None),
+        (false, Some([side])) if side == "inbox" => (Resolution::ResolvedInbox, None),
+        (false, Some([side])) if side == "crm" => (Resolution::ResolvedCrm, None),
+        (false, Some([side, v])) if side == "value" => (Resolution::ResolvedValue, Some(v.clone())),
+        _ => return None,
+    })
+}
+
+/// The conflicts to resolve: the one `args.id` names (if it exists), or the open ones the
+/// filters keep; `None` when neither an id nor a `--kind`/`--field` filter is given.
+fn targets(
+    store: &Store,
+    args: &ResolveArgs,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Option<Vec<ConflictRow>>> {
+    Ok(Some(match args.id {
+        Some(id) => store.conflict(id)?.into_iter().collect(),
+        None => {
+            if args.filters.kind.is_none() && args.filters.field.is_none() {
+                return Ok(None);
             }
-            // A question is asked even under -q: it is waiting for an answer.
-            out::asked(format_args!("{matched}\napply? [y/N] "))?;
-            let mut answer = String::new();
-            std::io::stdin().read_line(&mut answer)?;
-            if !matches!(answer.trim(), "y" | "Y" | "yes") {
-                say!("nothing changed")?;
-                return Ok(EXIT_OK);
-            }
+            store
+                .conflicts(false)?
+                .into_iter()
+                .filter(|c| c.resolution == Resolution::Open && args.filters.keep(c, now))
+                .collect()
+        }
+    }))
+}
+
+/// Why `resolution` (with `value`) cannot be applied to `targets`, if it cannot: the CRM's
+/// tags where Inbox lacks a tag, a value for a conflict that takes none, or a value that does
+/// not parse for its field.
+fn refusal(resolution: Resolution, value: Option<&str>, targets: &[ConflictRow]) -> Option<String> {
+    // Taking the CRM's tags where Inbox lacks one of them cannot be applied: say how to fix it.
+    if resolution == Resolution::ResolvedCrm
+        && let Some(c) = targets.iter().find(|c| {
+            c.kind == ConflictKind::Unmapped && c.field == ConflictField::Field(Field::Tags)
+        })
+    {
+        return Some(format!(
+            "conflict {}: Inbox has no such tag, so the CRM's tags cannot be taken; create the tag in Inbox or set [safety] create_missing_tags = true, and the next sync writes it (or --dismiss)",
+            c.id
+        ));
+    }
+    let v = value?;
+    for c in targets {
+        let Some(field) = c.field.field() else {
+            return Some(format!(
+                "conflict {} ({}) takes no value; fix the records instead",
+                c.id, c.field
+            ));
+        };
+        if let Err(why) = parse_value(field, v) {
+            return Some(format!("--take value for {}: {why}", c.field));
         }
     }
+    None
+}
+
+/// Asks before a bulk resolution of `count` conflicts (or only says it, with `--yes`); the
+/// exit code to stop with when it is not to be applied.
+fn bulk_declined(count: usize, resolution: Resolution, yes: bool) -> anyhow::Result<Option<u8>> {
+    let matched = format!("{count} conflict(s) match: {}", describe(&resolution));
+    if yes {
+        say!("{matched}")?;
+        return Ok(None);
+    }
+    if !std::io::stdin().is_terminal() {
+        eprintln!("error: bulk resolution needs --yes when not on a terminal");
+        return Ok(Some(EXIT_CONFIG));
+    }
+    // A question is asked even under -q: it is waiting for an answer.
+    out::asked(format_args!("{matched}\napply? [y/N] "))?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        say!("nothing changed")?;
+        return Ok(Some(EXIT_OK));
+    }
+    Ok(None)
+}
+
+/// Records `resolution` (by `by`, at `now`) on each of `targets` still open, and says how many
+/// were; the exit code is an error when some were not open any more.
+fn record_resolutions(
+    store: &Store,
+    targets: &[ConflictRow],
+    resolution: Resolution,
+    value: Option<&str>,
+    by: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<u8> {
     let at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let mut done = 0;
-    for c in &targets {
-        if store.resolve_conflict(c.id, resolution, value.as_deref(), &by, &at)? {
+    for c in targets {
+        if store.resolve_conflict(c.id, resolution, value, by, &at)? {
             done += 1;
         } else {
             eprintln!(

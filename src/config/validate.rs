@@ -9,10 +9,13 @@ use std::path::{Path, PathBuf};
 
 use crate::reconcile::Rule;
 
-use super::crm::{CreateRecords, CrmAdapterConfig, CrmConfig, CrmKind};
+use super::crm::{CreateRecords, CrmAdapterConfig, CrmConfig, CrmKind, CsvConfig, HubspotConfig};
 use super::raw::RawConfig;
-use super::sections::{FanoutModeName, InboxApi};
+use super::sections::{FanoutModeName, InboxApi, InboxConfig, PolicyConfig, StateConfig};
 use super::{Config, ConfigError, schedule};
+
+/// Builds the error for `section.key`, naming the file and the key's line.
+type Invalid<'a> = dyn Fn(&str, &str, String) -> ConfigError + 'a;
 
 /// Checks `raw` (read from `text`, from `path`) and builds the validated config.
 pub(super) fn validate(path: &Path, text: &str, mut raw: RawConfig) -> Result<Config, ConfigError> {
@@ -23,6 +26,42 @@ pub(super) fn validate(path: &Path, text: &str, mut raw: RawConfig) -> Result<Co
         message,
     };
 
+    check_ratios_and_limits(&raw, &invalid)?;
+    settle_inbox(&mut raw.inbox, &invalid)?;
+    check_record_creation_and_fanout(&raw, &invalid)?;
+    let mut adapter = match raw.crm.kind {
+        CrmKind::Csv => csv_adapter(raw.crm.csv, &invalid)?,
+        CrmKind::Hubspot => hubspot_adapter(raw.crm.hubspot, &invalid)?,
+    };
+    let schedule = schedule::parse(&raw.schedule)
+        .map_err(|(key, message)| invalid("schedule", key, message))?;
+    check_policy(&raw.policy, &invalid)?;
+
+    let mut state = raw.state;
+    resolve_paths(path, &mut state, &mut adapter);
+    let crm = CrmConfig {
+        create_records: raw.crm.create_records,
+        create_tag: raw.crm.create_tag,
+        adapter,
+    };
+    Ok(Config {
+        path: path.to_path_buf(),
+        inbox: raw.inbox,
+        state,
+        crm,
+        mapping: raw.mapping,
+        policy: raw.policy,
+        fanout: raw.fanout,
+        safety: raw.safety,
+        pull: raw.pull,
+        limits: raw.limits,
+        schedule,
+    })
+}
+
+/// `[safety]`'s ratios are between 0 and 1; `[limits]` keeps a reserve below 1 and tries at
+/// least once.
+fn check_ratios_and_limits(raw: &RawConfig, invalid: &Invalid<'_>) -> Result<(), ConfigError> {
     for (key, value) in [
         ("max_change_ratio", raw.safety.max_change_ratio),
         ("max_emptied_ratio", raw.safety.max_emptied_ratio),
@@ -46,25 +85,26 @@ pub(super) fn validate(path: &Path, text: &str, mut raw: RawConfig) -> Result<Co
             "must be at least 1".into(),
         ));
     }
+    Ok(())
+}
+
+/// Settles `[inbox]`'s API version and base URL (filled in when not given), then checks the
+/// token variable's name and the URL's scheme.
+fn settle_inbox(inbox: &mut InboxConfig, invalid: &Invalid<'_>) -> Result<(), ConfigError> {
     // The API version: as given, else what an older config's base URL says, else v2; the
     // base URL defaults to the version's.
-    let api = raw.inbox.api.unwrap_or_else(|| {
-        if raw
-            .inbox
-            .base_url
-            .trim_end_matches('/')
-            .ends_with("/api/v1")
-        {
+    let api = inbox.api.unwrap_or_else(|| {
+        if inbox.base_url.trim_end_matches('/').ends_with("/api/v1") {
             InboxApi::V1
         } else {
             InboxApi::V2
         }
     });
-    raw.inbox.api = Some(api);
+    inbox.api = Some(api);
     // A base URL naming the other version is a half-done switch: say which key to change.
     let path_version = ["v1", "v2"]
         .into_iter()
-        .find(|v| (raw.inbox.base_url.trim_end_matches('/')).ends_with(&format!("/api/{v}")));
+        .find(|v| (inbox.base_url.trim_end_matches('/')).ends_with(&format!("/api/{v}")));
     if let Some(version) = path_version
         && version != api.as_str()
     {
@@ -79,23 +119,32 @@ pub(super) fn validate(path: &Path, text: &str, mut raw: RawConfig) -> Result<Co
             ),
         ));
     }
-    if raw.inbox.base_url.is_empty() {
-        raw.inbox.base_url = api.default_base_url().to_string();
+    if inbox.base_url.is_empty() {
+        inbox.base_url = api.default_base_url().to_string();
     }
-    if raw.inbox.token_env.trim().is_empty() {
+    if inbox.token_env.trim().is_empty() {
         return Err(invalid(
             "inbox",
             "token_env",
             "must name an environment variable".into(),
         ));
     }
-    if !raw.inbox.base_url.starts_with("http://") && !raw.inbox.base_url.starts_with("https://") {
+    if !inbox.base_url.starts_with("http://") && !inbox.base_url.starts_with("https://") {
         return Err(invalid(
             "inbox",
             "base_url",
             "must start with http:// or https://".into(),
         ));
     }
+    Ok(())
+}
+
+/// The keys that another key's value makes required: `[crm] create_tag` with tagged record
+/// creation, `[fanout] account` with the per-thread mode.
+fn check_record_creation_and_fanout(
+    raw: &RawConfig,
+    invalid: &Invalid<'_>,
+) -> Result<(), ConfigError> {
     if raw.crm.create_records == CreateRecords::Tagged && raw.crm.create_tag.is_none() {
         return Err(invalid(
             "crm",
@@ -111,107 +160,119 @@ pub(super) fn validate(path: &Path, text: &str, mut raw: RawConfig) -> Result<Co
                 .into(),
         ));
     }
-    let mut adapter = match raw.crm.kind {
-        CrmKind::Csv => {
-            let Some(csv) = raw.crm.csv else {
-                return Err(invalid(
-                    "crm",
-                    "csv",
-                    "a [crm.csv] section is required with kind = \"csv\"".into(),
-                ));
-            };
-            if csv.delimiter != ',' && csv.delimiter != ';' && csv.delimiter != '\t' {
-                return Err(invalid(
-                    "crm.csv",
-                    "delimiter",
-                    "must be \",\", \";\" or a tab".into(),
-                ));
-            }
-            if csv.columns.id.trim().is_empty() {
-                return Err(invalid(
-                    "crm.csv.columns",
-                    "id",
-                    "must name the record id column (it is required)".into(),
-                ));
-            }
-            if csv.columns.tags_separator.is_empty() {
-                return Err(invalid(
-                    "crm.csv.columns",
-                    "tags_separator",
-                    "must not be empty".into(),
-                ));
-            }
-            let c = &csv.columns;
-            if [
-                &c.x_user_id,
-                &c.username,
-                &c.linkedin_id,
-                &c.linkedin_username,
-            ]
-            .iter()
-            .all(|column| column.is_none())
-            {
-                return Err(invalid(
-                    "crm.csv.columns",
-                    "x_user_id",
-                    "map at least one of x_user_id, username, linkedin_id and linkedin_username, \
-                     or no record can be matched"
-                        .into(),
-                ));
-            }
-            CrmAdapterConfig::Csv(csv)
-        }
-        CrmKind::Hubspot => {
-            let Some(hubspot) = raw.crm.hubspot else {
-                return Err(invalid(
-                    "crm",
-                    "hubspot",
-                    "a [crm.hubspot] section is required with kind = \"hubspot\"".into(),
-                ));
-            };
-            if !hubspot.base_url.starts_with("http://") && !hubspot.base_url.starts_with("https://")
-            {
-                return Err(invalid(
-                    "crm.hubspot",
-                    "base_url",
-                    "must start with http:// or https://".into(),
-                ));
-            }
-            let p = &hubspot.properties;
-            if [
-                &p.x_user_id,
-                &p.username,
-                &p.linkedin_id,
-                &p.linkedin_username,
-            ]
-            .iter()
-            .all(|property| property.is_none())
-            {
-                return Err(invalid(
-                    "crm.hubspot.properties",
-                    "x_user_id",
-                    "map at least one of x_user_id, username, linkedin_id and linkedin_username, \
-                     or no contact can be matched"
-                        .into(),
-                ));
-            }
-            if hubspot.requests_per_window == 0 || hubspot.window_secs == 0 {
-                return Err(invalid(
-                    "crm.hubspot",
-                    "requests_per_window",
-                    "the rate limit must allow at least one request per window".into(),
-                ));
-            }
-            CrmAdapterConfig::Hubspot(hubspot)
-        }
+    Ok(())
+}
+
+/// The `[crm.csv]` section `kind = "csv"` needs, checked: a usual delimiter, an id column, a
+/// tags separator and at least one identity column.
+fn csv_adapter(
+    csv: Option<CsvConfig>,
+    invalid: &Invalid<'_>,
+) -> Result<CrmAdapterConfig, ConfigError> {
+    let Some(csv) = csv else {
+        return Err(invalid(
+            "crm",
+            "csv",
+            "a [crm.csv] section is required with kind = \"csv\"".into(),
+        ));
     };
-    let schedule = schedule::parse(&raw.schedule)
-        .map_err(|(key, message)| invalid("schedule", key, message))?;
+    if csv.delimiter != ',' && csv.delimiter != ';' && csv.delimiter != '\t' {
+        return Err(invalid(
+            "crm.csv",
+            "delimiter",
+            "must be \",\", \";\" or a tab".into(),
+        ));
+    }
+    if csv.columns.id.trim().is_empty() {
+        return Err(invalid(
+            "crm.csv.columns",
+            "id",
+            "must name the record id column (it is required)".into(),
+        ));
+    }
+    if csv.columns.tags_separator.is_empty() {
+        return Err(invalid(
+            "crm.csv.columns",
+            "tags_separator",
+            "must not be empty".into(),
+        ));
+    }
+    let c = &csv.columns;
+    if [
+        &c.x_user_id,
+        &c.username,
+        &c.linkedin_id,
+        &c.linkedin_username,
+    ]
+    .iter()
+    .all(|column| column.is_none())
+    {
+        return Err(invalid(
+            "crm.csv.columns",
+            "x_user_id",
+            "map at least one of x_user_id, username, linkedin_id and linkedin_username, \
+             or no record can be matched"
+                .into(),
+        ));
+    }
+    Ok(CrmAdapterConfig::Csv(csv))
+}
+
+/// The `[crm.hubspot]` section `kind = "hubspot"` needs, checked: an http(s) base URL, at least
+/// one identity property and a rate limit that lets a request through.
+fn hubspot_adapter(
+    hubspot: Option<HubspotConfig>,
+    invalid: &Invalid<'_>,
+) -> Result<CrmAdapterConfig, ConfigError> {
+    let Some(hubspot) = hubspot else {
+        return Err(invalid(
+            "crm",
+            "hubspot",
+            "a [crm.hubspot] section is required with kind = \"hubspot\"".into(),
+        ));
+    };
+    if !hubspot.base_url.starts_with("http://") && !hubspot.base_url.starts_with("https://") {
+        return Err(invalid(
+            "crm.hubspot",
+            "base_url",
+            "must start with http:// or https://".into(),
+        ));
+    }
+    let p = &hubspot.properties;
+    if [
+        &p.x_user_id,
+        &p.username,
+        &p.linkedin_id,
+        &p.linkedin_username,
+    ]
+    .iter()
+    .all(|property| property.is_none())
+    {
+        return Err(invalid(
+            "crm.hubspot.properties",
+            "x_user_id",
+            "map at least one of x_user_id, username, linkedin_id and linkedin_username, \
+             or no contact can be matched"
+                .into(),
+        ));
+    }
+    if hubspot.requests_per_window == 0 || hubspot.window_secs == 0 {
+        return Err(invalid(
+            "crm.hubspot",
+            "requests_per_window",
+            "the rate limit must allow at least one request per window".into(),
+        ));
+    }
+    Ok(CrmAdapterConfig::Hubspot(hubspot))
+}
+
+/// `merge` is for tags and notes only: the single-valued fields take another rule.
+fn check_policy(policy: &PolicyConfig, invalid: &Invalid<'_>) -> Result<(), ConfigError> {
     for (field, rule) in [
-        ("status", raw.policy.status),
-        ("valuation", raw.policy.valuation),
-        ("assignee", raw.policy.assignee),
-        ("done", raw.policy.done),
+        ("status", policy.status),
+        ("valuation", policy.valuation),
+        ("assignee", policy.assignee),
+        ("done", policy.done),
     ] {
         if rule == Rule::Merge {
             return Err(invalid(
@@ -221,7 +282,12 @@ pub(super) fn validate(path: &Path, text: &str, mut raw: RawConfig) -> Result<Co
             ));
         }
     }
+    Ok(())
+}
 
+/// Resolves the state directory and the CSV paths against the directory of the config file at
+/// `path`; the import file defaults to `crm_import.csv` in the state directory.
+fn resolve_paths(path: &Path, state: &mut StateConfig, adapter: &mut CrmAdapterConfig) {
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let resolve = |p: &Path| -> PathBuf {
         if p.is_absolute() {
@@ -230,33 +296,14 @@ pub(super) fn validate(path: &Path, text: &str, mut raw: RawConfig) -> Result<Co
             base_dir.join(p)
         }
     };
-    let mut state = raw.state;
     state.dir = resolve(&state.dir);
-    if let CrmAdapterConfig::Csv(csv) = &mut adapter {
+    if let CrmAdapterConfig::Csv(csv) = adapter {
         csv.path = resolve(&csv.path);
         csv.import_path = Some(match &csv.import_path {
             Some(p) => resolve(p),
             None => state.dir.join("crm_import.csv"),
         });
     }
-    let crm = CrmConfig {
-        create_records: raw.crm.create_records,
-        create_tag: raw.crm.create_tag,
-        adapter,
-    };
-    Ok(Config {
-        path: path.to_path_buf(),
-        inbox: raw.inbox,
-        state,
-        crm,
-        mapping: raw.mapping,
-        policy: raw.policy,
-        fanout: raw.fanout,
-        safety: raw.safety,
-        pull: raw.pull,
-        limits: raw.limits,
-        schedule,
-    })
 }
 
 /// 1-based line where `section.key` is set — under a `[section]` header, as a dotted key, or in

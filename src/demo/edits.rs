@@ -196,9 +196,26 @@ fn scripted_edits<C: DemoCrm>(inbox: &FakeInboxV2, crm: &mut C) -> EditLog {
         .filter(|c| !c.thread_ids.is_empty())
         .collect();
     let tag_names: Vec<String> = inbox.tags().into_iter().map(|(_, n)| n).collect();
-    let crm_name = C::NAME;
-    let edit = |c: &ContactView, change: ContactEdit| inbox.edit_contact(&c.id, change);
+    edit_notes_on_both_sides(inbox, crm, &contacts, &mut log);
+    edit_single_thread_contacts(inbox, crm, &contacts, &tag_names, &mut log);
+    archive_one_of_two_threads(inbox, crm, &contacts, &mut log);
+    log
+}
 
+/// Edits `contact`'s fields in Inbox through the fake.
+fn edit_contact(inbox: &FakeInboxV2, contact: &ContactView, change: ContactEdit) {
+    inbox.edit_contact(&contact.id, change);
+}
+
+/// Steps 1 and 2: notes edited on both sides, in different places (three contacts) and on the
+/// same line (one more).
+fn edit_notes_on_both_sides<C: DemoCrm>(
+    inbox: &FakeInboxV2,
+    crm: &mut C,
+    contacts: &[ContactView],
+    log: &mut EditLog,
+) {
+    let crm_name = C::NAME;
     // 1. Notes edited on both sides, in different places: merges cleanly.
     let three_line: Vec<(&ContactView, C::Record)> = contacts
         .iter()
@@ -207,7 +224,8 @@ fn scripted_edits<C: DemoCrm>(inbox: &FakeInboxV2, crm: &mut C) -> EditLog {
         .collect();
     for (c, record) in three_line.iter().take(3) {
         let notes = c.notes.clone().unwrap_or_default();
-        edit(
+        edit_contact(
+            inbox,
             c,
             ContactEdit {
                 notes: Some(Some(format!("{notes}\nCall booked for Tuesday."))),
@@ -226,7 +244,8 @@ fn scripted_edits<C: DemoCrm>(inbox: &FakeInboxV2, crm: &mut C) -> EditLog {
     // 2. The same line of notes edited differently on both sides: a conflict, all texts kept.
     if let Some((c, record)) = three_line.get(3) {
         let notes = c.notes.clone().unwrap_or_default();
-        edit(
+        edit_contact(
+            inbox,
             c,
             ContactEdit {
                 notes: Some(Some(notes.replace(
@@ -245,6 +264,18 @@ fn scripted_edits<C: DemoCrm>(inbox: &FakeInboxV2, crm: &mut C) -> EditLog {
             label(c)
         ));
     }
+}
+
+/// Steps 3 to 5, on contacts with one thread: a note on a record known by its profile URL
+/// only, then field edits spread over both sides, then a status nobody mapped.
+fn edit_single_thread_contacts<C: DemoCrm>(
+    inbox: &FakeInboxV2,
+    crm: &mut C,
+    contacts: &[ContactView],
+    tag_names: &[String],
+    log: &mut EditLog,
+) {
+    let crm_name = C::NAME;
     let single: Vec<(&ContactView, C::Record)> = contacts
         .iter()
         .filter(|c| c.thread_ids.len() == 1)
@@ -275,11 +306,34 @@ fn scripted_edits<C: DemoCrm>(inbox: &FakeInboxV2, crm: &mut C) -> EditLog {
         .map(|(_, pair)| pair)
         .collect();
     // 4. Inbox: tags added and valuations changed; CRM: statuses moved and a tag removed.
+    edit_fields_on_both_sides(inbox, crm, &single, tag_names, log);
+    // 5. A CRM status nobody mapped: an `unmapped` conflict, never a guess.
+    if let Some((c, record)) = single.get(13) {
+        crm.set_status(record, C::UNMAPPED_STATUS);
+        log.push(format!(
+            "{}: lead status {} (not in [mapping.status]) in {crm_name}",
+            label(c),
+            C::UNMAPPED_STATUS
+        ));
+    }
+}
+
+/// Step 4, on the first twelve of `single` in turn: a tag added in Inbox, a valuation changed
+/// in Inbox, a status moved in the CRM, the first tag removed in the CRM.
+fn edit_fields_on_both_sides<C: DemoCrm>(
+    inbox: &FakeInboxV2,
+    crm: &mut C,
+    single: &[&(&ContactView, C::Record)],
+    tag_names: &[String],
+    log: &mut EditLog,
+) {
+    let crm_name = C::NAME;
     for (n, (c, record)) in single.iter().take(12).enumerate() {
         match n % 4 {
             0 => {
                 let tag = &tag_names[n % tag_names.len()];
-                edit(
+                edit_contact(
+                    inbox,
                     c,
                     ContactEdit {
                         tags_add: vec![tag.clone()],
@@ -289,7 +343,8 @@ fn scripted_edits<C: DemoCrm>(inbox: &FakeInboxV2, crm: &mut C) -> EditLog {
                 log.push(format!("{}: tag {tag:?} added in Inbox", label(c)));
             }
             1 => {
-                edit(
+                edit_contact(
+                    inbox,
                     c,
                     ContactEdit {
                         valuation: Some(Some(12500.0 + n as f64)),
@@ -315,17 +370,16 @@ fn scripted_edits<C: DemoCrm>(inbox: &FakeInboxV2, crm: &mut C) -> EditLog {
             }
         }
     }
-    // 5. A CRM status nobody mapped: an `unmapped` conflict, never a guess.
-    if let Some((c, record)) = single.get(13) {
-        crm.set_status(record, C::UNMAPPED_STATUS);
-        log.push(format!(
-            "{}: lead status {} (not in [mapping.status]) in {crm_name}",
-            label(c),
-            C::UNMAPPED_STATUS
-        ));
-    }
-    // 6. A contact talking to two of our accounts (on X and LinkedIn if there is one): one
-    //    thread gets archived, the other stays open.
+}
+
+/// Step 6: a contact talking to two of our accounts (on X and LinkedIn if there is one): one
+/// thread gets archived, the other stays open.
+fn archive_one_of_two_threads<C: DemoCrm>(
+    inbox: &FakeInboxV2,
+    crm: &C,
+    contacts: &[ContactView],
+    log: &mut EditLog,
+) {
     let open_threads = |c: &ContactView| -> Option<Vec<ThreadView>> {
         let threads: Option<Vec<ThreadView>> =
             c.thread_ids.iter().map(|id| inbox.thread(id)).collect();
@@ -355,5 +409,4 @@ fn scripted_edits<C: DemoCrm>(inbox: &FakeInboxV2, crm: &mut C) -> EditLog {
             crate::reconcile::platform_label(&threads[1].platform)
         ));
     }
-    log
 }

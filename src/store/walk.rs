@@ -303,6 +303,141 @@ fn write_changed<'r, R>(
     Ok(())
 }
 
+/// Upserts a prospect, with its digest; `RETURNING changed_run` yields a row only when the row
+/// was inserted (NULL) or updated, and it holds this run only when a synced value of a row the
+/// mirror held as present changed.
+const UPSERT_PROSPECT: &str =
+    "INSERT INTO prospects (id, platform_id, username, display_name, tag_ids, status_id,
+                            valuation, notes, last_updated_at, present, seen_run,
+                            changed_run, row_digest)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10, NULL, ?11)
+     ON CONFLICT(id) DO UPDATE SET
+        platform_id = excluded.platform_id, username = excluded.username,
+        display_name = excluded.display_name, tag_ids = excluded.tag_ids,
+        status_id = excluded.status_id, valuation = excluded.valuation,
+        notes = excluded.notes, last_updated_at = excluded.last_updated_at,
+        present = 1, seen_run = excluded.seen_run, row_digest = excluded.row_digest,
+        changed_run = CASE WHEN prospects.present = 1
+            AND (prospects.tag_ids IS NOT excluded.tag_ids
+                OR prospects.status_id IS NOT excluded.status_id
+                OR prospects.valuation IS NOT excluded.valuation
+                OR prospects.notes IS NOT excluded.notes)
+            THEN excluded.seen_run ELSE prospects.changed_run END
+     WHERE prospects.present = 0
+        OR prospects.platform_id IS NOT excluded.platform_id
+        OR prospects.username IS NOT excluded.username
+        OR prospects.display_name IS NOT excluded.display_name
+        OR prospects.tag_ids IS NOT excluded.tag_ids
+        OR prospects.status_id IS NOT excluded.status_id
+        OR prospects.valuation IS NOT excluded.valuation
+        OR prospects.notes IS NOT excluded.notes
+        OR prospects.last_updated_at IS NOT excluded.last_updated_at
+        OR prospects.row_digest IS NOT excluded.row_digest
+     RETURNING changed_run";
+
+/// Upserts a thread, with its digest; `RETURNING changed_run` as for [`UPSERT_PROSPECT`].
+const UPSERT_THREAD: &str =
+    "INSERT INTO threads (id, prospect_id, account_link_id, assignee_id, done, is_request,
+                          sort_ts, present, seen_run, changed_run, row_digest)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, NULL, ?9)
+     ON CONFLICT(id) DO UPDATE SET
+        prospect_id = excluded.prospect_id, account_link_id = excluded.account_link_id,
+        assignee_id = excluded.assignee_id, done = excluded.done,
+        is_request = excluded.is_request, sort_ts = excluded.sort_ts,
+        present = 1, seen_run = excluded.seen_run, row_digest = excluded.row_digest,
+        changed_run = CASE WHEN threads.present = 1
+            AND (threads.assignee_id IS NOT excluded.assignee_id
+                OR threads.done IS NOT excluded.done
+                OR threads.sort_ts IS NOT excluded.sort_ts)
+            THEN excluded.seen_run ELSE threads.changed_run END
+     WHERE threads.present = 0
+        OR threads.prospect_id IS NOT excluded.prospect_id
+        OR threads.account_link_id IS NOT excluded.account_link_id
+        OR threads.assignee_id IS NOT excluded.assignee_id
+        OR threads.done IS NOT excluded.done
+        OR threads.is_request IS NOT excluded.is_request
+        OR threads.sort_ts IS NOT excluded.sort_ts
+        OR threads.row_digest IS NOT excluded.row_digest
+     RETURNING changed_run";
+
+/// [`Store::upsert_page`]'s prospects, through `conn` (the page's savepoint): the changed ones
+/// are pushed to `changed`.
+fn upsert_prospects(
+    conn: &rusqlite::Connection,
+    run: RunId,
+    prospects: &[ProspectRow],
+    marks: Option<&mut Marks>,
+    trusted: bool,
+    changed: &mut Vec<ChangedRow>,
+) -> Result<()> {
+    let mut upsert_prospect = conn.prepare_cached(UPSERT_PROSPECT)?;
+    let mut scratch = String::new();
+    write_changed(
+        prospects,
+        marks,
+        trusted,
+        |p| (p.id.as_str(), prospect_digest(p, &mut scratch)),
+        |p, digest| {
+            let tag_ids = serde_json::to_string(&p.tag_ids).expect("strings serialize");
+            let mut rows = upsert_prospect.query(params![
+                p.id,
+                p.platform_id,
+                p.username,
+                p.display_name,
+                tag_ids,
+                p.status_id,
+                p.valuation.map(|v| v.to_string()),
+                p.notes,
+                p.last_updated_at,
+                run.0,
+                digest as i64
+            ])?;
+            Ok(changed_in(run, rows.next()?)?.then(|| ChangedRow {
+                thread: None,
+                prospect: p.id.clone(),
+            }))
+        },
+        changed,
+    )
+}
+
+/// [`Store::upsert_page`]'s threads, through `conn` (the page's savepoint): the changed ones
+/// are pushed to `changed`.
+fn upsert_threads(
+    conn: &rusqlite::Connection,
+    run: RunId,
+    threads: &[ThreadRow],
+    marks: Option<&mut Marks>,
+    trusted: bool,
+    changed: &mut Vec<ChangedRow>,
+) -> Result<()> {
+    let mut upsert_thread = conn.prepare_cached(UPSERT_THREAD)?;
+    write_changed(
+        threads,
+        marks,
+        trusted,
+        |t| (t.id.as_str(), thread_digest(t)),
+        |t, digest| {
+            let mut rows = upsert_thread.query(params![
+                t.id,
+                t.prospect_id,
+                t.account_link_id,
+                t.assignee_id,
+                t.done,
+                t.is_request,
+                t.sort_ts,
+                run.0,
+                digest as i64
+            ])?;
+            Ok(changed_in(run, rows.next()?)?.then(|| ChangedRow {
+                thread: Some(t.id.clone()),
+                prospect: t.prospect_id.clone(),
+            }))
+        },
+        changed,
+    )
+}
+
 /// Whether an upsert's `RETURNING changed_run` row says this run changed a synced value (no
 /// row: nothing was written).
 fn changed_in(run: RunId, returned: Option<&rusqlite::Row<'_>>) -> Result<bool> {
@@ -399,116 +534,8 @@ impl Store {
             None => (None, None, false),
         };
         let tx = self.conn.savepoint()?;
-        {
-            // `RETURNING changed_run` yields a row only when the row was inserted (NULL) or
-            // updated; it holds this run only when a synced value of a row the mirror held as
-            // present changed.
-            let mut upsert_prospect = tx.prepare_cached(
-                "INSERT INTO prospects (id, platform_id, username, display_name, tag_ids, status_id,
-                                        valuation, notes, last_updated_at, present, seen_run,
-                                        changed_run, row_digest)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10, NULL, ?11)
-                 ON CONFLICT(id) DO UPDATE SET
-                    platform_id = excluded.platform_id, username = excluded.username,
-                    display_name = excluded.display_name, tag_ids = excluded.tag_ids,
-                    status_id = excluded.status_id, valuation = excluded.valuation,
-                    notes = excluded.notes, last_updated_at = excluded.last_updated_at,
-                    present = 1, seen_run = excluded.seen_run, row_digest = excluded.row_digest,
-                    changed_run = CASE WHEN prospects.present = 1
-                        AND (prospects.tag_ids IS NOT excluded.tag_ids
-                            OR prospects.status_id IS NOT excluded.status_id
-                            OR prospects.valuation IS NOT excluded.valuation
-                            OR prospects.notes IS NOT excluded.notes)
-                        THEN excluded.seen_run ELSE prospects.changed_run END
-                 WHERE prospects.present = 0
-                    OR prospects.platform_id IS NOT excluded.platform_id
-                    OR prospects.username IS NOT excluded.username
-                    OR prospects.display_name IS NOT excluded.display_name
-                    OR prospects.tag_ids IS NOT excluded.tag_ids
-                    OR prospects.status_id IS NOT excluded.status_id
-                    OR prospects.valuation IS NOT excluded.valuation
-                    OR prospects.notes IS NOT excluded.notes
-                    OR prospects.last_updated_at IS NOT excluded.last_updated_at
-                    OR prospects.row_digest IS NOT excluded.row_digest
-                 RETURNING changed_run",
-            )?;
-            let mut scratch = String::new();
-            write_changed(
-                prospects,
-                prospect_marks,
-                trusted,
-                |p| (p.id.as_str(), prospect_digest(p, &mut scratch)),
-                |p, digest| {
-                    let tag_ids = serde_json::to_string(&p.tag_ids).expect("strings serialize");
-                    let mut rows = upsert_prospect.query(params![
-                        p.id,
-                        p.platform_id,
-                        p.username,
-                        p.display_name,
-                        tag_ids,
-                        p.status_id,
-                        p.valuation.map(|v| v.to_string()),
-                        p.notes,
-                        p.last_updated_at,
-                        run.0,
-                        digest as i64
-                    ])?;
-                    Ok(changed_in(run, rows.next()?)?.then(|| ChangedRow {
-                        thread: None,
-                        prospect: p.id.clone(),
-                    }))
-                },
-                &mut changed,
-            )?;
-            let mut upsert_thread = tx.prepare_cached(
-                "INSERT INTO threads (id, prospect_id, account_link_id, assignee_id, done, is_request,
-                                      sort_ts, present, seen_run, changed_run, row_digest)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, NULL, ?9)
-                 ON CONFLICT(id) DO UPDATE SET
-                    prospect_id = excluded.prospect_id, account_link_id = excluded.account_link_id,
-                    assignee_id = excluded.assignee_id, done = excluded.done,
-                    is_request = excluded.is_request, sort_ts = excluded.sort_ts,
-                    present = 1, seen_run = excluded.seen_run, row_digest = excluded.row_digest,
-                    changed_run = CASE WHEN threads.present = 1
-                        AND (threads.assignee_id IS NOT excluded.assignee_id
-                            OR threads.done IS NOT excluded.done
-                            OR threads.sort_ts IS NOT excluded.sort_ts)
-                        THEN excluded.seen_run ELSE threads.changed_run END
-                 WHERE threads.present = 0
-                    OR threads.prospect_id IS NOT excluded.prospect_id
-                    OR threads.account_link_id IS NOT excluded.account_link_id
-                    OR threads.assignee_id IS NOT excluded.assignee_id
-                    OR threads.done IS NOT excluded.done
-                    OR threads.is_request IS NOT excluded.is_request
-                    OR threads.sort_ts IS NOT excluded.sort_ts
-                    OR threads.row_digest IS NOT excluded.row_digest
-                 RETURNING changed_run",
-            )?;
-            write_changed(
-                threads,
-                thread_marks,
-                trusted,
-                |t| (t.id.as_str(), thread_digest(t)),
-                |t, digest| {
-                    let mut rows = upsert_thread.query(params![
-                        t.id,
-                        t.prospect_id,
-                        t.account_link_id,
-                        t.assignee_id,
-                        t.done,
-                        t.is_request,
-                        t.sort_ts,
-                        run.0,
-                        digest as i64
-                    ])?;
-                    Ok(changed_in(run, rows.next()?)?.then(|| ChangedRow {
-                        thread: Some(t.id.clone()),
-                        prospect: t.prospect_id.clone(),
-                    }))
-                },
-                &mut changed,
-            )?;
-        }
+        upsert_prospects(&tx, run, prospects, prospect_marks, trusted, &mut changed)?;
+        upsert_threads(&tx, run, threads, thread_marks, trusted, &mut changed)?;
         tx.commit()?;
         Ok(changed)
     }

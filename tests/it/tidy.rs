@@ -12,12 +12,45 @@
 //! - Every `.rs` file opens with a `//!` module header.
 //! - No file is over [`MAX_LINES`] lines (the last exceptions, `store/mod.rs` and
 //!   `reconcile/tests.rs`, were split by concern).
+//! - No product function is over [`MAX_ENGINE_FN_LINES`] lines under `src/engine/` or over
+//!   [`MAX_FN_LINES`] elsewhere in `src/` (the ones being split now are in [`LONG_FUNCTIONS`],
+//!   a list that only shrinks).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+mod fn_length;
+
+use fn_length::function_lengths;
+
 /// The house limit on the length of a source file.
 const MAX_LINES: usize = 800;
+
+/// The house limit on the length of a product function under `src/engine/`, from its `fn` line
+/// to its closing brace.
+const MAX_ENGINE_FN_LINES: usize = 80;
+
+/// The house limit on the length of a product function elsewhere in `src/`.
+const MAX_FN_LINES: usize = 120;
+
+/// Engine functions over [`MAX_ENGINE_FN_LINES`] that are being split right now, as
+/// `(file, function)`. The list only shrinks: one that is within the limit fails the test until
+/// it is taken off.
+const LONG_FUNCTIONS: &[(&str, &str)] = &[
+    ("src/engine/crm_write.rs", "write_crm"),
+    ("src/engine/lookup.rs", "lookup_unknown"),
+    ("src/engine/lookup.rs", "planned_creates"),
+    ("src/engine/matching.rs", "match_records"),
+    ("src/engine/plan.rs", "plan"),
+    ("src/engine/pull/v1/mod.rs", "full"),
+    ("src/engine/push/v1.rs", "push_link"),
+    ("src/engine/push/v2.rs", "fan_out"),
+    ("src/engine/push/v2.rs", "push_contact"),
+    ("src/engine/record.rs", "record"),
+    ("src/engine/resolve.rs", "apply_resolutions"),
+    ("src/engine/run.rs", "run_inner"),
+    ("src/engine/undo.rs", "plan_undo"),
+];
 
 /// Files outside `src/config/` allowed to read environment variables, with why.
 const ENV_READERS: &[&str] = &[
@@ -166,11 +199,16 @@ const EVENT_PREFIXES: &[&str] = &[
     "status.",
 ];
 
+/// Whether the file at `path` is test code as a whole: a `tests.rs` or `proptests.rs`, or a
+/// file under a `tests` directory.
+fn is_test_file(path: &str) -> bool {
+    path.ends_with("/tests.rs") || path.contains("/tests/") || path.ends_with("proptests.rs")
+}
+
 /// The lines of `source` that are product code: outside test files and before the first
 /// `#[cfg(test)]` (test modules close a file).
 fn product_lines(source: &Source) -> Vec<(usize, &str)> {
-    let path = source.path.as_str();
-    if path.ends_with("/tests.rs") || path.contains("/tests/") || path.ends_with("proptests.rs") {
+    if is_test_file(&source.path) {
         return Vec::new();
     }
     source
@@ -267,6 +305,64 @@ fn no_source_file_is_over_the_line_limit() {
     }
     report(
         &format!("source files are at most {MAX_LINES} lines"),
+        &problems,
+    );
+}
+
+/// The length limit of a product function in the file at `path`.
+fn fn_line_limit(path: &str) -> usize {
+    if path.starts_with("src/engine/") {
+        MAX_ENGINE_FN_LINES
+    } else {
+        MAX_FN_LINES
+    }
+}
+
+#[test]
+fn no_function_is_over_the_length_limit() {
+    let mut problems = Vec::new();
+    // The longest function of each allow-listed name, per file: `(length, line)`.
+    let mut allowed: BTreeMap<(&str, &str), (usize, usize)> = BTreeMap::new();
+    for source in sources() {
+        if is_test_file(&source.path) {
+            continue;
+        }
+        let limit = fn_line_limit(&source.path);
+        for f in function_lengths(&source.text) {
+            let entry = LONG_FUNCTIONS
+                .iter()
+                .find(|(path, name)| *path == source.path && *name == f.name);
+            if let Some(&(path, name)) = entry {
+                let longest = allowed.entry((path, name)).or_default();
+                *longest = (*longest).max((f.lines, f.line));
+            } else if f.lines > limit {
+                problems.push(format!(
+                    "{}:{}: `{}` is {} lines, over {limit}: split it into helpers named for \
+                     the steps it performs",
+                    source.path, f.line, f.name, f.lines
+                ));
+            }
+        }
+    }
+    for &(path, name) in LONG_FUNCTIONS {
+        let limit = fn_line_limit(path);
+        match allowed.get(&(path, name)) {
+            None => problems.push(format!(
+                "{path}: `{name}` is on LONG_FUNCTIONS but not in the file: remove it from the \
+                 allow-list"
+            )),
+            Some(&(lines, line)) if lines <= limit => problems.push(format!(
+                "{path}:{line}: `{name}` is {lines} lines, within {limit}: remove it from the \
+                 allow-list (LONG_FUNCTIONS)"
+            )),
+            Some(_) => {}
+        }
+    }
+    report(
+        &format!(
+            "product functions are at most {MAX_ENGINE_FN_LINES} lines under src/engine/ and \
+             {MAX_FN_LINES} elsewhere in src/ (from the `fn` line to the closing brace)"
+        ),
         &problems,
     );
 }

@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 
+use chrono::{DateTime, Utc};
 use foldhash::HashMap;
 
 use super::AmountSurvey;
@@ -283,170 +284,247 @@ fn parse_row(
     layout: &Layout,
     raw: &RawRecord,
 ) -> Result<(CrmRecord, Vec<Reject>), Reject> {
-    let reject = |record_id: Option<String>, column: Option<&str>, reason: String| Reject {
-        source: settings.source.clone(),
-        row: raw.line,
-        record_id,
-        column: column.map(str::to_string),
-        reason,
+    let row = Row {
+        settings,
+        layout,
+        raw,
     };
-    if let Some(cell) = raw.unterminated {
-        let column = layout.label(cell);
-        let after = match raw.resumed_at {
-            Some(line) => format!("reading resumed at line {line}"),
-            None => format!(
-                "the rest of the file (lines {}-{}) is unreadable",
-                raw.line, raw.last_line
-            ),
-        };
-        return Err(reject(
-            None,
-            None,
-            format!("{column}: unterminated quote (a quoted cell is never closed); {after}"),
-        ));
+    if let Some(reject) = row.shape_reject() {
+        return Err(reject);
     }
-    if raw.cells.len() != layout.width {
-        let span = if raw.last_line > raw.line {
-            format!(
-                " (the row spans lines {}-{}: look for a stray quote)",
-                raw.line, raw.last_line
-            )
-        } else {
-            String::new()
-        };
-        return Err(reject(
-            None,
-            None,
-            format!(
-                "the row has {} fields, the header has {}{span}",
-                raw.cells.len(),
-                layout.width
-            ),
-        ));
-    }
-
     let id = layout.record_id(raw);
-    // A cell's text, or why it is not text (the reason names the column).
-    let text = |idx: usize, column: &str| -> Result<&str, String> {
-        let bytes = raw.cells.get(idx).unwrap_or_default();
-        let cell = std::str::from_utf8(bytes)
-            .map_err(|_| format!("column {column}: not valid UTF-8 text"))?;
-        Ok(unescape_formula(cell))
-    };
-    // The identity cells refuse the whole row.
-    let identity = |idx: usize, column: &str| -> Result<&str, Reject> {
-        text(idx, column).map_err(|reason| reject(id.clone(), None, reason))
-    };
     let columns = &settings.columns;
     let Some(record_id) = id.clone() else {
-        identity(layout.id, &columns.id)?;
-        return Err(reject(
+        row.identity(&id, layout.id, &columns.id)?;
+        return Err(row.reject(
             None,
             None,
             format!("column {}: empty record id", columns.id),
         ));
     };
-
-    let x_user_id = match (layout.x_user_id, columns.x_user_id.as_deref()) {
-        (Some(idx), Some(column)) => {
-            let value = identity(idx, column)?.trim();
-            if !value.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(reject(
-                    id,
-                    None,
-                    format!("column {column}: not a numeric X user id: {value:?}"),
-                ));
-            }
-            (!value.is_empty()).then(|| value.to_string())
-        }
-        _ => None,
-    };
-    let username = match (layout.username, columns.username.as_deref()) {
-        (Some(idx), Some(column)) => crate::crm::identity::x_handle(identity(idx, column)?),
-        _ => None,
-    };
-    let linkedin_id = match (layout.linkedin_id, columns.linkedin_id.as_deref()) {
-        (Some(idx), Some(column)) => {
-            let value = identity(idx, column)?.trim();
-            (!value.is_empty()).then(|| value.to_string())
-        }
-        _ => None,
-    };
-    let linkedin_username = match (
-        layout.linkedin_username,
-        columns.linkedin_username.as_deref(),
-    ) {
-        (Some(idx), Some(column)) => crate::crm::identity::linkedin_slug(identity(idx, column)?),
-        _ => None,
-    };
+    let identity = row.identity_cells(&id)?;
 
     // Any other cell that does not parse refuses only its value.
     let mut cell_rejects = Vec::new();
-    let mut fields = Fields::default();
-    let mut unknown = BTreeSet::new();
-    for (&field, &idx) in &layout.fields {
-        // `layout.fields` only holds mapped fields.
-        let column = columns.column(field).unwrap_or_default();
-        let value = text(idx, column).and_then(|cell| {
-            parse_field(field, cell, columns, settings.formats)
-                .map_err(|why| format!("column {column}: {why}"))
-        });
-        match value {
-            Ok(value) => fields.set(value),
-            Err(reason) => {
-                unknown.insert(field);
-                cell_rejects.push(reject(id.clone(), Some(column), field_reason(reason)));
-            }
-        }
-    }
-    let updated_at = match (layout.updated_at, columns.updated_at.as_deref()) {
-        (Some(idx), Some(column)) => match text(idx, column) {
-            Ok(value) if value.trim().is_empty() => None,
-            Ok(value) => {
-                let time = parse_time(value, settings.formats.dates);
-                if time.is_none() {
-                    let hint = match settings.formats.dates {
-                        DateFormat::Iso if value.contains('/') => {
-                            " (day-first or month-first dates need [crm.csv] date_format)"
-                        }
-                        _ => "",
-                    };
-                    cell_rejects.push(reject(
-                        id.clone(),
-                        Some(column),
-                        format!(
-                            "column {column}: not a date/time: {:?}{hint}; the record is read \
-                             without it",
-                            value.trim()
-                        ),
-                    ));
-                }
-                time
-            }
-            Err(reason) => {
-                cell_rejects.push(reject(
-                    id.clone(),
-                    Some(column),
-                    format!("{reason}; the record is read without it"),
-                ));
-                None
-            }
-        },
-        _ => None,
-    };
+    let (fields, unknown) = row.fields(&id, &mut cell_rejects);
+    let updated_at = row.updated_at(&id, &mut cell_rejects);
 
     let record = CrmRecord {
         id: record_id,
-        x_user_id,
-        username,
-        linkedin_id,
-        linkedin_username,
+        x_user_id: identity.x_user_id,
+        username: identity.username,
+        linkedin_id: identity.linkedin_id,
+        linkedin_username: identity.linkedin_username,
         fields,
         unknown,
         updated_at,
         row: raw.line,
     };
     Ok((record, cell_rejects))
+}
+
+/// One data row being read, with what reading it needs.
+struct Row<'a> {
+    settings: &'a Settings,
+    layout: &'a Layout,
+    raw: &'a RawRecord,
+}
+
+/// The identities a row's record is matched by.
+struct RowIdentity {
+    x_user_id: Option<String>,
+    username: Option<String>,
+    linkedin_id: Option<String>,
+    linkedin_username: Option<String>,
+}
+
+impl<'a> Row<'a> {
+    /// A reject of this row (its record, or one of its cells when `column` is given).
+    fn reject(&self, record_id: Option<String>, column: Option<&str>, reason: String) -> Reject {
+        Reject {
+            source: self.settings.source.clone(),
+            row: self.raw.line,
+            record_id,
+            column: column.map(str::to_string),
+            reason,
+        }
+    }
+
+    /// Why the row's shape makes it unreadable: a quote never closed, or not as many fields as
+    /// the header.
+    fn shape_reject(&self) -> Option<Reject> {
+        let (raw, layout) = (self.raw, self.layout);
+        if let Some(cell) = raw.unterminated {
+            let column = layout.label(cell);
+            let after = match raw.resumed_at {
+                Some(line) => format!("reading resumed at line {line}"),
+                None => format!(
+                    "the rest of the file (lines {}-{}) is unreadable",
+                    raw.line, raw.last_line
+                ),
+            };
+            return Some(self.reject(
+                None,
+                None,
+                format!("{column}: unterminated quote (a quoted cell is never closed); {after}"),
+            ));
+        }
+        if raw.cells.len() != layout.width {
+            let span = if raw.last_line > raw.line {
+                format!(
+                    " (the row spans lines {}-{}: look for a stray quote)",
+                    raw.line, raw.last_line
+                )
+            } else {
+                String::new()
+            };
+            return Some(self.reject(
+                None,
+                None,
+                format!(
+                    "the row has {} fields, the header has {}{span}",
+                    raw.cells.len(),
+                    layout.width
+                ),
+            ));
+        }
+        None
+    }
+
+    /// A cell's text, or why it is not text (the reason names the column).
+    fn text(&self, idx: usize, column: &str) -> Result<&'a str, String> {
+        let bytes = self.raw.cells.get(idx).unwrap_or_default();
+        let cell = std::str::from_utf8(bytes)
+            .map_err(|_| format!("column {column}: not valid UTF-8 text"))?;
+        Ok(unescape_formula(cell))
+    }
+
+    /// An identity cell's text: one that is not text refuses the whole row.
+    fn identity(&self, id: &Option<String>, idx: usize, column: &str) -> Result<&'a str, Reject> {
+        self.text(idx, column)
+            .map_err(|reason| self.reject(id.clone(), None, reason))
+    }
+
+    /// The identity cells of the row of record `id`; one that does not read refuses the row.
+    fn identity_cells(&self, id: &Option<String>) -> Result<RowIdentity, Reject> {
+        let (layout, columns) = (self.layout, &self.settings.columns);
+        let x_user_id = match (layout.x_user_id, columns.x_user_id.as_deref()) {
+            (Some(idx), Some(column)) => {
+                let value = self.identity(id, idx, column)?.trim();
+                if !value.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(self.reject(
+                        id.clone(),
+                        None,
+                        format!("column {column}: not a numeric X user id: {value:?}"),
+                    ));
+                }
+                (!value.is_empty()).then(|| value.to_string())
+            }
+            _ => None,
+        };
+        let username = match (layout.username, columns.username.as_deref()) {
+            (Some(idx), Some(column)) => {
+                crate::crm::identity::x_handle(self.identity(id, idx, column)?)
+            }
+            _ => None,
+        };
+        let linkedin_id = match (layout.linkedin_id, columns.linkedin_id.as_deref()) {
+            (Some(idx), Some(column)) => {
+                let value = self.identity(id, idx, column)?.trim();
+                (!value.is_empty()).then(|| value.to_string())
+            }
+            _ => None,
+        };
+        let linkedin_username = match (
+            layout.linkedin_username,
+            columns.linkedin_username.as_deref(),
+        ) {
+            (Some(idx), Some(column)) => {
+                crate::crm::identity::linkedin_slug(self.identity(id, idx, column)?)
+            }
+            _ => None,
+        };
+        Ok(RowIdentity {
+            x_user_id,
+            username,
+            linkedin_id,
+            linkedin_username,
+        })
+    }
+
+    /// The synced fields of record `id`, and the fields whose cell does not parse (each with
+    /// a reject pushed to `cell_rejects`).
+    fn fields(
+        &self,
+        id: &Option<String>,
+        cell_rejects: &mut Vec<Reject>,
+    ) -> (Fields, BTreeSet<Field>) {
+        let columns = &self.settings.columns;
+        let mut fields = Fields::default();
+        let mut unknown = BTreeSet::new();
+        for (&field, &idx) in &self.layout.fields {
+            // `layout.fields` only holds mapped fields.
+            let column = columns.column(field).unwrap_or_default();
+            let value = self.text(idx, column).and_then(|cell| {
+                parse_field(field, cell, columns, self.settings.formats)
+                    .map_err(|why| format!("column {column}: {why}"))
+            });
+            match value {
+                Ok(value) => fields.set(value),
+                Err(reason) => {
+                    unknown.insert(field);
+                    cell_rejects.push(self.reject(id.clone(), Some(column), field_reason(reason)));
+                }
+            }
+        }
+        (fields, unknown)
+    }
+
+    /// The modified time of record `id`, if mapped and given; a cell that does not read pushes
+    /// a reject to `cell_rejects` and the record is read without it.
+    fn updated_at(
+        &self,
+        id: &Option<String>,
+        cell_rejects: &mut Vec<Reject>,
+    ) -> Option<DateTime<Utc>> {
+        let columns = &self.settings.columns;
+        let dates = self.settings.formats.dates;
+        match (self.layout.updated_at, columns.updated_at.as_deref()) {
+            (Some(idx), Some(column)) => match self.text(idx, column) {
+                Ok(value) if value.trim().is_empty() => None,
+                Ok(value) => {
+                    let time = parse_time(value, dates);
+                    if time.is_none() {
+                        let hint = match dates {
+                            DateFormat::Iso if value.contains('/') => {
+                                " (day-first or month-first dates need [crm.csv] date_format)"
+                            }
+                            _ => "",
+                        };
+                        cell_rejects.push(self.reject(
+                            id.clone(),
+                            Some(column),
+                            format!(
+                                "column {column}: not a date/time: {:?}{hint}; the record is read \
+                                 without it",
+                                value.trim()
+                            ),
+                        ));
+                    }
+                    time
+                }
+                Err(reason) => {
+                    cell_rejects.push(self.reject(
+                        id.clone(),
+                        Some(column),
+                        format!("{reason}; the record is read without it"),
+                    ));
+                    None
+                }
+            },
+            _ => None,
+        }
+    }
 }
 
 /// The reason of a refused field value: it says what becomes of the field.

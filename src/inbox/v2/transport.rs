@@ -301,6 +301,37 @@ impl Client {
         body: &[u8],
     ) -> Attempt {
         let stats = &self.inner.stats;
+        let answer = self.read_error_answer(status, header_id, body);
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+            return rate_limited(answer, retry_after);
+        }
+        if status.is_server_error() {
+            stats.server_errors.fetch_add(1, Ordering::Relaxed);
+            // The SDK never retries `sendUnconfirmed`: the message may have gone out.
+            if answer.code.as_deref() != Some("sendUnconfirmed") {
+                return Attempt::Retry {
+                    retry_after: retry_after.or_else(|| answer.retry_seconds()),
+                    failure: Failure::Server {
+                        status: status.as_u16(),
+                        code: answer.code,
+                        message: answer.message,
+                        request_id: answer.request_id,
+                    },
+                };
+            }
+        }
+        Attempt::Fatal(self.permanent_error(status, answer))
+    }
+
+    /// The error answer in `body`, scrubbed of the token: its `code`, a message (the body's
+    /// text when it has none), `details` and the request id (the header's, else the body's).
+    fn read_error_answer(
+        &self,
+        status: StatusCode,
+        header_id: Option<String>,
+        body: &[u8],
+    ) -> ErrorAnswer {
         let parsed: wire::ErrorBody = serde_json::from_slice(body).unwrap_or_default();
         let request_id = header_id.or_else(|| parsed.request_id.map(|id| self.scrub(id)));
         let code = parsed.code.map(|code| self.scrub(code));
@@ -322,74 +353,24 @@ impl Client {
             request_id = request_id.as_deref(),
             "Inbox v2 error answer"
         );
-        let retry_seconds = || {
-            serde_json::from_value::<wire::RetryDetails>(details.clone())
-                .ok()
-                .and_then(|d| d.retry_after_seconds)
-                .map(Duration::from_secs)
-        };
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            stats.rate_limited.fetch_add(1, Ordering::Relaxed);
-            if code.as_deref().is_some_and(|c| c != "rateLimited") {
-                // The platform's own throttle (message routes): retried as the server asks,
-                // reported as it is.
-                let retry_after = retry_after.or_else(retry_seconds);
-                return Attempt::Retry {
-                    failure: Failure::OtherRateLimit(Box::new(Error::Api {
-                        status: 429,
-                        code,
-                        message,
-                        details,
-                        request_id,
-                    })),
-                    retry_after,
-                };
-            }
-            let limits: wire::RateLimitDetails =
-                serde_json::from_value(details).unwrap_or_default();
-            // A 429 without a window (a proxy) is taken as the minute window.
-            let window = limits
-                .window
-                .as_deref()
-                .map_or(RateWindow::Minute, RateWindow::parse);
-            if window.ends_push() {
-                return Attempt::Fatal(Error::RateLimited {
-                    window,
-                    reset_at: limits.reset_at,
-                    retry_after,
-                    request_id,
-                });
-            }
-            let until_reset = || {
-                let at = limits.reset_at?;
-                (at - chrono::Utc::now()).to_std().ok()
-            };
-            return Attempt::Retry {
-                retry_after: retry_after.or_else(until_reset),
-                failure: Failure::RateLimited {
-                    window,
-                    reset_at: limits.reset_at,
-                    request_id,
-                },
-            };
+        ErrorAnswer {
+            code,
+            message,
+            details,
+            request_id,
         }
-        if status.is_server_error() {
-            stats.server_errors.fetch_add(1, Ordering::Relaxed);
-            // The SDK never retries `sendUnconfirmed`: the message may have gone out.
-            if code.as_deref() != Some("sendUnconfirmed") {
-                return Attempt::Retry {
-                    retry_after: retry_after.or_else(retry_seconds),
-                    failure: Failure::Server {
-                        status: status.as_u16(),
-                        code,
-                        message,
-                        request_id,
-                    },
-                };
-            }
-        }
+    }
+
+    /// The error an answer that no retry cures ends the call with, by status and `code`.
+    fn permanent_error(&self, status: StatusCode, answer: ErrorAnswer) -> Error {
+        let ErrorAnswer {
+            code,
+            message,
+            details,
+            request_id,
+        } = answer;
         let missing = code.as_deref().and_then(Missing::from_code);
-        Attempt::Fatal(match (status.as_u16(), code.as_deref(), missing) {
+        match (status.as_u16(), code.as_deref(), missing) {
             (401, _, _) => Error::Unauthorized {
                 token_env: self.inner.token_env.clone(),
                 request_id,
@@ -428,7 +409,7 @@ impl Client {
                 details,
                 request_id,
             },
-        })
+        }
     }
 
     /// [`Client::scrub`] for a JSON value (an error's `details`, kept in [`Error::Api`]).
@@ -449,6 +430,70 @@ impl Client {
         } else {
             text
         }
+    }
+}
+
+/// An error answer as read: every text in it scrubbed of the token.
+struct ErrorAnswer {
+    code: Option<String>,
+    message: String,
+    details: serde_json::Value,
+    request_id: Option<String>,
+}
+
+impl ErrorAnswer {
+    /// The wait `details.retryAfterSeconds` asks for, if any.
+    fn retry_seconds(&self) -> Option<Duration> {
+        serde_json::from_value::<wire::RetryDetails>(self.details.clone())
+            .ok()
+            .and_then(|d| d.retry_after_seconds)
+            .map(Duration::from_secs)
+    }
+}
+
+/// A `429`: the platform's own throttle and the minute window are retried, a spent `hour` or
+/// `day` window ends the call.
+fn rate_limited(answer: ErrorAnswer, retry_after: Option<Duration>) -> Attempt {
+    if answer.code.as_deref().is_some_and(|c| c != "rateLimited") {
+        // The platform's own throttle (message routes): retried as the server asks,
+        // reported as it is.
+        let retry_after = retry_after.or_else(|| answer.retry_seconds());
+        return Attempt::Retry {
+            failure: Failure::OtherRateLimit(Box::new(Error::Api {
+                status: 429,
+                code: answer.code,
+                message: answer.message,
+                details: answer.details,
+                request_id: answer.request_id,
+            })),
+            retry_after,
+        };
+    }
+    let limits: wire::RateLimitDetails = serde_json::from_value(answer.details).unwrap_or_default();
+    // A 429 without a window (a proxy) is taken as the minute window.
+    let window = limits
+        .window
+        .as_deref()
+        .map_or(RateWindow::Minute, RateWindow::parse);
+    if window.ends_push() {
+        return Attempt::Fatal(Error::RateLimited {
+            window,
+            reset_at: limits.reset_at,
+            retry_after,
+            request_id: answer.request_id,
+        });
+    }
+    let until_reset = || {
+        let at = limits.reset_at?;
+        (at - chrono::Utc::now()).to_std().ok()
+    };
+    Attempt::Retry {
+        retry_after: retry_after.or_else(until_reset),
+        failure: Failure::RateLimited {
+            window,
+            reset_at: limits.reset_at,
+            request_id: answer.request_id,
+        },
     }
 }
 
