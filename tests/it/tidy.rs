@@ -13,8 +13,7 @@
 //! - No file is over [`MAX_LINES`] lines (the last exceptions, `store/mod.rs` and
 //!   `reconcile/tests.rs`, were split by concern).
 //! - No product function is over [`MAX_ENGINE_FN_LINES`] lines under `src/engine/` or over
-//!   [`MAX_FN_LINES`] elsewhere in `src/` (the ones being split now are in [`LONG_FUNCTIONS`],
-//!   a list that only shrinks).
+//!   [`MAX_FN_LINES`] elsewhere in `src/` (no allow-list: the last long ones were split).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -32,25 +31,6 @@ const MAX_ENGINE_FN_LINES: usize = 80;
 
 /// The house limit on the length of a product function elsewhere in `src/`.
 const MAX_FN_LINES: usize = 120;
-
-/// Engine functions over [`MAX_ENGINE_FN_LINES`] that are being split right now, as
-/// `(file, function)`. The list only shrinks: one that is within the limit fails the test until
-/// it is taken off.
-const LONG_FUNCTIONS: &[(&str, &str)] = &[
-    ("src/engine/crm_write.rs", "write_crm"),
-    ("src/engine/lookup.rs", "lookup_unknown"),
-    ("src/engine/lookup.rs", "planned_creates"),
-    ("src/engine/matching.rs", "match_records"),
-    ("src/engine/plan.rs", "plan"),
-    ("src/engine/pull/v1/mod.rs", "full"),
-    ("src/engine/push/v1.rs", "push_link"),
-    ("src/engine/push/v2.rs", "fan_out"),
-    ("src/engine/push/v2.rs", "push_contact"),
-    ("src/engine/record.rs", "record"),
-    ("src/engine/resolve.rs", "apply_resolutions"),
-    ("src/engine/run.rs", "run_inner"),
-    ("src/engine/undo.rs", "plan_undo"),
-];
 
 /// Files outside `src/config/` allowed to read environment variables, with why.
 const ENV_READERS: &[&str] = &[
@@ -321,41 +301,19 @@ fn fn_line_limit(path: &str) -> usize {
 #[test]
 fn no_function_is_over_the_length_limit() {
     let mut problems = Vec::new();
-    // The longest function of each allow-listed name, per file: `(length, line)`.
-    let mut allowed: BTreeMap<(&str, &str), (usize, usize)> = BTreeMap::new();
     for source in sources() {
         if is_test_file(&source.path) {
             continue;
         }
         let limit = fn_line_limit(&source.path);
         for f in function_lengths(&source.text) {
-            let entry = LONG_FUNCTIONS
-                .iter()
-                .find(|(path, name)| *path == source.path && *name == f.name);
-            if let Some(&(path, name)) = entry {
-                let longest = allowed.entry((path, name)).or_default();
-                *longest = (*longest).max((f.lines, f.line));
-            } else if f.lines > limit {
+            if f.lines > limit {
                 problems.push(format!(
                     "{}:{}: `{}` is {} lines, over {limit}: split it into helpers named for \
                      the steps it performs",
                     source.path, f.line, f.name, f.lines
                 ));
             }
-        }
-    }
-    for &(path, name) in LONG_FUNCTIONS {
-        let limit = fn_line_limit(path);
-        match allowed.get(&(path, name)) {
-            None => problems.push(format!(
-                "{path}: `{name}` is on LONG_FUNCTIONS but not in the file: remove it from the \
-                 allow-list"
-            )),
-            Some(&(lines, line)) if lines <= limit => problems.push(format!(
-                "{path}:{line}: `{name}` is {lines} lines, within {limit}: remove it from the \
-                 allow-list (LONG_FUNCTIONS)"
-            )),
-            Some(_) => {}
         }
     }
     report(
