@@ -160,9 +160,13 @@ fn conflict_line(out: &mut String, c: &ConflictRecord) {
 pub fn plan(report: &SyncReport) -> String {
     let mut out = String::new();
     header(&mut out, report);
+    let waiting = match report.planned_crm_pending {
+        0 => String::new(),
+        n => format!(" ({n} of them already waiting in the import file)"),
+    };
     let _ = writeln!(
         out,
-        "Plan: {} Inbox write(s), {} CRM write(s) on {} linked record(s); nothing has been changed.",
+        "Plan: {} Inbox write(s), {} CRM write(s){waiting} on {} linked record(s); nothing has been changed.",
         report.planned_inbox, report.planned_crm, report.changed_links
     );
     if !report.plan_text.is_empty() {

@@ -512,11 +512,12 @@ pub(super) fn review(
         .sum();
     report.planned_crm =
         plan.links.iter().filter(|l| l.crm.is_some()).count() as u64 + creates.len() as u64;
-    report.changed_links = plan
+    report.planned_crm_pending = plan
         .links
         .iter()
-        .filter(|l| !l.is_noop() && !only_pending_rewrite(l))
+        .filter(|l| only_pending_rewrite(l))
         .count() as u64;
+    report.changed_links = plan.links.iter().filter(|l| !l.is_noop()).count() as u64;
     let overwriting = plan
         .links
         .iter()

@@ -244,8 +244,11 @@ impl<'r> Phases<'r> {
         report.warnings.append(&mut linked.warnings);
         report.unlinked_prospects = linked.matching.unlinked_prospects.len() as u64;
         report.unlinked_records = linked.matching.unlinked_records.len() as u64;
-        report.unmatched =
-            super::summary::Unmatched::of(records, &linked.matching.unlinked_records);
+        report.unmatched = super::summary::Unmatched::of(
+            records,
+            &linked.matching.unlinked_records,
+            ctx.inbox.is_v2(),
+        );
         let names = Names::new(&linked.reference);
         let policy = ctx.config.reconcile_policy();
         let vocab = names.vocabulary(&ctx.config);

@@ -71,6 +71,9 @@ pub struct SyncReport {
     pub planned_inbox: u64,
     /// Planned CRM record writes (updates + creates).
     pub planned_crm: u64,
+    /// Of the planned CRM writes, those that only hand over again what already waits in the
+    /// import file (not new writes).
+    pub planned_crm_pending: u64,
     /// Writes done.
     pub writes: Writes,
     /// Conflict counts.
@@ -117,13 +120,19 @@ pub struct Unmatched {
     /// The X user id, handle or LinkedIn profile it was matched by (empty when it has none).
     pub handle: String,
     /// Why it matches nothing: `unknown X user id`, `handle not found`, `LinkedIn profile not
-    /// found`, `no X or LinkedIn identity`.
+    /// found` (on API v1, which has no LinkedIn: [`NO_LINKEDIN_ON_V1`]), `no X or LinkedIn
+    /// identity`.
     pub reason: &'static str,
 }
 
+/// Why a record known only by its LinkedIn profile matches nothing on Inbox API v1.
+pub const NO_LINKEDIN_ON_V1: &str =
+    "Inbox API v1 has no LinkedIn profiles: set [inbox] api = \"v2\" to match it";
+
 impl Unmatched {
-    /// The unmatched records of `records` (in their order), named by `unlinked`.
-    pub fn of(records: &[crate::crm::CrmRecord], unlinked: &[String]) -> Vec<Unmatched> {
+    /// The unmatched records of `records` (in their order), named by `unlinked`; `v2`: whether
+    /// Inbox API v2 (which has LinkedIn) was asked.
+    pub fn of(records: &[crate::crm::CrmRecord], unlinked: &[String], v2: bool) -> Vec<Unmatched> {
         let unlinked: std::collections::HashSet<&str> =
             unlinked.iter().map(String::as_str).collect();
         records
@@ -134,7 +143,10 @@ impl Unmatched {
                 let (handle, reason) = match (&r.x_user_id, &r.username, linkedin) {
                     (Some(id), _, _) => (id.clone(), "unknown X user id"),
                     (None, Some(name), _) => (format!("@{name}"), "handle not found"),
-                    (None, None, Some(profile)) => (profile.clone(), "LinkedIn profile not found"),
+                    (None, None, Some(profile)) if v2 => {
+                        (profile.clone(), "LinkedIn profile not found")
+                    }
+                    (None, None, Some(profile)) => (profile.clone(), NO_LINKEDIN_ON_V1),
                     (None, None, None) => (String::new(), "no X or LinkedIn identity"),
                 };
                 Unmatched {
@@ -185,6 +197,7 @@ impl SyncReport {
             unlinked_prospects: 0,
             unlinked_records: 0,
             changed_links: 0,
+            planned_crm_pending: 0,
             unchanged_links: 0,
             plan_text: String::new(),
             planned_inbox: 0,

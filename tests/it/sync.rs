@@ -355,6 +355,15 @@ async fn import_file_round_trip_leaves_nothing_pending() {
         Some("Changed in Inbox")
     );
 
+    // `plan` counts that record among the linked ones it writes, and says it already waits.
+    let plan = crate::support::stdout(&world.crmsync(&["plan"]).await);
+    assert!(
+        plan.contains(
+            "Plan: 0 Inbox write(s), 1 CRM write(s) (1 of them already waiting in the import file) on 1 linked record(s)"
+        ),
+        "{plan}"
+    );
+
     // The user imports the file into the CRM, which then exports the new value.
     let mut import = csv::Reader::from_path(world.path().join("crm_import.csv")).unwrap();
     let headers = import.headers().unwrap().clone();

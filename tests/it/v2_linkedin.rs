@@ -230,6 +230,45 @@ async fn v2_a_linkedin_profile_no_contact_has_is_listed_as_unmatched_by_it() {
     );
 }
 
+/// On API v1, which has no LinkedIn, a record known only by its LinkedIn profile is unmatched
+/// with a reason that says what to change, not "not found".
+#[tokio::test(flavor = "multi_thread")]
+async fn on_v1_a_linkedin_only_record_is_unmatched_with_the_api_to_set() {
+    let world = crate::support::World::start(5, "").await;
+    let config = std::fs::read_to_string(world.config()).unwrap().replace(
+        crmsync::demo::CSV_COLUMNS_TOML,
+        &format!(
+            "{}{}",
+            crmsync::demo::CSV_COLUMNS_TOML,
+            crmsync::demo::LINKEDIN_COLUMNS_TOML
+        ),
+    );
+    std::fs::write(world.config(), config).unwrap();
+    let mut header: Vec<String> = crate::support::HEADER
+        .iter()
+        .map(|h| h.to_string())
+        .collect();
+    header.extend(["LinkedIn ID".to_string(), "LinkedIn URL".to_string()]);
+    let mut row = vec![String::new(); header.len()];
+    row[0] = "li-only".into();
+    row[header.len() - 1] = "https://www.linkedin.com/in/jane-doe-1a2b3c/".into();
+    let mut writer = csv::Writer::from_path(world.export()).unwrap();
+    writer.write_record(&header).unwrap();
+    writer.write_record(&row).unwrap();
+    writer.flush().unwrap();
+    let out = world.crmsync(&["sync", "--json"]).await;
+    assert_exit(&out, 0);
+    let report = json(&out);
+    let unmatched = &report["unmatched"][0];
+    assert_eq!(unmatched["record"], "li-only", "{report}");
+    assert_eq!(unmatched["handle"], "jane-doe-1a2b3c", "{report}");
+    assert_eq!(
+        unmatched["reason"],
+        "Inbox API v1 has no LinkedIn profiles: set [inbox] api = \"v2\" to match it",
+        "{report}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn v2_an_x_id_and_a_linkedin_id_of_two_contacts_is_an_identity_conflict_that_writes_nothing()
 {
