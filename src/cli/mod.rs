@@ -196,11 +196,28 @@ fn error_line(err: &anyhow::Error) -> String {
     if retired {
         return crate::inbox::RETIRED.to_owned();
     }
-    let text = format!("{err:#}");
+    let text = chain_text(err);
     if !out::quiet() {
         return text;
     }
     one_line(&text)
+}
+
+/// The error and its causes, `: `-separated as `{err:#}` writes them, except a cause whose
+/// text its parent already ends with (an error that prints its source, as `path: io error`
+/// does): it is not repeated.
+fn chain_text(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.is_empty() {
+            text = part;
+        } else if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+    }
+    text
 }
 
 /// `text` with its lines joined by spaces.
@@ -266,4 +283,24 @@ fn init_tracing(verbose: Option<u8>, format: LogFormat, service: bool) {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chain_text;
+
+    #[test]
+    fn a_cause_its_parent_already_prints_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        #[derive(Debug, thiserror::Error)]
+        #[error("x.csv: {source}")]
+        struct Printing {
+            #[source]
+            source: std::io::Error,
+        }
+        let err = anyhow::Error::new(Printing { source: io }).context("reading the CRM");
+        assert_eq!(chain_text(&err), "reading the CRM: x.csv: gone");
+        let plain = anyhow::anyhow!("inner").context("middle").context("outer");
+        assert_eq!(chain_text(&plain), "outer: middle: inner");
+    }
 }

@@ -501,23 +501,7 @@ pub(super) fn review(
     };
     let conflicts = super::summary::conflict_records(&matching.identity, plan, &identity_of);
     report.plan_text = super::summary::render_writes(plan, &identity_of);
-    // Pending imports handed over again are not new writes.
-    let only_pending_rewrite = |l: &reconcile::LinkPlan| {
-        l.inbox.is_none() && l.threads.is_empty() && is_pending_rewrite(l, pending)
-    };
-    report.planned_inbox = plan
-        .links
-        .iter()
-        .map(|l| u64::from(l.inbox.is_some()) + l.threads.len() as u64)
-        .sum();
-    report.planned_crm =
-        plan.links.iter().filter(|l| l.crm.is_some()).count() as u64 + creates.len() as u64;
-    report.planned_crm_pending = plan
-        .links
-        .iter()
-        .filter(|l| only_pending_rewrite(l))
-        .count() as u64;
-    report.changed_links = plan.links.iter().filter(|l| !l.is_noop()).count() as u64;
+    count_planned(plan, pending, creates.len() as u64, report);
     let overwriting = plan
         .links
         .iter()
@@ -528,6 +512,32 @@ pub(super) fn review(
         conflicts,
         overwriting,
     })
+}
+
+/// The plan's counts in the report: writes per side (`creates` records to create among the
+/// CRM's), links written, and the CRM writes that only hand over again what waits for import.
+fn count_planned(
+    plan: &reconcile::Plan,
+    pending: &HashMap<String, Vec<Value>>,
+    creates: u64,
+    report: &mut super::SyncReport,
+) {
+    // Pending imports handed over again are not new writes.
+    let only_pending_rewrite = |l: &reconcile::LinkPlan| {
+        l.inbox.is_none() && l.threads.is_empty() && is_pending_rewrite(l, pending)
+    };
+    report.planned_inbox = plan
+        .links
+        .iter()
+        .map(|l| u64::from(l.inbox.is_some()) + l.threads.len() as u64)
+        .sum();
+    report.planned_crm = plan.links.iter().filter(|l| l.crm.is_some()).count() as u64 + creates;
+    report.planned_crm_pending = plan
+        .links
+        .iter()
+        .filter(|l| only_pending_rewrite(l))
+        .count() as u64;
+    report.changed_links = plan.links.iter().filter(|l| !l.is_noop()).count() as u64;
 }
 
 /// Whether a link's CRM patch only hands over again values already waiting in an import file.

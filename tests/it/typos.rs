@@ -233,3 +233,25 @@ async fn a_base_url_naming_the_other_api_version_is_a_config_error_that_names_th
     }
     assert_eq!(world.fake.stats().requests, 0);
 }
+
+/// A mistyped export path: one line naming the key to check, the cause said once (it read
+/// "No such file or directory (os error 2): No such file or directory (os error 2)").
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mistyped_export_path_names_the_key_in_one_line() {
+    let world = World::start(3, "").await;
+    let text = std::fs::read_to_string(world.config())
+        .unwrap()
+        .replace("path = \"crm_export.csv\"", "path = \"crm-export.csv\"");
+    std::fs::write(world.config(), text).unwrap();
+    let out = world.crmsync(&["plan"]).await;
+    let line = crate::support::the_error_line(&out);
+    assert!(line.contains("crm-export.csv"), "{line}");
+    assert!(line.contains("check [crm.csv] path"), "{line}");
+    assert_eq!(line.matches("No such file").count(), 0, "{line}");
+    let check = world.crmsync(&["check"]).await;
+    assert!(
+        stdout(&check).contains("crm-export.csv: no such file: check [crm.csv] path"),
+        "{}",
+        stdout(&check)
+    );
+}

@@ -89,6 +89,20 @@ impl Settings {
             source,
         }
     }
+
+    /// Opens the export; a missing file says which key names it.
+    fn open_export(&self) -> Result<File, Error> {
+        File::open(&self.path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                self.unusable(
+                    "no such file: check [crm.csv] path (a relative path is read from the directory of the config file)"
+                        .to_owned(),
+                )
+            } else {
+                self.io(e)
+            }
+        })
+    }
 }
 
 impl CsvAdapter {
@@ -139,7 +153,7 @@ impl CsvAdapter {
     /// Reads the valuation column under both decimal conventions; `None` when valuation is
     /// not mapped.
     pub fn survey_amounts(&self) -> Result<Option<AmountSurvey>, Error> {
-        let file = File::open(&self.settings.path).map_err(|e| self.settings.io(e))?;
+        let file = self.settings.open_export()?;
         read::survey_amounts(&self.settings, BufReader::new(file))
     }
 }
@@ -161,7 +175,7 @@ impl CrmAdapter for CsvAdapter {
     }
 
     async fn read(&mut self) -> Result<CrmSnapshot, Error> {
-        let file = File::open(&self.settings.path).map_err(|e| self.settings.io(e))?;
+        let file = self.settings.open_export()?;
         read::read_all(&self.settings, BufReader::new(file))
     }
 

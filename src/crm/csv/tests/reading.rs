@@ -311,7 +311,12 @@ fn header_only_and_empty_files() {
     assert!(message.contains("empty"), "{message}");
     let missing = Fixture::new(b"");
     std::fs::remove_file(missing.path()).unwrap();
-    assert!(matches!(missing.read(), Err(Error::Io { .. })));
+    // A missing export names the key that points at it.
+    let message = missing.read().unwrap_err().to_string();
+    assert!(
+        message.contains("no such file: check [crm.csv] path"),
+        "{message}"
+    );
 }
 
 #[test]
