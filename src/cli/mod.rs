@@ -196,28 +196,11 @@ fn error_line(err: &anyhow::Error) -> String {
     if retired {
         return crate::inbox::RETIRED.to_owned();
     }
-    let text = chain_text(err);
+    let text = format!("{err:#}");
     if !out::quiet() {
         return text;
     }
     one_line(&text)
-}
-
-/// The error and its causes, `: `-separated as `{err:#}` writes them, except a cause whose
-/// text its parent already ends with (an error that prints its source, as `path: io error`
-/// does): it is not repeated.
-fn chain_text(err: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in err.chain() {
-        let part = cause.to_string();
-        if text.is_empty() {
-            text = part;
-        } else if !text.ends_with(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-    }
-    text
 }
 
 /// `text` with its lines joined by spaces.
@@ -287,20 +270,28 @@ fn init_tracing(verbose: Option<u8>, format: LogFormat, service: bool) {
 
 #[cfg(test)]
 mod tests {
-    use super::chain_text;
-
+    /// An error that prints its I/O reason does not also return it as its source: printed as a
+    /// chain (`{:#}`, as `main` and the daemon do) the reason appears once.
     #[test]
-    fn a_cause_its_parent_already_prints_is_not_repeated() {
-        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
-        #[derive(Debug, thiserror::Error)]
-        #[error("x.csv: {source}")]
-        struct Printing {
-            #[source]
-            source: std::io::Error,
+    fn an_io_reason_is_printed_once_in_an_error_chain() {
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        let errors = [
+            anyhow::Error::new(crate::crm::Error::Io {
+                path: "x.csv".into(),
+                reason: io(),
+            }),
+            anyhow::Error::new(crate::config::ConfigError::Read {
+                path: "sync.toml".into(),
+                reason: io(),
+            }),
+            anyhow::Error::new(crate::engine::LockError::Io {
+                path: "crmsync.lock".into(),
+                reason: io(),
+            }),
+        ];
+        for err in errors {
+            let text = format!("{:#}", err.context("doing it"));
+            assert_eq!(text.matches("gone").count(), 1, "{text}");
         }
-        let err = anyhow::Error::new(Printing { source: io }).context("reading the CRM");
-        assert_eq!(chain_text(&err), "reading the CRM: x.csv: gone");
-        let plain = anyhow::anyhow!("inner").context("middle").context("outer");
-        assert_eq!(chain_text(&plain), "outer: middle: inner");
     }
 }

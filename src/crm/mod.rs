@@ -212,13 +212,14 @@ pub struct WriteReport {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The source could not be read or written.
-    #[error("{path}: {source}")]
+    // The reason is printed, not also returned as the error's source: a chain printed with
+    // `{:#}` would say it twice.
+    #[error("{path}: {reason}")]
     Io {
         /// File or resource.
         path: String,
         /// Why.
-        #[source]
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     /// The source is not usable at all (e.g. a mapped column is missing from the header).
     #[error("{source_name}: {message}")]

@@ -26,13 +26,13 @@ pub enum LockError {
         holder: String,
     },
     /// The lock file could not be opened.
-    #[error("cannot open the run lock {path}: {source}")]
+    // The reason is printed, not also returned as the source (it would print twice).
+    #[error("cannot open the run lock {path}: {reason}")]
     Io {
         /// Lock file.
         path: PathBuf,
         /// Why.
-        #[source]
-        source: std::io::Error,
+        reason: std::io::Error,
     },
 }
 
@@ -40,9 +40,9 @@ impl RunLock {
     /// Takes the lock in `state_dir` without waiting.
     pub fn acquire(state_dir: &Path) -> Result<RunLock, LockError> {
         let path = state_dir.join("crmsync.lock");
-        let io = |source| LockError::Io {
+        let io = |reason| LockError::Io {
             path: path.clone(),
-            source,
+            reason,
         };
         let mut file = OpenOptions::new()
             .read(true)

@@ -83,10 +83,10 @@ impl Settings {
         }
     }
 
-    fn io(&self, source: std::io::Error) -> Error {
+    fn io(&self, reason: std::io::Error) -> Error {
         Error::Io {
             path: self.source.clone(),
-            source,
+            reason,
         }
     }
 
@@ -201,9 +201,9 @@ impl CrmAdapter for CsvAdapter {
                 Ok(())
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(Error::Io {
+            Err(reason) => Err(Error::Io {
                 path: path.display().to_string(),
-                source,
+                reason,
             }),
         }
     }

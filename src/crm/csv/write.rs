@@ -513,9 +513,9 @@ pub(super) fn write_import_file(
         push_row(&mut out, row, delimiter, export.terminator);
     }
 
-    let import_io = |source: io::Error| Error::Io {
+    let import_io = |reason: io::Error| Error::Io {
         path: import_path.display().to_string(),
-        source,
+        reason,
     };
     if let Some(dir) = import_path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).map_err(import_io)?;
