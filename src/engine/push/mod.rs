@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::crm::{CrmAdapter, WriteStatus};
 use crate::inbox::{self, Inbox};
-use crate::reconcile::{ConflictKind, Field, LinkPlan, Plan, ThreadState, Value};
+use crate::reconcile::{ConflictKind, Field, LinkKey, LinkPlan, Plan, ThreadState, Value};
 use crate::store::{ConflictRecord, MirrorProspect};
 
 use super::Context;
@@ -257,17 +257,8 @@ async fn push_one(
         .unwrap_or_default();
     match &ctx.inbox {
         Inbox::V2(v2) => {
-            let conflict = |field: Field, kind: ConflictKind, detail: String| ConflictRecord {
-                prospect_id: link.key.prospect_id.clone(),
-                username: Some(username.to_string()),
-                platform_id: Some(platform_id.to_string()),
-                crm_id: link.key.crm_id.clone(),
-                field: field.into(),
-                kind,
-                inbox: None,
-                crm: None,
-                base: None,
-                detail,
+            let conflict = |field: Field, kind: ConflictKind, detail: String| {
+                push_conflict(&link.key, (username, platform_id), field, kind, detail)
             };
             let mut outcome = InboxOutcome::default();
             let result = v2::push_contact(
@@ -299,6 +290,29 @@ async fn push_one(
                 Err(err) => (InboxOutcome::default(), Some(err)),
             }
         }
+    }
+}
+
+/// A conflict the push found on one link (`identity`: the prospect's username and X user id,
+/// empty when unknown): no values, only what happened.
+fn push_conflict(
+    key: &LinkKey,
+    (username, platform_id): (&str, &str),
+    field: Field,
+    kind: ConflictKind,
+    detail: String,
+) -> ConflictRecord {
+    ConflictRecord {
+        prospect_id: key.prospect_id.clone(),
+        username: Some(username.to_string()),
+        platform_id: Some(platform_id.to_string()),
+        crm_id: key.crm_id.clone(),
+        field: field.into(),
+        kind,
+        inbox: None,
+        crm: None,
+        base: None,
+        detail,
     }
 }
 

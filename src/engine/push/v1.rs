@@ -68,18 +68,7 @@ struct MappedContext<'p> {
 impl<'a> LinkPush<'a, '_> {
     /// A conflict of this prospect.
     fn conflict(&self, field: Field, kind: ConflictKind, detail: String) -> ConflictRecord {
-        ConflictRecord {
-            prospect_id: self.plan.key.prospect_id.clone(),
-            username: Some(self.identity.0.to_string()),
-            platform_id: Some(self.identity.1.to_string()),
-            crm_id: self.plan.key.crm_id.clone(),
-            field: field.into(),
-            kind,
-            inbox: None,
-            crm: None,
-            base: None,
-            detail,
-        }
+        super::push_conflict(&self.plan.key, self.identity, field, kind, detail)
     }
 
     /// Records a conflict of this prospect.
