@@ -56,8 +56,8 @@ pub struct RunHeader {
     pub duration_seconds: Option<f64>,
     /// How it ended (or `running`).
     pub status: RunStatus,
-    /// Exit code.
-    pub exit_code: Option<i64>,
+    /// Exit code: the CLI decides it from the status (`cli/exit.rs`) and fills it in.
+    pub exit_code: Option<u8>,
     /// Error text of a failed run.
     pub error: Option<String>,
     /// Why the run stopped before writing.
@@ -148,7 +148,7 @@ pub fn assemble(
             finished_at: run.finished_at,
             duration_seconds,
             status: run.status,
-            exit_code: run.exit_code,
+            exit_code: None,
             error: run.error,
             stopped: text("stopped"),
             incomplete: text("incomplete"),
@@ -308,6 +308,7 @@ fn header(out: &mut String, report: &RunReport, title: &str) {
     let (status_class, status_text) = match run.status {
         RunStatus::Ok => ("ok", "completed"),
         RunStatus::Stopped => ("warn", "stopped before writing"),
+        RunStatus::Interrupted => ("warn", "stopped by a signal"),
         RunStatus::Failed => ("bad", "failed"),
         RunStatus::Running => ("warn", "running or interrupted"),
     };

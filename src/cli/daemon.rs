@@ -25,7 +25,7 @@ use crate::scheduler::{
 use crate::store::RunMode;
 
 use super::out::{self, say};
-use super::{EXIT_ERROR, EXIT_LOCKED, EXIT_OK, EXIT_SAFETY, exit_code_for, run};
+use super::{EXIT_ERROR, EXIT_LOCKED, EXIT_OK, exit, run};
 
 /// `daemon` options.
 #[derive(Debug, Args)]
@@ -166,7 +166,7 @@ fn judge(result: anyhow::Result<SyncReport>) -> Judged {
             if let Some(reason) = &report.stopped {
                 return Judged {
                     outcome: JobOutcome::Failed(format!("run {} stopped: {reason}", report.run_id)),
-                    exit: EXIT_SAFETY,
+                    exit: exit::of_outcome(report.outcome()),
                     line: format!("sync stopped (run {}): {reason}", report.run_id),
                 };
             }
@@ -180,12 +180,12 @@ fn judge(result: anyhow::Result<SyncReport>) -> Judged {
             };
             Judged {
                 outcome: JobOutcome::Done,
-                exit: EXIT_OK,
+                exit: exit::of_outcome(report.outcome()),
                 line,
             }
         }
         Err(err) => {
-            let exit = exit_code_for(&err);
+            let exit = exit::of_error(&err);
             if exit == EXIT_LOCKED {
                 return Judged {
                     outcome: JobOutcome::Locked,

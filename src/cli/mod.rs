@@ -1,20 +1,18 @@
 //! The command line: parse, build options, call the engine, render. The only module that prints.
 //!
-//! Exit codes (docs/design.md §7): 0 done (conflicts are reported, not failures); 1 error; 2 bad
-//! config or usage; 3 stopped by the safety limit; 4 another run holds the lock.
+//! Exit codes (docs/design.md §7) are decided in `exit.rs`, from how a run ended or what caused
+//! its error.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::ConfigError;
-use crate::engine::LockError;
-
 mod check;
 mod conflicts;
 mod daemon;
 mod demo;
+mod exit;
 mod fake;
 mod fake_hubspot;
 mod interrupt;
@@ -25,18 +23,7 @@ mod run;
 mod runs;
 mod status;
 
-/// Exit code: done.
-pub const EXIT_OK: u8 = 0;
-/// Exit code: an error.
-pub const EXIT_ERROR: u8 = 1;
-/// Exit code: bad config or usage.
-pub const EXIT_CONFIG: u8 = 2;
-/// Exit code: stopped by the safety limit before writing.
-pub const EXIT_SAFETY: u8 = 3;
-/// Exit code: another run holds the lock.
-pub const EXIT_LOCKED: u8 = 4;
-/// Stopped by Ctrl-C or SIGTERM (128 + 2, as shells report SIGINT).
-pub const EXIT_INTERRUPTED: u8 = 130;
+pub use exit::{EXIT_CONFIG, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_SAFETY};
 
 /// Keeps Inbox (inboxapp.com) prospects and a CRM in step: tags, pipeline status, valuation,
 /// notes, assignee and done, with a three-way merge and a conflict log.
@@ -160,7 +147,7 @@ pub fn main() -> ExitCode {
         Err(err) if out::Closed::in_chain(&err) => ExitCode::from(EXIT_OK),
         Err(err) => {
             eprintln!("error: {}", error_line(&err));
-            ExitCode::from(exit_code_for(&err))
+            ExitCode::from(exit::of_error(&err))
         }
     }
 }
@@ -218,25 +205,6 @@ fn quiet_in_args() -> bool {
         .skip(1)
         .take_while(|arg| arg != "--")
         .any(|arg| arg == "-q" || arg == "--quiet")
-}
-
-/// Maps an error to its exit code by what caused it.
-fn exit_code_for(err: &anyhow::Error) -> u8 {
-    for cause in err.chain() {
-        if cause.downcast_ref::<ConfigError>().is_some() {
-            return EXIT_CONFIG;
-        }
-        if cause.downcast_ref::<run::Interrupted>().is_some() {
-            return EXIT_INTERRUPTED;
-        }
-        if cause
-            .downcast_ref::<LockError>()
-            .is_some_and(|e| matches!(e, LockError::Held { .. }))
-        {
-            return EXIT_LOCKED;
-        }
-    }
-    EXIT_ERROR
 }
 
 /// `verbose`: `None` = quiet (errors only), else the number of `-v`.

@@ -11,8 +11,8 @@ use crate::config::Config;
 use crate::report::{self, RunReport, Which};
 use crate::store::{RunId, Store};
 
-use super::EXIT_OK;
 use super::out::{self, emit, say};
+use super::{EXIT_OK, exit};
 
 /// `report` options.
 #[derive(Debug, Args)]
@@ -40,12 +40,13 @@ pub fn run(config_path: &Path, args: ReportArgs) -> anyhow::Result<u8> {
     let store = Store::open(&db).with_context(|| format!("opening the mirror {}", db.display()))?;
     let which = args.run.map_or(Which::LastSync, |id| Which::Run(RunId(id)));
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let data = report::load(
+    let mut data = report::load(
         &store,
         which,
         Some(config.limits.max_requests_per_run),
         &now,
     )?;
+    data.run.exit_code = exit::of_status(data.run.status);
     if let Some(path) = &args.html {
         std::fs::write(path, report::render_html(&data))
             .with_context(|| format!("writing the report to {}", path.display()))?;

@@ -11,7 +11,7 @@ use crate::engine::{self, Context, Progress, RunOptions, SyncReport};
 use crate::store::RunMode;
 
 use super::out::{self, emit, say};
-use super::{EXIT_OK, EXIT_SAFETY, render};
+use super::{EXIT_OK, exit, render};
 
 /// `--json` alone.
 #[derive(Debug, Args)]
@@ -198,11 +198,12 @@ pub async fn plan(config_path: &Path, args: PlanArgs) -> anyhow::Result<u8> {
     };
     let report = execute_one_off(&ctx, &opts).await?;
     let typos = status_typos(&ctx)?;
+    let exit = exit_of(&report);
     if args.json {
         for typo in &typos {
             tracing::warn!("[mapping.status]: {typo}");
         }
-        emit!("{}", report.to_json())?;
+        emit!("{}", json_of(&report, exit))?;
     } else {
         for typo in &typos {
             say!("warning: [mapping.status]: {typo}")?;
@@ -215,7 +216,7 @@ pub async fn plan(config_path: &Path, args: PlanArgs) -> anyhow::Result<u8> {
             )?;
         }
     }
-    Ok(EXIT_OK)
+    Ok(exit)
 }
 
 /// `crmsync sync`.
@@ -229,26 +230,31 @@ pub async fn sync(config_path: &Path, args: SyncArgs) -> anyhow::Result<u8> {
         ..RunOptions::new(RunMode::Sync)
     };
     let report = execute_one_off(&ctx, &opts).await?;
+    let exit = exit_of(&report);
     if args.json {
-        emit!("{}", report.to_json())?;
+        emit!("{}", json_of(&report, exit))?;
     } else {
         out::human(format_args!("{}", render::sync(&report)))?;
     }
-    Ok(exit_of(&report))
+    Ok(exit)
 }
 
-/// A run's exit code. Under `-q` a safety stop also gets its one line on stderr (the summary that
-/// says it on stdout is silenced): what stopped the run and what to do.
+/// A run's exit code (`exit::of_outcome`). Under `-q` a safety stop also gets its one line on
+/// stderr (the summary that says it on stdout is silenced): what stopped the run and what to do.
 fn exit_of(report: &SyncReport) -> u8 {
-    match &report.stopped {
-        Some(reason) => {
-            if out::quiet() {
-                eprintln!("stopped (run {}): {reason}", report.run_id);
-            }
-            EXIT_SAFETY
-        }
-        None => EXIT_OK,
+    if let Some(reason) = &report.stopped
+        && out::quiet()
+    {
+        eprintln!("stopped (run {}): {reason}", report.run_id);
     }
+    exit::of_outcome(report.outcome())
+}
+
+/// The `--json` object of a run, with the exit code the command ends with.
+fn json_of(report: &SyncReport, exit: u8) -> serde_json::Value {
+    let mut json = report.to_json();
+    json["exit"] = exit.into();
+    json
 }
 
 /// `undo` options.
@@ -293,12 +299,13 @@ pub async fn undo(config_path: &Path, args: UndoArgs) -> anyhow::Result<u8> {
         ..RunOptions::new(mode)
     };
     let report = execute_one_off(&ctx, &opts).await?;
+    let exit = exit_of(&report);
     if args.json {
-        emit!("{}", report.to_json())?;
+        emit!("{}", json_of(&report, exit))?;
     } else if args.dry_run {
         out::human(format_args!("{}", render::plan(&report)))?;
     } else {
         out::human(format_args!("{}", render::sync(&report)))?;
     }
-    Ok(exit_of(&report))
+    Ok(exit)
 }

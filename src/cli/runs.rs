@@ -8,8 +8,8 @@ use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use crate::config::Config;
 use crate::store::{RunRow, Store};
 
-use super::EXIT_OK;
 use super::out::{emit, say};
+use super::{EXIT_OK, exit};
 
 /// `runs` options.
 #[derive(Debug, Args)]
@@ -36,7 +36,7 @@ fn entry(run: &RunRow) -> serde_json::Value {
         "started_at": run.started_at,
         "duration_seconds": duration,
         "status": run.status,
-        "exit": run.exit_code,
+        "exit": exit::of_status(run.status),
         // A run killed before its summary: what its change log holds.
         "writes": if s["writes"].is_null() {
             serde_json::json!({"inbox": run.logged_writes.inbox, "crm": run.logged_writes.crm})

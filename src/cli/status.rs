@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::store::Store;
 
 use super::out::{emit, say};
-use super::{EXIT_OK, run::JsonArg};
+use super::{EXIT_OK, exit, run::JsonArg};
 
 /// Prints mirror counts, the last run and open conflicts.
 pub fn run(config_path: &Path, args: JsonArg) -> anyhow::Result<u8> {
@@ -85,7 +85,7 @@ pub fn run(config_path: &Path, args: JsonArg) -> anyhow::Result<u8> {
             run.mode,
             run.status,
             run.started_at,
-            run.exit_code.map_or("-".to_string(), |c| c.to_string())
+            exit::of_status(run.status).map_or("-".to_string(), |c| c.to_string())
         )?,
         None => say!("last run       none")?,
     }

@@ -56,7 +56,7 @@ pub use lock::{LockError, RunLock};
 pub use options::RunOptions;
 pub use pull::PullReport;
 pub use run::run;
-pub use summary::SyncReport;
+pub use summary::{RunOutcome, SyncReport};
 
 /// Progress bars on a terminal only; hidden otherwise (pipes, `--json`, tests).
 #[derive(Clone, Debug)]

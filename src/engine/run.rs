@@ -23,7 +23,7 @@ use super::plan::{Planned, Planning, Reviewed};
 use super::pull::pull;
 use super::push::Pushed;
 use super::receipts::Receipts;
-use super::summary::{PhaseClock, RunOutcome, SyncReport, peak_rss_mib};
+use super::summary::{PhaseClock, SyncReport, peak_rss_mib};
 use super::{Context, RunLock, RunOptions};
 
 /// Runs one pull, plan or sync under the run lock, recording it in the mirror.
@@ -72,14 +72,9 @@ pub async fn run<A: CrmAdapter>(
             report.crm_requests = crm_usage.map(|u| u.requests);
             report.crm_rate_limited = crm_usage.map(|u| u.rate_limited);
             report.peak_rss_mib = peak_rss_mib();
-            let status = match report.outcome() {
-                RunOutcome::Done => RunStatus::Ok,
-                RunOutcome::Stopped | RunOutcome::Interrupted => RunStatus::Stopped,
-            };
             store.finish_run(
                 run_id,
-                status,
-                i32::from(report.outcome().exit_code()),
+                report.outcome().status(),
                 &finished,
                 &report.summary_json(),
                 None,
@@ -96,7 +91,6 @@ pub async fn run<A: CrmAdapter>(
             let _ = store.finish_run(
                 run_id,
                 RunStatus::Failed,
-                1,
                 &finished,
                 &summary,
                 Some(&format!("{err:#}")),

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::reconcile::{self, Conflict, ConflictKind, Value};
-use crate::store::{ConflictField, ConflictRecord, RejectRow, RunId, RunMode};
+use crate::store::{ConflictField, ConflictRecord, RejectRow, RunId, RunMode, RunStatus};
 
 use super::pull::PullReport;
 
@@ -159,8 +159,8 @@ impl Unmatched {
     }
 }
 
-/// How a run ended, when it ended without an error. The exit code of each is decided here, in
-/// one place, for the run history and for the CLI alike.
+/// How a run ended, when it ended without an error. The CLI decides its exit code
+/// (`cli::exit`); the run history stores it as a [`RunStatus`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunOutcome {
     /// Done (conflicts, if any, are in the log).
@@ -172,14 +172,12 @@ pub enum RunOutcome {
 }
 
 impl RunOutcome {
-    /// The process exit code: 0, 3 (stopped by a safety limit or a mapping change), or 130
-    /// (stopped by a signal, 128 + SIGINT's number as shells report it). Errors are 1, bad
-    /// config 2 and a held lock 4 (decided by the CLI from the error).
-    pub fn exit_code(self) -> u8 {
+    /// The status the run history keeps for a run that ended so.
+    pub fn status(self) -> RunStatus {
         match self {
-            RunOutcome::Done => 0,
-            RunOutcome::Stopped => 3,
-            RunOutcome::Interrupted => 130,
+            RunOutcome::Done => RunStatus::Ok,
+            RunOutcome::Stopped => RunStatus::Stopped,
+            RunOutcome::Interrupted => RunStatus::Interrupted,
         }
     }
 }
@@ -313,7 +311,6 @@ impl SyncReport {
             "unmatched": self.unmatched,
             "inbox_api": self.inbox_api,
             "warnings": self.warnings,
-            "exit": self.outcome().exit_code(),
             "seconds": self.seconds,
             "phases": self.phases,
             "peak_rss_mib": self.peak_rss_mib,

@@ -13,7 +13,6 @@ fn run_row(summary: serde_json::Value) -> RunRow {
         started_at: "2026-11-01T10:00:00.000Z".into(),
         finished_at: Some("2026-11-01T10:01:30.500Z".into()),
         status: RunStatus::Ok,
-        exit_code: Some(0),
         summary: Some(summary),
         error: None,
         logged_writes: Default::default(),
@@ -84,7 +83,7 @@ fn two_runs() -> Store {
         let summary = serde_json::json!({"requests": 120, "rate_limited": 3,
             "conflicts": {"found": seen.len(), "open": 1}});
         store
-            .finish_run(run, RunStatus::Ok, 0, end, &summary, None)
+            .finish_run(run, RunStatus::Ok, end, &summary, None)
             .unwrap();
     }
     let pull = store
@@ -94,7 +93,6 @@ fn two_runs() -> Store {
         .finish_run(
             pull,
             RunStatus::Ok,
-            0,
             "2026-11-01T11:00:01.000Z",
             &serde_json::json!({}),
             None,
@@ -242,7 +240,6 @@ fn stored_text_is_escaped() {
 fn empty_sections_say_none() {
     let mut run = run_row(serde_json::json!({}));
     run.status = RunStatus::Failed;
-    run.exit_code = Some(1);
     run.error = Some("pushing to Inbox: <timeout>".into());
     let report = assemble(run, vec![], vec![], vec![], vec![], None, "now");
     let html = check(&report);

@@ -83,7 +83,7 @@ pub struct LoggedChange {
 }
 
 /// A run's columns, with the targets its change log holds per side (see `LoggedWrites`).
-pub(super) const RUN_COLUMNS: &str = "id, mode, started_at, finished_at, status, exit_code, summary, error,
+pub(super) const RUN_COLUMNS: &str = "id, mode, started_at, finished_at, status, summary, error,
     (SELECT COUNT(DISTINCT target) FROM changes c
      WHERE c.run_id = runs.id AND c.side = 'inbox' AND c.status IN ('applied', 'attempted')),
     (SELECT COUNT(DISTINCT target) FROM changes c
@@ -91,19 +91,18 @@ pub(super) const RUN_COLUMNS: &str = "id, mode, started_at, finished_at, status,
     FROM runs";
 
 pub(super) fn run_row(row: &Row<'_>) -> rusqlite::Result<RunRow> {
-    let summary: Option<String> = row.get(6)?;
+    let summary: Option<String> = row.get(5)?;
     Ok(RunRow {
         id: row.get(0)?,
         mode: row.get(1)?,
         started_at: row.get(2)?,
         finished_at: row.get(3)?,
         status: row.get(4)?,
-        exit_code: row.get(5)?,
         summary: summary.and_then(|s| serde_json::from_str(&s).ok()),
-        error: row.get(7)?,
+        error: row.get(6)?,
         logged_writes: super::LoggedWrites {
-            inbox: row.get::<_, i64>(8)?.unsigned_abs(),
-            crm: row.get::<_, i64>(9)?.unsigned_abs(),
+            inbox: row.get::<_, i64>(7)?.unsigned_abs(),
+            crm: row.get::<_, i64>(8)?.unsigned_abs(),
         },
     })
 }

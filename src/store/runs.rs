@@ -75,8 +75,10 @@ pub enum RunStatus {
     Ok,
     /// Failed with an error.
     Failed,
-    /// Stopped on purpose before writing (safety limit).
+    /// Stopped on purpose before writing (a safety limit or a changed field mapping).
     Stopped,
+    /// Stopped by a signal at a write boundary, with what it wrote recorded.
+    Interrupted,
 }
 
 impl RunStatus {
@@ -87,6 +89,7 @@ impl RunStatus {
             RunStatus::Ok => "ok",
             RunStatus::Failed => "failed",
             RunStatus::Stopped => "stopped",
+            RunStatus::Interrupted => "interrupted",
         }
     }
 
@@ -97,6 +100,7 @@ impl RunStatus {
             RunStatus::Ok,
             RunStatus::Failed,
             RunStatus::Stopped,
+            RunStatus::Interrupted,
         ]
         .into_iter()
         .find(|s| s.as_str() == text)
@@ -122,8 +126,6 @@ pub struct RunRow {
     pub finished_at: Option<String>,
     /// How it ended (or `running`).
     pub status: RunStatus,
-    /// Exit code.
-    pub exit_code: Option<i64>,
     /// The run's JSON summary.
     pub summary: Option<serde_json::Value>,
     /// Error text, for failed runs.
@@ -169,7 +171,7 @@ impl Store {
     /// process is gone (killed, or stopped by a second signal). Returns how many.
     pub fn fail_abandoned_runs(&self, at: &str) -> Result<u64> {
         Ok(self.conn.execute(
-            "UPDATE runs SET status = 'failed', exit_code = 1, finished_at = ?1,
+            "UPDATE runs SET status = 'failed', finished_at = ?1,
                     error = 'the run was interrupted (process killed or stopped) before it finished'
              WHERE status = 'running'",
             [at],
@@ -181,22 +183,14 @@ impl Store {
         &self,
         run: RunId,
         status: RunStatus,
-        exit_code: i32,
         finished_at: &str,
         summary: &serde_json::Value,
         error: Option<&str>,
     ) -> Result<()> {
         self.conn.execute(
-            "UPDATE runs SET status = ?2, exit_code = ?3, finished_at = ?4, summary = ?5, error = ?6
+            "UPDATE runs SET status = ?2, finished_at = ?3, summary = ?4, error = ?5
              WHERE id = ?1",
-            params![
-                run.0,
-                status,
-                exit_code,
-                finished_at,
-                summary.to_string(),
-                error
-            ],
+            params![run.0, status, finished_at, summary.to_string(), error],
         )?;
         Ok(())
     }

@@ -89,7 +89,7 @@ CREATE TABLE runs (
     mode        TEXT NOT NULL,                 -- pull | plan | sync
     started_at  TEXT NOT NULL,
     finished_at TEXT,
-    status      TEXT NOT NULL,                 -- running | ok | failed | stopped
+    status      TEXT NOT NULL,                 -- running | ok | failed | stopped (| interrupted, schema_11)
     exit_code   INTEGER,
     summary     TEXT,                          -- JSON
     error       TEXT

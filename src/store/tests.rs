@@ -210,6 +210,37 @@ fn migrations_are_idempotent_on_reopen() {
     assert_eq!(store.integrity_check().unwrap(), "ok");
 }
 
+#[test]
+fn migration_11_keeps_how_each_run_ended_without_its_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mirror.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..10] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 10).unwrap();
+        conn.execute_batch(
+            "INSERT INTO runs (mode, started_at, status, exit_code) VALUES
+                ('sync', 't1', 'ok', 0), ('sync', 't2', 'stopped', 3),
+                ('sync', 't3', 'stopped', 130), ('sync', 't4', 'failed', 1)",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let statuses: Vec<RunStatus> = store.runs(10).unwrap().iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            RunStatus::Failed,
+            RunStatus::Interrupted,
+            RunStatus::Stopped,
+            RunStatus::Ok
+        ]
+    );
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+}
+
 /// The prospect's `inbox_dirty` flag, as the triggers left it.
 fn dirty(store: &Store, id: &str) -> bool {
     store

@@ -503,6 +503,12 @@ async fn a_changed_mapping_stops_until_resync_rebaselines() {
         .replace("notes = \"Notes\"", "notes = \"Remarks\"");
     std::fs::write(world.config(), config).unwrap();
 
+    // A plan cannot be made either: it exits as the run history records it.
+    let out = world.crmsync(&["plan"]).await;
+    assert_exit(&out, 3);
+    let runs = json(&world.crmsync(&["runs", "--json"]).await);
+    assert_eq!(runs[0]["mode"], "plan", "{runs}");
+    assert_eq!(runs[0]["exit"], 3, "{runs}");
     let out = world.crmsync(&["sync"]).await;
     assert_exit(&out, 3);
     assert!(stdout(&out).contains("--resync"), "{}", stdout(&out));

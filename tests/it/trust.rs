@@ -431,6 +431,7 @@ async fn ctrl_c_during_a_sync_stops_at_a_write_boundary_and_records_the_writes()
     let run = json(&world.crmsync(&["runs", "--json"]).await)[0].clone();
     assert_eq!(run["writes"]["inbox"], 3, "{run}");
     assert_eq!(run["exit"], 130, "{run}");
+    assert_eq!(run["status"], "interrupted", "{run}");
     let run_id = run["id"].as_i64().unwrap();
     assert!(lines[0].contains(&format!("run {run_id}")), "{stderr}");
     let written: Vec<(usize, ProspectView)> = edited
