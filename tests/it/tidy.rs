@@ -1,5 +1,6 @@
 //! Tidy: house rules about the source tree that the compiler does not check, read from the files
-//! under `src/` (no build, no binary). Each failure says what to do.
+//! under `src/` and `crates/crmsync-fake/src/` (no build, no binary). Each failure says what to
+//! do.
 //!
 //! - Only `src/config/` reads environment variables (and `src/failpoint.rs`, a test-only crash
 //!   hook); code under `crates/` is not checked.
@@ -13,7 +14,8 @@
 //! - No file is over [`MAX_LINES`] lines (the last exceptions, `store/mod.rs` and
 //!   `reconcile/tests.rs`, were split by concern).
 //! - No product function is over [`MAX_ENGINE_FN_LINES`] lines under `src/engine/` or over
-//!   [`MAX_FN_LINES`] elsewhere in `src/` (no allow-list: the last long ones were split).
+//!   [`MAX_FN_LINES`] elsewhere (no allow-list: the last long ones were split).
+//! - The last three rules hold for the fakes' crate (`crates/crmsync-fake/src/`) too.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -72,9 +74,23 @@ impl Source {
 
 /// Every `.rs` file under `src/`, sorted by path.
 fn sources() -> Vec<Source> {
+    sources_under(&["src"])
+}
+
+/// Every `.rs` file of the workspace's product code: `src/` and the fakes' crate
+/// (`crates/crmsync-fake/src/`), for the rules that hold for every crate (headers, file and
+/// function length).
+fn workspace_sources() -> Vec<Source> {
+    sources_under(&["src", "crates/crmsync-fake/src"])
+}
+
+/// Every `.rs` file under the directories `dirs` (relative to the root), sorted by path.
+fn sources_under(dirs: &[&str]) -> Vec<Source> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
-    collect(&root.join("src"), &mut files);
+    for dir in dirs {
+        collect(&root.join(dir), &mut files);
+    }
     files.sort();
     files
         .into_iter()
@@ -247,7 +263,7 @@ fn the_wire_format_reader_finds_event_types_and_pointers() {
 
 #[test]
 fn every_source_file_opens_with_a_module_header() {
-    let problems: Vec<String> = sources()
+    let problems: Vec<String> = workspace_sources()
         .into_iter()
         .filter(|s| {
             !s.text
@@ -264,14 +280,14 @@ fn every_source_file_opens_with_a_module_header() {
         })
         .collect();
     report(
-        "every .rs file under src/ opens with a //! module header",
+        "every .rs file under src/ and crates/crmsync-fake/src/ opens with a //! module header",
         &problems,
     );
 }
 
 #[test]
 fn no_source_file_is_over_the_line_limit() {
-    let sources = sources();
+    let sources = workspace_sources();
     let mut problems = Vec::new();
     for source in &sources {
         let lines = source.text.lines().count();
@@ -301,7 +317,7 @@ fn fn_line_limit(path: &str) -> usize {
 #[test]
 fn no_function_is_over_the_length_limit() {
     let mut problems = Vec::new();
-    for source in sources() {
+    for source in workspace_sources() {
         if is_test_file(&source.path) {
             continue;
         }
@@ -319,7 +335,8 @@ fn no_function_is_over_the_length_limit() {
     report(
         &format!(
             "product functions are at most {MAX_ENGINE_FN_LINES} lines under src/engine/ and \
-             {MAX_FN_LINES} elsewhere in src/ (from the `fn` line to the closing brace)"
+             {MAX_FN_LINES} elsewhere in src/ and crates/crmsync-fake/src/ (from the `fn` line to \
+             the closing brace)"
         ),
         &problems,
     );

@@ -18,6 +18,7 @@
 //! handlers), `wire.rs` (JSON shapes), `seed.rs` (contacts seeded from fake Inbox prospects).
 
 mod routes;
+mod search;
 mod seed;
 mod state;
 mod wire;

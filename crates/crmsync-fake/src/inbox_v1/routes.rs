@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::request::{self, ApiError};
-use super::state::Reject;
+use super::state::{Model, Reject};
 use super::wire;
 use super::{RequestInfo, Script, Shared, State, WriteRecord};
 use crate::common::{bearer_is, now_ms, timestamp, valid_id};
@@ -440,6 +440,44 @@ fn not_found(code: &'static str, kind: &str, id: &str) -> ApiError {
     ApiError::new(404, code, format!("{kind} with ID '{id}' not found"))
 }
 
+/// `GET /threads`: one page in the inbox order.
+fn threads(model: &Model, pairs: &[(String, String)]) -> Result<String, ApiError> {
+    let query = request::thread_query(pairs)?;
+    let (indices, more) = model.page(&query);
+    let now = now_ms();
+    let next_cursor = match indices.last() {
+        Some(&last) if more => Some(wire::WireCursor {
+            timestamp: timestamp(model.threads[last].sort_ms()),
+            id: model.threads[last].id.clone(),
+        }),
+        _ => None,
+    };
+    let threads = indices
+        .iter()
+        .map(|&t| wire::thread_at(model, t, now))
+        .collect();
+    to_body(&wire::WireThreadPage {
+        threads,
+        next_cursor,
+    })
+}
+
+/// `GET /events`: the events after `afterSeq`, retention applied first.
+fn events(model: &mut Model, pairs: &[(String, String)]) -> Result<String, ApiError> {
+    let (after, limit) = request::events_query(pairs)?;
+    model.prune_events(now_ms());
+    let after = after.unwrap_or(0);
+    let mut page = model.events.iter().filter(|e| e.seq > after);
+    let events: Vec<&Value> = page.by_ref().take(limit).map(|e| &e.envelope).collect();
+    let has_more = page.next().is_some();
+    let last_seq = events.last().and_then(|e| e.get("seq")).cloned();
+    to_body(&serde_json::json!({
+        "events": events,
+        "hasMore": has_more,
+        "lastSeq": last_seq,
+    }))
+}
+
 /// Runs one endpoint against the model.
 fn handle(
     state: &mut State,
@@ -492,26 +530,7 @@ fn handle(
             Some(status) => to_body(&wire::status(status)),
             None => Err(not_found("STATUS_NOT_FOUND", "Status", &id)),
         },
-        Endpoint::Threads => {
-            let query = request::thread_query(&pairs)?;
-            let (indices, more) = model.page(&query);
-            let now = now_ms();
-            let next_cursor = match indices.last() {
-                Some(&last) if more => Some(wire::WireCursor {
-                    timestamp: timestamp(model.threads[last].sort_ms()),
-                    id: model.threads[last].id.clone(),
-                }),
-                _ => None,
-            };
-            let threads = indices
-                .iter()
-                .map(|&t| wire::thread_at(model, t, now))
-                .collect();
-            to_body(&wire::WireThreadPage {
-                threads,
-                next_cursor,
-            })
-        }
+        Endpoint::Threads => threads(model, &pairs),
         Endpoint::Thread(id) => match model.thread_by_id.get(&id) {
             Some(&t) => to_body(&wire::thread(model, t)),
             None => Err(not_found("THREAD_NOT_FOUND", "Thread", &id)),
@@ -557,19 +576,6 @@ fn handle(
                 None => Ok("null".to_owned()),
             }
         }
-        Endpoint::Events => {
-            let (after, limit) = request::events_query(&pairs)?;
-            model.prune_events(now_ms());
-            let after = after.unwrap_or(0);
-            let mut page = model.events.iter().filter(|e| e.seq > after);
-            let events: Vec<&Value> = page.by_ref().take(limit).map(|e| &e.envelope).collect();
-            let has_more = page.next().is_some();
-            let last_seq = events.last().and_then(|e| e.get("seq")).cloned();
-            to_body(&serde_json::json!({
-                "events": events,
-                "hasMore": has_more,
-                "lastSeq": last_seq,
-            }))
-        }
+        Endpoint::Events => events(model, &pairs),
     }
 }
