@@ -245,3 +245,61 @@ async fn v2_a_thread_that_takes_done_on_the_retry_moves_the_base_without_a_confl
     assert_eq!(third["writes"]["inbox"], 0, "{third}");
     assert_eq!(third["writes"]["crm"], 0, "{third}");
 }
+
+/// The e-mail of the fake's member `n`.
+fn member(world: &V2World, n: usize) -> String {
+    world.fake.members()[n].1.clone()
+}
+
+/// Undo of a forced assignee fan-out puts back what each thread showed: a thread whose own
+/// assignee the run cleared (so that it showed the new contact default) gets that own assignee
+/// back, not the restored default; a thread that showed the default is left to it.
+#[tokio::test(flavor = "multi_thread")]
+async fn v2_undo_of_a_forced_assignee_gives_a_thread_back_the_own_assignee_the_run_cleared() {
+    let world = V2World::start(80).await;
+    world.write_config_with("", "\n[fanout]\nmode = \"force\"\n");
+    let (c, x, li) = x_and_linkedin_contact(&world);
+    let (a, b, crm) = (member(&world, 0), member(&world, 1), member(&world, 2));
+    let default = crmsync_fake::inbox_v2::ContactEdit {
+        assignee: Some(Some(a.clone())),
+        ..Default::default()
+    };
+    world.fake.edit_contact(&c.id, default);
+    for id in &c.thread_ids {
+        set_thread(&world, id, false, false);
+    }
+    let own = ThreadEdit {
+        assignee: Some(Some(b.clone())),
+        ..ThreadEdit::default()
+    };
+    world.fake.edit_thread(&li.id, own);
+    let shows = |id: &str| world.fake.thread(id).unwrap().assignee_email;
+    assert_eq!(shows(&x.id).as_deref(), Some(a.as_str()));
+    assert_eq!(shows(&li.id).as_deref(), Some(b.as_str()));
+    let mut row = agreeing_row(&world, 0, &c);
+    row[crate::support::col("Owner Email")] = crm.clone();
+    write_rows(&world.export(), &[row]);
+
+    let run = sync(&world).await;
+    for id in &c.thread_ids {
+        assert_eq!(shows(id).as_deref(), Some(crm.as_str()), "{run}");
+    }
+    let run_id = run["run_id"].to_string();
+    let undo = world.crmsync(&["undo", &run_id, "--json"]).await;
+    assert_exit(&undo, 0);
+    assert_eq!(
+        shows(&li.id).as_deref(),
+        Some(b.as_str()),
+        "the thread's own assignee is back: {}",
+        stdout(&undo)
+    );
+    for id in c.thread_ids.iter().filter(|id| **id != li.id) {
+        let thread = world.fake.thread(id).unwrap();
+        assert_eq!(thread.assignee_email.as_deref(), Some(a.as_str()));
+        assert_eq!(thread.own_assignee_id, None, "left to the restored default");
+    }
+    assert_eq!(
+        world.fake.contact(&c.id).unwrap().assignee_email.as_deref(),
+        Some(a.as_str())
+    );
+}

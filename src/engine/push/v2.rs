@@ -7,7 +7,8 @@
 //! thread that differs. Its assignee is the default of its threads: setting it, then clearing
 //! the own assignee of each thread that shows another (`assigneeId: null` falls back to the
 //! default), reaches all of them, as v1's prospect-wide write did. Each thread's answer says
-//! whether it took the value. Every call leaves its receipt first (`receipts`).
+//! whether it took the value. Every call leaves its receipt first (`receipts`); a thread's own
+//! assignee that the fan-out clears has its own receipt, so that an undo gives it back.
 
 use std::collections::HashSet;
 
@@ -41,11 +42,13 @@ pub(super) async fn push_contact(
         plan,
         threads,
         contact: ContactId::from(plan.key.prospect_id.clone()),
+        old_default: None,
         conflict,
         receipts,
         out,
     };
     let mut changes = push.map_changes(settings).await?;
+    push.read_old_default(&changes).await?;
     if !changes.update.is_empty() {
         push.contact_patch(&mut changes).await?;
     }
@@ -66,6 +69,8 @@ struct ContactPush<'a, 'r> {
     plan: &'a LinkPlan,
     threads: &'a [ThreadState],
     contact: ContactId,
+    /// The contact's default assignee before this push, when the push writes it.
+    old_default: Option<Value>,
     conflict: &'a dyn Fn(Field, ConflictKind, String) -> ConflictRecord,
     receipts: &'a mut Receipts<'r>,
     out: &'a mut InboxOutcome,
@@ -91,8 +96,20 @@ impl<'a> ContactPush<'a, '_> {
             .push((self.conflict)(field, kind, detail));
     }
 
-    /// The receipt row of a change written on the contact.
+    /// The receipt row of a change written on the contact. A default assignee's receipt holds
+    /// the default it replaced, so that an undo restores that one.
     fn contact_row(&self, change: &Change) -> ChangeRow {
+        let replaced;
+        let change = match &self.old_default {
+            Some(old) if change.field() == Field::Assignee => {
+                replaced = Change {
+                    old: old.clone(),
+                    new: change.new.clone(),
+                };
+                &replaced
+            }
+            _ => change,
+        };
         change_row(
             Side::Inbox,
             &self.plan.key.prospect_id,
@@ -100,6 +117,30 @@ impl<'a> ContactPush<'a, '_> {
             change,
             ChangeStatus::Attempted,
         )
+    }
+
+    /// Notes the contact's default assignee before the push writes a new one. The plan's old
+    /// value is the one its threads agree on, which is the default; where they disagree (a
+    /// forced write) the plan has none, and the contact is read for it (one request).
+    async fn read_old_default(&mut self, changes: &ContactChanges<'_>) -> Result<(), PushError> {
+        let Some(change) = changes.fields.iter().find(|c| c.field() == Field::Assignee) else {
+            return Ok(());
+        };
+        let agreed = self
+            .threads
+            .iter()
+            .all(|t| Value::Assignee(t.assignee.clone()) == change.old);
+        if agreed || !change.old.is_empty() {
+            self.old_default = Some(change.old.clone());
+            return Ok(());
+        }
+        self.old_default = Some(match self.client.contact(&self.contact).await {
+            Ok(contact) => Value::Assignee(self.names.assignee(contact.assignee_id.as_deref())),
+            // Gone or refused: the PATCH after it will be refused too, and say so.
+            Err(err) if is_refusal_v2(&err) => change.old.clone(),
+            Err(err) => return Err(err.into()),
+        });
+        Ok(())
     }
 
     /// Sorts the contact's changes by where they go (creating missing tags if `settings`
@@ -246,31 +287,15 @@ impl<'a> ContactPush<'a, '_> {
         fanned: &[&Change],
         failed: &mut HashSet<Field>,
     ) -> Result<(), PushError> {
-        let update = fan_out_update(thread, fanned);
+        let own_patch = self.plan.threads.iter().any(|p| {
+            p.thread_id == thread.thread_id
+                && p.changes.iter().any(|c| c.field() == Field::Assignee)
+        });
+        let update = fan_out_update(thread, fanned, own_patch);
         if update.is_empty() {
             return Ok(());
         }
-        // Done's receipt names the thread and the value it held, so that an undo, even of a
-        // fan-out cut short, reverts exactly the threads written. A fanned-out assignee is the
-        // contact default the PATCH before wrote: its receipt is that PATCH's.
-        let rows: Vec<ChangeRow> = fanned
-            .iter()
-            .filter(|c| c.field() == Field::Done && update.archived.is_some())
-            .map(|c| {
-                let change = Change {
-                    old: Value::Done(Some(thread.done)),
-                    new: c.new.clone(),
-                };
-                let key = &self.plan.key;
-                change_row(
-                    Side::Inbox,
-                    &thread.thread_id,
-                    key,
-                    &change,
-                    ChangeStatus::Attempted,
-                )
-            })
-            .collect();
+        let rows = self.fan_out_receipts(thread, fanned, &update);
         let ticket = self.receipts.intend(&rows)?;
         let id = ThreadId::from(thread.thread_id.clone());
         let answer = match self.client.update_thread(&id, &update).await {
@@ -305,6 +330,44 @@ impl<'a> ContactPush<'a, '_> {
             }
         }
         Ok(())
+    }
+
+    /// The receipts of one thread's fan-out write, each naming the thread and the value it
+    /// showed, so that an undo, even of a fan-out cut short, reverts exactly the threads
+    /// written: done where it is archived or unarchived; the assignee where the thread's own
+    /// is cleared while it showed another than the contact's old default (its own: the undo
+    /// gives it back). A thread that showed the default goes back with the default.
+    fn fan_out_receipts(
+        &self,
+        thread: &ThreadState,
+        fanned: &[&Change],
+        update: &ThreadUpdate,
+    ) -> Vec<ChangeRow> {
+        let showed_own = |old: &Value| self.old_default.as_ref().is_some_and(|d| d != old);
+        fanned
+            .iter()
+            .filter_map(|c| {
+                let old = match c.field() {
+                    Field::Done if update.archived.is_some() => Value::Done(Some(thread.done)),
+                    Field::Assignee if update.assignee_id.is_some() => {
+                        Some(Value::Assignee(thread.assignee.clone())).filter(showed_own)?
+                    }
+                    _ => return None,
+                };
+                let change = Change {
+                    old,
+                    new: c.new.clone(),
+                };
+                let (key, target) = (&self.plan.key, &thread.thread_id);
+                Some(change_row(
+                    Side::Inbox,
+                    target,
+                    key,
+                    &change,
+                    ChangeStatus::Attempted,
+                ))
+            })
+            .collect()
     }
 
     /// The thread PATCHes of per-thread mode: a field is confirmed only if none of its threads
@@ -422,13 +485,14 @@ impl<'a> ContactPush<'a, '_> {
     }
 }
 
-/// The fan-out's update of one thread: what of `fanned` it does not hold yet.
-fn fan_out_update(thread: &ThreadState, fanned: &[&Change]) -> ThreadUpdate {
+/// The fan-out's update of one thread: what of `fanned` it does not hold yet. A thread whose
+/// own assignee a thread patch of the plan sets (an undo giving it back) is not cleared.
+fn fan_out_update(thread: &ThreadState, fanned: &[&Change], own_patch: bool) -> ThreadUpdate {
     let mut update = ThreadUpdate::default();
     for change in fanned {
         match &change.new {
             Value::Done(Some(done)) if thread.done != *done => update.archived = Some(*done),
-            Value::Assignee(email) if thread.assignee != *email => {
+            Value::Assignee(email) if thread.assignee != *email && !own_patch => {
                 update.assignee_id = Some(None);
             }
             _ => {}
