@@ -13,7 +13,8 @@ use crate::reconcile::{ConflictKind, Field};
 use crate::store::{ConflictField, ConflictRow, Resolution, Store};
 
 use super::out::{self, emit, say};
-use super::{EXIT_CONFIG, EXIT_ERROR, EXIT_OK, render};
+use super::render::{self, People};
+use super::{EXIT_CONFIG, EXIT_ERROR, EXIT_OK};
 
 /// Conflict log commands.
 #[derive(Debug, Subcommand)]
@@ -130,19 +131,21 @@ pub struct ExportArgs {
     pub filters: Filters,
 }
 
-fn open_store(config_path: &Path) -> anyhow::Result<Option<Store>> {
+/// The mirror, if any run made one, and what the API in use calls the Inbox side's people.
+fn open_store(config_path: &Path) -> anyhow::Result<(Option<Store>, People)> {
     let config = Config::load(config_path)?;
     let db = config.state.dir.join("mirror.db");
-    Ok(if db.exists() {
+    let store = if db.exists() {
         Some(Store::open(&db)?)
     } else {
         None
-    })
+    };
+    Ok((store, People::of(config.inbox.api())))
 }
 
 /// Runs a conflicts subcommand.
 pub fn run(config_path: &Path, cmd: ConflictsCommand) -> anyhow::Result<u8> {
-    let store = open_store(config_path)?;
+    let (store, people) = open_store(config_path)?;
     let now = chrono::Utc::now();
     match cmd {
         ConflictsCommand::List(args) => {
@@ -152,7 +155,7 @@ pub fn run(config_path: &Path, cmd: ConflictsCommand) -> anyhow::Result<u8> {
             } else if rows.is_empty() {
                 say!("no {}conflicts", if args.all { "" } else { "open " })?;
             } else {
-                out::human(format_args!("{}", render::conflict_table(&rows)))?;
+                out::human(format_args!("{}", render::conflict_table(&rows, people)))?;
             }
             Ok(EXIT_OK)
         }
@@ -169,7 +172,7 @@ pub fn run(config_path: &Path, cmd: ConflictsCommand) -> anyhow::Result<u8> {
             if args.json {
                 emit!("{}", serde_json::to_string_pretty(&c)?)?;
             } else {
-                out::human(format_args!("{}", show(&c)))?;
+                out::human(format_args!("{}", show(&c, people)))?;
             }
             Ok(EXIT_OK)
         }
@@ -205,7 +208,7 @@ fn list(
 }
 
 /// One conflict, values side by side; notes as a three-way diff against the base.
-fn show(c: &ConflictRow) -> String {
+fn show(c: &ConflictRow, people: People) -> String {
     let mut out = String::new();
     let who = c
         .username
@@ -214,7 +217,8 @@ fn show(c: &ConflictRow) -> String {
     let _ = writeln!(out, "conflict {} ({}, {})", c.id, c.kind, c.field);
     let _ = writeln!(
         out,
-        "prospect   {who} (Inbox {}, X id {})",
+        "{:<10} {who} (Inbox {}, X id {})",
+        people.one,
         c.prospect_id,
         c.platform_id.as_deref().unwrap_or("-")
     );

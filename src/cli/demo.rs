@@ -100,7 +100,10 @@ async fn run_in(dir: &std::path::Path, prospects: usize) -> anyhow::Result<u8> {
     let store = Store::open(&ctx.config.state.dir.join("mirror.db"))?;
     out::human(format_args!(
         "{}",
-        render::conflict_table(&store.conflicts(false)?)
+        render::conflict_table(
+            &store.conflicts(false)?,
+            render::People::of(ctx.config.inbox.api())
+        )
     ))?;
     say!(
         "\nTry it on your data: copy sync.toml.example to sync.toml, set INBOX_API_TOKEN, run `crmsync plan`."
@@ -165,7 +168,10 @@ async fn run_hubspot_in(dir: &std::path::Path, prospects: usize) -> anyhow::Resu
     let store = Store::open(&ctx.config.state.dir.join("mirror.db"))?;
     out::human(format_args!(
         "{}",
-        render::conflict_table(&store.conflicts(false)?)
+        render::conflict_table(
+            &store.conflicts(false)?,
+            render::People::of(ctx.config.inbox.api())
+        )
     ))?;
     say!(
         "\nTry it on your HubSpot: copy sync.toml.example to sync.toml, set [crm] kind = \"hubspot\", INBOX_API_TOKEN and HUBSPOT_TOKEN, run `crmsync plan`."

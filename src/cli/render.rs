@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
+use crate::config::InboxApi;
 use crate::engine::SyncReport;
 use crate::reconcile::ConflictKind;
 use crate::store::{ConflictRecord, ConflictRow};
@@ -18,23 +19,60 @@ fn shorten(text: &str, max: usize) -> String {
     }
 }
 
+/// Who the people on the Inbox side are: contacts (with X and LinkedIn profiles) on API v2,
+/// prospects on v1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct People {
+    /// One of them.
+    pub one: &'static str,
+    /// More than one.
+    pub many: &'static str,
+}
+
+impl People {
+    /// The people of `api`.
+    pub fn of(api: InboxApi) -> People {
+        match api {
+            InboxApi::V2 => People {
+                one: "contact",
+                many: "contacts",
+            },
+            InboxApi::V1 => People {
+                one: "prospect",
+                many: "prospects",
+            },
+        }
+    }
+
+    /// The people of the API a run spoke.
+    fn of_run(report: &SyncReport) -> People {
+        People::of(if report.inbox_api == "v1" {
+            InboxApi::V1
+        } else {
+            InboxApi::V2
+        })
+    }
+}
+
+/// `n` and the noun, singular for one: "1 record", "2 records".
+fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 fn header(out: &mut String, report: &SyncReport) {
-    // On Inbox API v2 the people are contacts (with X and LinkedIn profiles).
-    let (people, person) = if report.inbox_api == "v2" {
-        ("contacts", "contact")
-    } else {
-        ("prospects", "prospect")
-    };
+    let people = People::of_run(report);
+    let person = people.one;
     let _ = writeln!(
         out,
-        "Inbox: {} {people}, {} threads | CRM: {} records, {} rejected | {} linked, {} {people} without a CRM record, {} records without a {person}",
-        report.pull.prospects,
-        report.pull.threads,
-        report.crm_records,
+        "Inbox: {}, {} | CRM: {}, {} rejected | {} linked, {} without a CRM record, {} without a {person}",
+        count(report.pull.prospects, people.one, people.many),
+        count(report.pull.threads, "thread", "threads"),
+        count(report.crm_records, "record", "records"),
         report.rejected_rows.len(),
         report.linked,
-        report.unlinked_prospects,
-        report.unlinked_records,
+        count(report.unlinked_prospects, people.one, people.many),
+        count(report.unlinked_records, "record", "records"),
     );
     if report.unchanged_links > 0 {
         let _ = writeln!(
@@ -64,10 +102,11 @@ fn header(out: &mut String, report: &SyncReport) {
         );
     }
     if report.unmatched.len() > SHOWN_PER_KIND {
+        let more = (report.unmatched.len() - SHOWN_PER_KIND) as u64;
         let _ = writeln!(
             out,
-            "  … and {} more records without a {person} (`--json`: \"unmatched\")",
-            report.unmatched.len() - SHOWN_PER_KIND
+            "  … and {} more without a {person} (`--json`: \"unmatched\")",
+            count(more, "record", "records")
         );
     }
 }
@@ -237,8 +276,8 @@ pub fn sync(report: &SyncReport) -> String {
     out
 }
 
-/// A table of stored conflicts.
-pub fn conflict_table(rows: &[ConflictRow]) -> String {
+/// A table of stored conflicts, its people named as `people` (the API in use) call them.
+pub fn conflict_table(rows: &[ConflictRow], people: People) -> String {
     let mut table = Table::new();
     table
         .load_style(UTF8_FULL_CONDENSED)
@@ -247,7 +286,7 @@ pub fn conflict_table(rows: &[ConflictRow]) -> String {
             "id",
             "kind",
             "field",
-            "prospect",
+            people.one,
             "record",
             "inbox",
             "crm",

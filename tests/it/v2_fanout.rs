@@ -135,7 +135,16 @@ async fn v2_a_fanout_conflict_names_each_threads_account_platform_and_value() {
     let id = done["id"].to_string();
     let text = stdout(&world.crmsync(&["conflicts", "show", &id]).await);
     assert!(text.contains(&expected), "{text}");
+    // On v2 the Inbox side's people are contacts, counted in the singular for one.
+    assert!(text.contains("\ncontact    @"), "{text}");
+    let list = stdout(&world.crmsync(&["conflicts", "list"]).await);
+    assert!(
+        list.contains(" contact ") && !list.contains("prospect"),
+        "{list}"
+    );
     let plan = stdout(&world.crmsync(&["plan"]).await);
+    assert!(plan.contains("| CRM: 1 record, 0 rejected |"), "{plan}");
+    assert!(!plan.contains("prospect"), "{plan}");
     for label in [&x, &li].map(|t| account_label(&world, &t.account_link_id)) {
         assert!(plan.contains(&label), "{plan}");
     }
