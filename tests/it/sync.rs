@@ -942,3 +942,55 @@ async fn a_field_guard_stops_when_too_many_valuations_would_change() {
     );
     assert!(text.contains("max_field_change_ratio"), "{text}");
 }
+
+/// Undo of a forced fan-out gives each thread back what it held. The threads disagreed, so the
+/// prospect had no one value to restore (the plan's old value is empty): each thread's receipt
+/// holds its own, and the undo writes each thread back.
+#[tokio::test(flavor = "multi_thread")]
+async fn undo_of_a_forced_fan_out_gives_each_thread_back_what_it_held() {
+    let world = World::start(40, "\n[fanout]\nmode = \"force\"\n").await;
+    let (idx, p) = world
+        .fake
+        .prospects()
+        .into_iter()
+        .enumerate()
+        .find(|(_, p)| p.threads.len() >= 2)
+        .expect("a multi-thread prospect");
+    let members = world.fake.members();
+    let (a, b, crm) = (&members[0].1, &members[1].1, &members[2].1);
+    for t in &p.threads {
+        world
+            .fake
+            .set_thread(&t.id, Some(Some(a.clone())), Some(false));
+    }
+    let mut row = agreeing_rows(&world, idx + 1).remove(idx);
+    write_export(&world, std::slice::from_ref(&row));
+    assert_exit(&world.crmsync(&["sync"]).await, 0);
+    // A person gives the second thread its own assignee and closes it; the CRM's owner changes.
+    world
+        .fake
+        .set_thread(&p.threads[1].id, Some(Some(b.clone())), Some(true));
+    row[col("Owner Email")] = crm.clone();
+    row[col("Done")] = "false".into();
+    write_export(&world, &[row]);
+    let run = json(&world.crmsync(&["sync", "--json"]).await);
+    let now = world.fake.prospect(&p.external_id).unwrap().threads;
+    assert!(
+        now.iter()
+            .all(|t| t.assignee_email.as_deref() == Some(crm.as_str()) && !t.done),
+        "forced onto every thread: {now:?} {run}"
+    );
+
+    let undo = world
+        .crmsync(&["undo", &run["run_id"].to_string(), "--json"])
+        .await;
+    assert_exit(&undo, 0);
+    let now = world.fake.prospect(&p.external_id).unwrap().threads;
+    let held: Vec<(Option<&str>, bool)> = now
+        .iter()
+        .map(|t| (t.assignee_email.as_deref(), t.done))
+        .collect();
+    let mut expected = vec![(Some(a.as_str()), false); now.len()];
+    expected[1] = (Some(b.as_str()), true);
+    assert_eq!(held, expected, "{}", stdout(&undo));
+}

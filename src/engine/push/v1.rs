@@ -84,18 +84,8 @@ impl<'a> LinkPush<'a, '_> {
             return Ok(());
         }
         let plan = self.plan;
-        let rows: Vec<ChangeRow> = mapped
-            .fields
-            .iter()
-            .map(|change| {
-                change_row(
-                    Side::Inbox,
-                    &plan.key.prospect_id,
-                    &plan.key,
-                    change,
-                    ChangeStatus::Attempted,
-                )
-            })
+        let rows: Vec<ChangeRow> = (mapped.fields.iter())
+            .flat_map(|change| self.context_rows(change))
             .collect();
         let ticket = self.receipts.intend(&rows)?;
         let sent = self
@@ -118,6 +108,42 @@ impl<'a> LinkPush<'a, '_> {
             // `attempted`, since the write may have landed.
             Err(err) => Err(err.into()),
         }
+    }
+
+    /// The receipts of one change the context PATCH carries: one for the prospect; for a
+    /// thread field its threads disagreed on (a forced write, whose old value is empty), one
+    /// per thread it changes, with the value that thread held, so that an undo gives each
+    /// thread back its own.
+    fn context_rows(&self, change: &Change) -> Vec<ChangeRow> {
+        let field = change.field();
+        let row = |target: &str, change: &Change| {
+            change_row(
+                Side::Inbox,
+                target,
+                &self.plan.key,
+                change,
+                ChangeStatus::Attempted,
+            )
+        };
+        let agreed = || {
+            self.threads
+                .iter()
+                .all(|t| thread_value(t, field) == change.old)
+        };
+        if !field.is_thread_field() || agreed() {
+            return vec![row(&self.plan.key.prospect_id, change)];
+        }
+        (self.threads.iter())
+            .map(|t| (t, thread_value(t, field)))
+            .filter(|(_, held)| *held != change.new)
+            .map(|(t, held)| {
+                let change = Change {
+                    old: held,
+                    new: change.new.clone(),
+                };
+                row(&t.thread_id, &change)
+            })
+            .collect()
     }
 
     /// Maps the context changes to one update; an unmapped one is a conflict.
@@ -288,6 +314,14 @@ impl<'a> LinkPush<'a, '_> {
 }
 
 /// Whether a thread, as a thread PATCH answered it, holds `value`.
+/// What a thread holds of a thread field (assignee or done).
+fn thread_value(thread: &ThreadState, field: Field) -> Value {
+    match field {
+        Field::Assignee => Value::Assignee(thread.assignee.clone()),
+        _ => Value::Done(Some(thread.done)),
+    }
+}
+
 fn thread_took(thread: &inbox::Thread, value: &Value, names: &Names) -> bool {
     match value {
         Value::Done(done) => *done == Some(thread.done),
