@@ -55,7 +55,7 @@ impl People {
 }
 
 /// `n` and the noun, singular for one: "1 record", "2 records".
-fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
     let n = n.into();
     format!("{n} {}", if n == 1 { one } else { many })
 }

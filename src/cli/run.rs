@@ -164,10 +164,11 @@ pub async fn pull(config_path: &Path, args: PullArgs) -> anyhow::Result<u8> {
             })
         )?;
     } else {
+        let people = render::People::of(ctx.config.inbox.api());
         say!(
-            "pulled {} prospects, {} threads in {:.1}s ({} requests, {} rate-limited)",
-            report.pull.prospects,
-            report.pull.threads,
+            "pulled {}, {} in {:.1}s ({} requests, {} rate-limited)",
+            render::count(report.pull.prospects, people.one, people.many),
+            render::count(report.pull.threads, "thread", "threads"),
             report.seconds,
             report.requests,
             report.rate_limited

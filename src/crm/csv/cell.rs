@@ -97,8 +97,20 @@ pub(super) fn parse_field(
         Field::Valuation => match parse_amount(trimmed, formats.decimal) {
             Some(amount) => Value::Valuation(Some(amount)),
             None => {
+                let other = match formats.decimal {
+                    DecimalSeparator::Dot => DecimalSeparator::Comma,
+                    DecimalSeparator::Comma => DecimalSeparator::Dot,
+                };
+                let hint = match parse_amount(trimmed, other) {
+                    Some(_) => format!(
+                        " (it reads with \"{0}\": if the export writes amounts so, set [crm.csv] \
+                         decimal_separator = \"{0}\")",
+                        other.as_char()
+                    ),
+                    None => String::new(),
+                };
                 return Err(format!(
-                    "not a number with decimal separator \"{}\": {trimmed:?}",
+                    "not a number with decimal separator \"{}\": {trimmed:?}{hint}",
                     formats.decimal.as_char()
                 ));
             }

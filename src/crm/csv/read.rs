@@ -89,8 +89,14 @@ impl Layout {
         }
         let updated_at = columns.updated_at.as_deref().and_then(&mut find);
         if !missing.is_empty() {
+            let mut hint = delimiter_hint(&names, settings.delimiter);
+            if hint.is_empty() {
+                hint = "; under [crm.csv.columns] name each column as the export spells it, or \
+                        delete the line of a column the CRM does not export"
+                    .to_string();
+            }
             return Err(settings.unusable(format!(
-                "mapped column{} {} not in the header (line {}); the header has: {}{}",
+                "mapped column{} {} not in the header (line {}); the header has: {}{hint}",
                 if missing.len() == 1 { " is" } else { "s are" },
                 missing.join(", "),
                 header.line,
@@ -99,7 +105,6 @@ impl Layout {
                     .map(|n| format!("{n:?}"))
                     .collect::<Vec<_>>()
                     .join(", "),
-                delimiter_hint(&names, settings.delimiter),
             )));
         }
         if !repeated.is_empty() {

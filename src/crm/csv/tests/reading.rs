@@ -110,8 +110,9 @@ fn semicolon_delimiter() {
     assert_eq!(
         rejects(&snapshot),
         [
-            "2: column Deal Value: not a number with decimal separator \".\": \"1 000,00\"; the \
-             field is not synced until the cell reads"
+            "2: column Deal Value: not a number with decimal separator \".\": \"1 000,00\" (it \
+             reads with \",\": if the export writes amounts so, set [crm.csv] decimal_separator = \
+             \",\"); the field is not synced until the cell reads"
         ]
     );
     let r2 = record(&snapshot, "r2");
@@ -289,6 +290,13 @@ fn missing_mapped_columns_make_the_file_unusable() {
         ),
         "{message}"
     );
+    assert!(
+        message.ends_with(
+            "under [crm.csv.columns] name each column as the export spells it, or delete the \
+             line of a column the CRM does not export"
+        ),
+        "{message}"
+    );
     assert!(err.to_string().contains("export.csv"));
 }
 
@@ -460,8 +468,9 @@ fn trust_decimal_separator_comma_reads_european_amounts_and_dmy_dates() {
     assert_eq!(
         rejects(&snapshot),
         [
-            "5: column Deal Value: not a number with decimal separator \",\": \"1,234.50\"; the \
-          field is not synced until the cell reads"
+            "5: column Deal Value: not a number with decimal separator \",\": \"1,234.50\" (it \
+             reads with \".\": if the export writes amounts so, set [crm.csv] decimal_separator = \
+             \".\"); the field is not synced until the cell reads"
         ]
     );
 }
