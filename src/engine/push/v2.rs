@@ -18,6 +18,7 @@ use crate::reconcile::{
 };
 use crate::store::{ChangeRow, ChangeStatus, ConflictRecord, FanoutMiss};
 
+use crate::engine::budget::reads_old_default;
 use crate::engine::inputs::Names;
 use crate::engine::receipts::{Receipts, change_row};
 
@@ -126,11 +127,7 @@ impl<'a> ContactPush<'a, '_> {
         let Some(change) = changes.fields.iter().find(|c| c.field() == Field::Assignee) else {
             return Ok(());
         };
-        let agreed = self
-            .threads
-            .iter()
-            .all(|t| Value::Assignee(t.assignee.clone()) == change.old);
-        if agreed || !change.old.is_empty() {
+        if !reads_old_default(change, self.threads) {
             self.old_default = Some(change.old.clone());
             return Ok(());
         }
