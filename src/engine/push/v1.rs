@@ -90,7 +90,7 @@ impl<'a> LinkPush<'a, '_> {
             .map(|change| {
                 change_row(
                     Side::Inbox,
-                    &plan.key.prospect_id,
+                    plan.key.prospect_id.as_str(),
                     &plan.key,
                     change,
                     ChangeStatus::Attempted,
@@ -100,7 +100,7 @@ impl<'a> LinkPush<'a, '_> {
         let ticket = self.receipts.intend(&rows)?;
         let sent = self
             .client
-            .patch_context(&plan.key.prospect_id, &mapped.update);
+            .patch_context(plan.key.prospect_id.as_str(), &mapped.update);
         match sent.await {
             Ok(_) => self.context_applied(ticket, patch, &mapped).await,
             Err(err) if is_refusal(&err) => {
@@ -186,7 +186,7 @@ impl<'a> LinkPush<'a, '_> {
             .map(|change| {
                 change_row(
                     Side::Inbox,
-                    &patch.thread_id,
+                    patch.thread_id.as_str(),
                     &self.plan.key,
                     change,
                     ChangeStatus::Attempted,
@@ -194,7 +194,11 @@ impl<'a> LinkPush<'a, '_> {
             })
             .collect();
         let ticket = self.receipts.intend(&rows)?;
-        match self.client.patch_thread(&patch.thread_id, &update).await {
+        match self
+            .client
+            .patch_thread(patch.thread_id.as_str(), &update)
+            .await
+        {
             Ok(thread) => {
                 crate::failpoint::hit("inbox-after-thread-patch");
                 self.receipts.settle(ticket, ChangeStatus::Applied)?;
@@ -253,7 +257,7 @@ impl<'a> LinkPush<'a, '_> {
     async fn read_back(&mut self, fanned: &[&Change]) -> Result<(), inbox::Error> {
         let mut failed: BTreeSet<Field> = BTreeSet::new();
         for thread in self.threads {
-            let fresh = match self.client.thread(&thread.thread_id).await {
+            let fresh = match self.client.thread(thread.thread_id.as_str()).await {
                 Ok(t) => t,
                 Err(inbox::Error::NotFound { .. }) => continue,
                 Err(e) => return Err(e),

@@ -11,9 +11,10 @@
 
 use std::collections::HashSet;
 
-use crate::inbox::v2::{self, ContactId, ContactUpdate, ThreadId, ThreadUpdate};
+use crate::inbox::v2::{self, ContactUpdate, ThreadUpdate};
 use crate::reconcile::{
-    Change, ConflictKind, Field, LinkPlan, Side, ThreadPatch, ThreadState, Value, thread_account,
+    Change, ConflictKind, ContactId, Field, LinkPlan, Side, ThreadPatch, ThreadState, Value,
+    thread_account,
 };
 use crate::store::{ChangeRow, ChangeStatus, ConflictRecord, FanoutMiss};
 
@@ -40,7 +41,7 @@ pub(super) async fn push_contact(
         names,
         plan,
         threads,
-        contact: ContactId::from(plan.key.prospect_id.clone()),
+        contact: plan.key.prospect_id.clone(),
         conflict,
         receipts,
         out,
@@ -95,7 +96,7 @@ impl<'a> ContactPush<'a, '_> {
     fn contact_row(&self, change: &Change) -> ChangeRow {
         change_row(
             Side::Inbox,
-            &self.plan.key.prospect_id,
+            self.plan.key.prospect_id.as_str(),
             &self.plan.key,
             change,
             ChangeStatus::Attempted,
@@ -264,7 +265,7 @@ impl<'a> ContactPush<'a, '_> {
                 let key = &self.plan.key;
                 change_row(
                     Side::Inbox,
-                    &thread.thread_id,
+                    thread.thread_id.as_str(),
                     key,
                     &change,
                     ChangeStatus::Attempted,
@@ -272,8 +273,7 @@ impl<'a> ContactPush<'a, '_> {
             })
             .collect();
         let ticket = self.receipts.intend(&rows)?;
-        let id = ThreadId::from(thread.thread_id.clone());
-        let answer = match self.client.update_thread(&id, &update).await {
+        let answer = match self.client.update_thread(&thread.thread_id, &update).await {
             Ok(answer) => {
                 crate::failpoint::hit("inbox-after-thread-patch");
                 self.receipts.settle(ticket, ChangeStatus::Applied)?;
@@ -337,7 +337,7 @@ impl<'a> ContactPush<'a, '_> {
             .map(|c| {
                 change_row(
                     Side::Inbox,
-                    &patch.thread_id,
+                    patch.thread_id.as_str(),
                     &self.plan.key,
                     c,
                     ChangeStatus::Attempted,
@@ -345,8 +345,7 @@ impl<'a> ContactPush<'a, '_> {
             })
             .collect();
         let ticket = self.receipts.intend(&rows)?;
-        let id = ThreadId::from(patch.thread_id.clone());
-        match self.client.update_thread(&id, &update).await {
+        match self.client.update_thread(&patch.thread_id, &update).await {
             Ok(thread) => {
                 crate::failpoint::hit("inbox-after-thread-patch");
                 self.receipts.settle(ticket, ChangeStatus::Applied)?;
@@ -520,7 +519,7 @@ async fn map(
 
 /// A thread that answered a write without taking its value.
 struct Missed<'a> {
-    contact: &'a str,
+    contact: &'a ContactId,
     thread: &'a ThreadState,
     change: &'a Change,
 }
@@ -542,7 +541,7 @@ impl Missed<'_> {
             thread_account(self.thread),
             self.contact
         );
-        let key = (self.contact, self.thread.thread_id.as_str());
+        let key = (self.contact, &self.thread.thread_id);
         match receipts.fanout_miss(key, field, &value.to_string())? {
             FanoutMiss::First => out
                 .warnings

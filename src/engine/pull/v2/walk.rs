@@ -93,7 +93,7 @@ pub(in crate::engine) fn profile_rows(contact: &Contact) -> impl Iterator<Item =
     contact.profiles.iter().map(|p| ProfileRow {
         platform: p.platform.as_str().to_string(),
         platform_id: p.platform_id.clone(),
-        contact_id: contact.id.as_str().to_string(),
+        contact_id: contact.id.clone(),
         username: p.username.clone(),
     })
 }
@@ -109,7 +109,7 @@ pub(in crate::engine) fn contact_row(contact: &Contact) -> ProspectRow {
     // Sorted: an equal set is equal text in the mirror.
     tag_ids.sort_unstable();
     ProspectRow {
-        id: contact.id.as_str().to_string(),
+        id: contact.id.clone(),
         platform_id: x.map(|p| p.platform_id.clone()).unwrap_or_default(),
         username: x.map(|p| p.username.clone()).unwrap_or_default(),
         display_name: any.map(|p| p.display_name.clone()),
@@ -124,8 +124,8 @@ pub(in crate::engine) fn contact_row(contact: &Contact) -> ProspectRow {
 /// A thread as a mirror row: done is archived, the assignee the effective one.
 pub(in crate::engine) fn thread_row(thread: &Thread) -> ThreadRow {
     ThreadRow {
-        id: thread.id.as_str().to_string(),
-        prospect_id: thread.contact_id.as_str().to_string(),
+        id: thread.id.clone(),
+        prospect_id: thread.contact_id.clone(),
         account_link_id: thread.account_link_id.clone(),
         assignee_id: thread.assignee_id.clone(),
         done: thread.archived,
