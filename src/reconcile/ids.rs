@@ -4,7 +4,8 @@
 //! Each is a plain `String` underneath: it serializes as that string (`serde(transparent)`),
 //! displays as it, orders as it (the derived `Ord` is `str`'s order, which the engine's sorted
 //! merges rely on) and borrows as `&str` (so a map keyed by one is looked up by `&str`). The
-//! mirror stores them as the same text (`ToSql`/`FromSql` live in `store::text`). Pure data:
+//! mirror stores them as the same text (`ToSql`/`FromSql` live in `store::text`). The default
+//! is the empty id, which a conflict row holds for a side it names no object of. Pure data:
 //! nothing here does I/O.
 
 use std::borrow::Borrow;
@@ -23,11 +24,6 @@ macro_rules! string_id {
         pub struct $name(String);
 
         impl $name {
-            /// Wraps an id as the other side gave it.
-            pub fn new(id: impl Into<String>) -> $name {
-                $name(id.into())
-            }
-
             /// The id's text.
             pub fn as_str(&self) -> &str {
                 &self.0
@@ -59,12 +55,6 @@ macro_rules! string_id {
         impl From<&str> for $name {
             fn from(id: &str) -> $name {
                 $name(id.to_owned())
-            }
-        }
-
-        impl From<&String> for $name {
-            fn from(id: &String) -> $name {
-                $name(id.clone())
             }
         }
 
