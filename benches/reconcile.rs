@@ -190,7 +190,7 @@ fn link(i: usize, rng: &mut Rng) -> LinkInput {
     let n_threads = if rng.chance(15) { 2 } else { 1 };
     let threads = (0..n_threads)
         .map(|t| ThreadState {
-            thread_id: format!("th_{i}_{t}"),
+            thread_id: format!("th_{i}_{t}").into(),
             account_link_id: format!("al_{t}"),
             account: format!("sales_{t}"),
             platform: "twitter".to_owned(),
@@ -213,8 +213,8 @@ fn link(i: usize, rng: &mut Rng) -> LinkInput {
     }
     LinkInput {
         key: LinkKey {
-            prospect_id: format!("pr_{i:06}"),
-            crm_id: format!("rec_{:06}", (i * 7919) % LINKS),
+            prospect_id: format!("pr_{i:06}").into(),
+            crm_id: format!("rec_{:06}", (i * 7919) % LINKS).into(),
         },
         inbox: InboxSide {
             fields: inbox,

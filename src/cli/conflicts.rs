@@ -213,7 +213,7 @@ fn show(c: &ConflictRow, people: People) -> String {
     let who = c
         .username
         .as_ref()
-        .map_or_else(|| c.prospect_id.clone(), |u| format!("@{u}"));
+        .map_or_else(|| c.prospect_id.to_string(), |u| format!("@{u}"));
     let _ = writeln!(out, "conflict {} ({}, {})", c.id, c.kind, c.field);
     let _ = writeln!(
         out,

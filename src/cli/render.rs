@@ -140,7 +140,7 @@ fn conflicts(out: &mut String, all: &[ConflictRecord]) {
                 .username
                 .as_ref()
                 .map(|u| format!("@{u}"))
-                .unwrap_or_else(|| c.prospect_id.clone());
+                .unwrap_or_else(|| c.prospect_id.to_string());
             let _ = writeln!(
                 out,
                 "  {who} -> record {}: {} = {}",
@@ -183,13 +183,17 @@ fn conflict_line(out: &mut String, c: &ConflictRecord) {
             .username
             .as_ref()
             .map(|u| format!("@{u}"))
-            .unwrap_or_else(|| c.prospect_id.clone());
+            .unwrap_or_else(|| c.prospect_id.to_string());
         let _ = writeln!(
             out,
             "  {:<15} {:<9} {who} <-> {}: {}",
             c.kind.as_str(),
             c.field.as_str(),
-            if c.crm_id.is_empty() { "-" } else { &c.crm_id },
+            if c.crm_id.is_empty() {
+                "-"
+            } else {
+                c.crm_id.as_str()
+            },
             shorten(&c.detail, 140)
         );
     }
@@ -301,8 +305,8 @@ pub fn conflict_table(rows: &[ConflictRow], people: People) -> String {
             c.username
                 .as_ref()
                 .map(|u| format!("@{u}"))
-                .unwrap_or_else(|| c.prospect_id.clone()),
-            c.crm_id.clone(),
+                .unwrap_or_else(|| c.prospect_id.to_string()),
+            c.crm_id.to_string(),
             shorten(c.inbox.as_deref().unwrap_or(&c.detail), 40),
             shorten(c.crm.as_deref().unwrap_or("-"), 40),
             shorten(c.base.as_deref().unwrap_or("-"), 40),

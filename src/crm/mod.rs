@@ -9,7 +9,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
-use crate::reconcile::{Change, Field, Fields};
+use crate::reconcile::{Change, Field, Fields, RecordId};
 
 pub mod csv;
 pub mod hubspot;
@@ -19,7 +19,7 @@ pub mod identity;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CrmRecord {
     /// The CRM's record id.
-    pub id: String,
+    pub id: RecordId,
     /// X numeric user id (= Inbox prospect `platformId`), if the CRM has it.
     pub x_user_id: Option<String>,
     /// X username without `@` (a profile URL reduced to its handle, see [`identity::x_handle`]).
@@ -132,7 +132,7 @@ impl RejectShares {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewRecord {
     /// The id to give the record (in-place mode) — adapters whose CRM assigns ids may ignore it.
-    pub id: String,
+    pub id: RecordId,
     /// X numeric user id (empty when the contact has no X profile).
     pub x_user_id: String,
     /// X username (empty when the contact has no X profile).
@@ -151,7 +151,7 @@ pub enum CrmWrite {
     /// Change fields of an existing record (CRM vocabulary; `old` is what the CRM held).
     Update {
         /// Record id.
-        id: String,
+        id: RecordId,
         /// Field changes.
         changes: Vec<Change>,
     },
@@ -161,7 +161,7 @@ pub enum CrmWrite {
 
 impl CrmWrite {
     /// The record id the write targets.
-    pub fn id(&self) -> &str {
+    pub fn id(&self) -> &RecordId {
         match self {
             CrmWrite::Update { id, .. } => id,
             CrmWrite::Create(record) => &record.id,
@@ -308,7 +308,7 @@ mod tests {
     #[test]
     fn trust_reject_shares_count_rows_and_each_columns_values_apart() {
         let record = |row| CrmRecord {
-            id: format!("r{row}"),
+            id: format!("r{row}").into(),
             x_user_id: None,
             username: None,
             linkedin_id: None,

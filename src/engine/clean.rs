@@ -19,7 +19,7 @@ use foldhash::HashMap;
 
 use crate::crm::CrmRecord;
 use crate::digest::Digest;
-use crate::reconcile::{Plan, Policy, Value, Vocabulary};
+use crate::reconcile::{ContactId, Plan, Policy, Value, Vocabulary};
 use crate::store::{LinkRow, Reference, Store};
 
 use super::sorted::SortedCursor;
@@ -140,11 +140,8 @@ impl Stamps {
         link: &'a LinkRow,
         record: &CrmRecord,
         clean: bool,
-    ) -> (&'a str, Option<u64>) {
-        (
-            link.prospect_id.as_str(),
-            clean.then(|| record_digest(record)),
-        )
+    ) -> (&'a ContactId, Option<u64>) {
+        (&link.prospect_id, clean.then(|| record_digest(record)))
     }
 
     /// At the end of a sync: stores the stamps of the links it reconciled (stamps made under
@@ -153,16 +150,16 @@ impl Stamps {
     pub(super) fn record(
         self,
         store: &mut Store,
-        mut stamps: Vec<(&str, Option<u64>)>,
+        mut stamps: Vec<(&ContactId, Option<u64>)>,
         partial_run: bool,
         plan: &Plan,
-        confirmed: &[(String, Value)],
+        confirmed: &[(ContactId, Value)],
     ) -> anyhow::Result<()> {
         if partial_run {
-            let touched: Vec<(&str, Option<u64>)> = plan
+            let touched: Vec<(&ContactId, Option<u64>)> = plan
                 .links
                 .iter()
-                .map(|l| (l.key.prospect_id.as_str(), None))
+                .map(|l| (&l.key.prospect_id, None))
                 .collect();
             store.stamp_links(&touched, false)?;
         } else {
@@ -178,18 +175,18 @@ impl Stamps {
 /// is clean only if the base moved to all of them (`confirmed`): otherwise its stamp is
 /// dropped, and the next run reconciles it again.
 pub fn keep_confirmed_stamps(
-    stamps: &mut [(&str, Option<u64>)],
+    stamps: &mut [(&ContactId, Option<u64>)],
     plan: &Plan,
-    confirmed: &[(String, Value)],
+    confirmed: &[(ContactId, Value)],
 ) {
-    let mut moved: HashMap<&str, usize> = HashMap::default();
+    let mut moved: HashMap<&ContactId, usize> = HashMap::default();
     for (prospect_id, _) in confirmed {
-        *moved.entry(prospect_id.as_str()).or_default() += 1;
+        *moved.entry(prospect_id).or_default() += 1;
     }
-    let agreed: HashMap<&str, usize> = plan
+    let agreed: HashMap<&ContactId, usize> = plan
         .links
         .iter()
-        .map(|l| (l.key.prospect_id.as_str(), l.agreed.len()))
+        .map(|l| (&l.key.prospect_id, l.agreed.len()))
         .collect();
     for (prospect_id, digest) in stamps.iter_mut() {
         let wanted = agreed.get(prospect_id).copied().unwrap_or(0);
@@ -250,7 +247,7 @@ mod tests {
             .iter()
             .map(|id| LinkRow {
                 prospect_id: (*id).into(),
-                crm_id: format!("r-{id}"),
+                crm_id: format!("r-{id}").into(),
                 state: LinkState::Active,
             })
             .collect();
@@ -258,18 +255,20 @@ mod tests {
         let records: Vec<CrmRecord> = ids
             .iter()
             .map(|id| CrmRecord {
-                id: format!("r-{id}"),
+                id: format!("r-{id}").into(),
                 ..record()
             })
             .collect();
         let digest = record_digest(&records[0]);
         // p2's stamp is of another record; p4 has none.
+        let p = ContactId::from;
+        let (p1, p2, p3) = (p("p1"), p("p2"), p("p3"));
         store
             .stamp_links(
                 &[
-                    ("p1", Some(digest)),
-                    ("p2", Some(digest ^ 1)),
-                    ("p3", Some(digest)),
+                    (&p1, Some(digest)),
+                    (&p2, Some(digest ^ 1)),
+                    (&p3, Some(digest)),
                 ],
                 false,
             )
@@ -286,7 +285,7 @@ mod tests {
             dirty
                 .iter()
                 .map(|l| l.prospect_id.clone())
-                .collect::<Vec<String>>()
+                .collect::<Vec<ContactId>>()
         };
         let sorted: Vec<&LinkRow> = links.iter().collect();
         let shuffled: Vec<&LinkRow> = [3, 0, 2, 1].iter().map(|&i| &links[i]).collect();
@@ -344,7 +343,7 @@ mod tests {
         let link = |id: &str, agreed: Vec<Value>| LinkPlan {
             key: LinkKey {
                 prospect_id: id.into(),
-                crm_id: format!("r-{id}"),
+                crm_id: format!("r-{id}").into(),
             },
             inbox: None,
             threads: Vec::new(),
@@ -358,16 +357,18 @@ mod tests {
                 link("half", vec![Value::Notes(None), Value::Done(Some(true))]),
             ],
         };
+        let id = ContactId::from;
         let confirmed = vec![
-            ("moved".to_string(), Value::Notes(None)),
-            ("moved".to_string(), Value::Done(Some(true))),
-            ("half".to_string(), Value::Notes(None)),
+            (id("moved"), Value::Notes(None)),
+            (id("moved"), Value::Done(Some(true))),
+            (id("half"), Value::Notes(None)),
         ];
-        let mut stamps = vec![("moved", Some(1)), ("half", Some(2)), ("quiet", Some(3))];
+        let (moved, half, quiet) = (id("moved"), id("half"), id("quiet"));
+        let mut stamps = vec![(&moved, Some(1)), (&half, Some(2)), (&quiet, Some(3))];
         keep_confirmed_stamps(&mut stamps, &plan, &confirmed);
         assert_eq!(
             stamps,
-            [("moved", Some(1)), ("half", None), ("quiet", Some(3))]
+            [(&moved, Some(1)), (&half, None), (&quiet, Some(3))]
         );
     }
 

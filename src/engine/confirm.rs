@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::crm::WriteStatus;
-use crate::reconcile::{Field, LinkPlan, Plan, Value};
+use crate::reconcile::{ContactId, Field, LinkPlan, Plan, RecordId, Value};
 
 /// The (prospect id, value) pairs of `plan`'s agreed values that are confirmed: a value is
 /// confirmed when each side that the plan writes for its field confirmed the write: the Inbox
@@ -17,15 +17,15 @@ use crate::reconcile::{Field, LinkPlan, Plan, Value};
 /// ran out) move nothing.
 pub fn confirmed_values(
     plan: &Plan,
-    unpushed: &HashSet<&str>,
-    inbox_confirmed: &HashMap<String, HashSet<Field>>,
-    crm_status: &HashMap<String, WriteStatus>,
-) -> Vec<(String, Value)> {
+    unpushed: &HashSet<&ContactId>,
+    inbox_confirmed: &HashMap<ContactId, HashSet<Field>>,
+    crm_status: &HashMap<RecordId, WriteStatus>,
+) -> Vec<(ContactId, Value)> {
     let mut confirmed = Vec::new();
     for link in plan
         .links
         .iter()
-        .filter(|l| !unpushed.contains(l.key.prospect_id.as_str()))
+        .filter(|l| !unpushed.contains(&l.key.prospect_id))
     {
         let inbox_done = inbox_confirmed.get(&link.key.prospect_id);
         let crm_ok = link.crm.is_none()
@@ -51,10 +51,10 @@ pub fn confirmed_values(
 /// hold it yet.)
 pub fn pending_bases(
     plan: &Plan,
-    pending: &[(String, Value)],
-    unpushed: &HashSet<&str>,
-    inbox_confirmed: &HashMap<String, HashSet<Field>>,
-) -> Vec<(String, Value, Option<Value>)> {
+    pending: &[(RecordId, Value)],
+    unpushed: &HashSet<&ContactId>,
+    inbox_confirmed: &HashMap<ContactId, HashSet<Field>>,
+) -> Vec<(RecordId, Value, Option<Value>)> {
     let by_record: HashMap<&str, &LinkPlan> = plan
         .links
         .iter()
@@ -65,7 +65,7 @@ pub fn pending_bases(
         .map(|(crm_id, value)| {
             let field = value.field();
             let base = by_record.get(crm_id.as_str()).and_then(|link| {
-                let inbox_ok = !unpushed.contains(link.key.prospect_id.as_str())
+                let inbox_ok = !unpushed.contains(&link.key.prospect_id)
                     && (!writes_inbox(link, field)
                         || inbox_confirmed
                             .get(&link.key.prospect_id)
@@ -83,7 +83,7 @@ pub fn pending_bases(
 
 /// The agreed values of `plan` that no side needs a write for: what both sides already hold.
 /// A re-baseline (`sync --resync`) records only these.
-pub fn already_shared(plan: &Plan) -> Vec<(String, Value)> {
+pub fn already_shared(plan: &Plan) -> Vec<(ContactId, Value)> {
     plan.links
         .iter()
         .flat_map(|link| {
@@ -129,7 +129,7 @@ mod tests {
         LinkPlan {
             key: LinkKey {
                 prospect_id: id.into(),
-                crm_id: format!("r-{id}"),
+                crm_id: format!("r-{id}").into(),
             },
             inbox: Some(InboxPatch {
                 changes: vec![Change {
@@ -149,13 +149,13 @@ mod tests {
         }
     }
 
-    fn fields(list: &[(&str, &[Field])]) -> HashMap<String, HashSet<Field>> {
+    fn fields(list: &[(&str, &[Field])]) -> HashMap<ContactId, HashSet<Field>> {
         list.iter()
-            .map(|(id, f)| (id.to_string(), f.iter().copied().collect()))
+            .map(|(id, f)| ((*id).into(), f.iter().copied().collect()))
             .collect()
     }
 
-    fn moved(values: &[(String, Value)]) -> Vec<(&str, Field)> {
+    fn moved(values: &[(ContactId, Value)]) -> Vec<(&str, Field)> {
         values
             .iter()
             .map(|(p, v)| (p.as_str(), v.field()))
@@ -168,14 +168,15 @@ mod tests {
             links: vec![link("a"), link("b"), link("c"), link("d")],
         };
         let inbox = fields(&[("a", &[Field::Notes]), ("b", &[]), ("c", &[Field::Notes])]);
-        let crm: HashMap<String, WriteStatus> = [
-            ("r-a".to_string(), WriteStatus::Confirmed),
-            ("r-b".to_string(), WriteStatus::Confirmed),
-            ("r-c".to_string(), WriteStatus::Pending),
-            ("r-d".to_string(), WriteStatus::Failed("refused".into())),
+        let crm: HashMap<RecordId, WriteStatus> = [
+            ("r-a".into(), WriteStatus::Confirmed),
+            ("r-b".into(), WriteStatus::Confirmed),
+            ("r-c".into(), WriteStatus::Pending),
+            ("r-d".into(), WriteStatus::Failed("refused".into())),
         ]
         .into();
-        let unpushed: HashSet<&str> = ["d"].into();
+        let d = ContactId::from("d");
+        let unpushed: HashSet<&ContactId> = [&d].into();
         let confirmed = confirmed_values(&plan, &unpushed, &inbox, &crm);
         assert_eq!(
             moved(&confirmed),

@@ -7,7 +7,9 @@ use std::collections::{HashMap, HashSet};
 use anyhow::Context as _;
 
 use crate::crm::{CrmAdapter, CrmWrite, NewRecord, WriteStatus};
-use crate::reconcile::{self, ConflictKind, Field, LinkKey, Plan, Side, Value};
+use crate::reconcile::{
+    self, ConflictKind, ContactId, Field, LinkKey, Plan, RecordId, Side, Value,
+};
 use crate::store::{BaseBefore, ChangeRow, ChangeStatus, ConflictField, ConflictRecord, LinkRow};
 
 use super::receipts::Receipts;
@@ -17,9 +19,9 @@ use super::receipts::change_row;
 #[derive(Debug, Default)]
 pub(super) struct CrmOutcome {
     /// The status of each write, by record id.
-    pub status: HashMap<String, WriteStatus>,
+    pub status: HashMap<RecordId, WriteStatus>,
     /// Values handed over in the import file this run (record id, value).
-    pub new_pending: Vec<(String, Value)>,
+    pub new_pending: Vec<(RecordId, Value)>,
     /// Refusals: `rejected-by-api` or `unmapped` conflicts.
     pub conflicts: Vec<ConflictRecord>,
     /// Records written (confirmed or handed over).
@@ -36,9 +38,9 @@ pub(super) struct CrmOutcome {
 pub(super) async fn write_crm<A: CrmAdapter>(
     crm: &mut A,
     plan: &Plan,
-    creates: &[(String, NewRecord)],
-    unpushed: &HashSet<&str>,
-    pending: &HashMap<String, Vec<Value>>,
+    creates: &[(ContactId, NewRecord)],
+    unpushed: &HashSet<&ContactId>,
+    pending: &HashMap<RecordId, Vec<Value>>,
     receipts: &mut Receipts<'_>,
 ) -> anyhow::Result<CrmOutcome> {
     let mut out = CrmOutcome::default();
@@ -61,17 +63,21 @@ pub(super) async fn write_crm<A: CrmAdapter>(
     for ((write, status), ticket) in writes.iter().zip(outcome.statuses).zip(tickets) {
         receipts.settle(ticket, receipt_status(&status))?;
         out.count(write, &status, pending, &owners);
-        out.status.insert(write.id().to_string(), status);
+        out.status.insert(write.id().clone(), status);
     }
     Ok(out)
 }
 
 /// The batch: an update per CRM patch of a prospect pushed on the Inbox side, then the creates.
-fn batch(plan: &Plan, creates: &[(String, NewRecord)], unpushed: &HashSet<&str>) -> Vec<CrmWrite> {
+fn batch(
+    plan: &Plan,
+    creates: &[(ContactId, NewRecord)],
+    unpushed: &HashSet<&ContactId>,
+) -> Vec<CrmWrite> {
     let mut writes: Vec<CrmWrite> = plan
         .links
         .iter()
-        .filter(|l| !unpushed.contains(l.key.prospect_id.as_str()))
+        .filter(|l| !unpushed.contains(&l.key.prospect_id))
         .filter_map(|l| {
             l.crm.as_ref().map(|p| CrmWrite::Update {
                 id: l.key.crm_id.clone(),
@@ -99,34 +105,31 @@ fn receipt_status(status: &WriteStatus) -> ChangeStatus {
 /// The prospect each write of the batch is for, by record id.
 struct Owners<'p> {
     /// Of the records the plan updates.
-    of_record: HashMap<&'p str, &'p str>,
+    of_record: HashMap<&'p RecordId, &'p ContactId>,
     /// Of the records created.
-    of_create: HashMap<&'p str, &'p str>,
+    of_create: HashMap<&'p RecordId, &'p ContactId>,
 }
 
 impl<'p> Owners<'p> {
-    fn new(plan: &'p Plan, creates: &'p [(String, NewRecord)]) -> Self {
+    fn new(plan: &'p Plan, creates: &'p [(ContactId, NewRecord)]) -> Self {
         Owners {
             of_record: plan
                 .links
                 .iter()
-                .map(|l| (l.key.crm_id.as_str(), l.key.prospect_id.as_str()))
+                .map(|l| (&l.key.crm_id, &l.key.prospect_id))
                 .collect(),
             of_create: creates
                 .iter()
-                .map(|(prospect, record)| (record.id.as_str(), prospect.as_str()))
+                .map(|(prospect, record)| (&record.id, prospect))
                 .collect(),
         }
     }
 
     /// The link of an updated record (no prospect id if the plan has none for it).
-    fn key_of(&self, id: &str) -> LinkKey {
+    fn key_of(&self, id: &RecordId) -> LinkKey {
         LinkKey {
-            prospect_id: self
-                .of_record
-                .get(id)
-                .map_or_else(String::new, |p| p.to_string()),
-            crm_id: id.to_string(),
+            prospect_id: self.of_record.get(id).copied().cloned().unwrap_or_default(),
+            crm_id: id.clone(),
         }
     }
 
@@ -134,7 +137,7 @@ impl<'p> Owners<'p> {
     fn receipt_rows(
         &self,
         write: &CrmWrite,
-        pending: &HashMap<String, Vec<Value>>,
+        pending: &HashMap<RecordId, Vec<Value>>,
     ) -> Vec<ChangeRow> {
         match write {
             // Values handed over again while still waiting for an import are not new changes.
@@ -142,20 +145,17 @@ impl<'p> Owners<'p> {
             CrmWrite::Update { id, changes: cs } => {
                 let key = self.key_of(id);
                 cs.iter()
-                    .map(|c| change_row(Side::Crm, id, &key, c, ChangeStatus::Attempted))
+                    .map(|c| change_row(Side::Crm, id.as_str(), &key, c, ChangeStatus::Attempted))
                     .collect()
             }
             CrmWrite::Create(record) => vec![ChangeRow {
                 side: Side::Crm,
-                target: record.id.clone(),
+                target: record.id.to_string(),
                 field: Field::Tags,
                 old: "(no record)".into(),
                 new: format!("created for @{}", record.username),
                 status: ChangeStatus::Attempted,
-                prospect_id: self
-                    .of_create
-                    .get(record.id.as_str())
-                    .map(|p| p.to_string()),
+                prospect_id: self.of_create.get(&record.id).copied().cloned(),
                 crm_id: Some(record.id.clone()),
                 old_value: None,
                 new_value: None,
@@ -172,14 +172,14 @@ impl CrmOutcome {
         &mut self,
         write: &CrmWrite,
         status: &WriteStatus,
-        pending: &HashMap<String, Vec<Value>>,
+        pending: &HashMap<RecordId, Vec<Value>>,
         owners: &Owners<'_>,
     ) {
         let handed_over = matches!(status, WriteStatus::Pending);
         if let CrmWrite::Update { id, changes: cs } = write {
             match status {
                 WriteStatus::Failed(reason) => {
-                    let prospect = owners.of_record.get(id.as_str()).copied();
+                    let prospect = owners.of_record.get(id).copied();
                     let conflict = update_refused(id, cs, status, reason, prospect);
                     self.conflicts.push(conflict);
                 }
@@ -205,11 +205,11 @@ impl CrmOutcome {
 /// The conflict of an update the CRM refused (`status`, for `reason`): `unmapped` for a value
 /// with no counterpart in the CRM, else `rejected-by-api`.
 fn update_refused(
-    id: &str,
+    id: &RecordId,
     changes: &[reconcile::Change],
     status: &WriteStatus,
     reason: &str,
-    prospect: Option<&str>,
+    prospect: Option<&ContactId>,
 ) -> ConflictRecord {
     let (kind, field, detail) = match status.unmapped_detail() {
         // A value with no counterpart in the CRM: the detail names the field and the value.
@@ -227,10 +227,10 @@ fn update_refused(
         ),
     };
     ConflictRecord {
-        prospect_id: prospect.map_or_else(String::new, |p| p.to_string()),
+        prospect_id: prospect.cloned().unwrap_or_default(),
         username: None,
         platform_id: None,
-        crm_id: id.to_string(),
+        crm_id: id.clone(),
         field,
         kind,
         inbox: None,
@@ -242,8 +242,8 @@ fn update_refused(
 
 /// Whether an update only hands over again values already waiting in an import file.
 fn is_rewrite(
-    pending: &HashMap<String, Vec<Value>>,
-    id: &str,
+    pending: &HashMap<RecordId, Vec<Value>>,
+    id: &RecordId,
     changes: &[reconcile::Change],
 ) -> bool {
     pending
@@ -254,34 +254,35 @@ fn is_rewrite(
 /// `pending-import` entries for the values handed over in an import file: visible in the log
 /// until the export shows the value.
 pub(super) fn pending_import_conflicts(
-    new_pending: &[(String, Value)],
+    new_pending: &[(RecordId, Value)],
     links: &[LinkRow],
-    identity_of: &dyn Fn(&str) -> (String, String),
+    identity_of: &dyn Fn(&ContactId) -> (String, String),
 ) -> Vec<ConflictRecord> {
     let mut out = Vec::new();
     if new_pending.is_empty() {
         return out;
     }
-    let prospect_of: HashMap<&str, &str> = links
-        .iter()
-        .map(|l| (l.crm_id.as_str(), l.prospect_id.as_str()))
-        .collect();
-    for (crm_id, values) in
-        new_pending
-            .iter()
-            .fold(HashMap::<&str, Vec<&Value>>::new(), |mut m, (id, v)| {
-                m.entry(id.as_str()).or_default().push(v);
-                m
-            })
-    {
-        let prospect = prospect_of.get(crm_id).copied().unwrap_or_default();
-        let (username, platform_id) = identity_of(prospect);
+    let prospect_of: HashMap<&RecordId, &ContactId> =
+        links.iter().map(|l| (&l.crm_id, &l.prospect_id)).collect();
+    for (crm_id, values) in new_pending.iter().fold(
+        HashMap::<&RecordId, Vec<&Value>>::new(),
+        |mut m, (id, v)| {
+            m.entry(id).or_default().push(v);
+            m
+        },
+    ) {
+        let prospect = prospect_of
+            .get(crm_id)
+            .copied()
+            .cloned()
+            .unwrap_or_default();
+        let (username, platform_id) = identity_of(&prospect);
         for value in values {
             out.push(ConflictRecord {
-                prospect_id: prospect.to_string(),
+                prospect_id: prospect.clone(),
                 username: (!username.is_empty()).then(|| username.clone()),
                 platform_id: (!platform_id.is_empty()).then(|| platform_id.clone()),
-                crm_id: crm_id.to_string(),
+                crm_id: crm_id.clone(),
                 field: value.field().into(),
                 kind: ConflictKind::PendingImport,
                 inbox: None,

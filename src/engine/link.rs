@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use crate::crm::CrmRecord;
-use crate::reconcile::Value;
+use crate::reconcile::{ContactId, RecordId, Value};
 use crate::store::{LinkRow, MirrorProspect, ProfileRow, ProspectKey, Reference, Store};
 
 use super::Context;
@@ -19,7 +19,7 @@ use super::lookup::lookup_unknown;
 use super::matching::{Matching, match_records};
 
 /// Values waiting in an import file, by record id.
-type Pending = HashMap<String, Vec<Value>>;
+type Pending = HashMap<RecordId, Vec<Value>>;
 
 /// What the link phase hands to the rest of the run.
 pub(super) struct Linked {
@@ -32,18 +32,18 @@ pub(super) struct Linked {
     /// The prospects this run keeps in memory: those found outside the mirror now, and (added
     /// by later phases) those of links that write, of records to create and of identity
     /// conflicts.
-    pub loaded: HashMap<String, MirrorProspect>,
+    pub loaded: HashMap<ContactId, MirrorProspect>,
     /// The v2 contacts' profiles on every platform, those the look-ups found included (none
     /// on v1): what new CRM records take their LinkedIn identity from.
     pub profiles: Vec<ProfileRow>,
     /// Values still waiting in an import file (the export does not show them yet), by record.
-    pub pending: HashMap<String, Vec<Value>>,
+    pub pending: HashMap<RecordId, Vec<Value>>,
     /// Look-ups the request budget left for the next run, and the like.
     pub warnings: Vec<String>,
     /// Values an import file handed over that the export now shows: (prospect, the base they
     /// stand for). Both sides confirmed them, so the plan reads them as the base (and a sync
     /// saves them), even if Inbox changed again since.
-    pub imported: Vec<(String, Value)>,
+    pub imported: Vec<(ContactId, Value)>,
 }
 
 /// Matches `records` to the mirror's prospects.
@@ -111,22 +111,22 @@ fn pending_imports(
     records: &[CrmRecord],
     names: &Names,
     matching: &Matching,
-) -> anyhow::Result<(Pending, Vec<(String, Value)>)> {
+) -> anyhow::Result<(Pending, Vec<(ContactId, Value)>)> {
     let mut pending = store.load_pending()?;
     if pending.is_empty() {
         return Ok((pending, Vec::new()));
     }
     let bases = store.load_pending_bases()?;
-    let by_record: foldhash::HashMap<&str, &CrmRecord> =
-        records.iter().map(|r| (r.id.as_str(), r)).collect();
-    let prospect_of: HashMap<&str, &str> = matching
+    let by_record: foldhash::HashMap<&RecordId, &CrmRecord> =
+        records.iter().map(|r| (&r.id, r)).collect();
+    let prospect_of: HashMap<&RecordId, &ContactId> = matching
         .links
         .iter()
-        .map(|l| (l.crm_id.as_str(), l.prospect_id.as_str()))
+        .map(|l| (&l.crm_id, &l.prospect_id))
         .collect();
     let mut imported = Vec::new();
     for (crm_id, values) in pending.iter_mut() {
-        let Some(record) = by_record.get(crm_id.as_str()) else {
+        let Some(record) = by_record.get(crm_id) else {
             continue;
         };
         let current = crm_side(record, names);
@@ -135,10 +135,10 @@ fn pending_imports(
             if !waits
                 && let (Some(base), Some(prospect)) = (
                     bases.get(&(crm_id.clone(), v.field())),
-                    prospect_of.get(crm_id.as_str()),
+                    prospect_of.get(crm_id),
                 )
             {
-                imported.push((prospect.to_string(), base.clone()));
+                imported.push(((*prospect).clone(), base.clone()));
             }
             waits
         });

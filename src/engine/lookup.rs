@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use crate::config::CreateRecords;
 use crate::crm::{CrmRecord, NewRecord};
 use crate::inbox::Inbox;
-use crate::reconcile::{Field, Fields, InboxSide, ThreadState};
+use crate::reconcile::{ContactId, Field, Fields, InboxSide, RecordId, ThreadState};
 use crate::store::{LinkRow, MirrorProspect, ProfileRow, ProspectKeys, Store};
 
 use super::budget::RequestBudget;
@@ -30,7 +30,7 @@ pub(super) fn planned_creates(
     profiles: &[ProfileRow],
     names: &Names,
     fields: &BTreeSet<Field>,
-) -> Vec<(String, NewRecord)> {
+) -> Vec<(ContactId, NewRecord)> {
     let linkedin = first_linkedin_profiles(profiles);
     let reverse_status: HashMap<&str, &str> = ctx
         .config
@@ -45,11 +45,11 @@ pub(super) fn planned_creates(
         if !create_wanted(ctx, &side.fields.tags) {
             continue;
         }
-        let profile = linkedin.get(m.prospect.id.as_str());
+        let profile = linkedin.get(&m.prospect.id);
         out.push((
             m.prospect.id.clone(),
             NewRecord {
-                id: format!("inbox-{}", m.prospect.id),
+                id: format!("inbox-{}", m.prospect.id).into(),
                 x_user_id: m.prospect.platform_id.clone(),
                 username: m.prospect.username.clone(),
                 linkedin_id: profile.map(|p| p.platform_id.clone()),
@@ -62,11 +62,11 @@ pub(super) fn planned_creates(
 }
 
 /// Each contact's LinkedIn profile, the first by id if it has several.
-fn first_linkedin_profiles(profiles: &[ProfileRow]) -> HashMap<&str, &ProfileRow> {
-    let mut linkedin: HashMap<&str, &ProfileRow> = HashMap::new();
+fn first_linkedin_profiles(profiles: &[ProfileRow]) -> HashMap<&ContactId, &ProfileRow> {
+    let mut linkedin: HashMap<&ContactId, &ProfileRow> = HashMap::new();
     for p in profiles.iter().filter(|p| p.platform == LINKEDIN_PLATFORM) {
         linkedin
-            .entry(p.contact_id.as_str())
+            .entry(&p.contact_id)
             .and_modify(|first| {
                 if p.platform_id < first.platform_id {
                     *first = p;
@@ -236,16 +236,13 @@ impl<'a> Lookups<'a> {
         // whose prospect the mirror lacks. (Out of order it could only take a prospect for
         // missing, never the other way: an extra read, not a lost link.)
         debug_assert!(
-            stored_links.is_sorted_by_key(|l| l.prospect_id.as_str()),
+            stored_links.is_sorted_by_key(|l| &l.prospect_id),
             "the store's links are not in Rust's string order"
         );
         let keys = self.keys;
         let mut in_mirror = SortedCursor::new(keys.iter());
         for link in stored_links {
-            if in_mirror
-                .seek(link.prospect_id.as_str(), |k| k.id)
-                .is_some()
-            {
+            if in_mirror.seek(&link.prospect_id, |k| k.id).is_some() {
                 continue;
             }
             if !self.budget.fits(self.ctx, 1) {
@@ -268,15 +265,13 @@ impl<'a> Lookups<'a> {
         profiles: &[ProfileRow],
         fresh_after: &str,
     ) -> anyhow::Result<ToAsk> {
-        let linked_records: foldhash::HashSet<&str> =
-            stored_links.iter().map(|l| l.crm_id.as_str()).collect();
+        let linked_records: foldhash::HashSet<&RecordId> =
+            stored_links.iter().map(|l| &l.crm_id).collect();
         // Built only if a record needs it: a nightly run's records are all linked.
         let mut known_in_mirror: Option<HashSet<Identity>> = None;
         let mut to_ask = ToAsk::new();
         let mut asked: HashSet<(&'static str, IdentityKind, String)> = HashSet::new();
-        let unlinked = records
-            .iter()
-            .filter(|r| !linked_records.contains(r.id.as_str()));
+        let unlinked = records.iter().filter(|r| !linked_records.contains(&r.id));
         for record in unlinked {
             for (platform, kind, value) in record_identities(record) {
                 if !self.ctx.inbox.is_v2()
@@ -318,8 +313,8 @@ impl<'a> Lookups<'a> {
         } else {
             1
         };
-        let mut mirror_ids: Option<HashSet<&'a str>> = None;
-        let mut found_ids: HashSet<String> = (self.found.prospects.iter())
+        let mut mirror_ids: Option<HashSet<&'a ContactId>> = None;
+        let mut found_ids: HashSet<ContactId> = (self.found.prospects.iter())
             .map(|m| m.prospect.id.clone())
             .collect();
         let mut out_of_budget = false;
@@ -333,7 +328,7 @@ impl<'a> Lookups<'a> {
                 for (value, contact) in look_up(self.ctx, platform, *kind, chunk).await? {
                     let id = contact.as_ref().map(|c| c.prospect.prospect.id.clone());
                     let key = cache_key(platform, *kind, value);
-                    self.store.save_lookup(&key, id.as_deref(), now)?;
+                    self.store.save_lookup(&key, id.as_ref(), now)?;
                     if let Some(contact) = contact {
                         self.take(contact, &mut mirror_ids, &mut found_ids);
                     }
@@ -348,13 +343,13 @@ impl<'a> Lookups<'a> {
     fn take(
         &mut self,
         contact: FoundContact,
-        mirror_ids: &mut Option<HashSet<&'a str>>,
-        found_ids: &mut HashSet<String>,
+        mirror_ids: &mut Option<HashSet<&'a ContactId>>,
+        found_ids: &mut HashSet<ContactId>,
     ) {
         let keys = self.keys;
         let in_mirror = mirror_ids
             .get_or_insert_with(|| keys.iter().map(|k| k.id).collect())
-            .contains(contact.prospect.prospect.id.as_str());
+            .contains(&contact.prospect.prospect.id);
         if !found_ids.insert(contact.prospect.prospect.id.clone()) {
             return;
         }
@@ -398,14 +393,11 @@ struct FoundContact {
 
 /// A linked prospect (v2: contact) missing from the walk, read by id; `None` if Inbox has it
 /// no more.
-async fn read_by_id(ctx: &Context, id: &str) -> anyhow::Result<Option<MirrorProspect>> {
+async fn read_by_id(ctx: &Context, id: &ContactId) -> anyhow::Result<Option<MirrorProspect>> {
     let client = match &ctx.inbox {
         Inbox::V1(client) => client,
         Inbox::V2(v2) => {
-            return match v2
-                .contact(&crate::inbox::v2::ContactId::from(id.to_string()))
-                .await
-            {
+            return match v2.contact(id).await {
                 Ok(c) => Ok(Some(MirrorProspect {
                     prospect: super::pull::v2::contact_row(&c),
                     threads: Vec::new(),
@@ -415,8 +407,8 @@ async fn read_by_id(ctx: &Context, id: &str) -> anyhow::Result<Option<MirrorPros
             };
         }
     };
-    match client.prospect(id).await {
-        Ok(p) => Ok(Some(mirror_prospect(id.to_string(), p))),
+    match client.prospect(id.as_str()).await {
+        Ok(p) => Ok(Some(mirror_prospect(id.clone(), p))),
         Err(crate::inbox::Error::NotFound { .. }) => Ok(None),
         Err(e) => Err(e.into()),
     }
@@ -440,7 +432,7 @@ async fn look_up<'a>(
         let found = v1.lookup_prospect(id).await?;
         let prospect = found.and_then(|p| {
             p.external_id.clone().map(|external| FoundContact {
-                prospect: mirror_prospect(external, p),
+                prospect: mirror_prospect(external.into(), p),
                 profiles: Vec::new(),
             })
         });
@@ -489,7 +481,7 @@ async fn find_on_v2<'a>(
         .collect())
 }
 
-fn mirror_prospect(id: String, p: crate::inbox::Prospect) -> MirrorProspect {
+fn mirror_prospect(id: ContactId, p: crate::inbox::Prospect) -> MirrorProspect {
     MirrorProspect {
         prospect: super::pull::v1::prospect_row(id, p),
         threads: Vec::new(),

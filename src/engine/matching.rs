@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use crate::crm::CrmRecord;
+use crate::reconcile::{ContactId, RecordId};
 use crate::store::{LinkRow, LinkState, ProfileRow, ProspectKey};
 
 use super::sorted::SortedCursor;
@@ -19,11 +20,17 @@ use super::sorted::SortedCursor;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IdentityConflict {
     /// Prospects involved.
-    pub prospect_ids: Vec<String>,
+    pub prospect_ids: Vec<ContactId>,
     /// CRM records involved.
-    pub crm_ids: Vec<String>,
+    pub crm_ids: Vec<RecordId>,
     /// What is ambiguous.
     pub detail: String,
+}
+
+/// Ids joined with `,`: how the conflict log names the several prospects or records of an
+/// identity conflict in one row.
+pub fn join_ids<T: AsRef<str>>(ids: &[T]) -> String {
+    ids.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(",")
 }
 
 /// The result of matching.
@@ -34,9 +41,9 @@ pub struct Matching {
     /// Ambiguities.
     pub identity: Vec<IdentityConflict>,
     /// Prospects with no CRM record.
-    pub unlinked_prospects: Vec<String>,
+    pub unlinked_prospects: Vec<ContactId>,
     /// CRM records with no prospect.
-    pub unlinked_records: Vec<String>,
+    pub unlinked_records: Vec<RecordId>,
 }
 
 impl Matching {
@@ -46,10 +53,8 @@ impl Matching {
     pub fn disputed(&self) -> Disputed<'_> {
         let mut out = Disputed::default();
         for conflict in &self.identity {
-            out.prospects
-                .extend(conflict.prospect_ids.iter().map(String::as_str));
-            out.records
-                .extend(conflict.crm_ids.iter().map(String::as_str));
+            out.prospects.extend(&conflict.prospect_ids);
+            out.records.extend(&conflict.crm_ids);
         }
         out
     }
@@ -58,15 +63,14 @@ impl Matching {
 /// See [`Matching::disputed`].
 #[derive(Debug, Default)]
 pub struct Disputed<'a> {
-    prospects: HashSet<&'a str>,
-    records: HashSet<&'a str>,
+    prospects: HashSet<&'a ContactId>,
+    records: HashSet<&'a RecordId>,
 }
 
 impl Disputed<'_> {
     /// Whether an identity conflict names the link's prospect or its record.
     pub fn contains(&self, link: &LinkRow) -> bool {
-        self.prospects.contains(link.prospect_id.as_str())
-            || self.records.contains(link.crm_id.as_str())
+        self.prospects.contains(&link.prospect_id) || self.records.contains(&link.crm_id)
     }
 }
 
@@ -130,8 +134,8 @@ fn describe(platform: &str, kind: IdentityKind, value: &str) -> String {
 /// The prospects' (v2: contacts') identities, indexed for matching: by `(platform, id)` and by
 /// `(platform, normalized username)`.
 struct Index<'a> {
-    by_id: HashMap<(&'a str, &'a str), &'a str>,
-    by_name: HashMap<(&'a str, String), Vec<&'a str>>,
+    by_id: HashMap<(&'a str, &'a str), &'a ContactId>,
+    by_name: HashMap<(&'a str, String), Vec<&'a ContactId>>,
 }
 
 impl<'a> Index<'a> {
@@ -148,7 +152,7 @@ impl<'a> Index<'a> {
                     p.platform.as_str(),
                     p.platform_id.as_str(),
                     p.username.as_str(),
-                    p.contact_id.as_str(),
+                    &p.contact_id,
                 )
             }));
         for (platform, id, username, contact) in identities {
@@ -187,7 +191,7 @@ pub fn match_records(
     // 2 + 3. Candidate prospect per unlinked record, by id then username on each platform.
     let unlinked: Vec<&CrmRecord> = records
         .iter()
-        .filter(|r| !matcher.linked_records.contains(r.id.as_str()))
+        .filter(|r| !matcher.linked_records.contains(&r.id))
         .collect();
     let claims = matcher.claims(prospects, profiles, &unlinked);
     matcher.link_claims(claims, stored);
@@ -198,8 +202,8 @@ pub fn match_records(
 /// they took.
 struct Matcher<'a> {
     out: Matching,
-    linked_prospects: HashSet<&'a str>,
-    linked_records: HashSet<&'a str>,
+    linked_prospects: HashSet<&'a ContactId>,
+    linked_records: HashSet<&'a RecordId>,
 }
 
 impl<'a> Matcher<'a> {
@@ -210,12 +214,12 @@ impl<'a> Matcher<'a> {
         records: &[CrmRecord],
         stored: &'a [LinkRow],
     ) {
-        let prospect_ids: HashSet<&str> = prospects.iter().map(|p| p.id).collect();
-        let record_ids: HashSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
+        let prospect_ids: HashSet<&ContactId> = prospects.iter().map(|p| p.id).collect();
+        let record_ids: HashSet<&RecordId> = records.iter().map(|r| &r.id).collect();
         for link in stored {
             let state = match (
-                prospect_ids.contains(link.prospect_id.as_str()),
-                record_ids.contains(link.crm_id.as_str()),
+                prospect_ids.contains(&link.prospect_id),
+                record_ids.contains(&link.crm_id),
             ) {
                 (true, true) => LinkState::Active,
                 (true, false) => LinkState::MissingCrm,
@@ -239,8 +243,8 @@ impl<'a> Matcher<'a> {
         prospects: &'a [ProspectKey<'a>],
         profiles: &'a [ProfileRow],
         unlinked: &[&'a CrmRecord],
-    ) -> BTreeMap<&'a str, Vec<&'a CrmRecord>> {
-        let mut claims: BTreeMap<&str, Vec<&CrmRecord>> = BTreeMap::new();
+    ) -> BTreeMap<&'a ContactId, Vec<&'a CrmRecord>> {
+        let mut claims: BTreeMap<&ContactId, Vec<&CrmRecord>> = BTreeMap::new();
         if unlinked.is_empty() {
             return claims;
         }
@@ -267,21 +271,18 @@ impl<'a> Matcher<'a> {
     /// claimants (the stored one included) are an identity conflict.
     fn link_claims(
         &mut self,
-        claims: BTreeMap<&'a str, Vec<&'a CrmRecord>>,
+        claims: BTreeMap<&'a ContactId, Vec<&'a CrmRecord>>,
         stored: &'a [LinkRow],
     ) {
         // The record each stored link pairs with its prospect: only needed for claims, which a
         // nightly run has none of.
-        let stored_record: HashMap<&str, &str> = if claims.is_empty() {
+        let stored_record: HashMap<&ContactId, &RecordId> = if claims.is_empty() {
             HashMap::new()
         } else {
-            stored
-                .iter()
-                .map(|l| (l.prospect_id.as_str(), l.crm_id.as_str()))
-                .collect()
+            stored.iter().map(|l| (&l.prospect_id, &l.crm_id)).collect()
         };
         for (prospect_id, claimants) in claims {
-            let already = stored_record.get(prospect_id).map(|id| id.to_string());
+            let already = stored_record.get(prospect_id).map(|&id| id.clone());
             if claimants.len() > 1 || already.is_some() {
                 self.out
                     .identity
@@ -295,7 +296,7 @@ impl<'a> Matcher<'a> {
             self.linked_prospects.insert(prospect_id);
             self.linked_records.insert(&record.id);
             self.out.links.push(LinkRow {
-                prospect_id: prospect_id.to_string(),
+                prospect_id: prospect_id.clone(),
                 crm_id: record.id.clone(),
                 state: LinkState::Active,
             });
@@ -307,21 +308,18 @@ impl<'a> Matcher<'a> {
     fn finish(self, prospects: &[ProspectKey<'_>], unlinked: &[&CrmRecord]) -> Matching {
         let mut out = self.out;
         // Prospects claimed in an identity conflict are not "unlinked" (they need a human).
-        let disputed: HashSet<&str> = out
-            .identity
-            .iter()
-            .flat_map(|c| c.prospect_ids.iter().map(String::as_str))
-            .collect();
+        let disputed: HashSet<&ContactId> =
+            out.identity.iter().flat_map(|c| &c.prospect_ids).collect();
         out.unlinked_prospects = prospects
             .iter()
             .filter(|p| !self.linked_prospects.contains(p.id) && !disputed.contains(p.id))
-            .map(|p| p.id.to_string())
+            .map(|p| p.id.clone())
             .collect();
         out.unlinked_prospects.sort();
         // Only records unlinked before the claims can be unlinked after them.
         out.unlinked_records = unlinked
             .iter()
-            .filter(|r| !self.linked_records.contains(r.id.as_str()))
+            .filter(|r| !self.linked_records.contains(&r.id))
             .map(|r| r.id.clone())
             .collect();
         out.links.sort_by(|a, b| a.prospect_id.cmp(&b.prospect_id));
@@ -332,20 +330,24 @@ impl<'a> Matcher<'a> {
 /// The identity conflict of a prospect that several records claim (`already`: the record a
 /// stored link pairs it with).
 fn claim_conflict(
-    prospect_id: &str,
+    prospect_id: &ContactId,
     claimants: &[&CrmRecord],
-    already: Option<String>,
+    already: Option<RecordId>,
 ) -> IdentityConflict {
-    let mut crm_ids: Vec<String> = claimants.iter().map(|r| r.id.clone()).collect();
+    let mut crm_ids: Vec<RecordId> = claimants.iter().map(|r| r.id.clone()).collect();
     crm_ids.extend(already);
     crm_ids.sort();
     IdentityConflict {
         detail: format!(
             "{} CRM records ({}) match Inbox prospect {prospect_id}",
             crm_ids.len(),
-            crm_ids.join(", ")
+            crm_ids
+                .iter()
+                .map(RecordId::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
-        prospect_ids: vec![prospect_id.to_string()],
+        prospect_ids: vec![prospect_id.clone()],
         crm_ids,
     }
 }
@@ -355,7 +357,7 @@ enum Candidate<'a> {
     /// Nothing Inbox has.
     None,
     /// One prospect (contact), by every identity that points anywhere.
-    One(&'a str),
+    One(&'a ContactId),
     /// Several: neither the record nor any of them is touched.
     Conflict(IdentityConflict),
 }
@@ -366,9 +368,9 @@ enum Candidate<'a> {
 /// an identity conflict.
 fn candidate<'a>(record: &CrmRecord, index: &Index<'a>) -> Candidate<'a> {
     // Each identity that points somewhere, with the prospects it points to.
-    let mut found: Vec<(String, &[&'a str])> = Vec::new();
+    let mut found: Vec<(String, &[&'a ContactId])> = Vec::new();
     for (platform, kind, value) in record_identities(record) {
-        let prospects: &[&'a str] = match kind {
+        let prospects: &[&'a ContactId] = match kind {
             IdentityKind::PlatformId => index
                 .by_id
                 .get(&(platform, value))
@@ -385,7 +387,7 @@ fn candidate<'a>(record: &CrmRecord, index: &Index<'a>) -> Candidate<'a> {
         }
     }
     // The prospects every identity agrees on.
-    let mut agreed: Option<Vec<&'a str>> = None;
+    let mut agreed: Option<Vec<&'a ContactId>> = None;
     for (_, prospects) in &found {
         agreed = Some(match agreed {
             None => prospects.to_vec(),
@@ -399,9 +401,9 @@ fn candidate<'a>(record: &CrmRecord, index: &Index<'a>) -> Candidate<'a> {
         None => Candidate::None,
         Some([one]) => Candidate::One(one),
         Some(_) => {
-            let mut prospect_ids: Vec<String> = found
+            let mut prospect_ids: Vec<ContactId> = found
                 .iter()
-                .flat_map(|(_, prospects)| prospects.iter().map(|p| p.to_string()))
+                .flat_map(|(_, prospects)| prospects.iter().map(|&p| p.clone()))
                 .collect();
             prospect_ids.sort();
             prospect_ids.dedup();
@@ -418,7 +420,11 @@ fn candidate<'a>(record: &CrmRecord, index: &Index<'a>) -> Candidate<'a> {
                         .iter()
                         .map(|(what, prospects)| format!(
                             "its {what} to {}",
-                            prospects.join(" and ")
+                            prospects
+                                .iter()
+                                .map(|p| p.as_str())
+                                .collect::<Vec<_>>()
+                                .join(" and ")
                         ))
                         .collect::<Vec<_>>()
                         .join(", ")
@@ -492,7 +498,7 @@ mod tests {
             link("d", "r4", LinkState::Active),
             link("e", "r5", LinkState::Active),
         ];
-        let ids = |stored: &[LinkRow], now: &[LinkRow]| -> Vec<String> {
+        let ids = |stored: &[LinkRow], now: &[LinkRow]| -> Vec<ContactId> {
             changed_links(stored, now)
                 .map(|l| l.prospect_id.clone())
                 .collect()
@@ -524,20 +530,25 @@ mod tests {
         assert_eq!(changed_links(&[], &now).count(), 2);
     }
 
+    /// A prospect id that lives as long as the test (a `ProspectKey` borrows its id).
+    fn leaked(id: &str) -> &'static ContactId {
+        Box::leak(Box::new(ContactId::from(id)))
+    }
+
     fn prospects() -> Vec<ProspectKey<'static>> {
         vec![
             ProspectKey {
-                id: "p1",
+                id: leaked("p1"),
                 platform_id: "11",
                 username: "ana",
             },
             ProspectKey {
-                id: "p2",
+                id: leaked("p2"),
                 platform_id: "22",
                 username: "Ben",
             },
             ProspectKey {
-                id: "p3",
+                id: leaked("p3"),
                 platform_id: "33",
                 username: "cleo",
             },
@@ -636,7 +647,7 @@ mod tests {
         let mut keys = prospects();
         for id in ["p4", "p5", "p6"] {
             keys.push(ProspectKey {
-                id,
+                id: leaked(id),
                 platform_id: "",
                 username: "",
             });
@@ -685,8 +696,8 @@ mod tests {
             m.identity[0].detail
         );
         // Neither contact is unlinked (they need a human), nor is the record.
-        assert!(!m.unlinked_prospects.contains(&"p2".to_string()));
-        assert!(!m.unlinked_prospects.contains(&"p4".to_string()));
+        assert!(!m.unlinked_prospects.contains(&"p2".into()));
+        assert!(!m.unlinked_prospects.contains(&"p4".into()));
         assert!(m.unlinked_records.is_empty());
     }
 

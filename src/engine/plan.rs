@@ -11,7 +11,9 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::crm::CrmRecord;
-use crate::reconcile::{self, Field, InboxSide, LinkInput, LinkKey, Policy, Value, Vocabulary};
+use crate::reconcile::{
+    self, ContactId, Field, InboxSide, LinkInput, LinkKey, Policy, RecordId, Value, Vocabulary,
+};
 use crate::store::{ChangeRow, ConflictRow, LinkRow, LinkState, MirrorProspect, Store};
 
 use super::RunOptions;
@@ -33,7 +35,7 @@ pub(super) struct Planned {
     /// Resolutions applied (their conflicts are marked applied once the push is complete).
     pub applied: Applied,
     /// What an undo puts the base back to (see [`undo::Undo::base`]).
-    pub base_restores: Vec<(String, Field, Option<Value>)>,
+    pub base_restores: Vec<(ContactId, Field, Option<Value>)>,
     /// A reviewed plan or an undo: not a full reconciliation (it creates no records and
     /// closes no conflicts it did not look at).
     pub partial: bool,
@@ -41,7 +43,7 @@ pub(super) struct Planned {
     pub stamps_in: clean::Stamps,
     /// For each link reconciled: its prospect and the digest of its record if it came out
     /// clean.
-    pub stamps: Vec<(String, Option<u64>)>,
+    pub stamps: Vec<(ContactId, Option<u64>)>,
     /// Active links, and those of them left out as unchanged since a sync found them clean.
     pub linked: u64,
     /// See `linked`.
@@ -77,8 +79,8 @@ pub(super) fn plan(
         imported,
         ..
     } = linked;
-    let by_record: foldhash::HashMap<&str, &CrmRecord> =
-        records.iter().map(|r| (r.id.as_str(), r)).collect();
+    let by_record: foldhash::HashMap<&RecordId, &CrmRecord> =
+        records.iter().map(|r| (&r.id, r)).collect();
     let imported_base = imported_base(imported);
     let decisions = Decisions::load(store, opts)?;
     let referenced = decisions.named(&imported_base);
@@ -93,9 +95,9 @@ pub(super) fn plan(
             planning.vocab,
         ),
         &active,
-        |l| by_record[l.crm_id.as_str()],
+        |l| by_record[&l.crm_id],
         !opts.resync,
-        |l| referenced.contains(l.prospect_id.as_str()) || pending.contains_key(&l.crm_id),
+        |l| referenced.contains(&l.prospect_id) || pending.contains_key(&l.crm_id),
     )?;
     let dirty_links = dirty.len();
     let reconciler = Reconciler {
@@ -124,11 +126,11 @@ pub(super) fn plan(
 }
 
 /// Imports the export now shows, by prospect: the base they stand for replaces the stored one.
-fn imported_base(imported: &[(String, Value)]) -> HashMap<&str, Vec<Value>> {
-    let mut imported_base: HashMap<&str, Vec<Value>> = HashMap::new();
+fn imported_base(imported: &[(ContactId, Value)]) -> HashMap<&ContactId, Vec<Value>> {
+    let mut imported_base: HashMap<&ContactId, Vec<Value>> = HashMap::new();
     for (prospect_id, value) in imported {
         imported_base
-            .entry(prospect_id.as_str())
+            .entry(prospect_id)
             .or_default()
             .push(value.clone());
     }
@@ -139,14 +141,14 @@ fn imported_base(imported: &[(String, Value)]) -> HashMap<&str, Vec<Value>> {
 /// identity conflict are left alone on both sides until it is settled.
 fn active_links<'m>(
     matching: &'m Matching,
-    by_record: &foldhash::HashMap<&str, &CrmRecord>,
+    by_record: &foldhash::HashMap<&RecordId, &CrmRecord>,
 ) -> Vec<&'m LinkRow> {
     let disputed = matching.disputed();
     matching
         .links
         .iter()
         .filter(|l| l.state == LinkState::Active)
-        .filter(|l| by_record.contains_key(l.crm_id.as_str()))
+        .filter(|l| by_record.contains_key(&l.crm_id))
         .filter(|l| !disputed.contains(l))
         .collect()
 }
@@ -166,7 +168,7 @@ struct Decisions {
 struct Reshaped {
     plan: reconcile::Plan,
     applied: Applied,
-    base_restores: Vec<(String, Field, Option<Value>)>,
+    base_restores: Vec<(ContactId, Field, Option<Value>)>,
     warnings: Vec<String>,
 }
 
@@ -191,19 +193,22 @@ impl Decisions {
     }
 
     /// The prospects a decision or an import names: always reconciled, their inputs kept.
-    fn named<'a>(&'a self, imported_base: &HashMap<&'a str, Vec<Value>>) -> HashSet<&'a str> {
+    fn named<'a>(
+        &'a self,
+        imported_base: &HashMap<&'a ContactId, Vec<Value>>,
+    ) -> HashSet<&'a ContactId> {
         self.resolutions
             .iter()
-            .map(|r| r.prospect_id.as_str())
+            .map(|r| &r.prospect_id)
             .chain(
                 self.saved
                     .iter()
-                    .flat_map(|s| s.links.iter().map(|l| l.plan.key.prospect_id.as_str())),
+                    .flat_map(|s| s.links.iter().map(|l| &l.plan.key.prospect_id)),
             )
             .chain(
                 self.undo_changes
                     .iter()
-                    .filter_map(|c| c.prospect_id.as_deref()),
+                    .filter_map(|c| c.prospect_id.as_ref()),
             )
             .chain(imported_base.keys().copied())
             .collect()
@@ -301,7 +306,7 @@ struct Reconciled {
     /// The links that write, conflict or move the base.
     plan: reconcile::Plan,
     /// Each reconciled link's stamp.
-    stamps: Vec<(String, Option<u64>)>,
+    stamps: Vec<(ContactId, Option<u64>)>,
 }
 
 /// Reconciles chunks of links with their prospects.
@@ -309,9 +314,9 @@ struct Reconciler<'a, 'r> {
     store: &'r Store,
     opts: &'r RunOptions,
     planning: &'r Planning<'r>,
-    by_record: &'r foldhash::HashMap<&'a str, &'a CrmRecord>,
-    referenced: &'r HashSet<&'r str>,
-    imported_base: &'r HashMap<&'r str, Vec<Value>>,
+    by_record: &'r foldhash::HashMap<&'a RecordId, &'a CrmRecord>,
+    referenced: &'r HashSet<&'r ContactId>,
+    imported_base: &'r HashMap<&'r ContactId, Vec<Value>>,
     stamps_in: &'r clean::Stamps,
     out: Reconciled,
 }
@@ -323,7 +328,7 @@ impl<'a> Reconciler<'a, '_> {
     fn reconcile_all(
         mut self,
         mut dirty: Vec<&'a LinkRow>,
-        loaded: &mut HashMap<String, MirrorProspect>,
+        loaded: &mut HashMap<ContactId, MirrorProspect>,
     ) -> anyhow::Result<Reconciled> {
         let outside: Vec<_> = dirty
             .iter()
@@ -332,14 +337,14 @@ impl<'a> Reconciler<'a, '_> {
         self.reconcile(outside, loaded)?;
         dirty.sort_unstable_by(|a, b| a.prospect_id.cmp(&b.prospect_id));
         for chunk in dirty.chunks(CHUNK) {
-            let link_of: HashMap<&str, &LinkRow> =
-                chunk.iter().map(|l| (l.prospect_id.as_str(), *l)).collect();
-            let ids: Vec<&str> = chunk.iter().map(|l| l.prospect_id.as_str()).collect();
+            let link_of: HashMap<&ContactId, &LinkRow> =
+                chunk.iter().map(|l| (&l.prospect_id, *l)).collect();
+            let ids: Vec<&ContactId> = chunk.iter().map(|l| &l.prospect_id).collect();
             let batch = self
                 .store
                 .load_mirror_for(&ids)?
                 .into_iter()
-                .map(|m| (link_of[m.prospect.id.as_str()], m))
+                .map(|m| (link_of[&m.prospect.id], m))
                 .collect();
             self.reconcile(batch, loaded)?;
         }
@@ -356,10 +361,10 @@ impl<'a> Reconciler<'a, '_> {
     fn reconcile(
         &mut self,
         batch: Vec<(&'a LinkRow, MirrorProspect)>,
-        loaded: &mut HashMap<String, MirrorProspect>,
+        loaded: &mut HashMap<ContactId, MirrorProspect>,
     ) -> anyhow::Result<()> {
         let names = self.planning.names;
-        let ids: Vec<&str> = batch.iter().map(|(l, _)| l.prospect_id.as_str()).collect();
+        let ids: Vec<&ContactId> = batch.iter().map(|(l, _)| &l.prospect_id).collect();
         let mut base = self.store.load_base_for(&ids)?;
         let mut retries = self.store.fanout_retries_for(&ids)?;
         let chunk_inputs: Vec<LinkInput> = batch
@@ -373,14 +378,14 @@ impl<'a> Reconciler<'a, '_> {
                     retry: retries.remove(&link.prospect_id).unwrap_or_default(),
                     ..inbox_side(prospect, names)
                 },
-                crm: crm_side(self.by_record[link.crm_id.as_str()], names),
+                crm: crm_side(self.by_record[&link.crm_id], names),
                 base: if self.opts.resync {
                     Default::default()
                 } else {
                     let mut base = base.remove(&link.prospect_id).unwrap_or_default();
                     for value in self
                         .imported_base
-                        .get(link.prospect_id.as_str())
+                        .get(&link.prospect_id)
                         .into_iter()
                         .flatten()
                     {
@@ -394,16 +399,16 @@ impl<'a> Reconciler<'a, '_> {
         let by_key: HashMap<&LinkKey, &LinkInput> =
             chunk_inputs.iter().map(|i| (&i.key, i)).collect();
         let mut keep_inputs: HashSet<LinkKey> = HashSet::new();
-        let mut keep_loaded: HashSet<String> = HashSet::new();
+        let mut keep_loaded: HashSet<ContactId> = HashSet::new();
         // Links that write or conflict: not clean. (Those that only move the base are clean
         // once it moved: `clean::keep_confirmed_stamps`.)
-        let mut unclean: HashSet<String> = HashSet::new();
+        let mut unclean: HashSet<ContactId> = HashSet::new();
         for mut link in chunk_plan.links {
             let input = by_key[&link.key];
             // Agreed values the base already holds need no saving.
             link.agreed
                 .retain(|v| input.base.get(v.field()).as_ref() != Some(v));
-            let named = self.referenced.contains(link.key.prospect_id.as_str());
+            let named = self.referenced.contains(&link.key.prospect_id);
             let writes_or_conflicts = !link.is_noop() || !link.conflicts.is_empty();
             if named || (!link.is_noop() && self.opts.save_plan.is_some()) {
                 keep_inputs.insert(link.key.clone());
@@ -419,14 +424,14 @@ impl<'a> Reconciler<'a, '_> {
             }
         }
         self.out.inputs.extend(chunk_inputs.into_iter().filter(|i| {
-            keep_inputs.contains(&i.key) || self.referenced.contains(i.key.prospect_id.as_str())
+            keep_inputs.contains(&i.key) || self.referenced.contains(&i.key.prospect_id)
         }));
         for (link, prospect) in batch {
-            let id = link.prospect_id.as_str();
+            let id = &link.prospect_id;
             let clean = !unclean.contains(id) && !self.referenced.contains(id);
-            let record = self.by_record[link.crm_id.as_str()];
+            let record = self.by_record[&link.crm_id];
             let (id, digest) = self.stamps_in.stamp(link, record, clean);
-            self.out.stamps.push((id.to_string(), digest));
+            self.out.stamps.push((id.clone(), digest));
             if keep_loaded.contains(id) {
                 loaded.insert(link.prospect_id.clone(), prospect);
             }
@@ -438,7 +443,7 @@ impl<'a> Reconciler<'a, '_> {
 /// What the plan will write and what it logs, ready for the safety check and the push.
 pub(super) struct Reviewed {
     /// Records to create in the CRM, with the prospect each is for.
-    pub creates: Vec<(String, crate::crm::NewRecord)>,
+    pub creates: Vec<(ContactId, crate::crm::NewRecord)>,
     /// The conflicts found by matching and by the core.
     pub conflicts: Vec<crate::store::ConflictRecord>,
     /// Links that overwrite a value somewhere (the safety limit's count).
@@ -466,7 +471,7 @@ pub(super) fn review(
     } = linked;
     let plan = &planned.plan;
     let creating = !planned.partial && ctx.config.crm.create_records != CreateRecords::None;
-    let wanted: Vec<&str> = matching
+    let wanted: Vec<&ContactId> = matching
         .unlinked_prospects
         .iter()
         .filter(|_| creating)
@@ -476,7 +481,6 @@ pub(super) fn review(
                 .iter()
                 .filter_map(|c| c.prospect_ids.first()),
         )
-        .map(String::as_str)
         .filter(|id| !loaded.contains_key(*id))
         .collect();
     for m in store.load_mirror_for(&wanted)? {
@@ -493,7 +497,7 @@ pub(super) fn review(
     } else {
         Vec::new()
     };
-    let identity_of = |prospect_id: &str| -> (String, String) {
+    let identity_of = |prospect_id: &ContactId| -> (String, String) {
         loaded
             .get(prospect_id)
             .map(|m| (m.prospect.username.clone(), m.prospect.platform_id.clone()))
@@ -518,7 +522,7 @@ pub(super) fn review(
 /// CRM's), links written, and the CRM writes that only hand over again what waits for import.
 fn count_planned(
     plan: &reconcile::Plan,
-    pending: &HashMap<String, Vec<Value>>,
+    pending: &HashMap<RecordId, Vec<Value>>,
     creates: u64,
     report: &mut super::SyncReport,
 ) {
@@ -541,7 +545,7 @@ fn count_planned(
 }
 
 /// Whether a link's CRM patch only hands over again values already waiting in an import file.
-fn is_pending_rewrite(link: &reconcile::LinkPlan, pending: &HashMap<String, Vec<Value>>) -> bool {
+fn is_pending_rewrite(link: &reconcile::LinkPlan, pending: &HashMap<RecordId, Vec<Value>>) -> bool {
     let Some(crm_patch) = &link.crm else {
         return false;
     };

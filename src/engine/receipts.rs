@@ -11,7 +11,7 @@
 
 use std::collections::HashSet;
 
-use crate::reconcile::{Change, Field, LinkKey, Side};
+use crate::reconcile::{Change, ContactId, Field, LinkKey, Side, ThreadId};
 use crate::store::{BaseBefore, ChangeRow, ChangeStatus, FanoutMiss, RunId, Store};
 
 /// Where a run's writes leave their receipts.
@@ -53,7 +53,7 @@ impl<'s> Receipts<'s> {
     /// without taking `value`: whether it missed that value on the push before too.
     pub fn fanout_miss(
         &mut self,
-        key: (&str, &str),
+        key: (&ContactId, &ThreadId),
         field: Field,
         value: &str,
     ) -> Result<FanoutMiss, crate::store::Error> {
@@ -63,7 +63,7 @@ impl<'s> Receipts<'s> {
     /// A thread took a fanned-out value: its earlier miss, if any, is forgotten.
     pub fn fanout_took(
         &mut self,
-        thread_id: &str,
+        thread_id: &ThreadId,
         field: Field,
     ) -> Result<(), crate::store::Error> {
         self.store.clear_fanout_miss(thread_id, field)
@@ -73,7 +73,7 @@ impl<'s> Receipts<'s> {
     /// of the contacts in `kept` (left for the next run).
     pub fn forget_stale_fanout_misses(
         &mut self,
-        kept: &HashSet<&str>,
+        kept: &HashSet<&ContactId>,
     ) -> Result<(), crate::store::Error> {
         self.store.forget_stale_fanout_misses(self.run, kept)
     }

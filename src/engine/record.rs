@@ -8,7 +8,7 @@
 use std::collections::{BTreeSet, HashSet};
 
 use crate::crm::WriteStatus;
-use crate::reconcile::{Field, Value};
+use crate::reconcile::{ContactId, Field, Value};
 use crate::store::{ConflictRecord, LinkRow, LinkState, RunId, Store};
 
 use super::inputs::{Names, inbox_side};
@@ -33,7 +33,7 @@ pub(super) fn record(
     report: &mut super::SyncReport,
 ) -> anyhow::Result<Vec<ConflictRecord>> {
     let plan = &planned.plan;
-    let unpushed: HashSet<&str> = pushed.unpushed.iter().map(String::as_str).collect();
+    let unpushed: HashSet<&ContactId> = pushed.unpushed.iter().collect();
     let mut confirmed = super::confirm::confirmed_values(
         plan,
         &unpushed,
@@ -57,7 +57,7 @@ pub(super) fn record(
     let restores: Vec<_> = planned
         .base_restores
         .iter()
-        .filter(|(prospect_id, _, _)| !pushed.unpushed.contains(prospect_id.as_str()))
+        .filter(|(prospect_id, _, _)| !pushed.unpushed.contains(prospect_id))
         .cloned()
         .collect();
     store.restore_base(run, &restores)?;
@@ -85,12 +85,12 @@ pub(super) fn record(
 /// The links of the records created for prospects that the CRM confirmed, and the base each
 /// starts from (see [`created_base`]).
 fn created_links(
-    creates: &[(String, crate::crm::NewRecord)],
+    creates: &[(ContactId, crate::crm::NewRecord)],
     pushed: &Pushed,
     linked: &Linked,
     names: &Names,
     synced: &BTreeSet<Field>,
-) -> (Vec<LinkRow>, Vec<(String, Value)>) {
+) -> (Vec<LinkRow>, Vec<(ContactId, Value)>) {
     let mut links = Vec::new();
     let mut bases = Vec::new();
     for (prospect_id, record) in creates {
@@ -103,7 +103,7 @@ fn created_links(
                 crm_id: record.id.clone(),
                 state: LinkState::Active,
             });
-            if let Some(m) = linked.loaded.get(prospect_id.as_str()) {
+            if let Some(m) = linked.loaded.get(prospect_id) {
                 bases.extend(created_base(prospect_id, m, names, synced));
             }
         }
@@ -119,7 +119,7 @@ fn record_conflicts(
     run: RunId,
     now: &str,
     planned: Planned,
-    confirmed: &[(String, Value)],
+    confirmed: &[(ContactId, Value)],
     conflicts: Vec<ConflictRecord>,
     report: &mut super::SyncReport,
 ) -> anyhow::Result<Vec<ConflictRecord>> {
@@ -128,10 +128,10 @@ fn record_conflicts(
     }
     store.reopen_conflicts(&planned.applied.stale)?;
     let tally = store.record_conflicts(run, now, &conflicts, !planned.partial)?;
-    let stamps: Vec<(&str, Option<u64>)> = planned
+    let stamps: Vec<(&ContactId, Option<u64>)> = planned
         .stamps
         .iter()
-        .map(|(id, digest)| (id.as_str(), *digest))
+        .map(|(id, digest)| (id, *digest))
         .collect();
     (planned.stamps_in).record(store, stamps, planned.partial, &planned.plan, confirmed)?;
     report.conflicts.opened = tally.opened;
@@ -142,16 +142,16 @@ fn record_conflicts(
 /// The base of a link to a record just created for a prospect: the prospect's values of the
 /// fields the record was created with (thread fields live on threads: not a prospect's).
 fn created_base(
-    prospect_id: &str,
+    prospect_id: &ContactId,
     prospect: &crate::store::MirrorProspect,
     names: &Names,
     fields: &BTreeSet<Field>,
-) -> Vec<(String, Value)> {
+) -> Vec<(ContactId, Value)> {
     let side = inbox_side(prospect, names);
     fields
         .iter()
         .filter(|f| !f.is_thread_field())
-        .map(|f| (prospect_id.to_string(), side.fields.get(*f)))
+        .map(|f| (prospect_id.clone(), side.fields.get(*f)))
         .collect()
 }
 

@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
-use crate::reconcile::{Field, LinkInput, LinkKey, LinkPlan, Plan, ThreadState, Value};
+use crate::reconcile::{Field, LinkInput, LinkKey, LinkPlan, Plan, ThreadId, ThreadState, Value};
 
 /// The file format version.
 const VERSION: u32 = 1;
@@ -158,7 +158,7 @@ enum InboxValue {
     /// A prospect-level field.
     Prospect(Value),
     /// Assignee/done: every thread's (id, assignee, done).
-    Threads(Vec<(String, Option<String>, bool)>),
+    Threads(Vec<(ThreadId, Option<String>, bool)>),
 }
 
 /// The Inbox side's value of a field.

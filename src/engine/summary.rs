@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::reconcile::{self, Conflict, ConflictKind, Value};
+use crate::reconcile::{self, Conflict, ConflictKind, ContactId, RecordId, Value};
 use crate::store::{ConflictField, ConflictRecord, RejectRow, RunId, RunMode, RunStatus};
 
 use super::pull::PullReport;
@@ -116,7 +116,7 @@ pub struct SyncReport {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Unmatched {
     /// The record id.
-    pub record: String,
+    pub record: RecordId,
     /// The X user id, handle or LinkedIn profile it was matched by (empty when it has none).
     pub handle: String,
     /// Why it matches nothing: `unknown X user id`, `handle not found`, `LinkedIn profile not
@@ -132,12 +132,15 @@ pub const NO_LINKEDIN_ON_V1: &str =
 impl Unmatched {
     /// The unmatched records of `records` (in their order), named by `unlinked`; `v2`: whether
     /// Inbox API v2 (which has LinkedIn) was asked.
-    pub fn of(records: &[crate::crm::CrmRecord], unlinked: &[String], v2: bool) -> Vec<Unmatched> {
-        let unlinked: std::collections::HashSet<&str> =
-            unlinked.iter().map(String::as_str).collect();
+    pub fn of(
+        records: &[crate::crm::CrmRecord],
+        unlinked: &[RecordId],
+        v2: bool,
+    ) -> Vec<Unmatched> {
+        let unlinked: std::collections::HashSet<&RecordId> = unlinked.iter().collect();
         records
             .iter()
-            .filter(|r| unlinked.contains(r.id.as_str()))
+            .filter(|r| unlinked.contains(&r.id))
             .map(|r| {
                 let linkedin = (r.linkedin_id.as_ref()).or(r.linkedin_username.as_ref());
                 let (handle, reason) = match (&r.x_user_id, &r.username, linkedin) {
@@ -329,7 +332,7 @@ fn conflict_json(c: &ConflictRecord) -> serde_json::Value {
 /// The planned writes, one block per link, named by username (conflicts are listed apart).
 pub(super) fn render_writes(
     plan: &reconcile::Plan,
-    identity_of: &dyn Fn(&str) -> (String, String),
+    identity_of: &dyn Fn(&ContactId) -> (String, String),
 ) -> String {
     use std::fmt::Write as _;
     fn show(value: &Value) -> String {
@@ -382,19 +385,19 @@ pub(super) fn render_writes(
 pub(super) fn conflict_records(
     identity: &[super::matching::IdentityConflict],
     plan: &reconcile::Plan,
-    identity_of: &dyn Fn(&str) -> (String, String),
+    identity_of: &dyn Fn(&ContactId) -> (String, String),
 ) -> Vec<ConflictRecord> {
     let mut out = Vec::new();
     for c in identity {
-        let first = c.prospect_ids.first().map(|p| identity_of(p));
+        let first = c.prospect_ids.first().map(identity_of);
         out.push(ConflictRecord {
-            prospect_id: c.prospect_ids.join(","),
+            prospect_id: super::matching::join_ids(&c.prospect_ids).into(),
             username: first
                 .as_ref()
                 .map(|f| f.0.clone())
                 .filter(|u| !u.is_empty()),
             platform_id: first.map(|f| f.1).filter(|p| !p.is_empty()),
-            crm_id: c.crm_ids.join(","),
+            crm_id: super::matching::join_ids(&c.crm_ids).into(),
             field: ConflictField::Record,
             kind: ConflictKind::Identity,
             inbox: None,

@@ -10,8 +10,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::reconcile::{
-    Change, Conflict, ConflictKind, CrmPatch, Field, InboxPatch, LinkInput, LinkKey, LinkPlan,
-    Plan, Side, ThreadPatch, Value, Vocabulary,
+    Change, Conflict, ConflictKind, ContactId, CrmPatch, Field, InboxPatch, LinkInput, LinkKey,
+    LinkPlan, Plan, Side, ThreadPatch, Value, Vocabulary,
 };
 use crate::store::{BaseBefore, ChangeRow, ChangeStatus, RunId};
 
@@ -54,7 +54,7 @@ pub struct Undo {
     /// only one side holds: after an undo of a run that wrote both sides (a resolution, a policy
     /// decision), each side holds its own value again and the next sync sees both changed; a
     /// field the undo must leave on one side (changed since) keeps the base the run set.
-    pub base: Vec<(String, Field, Option<Value>)>,
+    pub base: Vec<(ContactId, Field, Option<Value>)>,
 }
 
 /// Builds the plan that undoes `changes` (one run's change log).
@@ -108,9 +108,9 @@ struct Undoing<'c> {
     /// The reverting writes and the conflicts so far, by link.
     links: BTreeMap<LinkKey, LinkPlan>,
     /// Where the base of each reverted field goes.
-    base: BTreeMap<(String, Field), Option<Value>>,
+    base: BTreeMap<(ContactId, Field), Option<Value>>,
     /// Fields the undo leaves on one side at least: their base does not go back.
-    kept: BTreeSet<(String, Field)>,
+    kept: BTreeSet<(ContactId, Field)>,
 }
 
 impl<'c> Undoing<'c> {
@@ -235,15 +235,15 @@ fn add_revert(link: &mut LinkPlan, change: &ChangeRow, revert: Change) {
             })
             .changes
             .push(revert);
-    } else if change.field.is_thread_field() && change.target != link.key.prospect_id {
+    } else if change.field.is_thread_field() && link.key.prospect_id != change.target.as_str() {
         match link
             .threads
             .iter_mut()
-            .find(|t| t.thread_id == change.target)
+            .find(|t| t.thread_id == change.target.as_str())
         {
             Some(patch) => patch.changes.push(revert),
             None => link.threads.push(ThreadPatch {
-                thread_id: change.target.clone(),
+                thread_id: change.target.as_str().into(),
                 changes: vec![revert],
             }),
         }

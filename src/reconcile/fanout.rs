@@ -5,6 +5,7 @@
 //! prospect-level value exists only when the threads agree. This module only reads the threads
 //! and the fan-out mode; it decides nothing about the CRM side and does no I/O.
 
+use super::ids::ThreadId;
 use super::model::{FanoutMode, Field, ThreadState, Value};
 use super::vocab::canonical;
 
@@ -36,7 +37,7 @@ pub(crate) enum Target {
     /// The prospect-level context patch (fans out to every thread, which all agree).
     Prospect,
     /// Per-thread patches of these threads only (per-thread mode), sorted by id.
-    Threads(Vec<String>),
+    Threads(Vec<ThreadId>),
 }
 
 /// Reads a thread field's Inbox value under a fan-out mode.
@@ -67,7 +68,7 @@ pub(crate) fn inbox_view(field: Field, threads: &[ThreadState], mode: &FanoutMod
         .all(|thread| thread_value(field, thread) == first)
     {
         let target = if per_thread {
-            let mut ids: Vec<String> = counted.iter().map(|t| t.thread_id.clone()).collect();
+            let mut ids: Vec<ThreadId> = counted.iter().map(|t| t.thread_id.clone()).collect();
             ids.sort();
             Target::Threads(ids)
         } else {

@@ -6,6 +6,7 @@
 //! conflict therefore never comes with a write to its field. No I/O, no clock.
 
 use super::fanout::{InboxView, Target, disagreement, inbox_view};
+use super::ids::ThreadId;
 use super::merge::{Decision, Sides, Times, decide};
 use super::model::{
     Change, Conflict, ConflictKind, CrmPatch, FanoutMode, Field, InboxPatch, LinkInput, LinkPlan,
@@ -37,7 +38,7 @@ pub fn plan(inputs: &[LinkInput], policy: &Policy, vocab: &Vocabulary) -> Plan {
 /// Reconciles one link: every field in `policy.fields`, in [`Field`] order.
 pub fn reconcile_link(input: &LinkInput, policy: &Policy, vocab: &Vocabulary) -> LinkPlan {
     let mut inbox_changes = Vec::new();
-    let mut thread_changes: Vec<(String, Change)> = Vec::new();
+    let mut thread_changes: Vec<(ThreadId, Change)> = Vec::new();
     let mut crm_changes = Vec::new();
     let mut agreed = Vec::new();
     let mut conflicts = Vec::new();
@@ -105,7 +106,7 @@ struct Settled {
     /// Prospect-level Inbox change.
     inbox: Option<Change>,
     /// Per-thread Inbox changes.
-    threads: Vec<(String, Change)>,
+    threads: Vec<(ThreadId, Change)>,
     /// CRM change (CRM vocabulary).
     crm: Option<Change>,
 }

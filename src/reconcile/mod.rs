@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 mod fanout;
+mod ids;
 mod link;
 mod merge;
 mod model;
@@ -23,6 +24,7 @@ mod vocab;
 mod tests;
 
 pub use fanout::{disagreement, platform_label, thread_account};
+pub use ids::{ContactId, RecordId, ThreadId};
 pub use link::{plan, reconcile_link};
 pub use model::*;
 pub use notes::notes_diff;

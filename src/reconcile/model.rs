@@ -10,6 +10,8 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use super::ids::{ContactId, RecordId, ThreadId};
+
 /// A synced field of a prospect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -287,17 +289,17 @@ impl Fields {
 /// Identifies a link: one Inbox prospect ↔ one CRM record.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct LinkKey {
-    /// Inbox prospect id (`externalId`).
-    pub prospect_id: String,
+    /// Inbox prospect id (`externalId`) on API v1, contact id on API v2.
+    pub prospect_id: ContactId,
     /// CRM record id.
-    pub crm_id: String,
+    pub crm_id: RecordId,
 }
 
 /// One Inbox thread of a prospect, as far as fan-out is concerned.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ThreadState {
     /// Inbox thread id.
-    pub thread_id: String,
+    pub thread_id: ThreadId,
     /// Account link id that owns the thread.
     pub account_link_id: String,
     /// Username of that account link (for humans).
@@ -571,7 +573,7 @@ pub struct InboxPatch {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ThreadPatch {
     /// The thread.
-    pub thread_id: String,
+    pub thread_id: ThreadId,
     /// Assignee/done changes, in `Field` order.
     pub changes: Vec<Change>,
 }

@@ -32,8 +32,8 @@ pub(super) fn at(hour: u32) -> DateTime<Utc> {
 /// A link key.
 pub(super) fn key(prospect_id: &str, crm_id: &str) -> LinkKey {
     LinkKey {
-        prospect_id: prospect_id.to_owned(),
-        crm_id: crm_id.to_owned(),
+        prospect_id: prospect_id.into(),
+        crm_id: crm_id.into(),
     }
 }
 
@@ -50,7 +50,7 @@ pub(super) fn input() -> LinkInput {
 /// A thread on `account`.
 pub(super) fn thread(id: &str, account: &str, assignee: Option<&str>, done: bool) -> ThreadState {
     ThreadState {
-        thread_id: id.to_owned(),
+        thread_id: id.into(),
         account_link_id: format!("al-{account}"),
         account: account.to_owned(),
         platform: "twitter".to_owned(),

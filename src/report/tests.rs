@@ -3,6 +3,7 @@
 
 use super::*;
 
+use crate::reconcile::ContactId;
 use crate::store::ConflictRecord;
 use crate::store::history::TargetKind;
 
@@ -47,7 +48,7 @@ fn record(prospect: &str, username: &str, field: &str, detail: &str) -> Conflict
         prospect_id: prospect.into(),
         username: Some(username.into()),
         platform_id: Some("42".into()),
-        crm_id: format!("r-{prospect}"),
+        crm_id: format!("r-{prospect}").into(),
         field: ConflictField::parse(field).unwrap(),
         kind: ConflictKind::BothChanged,
         inbox: Some("Negotiating".into()),
@@ -154,7 +155,7 @@ fn full_report() -> RunReport {
 #[test]
 fn conflicts_are_opened_by_their_first_run_and_closed_by_the_run_that_no_longer_sees_them() {
     let store = two_runs();
-    let ids = |rows: Vec<ConflictRow>| -> Vec<String> {
+    let ids = |rows: Vec<ConflictRow>| -> Vec<ContactId> {
         rows.into_iter().map(|c| c.prospect_id).collect()
     };
     assert_eq!(

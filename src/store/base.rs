@@ -5,20 +5,23 @@ use std::collections::HashMap;
 
 use rusqlite::params;
 
-use crate::reconcile::{BaseValues, Field, Value};
+use crate::reconcile::{BaseValues, ContactId, Field, Value};
 
 use super::{Error, MAX_IDS_PER_QUERY, Result, RunId, Store};
 
 impl Store {
     /// The base of every link, by prospect id.
-    pub fn load_base(&self) -> Result<HashMap<String, BaseValues>> {
+    pub fn load_base(&self) -> Result<HashMap<ContactId, BaseValues>> {
         let mut out = HashMap::new();
         self.load_base_where("", &[], &mut out)?;
         Ok(out)
     }
 
     /// The base of the given links, by prospect id.
-    pub fn load_base_for(&self, prospect_ids: &[&str]) -> Result<HashMap<String, BaseValues>> {
+    pub fn load_base_for(
+        &self,
+        prospect_ids: &[&ContactId],
+    ) -> Result<HashMap<ContactId, BaseValues>> {
         let mut out = HashMap::new();
         for chunk in prospect_ids.chunks(MAX_IDS_PER_QUERY) {
             let placeholders = vec!["?"; chunk.len()].join(",");
@@ -35,14 +38,14 @@ impl Store {
     fn load_base_where(
         &self,
         filter: &str,
-        params: &[&str],
-        out: &mut HashMap<String, BaseValues>,
+        params: &[&ContactId],
+        out: &mut HashMap<ContactId, BaseValues>,
     ) -> Result<()> {
         let mut stmt = self
             .conn
             .prepare(&format!("SELECT prospect_id, value FROM base {filter}"))?;
         let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            Ok((r.get::<_, ContactId>(0)?, r.get::<_, String>(1)?))
         })?;
         for row in rows {
             let (prospect_id, value) = row?;
@@ -56,7 +59,7 @@ impl Store {
     }
 
     /// Moves the base for confirmed values, in one transaction.
-    pub fn save_base(&mut self, run: RunId, confirmed: &[(String, Value)]) -> Result<()> {
+    pub fn save_base(&mut self, run: RunId, confirmed: &[(ContactId, Value)]) -> Result<()> {
         let tx = self.conn.transaction()?;
         {
             let mut stmt = tx.prepare_cached(
@@ -79,7 +82,7 @@ impl Store {
     pub fn restore_base(
         &mut self,
         run: RunId,
-        restores: &[(String, Field, Option<Value>)],
+        restores: &[(ContactId, Field, Option<Value>)],
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
         {
@@ -106,7 +109,7 @@ impl Store {
     }
 
     /// Replaces the whole base with `agreed` (a re-baseline after a mapping change).
-    pub fn replace_base(&mut self, run: RunId, agreed: &[(String, Value)]) -> Result<()> {
+    pub fn replace_base(&mut self, run: RunId, agreed: &[(ContactId, Value)]) -> Result<()> {
         let tx = self.conn.transaction()?;
         tx.execute("DELETE FROM base", [])?;
         // Every link's base moved: none is known clean any more.

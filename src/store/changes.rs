@@ -6,7 +6,7 @@
 use rusqlite::params;
 use serde::Serialize;
 
-use crate::reconcile::{Field, Side, Value};
+use crate::reconcile::{ContactId, Field, RecordId, Side, Value};
 
 use super::{Error, Result, RunId, Store};
 
@@ -80,9 +80,9 @@ pub struct ChangeRow {
     /// What became of the write.
     pub status: ChangeStatus,
     /// The link's prospect, when known.
-    pub prospect_id: Option<String>,
+    pub prospect_id: Option<ContactId>,
     /// The link's CRM record, when known.
-    pub crm_id: Option<String>,
+    pub crm_id: Option<RecordId>,
     /// Old value, machine-readable (for undo).
     pub old_value: Option<Value>,
     /// New value, machine-readable (for undo).

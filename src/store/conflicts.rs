@@ -5,7 +5,7 @@ use std::fmt;
 use rusqlite::params;
 use serde::Serialize;
 
-use crate::reconcile::{ConflictKind, Field};
+use crate::reconcile::{ConflictKind, ContactId, Field, RecordId};
 
 use super::{Result, RunId, Store};
 
@@ -78,13 +78,13 @@ impl Serialize for ConflictField {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ConflictRecord {
     /// Prospect `externalId` (empty for a CRM row that matched nothing uniquely).
-    pub prospect_id: String,
+    pub prospect_id: ContactId,
     /// Prospect username, for humans.
     pub username: Option<String>,
     /// X user id.
     pub platform_id: Option<String>,
     /// CRM record id (empty when none).
-    pub crm_id: String,
+    pub crm_id: RecordId,
     /// The field, or `record` for identity conflicts.
     pub field: ConflictField,
     /// Kind (`both-changed`, `fanout`, ...).
@@ -161,13 +161,13 @@ pub struct ConflictRow {
     /// Run that last saw it.
     pub last_run: RunId,
     /// Prospect id.
-    pub prospect_id: String,
+    pub prospect_id: ContactId,
     /// Username.
     pub username: Option<String>,
     /// X user id.
     pub platform_id: Option<String>,
     /// CRM record id.
-    pub crm_id: String,
+    pub crm_id: RecordId,
     /// Field.
     pub field: ConflictField,
     /// Kind.

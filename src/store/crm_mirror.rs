@@ -137,7 +137,7 @@ impl Store {
                     snapshot.records.push(CrmRecord {
                         fields: stored.fields,
                         unknown: stored.unknown,
-                        id,
+                        id: id.into(),
                         x_user_id,
                         username,
                         linkedin_id: stored.linkedin_id,

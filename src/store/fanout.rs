@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use rusqlite::{OptionalExtension, params};
 
-use crate::reconcile::Field;
+use crate::reconcile::{ContactId, Field, ThreadId};
 
 use super::{MAX_IDS_PER_QUERY, Result, RunId, Store};
 
@@ -28,7 +28,7 @@ impl Store {
     pub fn note_fanout_miss(
         &mut self,
         run: RunId,
-        (prospect_id, thread_id): (&str, &str),
+        (prospect_id, thread_id): (&ContactId, &ThreadId),
         field: Field,
         value: &str,
     ) -> Result<Miss> {
@@ -57,7 +57,7 @@ impl Store {
     }
 
     /// Forgets a thread's miss of `field`: it took the value.
-    pub fn clear_fanout_miss(&mut self, thread_id: &str, field: Field) -> Result<()> {
+    pub fn clear_fanout_miss(&mut self, thread_id: &ThreadId, field: Field) -> Result<()> {
         self.conn.execute(
             "DELETE FROM fanout_misses WHERE thread_id = ?1 AND field = ?2",
             params![thread_id, field.as_str()],
@@ -67,7 +67,11 @@ impl Store {
 
     /// Forgets the misses of earlier runs that `run`'s push did not retry, except those of
     /// the contacts it left for the next run.
-    pub fn forget_stale_fanout_misses(&mut self, run: RunId, kept: &HashSet<&str>) -> Result<()> {
+    pub fn forget_stale_fanout_misses(
+        &mut self,
+        run: RunId,
+        kept: &HashSet<&ContactId>,
+    ) -> Result<()> {
         let tx = self.conn.savepoint()?;
         let stale: Vec<(String, String)> = {
             let mut stmt = tx.prepare(
@@ -77,10 +81,10 @@ impl Store {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
+                    r.get::<_, ContactId>(2)?,
                 ))
             })?
-            .filter(|row| !matches!(row, Ok((_, _, p)) if kept.contains(p.as_str())))
+            .filter(|row| !matches!(row, Ok((_, _, p)) if kept.contains(p)))
             .map(|row| row.map(|(thread, field, _)| (thread, field)))
             .collect::<rusqlite::Result<_>>()?
         };
@@ -97,16 +101,16 @@ impl Store {
     /// The fields with a thread to retry, per prospect, of `prospect_ids`.
     pub fn fanout_retries_for(
         &self,
-        prospect_ids: &[&str],
-    ) -> Result<HashMap<String, BTreeSet<Field>>> {
-        let mut out: HashMap<String, BTreeSet<Field>> = HashMap::new();
+        prospect_ids: &[&ContactId],
+    ) -> Result<HashMap<ContactId, BTreeSet<Field>>> {
+        let mut out: HashMap<ContactId, BTreeSet<Field>> = HashMap::new();
         for chunk in prospect_ids.chunks(MAX_IDS_PER_QUERY) {
             let placeholders = vec!["?"; chunk.len()].join(",");
             let mut stmt = self.conn.prepare(&format!(
                 "SELECT prospect_id, field FROM fanout_misses WHERE prospect_id IN ({placeholders})"
             ))?;
             let rows = stmt.query_map(rusqlite::params_from_iter(chunk), |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                Ok((r.get::<_, ContactId>(0)?, r.get::<_, String>(1)?))
             })?;
             for row in rows {
                 let (prospect, field) = row?;
@@ -127,10 +131,15 @@ mod tests {
     #[test]
     fn a_second_miss_of_the_same_value_is_again_and_a_take_or_a_stale_push_forgets() {
         let mut store = Store::open_in_memory().unwrap();
-        let key = ("c1", "t1");
+        let (c1, c2, t1) = (
+            ContactId::from("c1"),
+            ContactId::from("c2"),
+            ThreadId::from("t1"),
+        );
+        let key = (&c1, &t1);
         let first = store.note_fanout_miss(RunId(1), key, Field::Done, "true");
         assert_eq!(first.unwrap(), Miss::First);
-        let retries = store.fanout_retries_for(&["c1", "c2"]).unwrap();
+        let retries = store.fanout_retries_for(&[&c1, &c2]).unwrap();
         assert_eq!(retries["c1"], BTreeSet::from([Field::Done]));
         assert!(!retries.contains_key("c2"));
         // Another value is a first miss again; the same one twice is not.
@@ -138,17 +147,17 @@ mod tests {
         assert_eq!(other.unwrap(), Miss::First);
         let again = store.note_fanout_miss(RunId(3), key, Field::Done, "false");
         assert_eq!(again.unwrap(), Miss::Again);
-        store.clear_fanout_miss("t1", Field::Done).unwrap();
+        store.clear_fanout_miss(&t1, Field::Done).unwrap();
         let after = store.note_fanout_miss(RunId(4), key, Field::Done, "false");
         assert_eq!(after.unwrap(), Miss::First);
         // Run 5 did not retry it: forgotten, unless its contact was left for the next run.
         store
-            .forget_stale_fanout_misses(RunId(5), &HashSet::from(["c1"]))
+            .forget_stale_fanout_misses(RunId(5), &HashSet::from([&c1]))
             .unwrap();
-        assert!(!store.fanout_retries_for(&["c1"]).unwrap().is_empty());
+        assert!(!store.fanout_retries_for(&[&c1]).unwrap().is_empty());
         store
             .forget_stale_fanout_misses(RunId(5), &HashSet::new())
             .unwrap();
-        assert!(store.fanout_retries_for(&["c1"]).unwrap().is_empty());
+        assert!(store.fanout_retries_for(&[&c1]).unwrap().is_empty());
     }
 }

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use rusqlite::{OptionalExtension, Row};
 use serde::Serialize;
 
-use crate::reconcile::{Field, Side};
+use crate::reconcile::{ContactId, Field, RecordId, Side};
 
 use super::{ChangeStatus, ConflictRow, RejectRow, Result, RunId, RunMode, RunRow, Store};
 
@@ -67,11 +67,11 @@ pub struct LoggedChange {
     /// no row for it).
     pub target_kind: TargetKind,
     /// The prospect's `externalId`, when known.
-    pub prospect_id: Option<String>,
+    pub prospect_id: Option<ContactId>,
     /// The prospect's X username, when known.
     pub username: Option<String>,
     /// The linked CRM record id, when known.
-    pub crm_id: Option<String>,
+    pub crm_id: Option<RecordId>,
     /// The field.
     pub field: Field,
     /// Value before (human form).

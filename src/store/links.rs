@@ -4,6 +4,8 @@
 use rusqlite::params;
 use serde::Serialize;
 
+use crate::reconcile::{ContactId, RecordId};
+
 use super::{Result, RunId, Store};
 
 /// The state of a link.
@@ -43,10 +45,10 @@ impl LinkState {
 /// A stored link.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LinkRow {
-    /// Prospect `externalId`.
-    pub prospect_id: String,
+    /// Prospect `externalId` (v1), contact id (v2).
+    pub prospect_id: ContactId,
     /// CRM record id.
-    pub crm_id: String,
+    pub crm_id: RecordId,
     /// State.
     pub state: LinkState,
 }
@@ -102,7 +104,11 @@ impl Store {
     /// After a sync: for each link it reconciled, `Some(digest)` if the link was clean (its
     /// prospect is then marked unchanged), `None` if not; `void_others` first clears every
     /// stamp (they were made under another context). In one transaction.
-    pub fn stamp_links(&mut self, stamps: &[(&str, Option<u64>)], void_others: bool) -> Result<()> {
+    pub fn stamp_links(
+        &mut self,
+        stamps: &[(&ContactId, Option<u64>)],
+        void_others: bool,
+    ) -> Result<()> {
         let tx = self.conn.transaction()?;
         if void_others {
             tx.execute(

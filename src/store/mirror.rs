@@ -6,7 +6,7 @@
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use crate::reconcile::Amount;
+use crate::reconcile::{Amount, ContactId, ThreadId};
 
 use super::{Error, MAX_IDS_PER_QUERY, Result, Store};
 
@@ -41,8 +41,8 @@ pub struct Reference {
 /// A prospect in the mirror (raw Inbox ids).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProspectRow {
-    /// `externalId`.
-    pub id: String,
+    /// `externalId` (v1), contact id (v2).
+    pub id: ContactId,
     /// X user id.
     pub platform_id: String,
     /// X username.
@@ -65,9 +65,9 @@ pub struct ProspectRow {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ThreadRow {
     /// Thread id.
-    pub id: String,
-    /// Prospect `externalId`.
-    pub prospect_id: String,
+    pub id: ThreadId,
+    /// Prospect `externalId` (v1), contact id (v2).
+    pub prospect_id: ContactId,
     /// Owning account link.
     pub account_link_id: String,
     /// Assignee member id.
@@ -83,8 +83,8 @@ pub struct ThreadRow {
 /// The identity of an Inbox prospect, as far as matching needs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProspectKey<'a> {
-    /// Inbox id (`externalId`).
-    pub id: &'a str,
+    /// Inbox id (`externalId`, or the contact id on v2).
+    pub id: &'a ContactId,
     /// X user id.
     pub platform_id: &'a str,
     /// X username.
@@ -95,7 +95,7 @@ pub struct ProspectKey<'a> {
 #[derive(Debug, Default)]
 pub struct ProspectKeys {
     /// (id, X user id, username) of each prospect.
-    keys: Vec<(String, String, String)>,
+    keys: Vec<(ContactId, String, String)>,
 }
 
 impl ProspectKeys {
@@ -238,7 +238,7 @@ impl Store {
 
     /// The present prospects among `ids`, with their present threads, sorted by id. A run
     /// loads the mirror this way, a chunk of links at a time, instead of all of it at once.
-    pub fn load_mirror_for(&self, ids: &[&str]) -> Result<Vec<MirrorProspect>> {
+    pub fn load_mirror_for(&self, ids: &[&ContactId]) -> Result<Vec<MirrorProspect>> {
         let mut ids = ids.to_vec();
         ids.sort_unstable();
         ids.dedup();
@@ -264,7 +264,11 @@ impl Store {
 
     /// Present prospects (and their present threads) passing `filter`, a condition on the
     /// prospect id written with `{id}` for the column, sorted by id.
-    fn load_mirror_where(&self, filter: &str, params: &[&str]) -> Result<Vec<MirrorProspect>> {
+    fn load_mirror_where(
+        &self,
+        filter: &str,
+        params: &[&ContactId],
+    ) -> Result<Vec<MirrorProspect>> {
         let mut out = Vec::new();
         // Threads in prospect order, walked beside the prospects (a merge join): no map keyed
         // by prospect id, and each prospect's vector sized exactly.
@@ -294,7 +298,7 @@ impl Store {
         ))?;
         let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
             Ok((
-                r.get::<_, String>(0)?,
+                r.get::<_, ContactId>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, String>(2)?,
                 r.get::<_, Option<String>>(3)?,
@@ -389,8 +393,12 @@ impl Store {
 
     /// A stored lookup of an X user id: `Some(Some(id))` found, `Some(None)` a miss checked at or
     /// after `fresh_after`, `None` never looked up (or the miss is older than `fresh_after`).
-    pub fn lookup(&self, platform_id: &str, fresh_after: &str) -> Result<Option<Option<String>>> {
-        let row: Option<(Option<String>, String)> = self
+    pub fn lookup(
+        &self,
+        platform_id: &str,
+        fresh_after: &str,
+    ) -> Result<Option<Option<ContactId>>> {
+        let row: Option<(Option<ContactId>, String)> = self
             .conn
             .query_row(
                 "SELECT prospect_id, checked_at FROM lookups WHERE platform_id = ?1",
@@ -409,7 +417,7 @@ impl Store {
     pub fn save_lookup(
         &self,
         platform_id: &str,
-        prospect_id: Option<&str>,
+        prospect_id: Option<&ContactId>,
         now: &str,
     ) -> Result<()> {
         self.conn.execute(

@@ -5,18 +5,20 @@ use std::collections::HashMap;
 
 use rusqlite::params;
 
-use crate::reconcile::{Field, Value};
+use crate::reconcile::{Field, RecordId, Value};
 
 use super::{Error, Result, RunId, Store};
 
 impl Store {
     /// Values waiting in an import file, by CRM record id.
-    pub fn load_pending(&self) -> Result<HashMap<String, Vec<Value>>> {
-        let mut out: HashMap<String, Vec<Value>> = HashMap::new();
+    pub fn load_pending(&self) -> Result<HashMap<RecordId, Vec<Value>>> {
+        let mut out: HashMap<RecordId, Vec<Value>> = HashMap::new();
         let mut stmt = self
             .conn
             .prepare("SELECT crm_id, value FROM pending ORDER BY crm_id, field")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, RecordId>(0)?, r.get::<_, String>(1)?))
+        })?;
         for row in rows {
             let (crm_id, value) = row?;
             let value: Value = serde_json::from_str(&value).map_err(|e| Error::Corrupt {
@@ -33,7 +35,7 @@ impl Store {
     pub fn replace_pending(
         &mut self,
         run: RunId,
-        pending: &[(String, Value, Option<Value>)],
+        pending: &[(RecordId, Value, Option<Value>)],
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
         tx.execute("DELETE FROM pending", [])?;
@@ -58,13 +60,13 @@ impl Store {
     }
 
     /// The bases the pending values stand for, by (crm id, field) (see `replace_pending`).
-    pub fn load_pending_bases(&self) -> Result<HashMap<(String, Field), Value>> {
+    pub fn load_pending_bases(&self) -> Result<HashMap<(RecordId, Field), Value>> {
         let mut stmt = self.conn.prepare(
             "SELECT crm_id, field, base_value FROM pending WHERE base_value IS NOT NULL",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok((
-                r.get::<_, String>(0)?,
+                r.get::<_, RecordId>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, String>(2)?,
             ))

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
 use super::{Result, Store};
+use crate::reconcile::{ContactId, ThreadId};
 
 const EVENT_SEQ: &str = "pull.event_seq";
 const TEAM_ID: &str = "pull.team_id";
@@ -110,7 +111,7 @@ impl Store {
     }
 
     /// Ids of the present threads of a prospect, sorted.
-    pub fn present_thread_ids(&self, prospect_id: &str) -> Result<Vec<String>> {
+    pub fn present_thread_ids(&self, prospect_id: &ContactId) -> Result<Vec<ThreadId>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id FROM threads WHERE prospect_id = ?1 AND present = 1 ORDER BY id",
         )?;
@@ -120,7 +121,7 @@ impl Store {
 
     /// Marks threads absent (Inbox answered 404), then their prospects that have no present
     /// thread left. Never deletes. Returns (threads, prospects) newly marked absent.
-    pub fn mark_threads_absent(&mut self, thread_ids: &[String]) -> Result<(u64, u64)> {
+    pub fn mark_threads_absent(&mut self, thread_ids: &[ThreadId]) -> Result<(u64, u64)> {
         let tx = self.conn.savepoint()?;
         let (mut threads, mut prospects) = (0, 0);
         {
@@ -145,7 +146,7 @@ impl Store {
 
     /// Marks prospects and all their threads absent (Inbox answered 404). Never deletes.
     /// Returns (threads, prospects) newly marked absent.
-    pub fn mark_prospects_absent(&mut self, prospect_ids: &[String]) -> Result<(u64, u64)> {
+    pub fn mark_prospects_absent(&mut self, prospect_ids: &[ContactId]) -> Result<(u64, u64)> {
         let tx = self.conn.savepoint()?;
         let (mut threads, mut prospects) = (0, 0);
         {
@@ -178,7 +179,7 @@ impl Store {
     }
 
     /// The prospect of a thread the mirror holds (present or not).
-    pub fn thread_prospect(&self, thread_id: &str) -> Result<Option<String>> {
+    pub fn thread_prospect(&self, thread_id: &ThreadId) -> Result<Option<ContactId>> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT prospect_id FROM threads WHERE id = ?1")?;
@@ -252,15 +253,21 @@ mod tests {
         ];
         store.upsert_page(RunId(1), &prospects, &threads).unwrap();
         assert_eq!(store.thread_view_counts().unwrap(), [1, 1, 1]);
-        assert_eq!(store.present_thread_ids("p2").unwrap(), ["t2", "t3"]);
-        assert_eq!(store.thread_prospect("t3").unwrap().as_deref(), Some("p2"));
+        let p2 = ContactId::from("p2");
+        assert_eq!(store.present_thread_ids(&p2).unwrap(), ["t2", "t3"]);
+        assert_eq!(
+            store.thread_prospect(&"t3".into()).unwrap(),
+            Some(p2.clone())
+        );
 
-        let gone = ["t1".to_string(), "t2".to_string(), "t9".to_string()];
+        let gone = ["t1", "t2", "t9"].map(ThreadId::from);
         assert_eq!(store.mark_threads_absent(&gone).unwrap(), (2, 1));
         assert_eq!(store.counts().unwrap().prospects, 1);
-        assert_eq!(store.present_thread_ids("p2").unwrap(), ["t3"]);
+        assert_eq!(store.present_thread_ids(&p2).unwrap(), ["t3"]);
         assert_eq!(
-            store.mark_prospects_absent(&["p2".to_string()]).unwrap(),
+            store
+                .mark_prospects_absent(std::slice::from_ref(&p2))
+                .unwrap(),
             (1, 1)
         );
         assert_eq!(store.counts().unwrap().threads, 0);

@@ -2,7 +2,7 @@
 //! migrations and dirty stamps. Tests only; no files outside a temp dir.
 
 use super::*;
-use crate::reconcile::{ConflictKind, Field, Value};
+use crate::reconcile::{ConflictKind, ContactId, Field, Value};
 
 fn prospect(id: &str) -> ProspectRow {
     ProspectRow {
@@ -125,7 +125,10 @@ fn the_mirror_loads_whole_by_ids_or_as_a_scan_with_the_same_rows() {
     );
     assert!(all[1].threads.is_empty());
 
-    let some = store.load_mirror_for(&["p3", "nope", "p1", "p3"]).unwrap();
+    let wanted = ["p3", "nope", "p1", "p3"].map(ContactId::from);
+    let some = store
+        .load_mirror_for(&wanted.iter().collect::<Vec<_>>())
+        .unwrap();
     assert_eq!(some, vec![all[0].clone(), all[2].clone()]);
 
     let keys = store.load_prospect_keys().unwrap();
@@ -134,7 +137,7 @@ fn the_mirror_loads_whole_by_ids_or_as_a_scan_with_the_same_rows() {
     assert_eq!(
         keys[1],
         ProspectKey {
-            id: "p2",
+            id: &ContactId::from("p2"),
             platform_id: "1p2",
             username: "user_p2"
         }
@@ -260,14 +263,20 @@ fn stamped_store() -> Store {
         .iter()
         .map(|p| LinkRow {
             prospect_id: (*p).into(),
-            crm_id: format!("r-{p}"),
+            crm_id: format!("r-{p}").into(),
             state: LinkState::Active,
         })
         .collect();
     store.save_links(run, &links).unwrap();
     assert!(dirty(&store, "p1"), "a new prospect is dirty");
     store
-        .stamp_links(&[("p1", Some(11)), ("p2", Some(22))], false)
+        .stamp_links(
+            &[
+                (&ContactId::from("p1"), Some(11)),
+                (&ContactId::from("p2"), Some(22)),
+            ],
+            false,
+        )
         .unwrap();
     store
 }
@@ -292,22 +301,30 @@ fn a_stamped_link_stays_clean_until_its_prospect_or_threads_change() {
     store.upsert_page(run, &[], &[done]).unwrap();
     assert!(dirty(&store, "p1"));
     assert!(!dirty(&store, "p2"));
-    store.stamp_links(&[("p1", Some(11))], false).unwrap();
+    store
+        .stamp_links(&[(&ContactId::from("p1"), Some(11))], false)
+        .unwrap();
     store.upsert_page(run, &[], &[thread("t3", "p2")]).unwrap();
     assert!(dirty(&store, "p2"));
-    store.stamp_links(&[("p2", Some(22))], false).unwrap();
+    store
+        .stamp_links(&[(&ContactId::from("p2"), Some(22))], false)
+        .unwrap();
     let mut noted = prospect("p1");
     noted.notes = None;
     store.upsert_page(run, &[noted], &[]).unwrap();
     assert!(dirty(&store, "p1"));
-    store.stamp_links(&[("p1", Some(11))], false).unwrap();
-    store.mark_threads_absent(&["t2".to_string()]).unwrap();
+    store
+        .stamp_links(&[(&ContactId::from("p1"), Some(11))], false)
+        .unwrap();
+    store.mark_threads_absent(&["t2".into()]).unwrap();
     assert!(dirty(&store, "p2"));
     assert!(store.clean_links().unwrap().contains_key("p1"));
     assert!(!store.clean_links().unwrap().contains_key("p2"));
 
     // A link found unclean loses its stamp; a link that moves to another record too.
-    store.stamp_links(&[("p1", None)], false).unwrap();
+    store
+        .stamp_links(&[(&ContactId::from("p1"), None)], false)
+        .unwrap();
     assert!(store.clean_links().unwrap().is_empty());
 }
 
@@ -372,7 +389,7 @@ fn a_row_marked_absent_mid_run_is_written_again_when_a_page_holds_it() {
         .unwrap();
     let run2 = store.begin_run(RunMode::Pull, "t").unwrap();
     let mut walk = store.begin_walk(run2).unwrap();
-    walk.mark_threads_absent(&["t1".to_string()]).unwrap();
+    walk.mark_threads_absent(&["t1".into()]).unwrap();
     walk.upsert_page(&[prospect("p1")], &[thread("t1", "p1")])
         .unwrap();
     let counts = walk.counts().unwrap();

@@ -1,12 +1,13 @@
 //! The enums the mirror stores as text (sides, fields, statuses, kinds, resolutions, modes,
 //! states), each written and read as the same text it always was: no migration rewrites a
 //! stored value. Text the mirror holds that names no variant is an error when read, never a
-//! default.
+//! default. The ids ([`ContactId`], [`RecordId`], [`ThreadId`]) are stored as their text too,
+//! so they bind directly as SQL parameters and read back from text columns.
 
 use rusqlite::ToSql;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
 
-use crate::reconcile::{ConflictKind, Field, Side};
+use crate::reconcile::{ConflictKind, ContactId, Field, RecordId, Side, ThreadId};
 
 use super::{ChangeStatus, ConflictField, LinkState, Resolution, RunMode, RunStatus};
 
@@ -56,6 +57,25 @@ stored_as_text! {
     LinkState => "link state",
 }
 
+/// Implements `ToSql` and `FromSql` for an id stored as its text (any text is an id).
+macro_rules! id_as_text {
+    ($($ty:ty),* $(,)?) => {$(
+        impl ToSql for $ty {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(self.as_str()))
+            }
+        }
+
+        impl FromSql for $ty {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                String::column_result(value).map(<$ty>::from)
+            }
+        }
+    )*};
+}
+
+id_as_text!(ContactId, RecordId, ThreadId);
+
 #[cfg(test)]
 mod tests {
     use rusqlite::Connection;
@@ -101,6 +121,16 @@ mod tests {
             read::<Resolution>("dismissed").unwrap(),
             Resolution::Dismissed
         );
+    }
+
+    #[test]
+    fn ids_are_stored_as_their_text() {
+        assert_eq!(written(ContactId::from("p-1")), "p-1");
+        assert_eq!(written(RecordId::from("42")), "42");
+        assert_eq!(written(ThreadId::from("t 1")), "t 1");
+        assert_eq!(read::<ContactId>("p-1").unwrap(), ContactId::from("p-1"));
+        assert_eq!(read::<RecordId>("").unwrap(), RecordId::from(""));
+        assert_eq!(read::<ThreadId>("t-9").unwrap().as_str(), "t-9");
     }
 
     #[test]

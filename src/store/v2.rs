@@ -8,6 +8,7 @@ use rusqlite::params;
 
 use super::{Result, Store};
 use crate::digest::Digest;
+use crate::reconcile::ContactId;
 
 /// Column `i` of `row` as text, without copying it.
 fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<&'r str> {
@@ -40,7 +41,7 @@ pub struct ProfileRow {
     /// The platform's id of the account.
     pub platform_id: String,
     /// The contact.
-    pub contact_id: String,
+    pub contact_id: ContactId,
     /// Username without its display prefix.
     pub username: String,
 }
@@ -71,7 +72,7 @@ impl Store {
             )?;
             for p in profiles {
                 let key = key_digest(&p.platform, &p.platform_id);
-                if stored.remove(&key) != Some(value_digest(&p.contact_id, &p.username)) {
+                if stored.remove(&key) != Some(value_digest(p.contact_id.as_str(), &p.username)) {
                     insert.execute(params![p.platform, p.platform_id, p.contact_id, p.username])?;
                 }
             }
@@ -102,7 +103,7 @@ impl Store {
     /// again; a profile that moved to one of them moves).
     pub fn replace_contact_profiles(
         &mut self,
-        contact_ids: &[String],
+        contact_ids: &[ContactId],
         profiles: &[ProfileRow],
     ) -> Result<()> {
         let tx = self.conn.savepoint()?;
@@ -338,7 +339,7 @@ mod tests {
             .map(|p| {
                 (
                     p.platform_id.clone(),
-                    p.contact_id.clone(),
+                    p.contact_id.to_string(),
                     p.username.clone(),
                 )
             })

@@ -25,15 +25,16 @@ use rusqlite::params;
 
 use super::{Error, ProspectRow, Result, RunId, Store, ThreadRow};
 use crate::digest::Digest;
+use crate::reconcile::{ContactId, ThreadId};
 
 /// A row of the mirror whose synced values an upsert changed (rows new to the mirror, or back
 /// after being absent, are not changes): what a full walk checks the event log against.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChangedRow {
     /// The thread, when a thread's assignee, done or sort key changed.
-    pub thread: Option<String>,
+    pub thread: Option<ThreadId>,
     /// The prospect (of the thread, or whose context changed).
-    pub prospect: String,
+    pub prospect: ContactId,
 }
 
 /// The pull's transaction: every step of a pull runs inside it (as savepoints), so a pull that
@@ -248,7 +249,7 @@ impl<S: BuildHasher> Marks<S> {
 fn prospect_digest(p: &ProspectRow, scratch: &mut String) -> u64 {
     use std::fmt::Write as _;
     let mut d = Digest::new();
-    d.str(&p.id);
+    d.str(p.id.as_str());
     d.str(&p.platform_id);
     d.str(&p.username);
     d.opt(p.display_name.as_deref());
@@ -271,8 +272,8 @@ fn prospect_digest(p: &ProspectRow, scratch: &mut String) -> u64 {
 /// The digest of everything a thread row stores.
 fn thread_digest(t: &ThreadRow) -> u64 {
     let mut d = Digest::new();
-    d.str(&t.id);
-    d.str(&t.prospect_id);
+    d.str(t.id.as_str());
+    d.str(t.prospect_id.as_str());
     d.str(&t.account_link_id);
     d.opt(t.assignee_id.as_deref());
     d.bool(t.done);

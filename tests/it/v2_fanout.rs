@@ -50,7 +50,7 @@ fn store(world: &V2World) -> Store {
 
 /// The base of a contact's link.
 fn base(world: &V2World, contact_id: &str) -> BaseValues {
-    let mut all = store(world).load_base_for(&[contact_id]).unwrap();
+    let mut all = store(world).load_base_for(&[&contact_id.into()]).unwrap();
     all.remove(contact_id).unwrap_or_default()
 }
 

@@ -50,7 +50,9 @@ async fn conflicts(world: &World) -> Vec<Value> {
 fn links(world: &World) -> HashMap<String, String> {
     let store = Store::open(&world.path().join("state").join("mirror.db")).unwrap();
     let links = store.links().unwrap().into_iter();
-    links.map(|l| (l.prospect_id, l.crm_id)).collect()
+    links
+        .map(|l| (l.prospect_id.into(), l.crm_id.into()))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -226,7 +226,7 @@ pub(super) fn read_all(
                     if others.len() == 1 { "" } else { "s" },
                     others.join(", ")
                 ),
-                record_id: Some(record.id),
+                record_id: Some(record.id.into_string()),
                 column: None,
             });
         }
@@ -315,7 +315,7 @@ fn parse_row(
     let updated_at = row.updated_at(&id, &mut cell_rejects);
 
     let record = CrmRecord {
-        id: record_id,
+        id: record_id.into(),
         x_user_id: identity.x_user_id,
         username: identity.username,
         linkedin_id: identity.linkedin_id,

@@ -189,7 +189,7 @@ pub(super) fn write_in_place(
     // Write through a symlink to the file it points at, rather than replacing the link.
     let target = fs::canonicalize(&settings.path).map_err(|e| settings.io(e))?;
     let before = fs::metadata(&target).map_err(|e| settings.io(e))?;
-    let wanted: HashSet<&str> = writes.iter().map(|w| w.id().trim()).collect();
+    let wanted: HashSet<&str> = writes.iter().map(|w| w.id().as_str().trim()).collect();
     let export = Export::load(settings, &target, &wanted)?;
     let width = export.layout.width;
 
@@ -201,7 +201,7 @@ pub(super) fn write_in_place(
     for write in writes {
         let status = match write {
             CrmWrite::Update { id, changes } => {
-                match planned_update(settings, &export, id, changes) {
+                match planned_update(settings, &export, id.as_str(), changes) {
                     Ok((row, cells)) => {
                         edits.entry(row).or_default().extend(cells);
                         WriteStatus::Confirmed
@@ -210,7 +210,7 @@ pub(super) fn write_in_place(
                 }
             }
             CrmWrite::Create(record) => {
-                let id = record.id.trim();
+                let id = record.id.as_str().trim();
                 if id.is_empty() {
                     WriteStatus::Failed("the new record has an empty id".into())
                 } else if let Some(rows) = export.by_id.get(id) {
@@ -287,7 +287,7 @@ fn planned_update(
 fn new_row(settings: &Settings, layout: &Layout, record: &NewRecord, width: usize) -> Vec<String> {
     let mut cells = vec![String::new(); width];
     let escaped = |text: &str| escape_formula(text).into_owned();
-    cells[layout.id] = escaped(record.id.trim());
+    cells[layout.id] = escaped(record.id.as_str().trim());
     if let Some(idx) = layout.x_user_id {
         cells[idx] = escaped(record.x_user_id.trim());
     }
@@ -467,7 +467,7 @@ pub(super) fn write_import_file(
             import_path.display()
         )));
     }
-    let wanted: HashSet<&str> = writes.iter().map(|w| w.id().trim()).collect();
+    let wanted: HashSet<&str> = writes.iter().map(|w| w.id().as_str().trim()).collect();
     let export = Export::load(settings, &export_path, &wanted)?;
     let columns = import_columns(&export.layout);
 
@@ -476,7 +476,7 @@ pub(super) fn write_import_file(
     let mut row_of_id: HashMap<String, usize> = HashMap::new();
     let mut statuses = Vec::with_capacity(writes.len());
     for write in writes {
-        let id = write.id().trim().to_string();
+        let id = write.id().as_str().trim().to_string();
         let status = match import_row(
             settings,
             &export,
@@ -579,7 +579,7 @@ fn import_row(
             let mut row = match so_far {
                 Some(row) => row.clone(),
                 None => {
-                    let cells = export.cells(export.row_of(settings, id)?);
+                    let cells = export.cells(export.row_of(settings, id.as_str())?);
                     columns
                         .iter()
                         // The CRM's own cells, exactly as its export has them: a handle
@@ -600,13 +600,13 @@ fn import_row(
             Ok(row)
         }
         CrmWrite::Create(record) => {
-            if record.id.trim().is_empty() {
+            if record.id.as_str().trim().is_empty() {
                 return Err("the new record has an empty id".into());
             }
             let row = columns
                 .iter()
                 .map(|&(column, _)| match column {
-                    ImportColumn::Id => record.id.trim().to_string(),
+                    ImportColumn::Id => record.id.as_str().trim().to_string(),
                     ImportColumn::XUserId => record.x_user_id.trim().to_string(),
                     ImportColumn::Username => {
                         record.username.trim().trim_start_matches('@').to_string()

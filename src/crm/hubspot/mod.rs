@@ -375,7 +375,7 @@ impl CrmAdapter for HubspotAdapter {
                         Ok(properties) => updates.push((
                             idx,
                             UpdateInput {
-                                id: id.clone(),
+                                id: id.to_string(),
                                 properties,
                             },
                         )),

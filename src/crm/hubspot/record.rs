@@ -199,7 +199,7 @@ pub(crate) fn to_record(
         None => contact.updated_at.as_deref().and_then(parse_time),
     };
     let record = CrmRecord {
-        id: contact.id.clone(),
+        id: contact.id.clone().into(),
         x_user_id: value(&properties.x_user_id).map(|v| v.trim().to_owned()),
         username: value(&properties.username).and_then(crate::crm::identity::x_handle),
         linkedin_id: value(&properties.linkedin_id)

@@ -16,7 +16,9 @@ use std::collections::{HashMap, HashSet};
 
 use crate::crm::{CrmAdapter, WriteStatus};
 use crate::inbox::{self, Inbox};
-use crate::reconcile::{ConflictKind, Field, LinkKey, LinkPlan, Plan, ThreadState, Value};
+use crate::reconcile::{
+    ConflictKind, ContactId, Field, LinkKey, LinkPlan, Plan, RecordId, ThreadState, Value,
+};
 use crate::store::{ConflictRecord, MirrorProspect};
 
 use super::Context;
@@ -27,16 +29,16 @@ use super::receipts::Receipts;
 /// What the push phase did, for the record phase.
 pub(super) struct Pushed {
     /// The fields each prospect's Inbox writes confirmed.
-    pub inbox_confirmed: HashMap<String, HashSet<Field>>,
+    pub inbox_confirmed: HashMap<ContactId, HashSet<Field>>,
     /// Prospects left for the next run (budget, or a stop request): nothing of theirs was
     /// written on either side.
-    pub unpushed: HashSet<String>,
+    pub unpushed: HashSet<ContactId>,
     /// The error that stopped the Inbox push, if one did (the CRM was then not written).
     pub error: Option<PushError>,
     /// What became of each CRM write, by record id.
-    pub crm_status: HashMap<String, WriteStatus>,
+    pub crm_status: HashMap<RecordId, WriteStatus>,
     /// Values handed over in an import file this run.
-    pub new_pending: Vec<(String, Value)>,
+    pub new_pending: Vec<(RecordId, Value)>,
     /// Conflicts found while pushing (refusals, threads that did not take a value, pending
     /// imports).
     pub conflicts: Vec<ConflictRecord>,
@@ -79,7 +81,7 @@ pub(super) async fn push<A: CrmAdapter>(
     report.writes.crm += crm_outcome.writes;
     report.writes.crm_pending += crm_outcome.pending_rewrites;
     conflicts.extend(crm_outcome.conflicts);
-    let identity_of = |prospect_id: &str| -> (String, String) {
+    let identity_of = |prospect_id: &ContactId| -> (String, String) {
         linked
             .loaded
             .get(prospect_id)
@@ -103,7 +105,7 @@ pub(super) async fn push<A: CrmAdapter>(
     crate::failpoint::hit("before-record");
     Ok(Pushed {
         inbox_confirmed: inbox.confirmed,
-        unpushed: inbox.unpushed.iter().map(|id| id.to_string()).collect(),
+        unpushed: inbox.unpushed.iter().map(|&id| id.clone()).collect(),
         error: inbox.error,
         crm_status: crm_outcome.status,
         new_pending: crm_outcome.new_pending,
@@ -121,10 +123,10 @@ pub(super) struct PlanPush<'p> {
     /// Lines for the run's warnings (a thread that did not take a value, retried next run).
     pub warnings: Vec<String>,
     /// The fields confirmed per prospect.
-    pub confirmed: HashMap<String, HashSet<Field>>,
+    pub confirmed: HashMap<ContactId, HashSet<Field>>,
     /// Prospects left for the next run (the request budget ran out): nothing of theirs is
     /// written on either side this run.
-    pub unpushed: HashSet<&'p str>,
+    pub unpushed: HashSet<&'p ContactId>,
     /// Why the push stopped early, for the report.
     pub incomplete: Option<String>,
     /// The signal that stopped the push at a prospect boundary, if one did.
@@ -162,7 +164,7 @@ pub(super) async fn push_plan<'p>(
     ctx: &Context,
     names: &mut Names,
     plan: &'p Plan,
-    loaded: &HashMap<String, MirrorProspect>,
+    loaded: &HashMap<ContactId, MirrorProspect>,
     budget: &mut RequestBudget,
     receipts: &mut Receipts<'_>,
 ) -> PlanPush<'p> {
@@ -177,7 +179,7 @@ pub(super) async fn push_plan<'p>(
         .collect();
     let bar = ctx.progress.bar(pushable.len() as u64, "pushing to Inbox");
     for link in pushable {
-        let prospect = loaded.get(link.key.prospect_id.as_str());
+        let prospect = loaded.get(&link.key.prospect_id);
         let threads = prospect
             .map(|m| inbox_side(m, names).threads)
             .unwrap_or_default();
@@ -197,7 +199,7 @@ pub(super) async fn push_plan<'p>(
             if out.incomplete.is_none() {
                 out.incomplete = Some(budget.message());
             }
-            out.unpushed.insert(link.key.prospect_id.as_str());
+            out.unpushed.insert(&link.key.prospect_id);
             continue;
         }
         let (outcome, error) =
@@ -216,7 +218,7 @@ pub(super) async fn push_plan<'p>(
                 out.incomplete = Some(format!(
                     "stopped pushing: {err}; the contacts not pushed are left for the next run"
                 ));
-                out.unpushed.insert(link.key.prospect_id.as_str());
+                out.unpushed.insert(&link.key.prospect_id);
             }
             Some(err) => {
                 out.error = Some(err);

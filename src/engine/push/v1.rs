@@ -90,7 +90,7 @@ impl<'a> LinkPush<'a, '_> {
         let ticket = self.receipts.intend(&rows)?;
         let sent = self
             .client
-            .patch_context(&plan.key.prospect_id, &mapped.update);
+            .patch_context(plan.key.prospect_id.as_str(), &mapped.update);
         match sent.await {
             Ok(_) => self.context_applied(ticket, patch, &mapped).await,
             Err(err) if is_refusal(&err) => {
@@ -131,7 +131,7 @@ impl<'a> LinkPush<'a, '_> {
                 .all(|t| thread_value(t, field) == change.old)
         };
         if !field.is_thread_field() || agreed() {
-            return vec![row(&self.plan.key.prospect_id, change)];
+            return vec![row(self.plan.key.prospect_id.as_str(), change)];
         }
         (self.threads.iter())
             .map(|t| (t, thread_value(t, field)))
@@ -141,7 +141,7 @@ impl<'a> LinkPush<'a, '_> {
                     old: held,
                     new: change.new.clone(),
                 };
-                row(&t.thread_id, &change)
+                row(t.thread_id.as_str(), &change)
             })
             .collect()
     }
@@ -212,7 +212,7 @@ impl<'a> LinkPush<'a, '_> {
             .map(|change| {
                 change_row(
                     Side::Inbox,
-                    &patch.thread_id,
+                    patch.thread_id.as_str(),
                     &self.plan.key,
                     change,
                     ChangeStatus::Attempted,
@@ -220,7 +220,11 @@ impl<'a> LinkPush<'a, '_> {
             })
             .collect();
         let ticket = self.receipts.intend(&rows)?;
-        match self.client.patch_thread(&patch.thread_id, &update).await {
+        match self
+            .client
+            .patch_thread(patch.thread_id.as_str(), &update)
+            .await
+        {
             Ok(thread) => {
                 crate::failpoint::hit("inbox-after-thread-patch");
                 self.receipts.settle(ticket, ChangeStatus::Applied)?;
@@ -279,7 +283,7 @@ impl<'a> LinkPush<'a, '_> {
     async fn read_back(&mut self, fanned: &[&Change]) -> Result<(), inbox::Error> {
         let mut failed: BTreeSet<Field> = BTreeSet::new();
         for thread in self.threads {
-            let fresh = match self.client.thread(&thread.thread_id).await {
+            let fresh = match self.client.thread(thread.thread_id.as_str()).await {
                 Ok(t) => t,
                 Err(inbox::Error::NotFound { .. }) => continue,
                 Err(e) => return Err(e),

@@ -12,9 +12,10 @@
 
 use std::collections::HashSet;
 
-use crate::inbox::v2::{self, ContactId, ContactUpdate, ThreadId, ThreadUpdate};
+use crate::inbox::v2::{self, ContactUpdate, ThreadUpdate};
 use crate::reconcile::{
-    Change, ConflictKind, Field, LinkPlan, Side, ThreadPatch, ThreadState, Value, thread_account,
+    Change, ConflictKind, ContactId, Field, LinkPlan, Side, ThreadPatch, ThreadState, Value,
+    thread_account,
 };
 use crate::store::{ChangeRow, ChangeStatus, ConflictRecord, FanoutMiss};
 
@@ -42,7 +43,7 @@ pub(super) async fn push_contact(
         names,
         plan,
         threads,
-        contact: ContactId::from(plan.key.prospect_id.clone()),
+        contact: plan.key.prospect_id.clone(),
         old_default: None,
         conflict,
         receipts,
@@ -113,7 +114,7 @@ impl<'a> ContactPush<'a, '_> {
         };
         change_row(
             Side::Inbox,
-            &self.plan.key.prospect_id,
+            self.plan.key.prospect_id.as_str(),
             &self.plan.key,
             change,
             ChangeStatus::Attempted,
@@ -294,8 +295,7 @@ impl<'a> ContactPush<'a, '_> {
         }
         let rows = self.fan_out_receipts(thread, fanned, &update);
         let ticket = self.receipts.intend(&rows)?;
-        let id = ThreadId::from(thread.thread_id.clone());
-        let answer = match self.client.update_thread(&id, &update).await {
+        let answer = match self.client.update_thread(&thread.thread_id, &update).await {
             Ok(answer) => {
                 crate::failpoint::hit("inbox-after-thread-patch");
                 self.receipts.settle(ticket, ChangeStatus::Applied)?;
@@ -355,7 +355,7 @@ impl<'a> ContactPush<'a, '_> {
                     old,
                     new: c.new.clone(),
                 };
-                let (key, target) = (&self.plan.key, &thread.thread_id);
+                let (key, target) = (&self.plan.key, thread.thread_id.as_str());
                 Some(change_row(
                     Side::Inbox,
                     target,
@@ -397,7 +397,7 @@ impl<'a> ContactPush<'a, '_> {
             .map(|c| {
                 change_row(
                     Side::Inbox,
-                    &patch.thread_id,
+                    patch.thread_id.as_str(),
                     &self.plan.key,
                     c,
                     ChangeStatus::Attempted,
@@ -405,8 +405,7 @@ impl<'a> ContactPush<'a, '_> {
             })
             .collect();
         let ticket = self.receipts.intend(&rows)?;
-        let id = ThreadId::from(patch.thread_id.clone());
-        match self.client.update_thread(&id, &update).await {
+        match self.client.update_thread(&patch.thread_id, &update).await {
             Ok(thread) => {
                 crate::failpoint::hit("inbox-after-thread-patch");
                 self.receipts.settle(ticket, ChangeStatus::Applied)?;
@@ -581,7 +580,7 @@ async fn map(
 
 /// A thread that answered a write without taking its value.
 struct Missed<'a> {
-    contact: &'a str,
+    contact: &'a ContactId,
     thread: &'a ThreadState,
     change: &'a Change,
 }
@@ -603,7 +602,7 @@ impl Missed<'_> {
             thread_account(self.thread),
             self.contact
         );
-        let key = (self.contact, self.thread.thread_id.as_str());
+        let key = (self.contact, &self.thread.thread_id);
         match receipts.fanout_miss(key, field, &value.to_string())? {
             FanoutMiss::First => out
                 .warnings

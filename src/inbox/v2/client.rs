@@ -553,7 +553,7 @@ pub(crate) fn thread_query_pairs(
     pairs.extend(expand.iter().map(|e| ("expand", e.as_str().to_owned())));
     for id in &query.contact_ids {
         check_ref("contact id", id.as_str())?;
-        pairs.push(("contactId", id.0.clone()));
+        pairs.push(("contactId", id.to_string()));
     }
     for id in &query.account_link_ids {
         check_ref("account link id", id)?;

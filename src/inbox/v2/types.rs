@@ -11,48 +11,9 @@ use chrono::{DateTime, Utc};
 
 use crate::reconcile::Amount;
 
-/// Declares an id newtype over the server's string.
-macro_rules! id_type {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(pub String);
-
-        impl $name {
-            /// The id as the API spells it.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl From<&str> for $name {
-            fn from(id: &str) -> $name {
-                $name(id.to_owned())
-            }
-        }
-
-        impl From<String> for $name {
-            fn from(id: String) -> $name {
-                $name(id)
-            }
-        }
-    };
-}
-
-id_type!(
-    /// A contact's id: the key of the CRM record's counterpart.
-    ContactId
-);
-id_type!(
-    /// A thread's id.
-    ThreadId
-);
+// The ids are the crate's own (`reconcile::ids`): the engine keys its mirror rows by the same
+// types the client takes and returns, with no conversion between them.
+pub use crate::reconcile::{ContactId, ThreadId};
 
 /// Declares an open enum: known values, and `Other(String)` for the rest.
 macro_rules! open_enum {
@@ -562,7 +523,7 @@ impl Event {
             | Change::ContactTags { .. }
             | Change::ContactNotes { .. }
             | Change::ContactValuation { .. }
-            | Change::ContactAssignee { .. } => Some(ContactId(self.object_id.clone())),
+            | Change::ContactAssignee { .. } => Some(ContactId::from(self.object_id.clone())),
             Change::Target { contact_id, .. } => contact_id.clone(),
             _ => None,
         }
@@ -574,7 +535,7 @@ impl Event {
             Change::ThreadCreated
             | Change::ThreadDeleted { .. }
             | Change::ThreadAssignee { .. }
-            | Change::ThreadArchived { .. } => Some(ThreadId(self.object_id.clone())),
+            | Change::ThreadArchived { .. } => Some(ThreadId::from(self.object_id.clone())),
             Change::Message { thread_id, .. } | Change::Target { thread_id, .. } => {
                 Some(thread_id.clone())
             }

@@ -266,7 +266,7 @@ pub(super) struct Contact {
 impl From<Contact> for types::Contact {
     fn from(w: Contact) -> types::Contact {
         types::Contact {
-            id: types::ContactId(w.id),
+            id: types::ContactId::from(w.id),
             status_id: w.status_id,
             tag_ids: w.tag_ids,
             notes: w.notes,
@@ -315,12 +315,12 @@ struct Activity {
 impl From<Thread> for types::Thread {
     fn from(w: Thread) -> types::Thread {
         types::Thread {
-            id: types::ThreadId(w.id),
+            id: types::ThreadId::from(w.id),
             platform: w.platform.into(),
             platform_id: w.platform_id,
             account_link_id: w.account_link_id,
             profile_id: w.profile_id,
-            contact_id: types::ContactId(w.contact_id),
+            contact_id: types::ContactId::from(w.contact_id),
             assignee_id: w.assignee_id,
             archived: w.archived,
             is_request: w.is_request,
@@ -442,7 +442,7 @@ impl Event {
             "thread.archived" => Change::ThreadArchived { archived: true },
             "thread.unarchived" => Change::ThreadArchived { archived: false },
             _ if kind.starts_with("message.") => Change::Message {
-                thread_id: types::ThreadId(data::<MessageData>(kind, value)?.thread_id),
+                thread_id: types::ThreadId::from(data::<MessageData>(kind, value)?.thread_id),
                 new_message: matches!(kind, "message.sent" | "message.received"),
             },
             "contact.statusChanged" => Change::ContactStatus {
@@ -469,8 +469,8 @@ impl Event {
             _ if kind.starts_with("target.") => {
                 let target = data::<TargetData>(kind, value)?;
                 Change::Target {
-                    thread_id: types::ThreadId(target.thread_id),
-                    contact_id: target.contact_id.map(types::ContactId),
+                    thread_id: types::ThreadId::from(target.thread_id),
+                    contact_id: target.contact_id.map(types::ContactId::from),
                 }
             }
             _ if self.object.object_type == "contact" => Change::ContactOther,

@@ -196,7 +196,7 @@ proptest! {
         for reject in snapshot.rejects.iter().filter(|r| !r.is_record()) {
             let record = snapshot.records.iter().find(|r| r.row == reject.row);
             prop_assert!(record.is_some(), "cell reject without its record: {:?}", reject);
-            prop_assert_eq!(record.map(|r| &r.id), reject.record_id.as_ref());
+            prop_assert_eq!(record.map(|r| r.id.as_str()), reject.record_id.as_deref());
         }
     }
 

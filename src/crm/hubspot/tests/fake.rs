@@ -421,7 +421,7 @@ async fn a_sync_of_10000_contacts_with_500_changes_costs_108_requests() {
         .records
         .iter()
         .step_by(20)
-        .map(|r| update(&r.id, Value::Notes(Some("changed".into()))))
+        .map(|r| update(r.id.as_str(), Value::Notes(Some("changed".into()))))
         .collect();
     assert_eq!(writes.len(), 500);
     let report = adapter.write(&writes).await.unwrap();
@@ -539,7 +539,7 @@ async fn an_incremental_sync_of_10000_contacts_with_500_changes_costs_11_request
     let writes: Vec<CrmWrite> = changed
         .records
         .iter()
-        .map(|r| update(&r.id, Value::Notes(Some("changed".into()))))
+        .map(|r| update(r.id.as_str(), Value::Notes(Some("changed".into()))))
         .collect();
     adapter.write(&writes).await.unwrap();
     // The minimum is ⌈500 / 200⌉ = 3 search pages + ⌈500 / 100⌉ = 5 batch updates = 8; the

@@ -365,7 +365,7 @@ fn judge_log(
     explained.merge(after.touched.clone());
     let unexplained = changes
         .iter()
-        .filter(|c| !explained.explains(c.thread.as_deref(), &c.prospect))
+        .filter(|c| !explained.explains(c.thread.as_ref(), &c.prospect))
         .count() as u64;
     report.unexplained_changes = unexplained;
     if unexplained > 0 {

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use anyhow::Context as _;
 
 use crate::inbox::{self, Event, EventMeaning};
+use crate::reconcile::{ContactId, ThreadId};
 use crate::store::{ProspectRow, RunId, Store, ThreadRow};
 
 use crate::engine::Progress;
@@ -26,11 +27,11 @@ pub(super) const PAGE_SIZE: u16 = 1000;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct Touched {
     /// Threads to re-read.
-    pub threads: BTreeSet<String>,
+    pub threads: BTreeSet<ThreadId>,
     /// Prospects to re-read.
-    pub prospects: BTreeSet<String>,
+    pub prospects: BTreeSet<ContactId>,
     /// Prospects whose every thread must be re-read (a prospect-wide assignee change).
-    pub prospect_threads: BTreeSet<String>,
+    pub prospect_threads: BTreeSet<ContactId>,
     /// A tag or status was deleted (Inbox strips it from every prospect).
     pub reference_deleted: bool,
 }
@@ -46,8 +47,8 @@ impl Touched {
                 prospect,
                 all_threads,
             } => {
-                self.threads.extend(threads);
-                if let Some(id) = prospect {
+                self.threads.extend(threads.into_iter().map(ThreadId::from));
+                if let Some(id) = prospect.map(ContactId::from) {
                     if all_threads {
                         self.prospect_threads.insert(id.clone());
                     }
@@ -58,7 +59,7 @@ impl Touched {
     }
 
     /// Whether `thread` (of `prospect`) or `prospect` itself was named by an event.
-    pub fn explains(&self, thread: Option<&str>, prospect: &str) -> bool {
+    pub fn explains(&self, thread: Option<&ThreadId>, prospect: &ContactId) -> bool {
         thread.is_some_and(|t| self.threads.contains(t))
             || self.prospects.contains(prospect)
             || self.prospect_threads.contains(prospect)
@@ -207,7 +208,7 @@ pub(super) async fn reread(
         bar.tick();
     }
 
-    let uncovered: Vec<&String> = touched
+    let uncovered: Vec<&ContactId> = touched
         .prospects
         .iter()
         .chain(&touched.prospect_threads)
@@ -217,7 +218,7 @@ pub(super) async fn reread(
         .collect();
     let mut more_threads = BTreeSet::new();
     for id in uncovered {
-        let prospect = match client.prospect(id).await {
+        let prospect = match client.prospect(id.as_str()).await {
             Ok(prospect) => prospect,
             Err(inbox::Error::NotFound { .. }) => {
                 fresh.gone_prospects.push(id.clone());
@@ -228,8 +229,8 @@ pub(super) async fn reread(
         report.reread_prospects += 1;
         bar.tick();
         if let Some(listed) = &prospect.context.threads {
-            let listed: BTreeSet<String> = listed.iter().map(|t| t.id.clone()).collect();
-            let known: BTreeSet<String> = store.present_thread_ids(id)?.into_iter().collect();
+            let listed: BTreeSet<ThreadId> = listed.iter().map(|t| t.id.as_str().into()).collect();
+            let known: BTreeSet<ThreadId> = store.present_thread_ids(id)?.into_iter().collect();
             more_threads.extend(
                 listed
                     .symmetric_difference(&known)
@@ -263,23 +264,23 @@ pub(super) async fn reread(
 /// Rows re-read in one go, keyed by id (the latest read wins), and the ids Inbox answered 404.
 #[derive(Default)]
 struct Fresh {
-    prospects: BTreeMap<String, ProspectRow>,
-    threads: BTreeMap<String, ThreadRow>,
-    gone_threads: Vec<String>,
-    gone_prospects: Vec<String>,
+    prospects: BTreeMap<ContactId, ProspectRow>,
+    threads: BTreeMap<ThreadId, ThreadRow>,
+    gone_threads: Vec<ThreadId>,
+    gone_prospects: Vec<ContactId>,
 }
 
 impl Fresh {
     async fn read_thread(
         &mut self,
         client: &inbox::Client,
-        id: &str,
+        id: &ThreadId,
         report: &mut PullReport,
     ) -> anyhow::Result<()> {
-        let thread = match client.thread(id).await {
+        let thread = match client.thread(id.as_str()).await {
             Ok(thread) => thread,
             Err(inbox::Error::NotFound { .. }) => {
-                self.gone_threads.push(id.to_owned());
+                self.gone_threads.push(id.clone());
                 return Ok(());
             }
             Err(err) => return Err(err).context(format!("re-reading thread {id}")),
@@ -347,17 +348,18 @@ mod tests {
         ));
         assert_eq!(
             touched.threads,
-            ["th1", "th2", "th3", "th4"].map(String::from).into()
+            ["th1", "th2", "th3", "th4"].map(ThreadId::from).into()
         );
         assert_eq!(
             touched.prospects,
-            ["p1", "p2", "p3"].map(String::from).into()
+            ["p1", "p2", "p3"].map(ContactId::from).into()
         );
-        assert_eq!(touched.prospect_threads, ["p2"].map(String::from).into());
+        assert_eq!(touched.prospect_threads, ["p2"].map(ContactId::from).into());
         assert!(!touched.reference_deleted);
-        assert!(touched.explains(Some("th1"), "p9"));
-        assert!(touched.explains(None, "p2"));
-        assert!(!touched.explains(Some("th9"), "p9"));
+        let (th, p) = (ThreadId::from, ContactId::from);
+        assert!(touched.explains(Some(&th("th1")), &p("p9")));
+        assert!(touched.explains(None, &p("p2")));
+        assert!(!touched.explains(Some(&th("th9")), &p("p9")));
     }
 
     #[test]

@@ -2,14 +2,15 @@
 //! prospect read on its own. Shared by the walk and the replay; no I/O.
 
 use crate::inbox;
+use crate::reconcile::ContactId;
 use crate::store::{ProspectRow, ThreadRow};
 
 /// The mirror rows of a thread and its embedded prospect; `None` when the prospect has no
 /// Inbox id (it cannot be addressed).
 pub(super) fn rows(thread: inbox::Thread) -> Option<(ProspectRow, ThreadRow)> {
-    let prospect_id = thread.prospect.external_id.clone()?;
+    let prospect_id = ContactId::from(thread.prospect.external_id.clone()?);
     let row = ThreadRow {
-        id: thread.id,
+        id: thread.id.into(),
         prospect_id: prospect_id.clone(),
         account_link_id: thread.account_link_id,
         assignee_id: thread.assignee_id,
@@ -21,7 +22,7 @@ pub(super) fn rows(thread: inbox::Thread) -> Option<(ProspectRow, ThreadRow)> {
 }
 
 /// The mirror row of a prospect read with the Inbox id `id`.
-pub(in crate::engine) fn prospect_row(id: String, p: inbox::Prospect) -> ProspectRow {
+pub(in crate::engine) fn prospect_row(id: ContactId, p: inbox::Prospect) -> ProspectRow {
     ProspectRow {
         id,
         platform_id: p.platform_id,

@@ -119,44 +119,44 @@ impl Said {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(super) struct Touched {
     /// Threads to re-read with `GET /threads/{id}`.
-    pub threads: BTreeSet<String>,
+    pub threads: BTreeSet<ThreadId>,
     /// Thread events a receipt may explain, in seq order: the thread is re-read unless every
     /// one of them is an echo.
-    pub said: BTreeMap<String, Vec<Said>>,
+    pub said: BTreeMap<ThreadId, Vec<Said>>,
     /// Contact value events, in seq order, to count the echoes among them.
-    pub contact_said: BTreeMap<String, Vec<Said>>,
+    pub contact_said: BTreeMap<ContactId, Vec<Said>>,
     /// Contacts to re-read with `GET /contacts/{id}` (an event type this client does not know).
-    pub contacts: BTreeSet<String>,
+    pub contacts: BTreeSet<ContactId>,
     /// Contacts whose default assignee changed: every thread of theirs is re-read.
-    pub contact_threads: BTreeSet<String>,
+    pub contact_threads: BTreeSet<ContactId>,
     /// Contact values the events carried, the latest per field.
-    pub deltas: BTreeMap<String, Delta>,
+    pub deltas: BTreeMap<ContactId, Delta>,
     /// A tag or status was deleted: Inbox strips it from contacts, maybe without an event each.
     pub reference_deleted: bool,
 }
 
 impl Touched {
     fn delta(&mut self, event: &Event) -> &mut Delta {
-        self.deltas.entry(event.object_id.clone()).or_default()
+        self.deltas
+            .entry(event.object_id.as_str().into())
+            .or_default()
     }
 
+    /// Notes what a thread event (done, assignee) or a contact value event said.
     fn said(&mut self, event: &Event, said: Said) {
-        let by_object = match said {
-            Said::Done(_) | Said::Assignee(_) => &mut self.said,
-            _ => &mut self.contact_said,
-        };
-        by_object
-            .entry(event.object_id.clone())
-            .or_default()
-            .push(said);
+        let id = event.object_id.as_str();
+        match said {
+            Said::Done(_) | Said::Assignee(_) => self.said.entry(id.into()).or_default().push(said),
+            _ => self.contact_said.entry(id.into()).or_default().push(said),
+        }
     }
 
     /// Records what one event names; events in `seq` order, so a later value wins.
     pub fn add(&mut self, event: &Event) {
-        let id = || event.object_id.clone();
+        let id = || event.object_id.as_str();
         match &event.change {
             Change::ThreadCreated | Change::ThreadDeleted { .. } => {
-                self.threads.insert(id());
+                self.threads.insert(id().into());
             }
             Change::ThreadAssignee { assignee_id } => {
                 self.said(event, Said::Assignee(assignee_id.clone()));
@@ -168,11 +168,11 @@ impl Touched {
             } => {
                 // Edits, deletions and reactions change nothing the mirror holds.
                 if *new_message {
-                    self.threads.insert(thread_id.as_str().to_owned());
+                    self.threads.insert(thread_id.clone());
                 }
             }
             Change::Target { thread_id, .. } => {
-                self.threads.insert(thread_id.as_str().to_owned());
+                self.threads.insert(thread_id.clone());
             }
             Change::ContactStatus { status_id } => {
                 self.delta(event).status_id = Some(status_id.clone());
@@ -191,14 +191,14 @@ impl Touched {
                 self.said(event, Said::Valuation(*valuation));
             }
             Change::ContactAssignee { .. } => {
-                self.contact_threads.insert(id());
+                self.contact_threads.insert(id().into());
             }
             // Reference data is fetched again by every pull.
             Change::Tag { deleted } | Change::Status { deleted } => {
                 self.reference_deleted |= *deleted;
             }
             Change::ContactOther => {
-                self.contacts.insert(id());
+                self.contacts.insert(id().into());
             }
             Change::Other => {}
         }
@@ -262,7 +262,7 @@ pub(super) fn is_refusal(err: &v2::Error) -> bool {
 /// What `touched` costs: the threads to re-read (those named, every present thread of a
 /// contact whose default assignee changed, and those with an event no receipt explains), and
 /// the echoes.
-fn plan_reads(store: &Store, touched: &Touched) -> anyhow::Result<(BTreeSet<String>, Echoes)> {
+fn plan_reads(store: &Store, touched: &Touched) -> anyhow::Result<(BTreeSet<ThreadId>, Echoes)> {
     let mut threads = touched.threads.clone();
     for contact_id in &touched.contact_threads {
         threads.extend(store.present_thread_ids(contact_id)?);
@@ -280,16 +280,16 @@ fn plan_reads(store: &Store, touched: &Touched) -> anyhow::Result<(BTreeSet<Stri
 #[derive(Debug, Default)]
 struct Echoes {
     /// Present threads not re-read, by their contact: (thread id, what its events said).
-    threads: BTreeMap<String, (String, Vec<Said>)>,
+    threads: BTreeMap<ThreadId, (ContactId, Vec<Said>)>,
     /// How many of their events.
     thread_events: u64,
     /// How many contact value events each contact's echoes are.
-    contact_events: BTreeMap<String, u64>,
+    contact_events: BTreeMap<ContactId, u64>,
 }
 
 impl Echoes {
     /// The echoes among `touched`'s events; threads in `read` are re-read anyway.
-    fn find(store: &Store, touched: &Touched, read: &BTreeSet<String>) -> anyhow::Result<Echoes> {
+    fn find(store: &Store, touched: &Touched, read: &BTreeSet<ThreadId>) -> anyhow::Result<Echoes> {
         let mut out = Echoes::default();
         if touched.said.is_empty() && touched.contact_said.is_empty() {
             return Ok(out);
@@ -311,14 +311,18 @@ impl Echoes {
             let Some(contact) = store.thread_prospect(thread_id)? else {
                 continue;
             };
-            let explained = said.iter().all(|s| echoed(&[thread_id, &contact], s));
+            let explained =
+                (said.iter()).all(|s| echoed(&[thread_id.as_str(), contact.as_str()], s));
             if explained && store.present_thread_ids(&contact)?.contains(thread_id) {
                 out.thread_events += said.len() as u64;
                 (out.threads).insert(thread_id.clone(), (contact, said.clone()));
             }
         }
         for (contact_id, said) in &touched.contact_said {
-            let n = said.iter().filter(|s| echoed(&[contact_id], s)).count();
+            let n = said
+                .iter()
+                .filter(|s| echoed(&[contact_id.as_str()], s))
+                .count();
             out.contact_events.insert(contact_id.clone(), n as u64);
         }
         Ok(out)
@@ -326,8 +330,8 @@ impl Echoes {
 
     /// The mirror rows of the echoed threads, with the values their events said.
     fn thread_rows(&self, store: &Store) -> anyhow::Result<Vec<ThreadRow>> {
-        let contacts: BTreeSet<&str> = self.threads.values().map(|(c, _)| c.as_str()).collect();
-        let contacts: Vec<&str> = contacts.into_iter().collect();
+        let contacts: BTreeSet<&ContactId> = self.threads.values().map(|(c, _)| c).collect();
+        let contacts: Vec<&ContactId> = contacts.into_iter().collect();
         let mut rows = Vec::with_capacity(self.threads.len());
         for mirrored in store.load_mirror_for(&contacts)? {
             for mut row in mirrored.threads {
@@ -366,7 +370,7 @@ pub(super) fn rereads_cost_more(store: &Store, touched: &Touched) -> anyhow::Res
 #[derive(Debug, Default)]
 pub(super) struct Reread {
     /// Contacts read from Inbox in this re-read: their profiles are the ones below.
-    pub contacts: Vec<String>,
+    pub contacts: Vec<ContactId>,
     /// The profiles of those contacts.
     pub profiles: Vec<ProfileRow>,
 }
@@ -388,7 +392,7 @@ pub(super) async fn reread(
         fresh.read_thread(client, id, report).await?;
         bar.tick();
     }
-    let uncovered: Vec<&String> = (touched.contacts.iter())
+    let uncovered: Vec<&ContactId> = (touched.contacts.iter())
         .filter(|id| !fresh.contacts.contains_key(*id))
         .collect();
     for id in uncovered {
@@ -396,9 +400,8 @@ pub(super) async fn reread(
         bar.tick();
     }
     bar.finish_and_clear();
-    let patched: Vec<&str> = (touched.deltas.keys())
+    let patched: Vec<&ContactId> = (touched.deltas.keys())
         .filter(|id| !fresh.contacts.contains_key(*id) && !fresh.gone_contacts.contains(*id))
-        .map(String::as_str)
         .collect();
     let mut rows: Vec<ProspectRow> = Vec::with_capacity(fresh.contacts.len() + patched.len());
     for mirrored in store.load_mirror_for(&patched)? {
@@ -407,7 +410,7 @@ pub(super) async fn reread(
         report.echoes += echoes.contact_events.get(&row.id).copied().unwrap_or(0);
         rows.push(row);
     }
-    let contacts: Vec<String> = fresh.contacts.keys().cloned().collect();
+    let contacts: Vec<ContactId> = fresh.contacts.keys().cloned().collect();
     rows.extend(fresh.contacts.into_values());
     let mut threads: Vec<ThreadRow> = echoes.thread_rows(store)?;
     report.echoes += echoes.thread_events;
@@ -429,31 +432,31 @@ pub(super) async fn reread(
 /// Rows re-read in one go, keyed by id (the latest read wins), and the ids Inbox answered 404.
 #[derive(Default)]
 struct Fresh {
-    contacts: BTreeMap<String, ProspectRow>,
-    threads: BTreeMap<String, ThreadRow>,
+    contacts: BTreeMap<ContactId, ProspectRow>,
+    threads: BTreeMap<ThreadId, ThreadRow>,
     profiles: Vec<ProfileRow>,
-    gone_threads: Vec<String>,
-    gone_contacts: Vec<String>,
+    gone_threads: Vec<ThreadId>,
+    gone_contacts: Vec<ContactId>,
 }
 
 impl Fresh {
     fn take_contact(&mut self, contact: &v2::Contact) {
-        let id = contact.id.as_str();
-        self.profiles.retain(|p| p.contact_id != id);
+        let id = &contact.id;
+        self.profiles.retain(|p| p.contact_id != *id);
         self.profiles.extend(profile_rows(contact));
-        self.contacts.insert(id.to_owned(), contact_row(contact));
+        self.contacts.insert(id.clone(), contact_row(contact));
     }
 
     async fn read_thread(
         &mut self,
         client: &v2::Client,
-        id: &str,
+        id: &ThreadId,
         report: &mut PullReport,
     ) -> anyhow::Result<()> {
-        let thread = match client.thread(&ThreadId(id.to_owned())).await {
+        let thread = match client.thread(id).await {
             Ok(thread) => thread,
             Err(v2::Error::NotFound { .. }) => {
-                self.gone_threads.push(id.to_owned());
+                self.gone_threads.push(id.clone());
                 return Ok(());
             }
             Err(err) => return Err(err).context(format!("re-reading thread {id}")),
@@ -464,7 +467,7 @@ impl Fresh {
             None => report.skipped_without_id += 1,
         }
         if thread.contact.is_some() {
-            self.threads.insert(id.to_owned(), thread_row(&thread));
+            self.threads.insert(id.clone(), thread_row(&thread));
         }
         Ok(())
     }
@@ -472,17 +475,17 @@ impl Fresh {
     async fn read_contact(
         &mut self,
         client: &v2::Client,
-        id: &str,
+        id: &ContactId,
         report: &mut PullReport,
     ) -> anyhow::Result<()> {
-        match client.contact(&ContactId(id.to_owned())).await {
+        match client.contact(id).await {
             Ok(contact) => {
                 report.reread_prospects += 1;
                 self.take_contact(&contact);
                 Ok(())
             }
             Err(v2::Error::NotFound { .. }) => {
-                self.gone_contacts.push(id.to_owned());
+                self.gone_contacts.push(id.clone());
                 Ok(())
             }
             Err(err) => Err(err).context(format!("re-reading contact {id}")),

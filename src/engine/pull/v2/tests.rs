@@ -73,7 +73,7 @@ fn event(seq: u64, kind: &str, object: (&str, &str), change: Change) -> Event {
 #[test]
 fn contact_events_carry_values_and_thread_events_name_re_reads() {
     let mut touched = Touched::default();
-    let thread = |id: &str| ThreadId(id.into());
+    let thread = |id: &str| ThreadId::from(id);
     let tags = |ids: &[&str]| Change::ContactTags {
         tag_ids: ids.iter().map(|s| s.to_string()).collect(),
     };
@@ -127,19 +127,19 @@ fn contact_events_carry_values_and_thread_events_name_re_reads() {
     assert!(!touched.reference_deleted);
     let target = Change::Target {
         thread_id: thread("t5"),
-        contact_id: Some(ContactId("c9".into())),
+        contact_id: Some(ContactId::from("c9")),
     };
     touched.add(&event(11, "target.replied", ("campaign", "k1"), target));
 
-    assert_eq!(touched.threads, ["t2", "t5"].map(String::from).into());
+    assert_eq!(touched.threads, ["t2", "t5"].map(ThreadId::from).into());
     // Archived and assignee events wait for the receipts: re-read unless crmsync wrote them.
     let said: Vec<(&str, &[Said])> = (touched.said.iter())
         .map(|(id, said)| (id.as_str(), said.as_slice()))
         .collect();
     assert_eq!(said, [("t1", &[Said::Done(true)][..])]);
     assert_eq!(touched.contact_said["c1"].len(), 3);
-    assert_eq!(touched.contacts, ["c3"].map(String::from).into());
-    assert_eq!(touched.contact_threads, ["c2"].map(String::from).into());
+    assert_eq!(touched.contacts, ["c3"].map(ContactId::from).into());
+    assert_eq!(touched.contact_threads, ["c2"].map(ContactId::from).into());
     let delta = Delta {
         tag_ids: Some(vec!["b".into(), "a".into()]),
         notes: Some(None),

@@ -11,7 +11,7 @@ use foldhash::{HashMap, HashMapExt as _, HashSet, HashSetExt as _};
 
 use chrono::{DateTime, Utc};
 
-use crate::inbox::v2::{self, Contact, Platform, Thread};
+use crate::inbox::v2::{self, Contact, ContactId, Platform, Thread};
 use crate::store::{ProfileRow, ProspectRow, ThreadRow, Walk};
 
 use crate::engine::Context;
@@ -31,7 +31,7 @@ pub(super) async fn walk(
     let max = ctx.config.limits.max_requests_per_run;
     let bar = ctx.progress.spinner("pulling threads");
     // The newest copy of each contact seen so far, and every profile.
-    let mut newest: HashMap<String, DateTime<Utc>> = HashMap::new();
+    let mut newest: HashMap<ContactId, DateTime<Utc>> = HashMap::new();
     let mut profiles = Profiles::new();
     let mut pages = client.walk();
     while let Some(page) = pages.next_page().await? {
@@ -57,19 +57,19 @@ pub(super) async fn walk(
 /// when this copy is newer than the one stored.
 fn page_rows(
     page: Vec<Thread>,
-    newest: &mut HashMap<String, DateTime<Utc>>,
+    newest: &mut HashMap<ContactId, DateTime<Utc>>,
     profiles: &mut Profiles,
     report: &mut PullReport,
 ) -> (Vec<ProspectRow>, Vec<ThreadRow>) {
     let mut contacts: Vec<ProspectRow> = Vec::new();
-    let mut in_page: HashSet<String> = HashSet::new();
+    let mut in_page: HashSet<ContactId> = HashSet::new();
     let mut threads = Vec::with_capacity(page.len());
     for thread in page {
         let Some(contact) = &thread.contact else {
             report.skipped_without_id += 1;
             continue;
         };
-        let id = contact.id.as_str().to_string();
+        let id = contact.id.clone();
         let newer = newest.get(&id).is_none_or(|at| contact.updated_at >= *at);
         if newer {
             newest.insert(id.clone(), contact.updated_at);
@@ -93,7 +93,7 @@ pub(in crate::engine) fn profile_rows(contact: &Contact) -> impl Iterator<Item =
     contact.profiles.iter().map(|p| ProfileRow {
         platform: p.platform.as_str().to_string(),
         platform_id: p.platform_id.clone(),
-        contact_id: contact.id.as_str().to_string(),
+        contact_id: contact.id.clone(),
         username: p.username.clone(),
     })
 }
@@ -109,7 +109,7 @@ pub(in crate::engine) fn contact_row(contact: &Contact) -> ProspectRow {
     // Sorted: an equal set is equal text in the mirror.
     tag_ids.sort_unstable();
     ProspectRow {
-        id: contact.id.as_str().to_string(),
+        id: contact.id.clone(),
         platform_id: x.map(|p| p.platform_id.clone()).unwrap_or_default(),
         username: x.map(|p| p.username.clone()).unwrap_or_default(),
         display_name: any.map(|p| p.display_name.clone()),
@@ -124,8 +124,8 @@ pub(in crate::engine) fn contact_row(contact: &Contact) -> ProspectRow {
 /// A thread as a mirror row: done is archived, the assignee the effective one.
 pub(in crate::engine) fn thread_row(thread: &Thread) -> ThreadRow {
     ThreadRow {
-        id: thread.id.as_str().to_string(),
-        prospect_id: thread.contact_id.as_str().to_string(),
+        id: thread.id.clone(),
+        prospect_id: thread.contact_id.clone(),
         account_link_id: thread.account_link_id.clone(),
         assignee_id: thread.assignee_id.clone(),
         done: thread.archived,

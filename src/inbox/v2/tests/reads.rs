@@ -59,7 +59,12 @@ async fn events_are_typed_and_name_their_contact_or_thread() {
     let named: Vec<(Option<String>, Option<String>)> = got
         .events
         .iter()
-        .map(|e| (e.contact_id().map(|c| c.0), e.thread_id().map(|t| t.0)))
+        .map(|e| {
+            (
+                e.contact_id().map(String::from),
+                e.thread_id().map(String::from),
+            )
+        })
         .collect();
     let c = |id: &str| Some(id.to_owned());
     assert_eq!(
@@ -269,7 +274,7 @@ fn copy(contact: u8, minute: u32) -> Contact {
     let updated_at =
         chrono::DateTime::from_timestamp(1_790_000_000 + i64::from(minute) * 60, 0).unwrap();
     Contact {
-        id: ContactId(format!("c{contact}")),
+        id: ContactId::from(format!("c{contact}")),
         status_id: None,
         tag_ids: Vec::new(),
         notes: Some(format!("as of minute {minute}")),
@@ -283,7 +288,7 @@ fn copy(contact: u8, minute: u32) -> Contact {
 
 fn thread_with(n: usize, contact: Contact) -> Thread {
     Thread {
-        id: ThreadId(format!("th{}", n % 7)),
+        id: ThreadId::from(format!("th{}", n % 7)),
         platform: Platform::Twitter,
         platform_id: None,
         account_link_id: "al1".into(),
@@ -326,7 +331,7 @@ proptest! {
         for contact in &got.contacts {
             let greatest = original
                 .iter()
-                .filter(|&&(c, _)| format!("c{c}") == contact.id.0)
+                .filter(|&&(c, _)| format!("c{c}") == contact.id.as_str())
                 .map(|&(c, minute)| copy(c, minute).updated_at)
                 .max();
             prop_assert_eq!(Some(contact.updated_at), greatest);
