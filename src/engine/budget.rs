@@ -3,7 +3,7 @@
 //! whole prospects only while the budget allows; the next run continues with the rest. Pure
 //! apart from reading the client's request counters.
 
-use crate::reconcile::{Change, Field, LinkPlan, ThreadState, Value};
+use crate::reconcile::{Change, Field, LinkPlan, ThreadState, Value, thread_value};
 
 use super::Context;
 
@@ -13,7 +13,7 @@ use super::Context;
 pub(super) fn reads_old_default(change: &Change, threads: &[ThreadState]) -> bool {
     change.field() == Field::Assignee
         && change.old.is_empty()
-        && !(threads.iter()).all(|t| Value::Assignee(t.assignee.clone()) == change.old)
+        && !(threads.iter()).all(|t| thread_value(Field::Assignee, t) == change.old)
 }
 
 /// Requests one link's Inbox push costs: the context PATCH, thread PATCHes, and the read-back

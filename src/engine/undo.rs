@@ -11,17 +11,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::reconcile::{
     Change, Conflict, ConflictKind, ContactId, CrmPatch, Field, InboxPatch, LinkInput, LinkKey,
-    LinkPlan, Plan, Side, ThreadPatch, Value, Vocabulary,
+    LinkPlan, Plan, Side, ThreadPatch, Value, Vocabulary, thread_value,
 };
 use crate::store::{BaseBefore, ChangeRow, ChangeStatus, RunId};
 
 /// The Inbox value a change's target holds now: the prospect field, one thread's value, or
 /// (for a fanned-out write to a prospect) the value all its threads share.
 fn inbox_now(input: &LinkInput, target: &str, field: Field) -> Option<Value> {
-    let thread_value = |t: &crate::reconcile::ThreadState| match field {
-        Field::Assignee => Value::Assignee(t.assignee.clone()),
-        _ => Value::Done(Some(t.done)),
-    };
+    let thread_value = |t| thread_value(field, t);
     if !field.is_thread_field() {
         return Some(input.inbox.fields.get(field));
     }

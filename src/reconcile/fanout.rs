@@ -91,7 +91,7 @@ pub(crate) fn inbox_view(field: Field, threads: &[ThreadState], mode: &FanoutMod
 }
 
 /// The canonical value of a thread field on one thread.
-pub(crate) fn thread_value(field: Field, thread: &ThreadState) -> Value {
+pub fn thread_value(field: Field, thread: &ThreadState) -> Value {
     match field {
         Field::Assignee => canonical(Value::Assignee(thread.assignee.clone())),
         Field::Done => Value::Done(Some(thread.done)),

@@ -23,7 +23,7 @@ mod vocab;
 #[cfg(test)]
 mod tests;
 
-pub use fanout::{disagreement, platform_label, thread_account};
+pub use fanout::{disagreement, platform_label, thread_account, thread_value};
 pub use ids::{ContactId, RecordId, ThreadId};
 pub use link::{plan, reconcile_link};
 pub use model::*;

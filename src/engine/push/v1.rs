@@ -7,6 +7,7 @@ use std::collections::{BTreeSet, HashSet};
 use crate::inbox::{self, ContextUpdate, ThreadUpdate};
 use crate::reconcile::{
     Change, ConflictKind, Field, InboxPatch, LinkPlan, Side, ThreadPatch, ThreadState, Value,
+    thread_value,
 };
 use crate::store::{ChangeRow, ChangeStatus, ConflictRecord};
 
@@ -128,13 +129,13 @@ impl<'a> LinkPush<'a, '_> {
         let agreed = || {
             self.threads
                 .iter()
-                .all(|t| thread_value(t, field) == change.old)
+                .all(|t| thread_value(field, t) == change.old)
         };
         if !field.is_thread_field() || agreed() {
             return vec![row(self.plan.key.prospect_id.as_str(), change)];
         }
         (self.threads.iter())
-            .map(|t| (t, thread_value(t, field)))
+            .map(|t| (t, thread_value(field, t)))
             .filter(|(_, held)| *held != change.new)
             .map(|(t, held)| {
                 let change = Change {
@@ -318,14 +319,6 @@ impl<'a> LinkPush<'a, '_> {
 }
 
 /// Whether a thread, as a thread PATCH answered it, holds `value`.
-/// What a thread holds of a thread field (assignee or done).
-fn thread_value(thread: &ThreadState, field: Field) -> Value {
-    match field {
-        Field::Assignee => Value::Assignee(thread.assignee.clone()),
-        _ => Value::Done(Some(thread.done)),
-    }
-}
-
 fn thread_took(thread: &inbox::Thread, value: &Value, names: &Names) -> bool {
     match value {
         Value::Done(done) => *done == Some(thread.done),

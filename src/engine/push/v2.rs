@@ -15,7 +15,7 @@ use std::collections::HashSet;
 use crate::inbox::v2::{self, ContactUpdate, ThreadUpdate};
 use crate::reconcile::{
     Change, ConflictKind, ContactId, Field, LinkPlan, Side, ThreadPatch, ThreadState, Value,
-    thread_account,
+    thread_account, thread_value,
 };
 use crate::store::{ChangeRow, ChangeStatus, ConflictRecord, FanoutMiss};
 
@@ -347,7 +347,7 @@ impl<'a> ContactPush<'a, '_> {
                 let old = match c.field() {
                     Field::Done if update.archived.is_some() => Value::Done(Some(thread.done)),
                     Field::Assignee if update.assignee_id.is_some() => {
-                        Some(Value::Assignee(thread.assignee.clone())).filter(showed_own)?
+                        Some(thread_value(Field::Assignee, thread)).filter(showed_own)?
                     }
                     _ => return None,
                 };
