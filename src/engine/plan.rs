@@ -504,7 +504,18 @@ pub(super) fn review(
             .unwrap_or_default()
     };
     let conflicts = super::summary::conflict_records(&matching.identity, plan, &identity_of);
-    report.plan_text = super::summary::render_writes(plan, &identity_of);
+    // Who a contact is, for people: its X handle, else (a LinkedIn-only contact) its name.
+    let label_of = |prospect_id: &ContactId| -> String {
+        let Some(m) = loaded.get(prospect_id) else {
+            return String::new();
+        };
+        match (&m.prospect.username, &m.prospect.display_name) {
+            (username, _) if !username.is_empty() => format!("@{username}"),
+            (_, Some(name)) => name.clone(),
+            _ => String::new(),
+        }
+    };
+    report.plan_text = super::summary::render_writes(plan, &label_of);
     count_planned(plan, pending, creates.len() as u64, report);
     let overwriting = plan
         .links

@@ -329,10 +329,11 @@ fn conflict_json(c: &ConflictRecord) -> serde_json::Value {
     })
 }
 
-/// The planned writes, one block per link, named by username (conflicts are listed apart).
+/// The planned writes, one block per link, named by `label_of` (an X handle, or the name of a
+/// contact without one); conflicts are listed apart.
 pub(super) fn render_writes(
     plan: &reconcile::Plan,
-    identity_of: &dyn Fn(&ContactId) -> (String, String),
+    label_of: &dyn Fn(&ContactId) -> String,
 ) -> String {
     use std::fmt::Write as _;
     fn show(value: &Value) -> String {
@@ -343,12 +344,12 @@ pub(super) fn render_writes(
     }
     let mut out = String::new();
     for link in plan.links.iter().filter(|l| !l.is_noop()) {
-        let (username, _) = identity_of(&link.key.prospect_id);
-        // A v2 contact without an X profile has no handle to show.
-        let handle = if username.is_empty() {
-            String::new()
+        // An X handle, or the name of a contact without an X profile.
+        let label = label_of(&link.key.prospect_id);
+        let handle = if label.is_empty() {
+            label
         } else {
-            format!("@{username} ")
+            format!("{label} ")
         };
         let _ = writeln!(
             out,

@@ -176,6 +176,15 @@ async fn v2_a_linkedin_only_contact_matched_by_its_profile_url_syncs_both_ways()
             ..ContactEdit::default()
         },
     );
+    // The plan names a contact without an X handle by its name.
+    let plan = world.crmsync(&["plan"]).await;
+    let plan = String::from_utf8_lossy(&plan.stdout);
+    let named = format!(
+        "{} (Inbox {}) <-> CRM record r1",
+        profile(a, "linkedin").display_name,
+        a.id
+    );
+    assert!(plan.contains(&named), "{plan}");
     let second = world.sync().await;
     assert_eq!(second["writes"]["inbox"], 1, "{second}");
     assert_eq!(second["writes"]["crm"], 1, "{second}");
