@@ -124,7 +124,7 @@ pub(crate) fn generate(prospects: usize, accounts: usize, seed: u64, anchor_ms: 
         slug: "acme-agency-fake".to_owned(),
         created_ms: anchor_ms - 400 * DAY_MS,
     };
-    let mut model = Model::empty(team, seed);
+    let mut model = Model::empty(team, seed, super::wire::EVENT_SHAPES);
 
     for idx in 0..accounts {
         let suffix = letters(idx);

@@ -14,7 +14,7 @@ use serde_json::{Number, Value, json};
 
 use crate::common::{gen_id, same_number, timestamp};
 
-use super::{ProspectView, ThreadView, WriteRecord, wire};
+use super::{ProspectView, ThreadView, WriteRecord};
 
 /// Events older than this are dropped ("Events are stored for 7 days").
 const EVENT_RETENTION_MS: i64 = 7 * 86_400_000;
@@ -219,6 +219,17 @@ pub(crate) enum Reject {
     DuplicateName(String),
 }
 
+/// The JSON of the objects events carry (v1 events embed them as they are at the event). The
+/// shapes are `wire.rs`'s, handed in when the model is made (`seed.rs`), so that the model does
+/// not depend on how it is rendered.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct EventShapes {
+    pub prospect: fn(&Model, usize) -> Value,
+    pub thread: fn(&Model, usize) -> Value,
+    pub message: fn(&Model, usize) -> Value,
+    pub tag: fn(&Tag) -> Value,
+}
+
 /// The whole fake team.
 #[derive(Debug)]
 pub(crate) struct Model {
@@ -244,11 +255,13 @@ pub(crate) struct Model {
     pub id_rng: StdRng,
     /// Count of messages created by `new_message`, for their content.
     pub messages_created: u64,
+    /// How events render the objects they carry.
+    pub shapes: EventShapes,
 }
 
 impl Model {
     /// An empty model for `team`; `seed.rs` fills it.
-    pub fn empty(team: Team, seed: u64) -> Self {
+    pub fn empty(team: Team, seed: u64, shapes: EventShapes) -> Self {
         Model {
             team,
             account_links: Vec::new(),
@@ -266,6 +279,7 @@ impl Model {
             writes: Vec::new(),
             id_rng: StdRng::seed_from_u64(seed ^ 0x1d50_f1d5),
             messages_created: 0,
+            shapes,
         }
     }
 
@@ -520,7 +534,7 @@ impl Model {
             kinds.push("prospect.assigneeChanged");
         }
         for kind in kinds {
-            let data = json!({ "prospect": wire::event_prospect(self, p) });
+            let data = json!({ "prospect": (self.shapes.prospect)(self, p) });
             self.emit(kind, data, now_ms);
         }
         self.emit_thread_events(&thread_events, now_ms);
@@ -571,7 +585,7 @@ impl Model {
 
     fn emit_thread_events(&mut self, events: &[(usize, &'static str)], now_ms: i64) {
         for &(t, kind) in events {
-            let data = json!({ "thread": wire::thread(self, t) });
+            let data = json!({ "thread": (self.shapes.thread)(self, t) });
             self.emit(kind, data, now_ms);
         }
     }
@@ -594,8 +608,8 @@ impl Model {
         self.sort_index
             .insert((at_ms, self.threads[t].id.clone()), t);
         let data = json!({
-            "thread": wire::thread(self, t),
-            "message": wire::message(self, t),
+            "thread": (self.shapes.thread)(self, t),
+            "message": (self.shapes.message)(self, t),
         });
         self.emit("message.created", data, now_ms);
     }
@@ -617,7 +631,7 @@ impl Model {
         };
         self.tags.push(tag);
         let idx = self.tags.len() - 1;
-        let data = json!({ "tag": wire::tag(&self.tags[idx]) });
+        let data = json!({ "tag": (self.shapes.tag)(&self.tags[idx]) });
         self.emit("tag.created", data, now_ms);
         Ok(idx)
     }

@@ -11,7 +11,7 @@ use serde_json::{Number, Value};
 
 use crate::common::{now_ms, timestamp};
 
-use super::state::{AccountLink, Member, Model, Status, Tag};
+use super::state::{AccountLink, EventShapes, Member, Model, Status, Tag};
 
 /// `Team`.
 #[derive(Debug, Serialize)]
@@ -513,4 +513,17 @@ pub(crate) fn message(model: &Model, t: usize) -> Value {
         "deletedAt": null,
         "platformDeletedAt": null,
     })
+}
+
+/// The shapes the model's events carry ([`Model::empty`]).
+pub(crate) const EVENT_SHAPES: EventShapes = EventShapes {
+    prospect: |model, p| to_value(event_prospect(model, p)),
+    thread: |model, t| to_value(thread(model, t)),
+    message,
+    tag: |t| to_value(tag(t)),
+};
+
+/// A wire shape as a JSON value (these shapes always serialize).
+fn to_value(shape: impl Serialize) -> Value {
+    serde_json::to_value(shape).unwrap_or(Value::Null)
 }
