@@ -12,8 +12,8 @@ use crmsync_fake::inbox_v1::{ContextEdit, FakeConfig, FakeInbox};
 use secrecy::SecretString;
 
 use crate::support::{
-    HEADER, Proxy, TOKEN, World, agreeing_rows, assert_exit, col, html_page, json, read_export,
-    stderr, stdout, the_error_line, write_export,
+    HEADER, Proxy, TOKEN, World, agreeing_rows, assert_exit, baseline, col, html_page, json,
+    read_export, single_thread, stderr, stdout, the_error_line, write_export,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -61,27 +61,6 @@ fn read_raw_export(world: &World, delimiter: u8) -> Vec<Vec<String>> {
         .records()
         .map(|r| r.unwrap().iter().map(str::to_string).collect())
         .collect()
-}
-
-/// The first `n` prospects' indices that have exactly one thread (no fan-out in the way).
-fn single_thread(world: &World, n: usize) -> Vec<usize> {
-    world
-        .fake
-        .prospects()
-        .iter()
-        .take(n)
-        .enumerate()
-        .filter(|(_, p)| p.threads.len() == 1)
-        .map(|(idx, _)| idx)
-        .collect()
-}
-
-/// A world whose export agrees with Inbox for its first `n` prospects, after a baseline sync.
-async fn baseline(prospects: usize, n: usize, extra: &str) -> World {
-    let world = World::start(prospects, extra).await;
-    write_export(&world, &agreeing_rows(&world, n));
-    assert_exit(&world.crmsync(&["sync"]).await, 0);
-    world
 }
 
 fn notes_of(world: &World, idx: usize) -> Option<String> {

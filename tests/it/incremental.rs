@@ -55,8 +55,12 @@ fn id_of(pairs: &[(String, String)], name: &str) -> String {
 
 /// Prospects with exactly one thread.
 fn single_thread(world: &World) -> Vec<ProspectView> {
-    let prospects = world.fake.prospects().into_iter();
-    prospects.filter(|p| p.threads.len() == 1).collect()
+    let prospects = world.fake.prospects();
+    let single = crate::support::single_thread(world, prospects.len());
+    single
+        .into_iter()
+        .map(|idx| prospects[idx].clone())
+        .collect()
 }
 
 /// A tag name the prospect does not have.

@@ -205,6 +205,25 @@ pub fn agreeing_rows(world: &World, n: usize) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// A linked world of `prospects`, its export agreeing with Inbox for the first `n`, synced once.
+pub async fn baseline(prospects: usize, n: usize, extra: &str) -> World {
+    let world = World::start(prospects, extra).await;
+    write_export(&world, &agreeing_rows(&world, n));
+    assert_exit(&world.crmsync(&["sync"]).await, 0);
+    world
+}
+
+/// The indices, among the first `n` prospects, of those with exactly one thread (no fan-out
+/// in the way).
+pub fn single_thread(world: &World, n: usize) -> Vec<usize> {
+    let prospects = world.fake.prospects();
+    let first = prospects.iter().take(n).enumerate();
+    first
+        .filter(|(_, p)| p.threads.len() == 1)
+        .map(|(idx, _)| idx)
+        .collect()
+}
+
 /// Writes rows (with `HEADER`) to the export.
 pub fn write_export(world: &World, rows: &[Vec<String>]) {
     let mut writer = csv::Writer::from_path(world.export()).expect("export");

@@ -6,8 +6,9 @@ use crate::support::{
     World, agreeing_rows, assert_exit, col, json, read_export, stderr, stdout, write_export,
 };
 
-/// A world whose export agrees with Inbox for its first `n` prospects, after a baseline sync.
-async fn baseline(prospects: usize, n: usize, extra: &str) -> World {
+/// A world whose export agrees with Inbox for its first `n` prospects, after a baseline sync
+/// that linked them all and wrote nothing (checks `support::baseline` does not make).
+async fn quiet_baseline(prospects: usize, n: usize, extra: &str) -> World {
     let world = World::start(prospects, extra).await;
     write_export(&world, &agreeing_rows(&world, n));
     let out = world.crmsync(&["sync", "--json"]).await;
@@ -35,7 +36,7 @@ fn single_thread_prospect(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn json_summary_has_the_documented_keys_and_a_second_sync_writes_nothing() {
-    let world = baseline(60, 50, "").await;
+    let world = quiet_baseline(60, 50, "").await;
     let out = world.crmsync(&["sync", "--json"]).await;
     assert_exit(&out, 0);
     let report = json(&out);
@@ -51,7 +52,7 @@ async fn json_summary_has_the_documented_keys_and_a_second_sync_writes_nothing()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_change_on_one_side_is_copied_to_the_other() {
-    let world = baseline(60, 50, "").await;
+    let world = quiet_baseline(60, 50, "").await;
     let (idx_a, a) = single_thread_prospect(&world, 50);
     // Inbox side: a tag added and the valuation changed.
     world.fake.edit_context(
@@ -111,7 +112,7 @@ async fn a_change_on_one_side_is_copied_to_the_other() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn both_sides_changed_same_value_moves_the_base_and_pushes_nothing() {
-    let world = baseline(40, 30, "").await;
+    let world = quiet_baseline(40, 30, "").await;
     let (idx, p) = single_thread_prospect(&world, 30);
     world.fake.edit_context(
         &p.external_id,
@@ -131,7 +132,7 @@ async fn both_sides_changed_same_value_moves_the_base_and_pushes_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn both_sides_changed_differently_is_a_conflict_under_manual_and_decided_by_inbox_wins() {
-    let world = baseline(40, 30, "").await;
+    let world = quiet_baseline(40, 30, "").await;
     let (idx, p) = single_thread_prospect(&world, 30);
     world.fake.edit_context(
         &p.external_id,
@@ -196,7 +197,7 @@ async fn first_sync_fills_the_empty_side() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn threads_that_disagree_are_a_fanout_conflict_and_nothing_is_pushed() {
-    let world = baseline(80, 80, "").await;
+    let world = quiet_baseline(80, 80, "").await;
     let p = world
         .fake
         .prospects()
@@ -248,7 +249,7 @@ fn assert_exit_json(report: &serde_json::Value) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_safety_limit_stops_before_writing() {
-    let world = baseline(40, 30, "").await;
+    let world = quiet_baseline(40, 30, "").await;
     let mut rows = read_export(&world);
     for row in rows.iter_mut().take(20) {
         row[col("Notes")] = "Wiped by a bad export".into();
@@ -271,7 +272,7 @@ async fn the_safety_limit_stops_before_writing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_run_exits_4_while_the_lock_is_held() {
-    let world = baseline(10, 10, "").await;
+    let world = quiet_baseline(10, 10, "").await;
     let lock = std::fs::OpenOptions::new()
         .write(true)
         .open(world.path().join("state").join("crmsync.lock"))
@@ -444,7 +445,7 @@ async fn two_records_for_one_prospect_are_an_identity_conflict_and_neither_is_to
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_token_is_in_no_output_and_no_state_file() {
-    let world = baseline(20, 15, "").await;
+    let world = quiet_baseline(20, 15, "").await;
     let (_, p) = single_thread_prospect(&world, 15);
     world.fake.edit_context(
         &p.external_id,
@@ -489,7 +490,7 @@ async fn the_token_is_in_no_output_and_no_state_file() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_changed_mapping_stops_until_resync_rebaselines() {
-    let world = baseline(30, 20, "").await;
+    let world = quiet_baseline(30, 20, "").await;
     // The CRM's notes column is renamed: the stored base no longer means the same thing.
     let mut rows = read_export(&world);
     let (idx, p) = single_thread_prospect(&world, 20);
@@ -530,7 +531,7 @@ async fn a_changed_mapping_stops_until_resync_rebaselines() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_budget_pushes_whole_prospects_and_the_next_run_finishes() {
-    let world = baseline(60, 50, "").await;
+    let world = quiet_baseline(60, 50, "").await;
     let mut edited = Vec::new();
     for p in world
         .fake
@@ -601,7 +602,7 @@ async fn a_request_budget_pushes_whole_prospects_and_the_next_run_finishes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_resolved_conflict_is_applied_by_the_next_sync_and_closed() {
-    let world = baseline(40, 30, "").await;
+    let world = quiet_baseline(40, 30, "").await;
     let (idx, p) = single_thread_prospect(&world, 30);
     world.fake.edit_context(
         &p.external_id,
@@ -695,7 +696,7 @@ async fn a_resolved_conflict_is_applied_by_the_next_sync_and_closed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bulk_resolution_of_fanout_conflicts_shows_the_count_and_dismissals_stay_quiet() {
-    let world = baseline(80, 80, "").await;
+    let world = quiet_baseline(80, 80, "").await;
     let open = json(
         &world
             .crmsync(&["conflicts", "list", "--json", "--kind", "fanout"])
@@ -739,7 +740,7 @@ async fn bulk_resolution_of_fanout_conflicts_shows_the_count_and_dismissals_stay
 #[tokio::test(flavor = "multi_thread")]
 async fn a_field_guard_stops_when_notes_would_be_emptied() {
     // A handful of records: the guard's minimum count is off here, to test its share.
-    let world = baseline(
+    let world = quiet_baseline(
         40,
         30,
         "[safety]\nmax_change_ratio = 1.0\nmin_changed_records = 0\n",
@@ -772,7 +773,7 @@ async fn a_field_guard_stops_when_notes_would_be_emptied() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_saved_plan_is_applied_exactly_and_moved_targets_are_skipped() {
-    let world = baseline(40, 30, "").await;
+    let world = quiet_baseline(40, 30, "").await;
     let candidates: Vec<_> = world
         .fake
         .prospects()
@@ -840,7 +841,7 @@ async fn a_saved_plan_is_applied_exactly_and_moved_targets_are_skipped() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn undo_reverts_a_runs_writes_where_the_field_still_holds_them() {
-    let world = baseline(40, 30, "").await;
+    let world = quiet_baseline(40, 30, "").await;
     let singles: Vec<(usize, crmsync_fake::inbox_v1::ProspectView)> = world
         .fake
         .prospects()
@@ -917,7 +918,7 @@ async fn undo_reverts_a_runs_writes_where_the_field_still_holds_them() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_field_guard_stops_when_too_many_valuations_would_change() {
-    let world = baseline(
+    let world = quiet_baseline(
         40,
         30,
         "[safety]\nmax_change_ratio = 1.0\nmax_field_change_ratio = 0.1\nmin_changed_records = 0\n[policy]\nvaluation = \"crm-wins\"\n",

@@ -4,16 +4,8 @@
 use crmsync_fake::inbox_v1::{ContextEdit, ProspectView};
 
 use crate::support::{
-    World, agreeing_rows, assert_exit, col, json, read_export, stdout, write_export,
+    World, agreeing_rows, assert_exit, baseline, col, json, read_export, stdout, write_export,
 };
-
-/// A linked world of `n` agreeing records, synced once.
-async fn baseline(prospects: usize, n: usize, extra: &str) -> World {
-    let world = World::start(prospects, extra).await;
-    write_export(&world, &agreeing_rows(&world, n));
-    assert_exit(&world.crmsync(&["sync"]).await, 0);
-    world
-}
 
 /// Switches the test config to `import-file` mode (import file `crm_import.csv`).
 fn import_file_mode(world: &World) {

@@ -40,21 +40,16 @@ fn write_export_with_times(world: &World, rows: &[Vec<String>], time: &str) {
 }
 
 /// The index of the first of the first `n` prospects with exactly one thread.
-fn single_thread(world: &World, n: usize) -> usize {
-    world
-        .fake
-        .prospects()
-        .iter()
-        .take(n)
-        .position(|p| p.threads.len() == 1)
-        .expect("a prospect with one thread")
+fn first_single_thread(world: &World, n: usize) -> usize {
+    let found = crate::support::single_thread(world, n).first().copied();
+    found.expect("a prospect with one thread")
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn trust_a_bad_valuation_cell_is_left_alone_on_both_sides_and_the_records_notes_still_sync() {
     let world = World::start(20, "").await;
     let mut rows = agreeing_rows(&world, 10);
-    let idx = single_thread(&world, 10);
+    let idx = first_single_thread(&world, 10);
     write_export(&world, &rows);
     assert_exit(&world.crmsync(&["sync"]).await, 0);
     let prospect = world.fake.prospects()[idx].external_id.clone();
@@ -191,7 +186,7 @@ fn inbox_notes(world: &World, prospect: &str, text: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn trust_crlf_notes_are_no_conflict_and_a_merged_note_keeps_the_cells_crlf() {
     let world = World::start(20, "").await;
-    let idx = single_thread(&world, 10);
+    let idx = first_single_thread(&world, 10);
     let prospect = world.fake.prospects()[idx].external_id.clone();
     inbox_notes(&world, &prospect, "call monday\nbudget 10k");
     let mut rows = agreeing_rows(&world, 10);
@@ -225,7 +220,7 @@ async fn trust_crlf_notes_are_no_conflict_and_a_merged_note_keeps_the_cells_crlf
 #[tokio::test(flavor = "multi_thread")]
 async fn trust_conflicts_show_labels_the_notes_diff_base_inbox_crm() {
     let world = World::start(20, "").await;
-    let idx = single_thread(&world, 10);
+    let idx = first_single_thread(&world, 10);
     let prospect = world.fake.prospects()[idx].external_id.clone();
     inbox_notes(&world, &prospect, "call monday\nbudget 10k");
     let mut rows = agreeing_rows(&world, 10);
