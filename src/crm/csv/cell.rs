@@ -119,7 +119,11 @@ pub(super) fn parse_field(
         Field::Assignee => Value::Assignee(non_empty(&trimmed.to_lowercase())),
         Field::Done => match parse_done(trimmed) {
             Ok(done) => Value::Done(done),
-            Err(()) => return Err(format!("not a yes/no value: {trimmed:?}")),
+            Err(()) => {
+                return Err(format!(
+                    "not a yes/no value: {trimmed:?} (one of true/false, yes/no, y/n, 1/0, any case)"
+                ));
+            }
         },
     })
 }

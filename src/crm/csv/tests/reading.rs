@@ -203,8 +203,8 @@ fn every_reject_names_line_and_column_and_other_rows_still_read() {
         [
             "3: column Deal Value: not a number with decimal separator \".\": \"ten\"; the field \
              is not synced until the cell reads",
-            "4: column Done: not a yes/no value: \"maybe\"; the field is not synced until the \
-             cell reads",
+            "4: column Done: not a yes/no value: \"maybe\" (one of true/false, yes/no, y/n, 1/0, \
+             any case); the field is not synced until the cell reads",
             "5: column X User ID: not a numeric X user id: \"@12\"",
             "6: duplicate Record ID dup, also at lines 12, 13",
             "7: the row has 3 fields, the header has 11",
