@@ -210,10 +210,7 @@ fn list(
 /// One conflict, values side by side; notes as a three-way diff against the base.
 fn show(c: &ConflictRow, people: People) -> String {
     let mut out = String::new();
-    let who = c
-        .username
-        .as_ref()
-        .map_or_else(|| c.prospect_id.to_string(), |u| format!("@{u}"));
+    let who = render::who(c);
     let _ = writeln!(out, "conflict {} ({}, {})", c.id, c.kind, c.field);
     let _ = writeln!(
         out,

@@ -280,6 +280,16 @@ pub fn sync(report: &SyncReport) -> String {
     out
 }
 
+/// Who a stored conflict is about, for people: the X handle, else the contact's name, else
+/// its Inbox id.
+pub fn who(c: &ConflictRow) -> String {
+    match (&c.username, &c.display_name) {
+        (Some(username), _) => format!("@{username}"),
+        (None, Some(name)) if !name.is_empty() => name.clone(),
+        _ => c.prospect_id.to_string(),
+    }
+}
+
 /// A table of stored conflicts, its people named as `people` (the API in use) call them.
 pub fn conflict_table(rows: &[ConflictRow], people: People) -> String {
     let mut table = Table::new();
@@ -302,10 +312,7 @@ pub fn conflict_table(rows: &[ConflictRow], people: People) -> String {
             c.id.to_string(),
             c.kind.to_string(),
             c.field.to_string(),
-            c.username
-                .as_ref()
-                .map(|u| format!("@{u}"))
-                .unwrap_or_else(|| c.prospect_id.to_string()),
+            who(c),
             c.crm_id.to_string(),
             shorten(c.inbox.as_deref().unwrap_or(&c.detail), 40),
             shorten(c.crm.as_deref().unwrap_or("-"), 40),

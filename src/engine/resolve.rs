@@ -353,6 +353,7 @@ mod tests {
             prospect_id: "p1".into(),
             username: Some("ana".into()),
             platform_id: None,
+            display_name: None,
             crm_id: "r1".into(),
             field: field.into(),
             kind: ConflictKind::BothChanged,

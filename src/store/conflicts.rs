@@ -194,6 +194,9 @@ pub struct ConflictRow {
     pub resolved_at: Option<String>,
     /// The sync that applied the resolution.
     pub applied_run: Option<RunId>,
+    /// The contact's name as the mirror holds it now, for people (a LinkedIn-only contact has
+    /// no X username to show). Last, so that the export's earlier columns keep their place.
+    pub display_name: Option<String>,
     /// The (Inbox, CRM) values the human resolved it against (`None` for older rows): a
     /// resolution is not applied once either side moved since. Internal: not exported.
     #[serde(skip)]
@@ -202,7 +205,8 @@ pub struct ConflictRow {
 
 const COLUMNS: &str = "id, first_run, last_run, prospect_id, username, platform_id, crm_id, field,
     kind, inbox, crm, base, detail, first_seen, last_seen, resolution, resolution_value,
-    resolved_by, resolved_at, applied_run, resolved_known, resolved_inbox, resolved_crm";
+    resolved_by, resolved_at, applied_run, resolved_known, resolved_inbox, resolved_crm,
+    (SELECT display_name FROM prospects p WHERE p.id = conflicts.prospect_id)";
 
 fn row_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConflictRow> {
     Ok(ConflictRow {
@@ -231,6 +235,7 @@ fn row_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConflictRow> {
         } else {
             None
         },
+        display_name: r.get(23)?,
     })
 }
 

@@ -467,3 +467,39 @@ async fn v2_the_demo_runs_on_api_v2_with_x_and_linkedin_contacts() {
     let export = std::fs::read_to_string(dir.path().join("crm_export.csv")).unwrap();
     assert!(export.contains("https://www.linkedin.com/in/"), "{export}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn v2_a_conflict_of_a_linkedin_only_contact_is_listed_by_its_name() {
+    let world = World::start(40, "").await;
+    let a = world.single_thread(&["linkedin"]).remove(0);
+    let mut row = agreeing_row(&world, "r1", &a);
+    row[col("LinkedIn URL")] = format!("linkedin.com/in/{}", profile(&a, "linkedin").username);
+    write_rows(&world.export(), std::slice::from_ref(&row));
+    assert_eq!(world.sync().await["linked"], 1);
+    let mut rows = read_rows(&world.export());
+    rows[0][col("Notes")] = "CRM: a note".into();
+    write_rows(&world.export(), &rows);
+    let edit = ContactEdit {
+        notes: Some(Some("Inbox: another note".into())),
+        ..ContactEdit::default()
+    };
+    world.fake.edit_contact(&a.id, edit);
+    let run = world.sync().await;
+    assert_eq!(run["conflicts"]["opened"], 1, "{run}");
+
+    let name = profile(&a, "linkedin").display_name.clone();
+    let list = world.crmsync(&["conflicts", "list"]).await;
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(list.contains(&name), "{list}");
+    let listed = world.crmsync(&["conflicts", "list", "--json"]).await;
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed[0]["display_name"], name.as_str(), "{listed}");
+    assert_eq!(listed[0]["username"], serde_json::Value::Null, "{listed}");
+    let id = listed[0]["id"].to_string();
+    let show = world.crmsync(&["conflicts", "show", &id]).await;
+    let show = String::from_utf8_lossy(&show.stdout);
+    assert!(
+        show.contains(&format!("contact    {name} (Inbox {}", a.id)),
+        "{show}"
+    );
+}

@@ -306,8 +306,9 @@ fn push_conflict(
 ) -> ConflictRecord {
     ConflictRecord {
         prospect_id: key.prospect_id.clone(),
-        username: Some(username.to_string()),
-        platform_id: Some(platform_id.to_string()),
+        // A contact without an X profile has neither: none, as in the plan's conflicts.
+        username: Some(username.to_string()).filter(|u| !u.is_empty()),
+        platform_id: Some(platform_id.to_string()).filter(|p| !p.is_empty()),
         crm_id: key.crm_id.clone(),
         field: field.into(),
         kind,
