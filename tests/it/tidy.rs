@@ -9,7 +9,8 @@
 //! - Only `src/inbox/` knows Inbox's wire format: no event-type strings and no JSON pointers
 //!   in the product code of any other module.
 //! - No two sibling modules of `src/engine/` use each other, directly or around a circle (a
-//!   module using its parent's items is fine: that is what a parent is for).
+//!   module using its parent's items is fine: that is what a parent is for); nor do two modules
+//!   of one fake (`inbox_v1`, `inbox_v2`, `hubspot` in the fakes' crate).
 //! - Every `.rs` file opens with a `//!` module header.
 //! - No file is over [`MAX_LINES`] lines (the last exceptions, `store/mod.rs` and
 //!   `reconcile/tests.rs`, were split by concern).
@@ -23,6 +24,17 @@ use std::path::{Path, PathBuf};
 mod fn_length;
 
 use fn_length::function_lengths;
+
+/// How the engine's modules are named from the crate root.
+const ENGINE: &str = "crate::engine::";
+
+/// The fakes' API modules (each a tree of sibling modules), as directories and as paths from
+/// the fakes' crate root.
+const FAKE_TREES: &[(&str, &str)] = &[
+    ("crates/crmsync-fake/src/inbox_v1/", "crate::inbox_v1::"),
+    ("crates/crmsync-fake/src/inbox_v2/", "crate::inbox_v2::"),
+    ("crates/crmsync-fake/src/hubspot/", "crate::hubspot::"),
+];
 
 /// The house limit on the length of a source file.
 const MAX_LINES: usize = 800;
@@ -537,12 +549,12 @@ fn engine_module(inside: &str) -> Vec<String> {
     segments
 }
 
-/// Paths written out in code without a `use` that start with `super::`, `self::` or
-/// `crate::engine::` (`super::crm_write::write_crm(..)`).
-fn inline_engine_paths(code: &str) -> Vec<String> {
+/// Paths written out in code without a `use` that start with `super::`, `self::` or the tree's
+/// `crate_path` (`super::crm_write::write_crm(..)`).
+fn inline_tree_paths(code: &str, crate_path: &str) -> Vec<String> {
     code.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
         .filter(|token| {
-            ["super::", "self::", "crate::engine::"]
+            ["super::", "self::", crate_path]
                 .iter()
                 .any(|root| token.starts_with(root))
         })
@@ -550,12 +562,12 @@ fn inline_engine_paths(code: &str) -> Vec<String> {
         .collect()
 }
 
-/// `path` as written in engine module `module`, as segments below `engine`; `None` for a path
-/// outside the engine (`crate::store::Store`, `std::..`, `anyhow::..`).
-fn engine_target(module: &[String], path: &str) -> Option<Vec<String>> {
+/// `path` as written in module `module` of the tree `crate_path` names, as segments below the
+/// tree's root; `None` for a path outside it (`crate::store::Store`, `std::..`, `anyhow::..`).
+fn tree_target(module: &[String], path: &str, crate_path: &str) -> Option<Vec<String>> {
     let mut current = module.to_vec();
     let mut rest = path;
-    if let Some(tail) = rest.strip_prefix("crate::engine::") {
+    if let Some(tail) = rest.strip_prefix(crate_path) {
         current.clear();
         rest = tail;
     } else if !rest.starts_with("super::") && !rest.starts_with("self::") {
@@ -584,19 +596,29 @@ fn engine_target(module: &[String], path: &str) -> Option<Vec<String>> {
 /// counts as the module it comes from, so `use super::RunOptions` is a use of `run`. Test
 /// modules (after the first `#[cfg(test)]`, and test files) are left out.
 fn engine_uses() -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
-    let sources: Vec<Source> = sources()
+    tree_uses(sources(), "src/engine/", ENGINE)
+}
+
+/// What each module of the tree under `dir` (whose modules `crate_path` names from the crate
+/// root, e.g. `crate::engine::`) uses of the others, as module paths below the tree's root.
+fn tree_uses(
+    sources: Vec<Source>,
+    dir: &str,
+    crate_path: &str,
+) -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
+    let sources: Vec<Source> = sources
         .into_iter()
-        .filter(|s| s.path.starts_with("src/engine/"))
+        .filter(|s| s.path.starts_with(dir))
         .collect();
     let modules: BTreeSet<Vec<String>> = sources
         .iter()
-        .map(|s| engine_module(&s.path["src/engine/".len()..]))
+        .map(|s| engine_module(&s.path[dir.len()..]))
         .collect();
     // Per module: what it names, raw, and what each name it imports stands for.
     let mut named: BTreeMap<Vec<String>, Vec<Vec<String>>> = BTreeMap::new();
     let mut imports: BTreeMap<Vec<String>, BTreeMap<String, Vec<String>>> = BTreeMap::new();
     for source in &sources {
-        let module = engine_module(&source.path["src/engine/".len()..]);
+        let module = engine_module(&source.path[dir.len()..]);
         let product: BTreeSet<usize> = product_lines(source).iter().map(|(l, _)| *l).collect();
         let mut paths: Vec<String> = use_paths(source)
             .into_iter()
@@ -605,11 +627,11 @@ fn engine_uses() -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
             .collect();
         for (_, code) in product_lines(source) {
             if !code.trim_start().starts_with("use ") && !code.contains(" use ") {
-                paths.extend(inline_engine_paths(code));
+                paths.extend(inline_tree_paths(code, crate_path));
             }
         }
         for path in &paths {
-            let Some(target) = engine_target(&module, path) else {
+            let Some(target) = tree_target(&module, path, crate_path) else {
                 continue;
             };
             if let Some(name) = target.last().filter(|n| n.as_str() != "*") {
@@ -737,6 +759,24 @@ fn no_engine_modules_import_each_other_in_a_circle() {
 }
 
 #[test]
+fn no_fake_modules_import_each_other_in_a_circle() {
+    let mut problems = Vec::new();
+    for (dir, crate_path) in FAKE_TREES {
+        let uses = tree_uses(workspace_sources(), dir, crate_path);
+        assert!(!uses.is_empty(), "no modules read under {dir}");
+        for circle in cycles(&sibling_edges(&uses)) {
+            let uses: Vec<String> = circle.iter().map(|(a, b)| format!("{a} -> {b}")).collect();
+            problems.push(format!("{dir}: a circle: {}", uses.join(", ")));
+        }
+    }
+    report(
+        "no two modules of one fake (inbox_v1, inbox_v2, hubspot) use each other, directly or \
+         around a circle: the model (state) knows nothing of its rendering (wire) or routes",
+        &problems,
+    );
+}
+
+#[test]
 fn the_cycle_finder_finds_circles_between_siblings_only() {
     let module = |m: &str| m.split("::").map(str::to_owned).collect::<Vec<_>>();
     let uses = |pairs: &[(&str, &str)]| {
@@ -772,16 +812,26 @@ fn the_cycle_finder_finds_circles_between_siblings_only() {
     );
     assert!(found(&[("push::v1", "push::v2"), ("push::v2", "receipts")]).is_empty());
     assert_eq!(
-        engine_target(&module("pull::v2::replay"), "super::super::PullReport"),
+        tree_target(
+            &module("pull::v2::replay"),
+            "super::super::PullReport",
+            ENGINE
+        ),
         Some(module("pull::PullReport"))
     );
     assert_eq!(
-        engine_target(&module("push"), "crate::engine::receipts::Receipts"),
+        tree_target(&module("push"), "crate::engine::receipts::Receipts", ENGINE),
         Some(module("receipts::Receipts"))
     );
-    assert_eq!(engine_target(&module("push"), "crate::store::Store"), None);
     assert_eq!(
-        inline_engine_paths("let x = super::crm_write::write_crm(a, crate::store::X);"),
+        tree_target(&module("push"), "crate::store::Store", ENGINE),
+        None
+    );
+    assert_eq!(
+        inline_tree_paths(
+            "let x = super::crm_write::write_crm(a, crate::store::X);",
+            ENGINE
+        ),
         ["super::crm_write::write_crm"]
     );
 }
