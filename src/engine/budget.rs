@@ -3,18 +3,9 @@
 //! whole prospects only while the budget allows; the next run continues with the rest. Pure
 //! apart from reading the client's request counters.
 
-use crate::reconcile::{Change, Field, LinkPlan, ThreadState, Value, thread_value};
+use crate::reconcile::{Field, LinkPlan, ThreadState, Value};
 
 use super::Context;
-
-/// Whether a v2 push of `change` reads the contact first: a default assignee written where
-/// the plan holds no old value its threads agree on (they disagreed, and the write is forced),
-/// so that its receipt holds the default it replaces.
-pub(super) fn reads_old_default(change: &Change, threads: &[ThreadState]) -> bool {
-    change.field() == Field::Assignee
-        && change.old.is_empty()
-        && !(threads.iter()).all(|t| thread_value(Field::Assignee, t) == change.old)
-}
 
 /// Requests one link's Inbox push costs: the context PATCH, thread PATCHes, and the read-back
 /// of every thread after a fanned-out assignee/done write.
@@ -30,9 +21,7 @@ pub(super) fn link_cost(link: &LinkPlan, n_threads: usize) -> u64 {
 
 /// Requests one contact's push costs on API v2: the contact PATCH (when a field other than
 /// tags and done changes), one call per tag added or removed, one PATCH per thread for a
-/// fanned-out done or assignee (at most every thread), and the per-thread PATCHes; and the read
-/// of the contact before a default assignee is written over an empty old value (threads that
-/// disagreed, forced: the receipt needs the default it replaces).
+/// fanned-out done or assignee (at most every thread), and the per-thread PATCHes.
 pub(super) fn link_cost_v2(link: &LinkPlan, threads: &[ThreadState]) -> u64 {
     let changes = link.inbox.iter().flat_map(|p| &p.changes);
     let patch = changes
@@ -48,10 +37,8 @@ pub(super) fn link_cost_v2(link: &LinkPlan, threads: &[ThreadState]) -> u64 {
         })
         .sum();
     let fans_out = changes.clone().any(|c| c.field().is_thread_field());
-    let reads_default = changes.clone().any(|c| reads_old_default(c, threads));
     let n_threads = threads.len();
     u64::from(patch)
-        + u64::from(reads_default)
         + tag_calls
         + if fans_out { n_threads as u64 } else { 0 }
         + link.threads.len() as u64

@@ -240,6 +240,7 @@ mod tests {
                 valuation: None,
                 notes: None,
                 last_updated_at: None,
+                default_assignee_id: None,
             })
             .collect();
         store.upsert_page(run, &rows, &[]).unwrap();

@@ -59,6 +59,9 @@ pub struct ProspectRow {
     pub notes: Option<String>,
     /// `lastUpdatedAt` as sent.
     pub last_updated_at: Option<String>,
+    /// API v2: the contact's default assignee (member id), which its threads without an own
+    /// assignee show; none on v1.
+    pub default_assignee_id: Option<String>,
 }
 
 /// A thread in the mirror.
@@ -292,7 +295,7 @@ impl Store {
             .peekable();
         let mut stmt = self.conn.prepare(&format!(
             "SELECT id, platform_id, username, display_name, tag_ids, status_id, valuation, notes,
-                    last_updated_at
+                    last_updated_at, default_assignee_id
              FROM prospects WHERE present = 1 {} ORDER BY id",
             filter.replace("{id}", "id")
         ))?;
@@ -307,6 +310,7 @@ impl Store {
                 r.get::<_, Option<String>>(6)?,
                 r.get::<_, Option<String>>(7)?,
                 r.get::<_, Option<String>>(8)?,
+                r.get::<_, Option<String>>(9)?,
             ))
         })?;
         for row in rows {
@@ -320,6 +324,7 @@ impl Store {
                 valuation,
                 notes,
                 last,
+                default_assignee_id,
             ) = row?;
             let tag_ids: Vec<String> =
                 serde_json::from_str(&tag_ids).map_err(|e| Error::Corrupt {
@@ -360,6 +365,7 @@ impl Store {
                     valuation,
                     notes,
                     last_updated_at: last,
+                    default_assignee_id,
                 },
                 threads: own,
             });

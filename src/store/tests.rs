@@ -15,6 +15,7 @@ fn prospect(id: &str) -> ProspectRow {
         valuation: Some("1000.50".parse().unwrap()),
         notes: Some("line 1\nline 2".into()),
         last_updated_at: None,
+        default_assignee_id: None,
     }
 }
 
@@ -242,6 +243,27 @@ fn migration_11_keeps_how_each_run_ended_without_its_exit_code() {
         ]
     );
     assert_eq!(store.integrity_check().unwrap(), "ok");
+}
+
+#[test]
+fn migration_12_forgets_the_last_walk_so_that_the_next_pull_fills_in_contact_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mirror.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..11] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 11).unwrap();
+        conn.execute_batch(
+            "INSERT INTO meta (key, value) VALUES ('pull.last_full_at', '2026-12-01T00:00:00Z'),
+                                                  ('pull.event_seq', '7')",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.meta("pull.last_full_at").unwrap(), None);
+    assert_eq!(store.meta("pull.event_seq").unwrap().as_deref(), Some("7"));
 }
 
 /// The prospect's `inbox_dirty` flag, as the triggers left it.

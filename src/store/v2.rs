@@ -216,6 +216,7 @@ mod tests {
             valuation: None,
             notes: None,
             last_updated_at: None,
+            default_assignee_id: None,
         }
     }
 

@@ -266,6 +266,12 @@ fn prospect_digest(p: &ProspectRow, scratch: &mut String) -> u64 {
     d.opt(valuation);
     d.opt(p.notes.as_deref());
     d.opt(p.last_updated_at.as_deref());
+    // Only when there is one: a row without (every v1 row) keeps the digest it had before the
+    // column existed.
+    if let Some(default) = &p.default_assignee_id {
+        d.str("default_assignee");
+        d.str(default);
+    }
     d.finish()
 }
 
@@ -310,13 +316,14 @@ fn write_changed<'r, R>(
 const UPSERT_PROSPECT: &str =
     "INSERT INTO prospects (id, platform_id, username, display_name, tag_ids, status_id,
                             valuation, notes, last_updated_at, present, seen_run,
-                            changed_run, row_digest)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10, NULL, ?11)
+                            changed_run, row_digest, default_assignee_id)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10, NULL, ?11, ?12)
      ON CONFLICT(id) DO UPDATE SET
         platform_id = excluded.platform_id, username = excluded.username,
         display_name = excluded.display_name, tag_ids = excluded.tag_ids,
         status_id = excluded.status_id, valuation = excluded.valuation,
         notes = excluded.notes, last_updated_at = excluded.last_updated_at,
+        default_assignee_id = excluded.default_assignee_id,
         present = 1, seen_run = excluded.seen_run, row_digest = excluded.row_digest,
         changed_run = CASE WHEN prospects.present = 1
             AND (prospects.tag_ids IS NOT excluded.tag_ids
@@ -333,6 +340,7 @@ const UPSERT_PROSPECT: &str =
         OR prospects.valuation IS NOT excluded.valuation
         OR prospects.notes IS NOT excluded.notes
         OR prospects.last_updated_at IS NOT excluded.last_updated_at
+        OR prospects.default_assignee_id IS NOT excluded.default_assignee_id
         OR prospects.row_digest IS NOT excluded.row_digest
      RETURNING changed_run";
 
@@ -391,7 +399,8 @@ fn upsert_prospects(
                 p.notes,
                 p.last_updated_at,
                 run.0,
-                digest as i64
+                digest as i64,
+                p.default_assignee_id
             ])?;
             Ok(changed_in(run, rows.next()?)?.then(|| ChangedRow {
                 thread: None,

@@ -312,3 +312,60 @@ async fn v2_undo_of_a_forced_assignee_gives_a_thread_back_the_own_assignee_the_r
         Some(a.as_str())
     );
 }
+
+/// The contact default an undo restores is the one the contact had, as the mirror keeps it
+/// (pulled by the walk, moved by `contact.assigneeChanged`), even when every thread shows an
+/// own assignee that agrees on another value.
+#[tokio::test(flavor = "multi_thread")]
+async fn v2_undo_of_a_new_owner_restores_the_contact_default_the_events_said() {
+    let world = V2World::start(80).await;
+    let (c, _, _) = x_and_linkedin_contact(&world);
+    let (a, b, d, crm) = (
+        member(&world, 0),
+        member(&world, 1),
+        member(&world, 2),
+        member(&world, 3),
+    );
+    let default = |email: &str| crmsync_fake::inbox_v2::ContactEdit {
+        assignee: Some(Some(email.to_string())),
+        ..Default::default()
+    };
+    world.fake.edit_contact(&c.id, default(&a));
+    for id in &c.thread_ids {
+        set_thread(&world, id, false, false);
+    }
+    let row = agreeing_row(&world, 0, &c);
+    write_rows(&world.export(), std::slice::from_ref(&row));
+    sync(&world).await;
+    // In Inbox: every thread gets its own assignee b, and the contact the default d.
+    for id in &c.thread_ids {
+        let own = ThreadEdit {
+            assignee: Some(Some(b.clone())),
+            ..ThreadEdit::default()
+        };
+        world.fake.edit_thread(id, own);
+    }
+    world.fake.edit_contact(&c.id, default(&d));
+    sync(&world).await;
+    // The CRM, now showing b, gets a new owner.
+    let mut rows = crate::v2::read_rows(&world.export());
+    assert_eq!(rows[0][crate::support::col("Owner Email")], b);
+    rows[0][crate::support::col("Owner Email")] = crm.clone();
+    write_rows(&world.export(), &rows);
+    let run = sync(&world).await;
+    let shows = |id: &str| world.fake.thread(id).unwrap().assignee_email;
+    assert!(
+        c.thread_ids.iter().all(|id| shows(id) == Some(crm.clone())),
+        "{run}"
+    );
+
+    let undo = world
+        .crmsync(&["undo", &run["run_id"].to_string(), "--json"])
+        .await;
+    assert_exit(&undo, 0);
+    for id in &c.thread_ids {
+        assert_eq!(shows(id).as_deref(), Some(b.as_str()), "{}", stdout(&undo));
+    }
+    let contact = world.fake.contact(&c.id).unwrap();
+    assert_eq!(contact.assignee_email.as_deref(), Some(d.as_str()));
+}

@@ -263,12 +263,17 @@ async fn push_one(
                 push_conflict(&link.key, (username, platform_id), field, kind, detail)
             };
             let mut outcome = InboxOutcome::default();
+            let mirrored = v2::Mirrored {
+                threads,
+                default_assignee_id: prospect
+                    .and_then(|m| m.prospect.default_assignee_id.as_deref()),
+            };
             let result = v2::push_contact(
                 v2,
                 names,
                 settings,
                 link,
-                threads,
+                mirrored,
                 &conflict,
                 receipts,
                 &mut outcome,

@@ -19,38 +19,45 @@ use crate::reconcile::{
 };
 use crate::store::{ChangeRow, ChangeStatus, ConflictRecord, FanoutMiss};
 
-use crate::engine::budget::reads_old_default;
 use crate::engine::inputs::Names;
 use crate::engine::receipts::{Receipts, change_row};
 
 use super::{InboxOutcome, PushError, PushSettings, is_refusal_v2};
 
-/// Pushes one link's Inbox changes to a v2 contact, into `out`. `threads` are the contact's
-/// threads as pulled. On an error `out` holds what was written before it.
+/// A contact as the mirror holds it, for its push.
+pub(super) struct Mirrored<'a> {
+    /// Its threads as pulled.
+    pub(super) threads: &'a [ThreadState],
+    /// Its default assignee (member id).
+    pub(super) default_assignee_id: Option<&'a str>,
+}
+
+/// Pushes one link's Inbox changes to a v2 contact, into `out`. On an error `out` holds what
+/// was written before it.
 #[allow(clippy::too_many_arguments)] // one contact's push: each input used once
 pub(super) async fn push_contact(
     client: &v2::Client,
     names: &mut Names,
     settings: &PushSettings,
     plan: &LinkPlan,
-    threads: &[ThreadState],
+    mirrored: Mirrored<'_>,
     conflict: &dyn Fn(Field, ConflictKind, String) -> ConflictRecord,
     receipts: &mut Receipts<'_>,
     out: &mut InboxOutcome,
 ) -> Result<(), PushError> {
+    let old_default = Value::Assignee(names.assignee(mirrored.default_assignee_id));
     let mut push = ContactPush {
         client,
         names,
         plan,
-        threads,
+        threads: mirrored.threads,
         contact: plan.key.prospect_id.clone(),
-        old_default: None,
+        old_default,
         conflict,
         receipts,
         out,
     };
     let mut changes = push.map_changes(settings).await?;
-    push.read_old_default(&changes).await?;
     if !changes.update.is_empty() {
         push.contact_patch(&mut changes).await?;
     }
@@ -71,8 +78,8 @@ struct ContactPush<'a, 'r> {
     plan: &'a LinkPlan,
     threads: &'a [ThreadState],
     contact: ContactId,
-    /// The contact's default assignee before this push, when the push writes it.
-    old_default: Option<Value>,
+    /// The contact's default assignee before this push, as the mirror holds it.
+    old_default: Value,
     conflict: &'a dyn Fn(Field, ConflictKind, String) -> ConflictRecord,
     receipts: &'a mut Receipts<'r>,
     out: &'a mut InboxOutcome,
@@ -102,15 +109,14 @@ impl<'a> ContactPush<'a, '_> {
     /// the default it replaced, so that an undo restores that one.
     fn contact_row(&self, change: &Change) -> ChangeRow {
         let replaced;
-        let change = match &self.old_default {
-            Some(old) if change.field() == Field::Assignee => {
-                replaced = Change {
-                    old: old.clone(),
-                    new: change.new.clone(),
-                };
-                &replaced
-            }
-            _ => change,
+        let change = if change.field() == Field::Assignee {
+            replaced = Change {
+                old: self.old_default.clone(),
+                new: change.new.clone(),
+            };
+            &replaced
+        } else {
+            change
         };
         change_row(
             Side::Inbox,
@@ -119,26 +125,6 @@ impl<'a> ContactPush<'a, '_> {
             change,
             ChangeStatus::Attempted,
         )
-    }
-
-    /// Notes the contact's default assignee before the push writes a new one. The plan's old
-    /// value is the one its threads agree on, which is the default; where they disagree (a
-    /// forced write) the plan has none, and the contact is read for it (one request).
-    async fn read_old_default(&mut self, changes: &ContactChanges<'_>) -> Result<(), PushError> {
-        let Some(change) = changes.fields.iter().find(|c| c.field() == Field::Assignee) else {
-            return Ok(());
-        };
-        if !reads_old_default(change, self.threads) {
-            self.old_default = Some(change.old.clone());
-            return Ok(());
-        }
-        self.old_default = Some(match self.client.contact(&self.contact).await {
-            Ok(contact) => Value::Assignee(self.names.assignee(contact.assignee_id.as_deref())),
-            // Gone or refused: the PATCH after it will be refused too, and say so.
-            Err(err) if is_refusal_v2(&err) => change.old.clone(),
-            Err(err) => return Err(err.into()),
-        });
-        Ok(())
     }
 
     /// Sorts the contact's changes by where they go (creating missing tags if `settings`
@@ -340,7 +326,7 @@ impl<'a> ContactPush<'a, '_> {
         fanned: &[&Change],
         update: &ThreadUpdate,
     ) -> Vec<ChangeRow> {
-        let showed_own = |old: &Value| self.old_default.as_ref().is_some_and(|d| d != old);
+        let showed_own = |old: &Value| self.old_default != *old;
         fanned
             .iter()
             .filter_map(|c| {

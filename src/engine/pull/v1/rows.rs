@@ -38,5 +38,6 @@ pub(in crate::engine) fn prospect_row(id: ContactId, p: inbox::Prospect) -> Pros
         valuation: p.context.valuation,
         notes: p.context.notes,
         last_updated_at: p.last_updated_at.map(|t| t.to_rfc3339()),
+        default_assignee_id: None,
     }
 }

@@ -45,6 +45,8 @@ pub(super) struct Delta {
     pub status_id: Option<Option<String>>,
     pub notes: Option<Option<String>>,
     pub valuation: Option<Option<Amount>>,
+    /// The default assignee (member id) of `contact.assigneeChanged`.
+    pub default_assignee_id: Option<Option<String>>,
 }
 
 impl Delta {
@@ -65,6 +67,9 @@ impl Delta {
         }
         if let Some(valuation) = self.valuation {
             row.valuation = valuation;
+        }
+        if let Some(default) = &self.default_assignee_id {
+            row.default_assignee_id.clone_from(default);
         }
     }
 }
@@ -190,7 +195,8 @@ impl Touched {
                 self.delta(event).valuation = Some(*valuation);
                 self.said(event, Said::Valuation(*valuation));
             }
-            Change::ContactAssignee { .. } => {
+            Change::ContactAssignee { assignee_id } => {
+                self.delta(event).default_assignee_id = Some(assignee_id.clone());
                 self.contact_threads.insert(id().into());
             }
             // Reference data is fetched again by every pull.

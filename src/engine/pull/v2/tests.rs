@@ -145,8 +145,14 @@ fn contact_events_carry_values_and_thread_events_name_re_reads() {
         notes: Some(None),
         ..Delta::default()
     };
-    assert_eq!(touched.deltas.len(), 1);
+    assert_eq!(touched.deltas.len(), 2);
     assert_eq!(touched.deltas["c1"], delta);
+    // The new default goes onto the contact's row; its threads are re-read for what they show.
+    let default = Delta {
+        default_assignee_id: Some(None),
+        ..Delta::default()
+    };
+    assert_eq!(touched.deltas["c2"], default);
     touched.add(&event(
         12,
         "status.deleted",

@@ -118,6 +118,7 @@ pub(in crate::engine) fn contact_row(contact: &Contact) -> ProspectRow {
         valuation: contact.valuation,
         notes: contact.notes.clone(),
         last_updated_at: Some(contact.updated_at.to_rfc3339()),
+        default_assignee_id: contact.assignee_id.clone(),
     }
 }
 
