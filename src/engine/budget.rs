@@ -3,7 +3,7 @@
 //! whole prospects only while the budget allows; the next run continues with the rest. Pure
 //! apart from reading the client's request counters.
 
-use crate::reconcile::{Field, LinkPlan, ThreadState, Value};
+use crate::reconcile::LinkPlan;
 
 use super::Context;
 
@@ -22,7 +22,8 @@ pub(super) fn link_cost(link: &LinkPlan, n_threads: usize) -> u64 {
 /// Requests one contact's push costs on API v2: the contact PATCH (when a field other than
 /// tags and done changes), one call per tag added or removed, one PATCH per thread for a
 /// fanned-out done or assignee (at most every thread), and the per-thread PATCHes.
-pub(super) fn link_cost_v2(link: &LinkPlan, threads: &[ThreadState]) -> u64 {
+pub(super) fn link_cost_v2(link: &LinkPlan, n_threads: usize) -> u64 {
+    use crate::reconcile::{Field, Value};
     let changes = link.inbox.iter().flat_map(|p| &p.changes);
     let patch = changes
         .clone()
@@ -37,7 +38,6 @@ pub(super) fn link_cost_v2(link: &LinkPlan, threads: &[ThreadState]) -> u64 {
         })
         .sum();
     let fans_out = changes.clone().any(|c| c.field().is_thread_field());
-    let n_threads = threads.len();
     u64::from(patch)
         + tag_calls
         + if fans_out { n_threads as u64 } else { 0 }

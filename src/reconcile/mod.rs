@@ -29,3 +29,4 @@ pub use link::{plan, reconcile_link};
 pub use model::*;
 pub use notes::notes_diff;
 pub use render::render_plan;
+pub(crate) use vocab::canonical;

@@ -192,7 +192,7 @@ pub(super) async fn push_plan<'p>(
         }
         // Whole prospects only: a prospect whose requests do not fit waits for the next run.
         let cost = match ctx.inbox {
-            Inbox::V2(_) => link_cost_v2(link, &threads),
+            Inbox::V2(_) => link_cost_v2(link, threads.len()),
             Inbox::V1(_) => link_cost(link, threads.len()),
         };
         if out.incomplete.is_some() || !budget.fits(ctx, cost) {

@@ -15,7 +15,7 @@ use std::collections::HashSet;
 use crate::inbox::v2::{self, ContactUpdate, ThreadUpdate};
 use crate::reconcile::{
     Change, ConflictKind, ContactId, Field, LinkPlan, Side, ThreadPatch, ThreadState, Value,
-    thread_account, thread_value,
+    canonical, thread_account, thread_value,
 };
 use crate::store::{ChangeRow, ChangeStatus, ConflictRecord, FanoutMiss};
 
@@ -45,13 +45,15 @@ pub(super) async fn push_contact(
     receipts: &mut Receipts<'_>,
     out: &mut InboxOutcome,
 ) -> Result<(), PushError> {
-    let old_default = Value::Assignee(names.assignee(mirrored.default_assignee_id));
+    // Canonical, as the plan's values and `thread_value` are, so that the two compare.
+    let old_default = canonical(Value::Assignee(
+        names.assignee(mirrored.default_assignee_id),
+    ));
     let mut push = ContactPush {
         client,
         names,
         plan,
         threads: mirrored.threads,
-        contact: plan.key.prospect_id.clone(),
         old_default,
         conflict,
         receipts,
@@ -77,7 +79,6 @@ struct ContactPush<'a, 'r> {
     names: &'a mut Names,
     plan: &'a LinkPlan,
     threads: &'a [ThreadState],
-    contact: ContactId,
     /// The contact's default assignee before this push, as the mirror holds it.
     old_default: Value,
     conflict: &'a dyn Fn(Field, ConflictKind, String) -> ConflictRecord,
@@ -164,7 +165,7 @@ impl<'a> ContactPush<'a, '_> {
         let ticket = self.receipts.intend(&rows)?;
         match self
             .client
-            .update_contact(&self.contact, &changes.update)
+            .update_contact(&self.plan.key.prospect_id, &changes.update)
             .await
         {
             Ok(_) => {
@@ -220,9 +221,9 @@ impl<'a> ContactPush<'a, '_> {
         let mut written = false;
         for (adding, id) in calls {
             let call = if adding {
-                self.client.add_tag(&self.contact, id).await
+                self.client.add_tag(&self.plan.key.prospect_id, id).await
             } else {
-                self.client.remove_tag(&self.contact, id).await
+                self.client.remove_tag(&self.plan.key.prospect_id, id).await
             };
             match call {
                 Ok(()) => crate::failpoint::hit("inbox-after-tag-call"),
@@ -326,14 +327,17 @@ impl<'a> ContactPush<'a, '_> {
         fanned: &[&Change],
         update: &ThreadUpdate,
     ) -> Vec<ChangeRow> {
-        let showed_own = |old: &Value| self.old_default != *old;
         fanned
             .iter()
             .filter_map(|c| {
                 let old = match c.field() {
                     Field::Done if update.archived.is_some() => Value::Done(Some(thread.done)),
                     Field::Assignee if update.assignee_id.is_some() => {
-                        Some(thread_value(Field::Assignee, thread)).filter(showed_own)?
+                        let showed = thread_value(Field::Assignee, thread);
+                        if showed == self.old_default {
+                            return None;
+                        }
+                        showed
                     }
                     _ => return None,
                 };
