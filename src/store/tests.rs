@@ -214,23 +214,28 @@ fn migrations_are_idempotent_on_reopen() {
     assert_eq!(store.integrity_check().unwrap(), "ok");
 }
 
-#[test]
-fn migration_11_keeps_how_each_run_ended_without_its_exit_code() {
+/// A mirror file with the migrations before `migration` applied and `rows` (SQL) in it.
+fn mirror_before(migration: usize, rows: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mirror.db");
-    {
-        let conn = Connection::open(&path).unwrap();
-        for sql in &MIGRATIONS[..10] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 10).unwrap();
-        conn.execute_batch(
-            "INSERT INTO runs (mode, started_at, status, exit_code) VALUES
+    let conn = Connection::open(&path).unwrap();
+    for sql in &MIGRATIONS[..migration - 1] {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.pragma_update(None, "user_version", (migration - 1) as i64)
+        .unwrap();
+    conn.execute_batch(rows).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn migration_11_keeps_how_each_run_ended_without_its_exit_code() {
+    let (_dir, path) = mirror_before(
+        11,
+        "INSERT INTO runs (mode, started_at, status, exit_code) VALUES
                 ('sync', 't1', 'ok', 0), ('sync', 't2', 'stopped', 3),
                 ('sync', 't3', 'stopped', 130), ('sync', 't4', 'failed', 1)",
-        )
-        .unwrap();
-    }
+    );
     let store = Store::open(&path).unwrap();
     let statuses: Vec<RunStatus> = store.runs(10).unwrap().iter().map(|r| r.status).collect();
     assert_eq!(
@@ -247,20 +252,11 @@ fn migration_11_keeps_how_each_run_ended_without_its_exit_code() {
 
 #[test]
 fn migration_12_forgets_the_last_walk_so_that_the_next_pull_fills_in_contact_defaults() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("mirror.db");
-    {
-        let conn = Connection::open(&path).unwrap();
-        for sql in &MIGRATIONS[..11] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 11).unwrap();
-        conn.execute_batch(
-            "INSERT INTO meta (key, value) VALUES ('pull.last_full_at', '2026-12-01T00:00:00Z'),
+    let (_dir, path) = mirror_before(
+        12,
+        "INSERT INTO meta (key, value) VALUES ('pull.last_full_at', '2026-12-01T00:00:00Z'),
                                                   ('pull.event_seq', '7')",
-        )
-        .unwrap();
-    }
+    );
     let store = Store::open(&path).unwrap();
     assert_eq!(store.meta("pull.last_full_at").unwrap(), None);
     assert_eq!(store.meta("pull.event_seq").unwrap().as_deref(), Some("7"));
